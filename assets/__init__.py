@@ -1,0 +1,1 @@
+"""Software-defined assets, one module per stage; each calls into the plain-Python qlrf package."""

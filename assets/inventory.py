@@ -1,0 +1,94 @@
+"""Stage 1: normalised inventory and snapshot facts per day x platform."""
+
+
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    multi_asset,
+)
+
+from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
+from pipelines.partitions import daily_platform
+from qlrf.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA, Normalised, inventory_table, snapshot_table
+from resources.estate import EstateResource
+from resources.warehouse import WarehouseResource
+
+INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
+
+
+def _discover(estate: EstateResource, day, platform: str) -> Normalised:
+    return estate.inventory(day, platform, datetime.now(UTC))
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"]),
+        AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory"),
+    ],
+    check_specs=[
+        AssetCheckSpec("has_rows", asset=INVENTORY, blocking=True),
+        AssetCheckSpec("matches_contract", asset=INVENTORY, blocking=True),
+        AssetCheckSpec("unique_keys", asset=INVENTORY, blocking=True, description="asset_id is unique"),
+        AssetCheckSpec("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
+        AssetCheckSpec("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
+        AssetCheckSpec("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
+    ],
+    partitions_def=daily_platform,
+)
+def inventory_assets(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
+    day, platform = partition_day_platform(context)
+    found = _discover(estate, day, platform)
+    for err in found.errors[:20]:
+        context.log.warning(f"rejected: {err}")
+    if not found.vms:
+        # Never replace an earlier partition with an empty one.
+        reasons = "; ".join(str(e) for e in found.errors[:5]) or "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes[:5])
+        raise Failure(f"{platform} {day}: no VMs discovered, nothing written. {reasons}".strip())
+    wh = warehouse.get()
+    inv = inventory_table(found.vms)
+    snaps = snapshot_table(found.snapshots)
+    run_meta = {
+        "rejected_records": len(found.errors),
+        "failed_scopes": found.failed_scopes,
+        "complete": not found.errors and not found.failed_scopes,
+    }
+    inv_path = wh.write(INVENTORY, inv, day, platform, metadata=run_meta)
+    snap_path = wh.write(SNAPSHOTS, snaps, day, platform, metadata=run_meta)
+    yield MaterializeResult(
+        asset_key=INVENTORY,
+        metadata={
+            "dagster/row_count": inv.num_rows,
+            "path": inv_path,
+            "rejected_records": len(found.errors),
+            "failed_scopes": [f"{f['scope']}: {f['reason']}" for f in found.failed_scopes],
+            "complete": run_meta["complete"],
+            "preview": preview(inv.select(["asset_id", "account", "region", "name", "state", "image_ref", "site", "environment"])),
+        },
+    )
+    yield MaterializeResult(asset_key=SNAPSHOTS, metadata={"dagster/row_count": snaps.num_rows, "path": snap_path})
+    yield rows_check(INVENTORY, inv)
+    yield schema_check(INVENTORY, inv, INVENTORY_SCHEMA)
+    yield unique_check(INVENTORY, inv, ["asset_id"])
+    yield AssetCheckResult(
+        asset_key=INVENTORY,
+        check_name="no_rejected_records",
+        passed=not found.errors,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"rejected": len(found.errors), "first": str(found.errors[0]) if found.errors else "-"},
+    )
+    yield AssetCheckResult(
+        asset_key=INVENTORY,
+        check_name="all_scopes_discovered",
+        passed=not found.failed_scopes,
+        metadata={"failed": "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes) or "-"},
+    )
+    known = set(inv["asset_id"].to_pylist())
+    orphans = sum(1 for a in snaps["asset_id"].to_pylist() if a not in known)
+    yield AssetCheckResult(asset_key=SNAPSHOTS, check_name="known_vms", passed=orphans == 0, metadata={"orphans": orphans, "schema": str(SNAPSHOT_SCHEMA.names)})

@@ -1,0 +1,34 @@
+"""The code location: every asset, check, job, schedule, sensor and resource of Resilience Fabric.
+
+Nothing here reads the environment or the network at import time: resources are bound with
+EnvVar, resolved by Dagster when a run starts.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from assets.baselines import golden_images
+from assets.compliance import compliance_assets
+from assets.drift import drift_assets
+from assets.inventory import inventory_assets
+from assets.report import fleet_report_assets
+from assets.resilience import resilience_assets
+from pipelines.jobs import fleet_job, golden_job, platform_job
+from pipelines.schedules import daily_platform_schedule
+from resources.estate import EstateResource
+from resources.warehouse import WarehouseResource
+
+
+def resources() -> dict:
+    """Unset fields resolve from QLRF_* env vars when a run starts (qlrf.settings; README: configuration)."""
+    return {"warehouse": WarehouseResource(), "estate": EstateResource()}
+
+
+defs = Definitions(
+    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets],
+    jobs=[golden_job, platform_job, fleet_job],
+    schedules=[daily_platform_schedule],
+    resources=resources(),
+    executor=in_process_executor,
+)

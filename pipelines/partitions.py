@@ -1,0 +1,24 @@
+"""Partitions: daily x platform for per-platform assets, daily for fleet-wide ones."""
+
+from __future__ import annotations
+
+import warnings
+
+from dagster import (
+    DailyPartitionsDefinition,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    StaticPartitionsDefinition,
+)
+
+from qlrf.contract import PLATFORMS
+
+# end_offset=1: today's partition exists today, so the daily run reports on the estate as it is now.
+daily = DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
+platforms = StaticPartitionsDefinition(list(PLATFORMS))
+daily_platform = MultiPartitionsDefinition({"date": daily, "platform": platforms})
+
+# A platform partition reads the same day's fleet-wide asset; a fleet asset reads every platform of its day.
+with warnings.catch_warnings():  # beta in 1.13, but the documented way to map date x platform to date
+    warnings.simplefilter("ignore")
+    by_date = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")

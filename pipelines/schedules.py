@@ -1,0 +1,22 @@
+"""The daily schedule: every platform partition of the day, one run each, keyed so reruns dedupe."""
+
+from __future__ import annotations
+
+from dagster import DefaultScheduleStatus, MultiPartitionKey, RunRequest, ScheduleEvaluationContext, schedule
+
+from pipelines.jobs import platform_job
+from qlrf.contract import PLATFORMS
+
+
+@schedule(
+    job=platform_job,
+    cron_schedule="0 1 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="01:00 UTC: discover and score today's partition of every platform.",
+)
+def daily_platform_schedule(context: ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.date().isoformat()
+    for platform in PLATFORMS:
+        key = MultiPartitionKey({"date": day, "platform": platform})
+        yield RunRequest(run_key=f"{day}|{platform}", partition_key=key)

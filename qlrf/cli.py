@@ -1,0 +1,115 @@
+"""The `qlrf` command: the product's front door outside the Dagster UI.
+
+`qlrf run` hands over to the code location (pipelines.run) in a child process, so this package
+never imports Dagster; everything else here is plain Python over the warehouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from qlrf.contract import PLATFORMS, row_to_json
+from qlrf.settings import Settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "pipelines.run", "--date", args.date]
+    for p in args.platform or []:
+        argv += ["--platform", p]
+    return subprocess.call(argv)
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    from qlrf.normalize import normalise_files
+    from qlrf.tags import TagMapping
+
+    settings = Settings.from_env()
+    mapping = TagMapping.from_file(args.tag_mapping or settings.tag_mapping)
+    result = normalise_files(args.platform, args.files, mapping=mapping, account=args.account, region=args.region)
+    out = sys.stdout
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    rows = result.snapshots if args.snapshots else result.vms
+    out.write("".join(dumps(row_to_json(r)) + "\n" for r in rows))
+    out.flush()
+    for err in result.errors:
+        print(f"error: {err}", file=sys.stderr)
+    if result.errors:
+        print(f"{len(result.errors)} record(s) rejected, {len(rows)} written", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from qlrf.report import report_text
+    from qlrf.warehouse import PartitionMissing, Warehouse
+
+    try:
+        print(report_text(Warehouse(Settings.from_env().warehouse), args.date))
+    except PartitionMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_estate(args: argparse.Namespace) -> int:
+    from qlrf.sample import DEFAULT_COUNTS, generate_estate
+
+    counts = dict(DEFAULT_COUNTS)
+    if args.scale != 1.0:
+        counts = {p: max(1, int(n * args.scale)) for p, n in counts.items()}
+    manifest = generate_estate(Path(args.out), date.fromisoformat(args.date), seed=args.seed, counts=counts)
+    print(json.dumps({"out": args.out, "counts": manifest["counts"]}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    today = datetime.now(UTC).date().isoformat()
+    parser = argparse.ArgumentParser(prog="qlrf", description="Resilience Fabric: golden images, drift, compliance and DR readiness.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialise every asset for a day (embedded default: the sample estate)")
+    run.add_argument("--date", default=today)
+    run.add_argument("--platform", action="append", choices=PLATFORMS)
+    run.set_defaults(func=cmd_run)
+
+    inventory = sub.add_parser("inventory", help="inventory tools").add_subparsers(dest="inventory_command", required=True)
+    norm = inventory.add_parser("normalize", help="platform CLI JSON -> normalised rows as JSON lines")
+    norm.add_argument("--platform", required=True, choices=PLATFORMS)
+    norm.add_argument("--account", help="override the account (vSphere: the vCenter)")
+    norm.add_argument("--region", help="override the region (vSphere: the datacenter)")
+    norm.add_argument("--tag-mapping", help="YAML mapping of tag keys to owner/site/environment")
+    norm.add_argument("--snapshots", action="store_true", help="print the snapshot rows instead of the VMs")
+    norm.add_argument("files", nargs="+")
+    norm.set_defaults(func=cmd_normalize)
+
+    report = sub.add_parser("report", help="print the fleet report from the warehouse")
+    report.add_argument("--date", default=today)
+    report.set_defaults(func=cmd_report)
+
+    estate = sub.add_parser("estate", help="sample estate tools").add_subparsers(dest="estate_command", required=True)
+    gen = estate.add_parser("generate", help="write a sample estate (raw platform exports + golden contracts)")
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--date", default=today)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
+    gen.set_defaults(func=cmd_estate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

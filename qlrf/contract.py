@@ -1,0 +1,107 @@
+"""The normalised inventory contract: the one shape every connector and importer must produce.
+
+Everything downstream (baselines, drift, compliance, DR, plans, dashboards) reads only these
+tables, which is what lets a live estate and a file export be indistinguishable.
+Bump CONTRACT_VERSION on any change a reader could notice; it is written into every Parquet file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+CONTRACT_VERSION = "1.0"
+
+PLATFORMS: tuple[str, ...] = ("aws", "azure", "gcp", "vsphere")
+STATES: tuple[str, ...] = ("running", "stopped", "terminated", "other")
+
+_TS = pa.timestamp("us", tz="UTC")
+
+INVENTORY_SCHEMA = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("account", pa.string(), nullable=False),
+        pa.field("region", pa.string(), nullable=False),
+        pa.field("zone", pa.string()),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),
+        pa.field("image_ref", pa.string()),
+        pa.field("instance_type", pa.string()),
+        pa.field("launched_at", _TS),
+        pa.field("tags", pa.map_(pa.string(), pa.string())),
+        pa.field("group", pa.string()),
+        pa.field("site", pa.string()),
+        pa.field("environment", pa.string()),
+        pa.field("owner", pa.string()),
+        pa.field("public_ip", pa.bool_()),
+        pa.field("discovered_at", _TS, nullable=False),
+    ],
+    metadata={"qlrf.contract": "inventory", "qlrf.contract_version": CONTRACT_VERSION},
+)
+
+SNAPSHOT_SCHEMA = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("snapshot_id", pa.string(), nullable=False),
+        pa.field("source_id", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("created_at", _TS, nullable=False),
+    ],
+    metadata={"qlrf.contract": "snapshots", "qlrf.contract_version": CONTRACT_VERSION},
+)
+
+
+class RecordError(ValueError):
+    """A raw record that cannot be normalised; carries where it came from so the user can find it."""
+
+    def __init__(self, message: str, *, source: str = "", index: int | None = None, record_id: str = ""):
+        self.source = source
+        self.index = index
+        self.record_id = record_id
+        where = source or "<input>"
+        if index is not None:
+            where += f" record #{index}"
+        if record_id:
+            where += f" ({record_id})"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Normalised:
+    """Rows produced from one or more raw inputs, plus every record that was rejected."""
+
+    vms: list[dict] = field(default_factory=list)
+    snapshots: list[dict] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    # Whole scopes (region, subscription, project, vCenter) a live connector could not read: {scope, reason}.
+    failed_scopes: list[dict] = field(default_factory=list)
+
+    def extend(self, other: Normalised) -> None:
+        self.vms.extend(other.vms)
+        self.snapshots.extend(other.snapshots)
+        self.errors.extend(other.errors)
+        self.failed_scopes.extend(other.failed_scopes)
+
+
+def inventory_table(rows: list[dict]) -> pa.Table:
+    """Build a contract-conformant table; fails loudly if a row breaks the contract."""
+    return pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA)
+
+
+def snapshot_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
+
+
+def row_to_json(row: dict) -> dict:
+    """JSON-friendly view of a normalised row (timestamps as ISO 8601 UTC)."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat().replace("+00:00", "Z")
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,105 @@
+"""Drift: is each VM on the current golden image for its environment's channel, and how far behind?
+
+Status per VM: current | behind | revoked | unknown (image not in the registry) | unmanaged (no
+image recorded). Severity weights make a 0-100 drift score per site x environment x platform,
+where 0 means every VM is on the current golden image and 100 means everything is critical.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from qlrf import sql
+
+SEVERITY_WEIGHT = {"none": 0, "low": 25, "medium": 50, "high": 75, "critical": 100}
+# Which channel an environment must follow; anything else follows prod.
+ENV_CHANNEL_LEVEL = {"dev": 0, "staging": 1, "prod": 2}
+
+_LADDER = """
+CREATE OR REPLACE TEMP TABLE ladder AS
+WITH levels AS (SELECT * FROM (VALUES (0), (1), (2)) l(level)),
+versions AS (
+    SELECT DISTINCT family, version, version_rank, released_at, channel_level, revoked FROM registry
+),
+eligible AS (
+    SELECT l.level, v.* FROM versions v JOIN levels l ON v.channel_level >= l.level WHERE NOT v.revoked
+),
+current AS (
+    SELECT family, level, max_by(version, version_rank) AS current_version,
+           max(version_rank) AS current_rank, max_by(released_at, version_rank) AS current_released_at
+    FROM eligible GROUP BY family, level
+)
+-- For every (family, level, rank): how many eligible versions are newer, up to the current one.
+SELECT c.family, c.level, v.version_rank, c.current_version, c.current_released_at,
+       (SELECT count(*) FROM eligible e WHERE e.family = c.family AND e.level = c.level
+           AND e.version_rank > v.version_rank AND e.version_rank <= c.current_rank) AS versions_behind
+FROM current c JOIN versions v ON v.family = c.family
+"""
+
+_VM_DRIFT = """
+WITH images AS (
+    SELECT platform, image_ref, any_value(family) AS family, any_value(version) AS version,
+           any_value(version_rank) AS version_rank, any_value(channel) AS channel,
+           any_value(released_at) AS released_at, bool_or(revoked) AS revoked,
+           any_value(revoked_reason) AS revoked_reason
+    FROM registry GROUP BY platform, image_ref
+),
+joined AS (
+    SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
+           coalesce(i.environment, 'unknown') AS environment, i.owner, i."group", i.state, i.image_ref,
+           g.family, g.version AS image_version, g.channel AS image_channel, g.released_at AS image_released_at,
+           g.revoked, g.revoked_reason, g.version_rank,
+           coalesce(CASE i.environment WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 END, 2) AS level
+    FROM inventory i LEFT JOIN images g ON g.platform = i.platform AND g.image_ref = i.image_ref
+)
+SELECT j.* EXCLUDE (version_rank, level, revoked),
+       l.current_version,
+       CASE WHEN j.family IS NULL OR j.revoked THEN NULL ELSE l.versions_behind END::INTEGER AS versions_behind,
+       CASE WHEN j.family IS NULL OR j.revoked THEN NULL
+            ELSE greatest(0, date_diff('day', j.image_released_at, l.current_released_at)) END::INTEGER AS days_behind,
+       date_diff('day', j.image_released_at, $as_of::TIMESTAMPTZ)::INTEGER AS image_age_days,
+       CASE WHEN j.image_ref IS NULL THEN 'unmanaged'
+            WHEN j.family IS NULL THEN 'unknown'
+            WHEN j.revoked THEN 'revoked'
+            WHEN l.versions_behind = 0 THEN 'current'
+            ELSE 'behind' END AS status,
+       CASE WHEN j.image_ref IS NULL THEN 'medium'
+            WHEN j.family IS NULL THEN 'high'
+            WHEN j.revoked THEN 'critical'
+            WHEN l.versions_behind = 0 THEN 'none'
+            WHEN l.versions_behind >= 3 OR date_diff('day', j.image_released_at, l.current_released_at) > 90 THEN 'high'
+            WHEN l.versions_behind = 2 THEN 'medium'
+            ELSE 'low' END AS severity
+FROM joined j
+LEFT JOIN ladder l ON l.family = j.family AND l.level = j.level AND l.version_rank = j.version_rank
+"""
+
+_SCORES = """
+SELECT platform, site, environment, count(*)::INTEGER AS vms,
+       count(*) FILTER (WHERE status = 'current')::INTEGER AS on_current,
+       round(100.0 * count(*) FILTER (WHERE status = 'current') / count(*), 2) AS pct_current,
+       count(*) FILTER (WHERE status = 'revoked')::INTEGER AS revoked,
+       count(*) FILTER (WHERE status IN ('unknown', 'unmanaged'))::INTEGER AS unmanaged_or_unknown,
+       round(avg(CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50
+                               WHEN 'high' THEN 75 ELSE 100 END), 2) AS drift_score
+FROM vm_drift GROUP BY ALL ORDER BY platform, site, environment
+"""
+
+
+def vm_drift(
+    inventory: pa.Table | str, registry: pa.Table | str, as_of: datetime, con: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
+    con = con or sql.connect()
+    sql.relation(con, "inventory", inventory)
+    sql.relation(con, "registry", registry)
+    con.execute(_LADDER)
+    return sql.table(con, _VM_DRIFT, {"as_of": as_of})
+
+
+def drift_scores(vm_drift_table: pa.Table | str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    con = con or sql.connect()
+    sql.relation(con, "vm_drift", vm_drift_table)
+    return sql.table(con, _SCORES)

@@ -1,0 +1,95 @@
+"""The Parquet warehouse: one file per asset partition, on local disk or any pyarrow filesystem (S3).
+
+Layout: <root>/<table>/date=YYYY-MM-DD/[platform=P/]part.parquet (Hive-style, so DuckDB, Spark
+and Athena read it as is). Writes go to a temporary name and are renamed into place, so a reader
+never sees a half-written partition; object stores get the same guarantee from single-PUT uploads.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+PART = "part.parquet"
+
+
+class PartitionMissing(FileNotFoundError):
+    """An upstream partition that has not been materialised; says which, so the user can run it."""
+
+
+@dataclass
+class Warehouse:
+    root: str
+
+    def __post_init__(self) -> None:
+        if "://" in self.root:
+            self.fs, self.base = pafs.FileSystem.from_uri(self.root)
+            self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        else:
+            self.fs, self.base, self.local = pafs.LocalFileSystem(), str(self.root), True
+        self.base = self.base.rstrip("/")
+
+    def partition_dir(self, table: str, day: date | str, platform: str | None = None) -> str:
+        path = f"{self.base}/{table}/date={day if isinstance(day, str) else day.isoformat()}"
+        return f"{path}/platform={platform}" if platform else path
+
+    def file(self, table: str, day: date | str, platform: str | None = None) -> str:
+        return f"{self.partition_dir(table, day, platform)}/{PART}"
+
+    def uri(self, table: str, day: date | str, platform: str | None = None) -> str:
+        path = self.file(table, day, platform)
+        return path if self.local else f"{self.root.split('://')[0]}://{path}"
+
+    def write(
+        self, table: str, data: pa.Table, day: date | str, platform: str | None = None, *, metadata: dict | None = None
+    ) -> str:
+        meta = dict(data.schema.metadata or {})
+        meta[b"qlrf.partition"] = json.dumps({"table": table, "date": str(day), "platform": platform}).encode()
+        if metadata:
+            meta[b"qlrf.run"] = json.dumps(metadata, default=str).encode()
+        data = data.replace_schema_metadata(meta)
+        directory = self.partition_dir(table, day, platform)
+        self.fs.create_dir(directory, recursive=True)
+        final = f"{directory}/{PART}"
+        if not self.local:
+            pq.write_table(data, final, filesystem=self.fs, compression="zstd")
+            return final
+        tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        pq.write_table(data, tmp, filesystem=self.fs, compression="zstd")
+        self.fs.move(tmp, final)
+        return final
+
+    def exists(self, table: str, day: date | str, platform: str | None = None) -> bool:
+        return self.fs.get_file_info(self.file(table, day, platform)).type == pafs.FileType.File
+
+    def read(self, table: str, day: date | str, platform: str | None = None, columns: list[str] | None = None) -> pa.Table:
+        path = self.file(table, day, platform)
+        if not self.exists(table, day, platform):
+            where = f"{day}" + (f"|{platform}" if platform else "")
+            raise PartitionMissing(f"{table} partition {where} has not been materialised ({path})")
+        return pq.read_table(path, filesystem=self.fs, columns=columns)
+
+    def read_platforms(self, table: str, day: date | str, platforms: list[str] | tuple[str, ...]) -> pa.Table:
+        """All present platform partitions of a day; a missing platform is simply absent."""
+        tables = [self.read(table, day, p) for p in platforms if self.exists(table, day, p)]
+        if not tables:
+            raise PartitionMissing(f"{table}: no platform partition materialised for {day}")
+        return pa.concat_tables(tables, promote_options="default")
+
+    def run_metadata(self, table: str, day: date | str, platform: str | None = None) -> dict:
+        meta = pq.read_schema(self.file(table, day, platform), filesystem=self.fs).metadata or {}
+        return json.loads(meta.get(b"qlrf.run", b"{}"))
+
+    def dates(self, table: str) -> list[str]:
+        selector = pafs.FileSelector(f"{self.base}/{table}", allow_not_found=True)
+        return sorted(
+            info.base_name.split("=", 1)[1]
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("date=")
+        )

@@ -1,0 +1,575 @@
+"""Loopback HTTPS fake of Azure Resource Manager (Compute) plus the Entra ID token endpoint.
+
+Serves the JSON built by :func:`tests.fakes.fixtures.azure_fixture` through the real
+``azure-mgmt-compute`` / ``azure-identity`` clients:
+
+* ``GET /subscriptions/{sub}/providers/Microsoft.Compute/{type}`` (list all in subscription) for
+  ``virtualMachines`` (``statusOnly=true`` adds ``properties.instanceView``; ``$filter`` on
+  ``virtualMachineScaleSet/id``), ``virtualMachineScaleSets``, ``images``, ``galleries``,
+  ``snapshots`` and ``disks``;
+* ``GET /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/{type}`` (list by RG);
+* ``GET`` of any resource id (``$expand=instanceView`` for VMs / VMSS VMs), ``.../instanceView``;
+* child collections: ``virtualMachineScaleSets/{n}/virtualMachines``, ``galleries/{g}/images``,
+  ``galleries/{g}/images/{i}/versions``;
+* ``GET /{tenant}/v2.0/.well-known/openid-configuration`` and ``POST /{tenant}/oauth2/v2.0/token``
+  (client-credentials; enough for the real ``ClientSecretCredential``).
+
+ARM behaviour reproduced: case-insensitive paths, ``api-version`` required (400
+``MissingApiVersionParameter``), absolute ``nextLink`` that carries every query parameter
+(``api-version`` included) plus ``$skiptoken``, bearer token required (401
+``AuthenticationFailed``), ARM error bodies ``{"error": {"code", "message"}}``.
+
+Fault injection (from ``fixture["faults"]``, the ``start_azure_fake`` keywords, or at run time):
+``fake.fail(sub, "AuthorizationFailed" | "SubscriptionNotFound" | (status, code, message))`` and
+``fake.throttle(sub, times=N, retry_after="0")`` (429 ``OperationNotAllowed`` /
+``TooManyRequests`` with ``Retry-After``; ``sub="*"`` throttles every ARM call).
+
+Every request is recorded in ``fake.requests`` (method, path, query, status, subscription).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+# fixture list name -> ARM resource type
+RESOURCE_TYPES = {
+    "virtualMachines": "Microsoft.Compute/virtualMachines",
+    "virtualMachineScaleSets": "Microsoft.Compute/virtualMachineScaleSets",
+    "virtualMachineScaleSetVMs": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+    "images": "Microsoft.Compute/images",
+    "galleries": "Microsoft.Compute/galleries",
+    "galleryImages": "Microsoft.Compute/galleries/images",
+    "galleryImageVersions": "Microsoft.Compute/galleries/images/versions",
+    "disks": "Microsoft.Compute/disks",
+    "snapshots": "Microsoft.Compute/snapshots",
+}
+# types whose JSON carries properties.instanceView that is only served on request
+_INSTANCE_VIEW_TYPES = {"microsoft.compute/virtualmachines", "microsoft.compute/virtualmachinescalesets/virtualmachines"}
+
+_SUB_LIST_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$")
+_RG_LIST_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$")
+_SUB_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)(/|$)")
+_VMSS_FILTER_RE = re.compile(r"""^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'(?P<id>[^']+)'\s*$""", re.I)
+
+
+class StaticTokenCredential:
+    """Minimal ``TokenCredential``: always returns the same bearer token."""
+
+    def __init__(self, token: str = "fake-static-arm-token") -> None:
+        self.token = token
+        self.calls = 0
+
+    def get_token(self, *scopes: str, **kwargs: Any):
+        from azure.core.credentials import AccessToken
+
+        self.calls += 1
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+@dataclass
+class _Throttle:
+    remaining: int
+    retry_after: str = "0"
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int = 0
+    subscription: str | None = None
+    authorization: str | None = None
+
+    @property
+    def api_version(self) -> str | None:
+        return (self.query.get("api-version") or [None])[0]
+
+
+@dataclass
+class AzureFakeState:
+    fixture: dict[str, Any]
+    page_size: int = 50
+    status_only_trims: bool = False
+    clients: dict[str, str] | None = None
+    accepted_tokens: set[str] | None = None  # None: accept any non-empty bearer token
+    base_url: str = ""
+    fails: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
+    throttles: dict[str, _Throttle] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    issued_tokens: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # lower-cased id -> resource ; lower-cased type -> list of resources (insertion ordered)
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_sub: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def index(self) -> None:
+        self.by_id.clear()
+        self.by_sub.clear()
+        for sub, data in self.fixture["subscriptions"].items():
+            items = self.by_sub.setdefault(sub.lower(), [])
+            for key in RESOURCE_TYPES:
+                for res in data.get(key, []):
+                    self.by_id[res["id"].lower()] = res
+                    items.append(res)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "rf-azure-fake/1.0"
+    state: AzureFakeState  # set on the subclass built per server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        # TLS handshake in the worker thread (the accept loop never blocks on a slow client)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
+              rec: RecordedRequest | None = None) -> None:
+        raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        self.send_header("x-ms-correlation-request-id", str(uuid.uuid4()))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+        if rec is not None:
+            rec.status = status
+
+    def _arm_error(self, status: int, code: str, message: str, rec: RecordedRequest,
+                   headers: dict[str, str] | None = None, details: list[dict[str, Any]] | None = None) -> None:
+        err: dict[str, Any] = {"code": code, "message": message}
+        if details:
+            err["details"] = details
+        self._send(status, {"error": err}, headers, rec)
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        split = urlsplit(self.path)
+        rec = RecordedRequest("POST", split.path, parse_qs(split.query))
+        with self.state.lock:
+            self.state.requests.append(rec)
+        m = re.match(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$", split.path)
+        if not m:
+            return self._arm_error(404, "NotFound", f"No route for POST {split.path}", rec)
+        return self._token(m.group("tenant"), parse_qs(body), rec)
+
+    def do_GET(self) -> None:  # noqa: N802
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        path = split.path.rstrip("/")
+        rec = RecordedRequest("GET", path, query, authorization=self.headers.get("Authorization"))
+        with self.state.lock:
+            self.state.requests.append(rec)
+
+        m = re.match(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$", path)
+        if m:
+            return self._openid(m.group("tenant"), rec)
+
+        m = _SUB_RE.match(path.lower())
+        if not m:
+            return self._arm_error(404, "InvalidResourceType", f"No route for GET {path}", rec)
+        sub = m.group("sub")
+        rec.subscription = sub
+
+        # authentication before anything else (like ARM)
+        auth = self.headers.get("Authorization") or ""
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            return self._arm_error(
+                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", rec,
+                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
+                                     'error_description="The authentication failed because of missing '
+                                     "'Authorization' header.\""})
+        token = auth[7:].strip()
+        if self.state.accepted_tokens is not None and token not in self.state.accepted_tokens \
+                and token not in self.state.issued_tokens:
+            return self._arm_error(401, "InvalidAuthenticationToken",
+                                   "The access token is invalid.", rec)
+
+        api_version = (query.get("api-version") or [""])[0]
+        if not api_version:
+            return self._arm_error(
+                400, "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.", rec)
+
+        # throttling (per subscription, or '*' for all)
+        with self.state.lock:
+            thr = self.state.throttles.get(sub) or self.state.throttles.get("*")
+            throttled = thr is not None and thr.remaining > 0
+            if throttled and thr is not None:
+                thr.remaining -= 1
+                retry_after = thr.retry_after
+        if throttled:
+            window = {"operationGroup": "HighCostGet", "startTime": "2026-11-27T06:00:00.0000000+00:00",
+                      "endTime": "2026-11-27T06:03:00.0000000+00:00", "allowedRequestCount": 300,
+                      "measuredRequestCount": 301}
+            return self._arm_error(
+                429, "OperationNotAllowed",
+                "The server rejected the request because too many requests have been received for this "
+                "subscription.", rec,
+                {"Retry-After": retry_after,
+                 "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0"},
+                details=[{"code": "TooManyRequests", "target": "HighCostGet", "message": json.dumps(window)}])
+
+        fail = self.state.fails.get(sub)
+        if fail is not None:
+            status, code, message = fail
+            if message is None:
+                message = self._fail_message(code, sub, path)
+            return self._arm_error(status, code, message, rec)
+
+        if sub not in self.state.by_sub:
+            return self._arm_error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.", rec)
+        return self._route(path, query, sub, rec)
+
+    # -- ARM ----------------------------------------------------------------------------
+    def _fail_message(self, code: str, sub: str, path: str) -> str:
+        if code == "AuthorizationFailed":
+            rtype = "virtualMachines"
+            m = re.search(r"/providers/microsoft\.compute/([^/]+)", path.lower())
+            if m:
+                rtype = next((t.split("/")[-1] for t in RESOURCE_TYPES.values()
+                              if t.split("/")[-1].lower() == m.group(1)), m.group(1))
+            oid = self.state.fixture.get("client", {}).get("object_id", "00000000-0000-0000-0000-000000000000")
+            return (f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
+                    f"'Microsoft.Compute/{rtype}/read' over scope '/subscriptions/{sub}' or the scope is invalid. "
+                    "If access was recently granted, please refresh your credentials.")
+        if code == "SubscriptionNotFound":
+            return f"The subscription '{sub}' could not be found."
+        return f"{code} for subscription '{sub}'."
+
+    def _route(self, path: str, query: dict[str, list[str]], sub: str, rec: RecordedRequest) -> None:
+        low = path.lower()
+        q1 = {k: v[0] for k, v in query.items()}
+        status_only = q1.get("statusOnly", q1.get("statusonly", "")).lower() == "true"
+        expand_iv = q1.get("$expand", "").lower() == "instanceview"
+
+        m = _SUB_LIST_RE.match(low) or _RG_LIST_RE.match(low)
+        if m:
+            rtype = "microsoft.compute/" + m.group("type")
+            rg = m.groupdict().get("rg")
+            prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/" if rg else f"/subscriptions/{sub}/"
+            items = [r for r in self.state.by_sub[sub]
+                     if r["type"].lower() == rtype and r["id"].lower().startswith(prefix)]
+            if rtype == "microsoft.compute/virtualmachines" and q1.get("$filter"):
+                fm = _VMSS_FILTER_RE.match(q1["$filter"])
+                if not fm:
+                    return self._arm_error(400, "InvalidParameter",
+                                           f"The $filter '{q1['$filter']}' is not supported by the fake.", rec)
+                items = [r for r in items
+                         if r["properties"].get("virtualMachineScaleSet", {}).get("id", "").lower()
+                         == fm.group("id").lower()]
+            if not items and rtype not in {t.lower() for t in RESOURCE_TYPES.values()}:
+                return self._arm_error(404, "InvalidResourceType",
+                                       f"The resource type '{m.group('type')}' could not be found in the namespace "
+                                       f"'Microsoft.Compute' for api version '{q1['api-version']}'.", rec)
+            return self._page(path, query, items, rec, instance_view=status_only, status_only=status_only)
+
+        if low in self.state.by_id:
+            res = self.state.by_id[low]
+            return self._send(200, self._public(res, instance_view=expand_iv), rec=rec)
+
+        parent, _, last = low.rpartition("/")
+        if last == "instanceview" and parent in self.state.by_id:
+            res = self.state.by_id[parent]
+            if res["type"].lower() in _INSTANCE_VIEW_TYPES:
+                iv = copy.deepcopy(res["properties"].get("instanceView", {}))
+                iv.setdefault("computerName", res["properties"].get("osProfile", {}).get("computerName"))
+                iv.setdefault("hyperVGeneration", "V2")
+                return self._send(200, iv, rec=rec)
+        if parent in self.state.by_id:
+            child_prefix = low + "/"
+            items = [r for r in self.state.by_sub[sub]
+                     if r["id"].lower().startswith(child_prefix) and "/" not in r["id"][len(child_prefix):]]
+            if items or last in ("virtualmachines", "images", "versions"):
+                return self._page(path, query, items, rec, instance_view=expand_iv)
+
+        segs = path.split("/")
+        low_segs = [x.lower() for x in segs]
+        rg = segs[low_segs.index("resourcegroups") + 1] if "resourcegroups" in low_segs[:-1] else "?"
+        p = low_segs.index("providers") if "providers" in low_segs else len(segs)
+        resource = "/".join(segs[p + 1:]) or path
+        return self._arm_error(
+            404, "ResourceNotFound",
+            f"The Resource '{resource}' under resource group '{rg}' was not found. For more details please go to "
+            "https://aka.ms/ARMResourceNotFoundFix", rec)
+
+    def _public(self, res: dict[str, Any], *, instance_view: bool, status_only: bool = False) -> dict[str, Any]:
+        if res["type"].lower() not in _INSTANCE_VIEW_TYPES:
+            return res
+        if status_only and self.state.status_only_trims:
+            out = {k: res[k] for k in ("id", "name", "type", "location") if k in res}
+            out["properties"] = {"instanceView": res["properties"].get("instanceView", {})}
+            return out
+        if instance_view:
+            return res
+        out = dict(res)
+        out["properties"] = {k: v for k, v in res["properties"].items() if k != "instanceView"}
+        return out
+
+    def _page(self, path: str, query: dict[str, list[str]], items: list[dict[str, Any]], rec: RecordedRequest,
+              *, instance_view: bool, status_only: bool = False) -> None:
+        skip = query.get("$skiptoken", ["0"])[0]
+        try:
+            start = int(skip)
+        except ValueError:
+            return self._arm_error(400, "InvalidSkipToken", f"The skip token '{skip}' is invalid.", rec)
+        end = start + self.state.page_size
+        body: dict[str, Any] = {"value": [self._public(r, instance_view=instance_view, status_only=status_only)
+                                          for r in items[start:end]]}
+        if end < len(items):
+            q = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
+            q.append(("$skiptoken", str(end)))
+            body["nextLink"] = f"{self.state.base_url}{path}?{urlencode(q)}"
+        self._send(200, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"}, rec)
+
+    # -- Entra ID -------------------------------------------------------------------------
+    def _openid(self, tenant: str, rec: RecordedRequest) -> None:
+        base = f"{self.state.base_url}/{tenant}"
+        self._send(200, {
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": f"{base}/openid/userinfo",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid"],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        }, rec=rec)
+
+    def _aad_error(self, status: int, error: str, code: int, description: str, rec: RecordedRequest) -> None:
+        trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+        ts = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+        self._send(status, {
+            "error": error,
+            "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}"
+                                 f"\r\nTimestamp: {ts}",
+            "error_codes": [code], "timestamp": ts, "trace_id": trace, "correlation_id": corr,
+            "error_uri": f"{self.state.base_url}/error?code={code}",
+        }, rec=rec)
+
+    def _token(self, tenant: str, form: dict[str, list[str]], rec: RecordedRequest) -> None:
+        f = {k: v[0] for k, v in form.items()}
+        if tenant.lower() != str(self.state.fixture.get("tenant_id", tenant)).lower():
+            return self._aad_error(400, "invalid_request", 90002,
+                                   f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+                                   "and are signing into the correct cloud.", rec)
+        if f.get("grant_type") != "client_credentials":
+            return self._aad_error(400, "unsupported_grant_type", 70003,
+                                   "The app requested an unsupported grant type.", rec)
+        cid, secret = f.get("client_id", ""), f.get("client_secret", "")
+        clients = self.state.clients
+        if clients is not None:
+            if cid not in clients:
+                return self._aad_error(400, "unauthorized_client", 700016,
+                                       f"Application with identifier '{cid}' was not found in the directory.", rec)
+            if clients[cid] != secret:
+                return self._aad_error(401, "invalid_client", 7000215,
+                                       "Invalid client secret provided. Ensure the secret being sent in the request "
+                                       "is the client secret value, not the client secret ID, for a secret added "
+                                       f"to app '{cid}'.", rec)
+        token = f"fake-arm-token-{uuid.uuid4().hex}"
+        with self.state.lock:
+            self.state.issued_tokens.append(token)
+        self._send(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                         "access_token": token}, rec=rec)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], ctx: ssl.SSLContext) -> None:
+        self._ctx = ctx
+        super().__init__(addr, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        return self._ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that drop connections / reject the cert are not our problem
+
+
+class AzureFake:
+    """Handle returned by :func:`start_azure_fake`."""
+
+    def __init__(self, state: AzureFakeState, server: _TLSServer, ca_path: str) -> None:
+        self._state = state
+        self._server = server
+        self.ca_path = ca_path
+        host, port = server.server_address[:2]
+        self.host, self.port = host, port
+        self.base_url = f"https://{host}:{port}"
+        self.authority = f"{host}:{port}"  # for azure-identity's ``authority=`` (https is implied)
+        self.fixture = state.fixture
+        self.tenant_id: str = state.fixture.get("tenant_id", "")
+        client = state.fixture.get("client", {})
+        self.client_id: str = client.get("client_id", "")
+        self.client_secret: str = client.get("client_secret", "")
+
+    # -- introspection ------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def clear_requests(self) -> None:
+        with self._state.lock:
+            self._state.requests.clear()
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return list(self._state.fixture["subscriptions"])
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        return list(self._state.issued_tokens)
+
+    # -- fault control --------------------------------------------------------------------
+    def fail(self, subscription: str, kind: str | tuple[int, str, str] = "AuthorizationFailed") -> None:
+        """Make every request for ``subscription`` fail.
+
+        ``kind``: ``"AuthorizationFailed"`` (403), ``"SubscriptionNotFound"`` (404), or a tuple
+        ``(status, code, message)``.
+        """
+        if isinstance(kind, tuple):
+            self._state.fails[subscription.lower()] = kind
+        elif kind == "SubscriptionNotFound":
+            self._state.fails[subscription.lower()] = (404, kind, None)
+        else:
+            self._state.fails[subscription.lower()] = (403, kind, None)
+
+    def unfail(self, subscription: str) -> None:
+        self._state.fails.pop(subscription.lower(), None)
+
+    def throttle(self, subscription: str = "*", times: int = 1, retry_after: str | int = "0") -> None:
+        """Answer the next ``times`` requests for ``subscription`` (``"*"``: any) with 429."""
+        with self._state.lock:
+            self._state.throttles[subscription.lower()] = _Throttle(times, str(retry_after))
+
+    def set_page_size(self, n: int) -> None:
+        self._state.page_size = n
+
+    # -- clients --------------------------------------------------------------------------
+    def credential(self, token: str = "fake-static-arm-token") -> StaticTokenCredential:
+        return StaticTokenCredential(token)
+
+    def client_secret_credential(self, client_id: str | None = None, client_secret: str | None = None,
+                                 tenant_id: str | None = None, **kwargs: Any):
+        """The real ``azure.identity.ClientSecretCredential`` pointed at this fake."""
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(
+            tenant_id or self.tenant_id, client_id or self.client_id, client_secret or self.client_secret,
+            authority=self.authority, disable_instance_discovery=True, connection_verify=self.ca_path, **kwargs)
+
+    def compute_client(self, subscription_id: str, credential: Any = None, *, retry_total: int = 0,
+                       **kwargs: Any):
+        """A real ``ComputeManagementClient`` talking to this fake (fails fast by default)."""
+        from azure.mgmt.compute import ComputeManagementClient
+
+        kwargs.setdefault("retry_backoff_factor", 0)
+        return ComputeManagementClient(
+            credential or self.credential(), subscription_id, base_url=self.base_url,
+            connection_verify=self.ca_path, retry_total=retry_total, **kwargs)
+
+
+@contextlib.contextmanager
+def start_azure_fake(
+    fixture: dict[str, Any],
+    *,
+    page_size: int = 50,
+    fail: dict[str, str | tuple[int, str, str]] | None = None,
+    throttle: dict[str, int] | None = None,
+    retry_after: str | int = "0",
+    status_only_trims: bool = False,
+    clients: dict[str, str] | None = None,
+    accept_any_client: bool = False,
+    accepted_tokens: set[str] | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[AzureFake]:
+    """Start the fake on an ephemeral port; yields an :class:`AzureFake`.
+
+    ``fail`` / ``throttle`` extend ``fixture["faults"]``.  ``clients`` maps client id to secret for
+    the token endpoint (default: the fixture's client; ``accept_any_client=True`` accepts anything).
+    ``status_only_trims=True`` makes ``statusOnly=true`` list responses carry only
+    ``id/name/type/location/properties.instanceView`` (to test connectors that must not rely on the
+    other properties there).
+    """
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert(host, "localhost")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ctx)
+    tmpdir = tempfile.TemporaryDirectory(prefix="rf-azure-fake-")
+    ca_path = str(Path(tmpdir.name) / "ca.pem")
+    ca.cert_pem.write_to_path(ca_path)
+
+    if clients is None and not accept_any_client and fixture.get("client"):
+        clients = {fixture["client"]["client_id"]: fixture["client"]["client_secret"]}
+    state = AzureFakeState(fixture=fixture, page_size=page_size, status_only_trims=status_only_trims,
+                           clients=None if accept_any_client else clients, accepted_tokens=accepted_tokens)
+    state.index()
+    handler = type("AzureFakeHandler", (_Handler,), {"state": state})
+    server = _TLSServer((host, 0), handler, ctx)
+    fake = AzureFake(state, server, ca_path)
+    state.base_url = fake.base_url
+
+    faults = fixture.get("faults", {})
+    for sub, kind in {**faults.get("fail", {}), **(fail or {})}.items():
+        fake.fail(sub, kind)
+    for sub, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
+        fake.throttle(sub, times, retry_after)
+
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="azure-fake", daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        tmpdir.cleanup()

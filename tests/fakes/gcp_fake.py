@@ -1,0 +1,516 @@
+"""Loopback HTTP fake of the GCE ``compute/v1`` REST API for many projects.
+
+Serves the JSON built by :func:`tests.fakes.fixtures.gcp_fixture` to the real
+``google-cloud-compute`` clients (``transport="rest"``):
+
+* ``GET /compute/v1/projects/{p}/aggregated/{instances|disks|instanceGroupManagers}``
+  (``maxResults`` <= 500, ``pageToken``; every page lists every scope, empty scopes carry the
+  ``NO_RESULTS_ON_PAGE`` warning, like GCE);
+* ``GET .../zones/{z}/instances[/{name}]``, ``.../zones/{z}/disks[/{name}]``;
+* ``GET .../global/images[/{name}]``, ``.../global/images/family/{family}``,
+  ``.../global/snapshots[/{name}]``;
+* ``POST .../{zones/z|regions/r}/instanceGroupManagers/{m}/listManagedInstances``.
+
+GCE behaviour reproduced: Google JSON error bodies (``{"error": {"code", "message", "errors",
+"status", "details"}}``), 404 ``notFound`` for unknown resources/projects, 400 for
+``maxResults`` > 500 or a bad ``pageToken``, simple ``filter`` expressions
+(``field = value`` / ``field != value``, dotted paths such as ``labels.env``; anything else is
+a 400 so a connector never silently gets unfiltered data).
+
+Fault injection (from ``fixture["faults"]``, the ``start_gcp_fake`` keywords, or at run time):
+``fake.fail(project, "permission" | "api_disabled" | "not_found")`` and
+``fake.throttle(project, times=N, status=429|503)``.  Note that the client's *default* retry
+only covers 503/504: a 429 surfaces as ``TooManyRequests`` unless the caller passes a retry.
+
+Every request is recorded in ``fake.requests``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+GCE = "https://www.googleapis.com/compute/v1"
+MAX_RESULTS = 500
+
+# aggregated collection -> (fixture list, item key, scope field, kind, permission)
+_AGGREGATED = {
+    "instances": ("instances", "instances", "zone", "compute#instanceAggregatedList", "compute.instances.list"),
+    "disks": ("disks", "disks", "zone", "compute#diskAggregatedList", "compute.disks.list"),
+    "instanceGroupManagers": ("instanceGroupManagers", "instanceGroupManagers", None,
+                              "compute#instanceGroupManagerAggregatedList", "compute.instanceGroupManagers.list"),
+}
+_ZONAL = {"instances": ("instances", "compute#instanceList", "compute.instances"),
+          "disks": ("disks", "compute#diskList", "compute.disks")}
+_GLOBAL = {"images": ("images", "compute#imageList", "compute.images"),
+           "snapshots": ("snapshots", "compute#snapshotList", "compute.snapshots")}
+_FILTER_RE = re.compile(r'^\s*\(?\s*(?P<field>[A-Za-z][\w.]*)\s*(?P<op>=|!=|eq|ne)\s*"?(?P<value>[^"()]*?)"?\s*\)?\s*$')
+
+
+@dataclass
+class _Throttle:
+    remaining: int
+    status: int = 429
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    status: int = 0
+    project: str | None = None
+
+
+@dataclass
+class GcpFakeState:
+    fixture: dict[str, Any]
+    fails: dict[str, str] = field(default_factory=dict)
+    throttles: dict[str, _Throttle] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _tail(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
+
+
+def _scope_of(item: dict[str, Any]) -> str:
+    if "zone" in item:
+        return "zones/" + _tail(item["zone"])
+    if "region" in item:
+        return "regions/" + _tail(item["region"])
+    return "global"
+
+
+def _lookup(item: dict[str, Any], dotted: str) -> Any:
+    cur: Any = item
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"rf-fake:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, _, off = raw.partition(":")
+        return int(off) if prefix == "rf-fake" else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "rf-gcp-fake/1.0"
+    state: GcpFakeState
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send(self, status: int, body: Any, rec: RecordedRequest) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("Vary", "Origin, X-Origin, Referer")
+        self.end_headers()
+        self.wfile.write(raw)
+        rec.status = status
+
+    def _error(self, status: int, message: str, reason: str, rec: RecordedRequest, *, domain: str = "global",
+               grpc_status: str | None = None, details: list[dict[str, Any]] | None = None,
+               extra: dict[str, str] | None = None) -> None:
+        err_item = {"message": message, "domain": domain, "reason": reason, **(extra or {})}
+        err: dict[str, Any] = {"code": status, "message": message, "errors": [err_item]}
+        if grpc_status:
+            err["status"] = grpc_status
+        if details:
+            err["details"] = details
+        self._send(status, {"error": err}, rec)
+
+    def _not_found(self, what: str, rec: RecordedRequest) -> None:
+        self._error(404, f"The resource '{what}' was not found", "notFound", rec)
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._dispatch("POST")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    # -- dispatch ------------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        path = split.path.rstrip("/")
+        rec = RecordedRequest(method, path, query)
+        with self.state.lock:
+            self.state.requests.append(rec)
+        m = re.match(r"^/compute/v1/projects/(?P<project>[^/]+)(?P<rest>/.*)?$", path)
+        if not m:
+            return self._error(404, f"No route for {method} {path}", "notFound", rec)
+        project, rest = m.group("project"), (m.group("rest") or "")
+        rec.project = project
+        projects = self.state.fixture["projects"]
+        number = projects.get(project, {}).get("number", "0")
+        permission = self._permission(rest, method)
+
+        with self.state.lock:
+            thr = self.state.throttles.get(project) or self.state.throttles.get("*")
+            throttled = thr is not None and thr.remaining > 0
+            if thr is not None and throttled:
+                thr.remaining -= 1
+                thr_status = thr.status
+        if throttled:
+            if thr_status == 503:
+                return self._error(503, "The service is currently unavailable.", "backendError", rec,
+                                   grpc_status="UNAVAILABLE")
+            msg = (f"Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of "
+                   f"service 'compute.googleapis.com' for consumer 'project_number:{number}'.")
+            return self._error(429, msg, "rateLimitExceeded", rec, domain="usageLimits",
+                               grpc_status="RESOURCE_EXHAUSTED", details=[{
+                                   "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                   "reason": "RATE_LIMIT_EXCEEDED", "domain": "googleapis.com",
+                                   "metadata": {"service": "compute.googleapis.com",
+                                                "consumer": f"projects/{number}",
+                                                "quota_metric": "compute.googleapis.com/read_requests",
+                                                "quota_limit": "ReadRequestsPerMinutePerProject"}}])
+
+        kind = self.state.fails.get(project)
+        if kind is not None:
+            return self._fail(kind, project, number, permission, rec)
+        if project not in projects:
+            return self._not_found(f"projects/{project}", rec)
+        return self._route(method, project, rest, query, rec)
+
+    @staticmethod
+    def _permission(rest: str, method: str) -> str:
+        """The IAM permission GCE names in its 403 message for this call."""
+        parts = [p for p in rest.split("/") if p]
+        if method == "POST":
+            return "compute.instanceGroupManagers.get"
+        if len(parts) == 2 and parts[0] in ("aggregated", "global"):
+            return f"compute.{parts[1]}.list"
+        if len(parts) >= 3 and parts[0] == "global":
+            return f"compute.{parts[1]}.get"
+        if len(parts) == 3 and parts[0] in ("zones", "regions"):
+            return f"compute.{parts[2]}.list"
+        if len(parts) >= 4 and parts[0] in ("zones", "regions"):
+            return f"compute.{parts[2]}.get"
+        return "compute.projects.get"
+
+    def _fail(self, kind: str, project: str, number: str, permission: str, rec: RecordedRequest) -> None:
+        if kind == "api_disabled":
+            msg = (f"Compute Engine API has not been used in project {number} before or it is disabled. Enable it "
+                   f"by visiting https://console.developers.google.com/apis/api/compute.googleapis.com/overview"
+                   f"?project={number} then retry. If you enabled this API recently, wait a few minutes for the "
+                   "action to propagate to our systems and retry.")
+            return self._error(403, msg, "accessNotConfigured", rec, domain="usageLimits",
+                               grpc_status="PERMISSION_DENIED",
+                               extra={"extendedHelp": "https://console.developers.google.com"},
+                               details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                         "reason": "SERVICE_DISABLED", "domain": "googleapis.com",
+                                         "metadata": {"service": "compute.googleapis.com",
+                                                      "consumer": f"projects/{number}"}}])
+        if kind == "not_found":
+            return self._not_found(f"projects/{project}", rec)
+        msg = f"Required '{permission}' permission for 'projects/{project}'"
+        return self._error(403, msg, "forbidden", rec, grpc_status="PERMISSION_DENIED",
+                           details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                     "reason": "IAM_PERMISSION_DENIED", "domain": "compute.googleapis.com",
+                                     "metadata": {"permission": permission, "resource": f"projects/{project}"}}])
+
+    def _route(self, method: str, project: str, rest: str, query: dict[str, list[str]],
+               rec: RecordedRequest) -> None:
+        pdata = self.state.fixture["projects"][project]
+        parts = [p for p in rest.split("/") if p]
+        self_base = f"{GCE}/projects/{project}"
+
+        if method == "POST":
+            if len(parts) == 5 and parts[2] == "instanceGroupManagers" and parts[4] == "listManagedInstances":
+                return self._managed_instances(project, pdata, parts[0], parts[1], parts[3], rec)
+            return self._error(404, f"No route for POST {rest}", "notFound", rec)
+
+        if len(parts) == 2 and parts[0] == "aggregated" and parts[1] in _AGGREGATED:
+            return self._aggregated(project, pdata, parts[1], query, rec)
+
+        if len(parts) >= 3 and parts[0] == "zones" and parts[2] in _ZONAL:
+            zone, coll = parts[1], parts[2]
+            list_key, kind, _ = _ZONAL[coll]
+            items = [i for i in pdata[list_key] if _tail(i.get("zone", "")) == zone]
+            if len(parts) == 3:
+                return self._list(items, query, kind, f"projects/{project}/zones/{zone}/{coll}",
+                                  f"{self_base}/zones/{zone}/{coll}", rec)
+            if len(parts) == 4:
+                hit = next((i for i in items if i["name"] == parts[3]), None)
+                if hit is None:
+                    return self._not_found(f"projects/{project}/zones/{zone}/{coll}/{parts[3]}", rec)
+                return self._send(200, hit, rec)
+
+        if len(parts) >= 2 and parts[0] == "global" and parts[1] in _GLOBAL:
+            coll = parts[1]
+            list_key, kind, _ = _GLOBAL[coll]
+            items = pdata[list_key]
+            if len(parts) == 2:
+                return self._list(items, query, kind, f"projects/{project}/global/{coll}",
+                                  f"{self_base}/global/{coll}", rec)
+            if len(parts) == 3:
+                hit = next((i for i in items if i["name"] == parts[2]), None)
+                if hit is None:
+                    return self._not_found(f"projects/{project}/global/{coll}/{parts[2]}", rec)
+                return self._send(200, hit, rec)
+            if len(parts) == 4 and coll == "images" and parts[2] == "family":
+                fam = [i for i in items if i.get("family") == parts[3] and "deprecated" not in i]
+                if not fam:
+                    return self._not_found(f"projects/{project}/global/images/family/{parts[3]}", rec)
+                return self._send(200, max(fam, key=lambda i: i["creationTimestamp"]), rec)
+
+        return self._not_found(f"projects/{project}{rest}", rec)
+
+    # -- collections ---------------------------------------------------------------------
+    def _paging(self, query: dict[str, list[str]], rec: RecordedRequest) -> tuple[int, int] | None:
+        raw_max = query.get("maxResults", [str(MAX_RESULTS)])[0] or str(MAX_RESULTS)
+        try:
+            max_results = int(raw_max)
+        except ValueError:
+            self._error(400, f"Invalid value for field 'maxResults': '{raw_max}'. Must be an integer.",
+                        "invalid", rec)
+            return None
+        if max_results > MAX_RESULTS or max_results < 0:
+            self._error(400, f"Invalid value for field 'maxResults': '{max_results}'. Must be less than or equal "
+                        f"to {MAX_RESULTS}.", "invalid", rec)
+            return None
+        token = query.get("pageToken", [""])[0]
+        start = 0
+        if token:
+            decoded = _decode_token(token)
+            if decoded is None:
+                self._error(400, f"Invalid value for field 'pageToken': '{token}'. Supplied page token is not "
+                            "valid.", "invalid", rec)
+                return None
+            start = decoded
+        return start, (max_results or MAX_RESULTS)
+
+    def _filter(self, items: list[dict[str, Any]], query: dict[str, list[str]],
+                rec: RecordedRequest) -> list[dict[str, Any]] | None:
+        expr = query.get("filter", [""])[0]
+        if not expr:
+            return items
+        m = _FILTER_RE.match(expr)
+        if not m:
+            self._error(400, f"Invalid value for field 'filter': '{expr}'. (The loopback fake only supports a "
+                        "single 'field = value' or 'field != value' clause.)", "invalid", rec)
+            return None
+        fld, op, value = m.group("field"), m.group("op"), m.group("value")
+        want_eq = op in ("=", "eq")
+
+        def match(item: dict[str, Any]) -> bool:
+            got = _lookup(item, fld)
+            got_s = str(got).lower() if isinstance(got, bool) else (None if got is None else str(got))
+            if op in ("eq", "ne"):  # regex, whole-string (GCE semantics for eq/ne)
+                ok = got_s is not None and re.fullmatch(value, got_s) is not None
+            else:
+                ok = got_s == value
+            return ok if want_eq else not ok
+
+        return [i for i in items if match(i)]
+
+    def _list(self, items: list[dict[str, Any]], query: dict[str, list[str]], kind: str, list_id: str,
+              self_link: str, rec: RecordedRequest) -> None:
+        paging = self._paging(query, rec)
+        if paging is None:
+            return
+        filtered = self._filter(items, query, rec)
+        if filtered is None:
+            return
+        start, size = paging
+        body: dict[str, Any] = {"kind": kind, "id": list_id, "selfLink": self_link}
+        page = filtered[start:start + size]
+        if page:
+            body["items"] = page
+        if start + size < len(filtered):
+            body["nextPageToken"] = _encode_token(start + size)
+        self._send(200, body, rec)
+
+    def _aggregated(self, project: str, pdata: dict[str, Any], coll: str, query: dict[str, list[str]],
+                    rec: RecordedRequest) -> None:
+        paging = self._paging(query, rec)
+        if paging is None:
+            return
+        list_key, item_key, _, kind, _ = _AGGREGATED[coll]
+        filtered = self._filter(pdata[list_key], query, rec)
+        if filtered is None:
+            return
+        zones = self.state.fixture.get("zones", [])
+        scopes = [f"zones/{z}" for z in zones]
+        if coll == "instanceGroupManagers":
+            scopes += [f"regions/{r}" for r in dict.fromkeys(z.rsplit("-", 1)[0] for z in zones)]
+        ordered = sorted(filtered, key=lambda i: (scopes.index(_scope_of(i)) if _scope_of(i) in scopes
+                                                  else len(scopes)))
+        start, size = paging
+        page = ordered[start:start + size]
+        items: dict[str, Any] = {}
+        for scope in scopes:
+            on_page = [i for i in page if _scope_of(i) == scope]
+            if on_page:
+                items[scope] = {item_key: on_page}
+            else:
+                items[scope] = {"warning": {
+                    "code": "NO_RESULTS_ON_PAGE",
+                    "message": f"There are no results for scope '{scope}' on this page.",
+                    "data": [{"key": "scope", "value": scope}]}}
+        for i in page:  # scopes the zone list does not know about
+            items.setdefault(_scope_of(i), {item_key: []})
+            if i not in items[_scope_of(i)].get(item_key, []):
+                items[_scope_of(i)].setdefault(item_key, []).append(i)
+        body: dict[str, Any] = {"kind": kind, "id": f"projects/{project}/aggregated/{coll}", "items": items,
+                                "selfLink": f"{GCE}/projects/{project}/aggregated/{coll}"}
+        if start + size < len(ordered):
+            body["nextPageToken"] = _encode_token(start + size)
+        self._send(200, body, rec)
+
+    def _managed_instances(self, project: str, pdata: dict[str, Any], scope_kind: str, scope: str, mig: str,
+                           rec: RecordedRequest) -> None:
+        igm = next((g for g in pdata["instanceGroupManagers"]
+                    if g["name"] == mig and _scope_of(g) == f"{scope_kind}/{scope}"), None)
+        if igm is None:
+            return self._not_found(f"projects/{project}/{scope_kind}/{scope}/instanceGroupManagers/{mig}", rec)
+        number = pdata["number"]
+        created_by = f"projects/{number}/{scope_kind}/{scope}/instanceGroupManagers/{mig}"
+        members = []
+        for inst in pdata["instances"]:
+            meta = {i["key"]: i["value"] for i in inst.get("metadata", {}).get("items", [])}
+            if meta.get("created-by") == created_by:
+                members.append({"instance": inst["selfLink"], "id": inst["id"],
+                                "instanceStatus": inst["status"], "currentAction": "NONE",
+                                "version": {"instanceTemplate": igm["instanceTemplate"]},
+                                "name": inst["name"]})
+        self._send(200, {"managedInstances": members} if members else {}, rec)
+
+
+class GcpFake:
+    """Handle returned by :func:`start_gcp_fake`."""
+
+    def __init__(self, state: GcpFakeState, server: ThreadingHTTPServer) -> None:
+        self._state = state
+        self._server = server
+        host, port = server.server_address[:2]
+        self.host, self.port = host, port
+        self.base_url = f"http://{host}:{port}"
+        self.fixture = state.fixture
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def clear_requests(self) -> None:
+        with self._state.lock:
+            self._state.requests.clear()
+
+    @property
+    def workload_projects(self) -> list[str]:
+        return list(self._state.fixture.get("workload_projects", self._state.fixture["projects"]))
+
+    def fail(self, project: str, kind: str = "permission") -> None:
+        """``kind``: ``"permission"`` (403 forbidden), ``"api_disabled"`` (403 accessNotConfigured),
+        ``"not_found"`` (404)."""
+        if kind not in ("permission", "api_disabled", "not_found"):
+            raise ValueError(kind)
+        self._state.fails[project] = kind
+
+    def unfail(self, project: str) -> None:
+        self._state.fails.pop(project, None)
+
+    def throttle(self, project: str = "*", times: int = 1, status: int = 429) -> None:
+        """Answer the next ``times`` requests for ``project`` (``"*"``: any) with 429 (or 503)."""
+        if status not in (429, 503):
+            raise ValueError(status)
+        with self._state.lock:
+            self._state.throttles[project] = _Throttle(times, status)
+
+    def client(self, name: str = "InstancesClient", **kwargs: Any):
+        """A real ``compute_v1.<name>`` using the REST transport against this fake."""
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import compute_v1
+
+        cls = getattr(compute_v1, name)
+        kwargs.setdefault("credentials", AnonymousCredentials())
+        return cls(transport="rest", client_options=ClientOptions(api_endpoint=self.base_url), **kwargs)
+
+    def instances_client(self, **kw: Any):
+        return self.client("InstancesClient", **kw)
+
+    def disks_client(self, **kw: Any):
+        return self.client("DisksClient", **kw)
+
+    def images_client(self, **kw: Any):
+        return self.client("ImagesClient", **kw)
+
+    def snapshots_client(self, **kw: Any):
+        return self.client("SnapshotsClient", **kw)
+
+    def instance_group_managers_client(self, **kw: Any):
+        return self.client("InstanceGroupManagersClient", **kw)
+
+    def region_instance_group_managers_client(self, **kw: Any):
+        return self.client("RegionInstanceGroupManagersClient", **kw)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def start_gcp_fake(
+    fixture: dict[str, Any],
+    *,
+    fail: dict[str, str] | None = None,
+    throttle: dict[str, int] | None = None,
+    throttle_status: int = 429,
+    host: str = "127.0.0.1",
+) -> Iterator[GcpFake]:
+    """Start the fake on an ephemeral port; yields a :class:`GcpFake`.
+
+    ``fail`` / ``throttle`` extend ``fixture["faults"]``.
+    """
+    state = GcpFakeState(fixture=fixture)
+    handler = type("GcpFakeHandler", (_Handler,), {"state": state})
+    server = _Server((host, 0), handler)
+    fake = GcpFake(state, server)
+    faults = fixture.get("faults", {})
+    for project, kind in {**faults.get("fail", {}), **(fail or {})}.items():
+        fake.fail(project, kind)
+    for project, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
+        fake.throttle(project, times, throttle_status)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="gcp-fake", daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
