@@ -79,12 +79,16 @@ class Normalised:
     errors: list[RecordError] = field(default_factory=list)
     # Whole scopes (region, subscription, project, vCenter) a live connector could not read: {scope, reason}.
     failed_scopes: list[dict] = field(default_factory=list)
+    # Other discovery facts a connector found (images, scaling groups...): table name -> rows.
+    facts: dict[str, list[dict]] = field(default_factory=dict)
 
     def extend(self, other: Normalised) -> None:
         self.vms.extend(other.vms)
         self.snapshots.extend(other.snapshots)
         self.errors.extend(other.errors)
         self.failed_scopes.extend(other.failed_scopes)
+        for name, rows in other.facts.items():
+            self.facts.setdefault(name, []).extend(rows)
 
 
 def inventory_table(rows: list[dict]) -> pa.Table:
