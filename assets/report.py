@@ -13,7 +13,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.common import partition_day, preview, range_check
+from assets.common import partition_day, preview, range_check, rows_check
 from pipelines.partitions import by_date, daily
 from qlrf.contract import PLATFORMS
 from qlrf.report import fleet_tables, fleet_tables_present
@@ -35,6 +35,7 @@ _UPSTREAM = [AssetDep(key, partition_mapping=by_date) for key in ("vm_drift", "v
     check_specs=[
         AssetCheckSpec("all_platforms_present", asset="fleet_report"),
         AssetCheckSpec("compliance_score_in_range", asset="fleet_report", blocking=True),
+        AssetCheckSpec("has_rows", asset="fleet_sites"),
     ],
     partitions_def=daily,
 )
@@ -60,3 +61,4 @@ def fleet_report_assets(context: AssetExecutionContext, warehouse: WarehouseReso
         metadata={"missing": ", ".join(missing) or "-"},
     )
     yield range_check("fleet_report", summary, "compliance_score")
+    yield rows_check("fleet_sites", sites)

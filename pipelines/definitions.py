@@ -11,11 +11,12 @@ from dagster import Definitions, in_process_executor
 from assets.baselines import golden_images
 from assets.compliance import compliance_assets
 from assets.drift import drift_assets
+from assets.expectations import inventory_quality
 from assets.inventory import inventory_assets
 from assets.report import fleet_report_assets
 from assets.resilience import resilience_assets
-from pipelines.jobs import fleet_job, golden_job, platform_job
-from pipelines.schedules import daily_platform_schedule
+from pipelines.jobs import fleet_job, golden_job, platform_job, quality_job
+from pipelines.schedules import daily_platform_schedule, inventory_quality_schedule
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
 
@@ -26,9 +27,9 @@ def resources() -> dict:
 
 
 defs = Definitions(
-    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets],
-    jobs=[golden_job, platform_job, fleet_job],
-    schedules=[daily_platform_schedule],
+    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, inventory_quality],
+    jobs=[golden_job, platform_job, fleet_job, quality_job],
+    schedules=[daily_platform_schedule, inventory_quality_schedule],
     resources=resources(),
     executor=in_process_executor,
 )

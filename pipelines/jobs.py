@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from pipelines.partitions import daily, daily_platform
-
-PLATFORM_ASSETS = AssetSelection.assets(
-    "inventory", "vm_snapshots", "vm_drift", "drift_scores", "vm_compliance", "compliance_scores", "vm_dr", "dr_scores"
-)
+PLATFORM_ASSETS = AssetSelection.groups("inventory", "drift", "compliance", "resilience")
 
 golden_job = define_asset_job(
-    "golden_images_job", selection=AssetSelection.assets("golden_images"), partitions_def=daily,
+    "golden_images_job", selection=AssetSelection.assets("golden_images"),
     description="Refresh the day's golden-image registry from the signed contracts.",
 )
 platform_job = define_asset_job(
-    "platform_daily_job", selection=PLATFORM_ASSETS, partitions_def=daily_platform,
+    "platform_daily_job", selection=PLATFORM_ASSETS,
     description="Discover, then score drift, compliance and DR readiness for one day x platform.",
 )
 fleet_job = define_asset_job(
-    "fleet_report_job", selection=AssetSelection.assets("fleet_report", "fleet_sites"), partitions_def=daily,
+    "fleet_report_job", selection=AssetSelection.assets("fleet_report", "fleet_sites"),
     description="Roll every platform of a day up into the fleet report.",
+)
+# The great-expectations suite costs an 8 s import, so it has its own job instead of slowing every run.
+quality_job = define_asset_job(
+    "inventory_quality_job", selection=AssetSelection.assets("inventory_quality"),
+    description="Validate an inventory partition against the great-expectations suite.",
 )

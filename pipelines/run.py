@@ -20,7 +20,6 @@ from qlrf.report import report_text
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 

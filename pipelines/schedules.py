@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import DefaultScheduleStatus, MultiPartitionKey, RunRequest, ScheduleEvaluationContext, schedule
 
-from pipelines.jobs import platform_job
+from pipelines.jobs import platform_job, quality_job
 from qlrf.contract import PLATFORMS
 
 
@@ -20,3 +20,16 @@ def daily_platform_schedule(context: ScheduleEvaluationContext):
     for platform in PLATFORMS:
         key = MultiPartitionKey({"date": day, "platform": platform})
         yield RunRequest(run_key=f"{day}|{platform}", partition_key=key)
+
+
+@schedule(
+    job=quality_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="03:00 UTC: the great-expectations suite over today's inventory of every platform.",
+)
+def inventory_quality_schedule(context: ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.date().isoformat()
+    for platform in PLATFORMS:
+        yield RunRequest(run_key=f"quality|{day}|{platform}", partition_key=MultiPartitionKey({"date": day, "platform": platform}))

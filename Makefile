@@ -1,0 +1,46 @@
+# Resilience Fabric: the two front-door commands are `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+UV_VERSION := 0.13.8
+
+.PHONY: setup run test serve stop lint lock bench vcsim clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q "uv==$(UV_VERSION)" 2>&1 | grep -v "is ignored" || true
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+setup: $(STAMP)  ## create .venv from the lock file (idempotent)
+
+run: setup  ## materialise today's partitions on the embedded default and print the fleet report
+	$(BIN)/qlrf run
+
+vcsim: ## build the vSphere simulator from Debian's govmomi packages (for connector tests)
+	scripts/build-vcsim.sh
+
+test: setup vcsim  ## set up and run the whole suite (PostgreSQL on 127.0.0.1:5432 is used by the postgres tests)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+serve: setup  ## Dagster UI + daemon (schedules, sensors) and the Streamlit dashboard
+	$(BIN)/python scripts/serve.py start
+
+stop:  ## stop everything `make serve` started
+	$(BIN)/python scripts/serve.py stop
+
+lint: setup
+	$(BIN)/ruff check .
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (the dagster packages stay pinned together)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+bench: setup  ## print the benchmark figures the README quotes
+	$(BIN)/python bench/bench_normalize.py
+	$(BIN)/python bench/bench_run.py
+
+clean:
+	rm -rf var

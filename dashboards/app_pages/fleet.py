@@ -1,0 +1,36 @@
+"""Fleet report for a chosen date: the four questions, per platform, and the most drifted sites."""
+
+import streamlit as st
+
+from dashboards import data
+from qlrf.settings import Settings
+
+root = Settings.from_env().warehouse
+st.title("Fleet report")
+dates = data.report_dates(root)
+if not dates:
+    st.info(f"No fleet report in {root} yet. Run `make run` (or `qlrf run`) first.")
+    st.stop()
+
+day = st.selectbox("Date", dates, key="date")
+summary, sites = data.fleet(root, day)
+fleet = summary[summary["platform"] == "all"].iloc[0]
+
+cols = st.columns(4)
+cols[0].metric("VMs", f"{int(fleet['vms']):,}")
+cols[1].metric("On current golden image", f"{fleet['pct_current_golden']:.1f}%")
+cols[2].metric("Compliance score", f"{fleet['compliance_score']:.1f}%")
+cols[3].metric("DR readiness", f"{fleet['dr_readiness']:.1f}%")
+
+st.subheader("By platform")
+st.dataframe(summary, hide_index=True, key="platforms")
+
+st.subheader("Most drifted sites")
+top = st.slider("Sites to show", 1, max(1, len(sites)), min(5, len(sites)), key="top")
+st.dataframe(sites.head(top), hide_index=True, key="sites")
+
+drift = data.scores(root, day, "drift_scores")
+if not drift.empty:
+    st.subheader("Drift score by site and environment")
+    pivot = drift.pivot_table(index="site", columns="environment", values="drift_score", aggfunc="mean").round(1)
+    st.dataframe(pivot, key="drift_pivot")

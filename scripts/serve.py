@@ -1,0 +1,102 @@
+"""Start and stop the Dagster UI + daemon and the Streamlit app, each in its own process group.
+
+`dagster dev` started from a shell with `&` inherits an ignored SIGINT and leaves children behind
+when only its parent is killed (platform notes), so each service gets default signal handling and
+its own session, and `stop` signals the whole group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.instance import prepare_dagster_home  # noqa: E402
+from qlrf.settings import Settings  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def _services(settings: Settings) -> dict[str, list[str]]:
+    return {
+        "dagster": [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
+                    "-p", os.environ.get("QLRF_DAGSTER_PORT", "3000")],
+        "streamlit": [str(BIN / "streamlit"), "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
+                      "--server.address", "127.0.0.1", "--server.port", os.environ.get("QLRF_DASHBOARD_PORT", "8501")],
+    }
+
+
+def _reset_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run_dir(settings: Settings) -> Path:
+    path = settings.home / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start() -> int:
+    settings = Settings.from_env()
+    prepare_dagster_home(settings)
+    run_dir = _run_dir(settings)
+    for name, argv in _services(settings).items():
+        pid_file = run_dir / f"{name}.pid"
+        if pid_file.exists() and _alive(int(pid_file.read_text())):
+            print(f"{name} already running (pid {pid_file.read_text().strip()})")
+            continue
+        with open(run_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_reset_signals)
+        pid_file.write_text(str(proc.pid))
+        print(f"started {name} (pid {proc.pid}), log {run_dir / (name + '.log')}")
+    print(f"Dagster UI: http://127.0.0.1:{os.environ.get('QLRF_DAGSTER_PORT', '3000')}")
+    print(f"Dashboard:  http://127.0.0.1:{os.environ.get('QLRF_DASHBOARD_PORT', '8501')}")
+    print("Stop with: make stop")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop() -> int:
+    settings = Settings.from_env()
+    for pid_file in sorted(_run_dir(settings).glob("*.pid")):
+        pid = int(pid_file.read_text())
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pid_file.unlink()
+            continue
+        deadline = time.time() + 20
+        while time.time() < deadline and _group_alive(pid):
+            time.sleep(0.2)
+        if _group_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink()
+        print(f"stopped {pid_file.stem} (process group {pid})")
+    return 0
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit({"start": start, "stop": stop}[sys.argv[1]]())
