@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf.contract import PLATFORMS, row_to_json
+from qlrf.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
 
 
@@ -25,16 +25,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
-    from qlrf.normalize import normalise_files
+    from qlrf.normalize import no_cyclic_gc, normalise_files
     from qlrf.tags import TagMapping
 
     settings = Settings.from_env()
     mapping = TagMapping.from_file(args.tag_mapping or settings.tag_mapping)
     result = normalise_files(args.platform, args.files, mapping=mapping, account=args.account, region=args.region)
     out = sys.stdout
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=json_default).encode
     rows = result.snapshots if args.snapshots else result.vms
-    out.write("".join(dumps(row_to_json(r)) + "\n" for r in rows))
+    with no_cyclic_gc():
+        out.write("".join(dumps(r) + "\n" for r in rows))
     out.flush()
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)

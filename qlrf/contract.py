@@ -100,12 +100,8 @@ def snapshot_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
 
 
-def row_to_json(row: dict) -> dict:
-    """JSON-friendly view of a normalised row (timestamps as ISO 8601 UTC)."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat().replace("+00:00", "Z")
-        else:
-            out[key] = value
-    return out
+def json_default(value: object) -> str:
+    """JSON encoder hook: timestamps as ISO 8601 UTC with a Z, without copying each row."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

@@ -6,8 +6,10 @@ docs are (source name, parsed JSON) pairs. Bad records are collected as errors, 
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +23,19 @@ NORMALISERS: dict[str, Callable[..., Normalised]] = {
     "gcp": gcp.normalise,
     "vsphere": vsphere.normalise,
 }
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Parsing a large export allocates millions of acyclic dicts; CPython's cyclic GC rescans them
+    over and over (3x the parse time here). Nothing built here has cycles, so pause it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_json_files(paths: Iterable[str | Path]) -> tuple[list[tuple[str, object]], list[RecordError]]:
@@ -45,13 +60,14 @@ def normalise_files(
 ) -> Normalised:
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
-    docs, errors = load_json_files(paths)
-    result = NORMALISERS[platform](
-        docs,
-        mapping=mapping or TagMapping(),
-        discovered_at=discovered_at or datetime.now(UTC),
-        account=account,
-        region=region,
-    )
+    with no_cyclic_gc():
+        docs, errors = load_json_files(paths)
+        result = NORMALISERS[platform](
+            docs,
+            mapping=mapping or TagMapping(),
+            discovered_at=discovered_at or datetime.now(UTC),
+            account=account,
+            region=region,
+        )
     result.errors[:0] = errors
     return result
