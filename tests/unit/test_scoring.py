@@ -15,10 +15,14 @@ from qlrf.versions import sort_versions, version_key
 AS_OF = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
+def ami(version: str) -> str:
+    return "ami-" + version.replace(".", "").rjust(8, "0")
+
+
 def _family() -> ImageFamily:
     def v(ver, days, channel, revoked=False):
         doc = {"version": ver, "released_at": AS_OF - timedelta(days=days), "channel": channel,
-               "images": {"aws": {"eu-west-1": f"ami-{ver}"}, "vsphere": {"*": f"tmpl-{ver}"}}}
+               "images": {"aws": {"eu-west-1": ami(ver)}, "vsphere": {"*": f"tmpl-{ver}"}}}
         if revoked:
             doc["revoked"] = {"reason": "CVE", "date": (AS_OF - timedelta(days=1)).date()}
         return doc
@@ -48,14 +52,14 @@ def test_version_order_is_numeric():
 
 def test_drift_status_per_vm(registry):
     inv = inventory_table([
-        _vm("cur", "ami-1.10.0"),
-        _vm("behind2", "ami-1.2.0"),  # 1.3.0 and 1.10.0 are newer; the revoked 1.1.0 does not count
-        _vm("oldest", "ami-1.0.0"),
-        _vm("revoked", "ami-1.1.0"),
-        _vm("unknown", "ami-rogue"),
+        _vm("cur", ami("1.10.0")),
+        _vm("behind2", ami("1.2.0")),  # 1.3.0 and 1.10.0 are newer; the revoked 1.1.0 does not count
+        _vm("oldest", ami("1.0.0")),
+        _vm("revoked", ami("1.1.0")),
+        _vm("unknown", "ami-0badc0de"),
         _vm("unmanaged", None),
-        _vm("stg-cur", "ami-2.0.0", env="staging"),
-        _vm("dev-behind", "ami-2.0.0", env="dev"),
+        _vm("stg-cur", ami("2.0.0"), env="staging"),
+        _vm("dev-behind", ami("2.0.0"), env="dev"),
     ])
     out = {r["asset_id"]: r for r in drift.vm_drift(inv, registry, AS_OF).to_pylist()}
     assert (out["cur"]["status"], out["cur"]["versions_behind"], out["cur"]["severity"]) == ("current", 0, "none")
@@ -76,7 +80,7 @@ def test_versions_released_after_as_of_are_invisible():
 
 
 def test_drift_scores(registry):
-    inv = inventory_table([_vm("a", "ami-1.10.0"), _vm("b", "ami-1.1.0"), _vm("c", "ami-1.10.0", env="dev")])
+    inv = inventory_table([_vm("a", ami("1.10.0")), _vm("b", ami("1.1.0")), _vm("c", ami("1.10.0"), env="dev")])
     scores = drift.drift_scores(drift.vm_drift(inv, registry, AS_OF)).to_pylist()
     prod = next(s for s in scores if s["environment"] == "prod")
     assert (prod["vms"], prod["on_current"], prod["pct_current"], prod["revoked"], prod["drift_score"]) == (2, 1, 50.0, 1, 50.0)
@@ -98,9 +102,9 @@ def _snap(asset_id, hours):
 
 def test_compliance_controls(registry):
     vms = [
-        _vm("good", "ami-1.10.0"),
-        _vm("bad", "ami-1.1.0", public_ip=True, owner=None),
-        _vm("devbox", "ami-2.1.0", env="dev"),
+        _vm("good", ami("1.10.0")),
+        _vm("bad", ami("1.1.0"), public_ip=True, owner=None),
+        _vm("devbox", ami("2.1.0"), env="dev"),
     ]
     con = _facts(registry, vms, [_snap("good", 2), _snap("bad", 30)])
     results = compliance.vm_compliance(con, compliance.load_catalogue()).to_pylist()
@@ -120,7 +124,7 @@ def test_a_control_that_does_not_evaluate_names_itself(registry, tmp_path):
     cat = compliance.Catalogue.model_validate({"version": 1, "controls": [{
         "id": "X-1", "title": "t", "severity": "low", "rationale": "r", "applies_to": ["all"],
         "applies_when": "true", "pass_when": "no_such_column = 1"}]})
-    con = _facts(registry, [_vm("a", "ami-1.10.0")], [])
+    con = _facts(registry, [_vm("a", ami("1.10.0"))], [])
     with pytest.raises(ValueError, match="no_such_column"):
         compliance.vm_compliance(con, cat)
 
@@ -133,8 +137,8 @@ def test_catalogue_rejects_unknown_fields(tmp_path):
 
 
 def test_dr_readiness(registry):
-    vms = [_vm("ok", "ami-1.10.0"), _vm("stale", "ami-1.10.0"), _vm("none", "ami-1.10.0"),
-           _vm("rogue", "ami-rogue"), _vm("dev", "ami-2.1.0", env="dev")]
+    vms = [_vm("ok", ami("1.10.0")), _vm("stale", ami("1.10.0")), _vm("none", ami("1.10.0")),
+           _vm("rogue", "ami-0badc0de"), _vm("dev", ami("2.1.0"), env="dev")]
     con = _facts(registry, vms, [_snap("ok", 3), _snap("stale", 48), _snap("rogue", 1), _snap("dev", 100)])
     rows = {r["asset_id"]: r for r in dr.vm_dr(con).to_pylist()}
     assert rows["ok"]["ready"] and rows["dev"]["ready"]  # dev RPO is a week
