@@ -59,11 +59,15 @@ RESOURCE_TYPES = {
     "snapshots": "Microsoft.Compute/snapshots",
 }
 # types whose JSON carries properties.instanceView that is only served on request
-_INSTANCE_VIEW_TYPES = {"microsoft.compute/virtualmachines", "microsoft.compute/virtualmachinescalesets/virtualmachines"}
+_INSTANCE_VIEW_TYPES = {
+    "microsoft.compute/virtualmachines",
+    "microsoft.compute/virtualmachinescalesets/virtualmachines",
+}
 
 _SUB_LIST_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$")
 _RG_LIST_RE = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$")
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$"
+)
 _SUB_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)(/|$)")
 _VMSS_FILTER_RE = re.compile(r"""^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'(?P<id>[^']+)'\s*$""", re.I)
 
@@ -146,9 +150,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.do_handshake()
 
     # -- plumbing ---------------------------------------------------------------------
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
-              rec: RecordedRequest | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        rec: RecordedRequest | None = None,
+    ) -> None:
         raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        if rec is not None:
+            rec.status = status  # before writing: the client may look at the log as soon as it has the reply
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)))
@@ -158,11 +169,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(raw)
-        if rec is not None:
-            rec.status = status
 
-    def _arm_error(self, status: int, code: str, message: str, rec: RecordedRequest,
-                   headers: dict[str, str] | None = None, details: list[dict[str, Any]] | None = None) -> None:
+    def _arm_error(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        rec: RecordedRequest,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         err: dict[str, Any] = {"code": code, "message": message}
         if details:
             err["details"] = details
@@ -202,21 +218,32 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization") or ""
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             return self._arm_error(
-                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", rec,
-                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
-                                     'error_description="The authentication failed because of missing '
-                                     "'Authorization' header.\""})
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                rec,
+                {
+                    "WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
+                    'error_description="The authentication failed because of missing '
+                    "'Authorization' header.\""
+                },
+            )
         token = auth[7:].strip()
-        if self.state.accepted_tokens is not None and token not in self.state.accepted_tokens \
-                and token not in self.state.issued_tokens:
-            return self._arm_error(401, "InvalidAuthenticationToken",
-                                   "The access token is invalid.", rec)
+        if (
+            self.state.accepted_tokens is not None
+            and token not in self.state.accepted_tokens
+            and token not in self.state.issued_tokens
+        ):
+            return self._arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.", rec)
 
         api_version = (query.get("api-version") or [""])[0]
         if not api_version:
             return self._arm_error(
-                400, "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.", rec)
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+                rec,
+            )
 
         # throttling (per subscription, or '*' for all)
         with self.state.lock:
@@ -226,16 +253,25 @@ class _Handler(BaseHTTPRequestHandler):
                 thr.remaining -= 1
                 retry_after = thr.retry_after
         if throttled:
-            window = {"operationGroup": "HighCostGet", "startTime": "2026-11-27T06:00:00.0000000+00:00",
-                      "endTime": "2026-11-27T06:03:00.0000000+00:00", "allowedRequestCount": 300,
-                      "measuredRequestCount": 301}
+            window = {
+                "operationGroup": "HighCostGet",
+                "startTime": "2026-11-27T06:00:00.0000000+00:00",
+                "endTime": "2026-11-27T06:03:00.0000000+00:00",
+                "allowedRequestCount": 300,
+                "measuredRequestCount": 301,
+            }
             return self._arm_error(
-                429, "OperationNotAllowed",
+                429,
+                "OperationNotAllowed",
                 "The server rejected the request because too many requests have been received for this "
-                "subscription.", rec,
-                {"Retry-After": retry_after,
-                 "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0"},
-                details=[{"code": "TooManyRequests", "target": "HighCostGet", "message": json.dumps(window)}])
+                "subscription.",
+                rec,
+                {
+                    "Retry-After": retry_after,
+                    "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0",
+                },
+                details=[{"code": "TooManyRequests", "target": "HighCostGet", "message": json.dumps(window)}],
+            )
 
         fail = self.state.fails.get(sub)
         if fail is not None:
@@ -245,7 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._arm_error(status, code, message, rec)
 
         if sub not in self.state.by_sub:
-            return self._arm_error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.", rec)
+            return self._arm_error(
+                404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.", rec
+            )
         return self._route(path, query, sub, rec)
 
     # -- ARM ----------------------------------------------------------------------------
@@ -254,12 +292,22 @@ class _Handler(BaseHTTPRequestHandler):
             rtype = "virtualMachines"
             m = re.search(r"/providers/microsoft\.compute/([^/]+)", path.lower())
             if m:
-                rtype = next((t.split("/")[-1] for t in RESOURCE_TYPES.values()
-                              if t.split("/")[-1].lower() == m.group(1)), m.group(1))
-            oid = self.state.fixture.get("client", {}).get("object_id", "00000000-0000-0000-0000-000000000000")
-            return (f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
-                    f"'Microsoft.Compute/{rtype}/read' over scope '/subscriptions/{sub}' or the scope is invalid. "
-                    "If access was recently granted, please refresh your credentials.")
+                rtype = next(
+                    (
+                        t.split("/")[-1]
+                        for t in RESOURCE_TYPES.values()
+                        if t.split("/")[-1].lower() == m.group(1)
+                    ),
+                    m.group(1),
+                )
+            oid = self.state.fixture.get("client", {}).get(
+                "object_id", "00000000-0000-0000-0000-000000000000"
+            )
+            return (
+                f"The client '{oid}' with object id '{oid}' does not have authorization to perform action "
+                f"'Microsoft.Compute/{rtype}/read' over scope '/subscriptions/{sub}' or the scope is invalid. "
+                "If access was recently granted, please refresh your credentials."
+            )
         if code == "SubscriptionNotFound":
             return f"The subscription '{sub}' could not be found."
         return f"{code} for subscription '{sub}'."
@@ -275,20 +323,34 @@ class _Handler(BaseHTTPRequestHandler):
             rtype = "microsoft.compute/" + m.group("type")
             rg = m.groupdict().get("rg")
             prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/" if rg else f"/subscriptions/{sub}/"
-            items = [r for r in self.state.by_sub[sub]
-                     if r["type"].lower() == rtype and r["id"].lower().startswith(prefix)]
+            items = [
+                r
+                for r in self.state.by_sub[sub]
+                if r["type"].lower() == rtype and r["id"].lower().startswith(prefix)
+            ]
             if rtype == "microsoft.compute/virtualmachines" and q1.get("$filter"):
                 fm = _VMSS_FILTER_RE.match(q1["$filter"])
                 if not fm:
-                    return self._arm_error(400, "InvalidParameter",
-                                           f"The $filter '{q1['$filter']}' is not supported by the fake.", rec)
-                items = [r for r in items
-                         if r["properties"].get("virtualMachineScaleSet", {}).get("id", "").lower()
-                         == fm.group("id").lower()]
+                    return self._arm_error(
+                        400,
+                        "InvalidParameter",
+                        f"The $filter '{q1['$filter']}' is not supported by the fake.",
+                        rec,
+                    )
+                items = [
+                    r
+                    for r in items
+                    if r["properties"].get("virtualMachineScaleSet", {}).get("id", "").lower()
+                    == fm.group("id").lower()
+                ]
             if not items and rtype not in {t.lower() for t in RESOURCE_TYPES.values()}:
-                return self._arm_error(404, "InvalidResourceType",
-                                       f"The resource type '{m.group('type')}' could not be found in the namespace "
-                                       f"'Microsoft.Compute' for api version '{q1['api-version']}'.", rec)
+                return self._arm_error(
+                    404,
+                    "InvalidResourceType",
+                    f"The resource type '{m.group('type')}' could not be found in the namespace "
+                    f"'Microsoft.Compute' for api version '{q1['api-version']}'.",
+                    rec,
+                )
             return self._page(path, query, items, rec, instance_view=status_only, status_only=status_only)
 
         if low in self.state.by_id:
@@ -305,8 +367,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, iv, rec=rec)
         if parent in self.state.by_id:
             child_prefix = low + "/"
-            items = [r for r in self.state.by_sub[sub]
-                     if r["id"].lower().startswith(child_prefix) and "/" not in r["id"][len(child_prefix):]]
+            items = [
+                r
+                for r in self.state.by_sub[sub]
+                if r["id"].lower().startswith(child_prefix) and "/" not in r["id"][len(child_prefix) :]
+            ]
             if items or last in ("virtualmachines", "images", "versions"):
                 return self._page(path, query, items, rec, instance_view=expand_iv)
 
@@ -314,13 +379,18 @@ class _Handler(BaseHTTPRequestHandler):
         low_segs = [x.lower() for x in segs]
         rg = segs[low_segs.index("resourcegroups") + 1] if "resourcegroups" in low_segs[:-1] else "?"
         p = low_segs.index("providers") if "providers" in low_segs else len(segs)
-        resource = "/".join(segs[p + 1:]) or path
+        resource = "/".join(segs[p + 1 :]) or path
         return self._arm_error(
-            404, "ResourceNotFound",
+            404,
+            "ResourceNotFound",
             f"The Resource '{resource}' under resource group '{rg}' was not found. For more details please go to "
-            "https://aka.ms/ARMResourceNotFoundFix", rec)
+            "https://aka.ms/ARMResourceNotFoundFix",
+            rec,
+        )
 
-    def _public(self, res: dict[str, Any], *, instance_view: bool, status_only: bool = False) -> dict[str, Any]:
+    def _public(
+        self, res: dict[str, Any], *, instance_view: bool, status_only: bool = False
+    ) -> dict[str, Any]:
         if res["type"].lower() not in _INSTANCE_VIEW_TYPES:
             return res
         if status_only and self.state.status_only_trims:
@@ -333,16 +403,28 @@ class _Handler(BaseHTTPRequestHandler):
         out["properties"] = {k: v for k, v in res["properties"].items() if k != "instanceView"}
         return out
 
-    def _page(self, path: str, query: dict[str, list[str]], items: list[dict[str, Any]], rec: RecordedRequest,
-              *, instance_view: bool, status_only: bool = False) -> None:
+    def _page(
+        self,
+        path: str,
+        query: dict[str, list[str]],
+        items: list[dict[str, Any]],
+        rec: RecordedRequest,
+        *,
+        instance_view: bool,
+        status_only: bool = False,
+    ) -> None:
         skip = query.get("$skiptoken", ["0"])[0]
         try:
             start = int(skip)
         except ValueError:
             return self._arm_error(400, "InvalidSkipToken", f"The skip token '{skip}' is invalid.", rec)
         end = start + self.state.page_size
-        body: dict[str, Any] = {"value": [self._public(r, instance_view=instance_view, status_only=status_only)
-                                          for r in items[start:end]]}
+        body: dict[str, Any] = {
+            "value": [
+                self._public(r, instance_view=instance_view, status_only=status_only)
+                for r in items[start:end]
+            ]
+        }
         if end < len(items):
             q = [(k, v) for k, vs in query.items() if k != "$skiptoken" for v in vs]
             q.append(("$skiptoken", str(end)))
@@ -352,74 +434,110 @@ class _Handler(BaseHTTPRequestHandler):
     # -- Entra ID -------------------------------------------------------------------------
     def _openid(self, tenant: str, rec: RecordedRequest) -> None:
         base = f"{self.state.base_url}/{tenant}"
-        self._send(200, {
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": f"{base}/v2.0",
-            "request_uri_parameter_supported": False,
-            "userinfo_endpoint": f"{base}/openid/userinfo",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            "http_logout_supported": True,
-            "frontchannel_logout_supported": True,
-            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid"],
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net",
-        }, rec=rec)
+        self._send(
+            200,
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{base}/v2.0",
+                "request_uri_parameter_supported": False,
+                "userinfo_endpoint": f"{base}/openid/userinfo",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "http_logout_supported": True,
+                "frontchannel_logout_supported": True,
+                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid"],
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_graph_host_name": "graph.windows.net",
+                "msgraph_host": "graph.microsoft.com",
+                "rbac_url": "https://pas.windows.net",
+            },
+            rec=rec,
+        )
 
     def _aad_error(self, status: int, error: str, code: int, description: str, rec: RecordedRequest) -> None:
         trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
         ts = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-        self._send(status, {
-            "error": error,
-            "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}"
-                                 f"\r\nTimestamp: {ts}",
-            "error_codes": [code], "timestamp": ts, "trace_id": trace, "correlation_id": corr,
-            "error_uri": f"{self.state.base_url}/error?code={code}",
-        }, rec=rec)
+        self._send(
+            status,
+            {
+                "error": error,
+                "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}"
+                f"\r\nTimestamp: {ts}",
+                "error_codes": [code],
+                "timestamp": ts,
+                "trace_id": trace,
+                "correlation_id": corr,
+                "error_uri": f"{self.state.base_url}/error?code={code}",
+            },
+            rec=rec,
+        )
 
     def _token(self, tenant: str, form: dict[str, list[str]], rec: RecordedRequest) -> None:
         f = {k: v[0] for k, v in form.items()}
         if tenant.lower() != str(self.state.fixture.get("tenant_id", tenant)).lower():
-            return self._aad_error(400, "invalid_request", 90002,
-                                   f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
-                                   "and are signing into the correct cloud.", rec)
+            return self._aad_error(
+                400,
+                "invalid_request",
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+                "and are signing into the correct cloud.",
+                rec,
+            )
         if f.get("grant_type") != "client_credentials":
-            return self._aad_error(400, "unsupported_grant_type", 70003,
-                                   "The app requested an unsupported grant type.", rec)
+            return self._aad_error(
+                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.", rec
+            )
         cid, secret = f.get("client_id", ""), f.get("client_secret", "")
         clients = self.state.clients
         if clients is not None:
             if cid not in clients:
-                return self._aad_error(400, "unauthorized_client", 700016,
-                                       f"Application with identifier '{cid}' was not found in the directory.", rec)
+                return self._aad_error(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    f"Application with identifier '{cid}' was not found in the directory.",
+                    rec,
+                )
             if clients[cid] != secret:
-                return self._aad_error(401, "invalid_client", 7000215,
-                                       "Invalid client secret provided. Ensure the secret being sent in the request "
-                                       "is the client secret value, not the client secret ID, for a secret added "
-                                       f"to app '{cid}'.", rec)
+                return self._aad_error(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request "
+                    "is the client secret value, not the client secret ID, for a secret added "
+                    f"to app '{cid}'.",
+                    rec,
+                )
         token = f"fake-arm-token-{uuid.uuid4().hex}"
         with self.state.lock:
             self.state.issued_tokens.append(token)
-        self._send(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                         "access_token": token}, rec=rec)
+        self._send(
+            200,
+            {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token},
+            rec=rec,
+        )
 
 
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], ctx: ssl.SSLContext) -> None:
+    def __init__(
+        self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], ctx: ssl.SSLContext
+    ) -> None:
         self._ctx = ctx
         super().__init__(addr, handler)
 
@@ -495,24 +613,41 @@ class AzureFake:
     def credential(self, token: str = "fake-static-arm-token") -> StaticTokenCredential:
         return StaticTokenCredential(token)
 
-    def client_secret_credential(self, client_id: str | None = None, client_secret: str | None = None,
-                                 tenant_id: str | None = None, **kwargs: Any):
+    def client_secret_credential(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        tenant_id: str | None = None,
+        **kwargs: Any,
+    ):
         """The real ``azure.identity.ClientSecretCredential`` pointed at this fake."""
         from azure.identity import ClientSecretCredential
 
         return ClientSecretCredential(
-            tenant_id or self.tenant_id, client_id or self.client_id, client_secret or self.client_secret,
-            authority=self.authority, disable_instance_discovery=True, connection_verify=self.ca_path, **kwargs)
+            tenant_id or self.tenant_id,
+            client_id or self.client_id,
+            client_secret or self.client_secret,
+            authority=self.authority,
+            disable_instance_discovery=True,
+            connection_verify=self.ca_path,
+            **kwargs,
+        )
 
-    def compute_client(self, subscription_id: str, credential: Any = None, *, retry_total: int = 0,
-                       **kwargs: Any):
+    def compute_client(
+        self, subscription_id: str, credential: Any = None, *, retry_total: int = 0, **kwargs: Any
+    ):
         """A real ``ComputeManagementClient`` talking to this fake (fails fast by default)."""
         from azure.mgmt.compute import ComputeManagementClient
 
         kwargs.setdefault("retry_backoff_factor", 0)
         return ComputeManagementClient(
-            credential or self.credential(), subscription_id, base_url=self.base_url,
-            connection_verify=self.ca_path, retry_total=retry_total, **kwargs)
+            credential or self.credential(),
+            subscription_id,
+            base_url=self.base_url,
+            connection_verify=self.ca_path,
+            retry_total=retry_total,
+            **kwargs,
+        )
 
 
 @contextlib.contextmanager
@@ -549,8 +684,13 @@ def start_azure_fake(
 
     if clients is None and not accept_any_client and fixture.get("client"):
         clients = {fixture["client"]["client_id"]: fixture["client"]["client_secret"]}
-    state = AzureFakeState(fixture=fixture, page_size=page_size, status_only_trims=status_only_trims,
-                           clients=None if accept_any_client else clients, accepted_tokens=accepted_tokens)
+    state = AzureFakeState(
+        fixture=fixture,
+        page_size=page_size,
+        status_only_trims=status_only_trims,
+        clients=None if accept_any_client else clients,
+        accepted_tokens=accepted_tokens,
+    )
     state.index()
     handler = type("AzureFakeHandler", (_Handler,), {"state": state})
     server = _TLSServer((host, 0), handler, ctx)
@@ -563,8 +703,9 @@ def start_azure_fake(
     for sub, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
         fake.throttle(sub, times, retry_after)
 
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="azure-fake", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="azure-fake", daemon=True
+    )
     thread.start()
     try:
         yield fake

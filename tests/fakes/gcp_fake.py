@@ -43,16 +43,33 @@ MAX_RESULTS = 500
 
 # aggregated collection -> (fixture list, item key, scope field, kind, permission)
 _AGGREGATED = {
-    "instances": ("instances", "instances", "zone", "compute#instanceAggregatedList", "compute.instances.list"),
+    "instances": (
+        "instances",
+        "instances",
+        "zone",
+        "compute#instanceAggregatedList",
+        "compute.instances.list",
+    ),
     "disks": ("disks", "disks", "zone", "compute#diskAggregatedList", "compute.disks.list"),
-    "instanceGroupManagers": ("instanceGroupManagers", "instanceGroupManagers", None,
-                              "compute#instanceGroupManagerAggregatedList", "compute.instanceGroupManagers.list"),
+    "instanceGroupManagers": (
+        "instanceGroupManagers",
+        "instanceGroupManagers",
+        None,
+        "compute#instanceGroupManagerAggregatedList",
+        "compute.instanceGroupManagers.list",
+    ),
 }
-_ZONAL = {"instances": ("instances", "compute#instanceList", "compute.instances"),
-          "disks": ("disks", "compute#diskList", "compute.disks")}
-_GLOBAL = {"images": ("images", "compute#imageList", "compute.images"),
-           "snapshots": ("snapshots", "compute#snapshotList", "compute.snapshots")}
-_FILTER_RE = re.compile(r'^\s*\(?\s*(?P<field>[A-Za-z][\w.]*)\s*(?P<op>=|!=|eq|ne)\s*"?(?P<value>[^"()]*?)"?\s*\)?\s*$')
+_ZONAL = {
+    "instances": ("instances", "compute#instanceList", "compute.instances"),
+    "disks": ("disks", "compute#diskList", "compute.disks"),
+}
+_GLOBAL = {
+    "images": ("images", "compute#imageList", "compute.images"),
+    "snapshots": ("snapshots", "compute#snapshotList", "compute.snapshots"),
+}
+_FILTER_RE = re.compile(
+    r'^\s*\(?\s*(?P<field>[A-Za-z][\w.]*)\s*(?P<op>=|!=|eq|ne)\s*"?(?P<value>[^"()]*?)"?\s*\)?\s*$'
+)
 
 
 @dataclass
@@ -124,17 +141,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, rec: RecordedRequest) -> None:
         raw = json.dumps(body).encode()
+        rec.status = status  # before writing: the client may look at the log as soon as it has the reply
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(raw)))
         self.send_header("Vary", "Origin, X-Origin, Referer")
         self.end_headers()
         self.wfile.write(raw)
-        rec.status = status
 
-    def _error(self, status: int, message: str, reason: str, rec: RecordedRequest, *, domain: str = "global",
-               grpc_status: str | None = None, details: list[dict[str, Any]] | None = None,
-               extra: dict[str, str] | None = None) -> None:
+    def _error(
+        self,
+        status: int,
+        message: str,
+        reason: str,
+        rec: RecordedRequest,
+        *,
+        domain: str = "global",
+        grpc_status: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         err_item = {"message": message, "domain": domain, "reason": reason, **(extra or {})}
         err: dict[str, Any] = {"code": status, "message": message, "errors": [err_item]}
         if grpc_status:
@@ -180,18 +206,38 @@ class _Handler(BaseHTTPRequestHandler):
                 thr_status = thr.status
         if throttled:
             if thr_status == 503:
-                return self._error(503, "The service is currently unavailable.", "backendError", rec,
-                                   grpc_status="UNAVAILABLE")
-            msg = (f"Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of "
-                   f"service 'compute.googleapis.com' for consumer 'project_number:{number}'.")
-            return self._error(429, msg, "rateLimitExceeded", rec, domain="usageLimits",
-                               grpc_status="RESOURCE_EXHAUSTED", details=[{
-                                   "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                   "reason": "RATE_LIMIT_EXCEEDED", "domain": "googleapis.com",
-                                   "metadata": {"service": "compute.googleapis.com",
-                                                "consumer": f"projects/{number}",
-                                                "quota_metric": "compute.googleapis.com/read_requests",
-                                                "quota_limit": "ReadRequestsPerMinutePerProject"}}])
+                return self._error(
+                    503,
+                    "The service is currently unavailable.",
+                    "backendError",
+                    rec,
+                    grpc_status="UNAVAILABLE",
+                )
+            msg = (
+                f"Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of "
+                f"service 'compute.googleapis.com' for consumer 'project_number:{number}'."
+            )
+            return self._error(
+                429,
+                msg,
+                "rateLimitExceeded",
+                rec,
+                domain="usageLimits",
+                grpc_status="RESOURCE_EXHAUSTED",
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "RATE_LIMIT_EXCEEDED",
+                        "domain": "googleapis.com",
+                        "metadata": {
+                            "service": "compute.googleapis.com",
+                            "consumer": f"projects/{number}",
+                            "quota_metric": "compute.googleapis.com/read_requests",
+                            "quota_limit": "ReadRequestsPerMinutePerProject",
+                        },
+                    }
+                ],
+            )
 
         kind = self.state.fails.get(project)
         if kind is not None:
@@ -218,27 +264,51 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fail(self, kind: str, project: str, number: str, permission: str, rec: RecordedRequest) -> None:
         if kind == "api_disabled":
-            msg = (f"Compute Engine API has not been used in project {number} before or it is disabled. Enable it "
-                   f"by visiting https://console.developers.google.com/apis/api/compute.googleapis.com/overview"
-                   f"?project={number} then retry. If you enabled this API recently, wait a few minutes for the "
-                   "action to propagate to our systems and retry.")
-            return self._error(403, msg, "accessNotConfigured", rec, domain="usageLimits",
-                               grpc_status="PERMISSION_DENIED",
-                               extra={"extendedHelp": "https://console.developers.google.com"},
-                               details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                         "reason": "SERVICE_DISABLED", "domain": "googleapis.com",
-                                         "metadata": {"service": "compute.googleapis.com",
-                                                      "consumer": f"projects/{number}"}}])
+            msg = (
+                f"Compute Engine API has not been used in project {number} before or it is disabled. Enable it "
+                f"by visiting https://console.developers.google.com/apis/api/compute.googleapis.com/overview"
+                f"?project={number} then retry. If you enabled this API recently, wait a few minutes for the "
+                "action to propagate to our systems and retry."
+            )
+            return self._error(
+                403,
+                msg,
+                "accessNotConfigured",
+                rec,
+                domain="usageLimits",
+                grpc_status="PERMISSION_DENIED",
+                extra={"extendedHelp": "https://console.developers.google.com"},
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "SERVICE_DISABLED",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "compute.googleapis.com", "consumer": f"projects/{number}"},
+                    }
+                ],
+            )
         if kind == "not_found":
             return self._not_found(f"projects/{project}", rec)
         msg = f"Required '{permission}' permission for 'projects/{project}'"
-        return self._error(403, msg, "forbidden", rec, grpc_status="PERMISSION_DENIED",
-                           details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                     "reason": "IAM_PERMISSION_DENIED", "domain": "compute.googleapis.com",
-                                     "metadata": {"permission": permission, "resource": f"projects/{project}"}}])
+        return self._error(
+            403,
+            msg,
+            "forbidden",
+            rec,
+            grpc_status="PERMISSION_DENIED",
+            details=[
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "IAM_PERMISSION_DENIED",
+                    "domain": "compute.googleapis.com",
+                    "metadata": {"permission": permission, "resource": f"projects/{project}"},
+                }
+            ],
+        )
 
-    def _route(self, method: str, project: str, rest: str, query: dict[str, list[str]],
-               rec: RecordedRequest) -> None:
+    def _route(
+        self, method: str, project: str, rest: str, query: dict[str, list[str]], rec: RecordedRequest
+    ) -> None:
         pdata = self.state.fixture["projects"][project]
         parts = [p for p in rest.split("/") if p]
         self_base = f"{GCE}/projects/{project}"
@@ -256,8 +326,14 @@ class _Handler(BaseHTTPRequestHandler):
             list_key, kind, _ = _ZONAL[coll]
             items = [i for i in pdata[list_key] if _tail(i.get("zone", "")) == zone]
             if len(parts) == 3:
-                return self._list(items, query, kind, f"projects/{project}/zones/{zone}/{coll}",
-                                  f"{self_base}/zones/{zone}/{coll}", rec)
+                return self._list(
+                    items,
+                    query,
+                    kind,
+                    f"projects/{project}/zones/{zone}/{coll}",
+                    f"{self_base}/zones/{zone}/{coll}",
+                    rec,
+                )
             if len(parts) == 4:
                 hit = next((i for i in items if i["name"] == parts[3]), None)
                 if hit is None:
@@ -269,8 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
             list_key, kind, _ = _GLOBAL[coll]
             items = pdata[list_key]
             if len(parts) == 2:
-                return self._list(items, query, kind, f"projects/{project}/global/{coll}",
-                                  f"{self_base}/global/{coll}", rec)
+                return self._list(
+                    items, query, kind, f"projects/{project}/global/{coll}", f"{self_base}/global/{coll}", rec
+                )
             if len(parts) == 3:
                 hit = next((i for i in items if i["name"] == parts[2]), None)
                 if hit is None:
@@ -290,33 +367,49 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             max_results = int(raw_max)
         except ValueError:
-            self._error(400, f"Invalid value for field 'maxResults': '{raw_max}'. Must be an integer.",
-                        "invalid", rec)
+            self._error(
+                400, f"Invalid value for field 'maxResults': '{raw_max}'. Must be an integer.", "invalid", rec
+            )
             return None
         if max_results > MAX_RESULTS or max_results < 0:
-            self._error(400, f"Invalid value for field 'maxResults': '{max_results}'. Must be less than or equal "
-                        f"to {MAX_RESULTS}.", "invalid", rec)
+            self._error(
+                400,
+                f"Invalid value for field 'maxResults': '{max_results}'. Must be less than or equal "
+                f"to {MAX_RESULTS}.",
+                "invalid",
+                rec,
+            )
             return None
         token = query.get("pageToken", [""])[0]
         start = 0
         if token:
             decoded = _decode_token(token)
             if decoded is None:
-                self._error(400, f"Invalid value for field 'pageToken': '{token}'. Supplied page token is not "
-                            "valid.", "invalid", rec)
+                self._error(
+                    400,
+                    f"Invalid value for field 'pageToken': '{token}'. Supplied page token is not valid.",
+                    "invalid",
+                    rec,
+                )
                 return None
             start = decoded
         return start, (max_results or MAX_RESULTS)
 
-    def _filter(self, items: list[dict[str, Any]], query: dict[str, list[str]],
-                rec: RecordedRequest) -> list[dict[str, Any]] | None:
+    def _filter(
+        self, items: list[dict[str, Any]], query: dict[str, list[str]], rec: RecordedRequest
+    ) -> list[dict[str, Any]] | None:
         expr = query.get("filter", [""])[0]
         if not expr:
             return items
         m = _FILTER_RE.match(expr)
         if not m:
-            self._error(400, f"Invalid value for field 'filter': '{expr}'. (The loopback fake only supports a "
-                        "single 'field = value' or 'field != value' clause.)", "invalid", rec)
+            self._error(
+                400,
+                f"Invalid value for field 'filter': '{expr}'. (The loopback fake only supports a "
+                "single 'field = value' or 'field != value' clause.)",
+                "invalid",
+                rec,
+            )
             return None
         fld, op, value = m.group("field"), m.group("op"), m.group("value")
         want_eq = op in ("=", "eq")
@@ -332,8 +425,15 @@ class _Handler(BaseHTTPRequestHandler):
 
         return [i for i in items if match(i)]
 
-    def _list(self, items: list[dict[str, Any]], query: dict[str, list[str]], kind: str, list_id: str,
-              self_link: str, rec: RecordedRequest) -> None:
+    def _list(
+        self,
+        items: list[dict[str, Any]],
+        query: dict[str, list[str]],
+        kind: str,
+        list_id: str,
+        self_link: str,
+        rec: RecordedRequest,
+    ) -> None:
         paging = self._paging(query, rec)
         if paging is None:
             return
@@ -342,15 +442,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         start, size = paging
         body: dict[str, Any] = {"kind": kind, "id": list_id, "selfLink": self_link}
-        page = filtered[start:start + size]
+        page = filtered[start : start + size]
         if page:
             body["items"] = page
         if start + size < len(filtered):
             body["nextPageToken"] = _encode_token(start + size)
         self._send(200, body, rec)
 
-    def _aggregated(self, project: str, pdata: dict[str, Any], coll: str, query: dict[str, list[str]],
-                    rec: RecordedRequest) -> None:
+    def _aggregated(
+        self,
+        project: str,
+        pdata: dict[str, Any],
+        coll: str,
+        query: dict[str, list[str]],
+        rec: RecordedRequest,
+    ) -> None:
         paging = self._paging(query, rec)
         if paging is None:
             return
@@ -362,46 +468,68 @@ class _Handler(BaseHTTPRequestHandler):
         scopes = [f"zones/{z}" for z in zones]
         if coll == "instanceGroupManagers":
             scopes += [f"regions/{r}" for r in dict.fromkeys(z.rsplit("-", 1)[0] for z in zones)]
-        ordered = sorted(filtered, key=lambda i: (scopes.index(_scope_of(i)) if _scope_of(i) in scopes
-                                                  else len(scopes)))
+        ordered = sorted(
+            filtered, key=lambda i: scopes.index(_scope_of(i)) if _scope_of(i) in scopes else len(scopes)
+        )
         start, size = paging
-        page = ordered[start:start + size]
+        page = ordered[start : start + size]
         items: dict[str, Any] = {}
         for scope in scopes:
             on_page = [i for i in page if _scope_of(i) == scope]
             if on_page:
                 items[scope] = {item_key: on_page}
             else:
-                items[scope] = {"warning": {
-                    "code": "NO_RESULTS_ON_PAGE",
-                    "message": f"There are no results for scope '{scope}' on this page.",
-                    "data": [{"key": "scope", "value": scope}]}}
-        for i in page:  # scopes the zone list does not know about
-            items.setdefault(_scope_of(i), {item_key: []})
-            if i not in items[_scope_of(i)].get(item_key, []):
-                items[_scope_of(i)].setdefault(item_key, []).append(i)
-        body: dict[str, Any] = {"kind": kind, "id": f"projects/{project}/aggregated/{coll}", "items": items,
-                                "selfLink": f"{GCE}/projects/{project}/aggregated/{coll}"}
+                items[scope] = {
+                    "warning": {
+                        "code": "NO_RESULTS_ON_PAGE",
+                        "message": f"There are no results for scope '{scope}' on this page.",
+                        "data": [{"key": "scope", "value": scope}],
+                    }
+                }
+        for i in page:  # items in scopes the fixture's zone list does not know about
+            if _scope_of(i) not in scopes:
+                items.setdefault(_scope_of(i), {item_key: []})[item_key].append(i)
+        body: dict[str, Any] = {
+            "kind": kind,
+            "id": f"projects/{project}/aggregated/{coll}",
+            "items": items,
+            "selfLink": f"{GCE}/projects/{project}/aggregated/{coll}",
+        }
         if start + size < len(ordered):
             body["nextPageToken"] = _encode_token(start + size)
         self._send(200, body, rec)
 
-    def _managed_instances(self, project: str, pdata: dict[str, Any], scope_kind: str, scope: str, mig: str,
-                           rec: RecordedRequest) -> None:
-        igm = next((g for g in pdata["instanceGroupManagers"]
-                    if g["name"] == mig and _scope_of(g) == f"{scope_kind}/{scope}"), None)
+    def _managed_instances(
+        self, project: str, pdata: dict[str, Any], scope_kind: str, scope: str, mig: str, rec: RecordedRequest
+    ) -> None:
+        igm = next(
+            (
+                g
+                for g in pdata["instanceGroupManagers"]
+                if g["name"] == mig and _scope_of(g) == f"{scope_kind}/{scope}"
+            ),
+            None,
+        )
         if igm is None:
-            return self._not_found(f"projects/{project}/{scope_kind}/{scope}/instanceGroupManagers/{mig}", rec)
+            return self._not_found(
+                f"projects/{project}/{scope_kind}/{scope}/instanceGroupManagers/{mig}", rec
+            )
         number = pdata["number"]
         created_by = f"projects/{number}/{scope_kind}/{scope}/instanceGroupManagers/{mig}"
         members = []
         for inst in pdata["instances"]:
             meta = {i["key"]: i["value"] for i in inst.get("metadata", {}).get("items", [])}
             if meta.get("created-by") == created_by:
-                members.append({"instance": inst["selfLink"], "id": inst["id"],
-                                "instanceStatus": inst["status"], "currentAction": "NONE",
-                                "version": {"instanceTemplate": igm["instanceTemplate"]},
-                                "name": inst["name"]})
+                members.append(
+                    {
+                        "instance": inst["selfLink"],
+                        "id": inst["id"],
+                        "instanceStatus": inst["status"],
+                        "currentAction": "NONE",
+                        "version": {"instanceTemplate": igm["instanceTemplate"]},
+                        "name": inst["name"],
+                    }
+                )
         self._send(200, {"managedInstances": members} if members else {}, rec)
 
 
@@ -505,8 +633,9 @@ def start_gcp_fake(
         fake.fail(project, kind)
     for project, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
         fake.throttle(project, times, throttle_status)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="gcp-fake", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="gcp-fake", daemon=True
+    )
     thread.start()
     try:
         yield fake
