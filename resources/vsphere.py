@@ -1,0 +1,83 @@
+"""vSphere live discovery (pyVmomi) as a Dagster resource; the work is in qlrf.connectors.vsphere.
+
+Every field is optional: unset (None) means "from the environment when a run calls discover()"
+(QLRF_VSPHERE_HOSTS, QLRF_VSPHERE_USER, QLRF_VSPHERE_PASSWORD, QLRF_VSPHERE_PROTOCOL,
+QLRF_VSPHERE_INSECURE, QLRF_VSPHERE_CA_FILE, QLRF_VSPHERE_PAGE_SIZE, QLRF_VSPHERE_MAX_WORKERS), so
+nothing is read at import. Bind the password with EnvVar so Dagster never stores or shows it:
+
+    VsphereResource(password=EnvVar("QLRF_VSPHERE_PASSWORD"))
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from qlrf.connectors.vsphere import (
+    Progress,
+    VcenterStats,
+    VsphereConfig,
+    config_from_env,
+    discover,
+    parse_host,
+)
+from qlrf.contract import Normalised
+from qlrf.tags import TagMapping
+
+
+class VsphereResource(ConfigurableResource):
+    """vCenters to discover; None fields fall back to the QLRF_VSPHERE_* environment at call time."""
+
+    hosts: list[str] | None = Field(
+        default=None,
+        description="vCenters as host[:port] or http(s)://host[:port]; default QLRF_VSPHERE_HOSTS",
+    )
+    user: str | None = Field(default=None, description="Login for every vCenter; default QLRF_VSPHERE_USER")
+    password: str | None = Field(
+        default=None,
+        description='Bind with EnvVar("QLRF_VSPHERE_PASSWORD"); default: that variable. Never logged.',
+    )
+    protocol: str | None = Field(default=None, description="https|http for hosts without a scheme")
+    verify_tls: bool | None = Field(default=None, description="Default: true unless QLRF_VSPHERE_INSECURE=1")
+    ca_file: str | None = Field(default=None, description="CA bundle (PEM); default QLRF_VSPHERE_CA_FILE")
+    page_size: int | None = Field(default=None, description="Objects per property-collector page (1000)")
+    max_workers: int | None = Field(default=None, description="vCenters discovered at once (8)")
+
+    def config(self) -> VsphereConfig:
+        env = dict(os.environ)
+        if self.hosts is not None:
+            env["QLRF_VSPHERE_HOSTS"] = ",".join(self.hosts)
+        if self.protocol is not None:
+            env["QLRF_VSPHERE_PROTOCOL"] = self.protocol
+        config = config_from_env(env)
+        for vc in config.vcenters:
+            if self.user is not None:
+                vc.user = self.user
+            if self.password is not None:
+                vc.password = self.password
+            if self.verify_tls is not None:
+                vc.verify_tls = self.verify_tls
+            if self.ca_file is not None:
+                vc.ca_file = self.ca_file
+        if self.page_size is not None:
+            config.page_size = self.page_size
+        if self.max_workers is not None:
+            config.max_workers = self.max_workers
+        for host in self.hosts or ():
+            parse_host(host)  # fail fast on a malformed entry
+        return config
+
+    def discover(
+        self,
+        discovered_at: datetime,
+        mapping: TagMapping,
+        progress: Progress | None = None,
+        stats: list[VcenterStats] | None = None,
+    ) -> Normalised:
+        """VMs, snapshots, facts["templates"] and failed_scopes of every vCenter; never raises for one vCenter."""
+        return discover(
+            self.config(), mapping=mapping, discovered_at=discovered_at, progress=progress, stats=stats
+        )
