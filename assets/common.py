@@ -72,13 +72,14 @@ def range_check(asset_key: str, table: pa.Table, column: str, lo: float = 0, hi:
     )
 
 
-def rows_check(asset_key: str, table: pa.Table, minimum: int = 1, severity=AssetCheckSeverity.ERROR) -> AssetCheckResult:
+def rows_check(asset_key: str, table: pa.Table | int, minimum: int = 1, severity=AssetCheckSeverity.ERROR) -> AssetCheckResult:
+    rows = table if isinstance(table, int) else table.num_rows
     return AssetCheckResult(
         asset_key=asset_key,
         check_name="has_rows",
-        passed=table.num_rows >= minimum,
+        passed=rows >= minimum,
         severity=severity,
-        metadata={"rows": table.num_rows, "minimum": minimum},
+        metadata={"rows": rows, "minimum": minimum},
     )
 
 
@@ -97,11 +98,15 @@ def schema_check(asset_key: str, table: pa.Table, expected: pa.Schema) -> AssetC
     )
 
 
-def same_rows_check(asset_key: str, table: pa.Table, upstream: pa.Table) -> AssetCheckResult:
-    """A per-VM table derived from inventory must have exactly one row per inventoried VM."""
-    return AssetCheckResult(
-        asset_key=asset_key,
-        check_name="one_row_per_vm",
-        passed=table.num_rows == upstream.num_rows,
-        metadata={"rows": table.num_rows, "inventory_rows": upstream.num_rows},
+
+def outcome_checks(asset_key: str, outcome, one_row_per_vm: bool = False):
+    """Key uniqueness (and, for per-VM tables, one row per inventoried VM) from a stage's counts."""
+    yield AssetCheckResult(
+        asset_key=asset_key, check_name="unique_keys", passed=outcome.rows == outcome.distinct_keys,
+        metadata={"duplicate_keys": outcome.rows - outcome.distinct_keys, "key": "asset_id"},
     )
+    if one_row_per_vm:
+        yield AssetCheckResult(
+            asset_key=asset_key, check_name="one_row_per_vm", passed=outcome.rows == outcome.inventory_rows,
+            metadata={"rows": outcome.rows, "inventory_rows": outcome.inventory_rows},
+        )

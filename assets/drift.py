@@ -1,19 +1,10 @@
 """Stage 3: drift per VM against the day's golden registry, and drift scores per site x environment."""
 
-
 from dagster import AssetCheckSpec, AssetDep, AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from assets.common import (
-    as_of,
-    partition_day_platform,
-    preview,
-    range_check,
-    rows_check,
-    same_rows_check,
-    unique_check,
-)
+from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
 from pipelines.partitions import by_date, daily_platform
-from qlrf import drift, sql
+from qlrf.stages import run_drift
 from resources.warehouse import WarehouseResource
 
 
@@ -35,23 +26,16 @@ from resources.warehouse import WarehouseResource
 )
 def drift_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
-    wh = warehouse.get()
-    inventory = wh.read("inventory", day, platform)
-    con = sql.connect()
-    per_vm = drift.vm_drift(inventory, wh.read("golden_images", day), as_of(day), con)
-    scores = drift.drift_scores(per_vm, con)
-    counts = dict(zip(*[c.to_pylist() for c in per_vm.group_by("status").aggregate([([], "count_all")]).columns], strict=True))
+    out = run_drift(warehouse.get(), day, platform, as_of(day))
     yield MaterializeResult(
         asset_key="vm_drift",
-        metadata={"dagster/row_count": per_vm.num_rows, "path": wh.write("vm_drift", per_vm, day, platform), **{f"status/{k}": v for k, v in counts.items()}},
+        metadata={"dagster/row_count": out.rows, "path": out.path, **{f"status/{k}": v for k, v in out.breakdown.items()}},
     )
     yield MaterializeResult(
         asset_key="drift_scores",
-        metadata={"dagster/row_count": scores.num_rows, "path": wh.write("drift_scores", scores, day, platform), "preview": preview(scores)},
+        metadata={"dagster/row_count": out.scores.num_rows, "path": out.scores_path, "preview": preview(out.scores)},
     )
-    yield same_rows_check("vm_drift", per_vm, inventory)
-    yield unique_check("vm_drift", per_vm, ["asset_id"])
-    yield rows_check("drift_scores", scores)
-    yield range_check("drift_scores", scores, "drift_score")
-    yield range_check("drift_scores", scores, "pct_current")
-
+    yield from outcome_checks("vm_drift", out, one_row_per_vm=True)
+    yield rows_check("drift_scores", out.scores)
+    yield range_check("drift_scores", out.scores, "drift_score")
+    yield range_check("drift_scores", out.scores, "pct_current")

@@ -32,7 +32,8 @@ def main() -> int:
             if proc.returncode != 0:
                 print("normalize failed", file=sys.stderr)
                 return 1
-        rows = sum(1 for _ in open(Path(tmp) / "out.jsonl", "rb"))
+        with open(Path(tmp) / "out.jsonl", "rb") as out:
+            rows = sum(1 for _ in out)
     best, median = min(times), sorted(times)[1]
     print(f"normalize: {rows:,} EC2 instances from {len(files)} files ({size:.0f} MiB JSON)")
     print(f"normalize: median {median:.2f} s, best {best:.2f} s ({rows / median:,.0f} rows/s) [goal < 5 s]")

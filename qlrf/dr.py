@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from qlrf import sql
 
-_VM = """
+VM_QUERY = """
 SELECT asset_id, platform, account, region, site, environment, state, last_snapshot_at,
        round(snapshot_age_hours, 2) AS snapshot_age_hours, rpo_hours,
        coalesce(snapshot_age_hours <= rpo_hours, false) AS rpo_met,
@@ -25,21 +25,21 @@ SELECT asset_id, platform, account, region, site, environment, state, last_snaps
 FROM facts WHERE state <> 'terminated'
 """
 
-_SCORES = """
+SCORES_QUERY = """
 SELECT platform, site, environment, count(*)::INTEGER AS vms,
        count(*) FILTER (WHERE ready)::INTEGER AS ready_vms,
        round(100.0 * count(*) FILTER (WHERE ready) / count(*), 2) AS dr_readiness,
        count(*) FILTER (WHERE NOT rpo_met)::INTEGER AS rpo_breaches,
        round(quantile_cont(snapshot_age_hours, 0.95), 1) AS p95_snapshot_age_hours
-FROM dr GROUP BY ALL ORDER BY platform, site, environment
+FROM vm_dr GROUP BY ALL ORDER BY platform, site, environment
 """
 
 
 def vm_dr(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    return sql.table(con, _VM)
+    return sql.table(con, VM_QUERY)
 
 
 def dr_scores(vm_dr_table: pa.Table | str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
     con = con or sql.connect()
-    sql.relation(con, "dr", vm_dr_table)
-    return sql.table(con, _SCORES)
+    sql.relation(con, "vm_dr", vm_dr_table)
+    return sql.table(con, SCORES_QUERY)

@@ -3,6 +3,11 @@
 Status per VM: current | behind | revoked | unknown (image not in the registry) | unmanaged (no
 image recorded). Severity weights make a 0-100 drift score per site x environment x platform,
 where 0 means every VM is on the current golden image and 100 means everything is critical.
+
+All of it is DuckDB SQL over the `inventory` and `registry` relations (Arrow tables or Parquet
+files), so a million VMs stream from Parquet to Parquet without a detour through Python objects.
+Day differences use epoch arithmetic: DuckDB's calendar-aware date_diff on TIMESTAMPTZ costs ~1 s
+per million rows here, the subtraction ~0.05 s.
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ import pyarrow as pa
 from qlrf import sql
 
 SEVERITY_WEIGHT = {"none": 0, "low": 25, "medium": 50, "high": 75, "critical": 100}
-# Which channel an environment must follow; anything else follows prod.
-ENV_CHANNEL_LEVEL = {"dev": 0, "staging": 1, "prod": 2}
+WEIGHT_SQL = "CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50 WHEN 'high' THEN 75 ELSE 100 END"
 
 _LADDER = """
 CREATE OR REPLACE TEMP TABLE ladder AS
@@ -39,15 +43,25 @@ SELECT c.family, c.level, v.version_rank, c.current_version, c.current_released_
 FROM current c JOIN versions v ON v.family = c.family
 """
 
-_VM_DRIFT = """
-WITH images AS (
-    SELECT platform, image_ref, any_value(family) AS family, any_value(version) AS version,
-           any_value(version_rank) AS version_rank, any_value(channel) AS channel,
-           any_value(released_at) AS released_at, bool_or(revoked) AS revoked,
-           any_value(revoked_reason) AS revoked_reason
-    FROM registry GROUP BY platform, image_ref
-),
-joined AS (
+_IMAGES = """
+CREATE OR REPLACE TEMP TABLE images AS
+SELECT platform, image_ref, any_value(family) AS family, any_value(version) AS version,
+       any_value(version_rank) AS version_rank, any_value(channel) AS channel,
+       any_value(released_at) AS released_at, bool_or(revoked) AS revoked,
+       any_value(revoked_reason) AS revoked_reason
+FROM registry GROUP BY platform, image_ref
+"""
+
+
+def _days(later: str, earlier: str) -> str:
+    return f"((epoch({later}) - epoch({earlier})) // 86400)::INTEGER"
+
+
+def vm_drift_query(as_of: datetime) -> str:
+    """One row per inventoried VM; needs prepare() to have run on the connection."""
+    now = f"TIMESTAMPTZ '{as_of.isoformat()}'"
+    return f"""
+WITH joined AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
            coalesce(i.environment, 'unknown') AS environment, i.owner, i."group", i.state, i.image_ref,
            g.family, g.version AS image_version, g.channel AS image_channel, g.released_at AS image_released_at,
@@ -59,8 +73,8 @@ SELECT j.* EXCLUDE (version_rank, level, revoked),
        l.current_version,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL ELSE l.versions_behind END::INTEGER AS versions_behind,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL
-            ELSE greatest(0, date_diff('day', j.image_released_at, l.current_released_at)) END::INTEGER AS days_behind,
-       date_diff('day', j.image_released_at, $as_of::TIMESTAMPTZ)::INTEGER AS image_age_days,
+            ELSE greatest(0, {_days('l.current_released_at', 'j.image_released_at')}) END AS days_behind,
+       {_days(now, 'j.image_released_at')} AS image_age_days,
        CASE WHEN j.image_ref IS NULL THEN 'unmanaged'
             WHEN j.family IS NULL THEN 'unknown'
             WHEN j.revoked THEN 'revoked'
@@ -70,36 +84,41 @@ SELECT j.* EXCLUDE (version_rank, level, revoked),
             WHEN j.family IS NULL THEN 'high'
             WHEN j.revoked THEN 'critical'
             WHEN l.versions_behind = 0 THEN 'none'
-            WHEN l.versions_behind >= 3 OR date_diff('day', j.image_released_at, l.current_released_at) > 90 THEN 'high'
+            WHEN l.versions_behind >= 3 OR {_days('l.current_released_at', 'j.image_released_at')} > 90 THEN 'high'
             WHEN l.versions_behind = 2 THEN 'medium'
             ELSE 'low' END AS severity
 FROM joined j
 LEFT JOIN ladder l ON l.family = j.family AND l.level = j.level AND l.version_rank = j.version_rank
 """
 
-_SCORES = """
+
+SCORES_QUERY = f"""
 SELECT platform, site, environment, count(*)::INTEGER AS vms,
        count(*) FILTER (WHERE status = 'current')::INTEGER AS on_current,
        round(100.0 * count(*) FILTER (WHERE status = 'current') / count(*), 2) AS pct_current,
        count(*) FILTER (WHERE status = 'revoked')::INTEGER AS revoked,
        count(*) FILTER (WHERE status IN ('unknown', 'unmanaged'))::INTEGER AS unmanaged_or_unknown,
-       round(avg(CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50
-                               WHEN 'high' THEN 75 ELSE 100 END), 2) AS drift_score
+       round(avg({WEIGHT_SQL}), 2) AS drift_score
 FROM vm_drift GROUP BY ALL ORDER BY platform, site, environment
 """
+
+
+def prepare(con: duckdb.DuckDBPyConnection, inventory: pa.Table | str, registry: pa.Table | str) -> None:
+    sql.relation(con, "inventory", inventory)
+    sql.relation(con, "registry", registry)
+    con.execute(_LADDER)
+    con.execute(_IMAGES)
 
 
 def vm_drift(
     inventory: pa.Table | str, registry: pa.Table | str, as_of: datetime, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Table:
     con = con or sql.connect()
-    sql.relation(con, "inventory", inventory)
-    sql.relation(con, "registry", registry)
-    con.execute(_LADDER)
-    return sql.table(con, _VM_DRIFT, {"as_of": as_of})
+    prepare(con, inventory, registry)
+    return sql.table(con, vm_drift_query(as_of))
 
 
 def drift_scores(vm_drift_table: pa.Table | str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
     con = con or sql.connect()
     sql.relation(con, "vm_drift", vm_drift_table)
-    return sql.table(con, _SCORES)
+    return sql.table(con, SCORES_QUERY)

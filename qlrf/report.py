@@ -12,17 +12,16 @@ import pyarrow as pa
 
 from qlrf import sql
 from qlrf.contract import PLATFORMS
+from qlrf.drift import WEIGHT_SQL
 from qlrf.warehouse import PartitionMissing, Warehouse
 
-_PLATFORM = """
+_PLATFORM = f"""
 WITH d AS (SELECT platform, count(*) AS vms, count(*) FILTER (WHERE status = 'current') AS cur,
                   count(*) FILTER (WHERE status = 'revoked') AS revoked,
-                  avg(CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50
-                                    WHEN 'high' THEN 75 ELSE 100 END) AS drift
+                  avg({WEIGHT_SQL}) AS drift
            FROM vm_drift GROUP BY GROUPING SETS ((platform), ())),
-c AS (SELECT platform, sum(w * passed::INT) / sum(w) AS score
-      FROM (SELECT platform, passed, CASE severity WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 5 END AS w
-            FROM vm_compliance) GROUP BY GROUPING SETS ((platform), ())),
+c AS (SELECT platform, sum(weight_passed) / nullif(sum(weight_applicable), 0) AS score
+      FROM vm_compliance GROUP BY GROUPING SETS ((platform), ())),
 r AS (SELECT platform, avg(ready::INT) AS ready FROM vm_dr GROUP BY GROUPING SETS ((platform), ()))
 SELECT coalesce(d.platform, 'all') AS platform, d.vms::INTEGER AS vms,
        round(100.0 * d.cur / d.vms, 1) AS pct_current_golden, d.revoked::INTEGER AS on_revoked_image,
@@ -33,10 +32,9 @@ FROM d LEFT JOIN c ON c.platform IS NOT DISTINCT FROM d.platform
 ORDER BY d.platform IS NULL, d.platform
 """
 
-_SITES = """
+_SITES = f"""
 SELECT site, count(*)::INTEGER AS vms, string_agg(DISTINCT platform, ',' ORDER BY platform) AS platforms,
-       round(avg(CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50
-                               WHEN 'high' THEN 75 ELSE 100 END), 1) AS drift_score,
+       round(avg({WEIGHT_SQL}), 1) AS drift_score,
        round(100.0 * count(*) FILTER (WHERE status = 'current') / count(*), 1) AS pct_current_golden,
        count(*) FILTER (WHERE status = 'revoked')::INTEGER AS on_revoked_image
 FROM vm_drift GROUP BY site ORDER BY drift_score DESC, site

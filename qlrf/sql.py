@@ -30,3 +30,30 @@ def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str) 
 
 def table(con: duckdb.DuckDBPyConnection, query: str, params: dict | list | None = None) -> pa.Table:
     return con.sql(query, params=params).to_arrow_table()
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, metadata: dict[str, str] | None = None):
+    """A Warehouse.write_with writer that streams `query` into Parquet (zstd) with key-value metadata."""
+
+    def writer(path: str, filesystem) -> None:
+        kv = ""
+        if metadata:
+            pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in metadata.items())
+            kv = f", KV_METADATA {{{pairs}}}"
+        con.execute(f"COPY ({query}) TO {quote(path)} (FORMAT parquet, COMPRESSION zstd{kv})")
+
+    return writer
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple]:
+    """All result rows, fully fetched so the connection is free for the next statement."""
+    return con.sql(query).fetchall()
+
+
+def one(con: duckdb.DuckDBPyConnection, query: str) -> tuple:
+    return rows(con, query)[0]

@@ -8,6 +8,7 @@ never sees a half-written partition; object stores get the same guarantee from s
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -50,19 +51,44 @@ class Warehouse:
         self, table: str, data: pa.Table, day: date | str, platform: str | None = None, *, metadata: dict | None = None
     ) -> str:
         meta = dict(data.schema.metadata or {})
-        meta[b"qlrf.partition"] = json.dumps({"table": table, "date": str(day), "platform": platform}).encode()
-        if metadata:
-            meta[b"qlrf.run"] = json.dumps(metadata, default=str).encode()
+        meta.update({k.encode(): v.encode() for k, v in self.file_metadata(table, day, platform, metadata).items()})
         data = data.replace_schema_metadata(meta)
+
+        def writer(path: str, filesystem) -> None:
+            pq.write_table(data, path, filesystem=filesystem, compression="zstd")
+
+        return self.write_with(table, day, platform, writer)
+
+    @staticmethod
+    def file_metadata(table: str, day: date | str, platform: str | None, metadata: dict | None) -> dict[str, str]:
+        """Key-value metadata every partition file carries: which partition, and the run's facts."""
+        meta = {"qlrf.partition": json.dumps({"table": table, "date": str(day), "platform": platform})}
+        if metadata:
+            meta["qlrf.run"] = json.dumps(metadata, default=str)
+        return meta
+
+    def write_with(self, table: str, day: date | str, platform: str | None, writer) -> str:
+        """Run `writer(path, filesystem)` against a temporary name, then move the file into place.
+
+        Lets DuckDB's COPY stream a partition straight to Parquet without a detour through Python.
+        On object stores the writer fills a local temporary file that is uploaded in one PUT.
+        """
         directory = self.partition_dir(table, day, platform)
-        self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{PART}"
-        if not self.local:
-            pq.write_table(data, final, filesystem=self.fs, compression="zstd")
+        self.fs.create_dir(directory, recursive=True)
+        if self.local:
+            tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+            try:
+                writer(tmp, self.fs)
+                self.fs.move(tmp, final)
+            finally:
+                if self.fs.get_file_info(tmp).type == pafs.FileType.File:
+                    self.fs.delete_file(tmp)
             return final
-        tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
-        pq.write_table(data, tmp, filesystem=self.fs, compression="zstd")
-        self.fs.move(tmp, final)
+        with tempfile.TemporaryDirectory() as scratch:
+            local = f"{scratch}/{PART}"
+            writer(local, pafs.LocalFileSystem())
+            pafs.copy_files(local, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
         return final
 
     def exists(self, table: str, day: date | str, platform: str | None = None) -> bool:
@@ -74,6 +100,14 @@ class Warehouse:
             where = f"{day}" + (f"|{platform}" if platform else "")
             raise PartitionMissing(f"{table} partition {where} has not been materialised ({path})")
         return pq.read_table(path, filesystem=self.fs, columns=columns)
+
+    def source(self, table: str, day: date | str, platform: str | None = None) -> str | pa.Table:
+        """What DuckDB should scan: the local file path (streamed, column-pruned) or, remote, the table."""
+        if self.local:
+            if not self.exists(table, day, platform):
+                self.read(table, day, platform)  # raises PartitionMissing with the details
+            return self.file(table, day, platform)
+        return self.read(table, day, platform)
 
     def read_platforms(self, table: str, day: date | str, platforms: list[str] | tuple[str, ...]) -> pa.Table:
         """All present platform partitions of a day; a missing platform is simply absent."""

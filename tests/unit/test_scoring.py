@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pyarrow as pa
 import pytest
 
 from qlrf import compliance, dr, drift, sql
@@ -107,17 +106,49 @@ def test_compliance_controls(registry):
         _vm("devbox", ami("2.1.0"), env="dev"),
     ]
     con = _facts(registry, vms, [_snap("good", 2), _snap("bad", 30)])
-    results = compliance.vm_compliance(con, compliance.load_catalogue()).to_pylist()
-    by = {(r["asset_id"], r["control_id"]): r["passed"] for r in results}
-    assert all(v for (a, _), v in by.items() if a == "good")
-    for control in ("RF-IMG-002", "RF-TAG-001", "RF-DR-001", "RF-NET-001", "RF-IMG-003"):
-        assert by[("bad", control)] is False, control
-    assert by[("bad", "RF-IMG-001")] is False  # a revoked image is no longer an approved golden image
-    assert ("devbox", "RF-DR-001") not in by and ("devbox", "RF-NET-001") not in by  # prod-only controls
-    scores = {r["asset_id"]: r for r in results}
-    assert scores
-    site = compliance.compliance_scores(pa.Table.from_pylist(results)).to_pylist()
-    assert 0 <= site[0]["compliance_score"] <= 100
+    rows = {r["asset_id"]: r for r in compliance.vm_compliance(con, compliance.load_catalogue(), [], AS_OF.date()).to_pylist()}
+    assert rows["good"]["failed_controls"] == [] and rows["good"]["weight_passed"] == rows["good"]["weight_applicable"]
+    # A revoked image also stops being an approved prod golden image (RF-IMG-001).
+    assert rows["bad"]["failed_controls"] == ["RF-IMG-001", "RF-IMG-002", "RF-IMG-003", "RF-TAG-001", "RF-DR-001", "RF-NET-001"]
+    assert rows["bad"]["controls_applicable"] == 7
+    assert rows["devbox"]["controls_applicable"] == 4  # the three prod-only controls do not apply
+    site = compliance.compliance_scores(compliance.vm_compliance(con, compliance.load_catalogue(), [], AS_OF.date())).to_pylist()
+    prod = next(r for r in site if r["environment"] == "prod")
+    # weights: good passes 3+5+2+3+2+3+3 = 21; bad passes only RF-IMG-004 (3) of 21.
+    assert (prod["vms"], prod["non_compliant_vms"], prod["failures"], prod["compliance_score"]) == (2, 1, 6, round(100 * 24 / 42, 2))
+
+
+def _waiver(control, expires, **match):
+    return compliance.Waiver.model_validate(
+        {"id": f"W-{control}", "control": control, "owner": "sre", "reason": "accepted risk", "expires": expires, "match": match}
+    )
+
+
+def test_waivers_apply_until_they_expire(registry):
+    vms = [_vm("exposed", ami("1.10.0"), public_ip=True, site="lon1"), _vm("other", ami("1.10.0"), public_ip=True, site="fra1")]
+    con = _facts(registry, vms, [_snap("exposed", 1), _snap("other", 1)])
+    cat = compliance.load_catalogue()
+    waiver = _waiver("RF-NET-001", AS_OF.date(), site="lon1")
+    rows = {r["asset_id"]: r for r in compliance.vm_compliance(con, cat, [waiver], AS_OF.date()).to_pylist()}
+    assert rows["exposed"]["failed_controls"] == [] and rows["exposed"]["waived_controls"] == ["RF-NET-001"]
+    assert rows["exposed"]["weight_passed"] == rows["exposed"]["weight_applicable"]
+    assert rows["other"]["failed_controls"] == ["RF-NET-001"]  # the waiver matches lon1 only
+    next_day = AS_OF.date() + timedelta(days=1)
+    rows = {r["asset_id"]: r for r in compliance.vm_compliance(con, cat, [waiver], next_day).to_pylist()}
+    assert rows["exposed"]["failed_controls"] == ["RF-NET-001"] and rows["exposed"]["waived_controls"] == []
+
+
+def test_waiver_file_is_validated(tmp_path):
+    empty_match = tmp_path / "w.yaml"
+    empty_match.write_text("version: 1\nwaivers:\n  - {id: W1, control: RF-NET-001, owner: a, reason: b, expires: 2027-01-01, match: {}}\n")
+    with pytest.raises(ValueError, match="must match something"):
+        compliance.load_waivers(empty_match)
+    unknown = tmp_path / "u.yaml"
+    unknown.write_text("version: 1\nwaivers:\n  - {id: W2, control: RF-NOPE, owner: a, reason: b, expires: 2027-01-01, match: {site: x}}\n")
+    with pytest.raises(ValueError, match="unknown control 'RF-NOPE'"):
+        compliance.load_waivers(unknown, compliance.load_catalogue())
+    shipped = compliance.load_waivers(catalogue=compliance.load_catalogue())
+    assert {w.id for w in shipped} == {"W-2026-014", "W-2026-009"}
 
 
 def test_a_control_that_does_not_evaluate_names_itself(registry, tmp_path):
@@ -126,7 +157,7 @@ def test_a_control_that_does_not_evaluate_names_itself(registry, tmp_path):
         "applies_when": "true", "pass_when": "no_such_column = 1"}]})
     con = _facts(registry, [_vm("a", ami("1.10.0"))], [])
     with pytest.raises(ValueError, match="no_such_column"):
-        compliance.vm_compliance(con, cat)
+        compliance.vm_compliance(con, cat, [], AS_OF.date())
 
 
 def test_catalogue_rejects_unknown_fields(tmp_path):
