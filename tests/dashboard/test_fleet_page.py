@@ -24,10 +24,11 @@ def test_fleet_page_shows_the_report(warehouse_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["VMs"] == "12,200"
     assert metrics["Compliance score"].endswith("%")
-    platforms = at.dataframe(key="platforms").value
+    platforms = at.dataframe[0].value
     assert list(platforms["platform"]) == ["aws", "azure", "gcp", "vsphere", "all"]
     at.slider(key="top").set_value(2).run()
-    assert len(at.dataframe(key="sites").value) == 2
+    assert len(at.dataframe[1].value) == 2
+    assert list(at.dataframe[2].value.columns) == ["dev", "prod", "staging"]  # drift by site x environment
 
 
 def test_empty_warehouse_says_what_to_do(monkeypatch, tmp_path):
