@@ -44,6 +44,43 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Run one live connector outside Dagster; progress on stderr, rows to --out as Parquet."""
+    import time
+
+    from qlrf.connectors import discover_from_env
+    from qlrf.contract import inventory_table, snapshot_table
+    from qlrf.tags import TagMapping
+
+    settings = Settings.from_env()
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    found = discover_from_env(args.platform, TagMapping.from_file(settings.tag_mapping), datetime.now(UTC), progress)
+    print(f"{args.platform}: {len(found.vms)} VMs, {len(found.snapshots)} snapshots, "
+          f"{len(found.failed_scopes)} failed scope(s), {len(found.errors)} rejected record(s) "
+          f"in {time.perf_counter() - started:.1f}s")
+    for name, rows in sorted(found.facts.items()):
+        print(f"  {name}: {len(rows)}")
+    for failure in found.failed_scopes:
+        print(f"error: {failure['scope']}: {failure['reason']}", file=sys.stderr)
+    if args.out:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(inventory_table(found.vms), out / f"{args.platform}-inventory.parquet")
+        pq.write_table(snapshot_table(found.snapshots), out / f"{args.platform}-snapshots.parquet")
+        for name, rows in found.facts.items():
+            if rows:
+                pq.write_table(pa.Table.from_pylist(rows), out / f"{args.platform}-{name}.parquet")
+        print(f"written to {out}")
+    return 1 if found.failed_scopes or not found.vms else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from qlrf.report import report_text
     from qlrf.warehouse import PartitionMissing, Warehouse
@@ -86,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--snapshots", action="store_true", help="print the snapshot rows instead of the VMs")
     norm.add_argument("files", nargs="+")
     norm.set_defaults(func=cmd_normalize)
+
+    disc = sub.add_parser("discover", help="run one platform's live connector (configured from the environment)")
+    disc.add_argument("--platform", required=True, choices=PLATFORMS)
+    disc.add_argument("--out", help="write inventory, snapshots and discovery facts as Parquet here")
+    disc.set_defaults(func=cmd_discover)
 
     report = sub.add_parser("report", help="print the fleet report from the warehouse")
     report.add_argument("--date", default=today)
