@@ -15,7 +15,7 @@ platform_job = define_asset_job(
     description="Discover, then score drift, compliance and DR readiness for one day x platform.",
 )
 fleet_job = define_asset_job(
-    "fleet_report_job", selection=AssetSelection.assets("fleet_report", "fleet_sites"),
+    "fleet_report_job", selection=AssetSelection.groups("report"),
     description="Roll every platform of a day up into the fleet report.",
 )
 # The great-expectations suite costs an 8 s import, so it has its own job instead of slowing every run.

@@ -1,0 +1,40 @@
+"""Drift trends across daily partitions and a week-ahead forecast per site x environment."""
+
+import pyarrow.compute as pc
+from dagster import (
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AutomationCondition,
+    MaterializeResult,
+    asset,
+)
+
+from assets.common import partition_day, preview, range_check
+from pipelines.partitions import by_date, daily
+from qlrf.trends import WINDOW_DAYS
+from qlrf.trends import drift_trends as compute_trends
+from resources.warehouse import WarehouseResource
+
+
+@asset(
+    partitions_def=daily,
+    deps=[AssetDep("drift_scores", partition_mapping=by_date), AssetDep("fleet_report")],
+    group_name="report",
+    kinds={"parquet"},
+    description=f"Per site x environment: today's drift score, change per week and a forecast a week ahead "
+    f"(least squares over up to {WINDOW_DAYS} daily partitions; method named in each row).",
+    check_specs=[AssetCheckSpec("forecast_next_week_in_range", asset="drift_trends", blocking=True)],
+    automation_condition=AutomationCondition.on_cron("0 6 * * *"),
+)
+def drift_trends(context: AssetExecutionContext, warehouse: WarehouseResource):
+    day = partition_day(context)
+    wh = warehouse.get()
+    table = compute_trends(wh, day)
+    worsening = table.filter(pc.equal(table["trend"], "worsening")).num_rows
+    yield MaterializeResult(
+        metadata={"dagster/row_count": table.num_rows, "worsening": worsening, "path": wh.write("drift_trends", table, day),
+                  "preview": preview(table)}
+    )
+    yield range_check("drift_trends", table, "forecast_next_week")
+
