@@ -15,6 +15,7 @@ from assets.expectations import inventory_quality
 from assets.inventory import inventory_assets
 from assets.report import fleet_report_assets
 from assets.resilience import resilience_assets
+from assets.sbom import image_packages
 from assets.trends import drift_trends
 from pipelines.jobs import fleet_job, golden_job, platform_job, quality_job
 from pipelines.schedules import daily_platform_schedule, inventory_quality_schedule
@@ -28,7 +29,7 @@ def resources() -> dict:
 
 
 defs = Definitions(
-    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality],
+    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages],
     jobs=[golden_job, platform_job, fleet_job, quality_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
     resources=resources(),

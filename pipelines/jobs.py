@@ -7,7 +7,7 @@ from dagster import AssetSelection, define_asset_job
 PLATFORM_ASSETS = AssetSelection.groups("inventory", "drift", "compliance", "resilience")
 
 golden_job = define_asset_job(
-    "golden_images_job", selection=AssetSelection.assets("golden_images"),
+    "golden_images_job", selection=AssetSelection.groups("baselines"),
     description="Refresh the day's golden-image registry from the signed contracts.",
 )
 platform_job = define_asset_job(

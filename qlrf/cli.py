@@ -81,6 +81,27 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 1 if found.failed_scopes or not found.vms else 0
 
 
+def cmd_sbom_query(args: argparse.Namespace) -> int:
+    from qlrf.sbom import PackageQuery, vms_running
+    from qlrf.warehouse import Warehouse
+
+    wh = Warehouse(Settings.from_env().warehouse)
+    query = PackageQuery.parse(args.package)
+    day = args.date or (wh.dates("image_packages") or [None])[-1]
+    if day is None or not wh.exists("image_packages", day):
+        print(f"error: no image_packages partition{' for ' + day if day else ''} in {wh.root}; run `qlrf run` first", file=sys.stderr)
+        return 2
+    hits = vms_running(wh, day, query).to_pylist()
+    if args.json:
+        print(json.dumps(hits, default=str))
+    else:
+        for row in hits:
+            print(f"{row['platform']:<8}{row['asset_id']:<40}{row['site'] or '-':<12}{row['environment']:<9}"
+                  f"{row['family']} {row['image_version']} ({query.name} {row['package_version']})")
+        print(f"{len(hits)} VM(s) on {day} run an image whose SBOM has {args.package}", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from qlrf.report import report_text
     from qlrf.warehouse import PartitionMissing, Warehouse
@@ -132,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print the fleet report from the warehouse")
     report.add_argument("--date", default=today)
     report.set_defaults(func=cmd_report)
+
+    sbom = sub.add_parser("sbom", help="SBOM questions").add_subparsers(dest="sbom_command", required=True)
+    sq = sbom.add_parser("query", help="which VMs run an image whose SBOM contains PACKAGE[@RANGE]")
+    sq.add_argument("package", help="e.g. openssl, openssl@3.0.7, 'openssl@>=3.0,<3.0.8'")
+    sq.add_argument("--date", help="default: the newest day in the warehouse")
+    sq.add_argument("--json", action="store_true")
+    sq.set_defaults(func=cmd_sbom_query)
 
     estate = sub.add_parser("estate", help="sample estate tools").add_subparsers(dest="estate_command", required=True)
     gen = estate.add_parser("generate", help="write a sample estate (raw platform exports + golden contracts)")

@@ -26,7 +26,7 @@ def materialize_day(warehouse: Path, estate: Path, day: str, platforms=PLATFORMS
     """golden images -> every platform partition -> fleet report, as the daily run does. Returns results."""
     assets = all_assets()
     res = resources_for(warehouse, estate)
-    results = [materialize(assets, selection=AssetSelection.assets("golden_images"), partition_key=day, resources=res, instance=instance)]
+    results = [materialize(assets, selection=AssetSelection.groups("baselines"), partition_key=day, resources=res, instance=instance)]
     platform_sel = AssetSelection.groups("inventory", "drift", "compliance", "resilience")
     for p in platforms:
         key = MultiPartitionKey({"date": day, "platform": p})

@@ -47,6 +47,7 @@ def registry():
 def test_version_order_is_numeric():
     assert sort_versions(["1.10.0", "1.9.3", "1.2.0", "2.0.0-rc1", "2.0.0"]) == ["1.2.0", "1.9.3", "1.10.0", "2.0.0-rc1", "2.0.0"]
     assert version_key("v1.2") < version_key("1.10")
+    assert version_key("3.0") == version_key("3.0.0") < version_key("3.0.7")
 
 
 def test_drift_status_per_vm(registry):

@@ -1,0 +1,39 @@
+"""The SBOM index of golden images: every package of every image version, for "where does X run?"."""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    asset,
+)
+
+from assets.common import partition_day, preview
+from pipelines.partitions import daily
+from qlrf.baseline import load_contracts
+from qlrf.sbom import image_packages as flatten_sboms
+from resources.estate import EstateResource
+from resources.warehouse import WarehouseResource
+
+
+@asset(
+    partitions_def=daily,
+    deps=["golden_images"],
+    group_name="baselines",
+    kinds={"parquet", "spdx"},
+    description="Packages of every golden-image version from its SPDX SBOM: (family, version, package, package_version, purl).",
+    check_specs=[AssetCheckSpec("every_version_has_an_sbom", asset="image_packages")],
+)
+def image_packages(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
+    day = partition_day(context)
+    directory = estate.contracts_dir(day)
+    # The golden_images asset has already verified these contracts' signatures for this day.
+    families = load_contracts(directory, public_keys=[], require_signatures=False)
+    table, problems = flatten_sboms(directory, families)
+    path = warehouse.get().write("image_packages", table, day)
+    yield MaterializeResult(metadata={"dagster/row_count": table.num_rows, "path": path, "preview": preview(table)})
+    yield AssetCheckResult(
+        check_name="every_version_has_an_sbom", passed=not problems, severity=AssetCheckSeverity.WARN,
+        metadata={"problems": "; ".join(problems[:20]) or "-"},
+    )
