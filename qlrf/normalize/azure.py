@@ -1,8 +1,8 @@
 """Azure: `az vm list --show-details -o json` (and `az snapshot list -o json`) to contract rows.
 
 Also accepts the ARM REST shape (fields under `properties`, power state in
-`properties.instanceView.statuses`), which is what the SDK's `serialize()` returns, so the live
-connector feeds this same module.
+`properties.instanceView.statuses`), which is what the SDK models' `as_dict()` returns, so the live
+connector feeds this same module; Uniform scale-set instances (`az vmss list-instances`) too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ _POWER = {
 }
 
 VM_TYPE = "microsoft.compute/virtualmachines"
+# Uniform scale-set instances (`az vmss list-instances`, ARM .../virtualMachineScaleSets/{n}/virtualMachines):
+# not in the VM list, same shape, scale set only in their id.
+VMSS_VM_TYPE = "microsoft.compute/virtualmachinescalesets/virtualmachines"
 SNAPSHOT_TYPE = "microsoft.compute/snapshots"
 
 
@@ -65,6 +68,15 @@ def subscription_of(resource_id: str) -> str:
         raise ValueError(f"resource id has no subscription: {resource_id!r}") from None
 
 
+def scale_set_of(resource_id: str) -> str | None:
+    """Name of the scale set a Uniform instance id (.../virtualMachineScaleSets/{name}/virtualMachines/{n}) is in."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "virtualmachinescalesets" in lowered[:-1]:
+        return parts[lowered.index("virtualmachinescalesets") + 1]
+    return None
+
+
 def vm_row(record: dict, mapping: TagMapping, discovered_at: datetime) -> dict:
     vm = _flat(record)
     resource_id = str(require(vm, "id", kind="Azure VM"))
@@ -87,7 +99,7 @@ def vm_row(record: dict, mapping: TagMapping, discovered_at: datetime) -> dict:
         "instance_type": (vm.get("hardwareProfile") or {}).get("vmSize"),
         "launched_at": parse_time(vm.get("timeCreated"), "timeCreated"),
         "tags": tags,
-        "group": scale_set.rsplit("/", 1)[-1] if scale_set else None,
+        "group": scale_set.rsplit("/", 1)[-1] if scale_set else scale_set_of(resource_id),
         "site": site,
         "environment": env,
         "owner": owner,
@@ -127,7 +139,7 @@ def normalise(
                 if kind == SNAPSHOT_TYPE:
                     snapshots.append((source, index, record))
                     continue
-                if kind != VM_TYPE:
+                if kind not in (VM_TYPE, VMSS_VM_TYPE):
                     raise ValueError(f"unexpected resource type {record.get('type')!r}")
                 row = vm_row(record, mapping, discovered_at)
                 out.vms.append(row)

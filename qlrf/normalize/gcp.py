@@ -107,6 +107,32 @@ def _kind(record: dict) -> str:
     return "compute#instance"
 
 
+def _follow_source_snapshots(disks: list, snapshots: list, disk_images: dict[str, str], max_hops: int = 5) -> None:
+    """A disk restored from a snapshot carries `sourceSnapshot`, not `sourceImage`. When that snapshot
+    and the disk it was taken from are both in the input, the restored disk inherits that disk's image
+    (its content's lineage); otherwise it stays unknown (None): a snapshot itself does not name an image.
+    Chains of restores are followed up to max_hops."""
+    snap_disk = {
+        resource_path(str(s["selfLink"])): resource_path(str(s["sourceDisk"]))
+        for _, _, s in snapshots
+        if s.get("selfLink") and s.get("sourceDisk")
+    }
+    restored = {
+        resource_path(str(d["selfLink"])): resource_path(str(d["sourceSnapshot"]))
+        for _, _, d in disks
+        if d.get("selfLink") and d.get("sourceSnapshot") and not d.get("sourceImage")
+    }
+    for _ in range(max_hops):
+        found = {
+            disk: disk_images[snap_disk[snap]]
+            for disk, snap in restored.items()
+            if disk not in disk_images and snap_disk.get(snap) in disk_images
+        }
+        if not found:
+            return
+        disk_images.update(found)
+
+
 def normalise(
     docs: Iterable[tuple[str, object]],
     *,
@@ -134,6 +160,7 @@ def normalise(
         for _, _, d in by_kind["compute#disk"]
         if d.get("selfLink") and d.get("sourceImage")
     }
+    _follow_source_snapshots(by_kind["compute#disk"], by_kind["compute#snapshot"], disk_images)
     disk_owner: dict[str, str] = {}
     for source, index, record in by_kind["compute#instance"]:
         try:

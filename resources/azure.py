@@ -1,0 +1,73 @@
+"""Live Azure discovery as a Dagster resource (qlrf.connectors.azure underneath).
+
+Every field is optional: a field left unset is read from the environment when discover() runs
+(qlrf.connectors.azure.config_from_env), never at import. A deployment binds secrets with EnvVar so
+Dagster shows the variable's name, not its value:
+
+    AzureResource(
+        subscriptions=None,                              # QLRF_AZURE_SUBSCRIPTIONS=sub1,sub2
+        tenant_id=EnvVar("AZURE_TENANT_ID"),
+        client_id=EnvVar("AZURE_CLIENT_ID"),
+        client_secret=EnvVar("AZURE_CLIENT_SECRET"),
+    )
+
+Without a client secret the credential is DefaultAzureCredential (workload or managed identity, Azure
+CLI...). Never put a literal secret in the resource config: it would show in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from qlrf.contract import Normalised
+from qlrf.tags import TagMapping
+
+
+class AzureResource(ConfigurableResource):
+    subscriptions: list[str] | None = Field(default=None, description="Default: QLRF_AZURE_SUBSCRIPTIONS")
+    tenant_id: str | None = Field(default=None, description="Default: AZURE_TENANT_ID")
+    client_id: str | None = Field(default=None, description="Default: AZURE_CLIENT_ID")
+    client_secret: str | None = Field(default=None, description="Bind with EnvVar('AZURE_CLIENT_SECRET')")
+    endpoint: str | None = Field(
+        default=None, description="ARM base URL; default: QLRF_AZURE_ENDPOINT or public"
+    )
+    authority: str | None = Field(default=None, description="Entra ID host; default: AZURE_AUTHORITY_HOST")
+    ca_bundle: str | None = Field(
+        default=None, description="CA bundle for TLS; default: QLRF_AZURE_CA_BUNDLE"
+    )
+    max_workers: int | None = Field(default=None, description="Default: QLRF_AZURE_MAX_WORKERS or 8")
+    retry_total: int | None = Field(default=None, description="Default: QLRF_AZURE_RETRY_TOTAL or 10")
+
+    def connector_config(self):
+        """The environment's configuration with this resource's set fields on top (read now, not at import)."""
+        from qlrf.connectors.azure import config_from_env
+
+        config = config_from_env()
+        overrides = {
+            "subscriptions": self.subscriptions,
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "base_url": self.endpoint,
+            "authority": self.authority,
+            "connection_verify": self.ca_bundle,
+            "max_workers": self.max_workers,
+            "retry_total": self.retry_total,
+        }
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(config, name, value)
+        return config
+
+    def discover(
+        self, discovered_at: datetime, mapping: TagMapping, progress: Callable[[str], None] | None = None
+    ) -> Normalised:
+        from qlrf.connectors.azure import discover
+
+        return discover(
+            self.connector_config(), mapping=mapping, discovered_at=discovered_at, progress=progress
+        )

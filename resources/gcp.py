@@ -1,0 +1,61 @@
+"""Live GCP discovery as a Dagster resource (qlrf.connectors.gcp underneath).
+
+Every field is optional: a field left unset is read from the environment when discover() runs
+(qlrf.connectors.gcp.config_from_env), never at import. Credentials come from google-auth's standard
+chain; a deployment that uses a key file binds its path with EnvVar:
+
+    GcpResource(
+        projects=None,                                   # QLRF_GCP_PROJECTS=proj-a,proj-b
+        credentials_file=EnvVar("GOOGLE_APPLICATION_CREDENTIALS"),
+    )
+
+Unset, google.auth.default() finds GOOGLE_APPLICATION_CREDENTIALS itself, then gcloud's application
+default credentials, workload identity or the metadata server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from qlrf.contract import Normalised
+from qlrf.tags import TagMapping
+
+
+class GcpResource(ConfigurableResource):
+    projects: list[str] | None = Field(default=None, description="Default: QLRF_GCP_PROJECTS")
+    credentials_file: str | None = Field(
+        default=None, description="Key / external-account file; default: GOOGLE_APPLICATION_CREDENTIALS"
+    )
+    endpoint: str | None = Field(default=None, description="Compute API endpoint; default: QLRF_GCP_ENDPOINT")
+    max_workers: int | None = Field(default=None, description="Default: QLRF_GCP_MAX_WORKERS or 8")
+    page_size: int | None = Field(default=None, description="maxResults per page (<= 500); default 500")
+
+    def connector_config(self):
+        """The environment's configuration with this resource's set fields on top (read now, not at import)."""
+        from qlrf.connectors.gcp import config_from_env
+
+        config = config_from_env()
+        overrides = {
+            "projects": self.projects,
+            "credentials_file": self.credentials_file,
+            "api_endpoint": self.endpoint,
+            "max_workers": self.max_workers,
+            "page_size": self.page_size,
+        }
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(config, name, value)
+        return config
+
+    def discover(
+        self, discovered_at: datetime, mapping: TagMapping, progress: Callable[[str], None] | None = None
+    ) -> Normalised:
+        from qlrf.connectors.gcp import discover
+
+        return discover(
+            self.connector_config(), mapping=mapping, discovered_at=discovered_at, progress=progress
+        )
