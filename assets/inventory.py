@@ -1,8 +1,10 @@
 """Stage 1: normalised inventory and snapshot facts per day x platform."""
 
 
+import json
 from datetime import UTC, datetime
 
+import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -17,20 +19,44 @@ from dagster import (
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
 from pipelines.partitions import daily_platform
 from qlrf.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA, Normalised, inventory_table, snapshot_table
+from resources.aws import AwsResource
+from resources.azure import AzureResource
 from resources.estate import EstateResource
+from resources.gcp import GcpResource
+from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
 
 
-def _discover(estate: EstateResource, day, platform: str) -> Normalised:
+FACT_TABLES = {"images": "cloud_images", "templates": "cloud_images", "scaling_groups": "scaling_groups"}
+
+
+def _discover(context, estate: EstateResource, live: dict, day, platform: str) -> Normalised:
+    """Live connector or sample/export files, by QLRF_SOURCE_<PLATFORM>; the rows are the same contract."""
+    if estate.source(platform) == "live":
+        context.log.info(f"{platform}: live discovery")
+        return live[platform].discover(datetime.now(UTC), estate.mapping(), progress=context.log.info)
     return estate.inventory(day, platform, datetime.now(UTC))
+
+
+def facts_table(rows: list[dict]) -> pa.Table:
+    """Discovery facts vary by platform; nested values are kept as JSON text so the schema stays flat."""
+    if not rows:
+        return pa.table({"platform": pa.array([], pa.string())})
+    flat = [{k: json.dumps(v, default=str, sort_keys=True) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows]
+    keys = sorted({k for r in flat for k in r})
+    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in flat])
 
 
 @multi_asset(
     specs=[
         AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"]),
         AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory"),
+        AssetSpec("cloud_images", description="Images and templates the live connectors saw (AMIs, gallery versions, "
+                  "GCE images, vSphere templates).", kinds={"parquet"}, group_name="inventory"),
+        AssetSpec("scaling_groups", description="ASGs, VM scale sets and MIGs with membership and the image each "
+                  "would launch now.", kinds={"parquet"}, group_name="inventory"),
     ],
     check_specs=[
         AssetCheckSpec("has_rows", asset=INVENTORY, blocking=True),
@@ -39,12 +65,22 @@ def _discover(estate: EstateResource, day, platform: str) -> Normalised:
         AssetCheckSpec("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
         AssetCheckSpec("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
         AssetCheckSpec("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
+        AssetCheckSpec("has_platform_column", asset="cloud_images"),
+        AssetCheckSpec("has_platform_column", asset="scaling_groups"),
     ],
     partitions_def=daily_platform,
 )
-def inventory_assets(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
+def inventory_assets(
+    context: AssetExecutionContext,
+    estate: EstateResource,
+    warehouse: WarehouseResource,
+    aws: AwsResource,
+    azure: AzureResource,
+    gcp: GcpResource,
+    vsphere: VsphereResource,
+):
     day, platform = partition_day_platform(context)
-    found = _discover(estate, day, platform)
+    found = _discover(context, estate, {"aws": aws, "azure": azure, "gcp": gcp, "vsphere": vsphere}, day, platform)
     for err in found.errors[:20]:
         context.log.warning(f"rejected: {err}")
     if not found.vms:
@@ -73,6 +109,12 @@ def inventory_assets(context: AssetExecutionContext, estate: EstateResource, war
         },
     )
     yield MaterializeResult(asset_key=SNAPSHOTS, metadata={"dagster/row_count": snaps.num_rows, "path": snap_path})
+    for asset_key in ("cloud_images", "scaling_groups"):
+        rows = [r for name, table in FACT_TABLES.items() if table == asset_key for r in found.facts.get(name, [])]
+        facts = facts_table(rows)
+        path = wh.write(asset_key, facts, day, platform, metadata=run_meta)
+        yield MaterializeResult(asset_key=asset_key, metadata={"dagster/row_count": facts.num_rows, "path": path})
+        yield AssetCheckResult(asset_key=asset_key, check_name="has_platform_column", passed="platform" in facts.schema.names)
     yield rows_check(INVENTORY, inv)
     yield schema_check(INVENTORY, inv, INVENTORY_SCHEMA)
     yield unique_check(INVENTORY, inv, ["asset_id"])

@@ -19,13 +19,27 @@ from assets.sbom import image_packages
 from assets.trends import drift_trends
 from pipelines.jobs import fleet_job, golden_job, platform_job, quality_job
 from pipelines.schedules import daily_platform_schedule, inventory_quality_schedule
+from resources.aws import AwsResource
+from resources.azure import AzureResource
 from resources.estate import EstateResource
+from resources.gcp import GcpResource
+from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
 
 
 def resources() -> dict:
     """Unset fields resolve from QLRF_* env vars when a run starts (qlrf.settings; README: configuration)."""
-    return {"warehouse": WarehouseResource(), "estate": EstateResource()}
+    return {
+        "warehouse": WarehouseResource(),
+        "estate": EstateResource(),
+        # Live connectors read their settings and secrets (AWS chain, AZURE_CLIENT_SECRET,
+        # GOOGLE_APPLICATION_CREDENTIALS, QLRF_VSPHERE_PASSWORD) from the environment when a run calls
+        # them, so the code location loads without any credential.
+        "aws": AwsResource(),
+        "azure": AzureResource(),
+        "gcp": GcpResource(),
+        "vsphere": VsphereResource(),
+    }
 
 
 defs = Definitions(

@@ -16,10 +16,11 @@ def all_assets():
 
 
 def resources_for(warehouse: Path, estate: Path) -> dict:
+    from pipelines.definitions import resources
     from resources.estate import EstateResource
     from resources.warehouse import WarehouseResource
 
-    return {"warehouse": WarehouseResource(root=str(warehouse)), "estate": EstateResource(estate_dir=str(estate), seed=7)}
+    return {**resources(), "warehouse": WarehouseResource(root=str(warehouse)), "estate": EstateResource(estate_dir=str(estate), seed=7)}
 
 
 def materialize_day(warehouse: Path, estate: Path, day: str, platforms=PLATFORMS, instance: DagsterInstance | None = None):
