@@ -48,7 +48,6 @@ def test_a_failing_platform_writes_nothing_and_names_the_problem(tmp_path):
     from dagster import AssetSelection, materialize
 
     from resources.estate import EstateResource
-    from resources.warehouse import WarehouseResource
     from tests.helpers import all_assets
 
     empty = tmp_path / "exports"
