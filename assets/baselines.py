@@ -1,7 +1,21 @@
-"""Stage 2: the golden-image registry for a day, from the validated image-family contracts."""
+"""Stage 2: the golden-image registry for a day, from the signed, validated image-family contracts.
 
+Trust: contracts are verified against the keys in ``QLRF_COSIGN_PUBLIC_KEYS``. Only when none are
+configured *and* the contracts are the generated sample estate's (no golden_dir configured) is the
+sample's own ``<estate>/<day>/keys/cosign.pub`` trusted; a configured golden directory with no
+configured keys is rejected, never trusted by a key lying next to it.
+
+A rejected contract (unsigned, tampered, signed by an untrusted key, or invalid) fails the run with
+`dagster.Failure` before anything is written, so today's partition does not exist and the previous
+day's registry stays the newest one; the blocking `verified_signatures` check stops everything
+downstream of an unverified baseline.
+"""
+
+from collections import Counter
+from pathlib import Path
 
 from dagster import (
+    AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
@@ -12,9 +26,45 @@ from dagster import (
 
 from assets.common import as_of, partition_day, preview, rows_check, unique_check
 from pipelines.partitions import daily
-from qlrf.baseline import ContractError, load_contracts, registry_table
+from qlrf.baseline import ContractError, ImageFamily, load_contracts, registry_table
+from qlrf.sample import SAMPLE_KEYS_DIR
+from qlrf.settings import Settings
+from qlrf.signing import ENV_PUBLIC_KEYS, PUBLIC_KEY_NAME, SignatureError, configured_public_keys, short
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
+
+
+def verification_keys(estate: EstateResource, directory: Path) -> tuple[list[bytes], str]:
+    """(trusted PEM public keys, where they came from) for the contracts in `directory`."""
+    try:
+        keys = configured_public_keys()
+    except SignatureError as exc:
+        raise ContractError(str(exc)) from exc
+    if keys:
+        return keys, ENV_PUBLIC_KEYS
+    from_sample = not (estate.golden_dir or Settings.from_env().golden_dir)
+    sample_pub = Path(directory).parent / SAMPLE_KEYS_DIR / PUBLIC_KEY_NAME
+    if from_sample and sample_pub.is_file():
+        return [sample_pub.read_bytes()], f"sample estate key {sample_pub}"
+    raise ContractError(
+        f"{directory}: no trusted public keys: set {ENV_PUBLIC_KEYS} to the cosign public key(s) that sign these contracts"
+    )
+
+
+def signature_check(families: list[ImageFamily], key_source: str) -> AssetCheckResult:
+    by_key = Counter(f.signed_by for f in families)
+    verified = sum(n for fp, n in by_key.items() if fp)
+    return AssetCheckResult(
+        asset_key="golden_images",
+        check_name="verified_signatures",
+        passed=bool(families) and verified == len(families),
+        metadata={
+            "contracts": len(families),
+            "verified": verified,
+            "keys": ", ".join(f"{short(fp) if fp else 'unsigned'}: {n}" for fp, n in sorted(by_key.items(), key=str)),
+            "key_source": key_source,
+        },
+    )
 
 
 @asset(
@@ -25,6 +75,12 @@ from resources.warehouse import WarehouseResource
     check_specs=[
         AssetCheckSpec("has_rows", asset="golden_images", blocking=True),
         AssetCheckSpec("unique_keys", asset="golden_images", blocking=True),
+        AssetCheckSpec(
+            "verified_signatures",
+            asset="golden_images",
+            blocking=True,
+            description="Every contract's detached cosign signature verified against a trusted key.",
+        ),
     ],
     automation_condition=AutomationCondition.on_cron("0 0 * * *"),
 )
@@ -32,10 +88,15 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
     day = partition_day(context)
     directory = estate.contracts_dir(day)
     try:
-        families = load_contracts(directory)
+        keys, key_source = verification_keys(estate, directory)
+        families = load_contracts(directory, public_keys=keys, require_signatures=True)
     except ContractError as exc:
-        # The previous day's registry stays in force: nothing is written for this partition.
-        raise Failure(f"golden-image contracts rejected, previous baseline stays in force: {exc}") from exc
+        # Nothing is written for this partition: the previous day's registry stays in force.
+        raise Failure(
+            f"golden-image contracts rejected, previous baseline stays in force: {exc}",
+            metadata={"contracts": str(directory), "partition_written": False},
+        ) from exc
+    context.log.info(f"verified {len(families)} golden-image contract(s) with keys from {key_source}")
     table = registry_table(families, as_of(day))
     path = warehouse.get().write("golden_images", table, day)
     yield MaterializeResult(
@@ -44,9 +105,11 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
             "families": len(families),
             "versions": len({(r["family"], r["version"]) for r in table.select(["family", "version"]).to_pylist()}),
             "contracts": str(directory),
+            "signed_by": ", ".join(sorted({short(f.signed_by) for f in families if f.signed_by})),
             "path": path,
             "preview": preview(table.select(["family", "version", "channel", "revoked", "platform", "region", "image_ref"])),
         }
     )
     yield rows_check("golden_images", table)
     yield unique_check("golden_images", table, ["family", "version", "platform", "region"])
+    yield signature_check(families, key_source)

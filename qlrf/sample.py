@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from qlrf.sbom import write_sample_sboms
+
 SITES: dict[str, dict[str, str]] = {
     "lon1": {"aws": "eu-west-2", "azure": "uksouth", "gcp": "europe-west2", "vsphere": "dc-lon1"},
     "fra1": {"aws": "eu-central-1", "azure": "germanywestcentral", "gcp": "europe-west3", "vsphere": "dc-fra1"},
@@ -48,7 +50,19 @@ GOLDEN_SUBSCRIPTION = "6f1c0e2a-0000-4000-8000-00000000901d"
 GOLDEN_PROJECT = "acme-golden"
 # How well each site keeps up with the golden image (>1 better, <1 worse): sites differ in real estates.
 SITE_HYGIENE = {"lon1": 1.8, "fra1": 1.3, "nyc1": 1.0, "sfo1": 0.8, "sin1": 0.6, "syd1": 0.45}
+# Sites drift apart over the weeks (syd1 slipping, lon1 improving), on top of a 28-day patch cycle.
+SITE_TREND = {"lon1": 0.004, "fra1": 0.001, "nyc1": 0.0, "sfo1": -0.001, "sin1": -0.002, "syd1": -0.004}
+
+
+def hygiene(site: str, as_of: datetime) -> float:
+    days = max(-60, min(60, (as_of.date() - date(2026, 11, 1)).days))
+    cycle = 1.15 - 0.3 * ((as_of.toordinal() % 28) / 27)
+    return max(0.2, SITE_HYGIENE[site] * cycle * (1 + SITE_TREND[site] * days))
+
+
 DEFAULT_COUNTS = {"aws": 5200, "azure": 3000, "gcp": 2600, "vsphere": 1400}
+# The sample signs its golden contracts with its own key pair, kept at <estate>/keys/cosign.key|cosign.pub.
+SAMPLE_KEYS_DIR = "keys"
 
 
 @dataclass(frozen=True)
@@ -99,8 +113,17 @@ def _versions(as_of: datetime) -> list[Version]:
     return out
 
 
-def write_contracts(directory: Path, versions: list[Version], as_of: datetime) -> None:
+def write_contracts(directory: Path, versions: list[Version], as_of: datetime, *, keys_dir: Path | None = None) -> Path:
+    """Write one contract per family and sign each with cosign's detached convention (FILE.yaml.sig).
+
+    The key pair is reused from `keys_dir` (default: the estate's ``keys/`` next to `directory`) or
+    generated there: ``cosign.key`` (PKCS#8 PEM, 0600) and ``cosign.pub``. Returns `keys_dir`.
+    """
+    from qlrf.signing import ensure_key_pair, sign_file
+
     directory.mkdir(parents=True, exist_ok=True)
+    keys_dir = Path(keys_dir) if keys_dir is not None else directory.parent / SAMPLE_KEYS_DIR
+    pair = ensure_key_pair(keys_dir)
     for family, os_name in FAMILIES.items():
         doc_versions = []
         previous = None
@@ -124,7 +147,10 @@ def write_contracts(directory: Path, versions: list[Version], as_of: datetime) -
             doc_versions.append(entry)
             previous = v.version
         doc = {"family": family, "os": os_name, "versions": doc_versions}
-        (directory / f"{family}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        path = directory / f"{family}.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        sign_file(path, pair.private_pem)
+    return keys_dir
 
 
 class _VmPlan:
@@ -145,7 +171,7 @@ class _VmPlan:
         prod = [v for v in fam_versions if v.channel == "prod" and not v.revoked]
         channel_ok = {"dev": ("dev", "staging", "prod"), "staging": ("staging", "prod"), "prod": ("prod",)}[self.env]
         current = [v for v in fam_versions if v.channel in channel_ok and not v.revoked][-1]
-        roll = rng.random() ** SITE_HYGIENE[self.site]
+        roll = rng.random() ** hygiene(self.site, as_of)
         self.image_kind = "golden"
         if roll < 0.55:
             self.version = current
@@ -401,6 +427,7 @@ def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict
     raw.mkdir(parents=True, exist_ok=True)
     versions = _versions(as_of_dt)
     write_contracts(directory / "golden", versions, as_of_dt)
+    write_sample_sboms(directory / "golden", {f: [v.version for v in versions if v.family == f] for f in FAMILIES})
     manifest: dict = {"as_of": as_of.isoformat(), "seed": seed, "counts": counts, "files": {}}
     for platform, n in counts.items():
         rng = random.Random(f"{seed}:{platform}:{as_of.isoformat()}")

@@ -1,0 +1,58 @@
+# Tests for autonomy.rego.
+package qlrf.gate.autonomy_test
+
+import rego.v1
+
+import data.qlrf.gate.autonomy
+
+test_plan_only_never_executes_a_wave if {
+	"autonomy mode plan_only never executes (action execute_wave)" in autonomy.deny with input.autonomy_mode as "plan_only"
+		with input.action as "execute_wave"
+}
+
+test_plan_only_never_rolls_back if {
+	"autonomy mode plan_only never executes (action rollback)" in autonomy.deny with input.autonomy_mode as "plan_only"
+		with input.action as "rollback"
+}
+
+test_plan_only_may_plan if {
+	count(autonomy.deny) == 0 with input.autonomy_mode as "plan_only" with input.action as "plan"
+}
+
+test_canary_only_runs_the_canary_without_approval if {
+	count(autonomy.deny) + count(autonomy.needs_approval) == 0 with input.autonomy_mode as "canary_only"
+		with input.action as "execute_wave"
+		with input.wave as 0
+		with input.canary as true
+}
+
+test_canary_only_later_wave_needs_approval if {
+	autonomy.needs_approval == {"canary_only: wave 2 is not the canary wave"} with input.autonomy_mode as "canary_only"
+		with input.action as "execute_wave"
+		with input.wave as 2
+		with input.canary as false
+}
+
+test_canary_only_wave_without_canary_flag_needs_approval if {
+	count(autonomy.needs_approval) == 1 with input.autonomy_mode as "canary_only"
+		with input.action as "execute_wave"
+		with input.wave as 0
+}
+
+test_full_auto_later_wave_needs_no_approval if {
+	count(autonomy.deny) + count(autonomy.needs_approval) == 0 with input.autonomy_mode as "full_auto"
+		with input.action as "execute_wave"
+		with input.wave as 3
+}
+
+test_only_wave_zero_can_be_canary if {
+	"only wave 0 can be the canary, got canary wave 1" in autonomy.deny with input.autonomy_mode as "full_auto"
+		with input.action as "execute_wave"
+		with input.wave as 1
+		with input.canary as true
+}
+
+test_rollback_needs_no_approval_in_canary_only if {
+	count(autonomy.deny) + count(autonomy.needs_approval) == 0 with input.autonomy_mode as "canary_only"
+		with input.action as "rollback"
+}
