@@ -1,10 +1,18 @@
 """Stage 3: drift per VM against the day's golden registry, and drift scores per site x environment."""
 
-from dagster import AssetCheckSpec, AssetDep, AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    multi_asset,
+)
 
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
 from pipelines.partitions import by_date, daily_platform
-from qlrf.stages import run_drift
+from qlrf.stages import BaselineMissing, run_drift
 from resources.warehouse import WarehouseResource
 
 
@@ -26,10 +34,15 @@ from resources.warehouse import WarehouseResource
 )
 def drift_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
-    out = run_drift(warehouse.get(), day, platform, as_of(day))
+    try:
+        out = run_drift(warehouse.get(), day, platform, as_of(day))
+    except BaselineMissing as exc:
+        raise Failure(str(exc)) from exc
+    if out.notes["baseline_date"] != day.isoformat():
+        context.log.warning(f"golden_images for {day} missing or rejected: drift measured against the baseline of {out.notes['baseline_date']}")
     yield MaterializeResult(
         asset_key="vm_drift",
-        metadata={"dagster/row_count": out.rows, "path": out.path, **{f"status/{k}": v for k, v in out.breakdown.items()}},
+        metadata={"dagster/row_count": out.rows, "path": out.path, **out.notes, **{f"status/{k}": v for k, v in out.breakdown.items()}},
     )
     yield MaterializeResult(
         asset_key="drift_scores",

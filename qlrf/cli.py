@@ -102,6 +102,54 @@ def cmd_sbom_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    from qlrf.gate import PolicyError, run_policy_tests
+
+    try:
+        report = run_policy_tests(args.policy_dir)
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for t in report.details:
+        if args.verbose or not t.passed:
+            print(f"{'PASS' if t.passed else 'FAIL'} {t.name} ({t.file}){'' if t.passed else ': ' + t.message}")
+    print(f"{report.passed} passed, {report.failed} failed")
+    return 0 if report.ok else 1
+
+
+def cmd_contracts_sign(args: argparse.Namespace) -> int:
+    import os
+
+    from qlrf.signing import sign_file
+
+    key = Path(args.key).read_bytes()
+    password = os.environ.get("QLRF_COSIGN_PASSWORD", "").encode() or None
+    for f in sorted(Path(args.directory).glob("*.yaml")):
+        print(f"signed {f} -> {sign_file(f, key, password)}")
+    return 0
+
+
+def cmd_contracts_verify(args: argparse.Namespace) -> int:
+    from qlrf.baseline import ContractError, load_contracts
+    from qlrf.signing import short
+
+    try:
+        families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
+    except ContractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for f in families:
+        print(f"ok {f.source}: {len(f.versions)} versions, signed by {short(f.signed_by)}")
+    return 0
+
+
+def cmd_contracts_keygen(args: argparse.Namespace) -> int:
+    from qlrf.signing import write_key_pair
+
+    print(f"{args.directory}/cosign.pub {write_key_pair(Path(args.directory)).fingerprint}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from qlrf.report import report_text
     from qlrf.warehouse import PartitionMissing, Warehouse
@@ -123,6 +171,189 @@ def cmd_estate(args: argparse.Namespace) -> int:
     manifest = generate_estate(Path(args.out), date.fromisoformat(args.date), seed=args.seed, counts=counts)
     print(json.dumps({"out": args.out, "counts": manifest["counts"]}))
     return 0
+
+
+# --- patch plans, approvals and the audit log (issue 5) ---------------------------------------------
+
+
+def _plan_summary(plan) -> str:
+    meta, spec = plan.metadata, plan.spec
+    digest = plan.content_hash or plan.compute_hash()
+    lines = [
+        f"plan        {meta.id}",
+        f"hash        {digest}" + ("" if plan.content_hash else "  (unsealed: computed)"),
+        f"scope       {meta.environment} / {meta.platform} / {meta.site or '-'}",
+        f"risk        {meta.risk_level}",
+        f"autonomy    {meta.autonomy_mode}",
+        f"created     {meta.created_at.isoformat()} by {meta.created_by}",
+        f"reason      {meta.reason}",
+        f"targets     {spec.targets.count()} machine(s): {len(spec.targets.groups)} group(s), "
+        f"{len(spec.targets.instances)} instance(s)",
+    ]
+    for g in spec.targets.groups:
+        lines.append(f"  group     {g.kind} {g.name} ({g.platform} {g.account}/{g.region}) size {g.size}")
+    shown = spec.targets.instances[:20]
+    for t in shown:
+        lines.append(f"  instance  {t.asset_id} {t.name} ({t.platform} {t.account}/{t.region}) from {t.from_image or '-'}")
+    if len(spec.targets.instances) > len(shown):
+        lines.append(f"  ... {len(spec.targets.instances) - len(shown)} more instance(s)")
+    for image in spec.from_images:
+        lines.append(f"from        {image.family or '-'} {image.version or '-'} {image.image_ref}")
+    lines.append(f"to          {spec.to_image.family or '-'} {spec.to_image.version} {spec.to_image.image_ref}")
+    lines.append(f"waves       {len(spec.waves)}")
+    for i, wave in enumerate(spec.waves):
+        parts = []
+        if wave.groups:
+            parts.append(f"groups {', '.join(wave.groups)} at {wave.group_percent}%")
+        if wave.instances:
+            parts.append(f"{len(wave.instances)} instance(s)")
+        kind = "canary" if wave.canary else "batch"
+        lines.append(f"  {i} {wave.name:<10} {kind:<6} {plan.wave_targets(i):>6} target(s)  {'; '.join(parts) or '-'}")
+    gate = spec.health_gate
+    lines.append(f"health gate {gate.require_state}" + (" + status checks" if gate.require_status_checks else "")
+                 + f" within {gate.timeout_seconds}s; groups >= {gate.min_healthy_percent}% healthy")
+    lines.append(f"max unavail {spec.max_unavailable}")
+    window = spec.maintenance_window
+    lines.append("window      " + (f"{','.join(window.days)} {window.start:%H:%M}-{window.end:%H:%M} {window.timezone}" if window else "any time"))
+    rb = spec.rollback
+    extra = f" (launch template version {rb.launch_template_version})" if rb.launch_template_version else ""
+    extra += f" (image {rb.image_ref})" if rb.image_ref else ""
+    lines.append(f"rollback    {rb.strategy}{extra}")
+    return "\n".join(lines)
+
+
+def cmd_plan_show(args: argparse.Namespace) -> int:
+    from qlrf.plans import load_plan
+
+    plan = load_plan(args.file)
+    if args.json:
+        print(json.dumps({**plan.model_dump(mode="json"), "content_hash": plan.content_hash or plan.compute_hash()}, indent=2))
+    else:
+        print(_plan_summary(plan))
+    return 0
+
+
+def cmd_plan_validate(args: argparse.Namespace) -> int:
+    from qlrf.plans import load_plan
+
+    plan = load_plan(args.file)  # PlanError (a ValueError) -> exit 2 with the field named
+    print(f"ok: {args.file} is a valid patch plan ({plan.metadata.id}, {plan.content_hash or plan.compute_hash()})")
+    return 0
+
+
+def _task_store():
+    from qlrf.approvals import TaskStore
+    from qlrf.audit import AuditLog
+
+    return TaskStore(audit=AuditLog())
+
+
+def cmd_approvals_list(args: argparse.Namespace) -> int:
+    tasks = _task_store().list(states=args.state or None, environment=args.environment)
+    if args.json:
+        print(json.dumps([{k: v for k, v in t.to_dict().items() if k != "plan_yaml"} for t in tasks], default=str))
+        return 0
+    for t in tasks:
+        expires = t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else "-"
+        print(f"{t.id:<22}{t.state:<18}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
+              f"{t.autonomy_mode:<13}{t.requested_by:<24}{expires:<19}{t.plan_hash}")
+    print(f"{len(tasks)} task(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_approvals_show(args: argparse.Namespace) -> int:
+    task = _task_store().get(args.task_id)
+    print(f"task        {task.id}  state {task.state}  requested by {task.requested_by}")
+    if task.expires_at:
+        print(f"expires     {task.expires_at.isoformat()}")
+    if task.approver or task.reason:
+        print(f"decided by  {task.approver or '-'}: {task.reason or '-'}")
+    if task.supersedes:
+        print(f"supersedes  {task.supersedes}")
+    decision = {k: v for k, v in task.decision.items() if k != "input"}
+    print(f"policy      {json.dumps(decision, sort_keys=True)}")
+    print(_plan_summary(task.plan()))
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace, approve: bool) -> int:
+    store = _task_store()
+    act = store.approve if approve else store.reject
+    task = act(args.task_id, args.hash, args.approver, args.reason)
+    print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
+    return 0
+
+
+def cmd_approvals_approve(args: argparse.Namespace) -> int:
+    return _cmd_review(args, True)
+
+
+def cmd_approvals_reject(args: argparse.Namespace) -> int:
+    return _cmd_review(args, False)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from qlrf.audit import AuditLog
+
+    result = AuditLog().verify()
+    if result.ok:
+        print(f"ok: {result.checked} record(s), chain intact, head seq {result.head_seq} hash {result.head_hash}")
+        return 0
+    for problem in result.problems:
+        print(f"problem: {problem}")
+    print(f"audit log FAILED verification: {len(result.problems)} problem(s) in {result.checked} record(s)", file=sys.stderr)
+    return 1
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    from qlrf.audit import AuditLog
+
+    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records]))
+        return 0
+    for r in records:
+        print(f"{r.seq:>6} {r.at.strftime('%Y-%m-%dT%H:%M:%SZ')} {r.kind:<18}{r.actor:<22}{r.subject:<24}"
+              f"{json.dumps(r.data, sort_keys=True)[:300]}")
+    return 0
+
+
+def add_remediation_commands(sub) -> None:
+    plan = sub.add_parser("plan", help="patch plans (YAML contracts)").add_subparsers(dest="plan_command", required=True)
+    show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
+    show.add_argument("file")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_plan_show)
+    validate = plan.add_parser("validate", help="exit 0 if valid, 2 with the field named if not")
+    validate.add_argument("file")
+    validate.set_defaults(func=cmd_plan_validate)
+
+    appr = sub.add_parser("approvals", help="approval tasks").add_subparsers(dest="approvals_command", required=True)
+    ls = appr.add_parser("list", help="tasks, oldest first")
+    ls.add_argument("--state", action="append", help="only this state (repeatable), e.g. pending_approval")
+    ls.add_argument("--environment")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_approvals_list)
+    sh = appr.add_parser("show", help="one task with its plan and policy decision")
+    sh.add_argument("task_id")
+    sh.set_defaults(func=cmd_approvals_show)
+    for name, func, verb in (("approve", cmd_approvals_approve, "approve"), ("reject", cmd_approvals_reject, "reject")):
+        p = appr.add_parser(name, help=f"{verb} a pending task, bound to the plan hash you reviewed")
+        p.add_argument("task_id")
+        p.add_argument("--hash", required=True, help="the plan hash you reviewed (sha256:...)")
+        p.add_argument("--approver", required=True)
+        p.add_argument("--reason", required=True)
+        p.set_defaults(func=func)
+
+    audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
+    ver = audit.add_parser("verify", help="exit 0 if the chain is intact, 1 listing every problem")
+    ver.set_defaults(func=cmd_audit_verify)
+    ash = audit.add_parser("show", help="records, oldest first (with --limit: the newest N)")
+    ash.add_argument("--subject")
+    ash.add_argument("--kind")
+    ash.add_argument("--limit", type=int)
+    ash.add_argument("--json", action="store_true")
+    ash.set_defaults(func=cmd_audit_show)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +392,26 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--json", action="store_true")
     sq.set_defaults(func=cmd_sbom_query)
 
+    policy = sub.add_parser("policy", help="the Rego action gate").add_subparsers(dest="policy_command", required=True)
+    pt = policy.add_parser("test", help="run the test_ rules of policy/*_test.rego")
+    pt.add_argument("--policy-dir")
+    pt.add_argument("-v", "--verbose", action="store_true")
+    pt.set_defaults(func=cmd_policy_test)
+
+    contracts = sub.add_parser("contracts", help="golden-image contract signatures").add_subparsers(
+        dest="contracts_command", required=True)
+    cs = contracts.add_parser("sign", help="sign DIR/*.yaml -> FILE.yaml.sig (cosign-compatible)")
+    cs.add_argument("directory")
+    cs.add_argument("--key", required=True, help="PKCS#8 PEM private key (QLRF_COSIGN_PASSWORD if encrypted)")
+    cs.set_defaults(func=cmd_contracts_sign)
+    cv = contracts.add_parser("verify", help="verify signatures and validate DIR/*.yaml")
+    cv.add_argument("directory")
+    cv.add_argument("--key", action="append", default=[], help="PEM public key; default QLRF_COSIGN_PUBLIC_KEYS")
+    cv.set_defaults(func=cmd_contracts_verify)
+    ck = contracts.add_parser("keygen", help="write DIR/cosign.key (0600) and DIR/cosign.pub")
+    ck.add_argument("directory")
+    ck.set_defaults(func=cmd_contracts_keygen)
+
     estate = sub.add_parser("estate", help="sample estate tools").add_subparsers(dest="estate_command", required=True)
     gen = estate.add_parser("generate", help="write a sample estate (raw platform exports + golden contracts)")
     gen.add_argument("--out", required=True)
@@ -168,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
+
+    add_remediation_commands(sub)
     return parser
 
 

@@ -47,12 +47,35 @@ def _finish(con, wh: Warehouse, table: str, scores_table: str, scores_query: str
     )
 
 
+BASELINE_MAX_AGE_DAYS = 7
+
+
+class BaselineMissing(FileNotFoundError):
+    """No golden-image registry in force for the day: nothing to measure drift against."""
+
+
+def baseline_day(wh: Warehouse, day: date) -> str:
+    """The registry in force: the day's own, or, when that day's contracts were rejected, the newest
+    earlier one (at most a week old), so a bad contract never empties the baseline."""
+    found = wh.latest_on_or_before("golden_images", day, BASELINE_MAX_AGE_DAYS)
+    if found is None:
+        raise BaselineMissing(
+            f"no golden_images partition in the {BASELINE_MAX_AGE_DAYS} days up to {day}: "
+            "materialise golden_images (and fix any rejected contract) first"
+        )
+    return found
+
+
 def run_drift(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
     con = sql.connect(threads)
-    drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", day))
-    path = wh.write_with("vm_drift", day, platform, sql.copy_to_parquet(con, drift.vm_drift_query(as_of)))
-    return _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
-                   "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
+    baseline = baseline_day(wh, day)
+    drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", baseline))
+    meta = Warehouse.file_metadata("vm_drift", day, platform, {"baseline_date": baseline})
+    path = wh.write_with("vm_drift", day, platform, sql.copy_to_parquet(con, drift.vm_drift_query(as_of), meta))
+    outcome = _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
+                      "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
+    outcome.notes = {"baseline_date": baseline}
+    return outcome
 
 
 def _facts(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None):

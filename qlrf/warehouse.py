@@ -120,6 +120,17 @@ class Warehouse:
         meta = pq.read_schema(self.file(table, day, platform), filesystem=self.fs).metadata or {}
         return json.loads(meta.get(b"qlrf.run", b"{}"))
 
+    def latest_on_or_before(self, table: str, day: date | str, max_age_days: int | None = None) -> str | None:
+        """The newest date partition of a daily table at or before `day` (e.g. the baseline in force)."""
+        day_s = day if isinstance(day, str) else day.isoformat()
+        candidates = [d for d in self.dates(table) if d <= day_s and self.exists(table, d)]
+        if not candidates:
+            return None
+        newest = candidates[-1]
+        if max_age_days is not None and (date.fromisoformat(day_s) - date.fromisoformat(newest)).days > max_age_days:
+            return None
+        return newest
+
     def dates(self, table: str) -> list[str]:
         selector = pafs.FileSelector(f"{self.base}/{table}", allow_not_found=True)
         return sorted(

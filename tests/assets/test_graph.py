@@ -81,3 +81,25 @@ def test_quality_job_runs_great_expectations(materialized_day):
     assert [(ev.check_name, ev.passed) for ev in evaluations] == [("expectations_pass", True)]
     assert evaluations[0].metadata["expectations"].value == 13
     assert Warehouse(str(root)).read("inventory_quality", day, "azure").num_rows == 0
+
+
+def test_rejected_contract_keeps_the_previous_baseline_in_force(tmp_path):
+    from datetime import date
+
+    from qlrf.sample import ensure_estate
+
+    estate = tmp_path / "estate"
+    first = materialize_day(tmp_path / "wh", estate, "2026-11-10", platforms=("vsphere",))
+    assert all(r.success for r in first)
+    contract = ensure_estate(estate, date(2026, 11, 11)) / "golden" / "rhel-9.yaml"
+    contract.write_text(contract.read_text().replace("channel: staging", "channel: prod", 1))  # tampered after signing
+    second = materialize_day(tmp_path / "wh", estate, "2026-11-11", platforms=("vsphere",))
+    golden, platform, _fleet = second
+    assert not golden.success
+    failure = next(e for e in golden.all_events if e.is_step_failure)
+    assert "rhel-9.yaml" in str(failure.step_failure_data.user_failure_data.description)
+    assert platform.success
+    wh = Warehouse(str(tmp_path / "wh"))
+    assert not wh.exists("golden_images", "2026-11-11")
+    drift_meta = [m for m in platform.asset_materializations_for_node("drift_assets") if m.asset_key == AssetKey("vm_drift")][0]
+    assert drift_meta.metadata["baseline_date"].value == "2026-11-10"
