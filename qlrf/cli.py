@@ -313,7 +313,7 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in records]))
         return 0
     for r in records:
-        print(f"{r.seq:>6} {r.at.strftime('%Y-%m-%dT%H:%M:%SZ')} {r.kind:<18}{r.actor:<22}{r.subject:<24}"
+        print(f"{r.seq:>6} {r.at.strftime('%Y-%m-%dT%H:%M:%SZ')} {r.kind:<20}{r.actor:<22}{r.subject:<24}"
               f"{json.dumps(r.data, sort_keys=True)[:300]}")
     return 0
 

@@ -1,0 +1,222 @@
+"""The remediation loop's database: approval tasks and the hash-chained audit log (SQLAlchemy 2.x Core).
+
+``engine_for(url)`` picks the database:
+
+* ``url`` given: that one (``postgresql://...`` is read as ``postgresql+psycopg2://...``);
+* else ``QLRF_POSTGRES_URL`` when set (the same Postgres that holds the Dagster instance);
+* else SQLite at ``$QLRF_HOME/qlrf.db`` (the embedded default).
+
+Engines are cached per URL, so a :class:`~qlrf.approvals.TaskStore` and an
+:class:`~qlrf.audit.AuditLog` built from the same URL share one engine: a task's state change and
+its audit record are then written in one transaction. Tables are created on first use.
+
+Write transactions (:func:`write_tx`) are serialised where it matters: on SQLite they start with
+``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two appends never read the same
+audit head), on PostgreSQL the audit head row is locked with ``SELECT ... FOR UPDATE``
+(:mod:`qlrf.audit`). Read transactions use a plain ``BEGIN`` (SQLite runs in WAL mode, so readers
+do not wait for writers).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from qlrf.settings import Settings
+
+GENESIS_HASH = "0" * 64  # prev_hash of the first audit record
+
+metadata = MetaData()
+
+tasks = Table(
+    "rf_tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("plan_hash", String(80), nullable=False, unique=True),
+    Column("plan_id", String(200), nullable=False),
+    Column("plan_yaml", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("environment", String(32), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("site", String(200)),
+    Column("risk_level", String(16), nullable=False),
+    Column("autonomy_mode", String(32), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("approver", String(200)),
+    Column("reason", Text),
+    Column("decision", Text, nullable=False),  # canonical JSON
+    Column("supersedes", String(64)),
+)
+Index("ix_rf_tasks_state", tasks.c.state)
+Index("ix_rf_tasks_expires_at", tasks.c.expires_at)
+
+audit_log = Table(
+    "rf_audit_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),  # ISO 8601 UTC, exactly as hashed
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("data", Text, nullable=False),  # canonical JSON, exactly as hashed
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_rf_audit_subject", audit_log.c.subject)
+Index("ix_rf_audit_kind", audit_log.c.kind)
+
+# One row (id 1): the last appended seq and hash, updated in the same transaction as every append.
+# A log whose last record is not the head was cut short.
+audit_head = Table(
+    "rf_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL `engine_for(url)` uses (see the module docstring)."""
+    if url is None:
+        settings = Settings.from_env()
+        if settings.postgres_url:
+            url = settings.postgres_url
+        else:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{settings.home / 'qlrf.db'}"
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    elif parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """The (cached) engine for `url`, with the tables created. Never logs the URL (it may hold a password)."""
+    resolved = database_url(url)
+    with _lock:
+        engine = _engines.get(resolved)
+        if engine is None:
+            engine = _create(resolved)
+            _engines[resolved] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached engine (tests, forks)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA busy_timeout = 30000")
+            if ":memory:" not in url:
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("qlrf_write") else "BEGIN")
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    _create_tables(engine)
+    return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    for attempt in range(3):  # two processes creating the tables at once: one loses, retries, finds them
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            break
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 2:
+                raise
+    try:
+        with write_tx(engine) as conn:
+            if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is None:
+                conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS_HASH))
+    except IntegrityError:
+        pass  # another process inserted the head first
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite; commit on success, roll back on error."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(qlrf_write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A timestamp as aware UTC (SQLite gives naive UTC back)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "GENESIS_HASH",
+    "audit_head",
+    "audit_log",
+    "database_url",
+    "dispose_engines",
+    "engine_for",
+    "metadata",
+    "read_tx",
+    "tasks",
+    "utc",
+    "write_tx",
+]

@@ -1,0 +1,120 @@
+"""The task store and the audit log on the machine's PostgreSQL: same behaviour, real concurrency."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+from sqlalchemy import text
+
+from qlrf.approvals import TaskStateError, TaskStore
+from qlrf.audit import AuditLog
+from qlrf.db import dispose_engines, engine_for
+from tests.unit.test_approvals import ALLOW, PENDING, make_plan
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture()
+def pg_url():
+    name = f"qlrf_appr_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(ADMIN)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - the machine runs PostgreSQL 15
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        dispose_engines()
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_store_and_audit_on_postgres(pg_url, monkeypatch):
+    monkeypatch.setenv("QLRF_POSTGRES_URL", pg_url)
+    audit = AuditLog()  # from QLRF_POSTGRES_URL, read as postgresql+psycopg2
+    store = TaskStore(audit=audit)
+    assert store.engine is audit.engine and store.engine.url.drivername == "postgresql+psycopg2"
+
+    task = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    assert task.state == "pending_approval" and task.expires_at == T0 + timedelta(hours=24)
+    assert store.propose(make_plan(), "sensor:other", PENDING).id == task.id  # idempotent
+    with pytest.raises(TaskStateError, match="bound to plan hash"):
+        store.approve(task.id, make_plan(to_ref="ami-0000000000000ccc3").compute_hash(), "alice", "ok", now=T0)
+    with pytest.raises(TaskStateError, match="self-approval refused"):
+        store.approve(task.id, task.plan_hash, "sensor:drift_breach", "ok", now=T0)
+    new = store.modify(task.id, task.plan_hash, make_plan(to_ref="ami-0000000000000ccc3"), "dave", "hotfix AMI", now=T0)
+    assert store.get(task.id).reason == f"superseded by {new.id}" and new.supersedes == task.id
+    assert [t.id for t in store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=23, minutes=30))] == [new.id]
+    assert store.approve(new.id, new.plan_hash, "alice", "CAB-42", now=T0 + timedelta(hours=1)).state == "approved"
+    assert [t.id for t in store.approved_waiting()] == [new.id]
+    store.start(new.id)
+    assert store.finish(new.id, "succeeded", "3 waves healthy").state == "succeeded"
+
+    late = store.propose(make_plan("late"), "sensor", PENDING, now=T0)
+    assert [t.id for t in store.expire_due(now=T0 + timedelta(hours=24, seconds=1))] == [late.id]
+    assert store.get(late.id).state == "expired"
+
+    result = audit.verify()
+    assert result.ok, result.problems
+    kinds = [r.kind for r in audit.records()]
+    assert kinds.count("plan_proposed") == 3 and kinds.count("expiry") == 1 and kinds[-1] == "expiry"
+
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(text("UPDATE rf_audit_log SET data = '{}' WHERE seq = 2"))
+    assert audit.verify().problems[0].startswith("record 2 (policy_decision, ")
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(text("DELETE FROM rf_audit_log WHERE seq = (SELECT max(seq) FROM rf_audit_log)"))
+    assert any("removed from the tail" in p for p in audit.verify().problems)
+
+
+def test_concurrent_appends_and_races_on_postgres(pg_url):
+    audit = AuditLog(pg_url)
+    errors: list[BaseException] = []
+
+    def append(name: str) -> None:
+        try:
+            for i in range(40):
+                AuditLog(pg_url).append("wave_end", name, f"task-{name}", {"i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = audit.verify()
+    assert result.ok and result.checked == 80 and result.head_seq == 80, result.problems
+    seqs = [r.seq for r in audit.records()]
+    assert seqs == list(range(1, 81))
+    assert sorted(r.data["i"] for r in audit.records(subject="task-a")) == list(range(40))
+
+    store = TaskStore(pg_url, audit=audit)
+    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW)
+    assert task.state == "approved"
+    outcomes: list[str] = []
+
+    def start() -> None:
+        try:
+            TaskStore(pg_url, audit=AuditLog(pg_url)).start(task.id)
+            outcomes.append("won")
+        except TaskStateError:
+            outcomes.append("refused")
+
+    racers = [threading.Thread(target=start) for _ in range(4)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert sorted(outcomes) == ["refused"] * 3 + ["won"]
+    assert len(audit.records(kind="execution_start")) == 1 and audit.verify().ok
