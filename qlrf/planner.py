@@ -91,7 +91,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "staging": {"drift_threshold": 45, "autonomy_mode": "canary_only", "canary_percent": 10, "batches": 3,
                 "max_unavailable": 3, "health_gate": {"timeout_seconds": 900, "min_healthy_percent": 90},
                 "maintenance_window": None},
-    "prod": {"drift_threshold": 30, "autonomy_mode": "plan_only", "canary_percent": 5, "batches": 4,
+    "prod": {"drift_threshold": 30, "autonomy_mode": "canary_only", "canary_percent": 5, "batches": 4,
              "max_unavailable": 1, "health_gate": {"timeout_seconds": 1200, "min_healthy_percent": 100},
              "maintenance_window": {"days": ["sat", "sun"], "start": "22:00", "end": "04:00"}},
 }
