@@ -33,3 +33,10 @@ def scores(root: str, day: str, table: str) -> pd.DataFrame:
     if not present:
         return pd.DataFrame()
     return wh.read_platforms(table, day, present).to_pandas()
+
+
+@st.cache_data(ttl=300)
+def daily_table(root: str, day: str, table: str) -> pd.DataFrame:
+    """A fleet-wide (daily) table such as drift_trends; empty when that day has none."""
+    wh = warehouse(root)
+    return wh.read(table, day).to_pandas() if wh.exists(table, day) else pd.DataFrame()

@@ -34,3 +34,10 @@ if not drift.empty:
     st.subheader("Drift score by site and environment")
     pivot = drift.pivot_table(index="site", columns="environment", values="drift_score", aggfunc="mean").round(1)
     st.dataframe(pivot, key="drift_pivot")
+
+trends = data.daily_table(root, day, "drift_trends")
+if not trends.empty:
+    st.subheader("Drift a week ahead")
+    st.caption(f"Method: {trends['method'].iloc[0]} (per site x environment; carry-forward where history is short).")
+    st.dataframe(trends[["site", "environment", "drift_score", "change_per_week", "forecast_next_week", "trend"]].head(10),
+                 hide_index=True)

@@ -29,6 +29,8 @@ def test_fleet_page_shows_the_report(warehouse_env):
     at.slider(key="top").set_value(2).run()
     assert len(at.dataframe[1].value) == 2
     assert list(at.dataframe[2].value.columns) == ["dev", "prod", "staging"]  # drift by site x environment
+    forecast = at.dataframe[3].value
+    assert {"forecast_next_week", "trend"} <= set(forecast.columns) and len(forecast) == 10
 
 
 def test_empty_warehouse_says_what_to_do(monkeypatch, tmp_path):
