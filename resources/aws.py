@@ -1,0 +1,88 @@
+"""Live AWS discovery as a Dagster resource (a thin shell over qlrf.connectors.aws).
+
+Every field is optional: unset (None) means "read the QLRF_AWS_* variable when a run calls
+`discover`", never at import or definition time, so the code location loads without credentials.
+Credentials are never a field: boto3's default chain supplies them (AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE + shared files, SSO, container or instance
+role) and the roles in `role_arns` are assumed from it.
+
+A deployment binds the fields it wants pinned with `EnvVar` in one place, e.g. in the definitions:
+
+    from dagster import EnvVar
+    AwsResource(
+        role_arns=EnvVar("QLRF_AWS_ROLE_ARNS"),        # comma list of role ARNs to assume
+        regions=EnvVar("QLRF_AWS_REGIONS"),            # comma list; unset = every enabled region
+        external_id=EnvVar("QLRF_AWS_EXTERNAL_ID"),    # sts:ExternalId, if the roles demand one
+    )
+
+or leaves them all unset (`AwsResource()`), which reads the same variables at run time plus
+QLRF_AWS_MAX_WORKERS, QLRF_AWS_MAX_ATTEMPTS, QLRF_AWS_INCLUDE_DEFAULT, QLRF_AWS_SNAPSHOT_LISTING.
+The comma-list fields are strings (not lists) precisely so that a single `EnvVar` can bind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from qlrf.connectors.aws import AwsConfig, config_from_env, discover
+from qlrf.contract import Normalised
+from qlrf.tags import TagMapping
+
+
+class AwsResource(ConfigurableResource):
+    """EC2 instances, their AMIs, Auto Scaling groups and newest EBS snapshots across accounts and regions."""
+
+    role_arns: str | None = Field(
+        default=None, description="Comma list of role ARNs; default QLRF_AWS_ROLE_ARNS"
+    )
+    regions: str | None = Field(
+        default=None, description="Comma list of regions; default QLRF_AWS_REGIONS, else every enabled region"
+    )
+    include_default: bool | None = Field(
+        default=None,
+        description="Also discover the default chain's own account; default QLRF_AWS_INCLUDE_DEFAULT",
+    )
+    external_id: str | None = Field(default=None, description="sts:ExternalId; default QLRF_AWS_EXTERNAL_ID")
+    max_workers: int | None = Field(
+        default=None, description="Concurrent scopes; default QLRF_AWS_MAX_WORKERS or 16"
+    )
+    max_attempts: int | None = Field(default=None, description="Adaptive-retry attempts; default 10")
+    snapshot_listing: str | None = Field(default=None, description="owned | by_volume; default owned")
+    endpoint_url: str | None = Field(
+        default=None, description="Tests only; boto3 also honours AWS_ENDPOINT_URL"
+    )
+
+    def config(self) -> AwsConfig:
+        """The connector configuration: fields that are set win over the environment."""
+        config = config_from_env()
+        if self.role_arns is not None:
+            config.role_arns = [a.strip() for a in self.role_arns.split(",") if a.strip()]
+        if self.regions is not None:
+            config.regions = [r.strip() for r in self.regions.split(",") if r.strip()] or None
+        if self.include_default is not None:
+            config.include_default = self.include_default
+        if self.external_id is not None:
+            config.external_id = self.external_id or None
+        if self.max_workers is not None:
+            config.max_workers = self.max_workers
+        if self.max_attempts is not None:
+            config.max_attempts = self.max_attempts
+        if self.snapshot_listing is not None:
+            config.snapshot_listing = self.snapshot_listing
+            config.__post_init__()
+        if self.endpoint_url is not None:
+            config.endpoint_url = self.endpoint_url
+        return config
+
+    def discover(
+        self,
+        discovered_at: datetime,
+        mapping: TagMapping,
+        progress: Callable[[str], None] | None = None,
+    ) -> Normalised:
+        """Rows for every account x region; failed scopes are in the result, not raised."""
+        return discover(self.config(), mapping=mapping, discovered_at=discovered_at, progress=progress)
