@@ -1,10 +1,8 @@
 """Stage 1: normalised inventory and snapshot facts per day x platform."""
 
 
-import json
 from datetime import UTC, datetime
 
-import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -18,7 +16,14 @@ from dagster import (
 
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
 from pipelines.partitions import daily_platform
-from qlrf.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA, Normalised, inventory_table, snapshot_table
+from qlrf.contract import (
+    INVENTORY_SCHEMA,
+    SNAPSHOT_SCHEMA,
+    Normalised,
+    facts_table,
+    inventory_table,
+    snapshot_table,
+)
 from resources.aws import AwsResource
 from resources.azure import AzureResource
 from resources.estate import EstateResource
@@ -38,15 +43,6 @@ def _discover(context, estate: EstateResource, live: dict, day, platform: str) -
         context.log.info(f"{platform}: live discovery")
         return live[platform].discover(datetime.now(UTC), estate.mapping(), progress=context.log.info)
     return estate.inventory(day, platform, datetime.now(UTC))
-
-
-def facts_table(rows: list[dict]) -> pa.Table:
-    """Discovery facts vary by platform; nested values are kept as JSON text so the schema stays flat."""
-    if not rows:
-        return pa.table({"platform": pa.array([], pa.string())})
-    flat = [{k: json.dumps(v, default=str, sort_keys=True) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows]
-    keys = sorted({k for r in flat for k in r})
-    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in flat])
 
 
 @multi_asset(

@@ -49,7 +49,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     import time
 
     from qlrf.connectors import discover_from_env
-    from qlrf.contract import inventory_table, snapshot_table
+    from qlrf.contract import facts_table, inventory_table, snapshot_table
     from qlrf.tags import TagMapping
 
     settings = Settings.from_env()
@@ -67,7 +67,6 @@ def cmd_discover(args: argparse.Namespace) -> int:
     for failure in found.failed_scopes:
         print(f"error: {failure['scope']}: {failure['reason']}", file=sys.stderr)
     if args.out:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         out = Path(args.out)
@@ -76,7 +75,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         pq.write_table(snapshot_table(found.snapshots), out / f"{args.platform}-snapshots.parquet")
         for name, rows in found.facts.items():
             if rows:
-                pq.write_table(pa.Table.from_pylist(rows), out / f"{args.platform}-{name}.parquet")
+                pq.write_table(facts_table(rows), out / f"{args.platform}-{name}.parquet")
         print(f"written to {out}")
     return 1 if found.failed_scopes or not found.vms else 0
 

@@ -105,3 +105,14 @@ def json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def facts_table(rows: list[dict]) -> pa.Table:
+    """Discovery facts vary by platform; nested values are kept as JSON text so the schema stays flat."""
+    import json
+
+    if not rows:
+        return pa.table({"platform": pa.array([], pa.string())})
+    flat = [{k: json.dumps(v, default=str, sort_keys=True) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows]
+    keys = sorted({k for r in flat for k in r})
+    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in flat])
