@@ -58,6 +58,7 @@ from botocore.exceptions import (
 )
 
 from qlrf.contract import Normalised
+from qlrf.envparse import positive_int, split_list
 from qlrf.normalize.aws import instance_row, snapshot_row, volume_owners
 from qlrf.normalize.common import parse_time, reject
 from qlrf.tags import TagMapping
@@ -106,24 +107,20 @@ class AwsConfig:
             raise ValueError(f"snapshot_listing={self.snapshot_listing!r}: expected owned or by_volume")
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
 def config_from_env(env: Mapping[str, str] | None = None) -> AwsConfig:
     """QLRF_AWS_ROLE_ARNS, QLRF_AWS_REGIONS (comma lists), QLRF_AWS_MAX_WORKERS, QLRF_AWS_EXTERNAL_ID,
     QLRF_AWS_INCLUDE_DEFAULT (true/false), QLRF_AWS_MAX_ATTEMPTS, QLRF_AWS_SNAPSHOT_LISTING
     (owned/by_volume). Read when called, never at import."""
     env = os.environ if env is None else env
     config = AwsConfig(
-        role_arns=_split(env.get("QLRF_AWS_ROLE_ARNS")),
-        regions=_split(env.get("QLRF_AWS_REGIONS")) or None,
+        role_arns=split_list(env.get("QLRF_AWS_ROLE_ARNS")),
+        regions=split_list(env.get("QLRF_AWS_REGIONS")) or None,
         external_id=env.get("QLRF_AWS_EXTERNAL_ID") or None,
     )
     if env.get("QLRF_AWS_MAX_WORKERS"):
-        config.max_workers = _positive_int(env["QLRF_AWS_MAX_WORKERS"], "QLRF_AWS_MAX_WORKERS")
+        config.max_workers = positive_int(env["QLRF_AWS_MAX_WORKERS"], "QLRF_AWS_MAX_WORKERS")
     if env.get("QLRF_AWS_MAX_ATTEMPTS"):
-        config.max_attempts = _positive_int(env["QLRF_AWS_MAX_ATTEMPTS"], "QLRF_AWS_MAX_ATTEMPTS", minimum=0)
+        config.max_attempts = positive_int(env["QLRF_AWS_MAX_ATTEMPTS"], "QLRF_AWS_MAX_ATTEMPTS", minimum=0)
     if env.get("QLRF_AWS_SNAPSHOT_LISTING"):
         config.snapshot_listing = env["QLRF_AWS_SNAPSHOT_LISTING"].strip()
         config.__post_init__()
@@ -134,16 +131,6 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AwsConfig:
     for arn in config.role_arns:
         _role_account(arn)  # fail fast on a malformed ARN
     return config
-
-
-def _positive_int(text: str, name: str, minimum: int = 1) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected an integer >= {minimum}") from None
-    if value < minimum:
-        raise ValueError(f"{name}={text!r}: expected an integer >= {minimum}")
-    return value
 
 
 def _role_account(role_arn: str) -> str:

@@ -60,6 +60,7 @@ from azure.core.exceptions import (
 )
 
 from qlrf.contract import Normalised
+from qlrf.envparse import positive_int, split_list
 from qlrf.normalize import azure as normalize_azure
 from qlrf.normalize import no_cyclic_gc
 from qlrf.normalize.common import parse_time
@@ -106,27 +107,13 @@ class AzureConfig:
         return f"{self.base_url.rstrip('/')}/.default" if self.base_url else ARM_SCOPE
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _positive_int(text: str, name: str, minimum: int = 1) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected an integer >= {minimum}") from None
-    if value < minimum:
-        raise ValueError(f"{name}={text!r}: expected an integer >= {minimum}")
-    return value
-
-
 def config_from_env(env: Mapping[str, str] | None = None) -> AzureConfig:
     """QLRF_AZURE_SUBSCRIPTIONS (comma list), AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET
     (azure-identity's standard names), QLRF_AZURE_ENDPOINT (ARM base URL), AZURE_AUTHORITY_HOST,
     QLRF_AZURE_CA_BUNDLE, QLRF_AZURE_MAX_WORKERS, QLRF_AZURE_RETRY_TOTAL. Read when called, never at import."""
     env = os.environ if env is None else env
     config = AzureConfig(
-        subscriptions=_split(env.get("QLRF_AZURE_SUBSCRIPTIONS")),
+        subscriptions=split_list(env.get("QLRF_AZURE_SUBSCRIPTIONS")),
         tenant_id=env.get("AZURE_TENANT_ID") or None,
         client_id=env.get("AZURE_CLIENT_ID") or None,
         client_secret=env.get("AZURE_CLIENT_SECRET") or None,
@@ -136,9 +123,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AzureConfig:
     if env.get("QLRF_AZURE_CA_BUNDLE"):
         config.connection_verify = env["QLRF_AZURE_CA_BUNDLE"]
     if env.get("QLRF_AZURE_MAX_WORKERS"):
-        config.max_workers = _positive_int(env["QLRF_AZURE_MAX_WORKERS"], "QLRF_AZURE_MAX_WORKERS")
+        config.max_workers = positive_int(env["QLRF_AZURE_MAX_WORKERS"], "QLRF_AZURE_MAX_WORKERS")
     if env.get("QLRF_AZURE_RETRY_TOTAL"):
-        config.retry_total = _positive_int(env["QLRF_AZURE_RETRY_TOTAL"], "QLRF_AZURE_RETRY_TOTAL", minimum=0)
+        config.retry_total = positive_int(env["QLRF_AZURE_RETRY_TOTAL"], "QLRF_AZURE_RETRY_TOTAL", minimum=0)
     return config
 
 

@@ -50,6 +50,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
 from qlrf.contract import Normalised
+from qlrf.envparse import positive_int, split_list
 from qlrf.normalize import gcp as normalize_gcp
 from qlrf.normalize import no_cyclic_gc
 from qlrf.normalize.common import last_segment, parse_time
@@ -84,33 +85,19 @@ class GcpConfig:
     resolve_foreign_images: bool = True  # images.get for images the disks use from other projects
 
 
-def _split(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _positive_int(text: str, name: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected a positive integer") from None
-    if value < 1:
-        raise ValueError(f"{name}={text!r}: expected a positive integer")
-    return value
-
-
 def config_from_env(env: Mapping[str, str] | None = None) -> GcpConfig:
     """QLRF_GCP_PROJECTS (comma list), GOOGLE_APPLICATION_CREDENTIALS (standard), QLRF_GCP_ENDPOINT,
     QLRF_GCP_MAX_WORKERS, QLRF_GCP_PAGE_SIZE. Read when called, never at import."""
     env = os.environ if env is None else env
     config = GcpConfig(
-        projects=_split(env.get("QLRF_GCP_PROJECTS")),
+        projects=split_list(env.get("QLRF_GCP_PROJECTS")),
         credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
         api_endpoint=env.get("QLRF_GCP_ENDPOINT") or None,
     )
     if env.get("QLRF_GCP_MAX_WORKERS"):
-        config.max_workers = _positive_int(env["QLRF_GCP_MAX_WORKERS"], "QLRF_GCP_MAX_WORKERS")
+        config.max_workers = positive_int(env["QLRF_GCP_MAX_WORKERS"], "QLRF_GCP_MAX_WORKERS")
     if env.get("QLRF_GCP_PAGE_SIZE"):
-        config.page_size = min(MAX_PAGE_SIZE, _positive_int(env["QLRF_GCP_PAGE_SIZE"], "QLRF_GCP_PAGE_SIZE"))
+        config.page_size = min(MAX_PAGE_SIZE, positive_int(env["QLRF_GCP_PAGE_SIZE"], "QLRF_GCP_PAGE_SIZE"))
     return config
 
 

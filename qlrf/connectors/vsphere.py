@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qlrf.contract import Normalised
+from qlrf.envparse import flag, positive_int
 from qlrf.normalize import vsphere as vsphere_norm
 from qlrf.normalize.common import parse_time
 from qlrf.tags import TagMapping
@@ -116,25 +117,6 @@ class VsphereConfig:
     http_timeout: float = 300.0  # each SOAP call
 
 
-def _positive_int(value: str, name: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a positive integer") from None
-    if number <= 0:
-        raise ValueError(f"{name}={value!r}: expected a positive integer")
-    return number
-
-
-def _flag(value: str | None, name: str) -> bool:
-    text = (value or "").strip().lower()
-    if text in ("", "0", "false", "no"):
-        return False
-    if text in ("1", "true", "yes"):
-        return True
-    raise ValueError(f"{name}={value!r}: expected 1 or 0")
-
-
 def parse_host(entry: str, *, protocol: str = "https") -> tuple[str, str, int | None]:
     """`host`, `host:port`, `[v6]:port` or `http(s)://host[:port][/sdk]` -> (protocol, host, port)."""
     text = entry.strip()
@@ -148,10 +130,10 @@ def parse_host(entry: str, *, protocol: str = "https") -> tuple[str, str, int | 
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         if rest.startswith(":"):
-            port = _positive_int(rest[1:], f"port of vCenter {entry!r}")
+            port = positive_int(rest[1:], f"port of vCenter {entry!r}")
     elif text.count(":") == 1:
         host, raw = text.split(":")
-        port = _positive_int(raw, f"port of vCenter {entry!r}")
+        port = positive_int(raw, f"port of vCenter {entry!r}")
     else:
         host = text
     if not host:
@@ -173,7 +155,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
     """
     env = os.environ if env is None else env
     protocol = (env.get("QLRF_VSPHERE_PROTOCOL") or "https").strip().lower()
-    verify = not _flag(env.get("QLRF_VSPHERE_INSECURE"), "QLRF_VSPHERE_INSECURE")
+    verify = not flag(env.get("QLRF_VSPHERE_INSECURE"), "QLRF_VSPHERE_INSECURE")
     ca_file = env.get("QLRF_VSPHERE_CA_FILE") or None
     vcenters = []
     for entry in (env.get("QLRF_VSPHERE_HOSTS") or "").split(","):
@@ -193,9 +175,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
         )
     config = VsphereConfig(vcenters=vcenters)
     if env.get("QLRF_VSPHERE_PAGE_SIZE"):
-        config.page_size = _positive_int(env["QLRF_VSPHERE_PAGE_SIZE"], "QLRF_VSPHERE_PAGE_SIZE")
+        config.page_size = positive_int(env["QLRF_VSPHERE_PAGE_SIZE"], "QLRF_VSPHERE_PAGE_SIZE")
     if env.get("QLRF_VSPHERE_MAX_WORKERS"):
-        config.max_workers = _positive_int(env["QLRF_VSPHERE_MAX_WORKERS"], "QLRF_VSPHERE_MAX_WORKERS")
+        config.max_workers = positive_int(env["QLRF_VSPHERE_MAX_WORKERS"], "QLRF_VSPHERE_MAX_WORKERS")
     return config
 
 
