@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg2
 import pytest
 from sqlalchemy import text
 
 from qlrf.approvals import TaskStateError, TaskStore
 from qlrf.audit import AuditLog
-from qlrf.db import dispose_engines, engine_for
+from qlrf.db import engine_for
 from tests.unit.test_approvals import ALLOW, PENDING, make_plan
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture()
-def pg_url():
-    name = f"qlrf_appr_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(ADMIN)
-    except psycopg2.OperationalError as exc:  # pragma: no cover - the machine runs PostgreSQL 15
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        dispose_engines()
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_store_and_audit_on_postgres(pg_url, monkeypatch):
