@@ -14,6 +14,19 @@ Serves the JSON built by :func:`tests.fakes.fixtures.azure_fixture` through the 
 * ``GET /{tenant}/v2.0/.well-known/openid-configuration`` and ``POST /{tenant}/oauth2/v2.0/token``
   (client-credentials; enough for the real ``ClientSecretCredential``).
 
+Write side (for the remediation drivers), on Uniform scale sets:
+
+* ``PATCH`` (JSON merge patch) / ``PUT`` ``.../virtualMachineScaleSets/{name}``: the model; 200 with
+  the body in ``provisioningState: Updating`` (azure-core's body polling then GETs ``Succeeded``);
+  instances whose imageReference differs from the new model get ``latestModelApplied: false``;
+* ``POST .../virtualMachineScaleSets/{name}/manualupgrade`` (``{"instanceIds": [...]}``): those
+  instances take the model's imageReference, run and show the latest model; 202 with
+  ``Azure-AsyncOperation`` + ``Location`` (``Retry-After: 0``), and
+  ``GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}`` answers
+  ``InProgress`` ``operation_polls`` times (``fake.set_operation_polls(n)``), then ``Succeeded``;
+* ``fake.set_power_state(id, "PowerState/stopped")`` fails a health gate; ``fake.resource(id)`` is the
+  live JSON.
+
 ARM behaviour reproduced: case-insensitive paths, ``api-version`` required (400
 ``MissingApiVersionParameter``), absolute ``nextLink`` that carries every query parameter
 (``api-version`` included) plus ``$skiptoken``, bearer token required (401
@@ -69,7 +82,36 @@ _RG_LIST_RE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/(?P<type>[^/]+)$"
 )
 _SUB_RE = re.compile(r"^/subscriptions/(?P<sub>[^/]+)(/|$)")
+_OPERATION_RE = re.compile(
+    r"^/subscriptions/[^/]+/providers/microsoft\.compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)$"
+)
+_VMSS_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/"
+    r"virtualmachinescalesets/(?P<name>[^/]+)(?P<action>/manualupgrade)?$"
+)
+# read-only properties of a scale set that a PUT cannot change
+_VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
 _VMSS_FILTER_RE = re.compile(r"""^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'(?P<id>[^']+)'\s*$""", re.I)
+
+
+def _image_reference(vmss: dict[str, Any]) -> dict[str, Any]:
+    return (
+        vmss.get("properties", {}).get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference")
+        or {}
+    )
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, ``null`` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
 
 
 class StaticTokenCredential:
@@ -122,6 +164,9 @@ class AzureFakeState:
     # lower-cased id -> resource ; lower-cased type -> list of resources (insertion ordered)
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_sub: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # async operation id -> {"status": final status, "polls": InProgress answers left, "error": ...}
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operation_polls: int = 1  # InProgress answers before an operation reports its final status
 
     def index(self) -> None:
         self.by_id.clear()
@@ -188,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         split = urlsplit(self.path)
+        if split.path.lower().startswith("/subscriptions/"):
+            return self._write_request("POST", body)
         rec = RecordedRequest("POST", split.path, parse_qs(split.query))
         with self.state.lock:
             self.state.requests.append(rec)
@@ -195,6 +242,27 @@ class _Handler(BaseHTTPRequestHandler):
         if not m:
             return self._arm_error(404, "NotFound", f"No route for POST {split.path}", rec)
         return self._token(m.group("tenant"), parse_qs(body), rec)
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        self._write_request("PATCH", self.rfile.read(length).decode() if length else "")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        self._write_request("PUT", self.rfile.read(length).decode() if length else "")
+
+    def _write_request(self, method: str, raw: str) -> None:
+        split = urlsplit(self.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        path = split.path.rstrip("/")
+        rec = RecordedRequest(method, path, query, authorization=self.headers.get("Authorization"))
+        with self.state.lock:
+            self.state.requests.append(rec)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            return self._arm_error(400, "InvalidRequestContent", f"The request content was invalid: {exc}", rec)
+        return self._arm(method, path, query, rec, body)
 
     def do_GET(self) -> None:  # noqa: N802
         split = urlsplit(self.path)
@@ -207,10 +275,15 @@ class _Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$", path)
         if m:
             return self._openid(m.group("tenant"), rec)
+        return self._arm("GET", path, query, rec, None)
 
+    def _arm(
+        self, method: str, path: str, query: dict[str, list[str]], rec: RecordedRequest, body: Any
+    ) -> None:
+        """ARM's checks in ARM's order (route, token, api-version, throttle, failure), then the route."""
         m = _SUB_RE.match(path.lower())
         if not m:
-            return self._arm_error(404, "InvalidResourceType", f"No route for GET {path}", rec)
+            return self._arm_error(404, "InvalidResourceType", f"No route for {method} {path}", rec)
         sub = m.group("sub")
         rec.subscription = sub
 
@@ -284,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._arm_error(
                 404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.", rec
             )
+        if method != "GET":
+            return self._write(method, path, query, sub, rec, body)
         return self._route(path, query, sub, rec)
 
     # -- ARM ----------------------------------------------------------------------------
@@ -315,6 +390,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, path: str, query: dict[str, list[str]], sub: str, rec: RecordedRequest) -> None:
         low = path.lower()
         q1 = {k: v[0] for k, v in query.items()}
+        m = _OPERATION_RE.match(low)
+        if m:
+            return self._operation(m.group("op"), q1.get("monitor") == "true", rec)
         status_only = q1.get("statusOnly", q1.get("statusonly", "")).lower() == "true"
         expand_iv = q1.get("$expand", "").lower() == "instanceview"
 
@@ -386,6 +464,138 @@ class _Handler(BaseHTTPRequestHandler):
             f"The Resource '{resource}' under resource group '{rg}' was not found. For more details please go to "
             "https://aka.ms/ARMResourceNotFoundFix",
             rec,
+        )
+
+    # -- writes: scale set model update and manual upgrade ---------------------------------
+    def _write(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        sub: str,
+        rec: RecordedRequest,
+        body: Any,
+    ) -> None:
+        """``PUT``/``PATCH`` a Uniform scale set's model, ``POST .../manualupgrade``.
+
+        PATCH is a JSON merge patch (RFC 7386: ``null`` removes a key); PUT replaces the model but
+        keeps the read-only properties. Both answer 200 with the body (``provisioningState``
+        ``Updating``: the SDK's body polling then GETs the resource, which reads ``Succeeded``).
+        When the model's ``imageReference`` changes, each instance's ``latestModelApplied`` becomes
+        whether its own imageReference equals the model's.
+        ``manualupgrade`` (body ``{"instanceIds": [...]}``) applies the model's imageReference to
+        those instances (running, latest model) and answers 202 with ``Azure-AsyncOperation`` and
+        ``Location`` (``Retry-After: 0``); the operation reads ``InProgress`` ``operation_polls``
+        times, then ``Succeeded``.
+        """
+        low = path.lower()
+        m = _VMSS_RE.match(low)
+        if not m or not isinstance(body, dict):
+            return self._arm_error(
+                404 if not m else 400,
+                "InvalidResourceType" if not m else "InvalidRequestContent",
+                f"The fake has no route for {method} {path}" if not m else "The request content must be a JSON object.",
+                rec,
+            )
+        vmss_id = low[: len(low) - len(m.group("action") or "")]
+        with self.state.lock:
+            vmss = self.state.by_id.get(vmss_id)
+            if vmss is None:
+                return self._arm_error(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{m.group('name')}' under resource "
+                    f"group '{m.group('rg')}' was not found.",
+                    rec,
+                )
+            members = [
+                r
+                for r in self.state.by_sub[sub]
+                if r["id"].lower().startswith(vmss_id + "/virtualmachines/")
+                and r["type"].lower() == "microsoft.compute/virtualmachinescalesets/virtualmachines"
+            ]
+            if m.group("action"):
+                if method != "POST":
+                    return self._arm_error(405, "MethodNotAllowed", f"{method} is not allowed here", rec)
+                return self._manual_upgrade(vmss, members, body, rec)
+            if method not in ("PATCH", "PUT"):
+                return self._arm_error(405, "MethodNotAllowed", f"{method} is not allowed on a scale set", rec)
+            before = json.dumps(_image_reference(vmss), sort_keys=True)
+            if method == "PATCH":
+                for key in ("properties", "tags", "sku", "identity", "plan", "zones"):
+                    if key in body:
+                        vmss[key] = _merge_patch(vmss.get(key), body[key])
+            else:
+                kept = {k: vmss["properties"][k] for k in _VMSS_READ_ONLY if k in vmss["properties"]}
+                for key in ("tags", "sku", "identity", "plan", "zones"):
+                    if key in body:
+                        vmss[key] = copy.deepcopy(body[key])
+                vmss["properties"] = {**copy.deepcopy(body.get("properties") or {}), **kept}
+            vmss["properties"]["provisioningState"] = "Succeeded"
+            ref = _image_reference(vmss)
+            if ref and "publisher" not in ref:
+                ref.pop("exactVersion", None)  # read-only, and only marketplace images have one
+            if json.dumps(_image_reference(vmss), sort_keys=True) != before:
+                model = json.dumps(_image_reference(vmss), sort_keys=True)
+                for vm in members:
+                    ref = vm["properties"].get("storageProfile", {}).get("imageReference") or {}
+                    vm["properties"]["latestModelApplied"] = json.dumps(ref, sort_keys=True) == model
+            answer = copy.deepcopy(vmss)
+        answer["properties"]["provisioningState"] = "Updating"
+        return self._send(200, answer, rec=rec)
+
+    def _manual_upgrade(
+        self, vmss: dict[str, Any], members: list[dict[str, Any]], body: dict[str, Any], rec: RecordedRequest
+    ) -> None:
+        ids = body.get("instanceIds")
+        by_instance = {str(vm.get("instanceId")): vm for vm in members}
+        if not isinstance(ids, list) or not ids:
+            return self._arm_error(400, "InvalidParameter", "instanceIds must be a non-empty list.", rec)
+        unknown = [i for i in ids if str(i) not in by_instance]
+        if unknown:
+            return self._arm_error(
+                400,
+                "InvalidParameter",
+                f"The provided instanceId(s) {unknown} are not active Virtual Machine Scale Set VM instanceIds.",
+                rec,
+            )
+        ref = _image_reference(vmss)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.0000000+00:00", time.gmtime())
+        for i in ids:
+            vm = by_instance[str(i)]
+            props = vm["properties"]
+            props.setdefault("storageProfile", {})["imageReference"] = copy.deepcopy(ref)
+            props["latestModelApplied"] = True
+            props["instanceView"] = {
+                "statuses": [
+                    {"code": "ProvisioningState/succeeded", "level": "Info",
+                     "displayStatus": "Provisioning succeeded", "time": now},
+                    {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"},
+                ]
+            }
+        op = str(uuid.uuid4())
+        self.state.operations[op] = {"status": "Succeeded", "polls": self.state.operation_polls, "start": now}
+        loc = vmss.get("location", "westeurope")
+        sub = vmss["id"].split("/")[2]
+        url = (
+            f"{self.state.base_url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/"
+            f"{op}?api-version={rec.api_version}"
+        )
+        headers = {"Azure-AsyncOperation": url, "Location": url + "&monitor=true", "Retry-After": "0"}
+        return self._send(202, b"", headers, rec)
+
+    def _operation(self, op: str, monitor: bool, rec: RecordedRequest) -> None:
+        with self.state.lock:
+            found = self.state.operations.get(op)
+            if found is None:
+                return self._arm_error(404, "NotFound", f"Operation '{op}' was not found.", rec)
+            if monitor:
+                return self._send(200, b"", rec=rec)
+            if found["polls"] > 0:
+                found["polls"] -= 1
+                return self._send(200, {"name": op, "status": "InProgress", "startTime": found["start"]}, rec=rec)
+        return self._send(
+            200, {"name": op, "status": found["status"], "startTime": found["start"], "endTime": found["start"]}, rec=rec
         )
 
     def _public(
@@ -608,6 +818,23 @@ class AzureFake:
 
     def set_page_size(self, n: int) -> None:
         self._state.page_size = n
+
+    # -- write-side state (scale set upgrades) ----------------------------------------------
+    def set_operation_polls(self, n: int) -> None:
+        """How many times an async operation reads ``InProgress`` before its final status."""
+        self._state.operation_polls = n
+
+    def resource(self, resource_id: str) -> dict[str, Any]:
+        """The live JSON of a resource (what the fake serves; edits show in the next answer)."""
+        return self._state.by_id[resource_id.lower()]
+
+    def set_power_state(self, resource_id: str, code: str = "PowerState/stopped") -> None:
+        """Give a VM / scale set VM another power state (e.g. to fail a health gate)."""
+        with self._state.lock:
+            props = self._state.by_id[resource_id.lower()]["properties"]
+            statuses = [s for s in props.get("instanceView", {}).get("statuses", []) if not s["code"].startswith("PowerState/")]
+            statuses.append({"code": code, "level": "Info", "displayStatus": code.split("/", 1)[1]})
+            props.setdefault("instanceView", {})["statuses"] = statuses
 
     # -- clients --------------------------------------------------------------------------
     def credential(self, token: str = "fake-static-arm-token") -> StaticTokenCredential:

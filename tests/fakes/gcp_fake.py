@@ -11,6 +11,21 @@ Serves the JSON built by :func:`tests.fakes.fixtures.gcp_fixture` to the real
   ``.../global/snapshots[/{name}]``;
 * ``POST .../{zones/z|regions/r}/instanceGroupManagers/{m}/listManagedInstances``.
 
+Write side (for the remediation drivers), every change answering a ``compute#operation`` that reads
+``RUNNING`` ``operation_polls`` times on ``.../{zones/z|regions/r|global}/operations/{op}``, then ``DONE``:
+
+* ``GET`` / ``POST`` (insert) ``.../global/instanceTemplates[/{name}]`` and
+  ``.../regions/{r}/instanceTemplates[/{name}]``; a template a MIG names but the fixture lacks is
+  synthesised on first read from the MIG's members (machine type, boot disk image);
+* ``GET`` / ``PATCH`` ``.../{zones/z|regions/r}/instanceGroupManagers/{m}`` (``versions``,
+  ``instanceTemplate``, ``updatePolicy``, ``targetSize``; a ``PROACTIVE`` update policy updates
+  every member at once);
+* ``POST .../instanceGroupManagers/{m}/applyUpdatesToInstances`` (``instances`` as URLs or
+  ``zones/z/instances/name``, or ``allInstances``): each member gets the MIG's current template,
+  its boot disk the template's ``sourceImage``, status ``RUNNING``. ``listManagedInstances`` then
+  reports each member's own version.
+* ``fake.set_instance_status(project, name, status)`` (e.g. ``STOPPING``) fails a health gate.
+
 GCE behaviour reproduced: Google JSON error bodies (``{"error": {"code", "message", "errors",
 "status", "details"}}``), 404 ``notFound`` for unknown resources/projects, 400 for
 ``maxResults`` > 500 or a bad ``pageToken``, simple ``filter`` expressions
@@ -93,7 +108,15 @@ class GcpFakeState:
     fails: dict[str, str] = field(default_factory=dict)
     throttles: dict[str, _Throttle] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    # write side: (project, "global" | "regions/r", name) -> instance template
+    templates: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # instance selfLink -> the template its MIG gave it (members absent: the MIG's template)
+    versions: dict[str, str] = field(default_factory=dict)
+    # operation name -> {"body": operation, "polls": RUNNING answers left}
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operation_polls: int = 1
+    op_counter: int = 0
 
 
 def _tail(url: str) -> str:
@@ -128,6 +151,67 @@ def _decode_token(token: str) -> int | None:
         return int(off) if prefix == "rf-fake" else None
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _igm_members(pdata: dict[str, Any], igm: dict[str, Any]) -> list[dict[str, Any]]:
+    """A MIG's instances (their ``created-by`` metadata names it)."""
+    created_by = f"projects/{pdata['number']}/{_scope_of(igm)}/instanceGroupManagers/{igm['name']}"
+    out = []
+    for inst in pdata["instances"]:
+        meta = {i["key"]: i["value"] for i in inst.get("metadata", {}).get("items", [])}
+        if meta.get("created-by") == created_by:
+            out.append(inst)
+    return out
+
+
+def _boot_disk(pdata: dict[str, Any], inst: dict[str, Any]) -> dict[str, Any] | None:
+    source = next((d.get("source") for d in inst.get("disks", []) if d.get("boot")), None)
+    return next((d for d in pdata["disks"] if d["selfLink"] == source), None)
+
+
+def _resolve_template(state: GcpFakeState, project: str, scope: str, name: str) -> dict[str, Any] | None:
+    """A stored instance template, or one synthesised for a MIG that names it (None: unknown)."""
+    key = (project, scope, name)
+    if key in state.templates:
+        return state.templates[key]
+    url = f"{GCE}/projects/{project}/{scope}/instanceTemplates/{name}"
+    pdata = state.fixture["projects"][project]
+    igm = next((g for g in pdata["instanceGroupManagers"] if g.get("instanceTemplate") == url), None)
+    if igm is None:
+        return None
+    members = _igm_members(pdata, igm)
+    machine, image = "e2-medium", None
+    if members:
+        machine = _tail(members[0]["machineType"])
+        disk = _boot_disk(pdata, members[0])
+        image = disk.get("sourceImage") if disk else None
+    tpl: dict[str, Any] = {
+        "kind": "compute#instanceTemplate",
+        "id": str(1000000000000000000 + len(state.templates)),
+        "creationTimestamp": igm.get("creationTimestamp", "2026-01-01T00:00:00.000-08:00"),
+        "name": name,
+        "description": "synthesised by the fake from the MIG's members",
+        "selfLink": url,
+        "properties": {
+            "machineType": machine,
+            "disks": [
+                {
+                    "type": "PERSISTENT",
+                    "mode": "READ_WRITE",
+                    "boot": True,
+                    "autoDelete": True,
+                    "deviceName": "persistent-disk-0",
+                    "initializeParams": {"sourceImage": image or "", "diskSizeGb": "20"},
+                }
+            ],
+            "networkInterfaces": [{"network": f"{GCE}/projects/{project}/global/networks/default"}],
+            "labels": {"role": "web"},
+        },
+    }
+    if scope.startswith("regions/"):
+        tpl["region"] = f"{GCE}/projects/{project}/{scope}"
+    state.templates[key] = tpl
+    return tpl
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -173,16 +257,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(404, f"The resource '{what}' was not found", "notFound", rec)
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self._dispatch("POST")
+        self._dispatch("POST", self._body())
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH", self._body())
 
     def do_GET(self) -> None:  # noqa: N802
         self._dispatch("GET")
 
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return None  # answered 400 by the write routes
+
     # -- dispatch ------------------------------------------------------------------------
-    def _dispatch(self, method: str) -> None:
+    def _dispatch(self, method: str, body: Any = None) -> None:
         split = urlsplit(self.path)
         query = parse_qs(split.query, keep_blank_values=True)
         path = split.path.rstrip("/")
@@ -244,12 +336,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._fail(kind, project, number, permission, rec)
         if project not in projects:
             return self._not_found(f"projects/{project}", rec)
+        with self.state.lock:
+            if self._write_route(method, project, rest, body, rec):
+                return None
         return self._route(method, project, rest, query, rec)
 
     @staticmethod
     def _permission(rest: str, method: str) -> str:
         """The IAM permission GCE names in its 403 message for this call."""
         parts = [p for p in rest.split("/") if p]
+        if method == "PATCH":
+            return "compute.instanceGroupManagers.update"
+        if method == "POST" and rest.endswith("/instanceTemplates"):
+            return "compute.instanceTemplates.create"
+        if method == "POST" and rest.endswith("/applyUpdatesToInstances"):
+            return "compute.instanceGroupManagers.update"
         if method == "POST":
             return "compute.instanceGroupManagers.get"
         if len(parts) == 2 and parts[0] in ("aggregated", "global"):
@@ -526,11 +627,208 @@ class _Handler(BaseHTTPRequestHandler):
                         "id": inst["id"],
                         "instanceStatus": inst["status"],
                         "currentAction": "NONE",
-                        "version": {"instanceTemplate": igm["instanceTemplate"]},
+                        "version": {
+                            "instanceTemplate": self.state.versions.get(inst["selfLink"], igm["instanceTemplate"])
+                        },
                         "name": inst["name"],
                     }
                 )
         self._send(200, {"managedInstances": members} if members else {}, rec)
+
+
+    # -- write side ----------------------------------------------------------------------------
+    def _write_route(
+        self, method: str, project: str, rest: str, body: Any, rec: RecordedRequest
+    ) -> bool:
+        """Answer the write-side routes (and the reads they add); False: not one of them."""
+        pdata = self.state.fixture["projects"][project]
+        parts = [p for p in rest.split("/") if p]
+        n = len(parts)
+        if method in ("POST", "PATCH") and body is None:
+            self._error(400, "Invalid JSON payload received.", "parseError", rec)
+            return True
+        # operations
+        if method == "GET" and n >= 3 and parts[-2] == "operations" and (
+            (n == 3 and parts[0] == "global") or (n == 4 and parts[0] in ("zones", "regions"))
+        ):
+            self._get_operation(project, parts[-1], rec)
+            return True
+        # instance templates: global/instanceTemplates[/name], regions/r/instanceTemplates[/name]
+        scope = None
+        if n >= 2 and parts[0] == "global" and parts[1] == "instanceTemplates":
+            scope, tail = "global", parts[2:]
+        elif n >= 3 and parts[0] == "regions" and parts[2] == "instanceTemplates":
+            scope, tail = f"regions/{parts[1]}", parts[3:]
+        if scope is not None:
+            if method == "GET" and len(tail) == 1:
+                tpl = self._template(project, scope, tail[0])
+                if tpl is None:
+                    self._not_found(f"projects/{project}/{scope}/instanceTemplates/{tail[0]}", rec)
+                else:
+                    self._send(200, tpl, rec)
+                return True
+            if method == "POST" and not tail:
+                self._insert_template(project, scope, body, rec)
+                return True
+            return False
+        # instance group managers: {zones/z|regions/r}/instanceGroupManagers/{m}[/applyUpdatesToInstances]
+        if n in (4, 5) and parts[0] in ("zones", "regions") and parts[2] == "instanceGroupManagers":
+            igm = self._igm(pdata, parts[0], parts[1], parts[3])
+            what = f"projects/{project}/{parts[0]}/{parts[1]}/instanceGroupManagers/{parts[3]}"
+            if n == 4 and method == "GET":
+                if igm is None:
+                    self._not_found(what, rec)
+                else:
+                    self._send(200, igm, rec)
+                return True
+            if n == 4 and method == "PATCH":
+                if igm is None:
+                    self._not_found(what, rec)
+                else:
+                    self._patch_igm(project, pdata, parts[0], parts[1], igm, body, rec)
+                return True
+            if n == 5 and method == "POST" and parts[4] == "applyUpdatesToInstances":
+                if igm is None:
+                    self._not_found(what, rec)
+                else:
+                    self._apply_updates(project, pdata, parts[0], parts[1], igm, body, rec)
+                return True
+        return False
+
+    @staticmethod
+    def _igm(pdata: dict[str, Any], scope_kind: str, scope: str, name: str) -> dict[str, Any] | None:
+        return next(
+            (g for g in pdata["instanceGroupManagers"] if g["name"] == name and _scope_of(g) == f"{scope_kind}/{scope}"),
+            None,
+        )
+
+    def _template(self, project: str, scope: str, name: str) -> dict[str, Any] | None:
+        return _resolve_template(self.state, project, scope, name)
+
+    def _operation(
+        self, project: str, scope: str, op_type: str, target: str, rec: RecordedRequest
+    ) -> None:
+        self.state.op_counter += 1
+        name = f"operation-{self.state.op_counter:06d}-{op_type}"
+        body: dict[str, Any] = {
+            "kind": "compute#operation",
+            "id": str(7000000000000000000 + self.state.op_counter),
+            "name": name,
+            "operationType": op_type,
+            "targetLink": target,
+            "status": "RUNNING" if self.state.operation_polls > 0 else "DONE",
+            "progress": 0 if self.state.operation_polls > 0 else 100,
+            "insertTime": "2026-11-27T12:00:00.000-08:00",
+            "selfLink": f"{GCE}/projects/{project}/{scope}/operations/{name}",
+        }
+        if scope.startswith("zones/"):
+            body["zone"] = f"{GCE}/projects/{project}/{scope}"
+        elif scope.startswith("regions/"):
+            body["region"] = f"{GCE}/projects/{project}/{scope}"
+        self.state.operations[name] = {"body": body, "polls": self.state.operation_polls}
+        self._send(200, body, rec)
+
+    def _get_operation(self, project: str, name: str, rec: RecordedRequest) -> None:
+        op = self.state.operations.get(name)
+        if op is None:
+            return self._not_found(f"projects/{project}/operations/{name}", rec)
+        if op["polls"] > 0:
+            op["polls"] -= 1
+        if op["polls"] <= 0:
+            op["body"].update(status="DONE", progress=100, endTime="2026-11-27T12:00:01.000-08:00")
+        return self._send(200, op["body"], rec)
+
+    def _insert_template(self, project: str, scope: str, body: dict[str, Any], rec: RecordedRequest) -> None:
+        name = body.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
+            return self._error(400, f"Invalid value for field 'resource.name': '{name}'.", "invalid", rec)
+        if self._template(project, scope, name) is not None:
+            return self._error(
+                409, f"The resource 'projects/{project}/{scope}/instanceTemplates/{name}' already exists",
+                "alreadyExists", rec,
+            )
+        url = f"{GCE}/projects/{project}/{scope}/instanceTemplates/{name}"
+        tpl = dict(body)
+        tpl.update(kind="compute#instanceTemplate", selfLink=url, creationTimestamp="2026-11-27T12:00:00.000-08:00",
+                   id=str(1000000000000000000 + len(self.state.templates)))
+        if scope.startswith("regions/"):
+            tpl["region"] = f"{GCE}/projects/{project}/{scope}"
+        self.state.templates[(project, scope, name)] = tpl
+        return self._operation(project, scope, "insert", url, rec)
+
+    def _template_by_url(self, url: str) -> dict[str, Any] | None:
+        m = re.search(r"projects/([^/]+)/(global|regions/[^/]+)/instanceTemplates/([^/]+)$", url or "")
+        return self._template(m.group(1), m.group(2), m.group(3)) if m else None
+
+    def _apply(self, pdata: dict[str, Any], igm: dict[str, Any], inst: dict[str, Any]) -> None:
+        tpl_url = igm["instanceTemplate"]
+        self.state.versions[inst["selfLink"]] = tpl_url
+        tpl = self._template_by_url(tpl_url) or {}
+        image = next(
+            (d.get("initializeParams", {}).get("sourceImage") for d in tpl.get("properties", {}).get("disks", [])
+             if d.get("boot")),
+            None,
+        )
+        disk = _boot_disk(pdata, inst)
+        if disk is not None and image:
+            disk["sourceImage"] = image
+        inst["status"] = "RUNNING"
+
+    def _patch_igm(
+        self, project: str, pdata: dict[str, Any], kind: str, scope: str, igm: dict[str, Any],
+        body: dict[str, Any], rec: RecordedRequest,
+    ) -> None:
+        for inst in _igm_members(pdata, igm):  # members keep the version they run
+            self.state.versions.setdefault(inst["selfLink"], igm["instanceTemplate"])
+        versions = body.get("versions")
+        if versions:
+            for v in versions:
+                if self._template_by_url(v.get("instanceTemplate", "")) is None:
+                    return self._error(
+                        400, f"Invalid value for field 'resource.versions[].instanceTemplate': "
+                        f"'{v.get('instanceTemplate')}'. The referenced instance template does not exist.",
+                        "invalid", rec,
+                    )
+            igm["versions"] = [dict(v) for v in versions]
+            igm["instanceTemplate"] = versions[0]["instanceTemplate"]
+        elif body.get("instanceTemplate"):
+            igm["instanceTemplate"] = body["instanceTemplate"]
+            igm["versions"] = [{"instanceTemplate": body["instanceTemplate"]}]
+        if "updatePolicy" in body:
+            igm["updatePolicy"] = {**igm.get("updatePolicy", {}), **body["updatePolicy"]}
+        if "targetSize" in body:
+            igm["targetSize"] = body["targetSize"]
+        igm["fingerprint"] = base64.b64encode(f"fp-{self.state.op_counter}".encode()).decode()
+        if igm.get("updatePolicy", {}).get("type") == "PROACTIVE":
+            for inst in _igm_members(pdata, igm):
+                self._apply(pdata, igm, inst)
+        return self._operation(project, f"{kind}/{scope}", "patch", igm["selfLink"], rec)
+
+    def _apply_updates(
+        self, project: str, pdata: dict[str, Any], kind: str, scope: str, igm: dict[str, Any],
+        body: dict[str, Any], rec: RecordedRequest,
+    ) -> None:
+        members = _igm_members(pdata, igm)
+        by_path = {}
+        for inst in members:
+            by_path[inst["selfLink"]] = inst
+            by_path[f"zones/{_tail(inst['zone'])}/instances/{inst['name']}"] = inst
+        if body.get("allInstances"):
+            chosen = members
+        else:
+            wanted = body.get("instances") or []
+            unknown = [w for w in wanted if w not in by_path and w.split("/compute/v1/")[-1] not in by_path]
+            if not wanted or unknown:
+                return self._error(
+                    400, f"Invalid value for field 'request.instances': {unknown or wanted}. "
+                    "Instances must be members of the group.", "invalid", rec,
+                )
+            chosen = [by_path.get(w) or by_path[w.split("/compute/v1/")[-1]] for w in wanted]
+        for inst in members:
+            self.state.versions.setdefault(inst["selfLink"], igm["instanceTemplate"])
+        for inst in chosen:
+            self._apply(pdata, igm, inst)
+        return self._operation(project, f"{kind}/{scope}", "applyUpdatesToInstances", igm["selfLink"], rec)
 
 
 class GcpFake:
@@ -566,6 +864,24 @@ class GcpFake:
 
     def unfail(self, project: str) -> None:
         self._state.fails.pop(project, None)
+
+    def set_operation_polls(self, n: int) -> None:
+        """How many times an operation reads RUNNING before DONE (0: DONE at once)."""
+        self._state.operation_polls = n
+
+    def set_instance_status(self, project: str, name: str, status: str = "STOPPING") -> None:
+        """Give an instance another status (e.g. to fail a health gate)."""
+        with self._state.lock:
+            inst = next(i for i in self._state.fixture["projects"][project]["instances"] if i["name"] == name)
+            inst["status"] = status
+
+    def instance_template(self, url: str) -> dict[str, Any] | None:
+        """The instance template the fake serves at ``url`` (synthesised if a MIG names it)."""
+        m = re.search(r"projects/([^/]+)/(global|regions/[^/]+)/instanceTemplates/([^/]+)$", url)
+        if not m:
+            return None
+        with self._state.lock:
+            return _resolve_template(self._state, m.group(1), m.group(2), m.group(3))
 
     def throttle(self, project: str = "*", times: int = 1, status: int = 429) -> None:
         """Answer the next ``times`` requests for ``project`` (``"*"``: any) with 429 (or 503)."""

@@ -1,0 +1,11 @@
+"""Remediation execution: run an approved patch plan wave by wave through a platform driver.
+
+``execute_plan`` (qlrf.remediation.executor) is the loop: the Rego gate decides each wave, the
+driver changes the machines, the health gate decides whether the next wave may follow, a failing
+health gate rolls back and stops the plan, and the audit log records every step. The drivers
+(qlrf.remediation.drivers.*) talk to AWS, Azure, GCP and vSphere through their SDKs.
+"""
+
+from qlrf.remediation.executor import Driver, ExecutionResult, HealthReport, WaveResult, execute_plan
+
+__all__ = ["Driver", "ExecutionResult", "HealthReport", "WaveResult", "execute_plan"]

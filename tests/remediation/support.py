@@ -1,0 +1,219 @@
+"""Shared pieces of the remediation tests and bench/bench_remediation.py: plans, an audit log, a
+12-instance ASG on moto."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from qlrf.plans import PatchPlan
+
+HASH_LEN = 71
+NOW = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)  # a Saturday, inside the test window below
+
+
+def audit_log(url: str) -> Any:
+    """The project's hash-chained AuditLog on ``url`` (a temp SQLite file in tests)."""
+    from qlrf.audit import AuditLog
+
+    return AuditLog(url)
+
+
+def records_of(audit: Any, kind: str | None = None) -> list[Any]:
+    return audit.records(kind=kind)
+
+
+def kinds(audit: Any) -> list[str]:
+    return [r.kind for r in audit.records()]
+
+
+def trail(audit: Any) -> list[str]:
+    """One line per audit record: seq, kind, actor and the facts that matter for a reader."""
+    lines = []
+    for r in audit.records():
+        d = r.data
+        if r.kind == "policy_decision":
+            dec = d["decision"]
+            why = "; ".join(dec["deny"] or dec["approval_reasons"]) or "-"
+            text = f"{d['action']} wave {d['wave']}: allow={dec['allow']} ({why})"
+        elif r.kind == "health_gate":
+            text = (f"wave {d['wave']}: healthy={d['healthy']} {d['healthy_count']}/{d['total']} after "
+                    f"{d['polls']} look(s), {d['waited_seconds']}s; unhealthy={d['details'].get('unhealthy', {})}")
+        elif r.kind == "rollback":
+            text = f"performed={d['performed']} waves={d['waves']}: {d['why']}"
+        elif r.kind == "execution_end":
+            text = f"{d['state']}: {d['reason']}"
+        elif r.kind in ("wave_start", "wave_end"):
+            text = f"wave {d['wave']} " + (f"targets={d['targets']}" if r.kind == "wave_start" else f"state={d['state']}")
+        else:
+            text = ""
+        lines.append(f"#{r.seq:<3} {r.kind:<15} {r.actor:<28} {text}")
+    return lines
+
+
+def plan_for(
+    *,
+    groups: list[dict] | None = None,
+    instances: list[dict] | None = None,
+    waves: list[dict],
+    to_image: str,
+    from_image: str = "old-image",
+    platform: str = "aws",
+    environment: str = "dev",
+    autonomy_mode: str = "full_auto",
+    risk_level: str = "low",
+    max_unavailable: int = 1,
+    timeout_seconds: int = 60,
+    min_healthy_percent: int = 100,
+    window: dict | None = None,
+    rollback: dict | None = None,
+) -> PatchPlan:
+    """A sealed PatchPlan (the shape of tests/unit/test_plans.py)."""
+    spec: dict[str, Any] = {
+        "targets": {"groups": groups or [], "instances": instances or []},
+        "from_images": [{"image_ref": from_image, "family": "golden", "version": "1.0.0"}],
+        "to_image": {"image_ref": to_image, "family": "golden", "version": "2.0.0"},
+        "waves": waves,
+        "health_gate": {"timeout_seconds": timeout_seconds, "min_healthy_percent": min_healthy_percent},
+        "max_unavailable": max_unavailable,
+        "rollback": rollback or {"strategy": "previous_launch_template_version"},
+    }
+    if window:
+        spec["maintenance_window"] = window
+    doc = {
+        "metadata": {
+            "id": f"plan-{platform}-test",
+            "created_at": "2026-11-27T10:00:00Z",
+            "created_by": "sensor:drift_breach",
+            "reason": "drift above threshold",
+            "environment": environment,
+            "platform": platform,
+            "site": "lon1",
+            "risk_level": risk_level,
+            "autonomy_mode": autonomy_mode,
+        },
+        "spec": spec,
+    }
+    return PatchPlan.model_validate(doc).sealed()
+
+
+def three_waves(group: str, instances: tuple[list[str], list[str], list[str]] = ([], [], [])) -> list[dict]:
+    """Canary 10 %, then 45 % and 45 % of ``group`` (2, 6, 4 of 12: the last wave takes the rest)."""
+    return [
+        {"name": "canary", "canary": True, "groups": [group], "group_percent": 10, "instances": instances[0]},
+        {"name": "batch-1", "groups": [group], "group_percent": 45, "instances": instances[1]},
+        {"name": "batch-2", "groups": [group], "group_percent": 45, "instances": instances[2]},
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# AWS: a 12-instance ASG on a launch template, on moto
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AsgEstate:
+    region: str
+    asg: str
+    template_id: str
+    old_ami: str
+    golden_ami: str
+    members: list[str]
+    standalone: list[str]
+
+
+def seed_asg(session: Any, endpoint: str, *, region: str = "eu-west-1", size: int = 12, standalone: int = 0,
+             name: str = "web") -> AsgEstate:
+    """Two AMIs (old, golden), a launch template (v1: old AMI, t3.micro) and an ASG of ``size`` on
+    version 1, plus ``standalone`` plain instances on the old AMI."""
+    ec2 = session.client("ec2", region_name=region, endpoint_url=endpoint)
+    asg = session.client("autoscaling", region_name=region, endpoint_url=endpoint)
+    old = ec2.register_image(Name=f"{name}-golden-1.0.0", Description="old golden")["ImageId"]
+    golden = ec2.register_image(Name=f"{name}-golden-2.0.0", Description="new golden")["ImageId"]
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=f"{name}-lt",
+        LaunchTemplateData={"ImageId": old, "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=f"{name}-asg",
+        LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "1"},
+        MinSize=0,
+        MaxSize=size * 2,
+        DesiredCapacity=size,
+        AvailabilityZones=[f"{region}a"],
+    )
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-asg"])["AutoScalingGroups"][0]
+    plain: list[str] = []
+    if standalone:
+        resp = ec2.run_instances(
+            ImageId=old, MinCount=standalone, MaxCount=standalone, InstanceType="t3.small",
+            Placement={"AvailabilityZone": f"{region}a"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": f"{name}-db"},
+                                                                     {"Key": "owner", "Value": "team-data"}]}],
+        )
+        plain = sorted(i["InstanceId"] for i in resp["Instances"])
+    return AsgEstate(region, f"{name}-asg", lt["LaunchTemplateId"], old, golden,
+                     sorted(i["InstanceId"] for i in group["Instances"]), plain)
+
+
+def asg_plan(estate: AsgEstate, *, account: str = "123456789012", **over: Any) -> PatchPlan:
+    instances = [
+        {"asset_id": iid, "platform": "aws", "account": account, "region": estate.region, "name": f"db-{n}"}
+        for n, iid in enumerate(estate.standalone)
+    ]
+    split: tuple[list[str], list[str], list[str]] = ([], list(estate.standalone[:1]), list(estate.standalone[1:]))
+    kwargs: dict[str, Any] = {
+        "groups": [{"kind": "asg", "platform": "aws", "account": account, "region": estate.region,
+                    "name": estate.asg, "size": len(estate.members)}],
+        "instances": instances,
+        "waves": three_waves(estate.asg, split),
+        "to_image": estate.golden_ami,
+        "from_image": estate.old_ami,
+        "max_unavailable": 2,
+        "min_healthy_percent": 100,
+    }
+    kwargs.update(over)
+    return plan_for(**kwargs)
+
+
+def asg_images(session: Any, endpoint: str, estate: AsgEstate) -> tuple[str, dict[str, str]]:
+    """(the group's launch-template version, {member id: ImageId})."""
+    ec2 = session.client("ec2", region_name=estate.region, endpoint_url=endpoint)
+    asg = session.client("autoscaling", region_name=estate.region, endpoint_url=endpoint)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[estate.asg])["AutoScalingGroups"][0]
+    ids = [i["InstanceId"] for i in group["Instances"]]
+    images: dict[str, str] = {}
+    if ids:
+        for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+            for inst in res["Instances"]:
+                images[inst["InstanceId"]] = inst["ImageId"]
+    return str(group["LaunchTemplate"]["Version"]), images
+
+
+class StopOneCanary:
+    """The real AWS driver, except that one freshly launched canary instance is stopped right after
+    wave 0 (an instance that never comes up healthy)."""
+
+    def __init__(self, inner: Any, region: str, endpoint: str):
+        self.inner, self.region, self.endpoint, self.stopped = inner, region, endpoint, None
+
+    def prepare(self, plan: PatchPlan) -> Any:
+        return self.inner.prepare(plan)
+
+    def run_wave(self, plan: PatchPlan, index: int) -> dict:
+        import boto3
+
+        details = self.inner.run_wave(plan, index)
+        if index == 0:
+            group = next(iter(details["groups"].values()))
+            self.stopped = group["launched"][0]
+            ec2 = boto3.client("ec2", region_name=self.region, endpoint_url=self.endpoint)
+            ec2.stop_instances(InstanceIds=[self.stopped])
+        return details
+
+    def health(self, plan: PatchPlan, index: int) -> Any:
+        return self.inner.health(plan, index)
+
+    def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict:
+        return self.inner.rollback(plan, waves_done)
