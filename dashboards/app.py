@@ -14,6 +14,7 @@ PAGES = Path(__file__).resolve().parent / "app_pages"
 navigation = st.navigation(
     [
         st.Page(str(PAGES / "fleet.py"), title="Fleet report", default=True),
+        st.Page(str(PAGES / "approvals.py"), title="Approvals"),
     ]
 )
 navigation.run()

@@ -6,7 +6,7 @@ EnvVar, resolved by Dagster when a run starts.
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+from dagster import DefaultSensorStatus, Definitions, in_process_executor
 
 from assets.baselines import golden_images
 from assets.compliance import compliance_assets
@@ -18,13 +18,26 @@ from assets.resilience import resilience_assets
 from assets.sbom import image_packages
 from assets.trends import drift_trends
 from pipelines.jobs import fleet_job, golden_job, platform_job, quality_job
+from pipelines.remediation_jobs import remediation_execution_job, remediation_planning_job
 from pipelines.schedules import daily_platform_schedule, inventory_quality_schedule
+from resources.alerts import AlertsResource
 from resources.aws import AwsResource
 from resources.azure import AzureResource
 from resources.estate import EstateResource
 from resources.gcp import GcpResource
+from resources.remediation import GateResource, RemediationResource
 from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
+from sensors import remediation_sensors, sensor_statuses
+
+# Sensors' default statuses (sensors/__init__.py; QLRF_SENSOR_STATUS overrides them at load). The one
+# that changes machines ships stopped: start it in the UI or with `dagster sensor start remediation_approval_sensor`.
+SENSOR_DEFAULT_STATUS = {
+    "drift_findings_sensor": DefaultSensorStatus.RUNNING,  # plans and approval tasks only
+    "remediation_approval_sensor": DefaultSensorStatus.STOPPED,  # launches executions: opt-in
+    "approval_expiry_sensor": DefaultSensorStatus.RUNNING,
+    "run_failure_alert_sensor": DefaultSensorStatus.RUNNING,
+}
 
 
 def resources() -> dict:
@@ -39,13 +52,19 @@ def resources() -> dict:
         "azure": AzureResource(),
         "gcp": GcpResource(),
         "vsphere": VsphereResource(),
+        # The remediation loop: task store + audit log (QLRF_POSTGRES_URL or SQLite under QLRF_HOME), the Rego
+        # gate (QLRF_OPA_URL/QLRF_OPA_TOKEN or embedded) and alert channels (QLRF_ALERT_*, QLRF_SMTP_*).
+        "remediation": RemediationResource(),
+        "gate": GateResource(),
+        "alerts": AlertsResource(),
     }
 
 
 defs = Definitions(
     assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages],
-    jobs=[golden_job, platform_job, fleet_job, quality_job],
+    jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
+    sensors=remediation_sensors(sensor_statuses(SENSOR_DEFAULT_STATUS)),
     resources=resources(),
     executor=in_process_executor,
 )
