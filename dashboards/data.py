@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from qlrf.ai.summary import stored_summary
 from qlrf.contract import PLATFORMS
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
@@ -124,3 +125,9 @@ def audit_entries(url: str, limit: int = 25) -> pd.DataFrame:
         rows.append({"seq": r.seq, "at": r.at.strftime("%Y-%m-%d %H:%M:%S"), "kind": r.kind, "actor": r.actor,
                      "subject": r.subject, "detail": str(what)[:200]})
     return pd.DataFrame(rows, columns=["seq", "at", "kind", "actor", "subject", "detail"])
+
+
+@st.cache_data(ttl=300)
+def fleet_summary(root: str, day: str) -> dict | None:
+    """The day's AI summary (headline, paragraphs, actions, source); None before fleet_summary has run."""
+    return stored_summary(warehouse(root), day)

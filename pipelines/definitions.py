@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import DefaultSensorStatus, Definitions, in_process_executor
 
+from assets.ai import fleet_summary
 from assets.baselines import golden_images
 from assets.compliance import compliance_assets
 from assets.drift import drift_assets
@@ -25,6 +26,7 @@ from resources.aws import AwsResource
 from resources.azure import AzureResource
 from resources.estate import EstateResource
 from resources.gcp import GcpResource
+from resources.llm import LlmResource
 from resources.remediation import GateResource, RemediationResource
 from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
@@ -52,6 +54,8 @@ def resources() -> dict:
         "azure": AzureResource(),
         "gcp": GcpResource(),
         "vsphere": VsphereResource(),
+        # AI summaries: QLRF_LLM_BASE_URL (unset = rules only), QLRF_LLM_API_KEY / OPENAI_API_KEY, QLRF_LLM_MODEL.
+        "llm": LlmResource(),
         # The remediation loop: task store + audit log (QLRF_POSTGRES_URL or SQLite under QLRF_HOME), the Rego
         # gate (QLRF_OPA_URL/QLRF_OPA_TOKEN or embedded) and alert channels (QLRF_ALERT_*, QLRF_SMTP_*).
         "remediation": RemediationResource(),
@@ -61,7 +65,7 @@ def resources() -> dict:
 
 
 defs = Definitions(
-    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages],
+    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary],
     jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
     sensors=remediation_sensors(sensor_statuses(SENSOR_DEFAULT_STATUS)),

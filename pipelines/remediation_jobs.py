@@ -315,6 +315,7 @@ def execute_approved_plan(
         result = execute_plan(
             plan, driver=driver, gate=engine, audit=remediation.audit(), approval=approval_of(task),
             requested_by=task.requested_by, fleet_size=fleet_size_of(task, plan), log=context.log.info,
+            subject=task.id,  # one audit subject per task: proposal, approval and every wave
         )
     except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
         what = "interrupted" if not isinstance(exc, Exception) else "execution error"

@@ -22,6 +22,19 @@ cols[1].metric("On current golden image", f"{fleet['pct_current_golden']:.1f}%")
 cols[2].metric("Compliance score", f"{fleet['compliance_score']:.1f}%")
 cols[3].metric("DR readiness", f"{fleet['dr_readiness']:.1f}%")
 
+URGENCY = {"now": "Now", "this_week": "This week", "later": "Later"}
+ai = data.fleet_summary(root, day)  # written by the fleet_summary asset; no model is called here
+if ai:
+    st.subheader("Summary")
+    st.markdown(f"**{ai['headline']}**")
+    for paragraph in ai["paragraphs"]:
+        st.markdown(paragraph)
+    st.markdown("\n".join(f"- **{URGENCY.get(a['urgency'], a['urgency'])}**: {a['title']}. {a['why']}" for a in ai["actions"]))
+    if ai["source"] == "model":
+        st.caption(f"Source: model {ai['model']}, every number checked against the report.")
+    else:
+        st.caption("Source: rules" + (f" (model not used: {'; '.join(ai['problems'])})" if ai["problems"] else ""))
+
 st.subheader("By platform")
 st.dataframe(summary, hide_index=True, key="platforms")
 

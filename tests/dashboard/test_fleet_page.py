@@ -21,6 +21,8 @@ def test_fleet_page_shows_the_report(warehouse_env):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert at.selectbox(key="date").value == warehouse_env
+    assert "Summary" in [h.value for h in at.subheader]
+    assert at.caption[0].value.startswith("Source: rules")  # no model configured in tests
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["VMs"] == "12,200"
     assert metrics["Compliance score"].endswith("%")

@@ -1,0 +1,124 @@
+"""The language model behind the AI summaries, as a Dagster resource (an OpenAI-compatible endpoint).
+
+Every field is optional: unset means "read the variable when a run calls `client()`", never at import
+or definition time, so the code location loads with no key and no network.
+
+    QLRF_LLM_BASE_URL   OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a local vLLM /
+                        Ollama /v1. Unset: no model at all, summaries come from the rules.
+    QLRF_LLM_API_KEY    the key (falls back to OPENAI_API_KEY); may stay unset for a local endpoint.
+    QLRF_LLM_MODEL      model name; default gpt-4o-mini.
+    QLRF_LLM_TIMEOUT    seconds per request; default 30.
+
+The key is a secret: leave it to the environment or bind it with ``EnvVar("QLRF_LLM_API_KEY")``,
+never as literal config. It is kept out of the resource's repr, `describe()` and every log line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from qlrf.ai.summary import DEFAULT_MODEL
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str | None
+    model: str
+    timeout: float
+    max_retries: int
+    api_key: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:  # no key, no credentials in the URL
+        return f"LlmSettings({self.describe()})"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+    def endpoint(self) -> str | None:
+        """The base URL without credentials, query or fragment: safe to log and to show."""
+        if not self.base_url:
+            return None
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "no model (QLRF_LLM_BASE_URL unset): rules summary"
+        return f"{self.model} at {self.endpoint()} (timeout {self.timeout:g} s, key {'set' if self.api_key else 'not set'})"
+
+
+def _timeout(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a number of seconds > 0") from None
+    if not value > 0:
+        raise ValueError(f"{name}={text!r}: expected a number of seconds > 0")
+    return value
+
+
+def settings_from_env(env: dict[str, str] | None = None, **overrides: Any) -> LlmSettings:
+    """Fields that are set (not None) win over the environment; blank variables count as unset."""
+    env = dict(os.environ if env is None else env)
+
+    def pick(key: str, *variables: str) -> str | None:
+        if overrides.get(key) is not None:
+            return overrides[key]
+        return next((env[v].strip() for v in variables if (env.get(v) or "").strip()), None)
+
+    timeout = overrides.get("timeout")
+    if timeout is None:
+        text = (env.get("QLRF_LLM_TIMEOUT") or "").strip()
+        timeout = _timeout(text, "QLRF_LLM_TIMEOUT") if text else DEFAULT_TIMEOUT_S
+    elif not timeout > 0:
+        raise ValueError(f"LlmResource.timeout={timeout!r}: expected a number of seconds > 0")
+    return LlmSettings(
+        base_url=pick("base_url", "QLRF_LLM_BASE_URL") or None,
+        api_key=pick("api_key", "QLRF_LLM_API_KEY", "OPENAI_API_KEY") or None,
+        model=pick("model", "QLRF_LLM_MODEL") or DEFAULT_MODEL,
+        timeout=float(timeout),
+        max_retries=int(overrides.get("max_retries") if overrides.get("max_retries") is not None else 2),
+    )
+
+
+class LlmResource(ConfigurableResource):
+    """An OpenAI-compatible chat model; with no base URL configured there is no model (rules only)."""
+
+    base_url: str | None = Field(default=None, description="Default QLRF_LLM_BASE_URL; unset = no model")
+    api_key: str | None = Field(
+        default=None, repr=False, description="Default QLRF_LLM_API_KEY, then OPENAI_API_KEY (secret: use EnvVar)"
+    )
+    model: str | None = Field(default=None, description=f"Default QLRF_LLM_MODEL, else {DEFAULT_MODEL}")
+    timeout: float | None = Field(default=None, description=f"Seconds per request; default QLRF_LLM_TIMEOUT, else {DEFAULT_TIMEOUT_S:g}")
+    max_retries: int = Field(default=2, description="Client retries on 429, 5xx and timeouts (with backoff)")
+
+    def settings(self) -> LlmSettings:
+        return settings_from_env(
+            base_url=self.base_url, api_key=self.api_key, model=self.model, timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def client(self, settings: LlmSettings | None = None):
+        """An ``openai.OpenAI`` for the configured endpoint, or None when no endpoint is configured."""
+        settings = settings or self.settings()
+        if not settings.enabled:
+            return None
+        from openai import OpenAI  # only runs that use a model pay for the import
+
+        # A local endpoint may need no key, but the client insists on one: send a placeholder.
+        return OpenAI(
+            base_url=settings.base_url,
+            api_key=settings.api_key or "no-key",
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+        )
