@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from dagster import DagsterInstance, MultiPartitionKey
 
 from pipelines.instance import prepare_dagster_home
+from qlrf.ai.summary import stored_summary
 from qlrf.contract import PLATFORMS
 from qlrf.report import report_text
 from qlrf.settings import Settings
@@ -79,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"no report: {exc}", file=sys.stderr)
         return 1
+    summary = stored_summary(Warehouse(settings.warehouse), day)
+    if summary:
+        print(f"Summary ({summary['source']}): {summary['headline']}")
+        for action in summary["actions"][:3]:
+            print(f"  - [{action['urgency']}] {action['title']}")
+        print()
     print(f"Dagster runs: DAGSTER_HOME={home} (`make serve` opens the UI)")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
