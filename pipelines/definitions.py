@@ -30,9 +30,9 @@ from resources.llm import LlmResource
 from resources.remediation import GateResource, RemediationResource
 from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
-from sensors import remediation_sensors, sensor_statuses
+from sensors import remediation_sensors
 
-# Sensors' default statuses (sensors/__init__.py; QLRF_SENSOR_STATUS overrides them at load). The one
+# Sensors' default statuses (see sensors/__init__.py). The one
 # that changes machines ships stopped: start it in the UI or with `dagster sensor start remediation_approval_sensor`.
 SENSOR_DEFAULT_STATUS = {
     "drift_findings_sensor": DefaultSensorStatus.RUNNING,  # plans and approval tasks only
@@ -68,7 +68,7 @@ defs = Definitions(
     assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary],
     jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
-    sensors=remediation_sensors(sensor_statuses(SENSOR_DEFAULT_STATUS)),
+    sensors=remediation_sensors(SENSOR_DEFAULT_STATUS),
     resources=resources(),
     executor=in_process_executor,
 )

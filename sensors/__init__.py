@@ -12,17 +12,17 @@ approval_expiry_sensor         expires approvals after 24 h, alerts 2 h before  
 run_failure_alert_sensor       failed run -> alert                                       RUNNING
 =============================  ========================================================  ===============
 
-The defaults live in pipelines/definitions.py (``SENSOR_DEFAULT_STATUS``). A deployment overrides
-them with ``QLRF_SENSOR_STATUS``, read once when the code location loads, e.g.
-``QLRF_SENSOR_STATUS="remediation_approval_sensor=running"`` (comma-separated ``name=running|stopped``;
-an unknown name or status fails the load, naming the variable). The default status only applies
+The defaults live in pipelines/definitions.py (``SENSOR_DEFAULT_STATUS``), which is configuration in
+code: the code location reads no environment at import. A deployment that wants them from its
+environment builds its own Definitions with ``sensor_statuses(SENSOR_DEFAULT_STATUS, os.environ)``
+and ``QLRF_SENSOR_STATUS="remediation_approval_sensor=running"`` (comma-separated
+``name=running|stopped``; an unknown name or status fails, naming the variable). The default status only applies
 until someone starts or stops a sensor: the UI's toggle or ``dagster sensor start
 remediation_approval_sensor`` / ``dagster sensor stop ...`` win over it and persist in the instance.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from dagster import DefaultSensorStatus, SensorDefinition
@@ -40,9 +40,8 @@ BUILDERS = {
 }
 
 
-def sensor_statuses(defaults: Mapping[str, DefaultSensorStatus], env: Mapping[str, str] | None = None) -> dict[str, DefaultSensorStatus]:
-    """`defaults` with the ``QLRF_SENSOR_STATUS`` overrides applied (see the module docstring)."""
-    env = os.environ if env is None else env
+def sensor_statuses(defaults: Mapping[str, DefaultSensorStatus], env: Mapping[str, str]) -> dict[str, DefaultSensorStatus]:
+    """`defaults` with the ``QLRF_SENSOR_STATUS`` overrides in `env` applied (see the module docstring)."""
     statuses = dict(defaults)
     text = (env.get(ENV_SENSOR_STATUS) or "").strip()
     for item in filter(None, (part.strip() for part in text.split(","))):
