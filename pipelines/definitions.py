@@ -39,6 +39,7 @@ SENSOR_DEFAULT_STATUS = {
     "remediation_approval_sensor": DefaultSensorStatus.STOPPED,  # launches executions: opt-in
     "approval_expiry_sensor": DefaultSensorStatus.RUNNING,
     "run_failure_alert_sensor": DefaultSensorStatus.RUNNING,
+    "compliance_breach_sensor": DefaultSensorStatus.RUNNING,  # alerts only
 }
 
 

@@ -85,13 +85,13 @@ GROUP_ROLLBACK = {"aws": "previous_launch_template_version", "gcp": "previous_in
 RISK_ORDER = ("low", "medium", "high", "critical")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dev": {"drift_threshold": 60, "autonomy_mode": "full_auto", "canary_percent": 20, "batches": 2,
+    "dev": {"drift_threshold": 60, "compliance_floor": 70, "autonomy_mode": "full_auto", "canary_percent": 20, "batches": 2,
             "max_unavailable": 5, "health_gate": {"timeout_seconds": 600, "min_healthy_percent": 80},
             "maintenance_window": None},
-    "staging": {"drift_threshold": 45, "autonomy_mode": "canary_only", "canary_percent": 10, "batches": 3,
+    "staging": {"drift_threshold": 45, "compliance_floor": 80, "autonomy_mode": "canary_only", "canary_percent": 10, "batches": 3,
                 "max_unavailable": 3, "health_gate": {"timeout_seconds": 900, "min_healthy_percent": 90},
                 "maintenance_window": None},
-    "prod": {"drift_threshold": 30, "autonomy_mode": "canary_only", "canary_percent": 5, "batches": 4,
+    "prod": {"drift_threshold": 30, "compliance_floor": 90, "autonomy_mode": "canary_only", "canary_percent": 5, "batches": 4,
              "max_unavailable": 1, "health_gate": {"timeout_seconds": 1200, "min_healthy_percent": 100},
              "maintenance_window": {"days": ["sat", "sun"], "start": "22:00", "end": "04:00"}},
 }
@@ -115,6 +115,7 @@ class HealthGatePolicy(_Strict):
 
 class EnvironmentPolicy(_Strict):
     drift_threshold: float = Field(ge=0, le=100)
+    compliance_floor: float = Field(default=80, ge=0, le=100)
     autonomy_mode: AutonomyMode
     canary_percent: int = Field(ge=1, le=50)
     batches: int = Field(ge=1, le=20)

@@ -10,6 +10,8 @@ remediation_approval_sensor    approved plan -> execution run (run key = plan ha
                                **changes machines**
 approval_expiry_sensor         expires approvals after 24 h, alerts 2 h before           RUNNING
 run_failure_alert_sensor       failed run -> alert                                       RUNNING
+compliance_breach_sensor       site x env under its compliance floor -> alert            RUNNING
+compliance_breach_sensor       site x env under its compliance floor -> alert            RUNNING
 =============================  ========================================================  ===============
 
 The defaults live in pipelines/definitions.py (``SENSOR_DEFAULT_STATUS``), which is configuration in
@@ -29,6 +31,7 @@ from dagster import DefaultSensorStatus, SensorDefinition
 
 from sensors.alerts import build_run_failure_alert_sensor
 from sensors.approvals import build_approval_sensor, build_expiry_sensor
+from sensors.compliance import build_compliance_breach_sensor
 from sensors.findings import build_drift_findings_sensor
 
 ENV_SENSOR_STATUS = "QLRF_SENSOR_STATUS"
@@ -37,6 +40,7 @@ BUILDERS = {
     "remediation_approval_sensor": build_approval_sensor,
     "approval_expiry_sensor": build_expiry_sensor,
     "run_failure_alert_sensor": build_run_failure_alert_sensor,
+    "compliance_breach_sensor": build_compliance_breach_sensor,
 }
 
 
