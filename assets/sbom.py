@@ -5,6 +5,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AutomationCondition,
     MaterializeResult,
     asset,
 )
@@ -24,6 +25,7 @@ from resources.warehouse import WarehouseResource
     kinds={"parquet", "spdx"},
     description="Packages of every golden-image version from its SPDX SBOM: (family, version, package, package_version, purl).",
     check_specs=[AssetCheckSpec("every_version_has_an_sbom", asset="image_packages")],
+    automation_condition=AutomationCondition.eager(),  # right after the day's golden_images
 )
 def image_packages(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
     day = partition_day(context)

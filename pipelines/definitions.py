@@ -6,7 +6,13 @@ EnvVar, resolved by Dagster when a run starts.
 
 from __future__ import annotations
 
-from dagster import DefaultSensorStatus, Definitions, in_process_executor
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    in_process_executor,
+)
 
 from assets.ai import fleet_summary
 from assets.baselines import golden_images
@@ -65,11 +71,18 @@ def resources() -> dict:
     }
 
 
+# Evaluates the assets' AutomationConditions (golden images at 00:00, the fleet roll-ups at 06:00 once
+# every platform partition is fresh). Dagster's implicit one ships stopped; ours runs so `make serve` works.
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation_condition_sensor", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+)
+
 defs = Definitions(
     assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary],
     jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
-    sensors=remediation_sensors(SENSOR_DEFAULT_STATUS),
+    sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor],
     resources=resources(),
     executor=in_process_executor,
 )
