@@ -6,8 +6,6 @@ A failed remediation execution (rolled back, blocked, failed) is critical, anyth
 """
 
 
-import warnings
-
 from dagster import DefaultSensorStatus, RunFailureSensorContext, SensorDefinition, run_failure_sensor
 
 from pipelines.remediation_jobs import EXECUTION_JOB
@@ -73,21 +71,6 @@ def build_run_failure_alert_sensor(
             context.log.warning(f"run failure alert for {context.dagster_run.run_id}: not delivered to {sorted(result.failed)}")
 
     return _run_failure_alert_sensor
-
-
-def _quiet(builder):
-    """run_failure_sensor passes the beta `owners` parameter internally in 1.13; we set no owners, so
-    the BetaWarning it prints at every load says nothing about our code."""
-
-    def build(*args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Parameter `owners`")
-            return builder(*args, **kwargs)
-
-    return build
-
-
-build_run_failure_alert_sensor = _quiet(build_run_failure_alert_sensor)
 
 
 __all__ = ["SENSOR_NAME", "build_run_failure_alert_sensor", "run_failure_alert"]
