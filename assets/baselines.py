@@ -26,7 +26,7 @@ from dagster import (
 
 from assets.common import as_of, partition_day, preview, rows_check, unique_check
 from pipelines.partitions import daily
-from qlrf.baseline import ContractError, ImageFamily, load_contracts, registry_table
+from qlrf.baseline import ContractError, ImageFamily, current_images, load_contracts, registry_table
 from qlrf.sample import SAMPLE_KEYS_DIR
 from qlrf.settings import Settings
 from qlrf.signing import ENV_PUBLIC_KEYS, PUBLIC_KEY_NAME, SignatureError, configured_public_keys, short
@@ -113,3 +113,23 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
     yield rows_check("golden_images", table)
     yield unique_check("golden_images", table, ["family", "version", "platform", "region"])
     yield signature_check(families, key_source)
+
+
+@asset(
+    partitions_def=daily,
+    deps=["golden_images"],
+    group_name="baselines",
+    kinds={"parquet"},
+    description="The current golden image per family x channel x platform x region (newest non-revoked version "
+    "promoted at least to that channel), like an HCP Packer channel pointer.",
+    check_specs=[AssetCheckSpec("one_image_per_channel_slot", asset="golden_current", blocking=True)],
+    automation_condition=AutomationCondition.eager(),
+)
+def golden_current(context: AssetExecutionContext, warehouse: WarehouseResource):
+    day = partition_day(context)
+    wh = warehouse.get()
+    table = current_images(wh.read("golden_images", day))
+    yield MaterializeResult(
+        metadata={"dagster/row_count": table.num_rows, "path": wh.write("golden_current", table, day), "preview": preview(table)}
+    )
+    yield unique_check("golden_current", table, ["family", "channel", "platform", "region"], name="one_image_per_channel_slot")

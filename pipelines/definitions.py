@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from assets.ai import fleet_summary
-from assets.baselines import golden_images
+from assets.baselines import golden_current, golden_images
 from assets.compliance import compliance_assets
 from assets.drift import drift_assets
 from assets.expectations import inventory_quality
@@ -79,7 +79,7 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 
 defs = Definitions(
-    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary],
+    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary, golden_current],
     jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
     sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor],

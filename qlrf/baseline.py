@@ -315,3 +315,26 @@ def registry_table(families: list[ImageFamily], as_of: datetime) -> pa.Table:
                         }
                     )
     return pa.Table.from_pylist(rows, schema=REGISTRY_SCHEMA)
+
+
+CURRENT_QUERY = """
+WITH levels AS (SELECT * FROM (VALUES ('dev', 0), ('staging', 1), ('prod', 2)) c(channel, level)),
+ranked AS (
+    SELECT c.channel AS for_channel, r.*,
+           row_number() OVER (PARTITION BY r.family, c.channel, r.platform, r.region ORDER BY r.version_rank DESC) AS n
+    FROM registry r JOIN levels c ON r.channel_level >= c.level
+    WHERE NOT r.revoked
+)
+SELECT family, for_channel AS channel, platform, region, version, image_ref, released_at, channel AS promoted_to
+FROM ranked WHERE n = 1 ORDER BY family, channel, platform, region
+"""
+
+
+def current_images(registry: pa.Table) -> pa.Table:
+    """The current golden image per family x channel x platform x region: the newest non-revoked version
+    promoted at least that far (a prod image is also current for staging and dev if nothing newer is)."""
+    from qlrf import sql
+
+    con = sql.connect()
+    con.register("registry", registry)
+    return sql.table(con, CURRENT_QUERY)

@@ -180,3 +180,12 @@ def test_dr_readiness(registry):
     scores = dr.dr_scores(dr.vm_dr(con)).to_pylist()
     prod = next(s for s in scores if s["environment"] == "prod")
     assert (prod["vms"], prod["ready_vms"], prod["dr_readiness"]) == (4, 1, 25.0)
+
+
+def test_current_golden_image_per_channel(registry):
+    from qlrf.baseline import current_images
+
+    rows = {(r["channel"], r["platform"]): r for r in current_images(registry).to_pylist()}
+    assert rows[("prod", "aws")]["version"] == "1.10.0" and rows[("prod", "aws")]["image_ref"] == ami("1.10.0")
+    assert rows[("staging", "aws")]["version"] == "2.0.0"
+    assert (rows[("dev", "vsphere")]["version"], rows[("dev", "vsphere")]["promoted_to"]) == ("2.1.0", "dev")
