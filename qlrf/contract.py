@@ -7,52 +7,73 @@ Bump CONTRACT_VERSION on any change a reader could notice; it is written into ev
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CONTRACT_VERSION = "1.0"
 
 PLATFORMS: tuple[str, ...] = ("aws", "azure", "gcp", "vsphere")
 STATES: tuple[str, ...] = ("running", "stopped", "terminated", "other")
 
-_TS = pa.timestamp("us", tz="UTC")
 
-INVENTORY_SCHEMA = pa.schema(
-    [
-        pa.field("asset_id", pa.string(), nullable=False),
-        pa.field("platform", pa.string(), nullable=False),
-        pa.field("account", pa.string(), nullable=False),
-        pa.field("region", pa.string(), nullable=False),
-        pa.field("zone", pa.string()),
-        pa.field("name", pa.string(), nullable=False),
-        pa.field("state", pa.string(), nullable=False),
-        pa.field("image_ref", pa.string()),
-        pa.field("instance_type", pa.string()),
-        pa.field("launched_at", _TS),
-        pa.field("tags", pa.map_(pa.string(), pa.string())),
-        pa.field("group", pa.string()),
-        pa.field("site", pa.string()),
-        pa.field("environment", pa.string()),
-        pa.field("owner", pa.string()),
-        pa.field("public_ip", pa.bool_()),
-        pa.field("discovered_at", _TS, nullable=False),
-    ],
-    metadata={"qlrf.contract": "inventory", "qlrf.contract_version": CONTRACT_VERSION},
-)
+def _build_schemas() -> dict:
+    """The pyarrow schemas, built on first use: importing pyarrow costs ~0.2 s, which a connector
+    process (`qlrf discover`) or the normaliser CLI should not pay before it needs a table."""
+    import pyarrow as pa
 
-SNAPSHOT_SCHEMA = pa.schema(
-    [
-        pa.field("asset_id", pa.string(), nullable=False),
-        pa.field("platform", pa.string(), nullable=False),
-        pa.field("snapshot_id", pa.string(), nullable=False),
-        pa.field("source_id", pa.string()),
-        pa.field("region", pa.string()),
-        pa.field("created_at", _TS, nullable=False),
-    ],
-    metadata={"qlrf.contract": "snapshots", "qlrf.contract_version": CONTRACT_VERSION},
-)
+    _TS = pa.timestamp("us", tz="UTC")
+    INVENTORY_SCHEMA = pa.schema(
+        [
+            pa.field("asset_id", pa.string(), nullable=False),
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("account", pa.string(), nullable=False),
+            pa.field("region", pa.string(), nullable=False),
+            pa.field("zone", pa.string()),
+            pa.field("name", pa.string(), nullable=False),
+            pa.field("state", pa.string(), nullable=False),
+            pa.field("image_ref", pa.string()),
+            pa.field("instance_type", pa.string()),
+            pa.field("launched_at", _TS),
+            pa.field("tags", pa.map_(pa.string(), pa.string())),
+            pa.field("group", pa.string()),
+            pa.field("site", pa.string()),
+            pa.field("environment", pa.string()),
+            pa.field("owner", pa.string()),
+            pa.field("public_ip", pa.bool_()),
+            pa.field("discovered_at", _TS, nullable=False),
+        ],
+        metadata={"qlrf.contract": "inventory", "qlrf.contract_version": CONTRACT_VERSION},
+    )
+
+    SNAPSHOT_SCHEMA = pa.schema(
+        [
+            pa.field("asset_id", pa.string(), nullable=False),
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("snapshot_id", pa.string(), nullable=False),
+            pa.field("source_id", pa.string()),
+            pa.field("region", pa.string()),
+            pa.field("created_at", _TS, nullable=False),
+        ],
+        metadata={"qlrf.contract": "snapshots", "qlrf.contract_version": CONTRACT_VERSION},
+    )
+    return {"INVENTORY_SCHEMA": INVENTORY_SCHEMA, "SNAPSHOT_SCHEMA": SNAPSHOT_SCHEMA}
+
+
+@functools.cache
+def _schemas() -> dict:
+    return _build_schemas()
+
+
+def __getattr__(name: str):
+    """INVENTORY_SCHEMA and SNAPSHOT_SCHEMA are module attributes, built lazily (PEP 562)."""
+    if name in ("INVENTORY_SCHEMA", "SNAPSHOT_SCHEMA"):
+        return _schemas()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RecordError(ValueError):
@@ -93,11 +114,15 @@ class Normalised:
 
 def inventory_table(rows: list[dict]) -> pa.Table:
     """Build a contract-conformant table; fails loudly if a row breaks the contract."""
-    return pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA)
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=_schemas()["INVENTORY_SCHEMA"])
 
 
 def snapshot_table(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=_schemas()["SNAPSHOT_SCHEMA"])
 
 
 def json_default(value: object) -> str:
@@ -110,6 +135,8 @@ def json_default(value: object) -> str:
 def facts_table(rows: list[dict]) -> pa.Table:
     """Discovery facts vary by platform; nested values are kept as JSON text so the schema stays flat."""
     import json
+
+    import pyarrow as pa
 
     if not rows:
         return pa.table({"platform": pa.array([], pa.string())})
