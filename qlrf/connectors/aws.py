@@ -56,6 +56,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from qlrf.connectors.common import ScopeFailed
 from qlrf.contract import Normalised
 from qlrf.envparse import positive_int, split_list
 from qlrf.normalize.aws import instance_row, snapshot_row, volume_owners
@@ -159,13 +160,6 @@ class _Account:
     account_id: str
     via: str  # "default credentials" or the role ARN, for messages
     credentials: tuple[str, str, str] | None = field(default=None, repr=False)  # assumed role keys
-
-
-class _ScopeFailed(Exception):
-    def __init__(self, scope: str, reason: str):
-        super().__init__(reason)
-        self.scope = scope
-        self.reason = reason
 
 
 _LOADER: botocore.loaders.Loader | None = None
@@ -372,7 +366,7 @@ class _Discovery:
             sts = self.sessions.client(None, "sts", self.sessions.home_region())
             account_id = sts.get_caller_identity()["Account"]
         except (BotoCoreError, ClientError) as exc:
-            raise _ScopeFailed(
+            raise ScopeFailed(
                 "aws:default/*", self.sessions.scrub(_explain(exc, "default credentials"))
             ) from None
         return _Account(account_id=str(account_id), via="default credentials")
@@ -391,7 +385,7 @@ class _Discovery:
             creds = sts.assume_role(**kwargs)
         except (BotoCoreError, ClientError) as exc:
             reason = _explain(exc, f"account {account_id}: cannot assume {role_arn}")
-            raise _ScopeFailed(f"aws:{account_id}/*", self.sessions.scrub(reason)) from None
+            raise ScopeFailed(f"aws:{account_id}/*", self.sessions.scrub(reason)) from None
         c = creds["Credentials"]
         self.sessions.remember_secret(c["SecretAccessKey"], c["SessionToken"])
         assumed = str((creds.get("AssumedRoleUser") or {}).get("Arn", ""))
@@ -408,7 +402,7 @@ class _Discovery:
             regions = ec2.describe_regions(AllRegions=False)["Regions"]
         except (BotoCoreError, ClientError) as exc:
             reason = _explain(exc, f"account {account.account_id} ({account.via}): cannot list regions")
-            raise _ScopeFailed(f"aws:{account.account_id}/*", self.sessions.scrub(reason)) from None
+            raise ScopeFailed(f"aws:{account.account_id}/*", self.sessions.scrub(reason)) from None
         return sorted(
             r["RegionName"]
             for r in regions
@@ -432,7 +426,7 @@ class _Discovery:
         try:
             ec2 = self.sessions.client(account, "ec2", region)
         except (BotoCoreError, ClientError) as exc:
-            raise _ScopeFailed(scope, self.sessions.scrub(_explain(exc, who))) from None
+            raise ScopeFailed(scope, self.sessions.scrub(_explain(exc, who))) from None
         # Per region at most one big paged listing is on its way at a time: instances first, then
         # snapshots. "owned" needs nothing from the instances, so it starts the moment the first
         # instance page has arrived (while that page is still being parsed here); "by_volume" needs
@@ -457,7 +451,7 @@ class _Discovery:
         try:
             reservations = instances_job.result()
         except (BotoCoreError, ClientError) as exc:
-            raise _ScopeFailed(scope, self.sessions.scrub(_explain(exc, who))) from None
+            raise ScopeFailed(scope, self.sessions.scrub(_explain(exc, who))) from None
 
         volumes: dict[str, str] = {}
         for reservation in reservations:
@@ -745,7 +739,7 @@ def _newest_snapshot_rows(snapshots: Iterable[dict], volumes: dict[str, str], re
     return rows
 
 
-def _unexpected(exc: Exception, kind: str, what: Any, run: _Discovery) -> _ScopeFailed:
+def _unexpected(exc: Exception, kind: str, what: Any, run: _Discovery) -> ScopeFailed:
     """A bug or an unforeseen error in one scope must not lose the others: record it like a failure."""
     log.error(
         "AWS discovery: unexpected error in %s %s", kind, getattr(what, "account_id", what), exc_info=exc
@@ -757,7 +751,7 @@ def _unexpected(exc: Exception, kind: str, what: Any, run: _Discovery) -> _Scope
         scope = f"aws:{what.account_id}/*"
     else:
         scope = f"aws:{_role_account(what)}/*" if what else "aws:default/*"
-    return _ScopeFailed(scope, run.sessions.scrub(f"{scope}: unexpected {type(exc).__name__}: {exc}"))
+    return ScopeFailed(scope, run.sessions.scrub(f"{scope}: unexpected {type(exc).__name__}: {exc}"))
 
 
 def discover(
@@ -801,7 +795,7 @@ def discover(
                 try:
                     value = future.result()
                 except Exception as exc:
-                    failed = exc if isinstance(exc, _ScopeFailed) else _unexpected(exc, kind, what, run)
+                    failed = exc if isinstance(exc, ScopeFailed) else _unexpected(exc, kind, what, run)
                     result.failed_scopes.append({"scope": failed.scope, "reason": failed.reason})
                     log.warning("%s", failed.reason)
                     say(f"aws {failed.scope.removeprefix('aws:')}: FAILED: {failed.reason}")

@@ -59,6 +59,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 
+from qlrf.connectors.common import ScopeFailed, gather
 from qlrf.contract import Normalised
 from qlrf.envparse import positive_int, split_list
 from qlrf.normalize import azure as normalize_azure
@@ -183,13 +184,6 @@ def compute_client(config: AzureConfig, credential: Any, subscription: str) -> A
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
-
-
-class _ScopeFailed(Exception):
-    def __init__(self, scope: str, reason: str):
-        super().__init__(reason)
-        self.scope = scope
-        self.reason = reason
 
 
 def _first_lines(text: str) -> str:
@@ -426,16 +420,7 @@ class _Discovery:
                 client.close()
 
     def gather(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        """Run independent leaf calls on the fetch pool; each result is its value or its exception.
-        Leaf calls never wait on the pool themselves, so it cannot deadlock."""
-        futures = {name: self._fetch.submit(fn) for name, fn in calls.items()}
-        out: dict[str, Any] = {}
-        for name, future in futures.items():
-            try:
-                out[name] = future.result()
-            except Exception as exc:  # noqa: BLE001 - returned to the caller, which decides
-                out[name] = exc
-        return out
+        return gather(self._fetch, calls)
 
     def preflight(self) -> str | None:
         """Get one token before fanning out: a bad credential is one clear error, not N token requests."""
@@ -465,7 +450,7 @@ class _Discovery:
             }
         )
         if isinstance(first["vms"], Exception):
-            raise _ScopeFailed(scope, self.explain(first["vms"], sub))
+            raise ScopeFailed(scope, self.explain(first["vms"], sub))
 
         def part_failed(part: str, exc: BaseException) -> None:
             if any(f["scope"] == f"{scope}:{part}" for f in out.failed):
@@ -481,7 +466,7 @@ class _Discovery:
                 views = {str(vm["id"]).lower(): _props(vm).get("instanceView") for vm in vms}
                 vms = _as_dicts(client.virtual_machines.list_all())
             except Exception as exc:  # noqa: BLE001
-                raise _ScopeFailed(scope, self.explain(exc, sub)) from None
+                raise ScopeFailed(scope, self.explain(exc, sub)) from None
             for vm in vms:
                 view = views.get(str(vm["id"]).lower())
                 if view is not None:
@@ -571,10 +556,10 @@ class _Discovery:
         return image_fact(resource.as_dict(), image_id, image_type, discovered_at)
 
 
-def _unexpected(exc: Exception, sub: str, run: _Discovery) -> _ScopeFailed:
+def _unexpected(exc: Exception, sub: str, run: _Discovery) -> ScopeFailed:
     """A bug or an unforeseen error in one subscription must not lose the others."""
     log.error("Azure discovery: unexpected error in subscription %s", sub, exc_info=exc)
-    return _ScopeFailed(f"azure:{sub}", run.explain(exc, sub))
+    return ScopeFailed(f"azure:{sub}", run.explain(exc, sub))
 
 
 def discover(
@@ -624,7 +609,7 @@ def discover(
                         try:
                             value = future.result()
                         except Exception as exc:  # noqa: BLE001
-                            failed = exc if isinstance(exc, _ScopeFailed) else _unexpected(exc, sub, run)
+                            failed = exc if isinstance(exc, ScopeFailed) else _unexpected(exc, sub, run)
                             result.failed_scopes.append({"scope": failed.scope, "reason": failed.reason})
                             log.warning("azure %s: %s", sub, failed.reason)
                             say(f"azure {sub}: FAILED: {failed.reason}")

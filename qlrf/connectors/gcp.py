@@ -49,6 +49,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
+from qlrf.connectors.common import ScopeFailed, gather
 from qlrf.contract import Normalised
 from qlrf.envparse import positive_int, split_list
 from qlrf.normalize import gcp as normalize_gcp
@@ -141,13 +142,6 @@ def make_credentials(config: GcpConfig) -> Any:
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
-
-
-class _ScopeFailed(Exception):
-    def __init__(self, scope: str, reason: str):
-        super().__init__(reason)
-        self.scope = scope
-        self.reason = reason
 
 
 def _one_line(text: str) -> str:
@@ -348,15 +342,7 @@ class _Discovery:
         )
 
     def gather(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        """Independent leaf calls on the fetch pool; each result is its value or its exception."""
-        futures = {name: self._fetch.submit(fn) for name, fn in calls.items()}
-        out: dict[str, Any] = {}
-        for name, future in futures.items():
-            try:
-                out[name] = future.result()
-            except Exception as exc:  # noqa: BLE001 - returned to the caller, which decides
-                out[name] = exc
-        return out
+        return gather(self._fetch, calls)
 
     def _aggregated(
         self, client_name: str, request_type: str, field_name: str, kind: str, project: str
@@ -414,7 +400,7 @@ class _Discovery:
             }
         )
         if isinstance(got["instances"], Exception):
-            raise _ScopeFailed(scope, explain(got["instances"], project))
+            raise ScopeFailed(scope, explain(got["instances"], project))
         out.instances, unreachable, out.pages = got["instances"]
         for zone, reason in sorted(unreachable.items()):
             out.failed.append({"scope": f"{scope}/{last_segment(zone)}", "reason": reason})
@@ -452,9 +438,9 @@ class _Discovery:
         return image_fact(rest_dict(image, "compute#image"), link, discovered_at)
 
 
-def _unexpected(exc: Exception, project: str) -> _ScopeFailed:
+def _unexpected(exc: Exception, project: str) -> ScopeFailed:
     log.error("GCP discovery: unexpected error in project %s", project, exc_info=exc)
-    return _ScopeFailed(f"gcp:{project}", explain(exc, project))
+    return ScopeFailed(f"gcp:{project}", explain(exc, project))
 
 
 def discover(
@@ -499,7 +485,7 @@ def discover(
                 try:
                     value = future.result()
                 except Exception as exc:  # noqa: BLE001
-                    failed = exc if isinstance(exc, _ScopeFailed) else _unexpected(exc, project)
+                    failed = exc if isinstance(exc, ScopeFailed) else _unexpected(exc, project)
                     result.failed_scopes.append({"scope": failed.scope, "reason": failed.reason})
                     log.warning("gcp %s: %s", project, failed.reason)
                     say(f"gcp {project}: FAILED: {failed.reason}")
