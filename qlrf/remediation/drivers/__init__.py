@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from qlrf.plans import PatchPlan
-from qlrf.remediation.executor import chunks
+from qlrf.remediation.executor import HealthReport, chunks
 
 T = TypeVar("T")
 
@@ -74,6 +74,27 @@ def passes(plan: PatchPlan, healthy: int, total: int, *, group: bool) -> bool:
         return False
     percent = plan.spec.health_gate.min_healthy_percent if group else 100
     return healthy * 100 >= percent * total
+
+
+def group_health(plan: PatchPlan, checked: dict[str, list[tuple[str, str | None]]], changed: str) -> HealthReport:
+    """Roll each group's members (label, problem or None) up into one HealthReport; the plan's
+    min_healthy_percent applies per group, to the members changed so far. `changed` names the
+    per-group count in the details (e.g. "upgraded", "updated")."""
+    total = healthy = 0
+    ok_all = True
+    details: dict[str, Any] = {}
+    unhealthy: dict[str, str] = {}
+    for name, members in checked.items():
+        good = sum(1 for _, problem in members if problem is None)
+        unhealthy.update({label: problem for label, problem in members if problem})
+        passed = passes(plan, good, len(members), group=True)
+        ok_all &= passed
+        total += len(members)
+        healthy += good
+        details[name] = {changed: len(members), "healthy": good, "passed": passed}
+    if unhealthy:
+        details["unhealthy"] = unhealthy
+    return HealthReport(ok_all and total > 0, total, healthy, details)
 
 
 def wait_for(

@@ -30,7 +30,7 @@ from typing import Any
 from qlrf.connectors.azure import AzureConfig, compute_client, make_credential
 from qlrf.connectors.azure import config_from_env as _azure_from_env
 from qlrf.plans import PatchPlan
-from qlrf.remediation.drivers import DriverError, chunks, group_quota, groups_through, passes
+from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
 
 # imageReference keys that name an image (the others, e.g. exactVersion, are read-only)
@@ -203,29 +203,12 @@ class AzureDriver:
         return details
 
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
-        total = healthy = 0
-        ok_all = True
-        details: dict[str, Any] = {}
-        unhealthy: dict[str, str] = {}
+        checked: dict[str, list[tuple[str, str | None]]] = {}
         for name in groups_through(plan, index):
             s = self.sets[name]
             by_id = {vm["instanceId"]: vm for vm in self._instances(s)}
-            good = 0
-            for iid in s.upgraded:
-                vm = by_id.get(iid)
-                problem = _problem(vm, self.golden)
-                if problem:
-                    unhealthy[f"{name}/{iid}"] = problem
-                else:
-                    good += 1
-            passed = passes(plan, good, len(s.upgraded), group=True)
-            ok_all &= passed
-            total += len(s.upgraded)
-            healthy += good
-            details[name] = {"upgraded": len(s.upgraded), "healthy": good, "passed": passed}
-        if unhealthy:
-            details["unhealthy"] = unhealthy
-        return HealthReport(ok_all and total > 0, total, healthy, details)
+            checked[name] = [(f"{name}/{iid}", _problem(by_id.get(iid), self.golden)) for iid in s.upgraded]
+        return group_health(plan, checked, "upgraded")
 
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
         details: dict[str, Any] = {}

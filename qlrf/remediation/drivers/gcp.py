@@ -34,7 +34,7 @@ from typing import Any
 from qlrf.connectors.gcp import GcpConfig, make_retry
 from qlrf.connectors.gcp import config_from_env as _gcp_from_env
 from qlrf.plans import PatchPlan
-from qlrf.remediation.drivers import DriverError, chunks, group_quota, groups_through, passes
+from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
 
 WRITE_SCOPES = ("https://www.googleapis.com/auth/compute",)
@@ -300,38 +300,12 @@ class GcpDriver:
         return details
 
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
-        total = healthy = 0
-        ok_all = True
-        details: dict[str, Any] = {}
-        unhealthy: dict[str, str] = {}
+        checked: dict[str, list[tuple[str, str | None]]] = {}
         for name in groups_through(plan, index):
             m = self.migs[name]
             by_url = {mi.instance: mi for mi in self._managed(m)}
-            good = 0
-            for url in m.updated:
-                mi = by_url.get(url)
-                if mi is None:
-                    problem = "not in the group"
-                elif mi.current_action != "NONE":
-                    problem = f"currentAction {mi.current_action}"
-                elif mi.instance_status != "RUNNING":
-                    problem = f"instanceStatus {mi.instance_status or 'unknown'}"
-                elif not _same(mi.version.instance_template, m.new_template):
-                    problem = f"version {_tail(mi.version.instance_template)}"
-                else:
-                    problem = None
-                if problem:
-                    unhealthy[_tail(url)] = problem
-                else:
-                    good += 1
-            passed = passes(plan, good, len(m.updated), group=True)
-            ok_all &= passed
-            total += len(m.updated)
-            healthy += good
-            details[name] = {"updated": len(m.updated), "healthy": good, "passed": passed}
-        if unhealthy:
-            details["unhealthy"] = unhealthy
-        return HealthReport(ok_all and total > 0, total, healthy, details)
+            checked[name] = [(_tail(url), _problem(by_url.get(url), m.new_template)) for url in m.updated]
+        return group_health(plan, checked, "updated")
 
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
         details: dict[str, Any] = {}
@@ -353,6 +327,19 @@ class GcpDriver:
         if errors:
             raise DriverError("rollback incomplete: " + "; ".join(errors))
         return details
+
+
+def _problem(mi: Any, new_template: str) -> str | None:
+    """Why a managed instance does not count as healthy yet, or None."""
+    if mi is None:
+        return "not in the group"
+    if mi.current_action != "NONE":
+        return f"currentAction {mi.current_action}"
+    if mi.instance_status != "RUNNING":
+        return f"instanceStatus {mi.instance_status or 'unknown'}"
+    if not _same(mi.version.instance_template, new_template):
+        return f"version {_tail(mi.version.instance_template)}"
+    return None
 
 
 __all__ = ["GcpDriver", "GcpDriverConfig", "config_from_env", "image_url"]
