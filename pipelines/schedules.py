@@ -8,6 +8,14 @@ from pipelines.jobs import platform_job, quality_job
 from qlrf.contract import PLATFORMS
 
 
+def _every_platform(context: ScheduleEvaluationContext, run_key_prefix: str = ""):
+    """One run request per platform partition of the tick's day, keyed so a repeated tick dedupes."""
+    day = context.scheduled_execution_time.date().isoformat()
+    for platform in PLATFORMS:
+        key = MultiPartitionKey({"date": day, "platform": platform})
+        yield RunRequest(run_key=f"{run_key_prefix}{day}|{platform}", partition_key=key)
+
+
 @schedule(
     job=platform_job,
     cron_schedule="0 1 * * *",
@@ -16,10 +24,7 @@ from qlrf.contract import PLATFORMS
     description="01:00 UTC: discover and score today's partition of every platform.",
 )
 def daily_platform_schedule(context: ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date().isoformat()
-    for platform in PLATFORMS:
-        key = MultiPartitionKey({"date": day, "platform": platform})
-        yield RunRequest(run_key=f"{day}|{platform}", partition_key=key)
+    yield from _every_platform(context)
 
 
 @schedule(
@@ -30,6 +35,4 @@ def daily_platform_schedule(context: ScheduleEvaluationContext):
     description="03:00 UTC: the great-expectations suite over today's inventory of every platform.",
 )
 def inventory_quality_schedule(context: ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date().isoformat()
-    for platform in PLATFORMS:
-        yield RunRequest(run_key=f"quality|{day}|{platform}", partition_key=MultiPartitionKey({"date": day, "platform": platform}))
+    yield from _every_platform(context, run_key_prefix="quality|")

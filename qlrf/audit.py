@@ -193,6 +193,13 @@ class AuditLog:
 
     # --- writing -----------------------------------------------------------------------------------
 
+    def append_once(self, kind: str, actor: str, subject: str, data: Mapping | None = None) -> AuditRecord | None:
+        """Append unless a record of this kind already exists for the subject (sensor ticks repeat);
+        returns the new record, or None when there was one already."""
+        if self.records(subject=subject, kind=kind, limit=1):
+            return None
+        return self.append(kind, actor, subject, data)
+
     def append(self, kind: str, actor: str, subject: str, data: Mapping | None = None) -> AuditRecord:
         """Append one record (its own transaction) and return it with its seq and hash."""
         with write_tx(self.engine) as conn:

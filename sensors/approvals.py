@@ -82,8 +82,8 @@ def evaluate_approvals(
                 },
             )
         )
-        if audit is not None and not audit.records(subject=task.plan_hash, kind="sensor_request", limit=1):
-            audit.append("sensor_request", f"sensor:{sensor_name}", task.plan_hash, {
+        if audit is not None:
+            audit.append_once("sensor_request", f"sensor:{sensor_name}", task.plan_hash, {
                 "job": EXECUTION_JOB, "run_key": task.plan_hash, "task_id": task.id, "plan_id": task.plan_id,
                 "approver": task.approver, "environment": task.environment, "platform": task.platform,
             })

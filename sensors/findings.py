@@ -155,8 +155,8 @@ def evaluate_findings(
                     },
                 )
             )
-            if audit is not None and not audit.records(subject=key, kind="sensor_request", limit=1):
-                audit.append("sensor_request", requested_by, key, {
+            if audit is not None:
+                audit.append_once("sensor_request", requested_by, key, {
                     "job": PLANNING_JOB, "run_key": key, "partition": partition, "event_storage_id": storage_id,
                     "finding": {k: v for k, v in finding.to_dict().items() if k != "asset_ids"},
                     "fingerprint": finding.fingerprint(), "targets": len(finding.asset_ids),
