@@ -6,13 +6,15 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
+    Failure,
     MaterializeResult,
     asset,
 )
 
+from assets.baselines import verification_keys
 from assets.common import partition_day, preview
 from pipelines.partitions import daily
-from qlrf.baseline import load_contracts
+from qlrf.baseline import ContractError, load_contracts
 from qlrf.sbom import image_packages as flatten_sboms
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
@@ -30,8 +32,12 @@ from resources.warehouse import WarehouseResource
 def image_packages(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
     day = partition_day(context)
     directory = estate.contracts_dir(day)
-    # The golden_images asset has already verified these contracts' signatures for this day.
-    families = load_contracts(directory, public_keys=[], require_signatures=False)
+    # Verified again with the same keys as golden_images: the files could have changed since.
+    try:
+        keys, _source = verification_keys(estate, directory)
+        families = load_contracts(directory, public_keys=keys)
+    except ContractError as exc:
+        raise Failure(f"golden-image contracts rejected, no SBOM index for {day}: {exc}") from exc
     table, problems = flatten_sboms(directory, families)
     path = warehouse.get().write("image_packages", table, day)
     yield MaterializeResult(metadata={"dagster/row_count": table.num_rows, "path": path, "preview": preview(table)})
