@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 UV_VERSION := 0.13.8
 
-.PHONY: setup run test serve stop lint lock bench vcsim clean
+.PHONY: setup run test test-fast test-clock serve stop lint lock bench vcsim clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,18 @@ vcsim: ## build the vSphere simulator from Debian's govmomi packages (for connec
 
 test: setup vcsim  ## set up and run the whole suite (PostgreSQL on 127.0.0.1:5432 is used by the postgres tests)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: setup  ## the fast tests only (no Dagster runs, CLI subprocesses, loopback clouds or PostgreSQL)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not postgres"
+
+# A test that passes today and fails next month is a defect: run the fast tests 400 days ahead and
+# 400 days back (libfaketime, also faking the monotonic clock so sleeps stay consistent).
+CLOCK_SHIFTS ?= +400d -400d
+test-clock: setup  ## the fast tests under shifted clocks (libfaketime from Debian)
+	scripts/system-deps.sh faketime:faketime
+	@for shift in $(CLOCK_SHIFTS); do echo "== fast tests with the clock at $$shift"; \
+	  faketime -f "$$shift" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not postgres" -p no:cacheprovider \
+	  || exit 1; done
 
 serve: setup  ## Dagster UI + daemon (schedules, sensors) and the Streamlit dashboard
 	$(BIN)/python scripts/serve.py start

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -181,10 +181,21 @@ def _named(value: str | None, what: str) -> str:
 class TaskStore:
     """Approval tasks in the database `engine_for(url)` picks (SQLite by default, Postgres by env)."""
 
-    def __init__(self, url: str | None = None, audit: AuditLog | None = None, approval_ttl: timedelta = timedelta(hours=24)):
+    def __init__(
+        self,
+        url: str | None = None,
+        audit: AuditLog | None = None,
+        approval_ttl: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = now_utc,
+    ):
         self.engine = engine_for(url)
         self.audit = audit
         self.approval_ttl = approval_ttl
+        # The clock is an input: expiry is judged against it, so tests and replays pass their own.
+        self.clock = clock
+
+    def _now(self, now: datetime | None) -> datetime:
+        return utc(now) or utc(self.clock())
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -259,7 +270,7 @@ class TaskStore:
 
     def expiring_within(self, delta: timedelta, now: datetime | None = None) -> builtins.list[Task]:
         """Pending tasks that expire in (now, now + delta]: for "approval about to expire" alerts."""
-        now = utc(now) or now_utc()
+        now = self._now(now)
         query = (
             select(tasks)
             .where(tasks.c.state == "pending_approval", tasks.c.expires_at > now, tasks.c.expires_at <= now + delta)
@@ -286,7 +297,7 @@ class TaskStore:
         decision = _decision_dict(decision)
         try:
             with self._write() as change:
-                task = self._insert(change, sealed, requested_by, decision, utc(now) or now_utc(), supersedes=None)
+                task = self._insert(change, sealed, requested_by, decision, self._now(now), supersedes=None)
         except IntegrityError:  # a concurrent propose of the same plan won
             found = self.by_hash(sealed.content_hash)
             if found is None:
@@ -401,7 +412,7 @@ class TaskStore:
     def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, now: datetime | None, new: str) -> Task:
         approver = _named(approver, "approver")
         reason = _named(reason, "reason")
-        now = utc(now) or now_utc()
+        now = self._now(now)
         what = "approval" if new == "approved" else "rejection"
         try:
             with self._write() as change:
@@ -437,7 +448,7 @@ class TaskStore:
         """
         editor = _named(editor, "editor")
         reason = _named(reason, "reason")
-        now = utc(now) or now_utc()
+        now = self._now(now)
         sealed = _sealed(new_plan)
         if sealed.content_hash == plan_hash:
             raise TaskStateError(f"task {task_id}: the modified plan is identical to the current one (hash {plan_hash})")
@@ -487,7 +498,7 @@ class TaskStore:
 
     def expire_due(self, now: datetime | None = None, *, actor: str = EXPIRY_ACTOR) -> builtins.list[Task]:
         """Expire every pending task whose time is up; returns the tasks it expired."""
-        now = utc(now) or now_utc()
+        now = self._now(now)
         query = select(tasks.c.id).where(tasks.c.state == "pending_approval", tasks.c.expires_at <= now).order_by(tasks.c.expires_at)
         with read_tx(self.engine) as conn:
             due = [r.id for r in conn.execute(query).all()]
@@ -502,7 +513,7 @@ class TaskStore:
 
     def start(self, task_id: str, *, actor: str = "executor", now: datetime | None = None) -> Task:
         """approved -> running; exactly one caller wins."""
-        now = utc(now) or now_utc()
+        now = self._now(now)
         with self._write() as change:
             task = self._load(change.conn, task_id, for_update=True)
             return self._move(change, task, "running", actor=actor, kind="execution_start", reason="execution started", now=now)
@@ -512,7 +523,7 @@ class TaskStore:
         if state not in FINISH_STATES:
             raise TaskStateError(f"task {task_id}: finish state must be one of {sorted(FINISH_STATES)}, got {state!r}")
         reason = _named(reason, "reason")
-        now = utc(now) or now_utc()
+        now = self._now(now)
         with self._write() as change:
             task = self._load(change.conn, task_id, for_update=True)
             return self._move(change, task, state, actor=actor, kind="execution_end", reason=reason, now=now)

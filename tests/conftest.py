@@ -23,3 +23,16 @@ def isolated_env(monkeypatch, tmp_path):
     for var in ("QLRF_WAREHOUSE", "QLRF_ESTATE_DIR", "QLRF_POSTGRES_URL", "DAGSTER_HOME", "QLRF_GOLDEN_DIR"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "home"
+
+
+# Slow = Dagster runs, CLI subprocesses and loopback-cloud integration. `make test` runs everything;
+# `make test-fast` (and CI's shifted-clock pass) runs the rest.
+SLOW_DIRS = ("connectors", "integration")
+SLOW_FIXTURES = {"materialized_day", "drift_day", "built_day"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.relative_to(config.rootpath).parts
+        if (len(parts) > 1 and parts[1] in SLOW_DIRS) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

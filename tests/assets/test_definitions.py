@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, build_schedule_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,7 @@ def test_daily_schedule_requests_every_platform_once():
     assert str(requests[0].partition_key) == "2026-11-27|aws"
 
 
+@pytest.mark.slow
 def test_definitions_validate_with_the_cli(tmp_path):
     """What CI and `dg check defs` check: the workspace loads in a fresh process with an empty environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QLRF_")}

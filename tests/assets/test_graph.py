@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 
 from qlrf.contract import INVENTORY_SCHEMA, PLATFORMS
@@ -29,6 +30,7 @@ def test_every_partition_lands_with_passing_checks(materialized_day):
     assert "Most drifted sites" in text and sites[0]["site"] in text
 
 
+@pytest.mark.slow
 def test_rerun_same_day_replaces_without_duplicates(tmp_path):
     instance = DagsterInstance.ephemeral()
     day = "2026-11-21"
@@ -44,6 +46,7 @@ def test_rerun_same_day_replaces_without_duplicates(tmp_path):
     assert [e.partition_key for e in events] == [str(key), str(key)]
 
 
+@pytest.mark.slow
 def test_a_failing_platform_writes_nothing_and_names_the_problem(tmp_path):
     from dagster import AssetSelection, materialize
 
@@ -83,6 +86,7 @@ def test_quality_job_runs_great_expectations(materialized_day):
     assert Warehouse(str(root)).read("inventory_quality", day, "azure").num_rows == 0
 
 
+@pytest.mark.slow
 def test_rejected_contract_keeps_the_previous_baseline_in_force(tmp_path):
     from datetime import date
 

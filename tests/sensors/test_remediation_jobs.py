@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from pipelines.remediation_jobs import (
@@ -106,6 +107,7 @@ def _execute(url, plan_hash, resource=None):
     )
 
 
+@pytest.mark.slow
 def test_execution_job_runs_an_auto_approved_plan_once(db_url):
     DRIVER.calls.clear()
     DRIVER.unhealthy_wave = None
@@ -127,6 +129,7 @@ def test_execution_job_runs_an_auto_approved_plan_once(db_url):
     assert DRIVER.calls.count(("prepare",)) == 1
 
 
+@pytest.mark.slow
 def test_execution_passes_the_human_approval_to_the_gate(db_url):
     DRIVER.calls.clear()
     DRIVER.unhealthy_wave = None
@@ -141,6 +144,7 @@ def test_execution_passes_the_human_approval_to_the_gate(db_url):
     assert decisions and all(r.data["decision"]["approved"] for r in decisions)
 
 
+@pytest.mark.slow
 def test_a_failed_health_gate_rolls_back_and_fails_the_run(db_url):
     DRIVER.calls.clear()
     DRIVER.unhealthy_wave = 0
@@ -162,6 +166,7 @@ def test_a_pending_task_is_never_executed(db_url):
     assert not result.success and store.get(task.id).state == "pending_approval"
 
 
+@pytest.mark.slow
 def test_approval_sensor_then_execution_job_end_to_end(db_url):
     """What the daemon does: the sensor's request, launched with its run config, executes the plan."""
     DRIVER.calls.clear()

@@ -250,7 +250,7 @@ def test_start_wins_exactly_once_under_concurrency(store):
 def test_audit_in_another_database_is_appended_after_commit(tmp_path):
     store = TaskStore(f"sqlite:///{tmp_path / 'a.db'}", audit=AuditLog(f"sqlite:///{tmp_path / 'b.db'}"))
     task = store.propose(make_plan(), "sensor", PENDING, now=T0)
-    store.reject(task.id, task.plan_hash, "alice", "no")
+    store.reject(task.id, task.plan_hash, "alice", "no", now=T0)
     assert [r.kind for r in store.audit.records()] == ["plan_proposed", "policy_decision", "approval_requested", "rejection"]
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rf_audit_log")).scalar() == 0
@@ -272,6 +272,7 @@ def qlrf(home, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "qlrf.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_round_trip(tmp_path, monkeypatch):
     home = tmp_path / "home"
     plan = make_plan().sealed()

@@ -205,6 +205,7 @@ def estate_root(sample, tmp_path, isolated_env):
     return root
 
 
+@pytest.mark.slow
 def test_golden_images_asset_verifies_with_the_sample_key(estate_root, tmp_path):
     from qlrf.warehouse import Warehouse
 
@@ -221,6 +222,7 @@ def test_golden_images_asset_verifies_with_the_sample_key(estate_root, tmp_path)
     assert Warehouse(str(tmp_path / "wh")).exists("golden_images", DAY)
 
 
+@pytest.mark.slow
 def test_golden_images_asset_rejects_a_tampered_contract_and_writes_nothing(estate_root, tmp_path):
     from qlrf.warehouse import Warehouse
 
@@ -238,6 +240,7 @@ def test_golden_images_asset_rejects_a_tampered_contract_and_writes_nothing(esta
     assert not [c for c in result.get_asset_check_evaluations() if c.passed]
 
 
+@pytest.mark.slow
 def test_configured_keys_take_precedence_over_the_sample_key(estate_root, tmp_path, monkeypatch):
     stranger = tmp_path / "stranger.pub"
     stranger.write_bytes(signing.generate_key_pair().public_pem)
@@ -252,6 +255,7 @@ def test_configured_keys_take_precedence_over_the_sample_key(estate_root, tmp_pa
     assert check.metadata["key_source"].value == "QLRF_COSIGN_PUBLIC_KEYS"
 
 
+@pytest.mark.slow
 def test_a_configured_golden_dir_never_trusts_a_key_lying_next_to_it(estate_root, tmp_path, monkeypatch):
     monkeypatch.setenv("QLRF_GOLDEN_DIR", str(estate_root / DAY.isoformat() / "golden"))
     result = _materialize(tmp_path / "wh", estate_root, DAY)

@@ -48,6 +48,7 @@ def _run(*args):
     return subprocess.run([*QLRF, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_normalize_prints_json_lines(estate):
     files = [str(p) for p in sorted((estate / "raw").glob("gcp-*.json"))]
     proc = _run("inventory", "normalize", "--platform", "gcp", *files)
@@ -58,6 +59,7 @@ def test_normalize_prints_json_lines(estate):
     assert rows[0]["discovered_at"].endswith("Z")
 
 
+@pytest.mark.slow
 def test_normalize_rejects_bad_record_keeps_the_rest(tmp_path):
     doc = {"Reservations": [{"OwnerId": "1", "Instances": [
         {"InstanceId": "i-good", "Placement": {"AvailabilityZone": "eu-west-1a"}, "State": {"Name": "running"}},
@@ -72,6 +74,7 @@ def test_normalize_rejects_bad_record_keeps_the_rest(tmp_path):
     assert "1 record(s) rejected" in proc.stderr
 
 
+@pytest.mark.slow
 def test_vsphere_normalize_needs_and_takes_datacenter(estate):
     path = next((estate / "raw").glob("vsphere-vc01-*.json"))
     proc = _run("inventory", "normalize", "--platform", "vsphere", str(path))
@@ -81,6 +84,7 @@ def test_vsphere_normalize_needs_and_takes_datacenter(estate):
     assert {json.loads(x)["region"] for x in proc.stdout.splitlines()} == {"dc-x"}
 
 
+@pytest.mark.slow
 def test_report_without_results_says_what_to_run(isolated_env):
     import os
 
