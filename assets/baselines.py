@@ -26,10 +26,22 @@ from dagster import (
 
 from assets.common import as_of, partition_day, preview, rows_check, unique_check
 from pipelines.partitions import daily
-from qlrf.baseline import ContractError, ImageFamily, current_images, load_contracts, registry_table
-from qlrf.sample import SAMPLE_KEYS_DIR
+from qlrf.baselines.contracts import (
+    ContractError,
+    ImageFamily,
+    current_images,
+    load_contracts,
+    registry_table,
+)
+from qlrf.baselines.signing import (
+    ENV_PUBLIC_KEYS,
+    PUBLIC_KEY_NAME,
+    SignatureError,
+    configured_public_keys,
+    short,
+)
+from qlrf.inventory.sample import SAMPLE_KEYS_DIR
 from qlrf.settings import Settings
-from qlrf.signing import ENV_PUBLIC_KEYS, PUBLIC_KEY_NAME, SignatureError, configured_public_keys, short
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
 

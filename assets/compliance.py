@@ -4,8 +4,8 @@ from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, Failure, M
 
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
 from pipelines.partitions import daily_platform
-from qlrf import compliance
-from qlrf.stages import run_compliance
+from qlrf.scoring import compliance
+from qlrf.scoring.stages import run_compliance
 from resources.warehouse import WarehouseResource
 
 

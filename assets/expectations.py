@@ -12,7 +12,7 @@ from dagster import (
 
 from assets.common import partition_day_platform
 from pipelines.partitions import daily_platform
-from qlrf.expectations import validate_inventory
+from qlrf.inventory.expectations import validate_inventory
 from resources.warehouse import WarehouseResource
 
 

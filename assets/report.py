@@ -15,8 +15,8 @@ from dagster import (
 
 from assets.common import partition_day, preview, range_check, rows_check
 from pipelines.partitions import by_date, daily
-from qlrf.contract import PLATFORMS
-from qlrf.report import fleet_tables, fleet_tables_present
+from qlrf.inventory.contract import PLATFORMS
+from qlrf.scoring.report import fleet_tables, fleet_tables_present
 from resources.warehouse import WarehouseResource
 
 _UPSTREAM = [AssetDep(key, partition_mapping=by_date) for key in ("vm_drift", "vm_compliance", "vm_dr")]

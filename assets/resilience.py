@@ -4,7 +4,7 @@ from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, Materializ
 
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check
 from pipelines.partitions import daily_platform
-from qlrf.stages import run_dr
+from qlrf.scoring.stages import run_dr
 from resources.warehouse import WarehouseResource
 
 

@@ -14,8 +14,8 @@ from dagster import (
 from assets.baselines import verification_keys
 from assets.common import partition_day, preview
 from pipelines.partitions import daily
-from qlrf.baseline import ContractError, load_contracts
-from qlrf.sbom import image_packages as flatten_sboms
+from qlrf.baselines.contracts import ContractError, load_contracts
+from qlrf.baselines.sbom import image_packages as flatten_sboms
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
 

@@ -12,8 +12,8 @@ from dagster import (
 
 from assets.common import partition_day, preview, range_check
 from pipelines.partitions import by_date, daily
-from qlrf.trends import WINDOW_DAYS
-from qlrf.trends import drift_trends as compute_trends
+from qlrf.scoring.trends import WINDOW_DAYS
+from qlrf.scoring.trends import drift_trends as compute_trends
 from resources.warehouse import WarehouseResource
 
 

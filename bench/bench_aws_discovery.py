@@ -4,7 +4,7 @@ One moto server (its own process) holds 2,000 instances in 4 regions, their AMIs
 group per region (launch template) and EBS snapshots (every attached volume has one, every third a
 newer second one). Then, alternating for --rounds rounds:
 
-- ours: `qlrf.connectors.aws.discover` over the 4 regions, in this (warm) process as the Dagster
+- ours: `qlrf.inventory.connectors.aws.discover` over the 4 regions, in this (warm) process as the Dagster
   code server runs it: instances + AMIs + scaling groups with launch-template resolution + the
   newest snapshot per volume;
 - ours, fresh process: the same in a new interpreter (imports included), for a like-for-like look;
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from qlrf.connectors.aws import AwsConfig, discover  # noqa: E402
-from qlrf.tags import TagMapping  # noqa: E402
+from qlrf.inventory.connectors.aws import AwsConfig, discover  # noqa: E402
+from qlrf.inventory.tags import TagMapping  # noqa: E402
 from tests.servers.moto_server import MotoProcess, loopback_env, seed_region  # noqa: E402
 
 REGIONS = ["eu-west-1", "eu-west-2", "us-east-1", "us-west-2"]
@@ -56,8 +56,8 @@ FRESH = """\
 import sys, time
 t0 = time.perf_counter()
 from datetime import UTC, datetime
-from qlrf.connectors.aws import AwsConfig, discover
-from qlrf.tags import TagMapping
+from qlrf.inventory.connectors.aws import AwsConfig, discover
+from qlrf.inventory.tags import TagMapping
 out = discover(AwsConfig(regions=sys.argv[1].split(",")), mapping=TagMapping(), discovered_at=datetime.now(UTC))
 print(len(out.vms), len(out.failed_scopes), time.perf_counter() - t0)
 """

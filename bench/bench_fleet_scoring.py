@@ -1,7 +1,7 @@
 """Benchmark: drift + compliance for 1,000,000 VMs from the Parquet warehouse (goal ≤ 2 s, ≤ 1 GiB peak).
 
 Builds a synthetic one-million-VM partition (columnar, not timed), then runs the same stage code the
-assets run (qlrf.stages: Parquet in, DuckDB, Parquet out, scores) in a fresh child process per
+assets run (qlrf.scoring.stages: Parquet in, DuckDB, Parquet out, scores) in a fresh child process per
 repetition, so the peak RSS printed is that of the scoring alone, imports included.
 Also prints DR readiness, which the asset graph runs next, for completeness.
 """
@@ -23,8 +23,8 @@ N = 1_000_000
 CHILD = """
 import json, sys, time
 from datetime import datetime, UTC, date
-from qlrf import compliance
-from qlrf.stages import run_compliance, run_dr, run_drift
+from qlrf.scoring import compliance
+from qlrf.scoring.stages import run_compliance, run_dr, run_drift
 from qlrf.warehouse import Warehouse
 wh, day, as_of = Warehouse(sys.argv[1]), date.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
 def hwm():  # VmHWM is per address space, so unlike ru_maxrss it does not inherit the parent's peak
@@ -50,7 +50,7 @@ def main() -> int:
         wh = build(Path(tmp), DAY, N)
         print(f"built a {N:,}-VM partition in {time.perf_counter() - started:.1f} s (not timed below)")
         as_of = datetime(2026, 11, 27, 12, tzinfo=UTC).isoformat()
-        base = subprocess.run([sys.executable, "-c", "import duckdb, pyarrow, qlrf.stages, qlrf.compliance; "
+        base = subprocess.run([sys.executable, "-c", "import duckdb, pyarrow, qlrf.scoring.stages, qlrf.scoring.compliance; "
                                "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024)"],
                               capture_output=True, text=True, cwd=ROOT, check=True)
         runs = []

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qlrf.gate import Gate  # noqa: E402
+from qlrf.remediation.gate import Gate  # noqa: E402
 
 GOAL = 5000
 HASH = "sha256:" + "0f" * 32

@@ -13,7 +13,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from qlrf.sample import generate_estate
+from qlrf.inventory.sample import generate_estate
 
 N = 100_000
 

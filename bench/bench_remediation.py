@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from qlrf.gate import Gate  # noqa: E402
 from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig  # noqa: E402
 from qlrf.remediation.executor import execute_plan  # noqa: E402
+from qlrf.remediation.gate import Gate  # noqa: E402
 from tests.remediation.support import (  # noqa: E402
     NOW,
     StopOneCanary,

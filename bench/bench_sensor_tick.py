@@ -1,7 +1,7 @@
 """Benchmark: one drift_findings_sensor tick over a 1,000,000-VM drift partition (goal < 5 s).
 
 Builds a synthetic one-million-VM aws partition (bench/fleet_gen.py) and scores its drift with the
-stage code the asset runs (qlrf.stages.run_drift), neither timed. Then records the drift_scores
+stage code the asset runs (qlrf.scoring.stages.run_drift), neither timed. Then records the drift_scores
 materialisation in an ephemeral Dagster instance and times the sensor's whole evaluation, exactly
 as the daemon calls it (build_sensor_context + evaluate_tick): fetching the event, DuckDB over the
 Parquet partition for the findings, the fingerprints, one RunRequest per finding and one audit
@@ -29,7 +29,7 @@ def main() -> int:
     from dagster import AssetMaterialization, DagsterInstance, MultiPartitionKey, build_sensor_context
 
     from bench.fleet_gen import build
-    from qlrf.stages import run_drift
+    from qlrf.scoring.stages import run_drift
     from resources.alerts import AlertsResource
     from resources.remediation import RemediationResource
     from resources.warehouse import WarehouseResource

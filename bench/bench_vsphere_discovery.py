@@ -3,7 +3,7 @@
 Starts the project's vcsim (tools/vcsim, built by scripts/build-vcsim.sh if needed) with 2 datacenters x
 5 clusters x 500 VMs, optionally populates it (custom attributes site/environment/owner/template on
 every VM, 3 golden-image templates, 2% of the VMs marked as templates, snapshot chains on 10%), then
-times qlrf.connectors.vsphere.discover end to end: login, custom field definitions, topology,
+times qlrf.inventory.connectors.vsphere.discover end to end: login, custom field definitions, topology,
 paged VM collection, documents, normalised rows. Setup (start, populate) is not timed.
 
     .venv/bin/python bench/bench_vsphere_discovery.py [--vms 5000] [--page-size 1000] [--runs 2] [--no-populate]
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyVim.connect import Disconnect  # noqa: E402
 
-from qlrf.connectors.vsphere import VcenterConfig, VcenterStats, VsphereConfig, discover  # noqa: E402
-from qlrf.tags import TagMapping  # noqa: E402
+from qlrf.inventory.connectors.vsphere import VcenterConfig, VcenterStats, VsphereConfig, discover  # noqa: E402
+from qlrf.inventory.tags import TagMapping  # noqa: E402
 from tests.servers.vcsim import populate, start_vcsim  # noqa: E402
 
 GOAL_S = 20.0

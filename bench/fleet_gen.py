@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from qlrf.baseline import load_contracts, registry_table
-from qlrf.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA
-from qlrf.sample import SITES, ensure_estate
+from qlrf.baselines.contracts import load_contracts, registry_table
+from qlrf.inventory.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA
+from qlrf.inventory.sample import SITES, ensure_estate
 from qlrf.warehouse import Warehouse
 
 

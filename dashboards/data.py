@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from qlrf.ai.summary import stored_summary
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
 
@@ -56,8 +56,8 @@ def database_url() -> str:
 @st.cache_resource
 def task_store(url: str):
     """One TaskStore (with its audit log, same database) per URL; tasks are read fresh on every run."""
-    from qlrf.approvals import TaskStore
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.approvals import TaskStore
+    from qlrf.remediation.audit import AuditLog
 
     return TaskStore(url, audit=AuditLog(url))
 
@@ -116,7 +116,7 @@ def plan_view(task) -> dict:
 
 def audit_entries(url: str, limit: int = 25) -> pd.DataFrame:
     """The newest audit records, newest first, one line each."""
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.audit import AuditLog
 
     rows = []
     for r in reversed(AuditLog(url).records(limit=limit)):

@@ -11,7 +11,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 
 # end_offset=1: today's partition exists today, so the daily run reports on the estate as it is now.
 daily = DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)

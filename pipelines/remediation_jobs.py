@@ -3,7 +3,7 @@
 ``remediation_planning_job`` (launched by ``drift_findings_sensor``, one run per finding):
 rebuilds the finding from the warehouse partition named in its config (the run config carries the
 finding's scope and fingerprint, not its possibly huge target list), builds its patch plans
-(qlrf.planner.build_plans), asks the Rego gate about each and proposes it to the task store:
+(qlrf.remediation.planner.build_plans), asks the Rego gate about each and proposes it to the task store:
 
 * the gate decides the ``plan`` action and, as a preview, every wave's ``execute_wave`` (with the
   maintenance window assumed open: it is checked again when each wave runs);
@@ -34,12 +34,18 @@ from typing import Any
 import pyarrow as pa
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, job, op
 
-from qlrf.approvals import AUTO_APPROVER, TaskStateError
-from qlrf.contract import PLATFORMS
-from qlrf.planner import Finding, RemediationPolicy, build_plans, findings_from_partition, gate_request
-from qlrf.plans import PatchPlan
+from qlrf.inventory.contract import PLATFORMS
+from qlrf.remediation.approvals import AUTO_APPROVER, TaskStateError
 from qlrf.remediation.executor import execute_plan
-from qlrf.stages import BASELINE_MAX_AGE_DAYS
+from qlrf.remediation.planner import (
+    Finding,
+    RemediationPolicy,
+    build_plans,
+    findings_from_partition,
+    gate_request,
+)
+from qlrf.remediation.plans import PatchPlan
+from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource

@@ -17,8 +17,8 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
-from qlrf.contract import PLATFORMS
-from qlrf.report import report_text
+from qlrf.inventory.contract import PLATFORMS
+from qlrf.scoring.report import report_text
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
 

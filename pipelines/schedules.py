@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import DefaultScheduleStatus, MultiPartitionKey, RunRequest, ScheduleEvaluationContext, schedule
 
 from pipelines.jobs import platform_job, quality_job
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 
 
 def _every_platform(context: ScheduleEvaluationContext, run_key_prefix: str = ""):

@@ -59,5 +59,5 @@ test_plan_is_not_limited if {
 		with input.drift_delta as 80
 }
 
-# Limits overridden through data (data.qlrf.config) are tested from Python (tests/unit/test_gate.py):
+# Limits overridden through data (data.qlrf.config) are tested from Python (tests/remediation/test_gate.py):
 # rego-cpp 1.5.2 does not apply `with data.... as` to them.

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf.contract import PLATFORMS, json_default
+from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
 
 
@@ -25,8 +25,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
-    from qlrf.normalize import no_cyclic_gc, normalise_files
-    from qlrf.tags import TagMapping
+    from qlrf.inventory.normalize import no_cyclic_gc, normalise_files
+    from qlrf.inventory.tags import TagMapping
 
     settings = Settings.from_env()
     mapping = TagMapping.from_file(args.tag_mapping or settings.tag_mapping)
@@ -48,9 +48,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
     """Run one live connector outside Dagster; progress on stderr, rows to --out as Parquet."""
     import time
 
-    from qlrf.connectors import discover_from_env
-    from qlrf.contract import facts_table, inventory_table, snapshot_table
-    from qlrf.tags import TagMapping
+    from qlrf.inventory.connectors import discover_from_env
+    from qlrf.inventory.contract import facts_table, inventory_table, snapshot_table
+    from qlrf.inventory.tags import TagMapping
 
     settings = Settings.from_env()
     started = time.perf_counter()
@@ -81,7 +81,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_sbom_query(args: argparse.Namespace) -> int:
-    from qlrf.sbom import PackageQuery, vms_running
+    from qlrf.baselines.sbom import PackageQuery, vms_running
     from qlrf.warehouse import Warehouse
 
     wh = Warehouse(Settings.from_env().warehouse)
@@ -102,7 +102,7 @@ def cmd_sbom_query(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    from qlrf.gate import PolicyError, run_policy_tests
+    from qlrf.remediation.gate import PolicyError, run_policy_tests
 
     try:
         report = run_policy_tests(args.policy_dir)
@@ -119,7 +119,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 def cmd_contracts_sign(args: argparse.Namespace) -> int:
     import os
 
-    from qlrf.signing import sign_file
+    from qlrf.baselines.signing import sign_file
 
     key = Path(args.key).read_bytes()
     password = os.environ.get("QLRF_COSIGN_PASSWORD", "").encode() or None
@@ -129,8 +129,8 @@ def cmd_contracts_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_verify(args: argparse.Namespace) -> int:
-    from qlrf.baseline import ContractError, load_contracts
-    from qlrf.signing import short
+    from qlrf.baselines.contracts import ContractError, load_contracts
+    from qlrf.baselines.signing import short
 
     try:
         families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
@@ -143,14 +143,14 @@ def cmd_contracts_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_keygen(args: argparse.Namespace) -> int:
-    from qlrf.signing import write_key_pair
+    from qlrf.baselines.signing import write_key_pair
 
     print(f"{args.directory}/cosign.pub {write_key_pair(Path(args.directory)).fingerprint}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from qlrf.report import report_text
+    from qlrf.scoring.report import report_text
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     try:
@@ -162,7 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_estate(args: argparse.Namespace) -> int:
-    from qlrf.sample import DEFAULT_COUNTS, generate_estate
+    from qlrf.inventory.sample import DEFAULT_COUNTS, generate_estate
 
     counts = dict(DEFAULT_COUNTS)
     if args.scale != 1.0:
@@ -222,7 +222,7 @@ def _plan_summary(plan) -> str:
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
-    from qlrf.plans import load_plan
+    from qlrf.remediation.plans import load_plan
 
     plan = load_plan(args.file)
     if args.json:
@@ -233,7 +233,7 @@ def cmd_plan_show(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_validate(args: argparse.Namespace) -> int:
-    from qlrf.plans import load_plan
+    from qlrf.remediation.plans import load_plan
 
     plan = load_plan(args.file)  # PlanError (a ValueError) -> exit 2 with the field named
     print(f"ok: {args.file} is a valid patch plan ({plan.metadata.id}, {plan.content_hash or plan.compute_hash()})")
@@ -241,8 +241,8 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
 
 
 def _task_store():
-    from qlrf.approvals import TaskStore
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.approvals import TaskStore
+    from qlrf.remediation.audit import AuditLog
 
     return TaskStore(audit=AuditLog())
 
@@ -292,7 +292,7 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.audit import AuditLog
 
     result = AuditLog().verify()
     if result.ok:
@@ -305,7 +305,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.audit import AuditLog
 
     records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit)
     if args.json:

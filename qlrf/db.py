@@ -6,14 +6,14 @@
 * else ``QLRF_POSTGRES_URL`` when set (the same Postgres that holds the Dagster instance);
 * else SQLite at ``$QLRF_HOME/qlrf.db`` (the embedded default).
 
-Engines are cached per URL, so a :class:`~qlrf.approvals.TaskStore` and an
-:class:`~qlrf.audit.AuditLog` built from the same URL share one engine: a task's state change and
+Engines are cached per URL, so a :class:`~qlrf.remediation.approvals.TaskStore` and an
+:class:`~qlrf.remediation.audit.AuditLog` built from the same URL share one engine: a task's state change and
 its audit record are then written in one transaction. Tables are created on first use.
 
 Write transactions (:func:`write_tx`) are serialised where it matters: on SQLite they start with
 ``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two appends never read the same
 audit head), on PostgreSQL the audit head row is locked with ``SELECT ... FOR UPDATE``
-(:mod:`qlrf.audit`). Read transactions use a plain ``BEGIN`` (SQLite runs in WAL mode, so readers
+(:mod:`qlrf.remediation.audit`). Read transactions use a plain ``BEGIN`` (SQLite runs in WAL mode, so readers
 do not wait for writers).
 """
 

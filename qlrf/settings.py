@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 
 
 def project_root() -> Path:

@@ -1,4 +1,4 @@
-"""Live AWS discovery as a Dagster resource (a thin shell over qlrf.connectors.aws).
+"""Live AWS discovery as a Dagster resource (a thin shell over qlrf.inventory.connectors.aws).
 
 Every field is optional: unset (None) means "read the QLRF_AWS_* variable when a run calls
 `discover`", never at import or definition time, so the code location loads without credentials.
@@ -28,9 +28,9 @@ from datetime import datetime
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.connectors.aws import AwsConfig, config_from_env, discover
-from qlrf.contract import Normalised
-from qlrf.tags import TagMapping
+from qlrf.inventory.connectors.aws import AwsConfig, config_from_env, discover
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.tags import TagMapping
 
 
 class AwsResource(ConfigurableResource):

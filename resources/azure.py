@@ -1,7 +1,7 @@
-"""Live Azure discovery as a Dagster resource (qlrf.connectors.azure underneath).
+"""Live Azure discovery as a Dagster resource (qlrf.inventory.connectors.azure underneath).
 
 Every field is optional: a field left unset is read from the environment when discover() runs
-(qlrf.connectors.azure.config_from_env), never at import. A deployment binds secrets with EnvVar so
+(qlrf.inventory.connectors.azure.config_from_env), never at import. A deployment binds secrets with EnvVar so
 Dagster shows the variable's name, not its value:
 
     AzureResource(
@@ -23,8 +23,8 @@ from datetime import datetime
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.contract import Normalised
-from qlrf.tags import TagMapping
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.tags import TagMapping
 
 
 class AzureResource(ConfigurableResource):
@@ -44,7 +44,7 @@ class AzureResource(ConfigurableResource):
 
     def connector_config(self):
         """The environment's configuration with this resource's set fields on top (read now, not at import)."""
-        from qlrf.connectors.azure import config_from_env
+        from qlrf.inventory.connectors.azure import config_from_env
 
         config = config_from_env()
         overrides = {
@@ -66,7 +66,7 @@ class AzureResource(ConfigurableResource):
     def discover(
         self, discovered_at: datetime, mapping: TagMapping, progress: Callable[[str], None] | None = None
     ) -> Normalised:
-        from qlrf.connectors.azure import discover
+        from qlrf.inventory.connectors.azure import discover
 
         return discover(
             self.connector_config(), mapping=mapping, discovered_at=discovered_at, progress=progress

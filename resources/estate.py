@@ -8,11 +8,11 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.contract import Normalised
-from qlrf.sample import ensure_estate
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.sample import ensure_estate
+from qlrf.inventory.sources import export_inventory, sample_inventory
+from qlrf.inventory.tags import TagMapping
 from qlrf.settings import Settings
-from qlrf.sources import export_inventory, sample_inventory
-from qlrf.tags import TagMapping
 
 
 class EstateResource(ConfigurableResource):

@@ -1,7 +1,7 @@
-"""Live GCP discovery as a Dagster resource (qlrf.connectors.gcp underneath).
+"""Live GCP discovery as a Dagster resource (qlrf.inventory.connectors.gcp underneath).
 
 Every field is optional: a field left unset is read from the environment when discover() runs
-(qlrf.connectors.gcp.config_from_env), never at import. Credentials come from google-auth's standard
+(qlrf.inventory.connectors.gcp.config_from_env), never at import. Credentials come from google-auth's standard
 chain; a deployment that uses a key file binds its path with EnvVar:
 
     GcpResource(
@@ -21,8 +21,8 @@ from datetime import datetime
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.contract import Normalised
-from qlrf.tags import TagMapping
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.tags import TagMapping
 
 
 class GcpResource(ConfigurableResource):
@@ -36,7 +36,7 @@ class GcpResource(ConfigurableResource):
 
     def connector_config(self):
         """The environment's configuration with this resource's set fields on top (read now, not at import)."""
-        from qlrf.connectors.gcp import config_from_env
+        from qlrf.inventory.connectors.gcp import config_from_env
 
         config = config_from_env()
         overrides = {
@@ -54,7 +54,7 @@ class GcpResource(ConfigurableResource):
     def discover(
         self, discovered_at: datetime, mapping: TagMapping, progress: Callable[[str], None] | None = None
     ) -> Normalised:
-        from qlrf.connectors.gcp import discover
+        from qlrf.inventory.connectors.gcp import discover
 
         return discover(
             self.connector_config(), mapping=mapping, discovered_at=discovered_at, progress=progress

@@ -27,10 +27,10 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.approvals import TaskStore
-from qlrf.audit import AuditLog
-from qlrf.gate import Gate
-from qlrf.planner import RemediationPolicy
+from qlrf.remediation.approvals import TaskStore
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.gate import Gate
+from qlrf.remediation.planner import RemediationPolicy
 
 
 class RemediationResource(ConfigurableResource):

@@ -1,4 +1,4 @@
-"""vSphere live discovery (pyVmomi) as a Dagster resource; the work is in qlrf.connectors.vsphere.
+"""vSphere live discovery (pyVmomi) as a Dagster resource; the work is in qlrf.inventory.connectors.vsphere.
 
 Every field is optional: unset (None) means "from the environment when a run calls discover()"
 (QLRF_VSPHERE_HOSTS, QLRF_VSPHERE_USER, QLRF_VSPHERE_PASSWORD, QLRF_VSPHERE_PROTOCOL,
@@ -16,7 +16,7 @@ from datetime import datetime
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.connectors.vsphere import (
+from qlrf.inventory.connectors.vsphere import (
     Progress,
     VcenterStats,
     VsphereConfig,
@@ -24,8 +24,8 @@ from qlrf.connectors.vsphere import (
     discover,
     parse_host,
 )
-from qlrf.contract import Normalised
-from qlrf.tags import TagMapping
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.tags import TagMapping
 
 
 class VsphereResource(ConfigurableResource):

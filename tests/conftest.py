@@ -33,6 +33,6 @@ SLOW_FIXTURES = {"materialized_day", "drift_day", "built_day"}
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        parts = item.path.relative_to(config.rootpath).parts
-        if (len(parts) > 1 and parts[1] in SLOW_DIRS) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        parts = item.path.relative_to(config.rootpath).parts[:-1]
+        if set(SLOW_DIRS) & set(parts) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

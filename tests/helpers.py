@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, DagsterInstance, MultiPartitionKey, materialize
 
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 
 
 def all_assets():

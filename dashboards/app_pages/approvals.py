@@ -1,14 +1,14 @@
 """Approvals: patch plans waiting for a human, with their targets, waves and the policy's reasons.
 
 Approve and reject are bound to the plan hash shown here (a plan changed since has another hash
-and another task). The page reads and writes only through the task store (qlrf.approvals), which
+and another task). The page reads and writes only through the task store (qlrf.remediation.approvals), which
 audits every decision; it never calls a cloud or a model.
 """
 
 import streamlit as st
 
 from dashboards import data
-from qlrf.approvals import TaskStateError
+from qlrf.remediation.approvals import TaskStateError
 
 st.title("Approvals")
 url = data.database_url()

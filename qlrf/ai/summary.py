@@ -23,18 +23,18 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from qlrf.ai.prompts import SYSTEM_PROMPT, user_prompt
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 
 DEFAULT_MODEL = "gpt-4o-mini"
 HEADLINE_MAX = 160
 TOP_SITES = 5
 TOP_FORECASTS = 5
-MIN_TREND_DAYS = 3  # qlrf.trends fits a line only from three daily partitions on
+MIN_TREND_DAYS = 3  # qlrf.scoring.trends fits a line only from three daily partitions on
 MAX_ANSWER_TOKENS = 1500
 LABEL_MAX = 64
 
 Urgency = Literal["now", "this_week", "later"]
-Platform = Literal["aws", "azure", "gcp", "vsphere"]  # = qlrf.contract.PLATFORMS (a unit test holds them equal)
+Platform = Literal["aws", "azure", "gcp", "vsphere"]  # = qlrf.inventory.contract.PLATFORMS (a unit test holds them equal)
 Source = Literal["model", "rules"]
 
 # The only columns that reach the model; anything else on the rows (now or later) is dropped.

@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from qlrf.plans import PatchPlan
+from qlrf.remediation.plans import PatchPlan
 
-POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.approvals records them)
+POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.remediation.approvals records them)
 State = Literal["succeeded", "failed", "rolled_back", "blocked"]
 WaveState = Literal["blocked", "healthy", "unhealthy", "error"]
 

@@ -9,7 +9,7 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from assets.ai import SUMMARY_SCHEMA, fleet_summary
 from qlrf.ai.summary import facts_for, grounding_problems, rule_based_summary, stored_summary
-from qlrf.contract import PLATFORMS
+from qlrf.inventory.contract import PLATFORMS
 from qlrf.warehouse import Warehouse
 from resources.llm import LlmResource
 from resources.warehouse import WarehouseResource

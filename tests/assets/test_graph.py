@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 
-from qlrf.contract import INVENTORY_SCHEMA, PLATFORMS
-from qlrf.report import report_text
+from qlrf.inventory.contract import INVENTORY_SCHEMA, PLATFORMS
+from qlrf.scoring.report import report_text
 from qlrf.warehouse import Warehouse
 from tests.helpers import materialize_day
 
@@ -90,7 +90,7 @@ def test_quality_job_runs_great_expectations(materialized_day):
 def test_rejected_contract_keeps_the_previous_baseline_in_force(tmp_path):
     from datetime import date
 
-    from qlrf.sample import ensure_estate
+    from qlrf.inventory.sample import ensure_estate
 
     estate = tmp_path / "estate"
     first = materialize_day(tmp_path / "wh", estate, "2026-11-10", platforms=("vsphere",))

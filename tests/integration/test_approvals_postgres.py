@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from qlrf.approvals import TaskStateError, TaskStore
-from qlrf.audit import AuditLog
 from qlrf.db import engine_for
-from tests.unit.test_approvals import ALLOW, PENDING, make_plan
+from qlrf.remediation.approvals import TaskStateError, TaskStore
+from qlrf.remediation.audit import AuditLog
+from tests.remediation.test_approvals import ALLOW, PENDING, make_plan
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

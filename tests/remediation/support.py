@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from qlrf.plans import PatchPlan
+from qlrf.remediation.plans import PatchPlan
 
 HASH_LEN = 71
 NOW = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)  # a Saturday, inside the test window below
@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)  # a Saturday, inside the test w
 
 def audit_log(url: str) -> Any:
     """The project's hash-chained AuditLog on ``url`` (a temp SQLite file in tests)."""
-    from qlrf.audit import AuditLog
+    from qlrf.remediation.audit import AuditLog
 
     return AuditLog(url)
 
@@ -69,7 +69,7 @@ def plan_for(
     window: dict | None = None,
     rollback: dict | None = None,
 ) -> PatchPlan:
-    """A sealed PatchPlan (the shape of tests/unit/test_plans.py)."""
+    """A sealed PatchPlan (the shape of tests/remediation/test_plans.py)."""
     spec: dict[str, Any] = {
         "targets": {"groups": groups or [], "instances": instances or []},
         "from_images": [{"image_ref": from_image, "family": "golden", "version": "1.0.0"}],

@@ -6,10 +6,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from qlrf.gate import Gate
 from qlrf.remediation.drivers import driver_for
 from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig, config_from_env
 from qlrf.remediation.executor import execute_plan
+from qlrf.remediation.gate import Gate
 from tests.remediation.support import (
     NOW,
     StopOneCanary,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qlrf.connectors.azure import AzureConfig
-from qlrf.gate import Gate
+from qlrf.inventory.connectors.azure import AzureConfig
 from qlrf.remediation.drivers import DriverError
 from qlrf.remediation.drivers.azure import (
     AzureDriver,
@@ -16,6 +15,7 @@ from qlrf.remediation.drivers.azure import (
     same_image,
 )
 from qlrf.remediation.executor import execute_plan
+from qlrf.remediation.gate import Gate
 from tests.fakes.azure_fake import start_azure_fake
 from tests.fakes.fixtures import azure_fixture
 from tests.remediation.support import NOW, audit_log, kinds, plan_for, three_waves

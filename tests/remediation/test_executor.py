@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from qlrf.gate import Gate
 from qlrf.remediation.drivers import group_quota, groups_through, passes
 from qlrf.remediation.executor import HealthReport, chunks, execute_plan
+from qlrf.remediation.gate import Gate
 from tests.remediation.support import NOW, audit_log, kinds, plan_for, three_waves
 
 GROUP = {"kind": "asg", "platform": "aws", "account": "1", "region": "eu-west-1", "name": "web", "size": 12}

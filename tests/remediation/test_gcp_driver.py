@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from qlrf.connectors.gcp import GcpConfig
-from qlrf.gate import Gate
+from qlrf.inventory.connectors.gcp import GcpConfig
 from qlrf.remediation.drivers.gcp import GcpDriver, GcpDriverConfig, config_from_env, image_url
 from qlrf.remediation.executor import execute_plan
+from qlrf.remediation.gate import Gate
 from tests.fakes.fixtures import gcp_fixture
 from tests.fakes.gcp_fake import start_gcp_fake
 from tests.remediation.support import NOW, audit_log, kinds, plan_for, three_waves

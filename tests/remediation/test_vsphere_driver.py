@@ -11,10 +11,10 @@ pytest.importorskip("pyVim.connect")
 
 from pyVmomi import vim  # noqa: E402
 
-from qlrf.connectors.vsphere import VcenterConfig  # noqa: E402
-from qlrf.gate import Gate  # noqa: E402
+from qlrf.inventory.connectors.vsphere import VcenterConfig  # noqa: E402
 from qlrf.remediation.drivers.vsphere import VsphereDriver, VsphereDriverConfig, config_from_env  # noqa: E402
 from qlrf.remediation.executor import execute_plan  # noqa: E402
+from qlrf.remediation.gate import Gate  # noqa: E402
 from tests.remediation.support import NOW, audit_log, kinds, plan_for  # noqa: E402
 from tests.servers.vcsim import _wait_task, retrieve_vms, start_vcsim, vcsim_needs_build  # noqa: E402
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qlrf.approvals import TaskStore
-from qlrf.audit import AuditLog
-from qlrf.plans import PatchPlan
+from qlrf.remediation.approvals import TaskStore
+from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.executor import HealthReport
+from qlrf.remediation.plans import PatchPlan
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 
@@ -64,7 +64,7 @@ def store_at(url: str) -> TaskStore:
 
 @dataclass
 class CaptureChannel:
-    """An alert channel that keeps what it was sent (the loopback channels are tested in tests/unit/test_alerts.py)."""
+    """An alert channel that keeps what it was sent (the loopback channels are tested in tests/alerts/test_alerts.py)."""
 
     name: str = "capture"
     sent: list = field(default_factory=list)

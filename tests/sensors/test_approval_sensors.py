@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from pipelines.remediation_jobs import EXECUTE_OP, EXECUTION_JOB
-from qlrf.audit import AuditLog
+from qlrf.remediation.audit import AuditLog
 from resources.remediation import RemediationResource
 from sensors import remediation_sensors, sensor_statuses
 from sensors.alerts import build_run_failure_alert_sensor

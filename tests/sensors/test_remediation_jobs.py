@@ -11,8 +11,8 @@ from pipelines.remediation_jobs import (
     remediation_execution_job,
     remediation_planning_job,
 )
-from qlrf.audit import AuditLog
-from qlrf.planner import RemediationPolicy, findings_from_partition
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.planner import RemediationPolicy, findings_from_partition
 from qlrf.warehouse import Warehouse
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from qlrf.plans import PatchPlan
 from qlrf.remediation.executor import HealthReport, chunks
+from qlrf.remediation.plans import PatchPlan
 
 T = TypeVar("T")
 

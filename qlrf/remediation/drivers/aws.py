@@ -36,7 +36,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qlrf.plans import PatchPlan
 from qlrf.remediation.drivers import (
     DriverError,
     chunks,
@@ -47,6 +46,7 @@ from qlrf.remediation.drivers import (
     wait_for,
 )
 from qlrf.remediation.executor import HealthReport
+from qlrf.remediation.plans import PatchPlan
 
 # Launch-template data fields whose describe shape is also the request shape (copied into the new
 # version on top of SourceVersion; emulators that ignore SourceVersion still get them).

@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qlrf.connectors.azure import AzureConfig, compute_client, make_credential
-from qlrf.connectors.azure import config_from_env as _azure_from_env
-from qlrf.plans import PatchPlan
+from qlrf.inventory.connectors.azure import AzureConfig, compute_client, make_credential
+from qlrf.inventory.connectors.azure import config_from_env as _azure_from_env
 from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
+from qlrf.remediation.plans import PatchPlan
 
 # imageReference keys that name an image (the others, e.g. exactVersion, are read-only)
 _REF_KEYS = ("id", "publisher", "offer", "sku", "version", "sharedGalleryImageId", "communityGalleryImageId")

@@ -31,11 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qlrf.connectors.gcp import GcpConfig, make_retry
-from qlrf.connectors.gcp import config_from_env as _gcp_from_env
-from qlrf.plans import PatchPlan
+from qlrf.inventory.connectors.gcp import GcpConfig, make_retry
+from qlrf.inventory.connectors.gcp import config_from_env as _gcp_from_env
 from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
+from qlrf.remediation.plans import PatchPlan
 
 WRITE_SCOPES = ("https://www.googleapis.com/auth/compute",)
 GCE = "https://www.googleapis.com/compute/v1"

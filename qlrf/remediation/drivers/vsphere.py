@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from qlrf.connectors.vsphere import VcenterConfig, connect, disconnect
-from qlrf.connectors.vsphere import config_from_env as _vsphere_from_env
-from qlrf.normalize.vsphere import TEMPLATE_ATTRIBUTE
-from qlrf.plans import PatchPlan
+from qlrf.inventory.connectors.vsphere import VcenterConfig, connect, disconnect
+from qlrf.inventory.connectors.vsphere import config_from_env as _vsphere_from_env
+from qlrf.inventory.normalize.vsphere import TEMPLATE_ATTRIBUTE
 from qlrf.remediation.drivers import DriverError, chunks, instances_through
 from qlrf.remediation.executor import HealthReport
+from qlrf.remediation.plans import PatchPlan
 
 NEW_SUFFIX = "-qlrf-new"
 

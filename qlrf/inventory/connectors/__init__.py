@@ -1,0 +1,34 @@
+"""Live discovery connectors, one module per platform, plain Python over each platform's SDK.
+
+Every connector exposes
+    discover(config, *, mapping: TagMapping, discovered_at: datetime, progress=None) -> Normalised
+and yields exactly the rows the file normalisers produce (it reuses them), so the rest of the graph
+cannot tell a live estate from an export. A scope (region, account, subscription, project, vCenter)
+that fails is recorded in Normalised.failed_scopes as {"scope": ..., "reason": ...}; the other
+scopes still count. Extra discovery facts (images, scaling groups) go to Normalised.facts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from types import ModuleType
+
+from qlrf.inventory.contract import PLATFORMS, Normalised
+from qlrf.inventory.tags import TagMapping
+
+
+def connector(platform: str) -> ModuleType:
+    """The connector module for a platform, imported on demand (each pulls in a heavy SDK)."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
+    return importlib.import_module(f"qlrf.inventory.connectors.{platform}")
+
+
+def discover_from_env(
+    platform: str, mapping: TagMapping, discovered_at: datetime, progress: Callable[[str], None] | None = None
+) -> Normalised:
+    """One platform's live discovery configured from the environment (what `qlrf discover` runs)."""
+    module = connector(platform)
+    return module.discover(module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress)

@@ -1,0 +1,145 @@
+"""The normalised inventory contract: the one shape every connector and importer must produce.
+
+Everything downstream (baselines, drift, compliance, DR, plans, dashboards) reads only these
+tables, which is what lets a live estate and a file export be indistinguishable.
+Bump CONTRACT_VERSION on any change a reader could notice; it is written into every Parquet file.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+CONTRACT_VERSION = "1.0"
+
+PLATFORMS: tuple[str, ...] = ("aws", "azure", "gcp", "vsphere")
+STATES: tuple[str, ...] = ("running", "stopped", "terminated", "other")
+
+
+def _build_schemas() -> dict:
+    """The pyarrow schemas, built on first use: importing pyarrow costs ~0.2 s, which a connector
+    process (`qlrf discover`) or the normaliser CLI should not pay before it needs a table."""
+    import pyarrow as pa
+
+    _TS = pa.timestamp("us", tz="UTC")
+    INVENTORY_SCHEMA = pa.schema(
+        [
+            pa.field("asset_id", pa.string(), nullable=False),
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("account", pa.string(), nullable=False),
+            pa.field("region", pa.string(), nullable=False),
+            pa.field("zone", pa.string()),
+            pa.field("name", pa.string(), nullable=False),
+            pa.field("state", pa.string(), nullable=False),
+            pa.field("image_ref", pa.string()),
+            pa.field("instance_type", pa.string()),
+            pa.field("launched_at", _TS),
+            pa.field("tags", pa.map_(pa.string(), pa.string())),
+            pa.field("group", pa.string()),
+            pa.field("site", pa.string()),
+            pa.field("environment", pa.string()),
+            pa.field("owner", pa.string()),
+            pa.field("public_ip", pa.bool_()),
+            pa.field("discovered_at", _TS, nullable=False),
+        ],
+        metadata={"qlrf.inventory.contract": "inventory", "qlrf.contract_version": CONTRACT_VERSION},
+    )
+
+    SNAPSHOT_SCHEMA = pa.schema(
+        [
+            pa.field("asset_id", pa.string(), nullable=False),
+            pa.field("platform", pa.string(), nullable=False),
+            pa.field("snapshot_id", pa.string(), nullable=False),
+            pa.field("source_id", pa.string()),
+            pa.field("region", pa.string()),
+            pa.field("created_at", _TS, nullable=False),
+        ],
+        metadata={"qlrf.inventory.contract": "snapshots", "qlrf.contract_version": CONTRACT_VERSION},
+    )
+    return {"INVENTORY_SCHEMA": INVENTORY_SCHEMA, "SNAPSHOT_SCHEMA": SNAPSHOT_SCHEMA}
+
+
+@functools.cache
+def _schemas() -> dict:
+    return _build_schemas()
+
+
+def __getattr__(name: str):
+    """INVENTORY_SCHEMA and SNAPSHOT_SCHEMA are module attributes, built lazily (PEP 562)."""
+    if name in ("INVENTORY_SCHEMA", "SNAPSHOT_SCHEMA"):
+        return _schemas()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class RecordError(ValueError):
+    """A raw record that cannot be normalised; carries where it came from so the user can find it."""
+
+    def __init__(self, message: str, *, source: str = "", index: int | None = None, record_id: str = ""):
+        self.source = source
+        self.index = index
+        self.record_id = record_id
+        where = source or "<input>"
+        if index is not None:
+            where += f" record #{index}"
+        if record_id:
+            where += f" ({record_id})"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Normalised:
+    """Rows produced from one or more raw inputs, plus every record that was rejected."""
+
+    vms: list[dict] = field(default_factory=list)
+    snapshots: list[dict] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    # Whole scopes (region, subscription, project, vCenter) a live connector could not read: {scope, reason}.
+    failed_scopes: list[dict] = field(default_factory=list)
+    # Other discovery facts a connector found (images, scaling groups...): table name -> rows.
+    facts: dict[str, list[dict]] = field(default_factory=dict)
+
+    def extend(self, other: Normalised) -> None:
+        self.vms.extend(other.vms)
+        self.snapshots.extend(other.snapshots)
+        self.errors.extend(other.errors)
+        self.failed_scopes.extend(other.failed_scopes)
+        for name, rows in other.facts.items():
+            self.facts.setdefault(name, []).extend(rows)
+
+
+def inventory_table(rows: list[dict]) -> pa.Table:
+    """Build a contract-conformant table; fails loudly if a row breaks the contract."""
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=_schemas()["INVENTORY_SCHEMA"])
+
+
+def snapshot_table(rows: list[dict]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=_schemas()["SNAPSHOT_SCHEMA"])
+
+
+def json_default(value: object) -> str:
+    """JSON encoder hook: timestamps as ISO 8601 UTC with a Z, without copying each row."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def facts_table(rows: list[dict]) -> pa.Table:
+    """Discovery facts vary by platform; nested values are kept as JSON text so the schema stays flat."""
+    import json
+
+    import pyarrow as pa
+
+    if not rows:
+        return pa.table({"platform": pa.array([], pa.string())})
+    flat = [{k: json.dumps(v, default=str, sort_keys=True) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows]
+    keys = sorted({k for r in flat for k in r})
+    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in flat])

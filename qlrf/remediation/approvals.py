@@ -1,0 +1,596 @@
+"""Approval tasks: a patch plan's way from proposal through a human (or the policy) to execution.
+
+States and the only legal moves::
+
+    proposed ──> pending_approval ──> approved ──> running ──> succeeded | failed | rolled_back
+        │               ├──────────> rejected
+        │               └──────────> expired
+        ├──> approved  (the gate allowed it without approval: approver "policy:auto")
+        └──> rejected  (the gate denied it)
+
+Anything else raises :class:`TaskStateError` naming the task, its state and the refused move.
+
+* ``propose(plan, requested_by, decision)`` stores the sealed plan (YAML) and the gate decision
+  (``Decision.as_dict()``: allow, requires_approval, deny, approval_reasons, input, ...):
+  ``requires_approval`` (and not yet allowed) -> pending_approval, expiring after ``approval_ttl``
+  (24 h); ``allow`` -> approved by ``policy:auto``; otherwise -> rejected with the deny reasons.
+  Idempotent on the plan hash: proposing the same content again returns the existing task, whatever
+  its state. The task id is derived from the plan hash (``task-<16 hex>``).
+* ``approve``/``reject``/``modify`` are bound to the plan hash: the caller passes the hash it
+  reviewed, and a different one is refused. The approver must not be the requester, must be named
+  and must give a reason. A pending task past its expiry is expired on the spot and refused.
+* ``modify`` rejects the old task ("superseded by <new id>") and proposes the edited plan as a new
+  pending task (new hash, ``supersedes`` = old id, requested by the editor, who therefore cannot
+  approve it).
+* ``start`` (approved -> running) succeeds exactly once per task: two executors racing for the same
+  task get one ``Task`` and one ``TaskStateError``.
+
+Every state change appends an audit record when an :class:`~qlrf.remediation.audit.AuditLog` is given
+(subject = task id; actor and reason in the record). When the log uses the same database, the
+record is written in the same transaction as the state change.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from qlrf.db import engine_for, now_utc, read_tx, tasks, utc, write_tx
+from qlrf.remediation.audit import AuditLog, canonical_json
+from qlrf.remediation.plans import PatchPlan, parse_plan
+
+STATES: tuple[str, ...] = (
+    "proposed",
+    "pending_approval",
+    "approved",
+    "rejected",
+    "expired",
+    "running",
+    "succeeded",
+    "failed",
+    "rolled_back",
+)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "proposed": frozenset({"pending_approval", "approved", "rejected"}),
+    "pending_approval": frozenset({"approved", "rejected", "expired"}),
+    "approved": frozenset({"running"}),
+    "running": frozenset({"succeeded", "failed", "rolled_back"}),
+    "rejected": frozenset(),
+    "expired": frozenset(),
+    "succeeded": frozenset(),
+    "failed": frozenset(),
+    "rolled_back": frozenset(),
+}
+TERMINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+FINISH_STATES: frozenset[str] = TRANSITIONS["running"]
+AUTO_APPROVER = "policy:auto"
+POLICY_ACTOR = "policy:gate"
+EXPIRY_ACTOR = "system:expiry"
+
+
+class TaskStateError(ValueError):
+    """A refused operation on a task (illegal move, wrong plan hash, self-approval, expired...)."""
+
+
+class TaskNotFound(TaskStateError, LookupError):
+    """No task with that id."""
+
+
+def check_transition(current: str, new: str, task_id: str = "?") -> None:
+    if new not in TRANSITIONS:
+        raise TaskStateError(f"task {task_id}: unknown state {new!r} (states: {', '.join(STATES)})")
+    if new not in TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none: it is final"
+        raise TaskStateError(f"task {task_id}: illegal transition {current} -> {new} (allowed from {current}: {allowed})")
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    plan_hash: str
+    plan_yaml: str
+    state: str
+    environment: str
+    platform: str
+    site: str | None
+    risk_level: str
+    autonomy_mode: str
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    approver: str | None
+    reason: str | None
+    decision: dict = field(default_factory=dict)
+    supersedes: str | None = None
+    plan_id: str = ""
+
+    def plan(self) -> PatchPlan:
+        """The stored plan, re-validated; its content hash is checked against the stored one."""
+        plan = parse_plan(self.plan_yaml, f"task {self.id}")
+        if plan.content_hash != self.plan_hash:
+            raise TaskStateError(f"task {self.id}: stored plan hash {plan.content_hash} is not the task's {self.plan_hash}")
+        return plan
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.state == "pending_approval" and self.expires_at is not None and self.expires_at <= (utc(now) or now_utc())
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("created_at", "updated_at", "expires_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+def task_id_for(plan_hash: str) -> str:
+    return "task-" + plan_hash.split(":", 1)[-1][:16]
+
+
+def _decision_dict(decision: Any) -> dict:
+    if hasattr(decision, "as_dict"):
+        decision = decision.as_dict()
+    if not isinstance(decision, Mapping):
+        raise TaskStateError(f"decision must be the gate decision as a dict, got {type(decision).__name__}")
+    return json.loads(canonical_json(json.loads(json.dumps(dict(decision), default=str))))
+
+
+def _reasons(decision: Mapping, key: str) -> list[str]:
+    value = decision.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _row_task(row: Any) -> Task:
+    return Task(
+        id=row.id,
+        plan_hash=row.plan_hash,
+        plan_yaml=row.plan_yaml,
+        state=row.state,
+        environment=row.environment,
+        platform=row.platform,
+        site=row.site,
+        risk_level=row.risk_level,
+        autonomy_mode=row.autonomy_mode,
+        requested_by=row.requested_by,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        expires_at=utc(row.expires_at),
+        approver=row.approver,
+        reason=row.reason,
+        decision=json.loads(row.decision),
+        supersedes=row.supersedes,
+        plan_id=row.plan_id,
+    )
+
+
+def _named(value: str | None, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TaskStateError(f"{what} must be given")
+    return value.strip()
+
+
+class TaskStore:
+    """Approval tasks in the database `engine_for(url)` picks (SQLite by default, Postgres by env)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        audit: AuditLog | None = None,
+        approval_ttl: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = now_utc,
+    ):
+        self.engine = engine_for(url)
+        self.audit = audit
+        self.approval_ttl = approval_ttl
+        # The clock is an input: expiry is judged against it, so tests and replays pass their own.
+        self.clock = clock
+
+    def _now(self, now: datetime | None) -> datetime:
+        return utc(now) or utc(self.clock())
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _write(self):
+        return _Change(self)
+
+    def _load(self, conn: Connection, task_id: str, for_update: bool = False) -> Task:
+        query = select(tasks).where(tasks.c.id == task_id)
+        if for_update and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise TaskNotFound(f"no task {task_id!r}")
+        return _row_task(row)
+
+    def _move(
+        self,
+        change: _Change,
+        task: Task,
+        new: str,
+        *,
+        actor: str,
+        kind: str,
+        reason: str | None,
+        now: datetime,
+        data: Mapping | None = None,
+        approver: str | None = None,
+        set_approver: bool = False,
+    ) -> Task:
+        check_transition(task.state, new, task.id)
+        values: dict[str, Any] = {"state": new, "updated_at": now, "reason": reason}
+        if set_approver:
+            values["approver"] = approver
+        result = change.conn.execute(
+            update(tasks).where(tasks.c.id == task.id, tasks.c.state == task.state).values(**values)
+        )
+        if result.rowcount != 1:  # someone moved it first
+            current = self._load(change.conn, task.id)
+            raise TaskStateError(f"task {task.id}: was {task.state}, is now {current.state}; {task.state} -> {new} refused")
+        record = {"task_id": task.id, "plan_hash": task.plan_hash, "from": task.state, "to": new, "reason": reason}
+        if set_approver:
+            record["approver"] = approver
+        record.update(data or {})
+        change.record(kind, actor, task.id, record)
+        return self._load(change.conn, task.id)
+
+    # --- queries -----------------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> Task:
+        """The task; :class:`TaskNotFound` when there is none."""
+        with read_tx(self.engine) as conn:
+            return self._load(conn, task_id)
+
+    def by_hash(self, plan_hash: str) -> Task | None:
+        with read_tx(self.engine) as conn:
+            row = conn.execute(select(tasks).where(tasks.c.plan_hash == plan_hash)).first()
+        return _row_task(row) if row else None
+
+    def list(self, states: str | Iterable[str] | None = None, environment: str | None = None) -> builtins.list[Task]:
+        """Tasks, oldest first, optionally only in `states` (one or several) and one environment."""
+        query = select(tasks).order_by(tasks.c.created_at, tasks.c.id)
+        if states is not None:
+            wanted = [states] if isinstance(states, str) else builtins.list(states)
+            unknown = sorted(set(wanted) - set(STATES))
+            if unknown:
+                raise TaskStateError(f"unknown state(s) {unknown} (states: {', '.join(STATES)})")
+            query = query.where(tasks.c.state.in_(wanted))
+        if environment is not None:
+            query = query.where(tasks.c.environment == environment)
+        with read_tx(self.engine) as conn:
+            return [_row_task(r) for r in conn.execute(query).all()]
+
+    def expiring_within(self, delta: timedelta, now: datetime | None = None) -> builtins.list[Task]:
+        """Pending tasks that expire in (now, now + delta]: for "approval about to expire" alerts."""
+        now = self._now(now)
+        query = (
+            select(tasks)
+            .where(tasks.c.state == "pending_approval", tasks.c.expires_at > now, tasks.c.expires_at <= now + delta)
+            .order_by(tasks.c.expires_at, tasks.c.id)
+        )
+        with read_tx(self.engine) as conn:
+            return [_row_task(r) for r in conn.execute(query).all()]
+
+    def approved_waiting(self) -> builtins.list[Task]:
+        """Approved tasks not yet started, oldest approval first: what the execution sensor launches."""
+        query = select(tasks).where(tasks.c.state == "approved").order_by(tasks.c.updated_at, tasks.c.id)
+        with read_tx(self.engine) as conn:
+            return [_row_task(r) for r in conn.execute(query).all()]
+
+    # --- proposing ---------------------------------------------------------------------------------
+
+    def propose(self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, now: datetime | None = None) -> Task:
+        """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash."""
+        requested_by = _named(requested_by, "requested_by")
+        sealed = _sealed(plan)
+        existing = self.by_hash(sealed.content_hash)
+        if existing is not None:
+            return existing
+        decision = _decision_dict(decision)
+        try:
+            with self._write() as change:
+                task = self._insert(change, sealed, requested_by, decision, self._now(now), supersedes=None)
+        except IntegrityError:  # a concurrent propose of the same plan won
+            found = self.by_hash(sealed.content_hash)
+            if found is None:
+                raise
+            return found
+        return task
+
+    def _insert(
+        self,
+        change: _Change,
+        plan: PatchPlan,
+        requested_by: str,
+        decision: dict,
+        now: datetime,
+        supersedes: str | None,
+        force_pending: bool = False,
+    ) -> Task:
+        meta = plan.metadata
+        task_id = task_id_for(plan.content_hash)
+        change.conn.execute(
+            insert(tasks).values(
+                id=task_id,
+                plan_hash=plan.content_hash,
+                plan_id=meta.id,
+                plan_yaml=plan.to_yaml(),
+                state="proposed",
+                environment=meta.environment,
+                platform=meta.platform,
+                site=meta.site,
+                risk_level=meta.risk_level,
+                autonomy_mode=meta.autonomy_mode,
+                requested_by=requested_by,
+                created_at=now,
+                updated_at=now,
+                expires_at=None,
+                approver=None,
+                reason=None,
+                decision=canonical_json(decision),
+                supersedes=supersedes,
+            )
+        )
+        change.record(
+            "plan_proposed",
+            requested_by,
+            task_id,
+            {
+                "task_id": task_id,
+                "plan_id": meta.id,
+                "plan_hash": plan.content_hash,
+                "environment": meta.environment,
+                "platform": meta.platform,
+                "site": meta.site,
+                "risk_level": meta.risk_level,
+                "autonomy_mode": meta.autonomy_mode,
+                "targets": plan.spec.targets.count(),
+                "waves": len(plan.spec.waves),
+                "finding": dict(meta.finding),
+                "supersedes": supersedes,
+            },
+        )
+        change.record(
+            "policy_decision",
+            POLICY_ACTOR,
+            task_id,
+            {
+                "task_id": task_id,
+                "plan_hash": plan.content_hash,
+                "input": decision.get("input"),
+                "decision": {k: v for k, v in decision.items() if k != "input"},
+            },
+        )
+        task = self._load(change.conn, task_id)
+        allow = decision.get("allow") is True
+        needs = decision.get("requires_approval") is True
+        if force_pending or (needs and not allow):
+            reasons = _reasons(decision, "approval_reasons") or ["approval required"]
+            change.conn.execute(update(tasks).where(tasks.c.id == task_id).values(expires_at=now + self.approval_ttl))
+            task = self._load(change.conn, task_id)
+            return self._move(
+                change, task, "pending_approval", actor=POLICY_ACTOR, kind="approval_requested",
+                reason="; ".join(reasons), now=now,
+                data={"expires_at": (now + self.approval_ttl).isoformat()},
+            )
+        if allow:
+            return self._move(
+                change, task, "approved", actor=AUTO_APPROVER, kind="approval",
+                reason="allowed by policy without approval", now=now, approver=AUTO_APPROVER, set_approver=True,
+            )
+        reasons = _reasons(decision, "deny") or ["denied by policy"]
+        return self._move(
+            change, task, "rejected", actor=POLICY_ACTOR, kind="rejection", reason="; ".join(reasons), now=now,
+            approver=POLICY_ACTOR, set_approver=True,
+        )
+
+    # --- human decisions ---------------------------------------------------------------------------
+
+    def _reviewable(self, change: _Change, task_id: str, plan_hash: str, approver: str, now: datetime, what: str) -> Task:
+        task = self._load(change.conn, task_id, for_update=True)
+        if plan_hash != task.plan_hash:
+            raise TaskStateError(
+                f"task {task_id}: {what} is bound to plan hash {task.plan_hash}, got {plan_hash}: "
+                "review the current plan and pass its hash"
+            )
+        if approver == task.requested_by:
+            raise TaskStateError(f"task {task_id}: self-approval refused: {approver} requested this plan")
+        if task.state == "pending_approval" and task.expires_at is not None and task.expires_at <= now:
+            raise _Expired(task)
+        if task.state != "pending_approval":
+            raise TaskStateError(f"task {task_id}: is {task.state}, not pending_approval: cannot {what}")
+        return task
+
+    def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, now: datetime | None, new: str) -> Task:
+        approver = _named(approver, "approver")
+        reason = _named(reason, "reason")
+        now = self._now(now)
+        what = "approval" if new == "approved" else "rejection"
+        try:
+            with self._write() as change:
+                task = self._reviewable(change, task_id, plan_hash, approver, now, what)
+                return self._move(
+                    change, task, new, actor=approver, kind=what, reason=reason, now=now, approver=approver, set_approver=True
+                )
+        except _Expired as exc:
+            self._expire_one(exc.task.id, now)
+            raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: {what} refused") from None
+
+    def approve(self, task_id: str, plan_hash: str, approver: str, reason: str, *, now: datetime | None = None) -> Task:
+        return self._decide(task_id, plan_hash, approver, reason, now, "approved")
+
+    def reject(self, task_id: str, plan_hash: str, approver: str, reason: str, *, now: datetime | None = None) -> Task:
+        return self._decide(task_id, plan_hash, approver, reason, now, "rejected")
+
+    def modify(
+        self,
+        task_id: str,
+        plan_hash: str,
+        new_plan: PatchPlan | str,
+        editor: str,
+        reason: str,
+        *,
+        decision: Mapping | Any | None = None,
+        now: datetime | None = None,
+    ) -> Task:
+        """Replace a pending plan by an edited one; the new task needs a new approval (not by `editor`).
+
+        `decision`: the gate's decision for the new plan, kept with the task for reviewers (the
+        task is pending approval whatever it says).
+        """
+        editor = _named(editor, "editor")
+        reason = _named(reason, "reason")
+        now = self._now(now)
+        sealed = _sealed(new_plan)
+        if sealed.content_hash == plan_hash:
+            raise TaskStateError(f"task {task_id}: the modified plan is identical to the current one (hash {plan_hash})")
+        if self.by_hash(sealed.content_hash) is not None:
+            raise TaskStateError(f"task {task_id}: a task for plan hash {sealed.content_hash} exists already")
+        base = {"allow": False, "requires_approval": True, "deny": [], "approval_reasons": [f"modified by {editor}: {reason}"]}
+        stored = _decision_dict(decision) if decision is not None else base
+        stored = {**stored, "modified_from": task_id}
+        try:
+            with self._write() as change:
+                old = self._load(change.conn, task_id, for_update=True)
+                if plan_hash != old.plan_hash:
+                    raise TaskStateError(
+                        f"task {task_id}: modification is bound to plan hash {old.plan_hash}, got {plan_hash}: "
+                        "review the current plan and pass its hash"
+                    )
+                if old.state == "pending_approval" and old.expires_at is not None and old.expires_at <= now:
+                    raise _Expired(old)
+                if old.state != "pending_approval":
+                    raise TaskStateError(f"task {task_id}: is {old.state}, not pending_approval: cannot modify")
+                new_id = task_id_for(sealed.content_hash)
+                change.record(
+                    "modification",
+                    editor,
+                    task_id,
+                    {"task_id": task_id, "plan_hash": old.plan_hash, "new_task_id": new_id, "new_plan_hash": sealed.content_hash,
+                     "reason": reason},
+                )
+                self._move(change, old, "rejected", actor=editor, kind="rejection", reason=f"superseded by {new_id}",
+                           now=now, approver=editor, set_approver=True, data={"modification_reason": reason})
+                return self._insert(change, sealed, editor, stored, now, supersedes=task_id, force_pending=True)
+        except _Expired as exc:
+            self._expire_one(exc.task.id, now)
+            raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: modification refused") from None
+
+    # --- expiry ------------------------------------------------------------------------------------
+
+    def _expire_one(self, task_id: str, now: datetime, actor: str = EXPIRY_ACTOR) -> Task | None:
+        with self._write() as change:
+            task = self._load(change.conn, task_id, for_update=True)
+            if task.state != "pending_approval" or task.expires_at is None or task.expires_at > now:
+                return None
+            return self._move(
+                change, task, "expired", actor=actor, kind="expiry",
+                reason=f"not approved within {self.approval_ttl} (expired at {task.expires_at.isoformat()})", now=now,
+            )
+
+    def expire_due(self, now: datetime | None = None, *, actor: str = EXPIRY_ACTOR) -> builtins.list[Task]:
+        """Expire every pending task whose time is up; returns the tasks it expired."""
+        now = self._now(now)
+        query = select(tasks.c.id).where(tasks.c.state == "pending_approval", tasks.c.expires_at <= now).order_by(tasks.c.expires_at)
+        with read_tx(self.engine) as conn:
+            due = [r.id for r in conn.execute(query).all()]
+        expired = []
+        for task_id in due:
+            task = self._expire_one(task_id, now, actor)
+            if task is not None:
+                expired.append(task)
+        return expired
+
+    # --- execution ---------------------------------------------------------------------------------
+
+    def start(self, task_id: str, *, actor: str = "executor", now: datetime | None = None) -> Task:
+        """approved -> running; exactly one caller wins."""
+        now = self._now(now)
+        with self._write() as change:
+            task = self._load(change.conn, task_id, for_update=True)
+            return self._move(change, task, "running", actor=actor, kind="execution_start", reason="execution started", now=now)
+
+    def finish(self, task_id: str, state: str, reason: str, *, actor: str = "executor", now: datetime | None = None) -> Task:
+        """running -> succeeded | failed | rolled_back."""
+        if state not in FINISH_STATES:
+            raise TaskStateError(f"task {task_id}: finish state must be one of {sorted(FINISH_STATES)}, got {state!r}")
+        reason = _named(reason, "reason")
+        now = self._now(now)
+        with self._write() as change:
+            task = self._load(change.conn, task_id, for_update=True)
+            return self._move(change, task, state, actor=actor, kind="execution_end", reason=reason, now=now)
+
+
+class _Expired(Exception):
+    def __init__(self, task: Task):
+        super().__init__(task.id)
+        self.task = task
+
+
+def _sealed(plan: PatchPlan | str) -> PatchPlan:
+    if isinstance(plan, str):
+        plan = parse_plan(plan)
+    if not isinstance(plan, PatchPlan):
+        raise TaskStateError(f"expected a PatchPlan, got {type(plan).__name__}")
+    if plan.content_hash is not None and plan.content_hash != plan.compute_hash():
+        raise TaskStateError("the plan's content_hash does not match its content (edited after sealing?)")
+    return plan.sealed()
+
+
+class _Change:
+    """One write transaction of a TaskStore, with its audit records.
+
+    Same database as the audit log: the append lock is taken first and the records are written in
+    the transaction. Another database: the records are appended once the change has committed.
+    """
+
+    def __init__(self, store: TaskStore):
+        self.store = store
+        self.shared = store.audit is not None and store.audit.engine is store.engine
+        self.pending: builtins.list[tuple[str, str, str, dict]] = []
+        self._tx = None
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> _Change:
+        self._tx = write_tx(self.store.engine)
+        self.conn = self._tx.__enter__()
+        if self.shared:
+            self.store.audit.lock(self.conn)  # lock order: audit head, then task rows
+        return self
+
+    def record(self, kind: str, actor: str, subject: str, data: dict) -> None:
+        if self.store.audit is None:
+            return
+        if self.shared:
+            self.store.audit.append_in(self.conn, kind, actor, subject, data)
+        else:
+            self.pending.append((kind, actor, subject, data))
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._tx.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            for kind, actor, subject, data in self.pending:
+                self.store.audit.append(kind, actor, subject, data)
+        return False
+
+
+__all__ = [
+    "AUTO_APPROVER",
+    "STATES",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Task",
+    "TaskNotFound",
+    "TaskStateError",
+    "TaskStore",
+    "check_transition",
+    "task_id_for",
+]

@@ -1,0 +1,219 @@
+"""Patch plans as code: the exact, hash-bound description of a remediation a human approves.
+
+A plan is a YAML document (kind PatchPlan). Everything that decides what changes is inside
+`spec`; the content hash covers metadata and spec, so an approval of hash H can never be replayed
+against a different plan: modify a plan and it gets a new hash and needs a new approval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qlrf.inventory.contract import PLATFORMS
+
+AutonomyMode = Literal["plan_only", "canary_only", "full_auto"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class PlanError(ValueError):
+    """An invalid plan; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageRef(_Strict):
+    family: str | None = None
+    version: str | None = None
+    image_ref: str = Field(min_length=1, description="AMI id, Azure image id / URN, GCE image URL, vSphere template")
+
+
+class GroupTarget(_Strict):
+    """A scaling group replaced as a whole: ASG, VM scale set, managed instance group."""
+
+    kind: Literal["asg", "vmss", "mig"]
+    platform: Literal["aws", "azure", "gcp"]
+    account: str
+    region: str
+    name: str
+    size: int = Field(ge=0)
+
+
+class InstanceTarget(_Strict):
+    """A standalone VM replaced from the golden image (AWS/Azure/GCP) or cloned from the template (vSphere)."""
+
+    asset_id: str
+    platform: Literal["aws", "azure", "gcp", "vsphere"]
+    account: str
+    region: str
+    name: str
+    from_image: str | None = None
+
+
+class Targets(_Strict):
+    groups: list[GroupTarget] = Field(default_factory=list)
+    instances: list[InstanceTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Targets:
+        if not self.groups and not self.instances:
+            raise ValueError("a plan must target at least one group or instance")
+        return self
+
+    def count(self) -> int:
+        return sum(g.size for g in self.groups) + len(self.instances)
+
+
+class HealthGate(_Strict):
+    """What must hold after a wave before the next starts; failing it rolls back and stops the plan."""
+
+    require_state: Literal["running"] = "running"
+    require_status_checks: bool = True
+    timeout_seconds: int = Field(default=600, ge=1, le=86_400)
+    min_healthy_percent: int = Field(default=100, ge=1, le=100, description="for groups: the refresh's healthy percentage")
+
+
+class Wave(_Strict):
+    name: str
+    canary: bool = False
+    instances: list[str] = Field(default_factory=list, description="asset ids of standalone targets in this wave")
+    groups: list[str] = Field(default_factory=list, description="group names refreshed in this wave")
+    group_percent: int = Field(default=100, ge=1, le=100, description="share of each group's instances replaced")
+
+
+class MaintenanceWindow(_Strict):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: list(DAYS))
+    start: time
+    end: time
+    timezone: Literal["UTC"] = "UTC"
+
+    def is_open(self, at: datetime) -> bool:
+        at = at.astimezone(UTC)
+        if DAYS[at.weekday()] not in self.days:
+            return False
+        now = at.time().replace(tzinfo=None)
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end  # window across midnight
+
+
+class Rollback(_Strict):
+    strategy: Literal["previous_launch_template_version", "previous_image", "previous_instance_template", "restore_clone"]
+    launch_template_version: str | None = None
+    image_ref: str | None = None
+
+
+class Metadata(_Strict):
+    id: str = Field(min_length=1)
+    created_at: datetime
+    created_by: str
+    reason: str
+    environment: Literal["dev", "staging", "prod"]
+    platform: Literal["aws", "azure", "gcp", "vsphere"]
+    site: str | None = None
+    risk_level: RiskLevel
+    autonomy_mode: AutonomyMode
+    finding: dict[str, str | int | float | None] = Field(default_factory=dict)
+
+
+class Spec(_Strict):
+    targets: Targets
+    from_images: list[ImageRef] = Field(min_length=1)
+    to_image: ImageRef
+    waves: list[Wave] = Field(min_length=1)
+    health_gate: HealthGate = HealthGate()
+    max_unavailable: int = Field(default=1, ge=1)
+    maintenance_window: MaintenanceWindow | None = None
+    rollback: Rollback
+
+    @model_validator(mode="after")
+    def _waves_cover_targets(self) -> Spec:
+        if not self.waves[0].canary:
+            raise ValueError("waves[0] must be the canary wave (canary: true)")
+        if any(w.canary for w in self.waves[1:]):
+            raise ValueError("only waves[0] may be a canary")
+        instance_ids = [t.asset_id for t in self.targets.instances]
+        waved = [i for w in self.waves for i in w.instances]
+        if sorted(waved) != sorted(instance_ids):
+            missing = sorted(set(instance_ids) - set(waved))
+            extra = sorted(set(waved) - set(instance_ids))
+            twice = sorted({i for i in waved if waved.count(i) > 1})
+            raise ValueError(f"waves must list every instance target exactly once (missing {missing}, unknown {extra}, twice {twice})")
+        groups = {g.name for g in self.targets.groups}
+        unknown = sorted({g for w in self.waves for g in w.groups} - groups)
+        if unknown:
+            raise ValueError(f"waves name unknown groups {unknown}")
+        for group in groups:
+            covered = sum(w.group_percent for w in self.waves if group in w.groups)
+            if covered < 100:
+                raise ValueError(f"group {group!r} is only {covered}% covered by the waves")
+        return self
+
+    @field_validator("to_image")
+    @classmethod
+    def _to_image_pinned(cls, value: ImageRef) -> ImageRef:
+        if value.version is None:
+            raise ValueError("to_image.version must name the golden version")
+        return value
+
+
+class PatchPlan(_Strict):
+    apiVersion: Literal["qlrf/v1"] = "qlrf/v1"
+    kind: Literal["PatchPlan"] = "PatchPlan"
+    metadata: Metadata
+    spec: Spec
+    content_hash: str | None = None
+
+    def compute_hash(self) -> str:
+        body = self.model_dump(mode="json", exclude={"content_hash"})
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def sealed(self) -> PatchPlan:
+        """The same plan with its content hash filled in."""
+        return self.model_copy(update={"content_hash": self.compute_hash()})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.sealed().model_dump(mode="json"), sort_keys=False)
+
+    def wave_targets(self, index: int) -> int:
+        wave = self.spec.waves[index]
+        sizes = {g.name: g.size for g in self.spec.targets.groups}
+        return len(wave.instances) + sum(-(-sizes[g] * wave.group_percent // 100) for g in wave.groups)
+
+
+def parse_plan(text: str, source: str = "<plan>") -> PatchPlan:
+    """Validate a plan document; a hash that does not match its content is refused (tampering)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{source}: not YAML: {exc}") from exc
+    try:
+        plan = PatchPlan.model_validate(doc)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors())
+        raise PlanError(f"{source}: invalid patch plan: {fields}") from exc
+    if plan.content_hash is not None and plan.content_hash != plan.compute_hash():
+        raise PlanError(f"{source}: content_hash does not match the plan's content (edited after sealing?)")
+    return plan
+
+
+def load_plan(path: str | Path) -> PatchPlan:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read: {exc}") from exc
+    return parse_plan(text, str(path))
+
+
+__all__ = ["PLATFORMS", "PatchPlan", "PlanError", "load_plan", "parse_plan"]

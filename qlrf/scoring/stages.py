@@ -1,0 +1,113 @@
+"""The scoring stages for one day x platform partition, warehouse to warehouse.
+
+Each stage reads its inputs as Parquet, streams the per-VM table back to Parquet through DuckDB
+(never materialising a million rows as Python objects) and returns the facts its asset reports
+and checks. Assets are thin wrappers; the benchmarks call these directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from qlrf import sql
+from qlrf.scoring import compliance, dr, drift
+from qlrf.warehouse import Warehouse
+
+
+@dataclass
+class StageOutcome:
+    path: str
+    rows: int
+    distinct_keys: int
+    inventory_rows: int
+    scores: pa.Table
+    scores_path: str
+    breakdown: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _count(con, relation: str) -> tuple[int, int]:
+    return sql.one(con, f"SELECT count(*), count(DISTINCT asset_id) FROM {relation}")
+
+
+def _finish(con, wh: Warehouse, table: str, scores_table: str, scores_query: str, day, platform, path, breakdown_sql) -> StageOutcome:
+    sql.relation(con, table, wh.source(table, day, platform))
+    rows, distinct = _count(con, table)
+    scores = sql.table(con, scores_query)
+    return StageOutcome(
+        path=path,
+        rows=rows,
+        distinct_keys=distinct,
+        inventory_rows=sql.one(con, "SELECT count(*) FROM inventory")[0],
+        scores=scores,
+        scores_path=wh.write(scores_table, scores, day, platform),
+        breakdown=dict(sql.rows(con, breakdown_sql)),
+    )
+
+
+BASELINE_MAX_AGE_DAYS = 7
+
+
+class BaselineMissing(FileNotFoundError):
+    """No golden-image registry in force for the day: nothing to measure drift against."""
+
+
+def baseline_day(wh: Warehouse, day: date) -> str:
+    """The registry in force: the day's own, or, when that day's contracts were rejected, the newest
+    earlier one (at most a week old), so a bad contract never empties the baseline."""
+    found = wh.latest_on_or_before("golden_images", day, BASELINE_MAX_AGE_DAYS)
+    if found is None:
+        raise BaselineMissing(
+            f"no golden_images partition in the {BASELINE_MAX_AGE_DAYS} days up to {day}: "
+            "materialise golden_images (and fix any rejected contract) first"
+        )
+    return found
+
+
+def run_drift(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
+    con = sql.connect(threads)
+    baseline = baseline_day(wh, day)
+    drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", baseline))
+    meta = Warehouse.file_metadata("vm_drift", day, platform, {"baseline_date": baseline})
+    path = wh.write_with("vm_drift", day, platform, sql.copy_to_parquet(con, drift.vm_drift_query(as_of), meta))
+    outcome = _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
+                      "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
+    outcome.notes = {"baseline_date": baseline}
+    return outcome
+
+
+def _facts(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None):
+    con = sql.connect(threads)
+    compliance.prepare_facts(
+        con, wh.source("inventory", day, platform), wh.source("vm_drift", day, platform), wh.source("vm_snapshots", day, platform), as_of
+    )
+    return con
+
+
+def run_compliance(
+    wh: Warehouse, day: date, platform: str, as_of: datetime, catalogue: compliance.Catalogue, waivers: list[compliance.Waiver],
+    threads: int | None = None,
+) -> StageOutcome:
+    con = _facts(wh, day, platform, as_of, threads)
+    query = compliance.vm_compliance_query(catalogue, waivers, day)
+    try:
+        path = wh.write_with("vm_compliance", day, platform, sql.copy_to_parquet(con, query))
+    except Exception as exc:
+        raise ValueError(f"a control predicate in the catalogue does not evaluate: {exc}") from exc
+    outcome = _finish(con, wh, "vm_compliance", "compliance_scores", compliance.SCORES_QUERY, day, platform, path,
+                      "SELECT c, count(*) FROM (SELECT unnest(failed_controls) AS c FROM vm_compliance) GROUP BY c ORDER BY c")
+    outcome.notes = {
+        "waivers_active": ", ".join(w.id for w in waivers if w.active(day)) or "-",
+        "waivers_expired": ", ".join(w.id for w in waivers if not w.active(day)) or "-",
+    }
+    return outcome
+
+
+def run_dr(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
+    con = _facts(wh, day, platform, as_of, threads)
+    path = wh.write_with("vm_dr", day, platform, sql.copy_to_parquet(con, dr.VM_QUERY))
+    return _finish(con, wh, "vm_dr", "dr_scores", dr.SCORES_QUERY, day, platform, path,
+                   "SELECT coalesce(gap, 'ready'), count(*) FROM vm_dr GROUP BY ALL ORDER BY ALL")

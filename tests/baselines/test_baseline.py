@@ -1,0 +1,263 @@
+"""Golden-image contracts: the sample ships signed contracts; unsigned, tampered and invalid ones are rejected."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qlrf.baselines import signing
+from qlrf.baselines.contracts import ContractError, load_contracts, registry_table
+from qlrf.inventory.sample import FAMILIES, generate_estate
+
+DAY = date(2026, 11, 20)
+SMALL = {"aws": 20, "azure": 10, "gcp": 10, "vsphere": 10}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("estate")
+    generate_estate(path, DAY, counts=SMALL)
+    return path
+
+
+@pytest.fixture()
+def estate(sample, tmp_path) -> Path:
+    """A private copy of the sample estate that a test may damage."""
+    return Path(shutil.copytree(sample, tmp_path / "estate"))
+
+
+def _pub(estate: Path) -> bytes:
+    return (estate / "keys" / "cosign.pub").read_bytes()
+
+
+def _edit(estate: Path, family: str, change, *, resign: bool = True) -> Path:
+    """Change a contract's parsed document and (optionally) re-sign it with the sample key."""
+    path = estate / "golden" / f"{family}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    if resign:
+        signing.sign_file(path, (estate / "keys" / "cosign.key").read_bytes())
+    return path
+
+
+def test_sample_ships_signed_contracts(sample):
+    golden = sample / "golden"
+    assert sorted(p.name for p in golden.glob("*.yaml*")) == sorted(
+        [f"{f}.yaml" for f in FAMILIES] + [f"{f}.yaml.sig" for f in FAMILIES]
+    )
+    assert sorted(p.name for p in (sample / "keys").iterdir()) == ["cosign.key", "cosign.pub"]
+    fingerprint = signing.fingerprint(_pub(sample))
+    families = load_contracts(golden, [_pub(sample)])
+    assert [f.family for f in families] == sorted(FAMILIES)
+    assert {f.signed_by for f in families} == {fingerprint}
+    assert all(f.source == golden / f"{f.family}.yaml" for f in families)
+    assert all(len(f.versions) == 8 for f in families)
+    table = registry_table(families, datetime(2026, 11, 20, 23, tzinfo=UTC))
+    assert table.num_rows > 0
+    assert set(table.column("platform").to_pylist()) == {"aws", "azure", "gcp", "vsphere"}
+
+
+def test_regenerating_reuses_the_estate_key(sample, tmp_path):
+    shutil.copytree(sample / "keys", tmp_path / "keys")
+    generate_estate(tmp_path, DAY, counts=SMALL)
+    assert (tmp_path / "keys" / "cosign.pub").read_bytes() == _pub(sample)
+    assert len(load_contracts(tmp_path / "golden", [_pub(sample)])) == len(FAMILIES)
+
+
+def test_tampered_contract_is_rejected_naming_the_file(estate):
+    path = estate / "golden" / "ubuntu-22.04.yaml"
+    path.write_text(path.read_text().replace("channel: staging", "channel: prod", 1))
+    with pytest.raises(ContractError) as err:
+        load_contracts(estate / "golden", [_pub(estate)])
+    message = str(err.value)
+    assert str(path) in message
+    assert "signature rejected (ubuntu-22.04.yaml.sig)" in message
+    assert "content changed after signing" in message
+
+
+def test_unsigned_contract_is_rejected(estate):
+    (estate / "golden" / "rhel-9.yaml.sig").unlink()
+    with pytest.raises(ContractError, match=r"rhel-9.yaml: unsigned: no detached signature rhel-9.yaml.sig"):
+        load_contracts(estate / "golden", [_pub(estate)])
+
+
+def test_contract_signed_by_an_untrusted_key_is_rejected(estate):
+    stranger = signing.generate_key_pair()
+    signing.sign_file(estate / "golden" / "debian-12.yaml", stranger.private_pem)
+    with pytest.raises(ContractError, match=r"debian-12.yaml: signature rejected"):
+        load_contracts(estate / "golden", [_pub(estate)])
+    # ...and accepted once that key is trusted too
+    families = load_contracts(estate / "golden", [_pub(estate), stranger.public_pem])
+    assert {f.family: f.signed_by for f in families}["debian-12"] == stranger.fingerprint
+
+
+def test_keys_come_from_the_environment_at_call_time(estate, tmp_path, monkeypatch):
+    monkeypatch.delenv("QLRF_COSIGN_PUBLIC_KEYS", raising=False)
+    with pytest.raises(ContractError, match="no trusted public keys .*QLRF_COSIGN_PUBLIC_KEYS"):
+        load_contracts(estate / "golden")
+    monkeypatch.setenv("QLRF_COSIGN_PUBLIC_KEYS", str(estate / "keys" / "cosign.pub"))
+    assert len(load_contracts(estate / "golden")) == len(FAMILIES)
+    monkeypatch.setenv("QLRF_COSIGN_PUBLIC_KEYS", str(tmp_path / "nope.pub"))
+    with pytest.raises(ContractError, match=r"QLRF_COSIGN_PUBLIC_KEYS: cannot read .*nope.pub"):
+        load_contracts(estate / "golden")
+
+
+def test_unsigned_contracts_load_only_when_signatures_are_not_required(estate):
+    for sig in (estate / "golden").glob("*.sig"):
+        sig.unlink()
+    families = load_contracts(estate / "golden", [], require_signatures=False)
+    assert len(families) == len(FAMILIES) and {f.signed_by for f in families} == {None}
+
+
+def test_a_bad_signature_is_never_ignored_even_when_not_required(estate):
+    path = estate / "golden" / "windows-2022.yaml"
+    path.write_text(path.read_text() + "\n# edited\n")
+    with pytest.raises(ContractError, match="windows-2022.yaml: signature rejected"):
+        load_contracts(estate / "golden", [_pub(estate)], require_signatures=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (lambda d: d["versions"][0].update(channel="beta"), "versions.0.channel", "Input should be 'dev', 'staging' or 'prod'"),
+        (lambda d: d["versions"][1].pop("released_at"), "versions.1.released_at", "Field required"),
+        (lambda d: d["versions"][2]["images"]["aws"].update({"eu-west-2": "img-123"}), "versions.2.images", "is not an AMI id"),
+        (lambda d: d["versions"][0]["images"].update(aws={"*": "ami-0123456789abcdef0"}), "versions.0.images", "AMIs are regional"),
+        (lambda d: d["versions"][0]["images"].update(gcp={"*": "ubuntu-latest"}), "versions.0.images", "not a GCE image self link"),
+        (lambda d: d["versions"][0]["images"].update(azure={"*": "ubuntu"}), "versions.0.images", "marketplace URN"),
+        (lambda d: d["versions"][0]["images"].update(ibm={"*": "x"}), "versions.0.images", "unknown platform(s) ['ibm']"),
+        (lambda d: d["versions"][3].update(sbom="/etc/sbom.json"), "versions.3.sbom", "SPDX JSON"),
+        (lambda d: d["versions"][3].update(parent="9.9.9"), "(document)", "versions.3.parent: '9.9.9' is not a version of ubuntu-22.04"),
+        (lambda d: d["versions"][2]["revoked"].update(date="2020-01-01"), "versions.2", "is before released_at"),
+        (lambda d: d["versions"].append(dict(d["versions"][0])), "versions", "duplicate versions"),
+        (lambda d: d.update(owner="me"), "owner", "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_contract_names_file_and_field(estate, change, field, reason):
+    path = _edit(estate, "ubuntu-22.04", change)  # validly signed: only the schema can reject it
+    with pytest.raises(ContractError) as err:
+        load_contracts(estate / "golden", [_pub(estate)])
+    message = str(err.value)
+    assert message.startswith(f"{path}: invalid golden-image contract: ")
+    assert f"{field}: " in message and reason in message
+
+
+def test_inline_signature_field_is_rejected(estate):
+    path = _edit(estate, "rhel-9", lambda d: d.update(signature="MEUCIQ..."))
+    with pytest.raises(ContractError, match=r"rhel-9.yaml: invalid golden-image contract: signature: inline signatures are not supported"):
+        load_contracts(estate / "golden", [_pub(estate)])
+    assert path.exists()
+
+
+def test_family_must_match_the_file_name(estate):
+    _edit(estate, "debian-12", lambda d: d.update(family="debian-13"))
+    with pytest.raises(ContractError, match=r"debian-12.yaml: invalid golden-image contract: family: 'debian-13' must match"):
+        load_contracts(estate / "golden", [_pub(estate)])
+
+
+def test_broken_yaml_is_rejected_after_the_signature(estate):
+    path = estate / "golden" / "debian-12.yaml"
+    path.write_text("family: [unclosed\n")
+    signing.sign_file(path, (estate / "keys" / "cosign.key").read_bytes())
+    with pytest.raises(ContractError, match=r"debian-12.yaml: cannot read YAML"):
+        load_contracts(estate / "golden", [_pub(estate)])
+
+
+def test_empty_directory_is_rejected(tmp_path, sample):
+    with pytest.raises(ContractError, match="no golden-image contracts"):
+        load_contracts(tmp_path, [_pub(sample)])
+
+
+# --- the golden_images asset: verified, or nothing written -------------------------------------------
+
+
+def _materialize(warehouse: Path, estate_root: Path, day: date):
+    from dagster import AssetSelection, materialize
+
+    from tests.helpers import all_assets, resources_for
+
+    return materialize(
+        all_assets(),
+        selection=AssetSelection.assets("golden_images"),
+        partition_key=day.isoformat(),
+        resources=resources_for(warehouse, estate_root),
+        raise_on_error=False,
+    )
+
+
+def _failure_message(result) -> str:
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failures, "expected a step failure"
+    return failures[0].step_failure_data.error.message
+
+
+@pytest.fixture()
+def estate_root(sample, tmp_path, isolated_env):
+    """An estate root whose DAY and DAY-1 are (small) sample estates, so ensure_estate reuses them."""
+    root = tmp_path / "estates"
+    shutil.copytree(sample, root / DAY.isoformat())
+    generate_estate(root / "2026-11-19", date(2026, 11, 19), counts=SMALL)
+    return root
+
+
+@pytest.mark.slow
+def test_golden_images_asset_verifies_with_the_sample_key(estate_root, tmp_path):
+    from qlrf.warehouse import Warehouse
+
+    result = _materialize(tmp_path / "wh", estate_root, DAY)
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert {"has_rows", "unique_keys", "verified_signatures"} <= set(checks)
+    check = checks["verified_signatures"]
+    assert check.passed
+    assert check.metadata["contracts"].value == 4 and check.metadata["verified"].value == 4
+    fingerprint = signing.fingerprint((estate_root / DAY.isoformat() / "keys" / "cosign.pub").read_bytes())
+    assert check.metadata["keys"].value == f"{signing.short(fingerprint)}: 4"
+    assert check.metadata["key_source"].value.startswith("sample estate key ")
+    assert Warehouse(str(tmp_path / "wh")).exists("golden_images", DAY)
+
+
+@pytest.mark.slow
+def test_golden_images_asset_rejects_a_tampered_contract_and_writes_nothing(estate_root, tmp_path):
+    from qlrf.warehouse import Warehouse
+
+    warehouse = Warehouse(str(tmp_path / "wh"))
+    assert _materialize(tmp_path / "wh", estate_root, date(2026, 11, 19)).success  # yesterday's baseline
+    path = estate_root / DAY.isoformat() / "golden" / "ubuntu-22.04.yaml"
+    path.write_text(path.read_text().replace("CVE-2026-31337", "nothing to see"))
+    result = _materialize(tmp_path / "wh", estate_root, DAY)
+    assert not result.success
+    message = _failure_message(result)
+    assert "golden-image contracts rejected, previous baseline stays in force" in message
+    assert f"{path}: signature rejected (ubuntu-22.04.yaml.sig)" in message
+    assert not warehouse.exists("golden_images", DAY)
+    assert warehouse.exists("golden_images", date(2026, 11, 19))
+    assert not [c for c in result.get_asset_check_evaluations() if c.passed]
+
+
+@pytest.mark.slow
+def test_configured_keys_take_precedence_over_the_sample_key(estate_root, tmp_path, monkeypatch):
+    stranger = tmp_path / "stranger.pub"
+    stranger.write_bytes(signing.generate_key_pair().public_pem)
+    monkeypatch.setenv("QLRF_COSIGN_PUBLIC_KEYS", str(stranger))
+    result = _materialize(tmp_path / "wh", estate_root, DAY)
+    assert not result.success
+    assert "signature rejected" in _failure_message(result)
+    monkeypatch.setenv("QLRF_COSIGN_PUBLIC_KEYS", f"{stranger},{estate_root / DAY.isoformat() / 'keys' / 'cosign.pub'}")
+    result = _materialize(tmp_path / "wh", estate_root, DAY)
+    assert result.success
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "verified_signatures")
+    assert check.metadata["key_source"].value == "QLRF_COSIGN_PUBLIC_KEYS"
+
+
+@pytest.mark.slow
+def test_a_configured_golden_dir_never_trusts_a_key_lying_next_to_it(estate_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("QLRF_GOLDEN_DIR", str(estate_root / DAY.isoformat() / "golden"))
+    result = _materialize(tmp_path / "wh", estate_root, DAY)
+    assert not result.success
+    assert "no trusted public keys: set QLRF_COSIGN_PUBLIC_KEYS" in _failure_message(result)

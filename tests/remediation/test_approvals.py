@@ -1,0 +1,326 @@
+"""Approval tasks: the state machine, hash binding, self-approval, modify, expiry, idempotent propose."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from qlrf.remediation.approvals import (
+    AUTO_APPROVER,
+    STATES,
+    TRANSITIONS,
+    TaskNotFound,
+    TaskStateError,
+    TaskStore,
+    check_transition,
+    task_id_for,
+)
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.plans import PatchPlan
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+PENDING = {"allow": False, "requires_approval": True, "deny": [], "approval_reasons": ["risk level high always needs approval"],
+           "approved": False, "source": "embedded", "input": {"action": "execute_wave", "environment": "prod", "wave": 0}}
+ALLOW = {"allow": True, "requires_approval": False, "deny": [], "approval_reasons": [], "approved": False,
+         "input": {"action": "execute_wave", "environment": "dev", "wave": 0}}
+DENY = {"allow": False, "requires_approval": False, "deny": ["production is never full_auto: set the prod autonomy mode"],
+        "approval_reasons": [], "approved": False, "input": {"action": "execute_wave", "environment": "prod"}}
+
+
+def make_plan(plan_id: str = "plan-1", environment: str = "prod", to_ref: str = "ami-0000000000000bbb2") -> PatchPlan:
+    doc = {
+        "metadata": {"id": plan_id, "created_at": "2026-11-27T10:00:00Z", "created_by": "sensor:drift_breach",
+                     "reason": "lon1 prod drift 41 > 30", "environment": environment, "platform": "aws", "site": "lon1",
+                     "risk_level": "high", "autonomy_mode": "canary_only"},
+        "spec": {
+            "targets": {"instances": [
+                {"asset_id": f"i-{n}", "platform": "aws", "account": "1", "region": "eu-west-1", "name": f"web-{n}"}
+                for n in range(3)
+            ]},
+            "from_images": [{"image_ref": "ami-0000000000000aaa1", "family": "ubuntu-22.04", "version": "2.1.0"}],
+            "to_image": {"image_ref": to_ref, "family": "ubuntu-22.04", "version": "3.0.0"},
+            "waves": [{"name": "canary", "canary": True, "instances": ["i-0"]},
+                      {"name": "batch-1", "instances": ["i-1", "i-2"]}],
+            "rollback": {"strategy": "previous_image", "image_ref": "ami-0000000000000aaa1"},
+        },
+    }
+    return PatchPlan.model_validate(doc)
+
+
+@pytest.fixture()
+def url(tmp_path):
+    return f"sqlite:///{tmp_path / 'tasks.db'}"
+
+
+@pytest.fixture()
+def store(url):
+    return TaskStore(url, audit=AuditLog(url))
+
+
+def test_propose_pending_then_approve_run_and_finish(store):
+    plan = make_plan()
+    task = store.propose(plan, "sensor:drift_breach", PENDING, now=T0)
+    assert task.id == task_id_for(plan.compute_hash()) and task.id.startswith("task-") and len(task.id) == 21
+    assert task.state == "pending_approval" and task.plan_hash == plan.compute_hash()
+    assert task.expires_at == T0 + timedelta(hours=24) and task.created_at == T0
+    assert (task.environment, task.platform, task.site, task.risk_level, task.autonomy_mode) == (
+        "prod", "aws", "lon1", "high", "canary_only")
+    assert task.decision["approval_reasons"] == ["risk level high always needs approval"]
+    assert task.plan().compute_hash() == task.plan_hash and task.plan().metadata.id == "plan-1"
+    assert store.approved_waiting() == []
+
+    approved = store.approve(task.id, task.plan_hash, "alice", "reviewed the waves", now=T0 + timedelta(hours=1))
+    assert approved.state == "approved" and approved.approver == "alice" and approved.reason == "reviewed the waves"
+    assert [t.id for t in store.approved_waiting()] == [task.id]
+    running = store.start(task.id)
+    assert running.state == "running" and store.approved_waiting() == []
+    with pytest.raises(TaskStateError, match="illegal transition running -> running"):
+        store.start(task.id)
+    done = store.finish(task.id, "rolled_back", "canary health gate failed: i-0 impaired")
+    assert done.state == "rolled_back" and done.reason == "canary health gate failed: i-0 impaired"
+    with pytest.raises(TaskStateError, match="illegal transition rolled_back -> succeeded"):
+        store.finish(task.id, "succeeded", "again")
+
+    kinds = [(r.kind, r.actor, r.data.get("to")) for r in store.audit.records(subject=task.id)]
+    assert kinds == [
+        ("plan_proposed", "sensor:drift_breach", None),
+        ("policy_decision", "policy:gate", None),
+        ("approval_requested", "policy:gate", "pending_approval"),
+        ("approval", "alice", "approved"),
+        ("execution_start", "executor", "running"),
+        ("execution_end", "executor", "rolled_back"),
+    ]
+    decision = store.audit.records(subject=task.id, kind="policy_decision")[0].data
+    assert decision["input"] == PENDING["input"] and decision["decision"]["requires_approval"] is True
+    assert "input" not in decision["decision"]
+    assert store.audit.verify().ok
+
+
+def test_allow_is_auto_approved_and_deny_is_rejected(store):
+    auto = store.propose(make_plan("dev-1", environment="dev"), "sensor:drift_breach", ALLOW, now=T0)
+    assert auto.state == "approved" and auto.approver == AUTO_APPROVER and auto.expires_at is None
+    denied = store.propose(make_plan("prod-1"), "sensor:drift_breach", DENY, now=T0)
+    assert denied.state == "rejected" and denied.reason == DENY["deny"][0]
+    assert [t.id for t in store.list(states="approved")] == [auto.id]
+    assert [t.id for t in store.list(states=["rejected"], environment="prod")] == [denied.id]
+    assert store.list(environment="staging") == []
+    with pytest.raises(TaskStateError, match="unknown state"):
+        store.list(states="done")
+
+
+def test_propose_is_idempotent_on_the_plan_hash(store):
+    plan = make_plan()
+    first = store.propose(plan, "sensor:a", PENDING, now=T0)
+    again = store.propose(plan.sealed(), "sensor:b", ALLOW, now=T0 + timedelta(hours=2))
+    assert again == first and again.requested_by == "sensor:a" and again.state == "pending_approval"
+    assert len(store.list()) == 1
+    assert len(store.audit.records(kind="plan_proposed")) == 1
+    assert store.by_hash(plan.compute_hash()).id == first.id and store.by_hash("sha256:" + "f" * 64) is None
+
+
+def test_approval_is_bound_to_the_plan_hash(store):
+    task = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    other = make_plan(to_ref="ami-00000000000evil01").compute_hash()
+    for act in (store.approve, store.reject):
+        with pytest.raises(TaskStateError, match=f"bound to plan hash {task.plan_hash}, got {other}"):
+            act(task.id, other, "alice", "looks fine", now=T0)
+    assert store.get(task.id).state == "pending_approval"
+
+
+def test_self_approval_and_anonymous_approval_refused(store):
+    task = store.propose(make_plan(), "bob", PENDING, now=T0)
+    with pytest.raises(TaskStateError, match="self-approval refused: bob requested this plan"):
+        store.approve(task.id, task.plan_hash, "bob", "mine", now=T0)
+    with pytest.raises(TaskStateError, match="self-approval refused"):
+        store.reject(task.id, task.plan_hash, "bob", "mine", now=T0)
+    with pytest.raises(TaskStateError, match="approver must be given"):
+        store.approve(task.id, task.plan_hash, "  ", "x", now=T0)
+    with pytest.raises(TaskStateError, match="reason must be given"):
+        store.approve(task.id, task.plan_hash, "alice", "", now=T0)
+    assert store.get(task.id).state == "pending_approval"
+    rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window", now=T0)
+    assert (rejected.state, rejected.approver, rejected.reason) == ("rejected", "carol", "wrong window")
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "ok"),
+    [
+        ("proposed", "pending_approval", True),
+        ("pending_approval", "expired", True),
+        ("approved", "running", True),
+        ("running", "failed", True),
+        ("pending_approval", "running", False),
+        ("approved", "rejected", False),
+        ("rejected", "approved", False),
+        ("expired", "approved", False),
+        ("succeeded", "running", False),
+        ("proposed", "running", False),
+    ],
+)
+def test_transition_table(current, new, ok):
+    if ok:
+        check_transition(current, new)
+    else:
+        with pytest.raises(TaskStateError, match=f"illegal transition {current} -> {new}"):
+            check_transition(current, new)
+    assert set(TRANSITIONS) == set(STATES)
+
+
+def test_illegal_moves_through_the_store(store):
+    pending = store.propose(make_plan("p"), "sensor", PENDING, now=T0)
+    with pytest.raises(TaskStateError, match="illegal transition pending_approval -> running"):
+        store.start(pending.id)
+    with pytest.raises(TaskStateError, match="illegal transition pending_approval -> succeeded"):
+        store.finish(pending.id, "succeeded", "skipped ahead")
+    with pytest.raises(TaskStateError, match="finish state must be one of"):
+        store.finish(pending.id, "approved", "x")
+    auto = store.propose(make_plan("a", environment="dev"), "sensor", ALLOW, now=T0)
+    with pytest.raises(TaskStateError, match="is approved, not pending_approval: cannot approval"):
+        store.approve(auto.id, auto.plan_hash, "alice", "again")
+    with pytest.raises(TaskNotFound, match="no task 'task-nope'"):
+        store.get("task-nope")
+
+
+def test_modify_makes_a_new_hash_and_a_new_pending_task(store):
+    old = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    edited = make_plan(to_ref="ami-0000000000000ccc3")
+    new = store.modify(old.id, old.plan_hash, edited, "dave", "use the hotfix AMI", now=T0 + timedelta(hours=1))
+    assert new.plan_hash == edited.compute_hash() != old.plan_hash
+    assert new.state == "pending_approval" and new.supersedes == old.id and new.requested_by == "dave"
+    assert new.expires_at == T0 + timedelta(hours=25)
+    assert new.plan().spec.to_image.image_ref == "ami-0000000000000ccc3"
+    retired = store.get(old.id)
+    assert retired.state == "rejected" and retired.reason == f"superseded by {new.id}" and retired.approver == "dave"
+    with pytest.raises(TaskStateError, match="bound to plan hash"):
+        store.approve(new.id, old.plan_hash, "alice", "approving the old content")
+    with pytest.raises(TaskStateError, match="self-approval refused: dave"):
+        store.approve(new.id, new.plan_hash, "dave", "mine")
+    assert store.approve(new.id, new.plan_hash, "alice", "ok", now=T0 + timedelta(hours=2)).state == "approved"
+    with pytest.raises(TaskStateError, match="identical"):
+        store.modify(new.id, new.plan_hash, edited, "erin", "no change")
+    assert [r.kind for r in store.audit.records(subject=old.id)][-2:] == ["modification", "rejection"]
+
+
+def test_pending_tasks_expire_after_24_hours(store):
+    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
+    later = store.propose(make_plan("plan-2"), "sensor", PENDING, now=T0 + timedelta(hours=3))
+    assert [t.id for t in store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=23, minutes=30))] == [task.id]
+    assert store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=20)) == []
+    assert store.expire_due(now=T0 + timedelta(hours=23, minutes=59)) == []
+    expired = store.expire_due(now=T0 + timedelta(hours=24))
+    assert [t.id for t in expired] == [task.id] and store.get(task.id).state == "expired"
+    assert store.get(later.id).state == "pending_approval"
+    with pytest.raises(TaskStateError, match="is expired, not pending_approval"):
+        store.approve(task.id, task.plan_hash, "alice", "too late")
+    # Past its expiry but not yet swept: the approval is refused and the task expires on the spot.
+    with pytest.raises(TaskStateError, match="approval expired at 2026-11-28T13:00:00"):
+        store.approve(later.id, later.plan_hash, "alice", "late", now=T0 + timedelta(hours=27, minutes=1))
+    assert store.get(later.id).state == "expired"
+    assert [r.actor for r in store.audit.records(kind="expiry")] == ["system:expiry", "system:expiry"]
+
+
+def test_start_wins_exactly_once_under_concurrency(store):
+    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW, now=T0)
+    results: list[str] = []
+
+    def start() -> None:
+        try:
+            store.start(task.id)
+            results.append("won")
+        except TaskStateError:
+            results.append("refused")
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["refused"] * 5 + ["won"]
+    assert len(store.audit.records(kind="execution_start")) == 1 and store.audit.verify().ok
+
+
+def test_audit_in_another_database_is_appended_after_commit(tmp_path):
+    store = TaskStore(f"sqlite:///{tmp_path / 'a.db'}", audit=AuditLog(f"sqlite:///{tmp_path / 'b.db'}"))
+    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
+    store.reject(task.id, task.plan_hash, "alice", "no", now=T0)
+    assert [r.kind for r in store.audit.records()] == ["plan_proposed", "policy_decision", "approval_requested", "rejection"]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rf_audit_log")).scalar() == 0
+
+
+def test_store_without_url_uses_sqlite_under_qlrf_home(isolated_env):
+    store = TaskStore()
+    assert store.engine.url.database == str(isolated_env.resolve() / "qlrf.db")
+    assert store.propose(make_plan(), "sensor", PENDING).state == "pending_approval"
+    assert (isolated_env / "qlrf.db").exists()
+
+
+# --- the CLI, end to end through subprocesses -------------------------------------------------------
+
+
+def qlrf(home, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
+    env["QLRF_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "qlrf.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.slow
+def test_cli_round_trip(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    plan = make_plan().sealed()
+    good = tmp_path / "plan.yaml"
+    good.write_text(plan.to_yaml())
+    bad_doc = plan.model_dump(mode="json", exclude={"content_hash"})
+    bad_doc["spec"]["max_unavailable"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(bad_doc))
+
+    ok = qlrf(home, "plan", "validate", str(good))
+    assert ok.returncode == 0 and plan.content_hash in ok.stdout
+    invalid = qlrf(home, "plan", "validate", str(bad))
+    assert invalid.returncode == 2
+    assert f"{bad}: invalid patch plan: spec.max_unavailable" in invalid.stderr
+    shown = qlrf(home, "plan", "show", str(good))
+    assert shown.returncode == 0, shown.stderr
+    assert f"hash        {plan.content_hash}" in shown.stdout
+    assert "risk        high" in shown.stdout and "autonomy    canary_only" in shown.stdout
+    assert "targets     3 machine(s): 0 group(s), 3 instance(s)" in shown.stdout
+    assert "  0 canary     canary      1 target(s)" in shown.stdout
+    assert "  1 batch-1    batch       2 target(s)" in shown.stdout
+
+    monkeypatch.setenv("QLRF_HOME", str(home))
+    monkeypatch.delenv("QLRF_POSTGRES_URL", raising=False)
+    task = TaskStore(audit=AuditLog()).propose(plan, "sensor:drift_breach", PENDING)
+
+    listed = qlrf(home, "approvals", "list", "--state", "pending_approval")
+    assert listed.returncode == 0 and task.id in listed.stdout and task.plan_hash in listed.stdout
+    assert qlrf(home, "approvals", "list", "--state", "approved").stdout == ""
+    wrong = qlrf(home, "approvals", "approve", task.id, "--hash", "sha256:" + "1" * 64, "--approver", "alice", "--reason", "ok")
+    assert wrong.returncode == 2 and "approval is bound to plan hash" in wrong.stderr
+    selfie = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--approver", "sensor:drift_breach",
+                  "--reason", "ok")
+    assert selfie.returncode == 2 and "self-approval refused" in selfie.stderr
+    done = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--approver", "alice", "--reason", "CAB-42")
+    assert done.returncode == 0 and f"approved: {task.id}" in done.stdout and "by alice: CAB-42" in done.stdout
+    again = qlrf(home, "approvals", "reject", task.id, "--hash", task.plan_hash, "--approver", "bob", "--reason", "late")
+    assert again.returncode == 2 and "is approved, not pending_approval" in again.stderr
+
+    verified = qlrf(home, "audit", "verify")
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: 4 record(s), chain intact")
+    shown = qlrf(home, "audit", "show", "--subject", task.id, "--limit", "1")
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 1
+    assert "approval" in shown.stdout and "alice" in shown.stdout and "CAB-42" in shown.stdout
+
+    with sqlite3.connect(home / "qlrf.db") as conn:
+        conn.execute("UPDATE rf_audit_log SET actor = 'mallory' WHERE seq = 4")
+    broken = qlrf(home, "audit", "verify")
+    assert broken.returncode == 1
+    assert "problem: record 4 (approval, " in broken.stdout and "(edited)" in broken.stdout
