@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from assets.common import partition_day
-from pipelines.partitions import daily
+from assets.partitions import daily
 from qlrf.ai.prompts import PROMPT_VERSION
 from qlrf.ai.summary import FleetSummary, facts_for, grounding_problems, summarise
 from resources.llm import LlmResource

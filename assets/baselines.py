@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from assets.common import as_of, partition_day, preview, rows_check, unique_check
-from pipelines.partitions import daily
+from assets.partitions import daily
 from qlrf.baselines.contracts import (
     ContractError,
     ImageFamily,

@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
-from pipelines.partitions import by_date, daily_platform
+from assets.partitions import by_date, daily_platform
 from qlrf.scoring.stages import BaselineMissing, run_drift
 from resources.warehouse import WarehouseResource
 

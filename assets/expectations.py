@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from assets.common import partition_day_platform
-from pipelines.partitions import daily_platform
+from assets.partitions import daily_platform
 from qlrf.inventory.expectations import validate_inventory
 from resources.warehouse import WarehouseResource
 

@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
-from pipelines.partitions import daily_platform
+from assets.partitions import daily_platform
 from qlrf.inventory.contract import (
     INVENTORY_SCHEMA,
     SNAPSHOT_SCHEMA,

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from assets.common import partition_day, preview, range_check, rows_check
-from pipelines.partitions import by_date, daily
+from assets.partitions import by_date, daily
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.report import fleet_tables, fleet_tables_present
 from resources.warehouse import WarehouseResource

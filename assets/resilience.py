@@ -3,7 +3,7 @@
 from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check
-from pipelines.partitions import daily_platform
+from assets.partitions import daily_platform
 from qlrf.scoring.stages import run_dr
 from resources.warehouse import WarehouseResource
 

@@ -13,7 +13,7 @@ from dagster import (
 
 from assets.baselines import verification_keys
 from assets.common import partition_day, preview
-from pipelines.partitions import daily
+from assets.partitions import daily
 from qlrf.baselines.contracts import ContractError, load_contracts
 from qlrf.baselines.sbom import image_packages as flatten_sboms
 from resources.estate import EstateResource

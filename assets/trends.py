@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from assets.common import partition_day, preview, range_check
-from pipelines.partitions import by_date, daily
+from assets.partitions import by_date, daily, trailing_days
 from qlrf.scoring.trends import WINDOW_DAYS
 from qlrf.scoring.trends import drift_trends as compute_trends
 from resources.warehouse import WarehouseResource
@@ -19,7 +19,10 @@ from resources.warehouse import WarehouseResource
 
 @asset(
     partitions_def=daily,
-    deps=[AssetDep("drift_scores", partition_mapping=by_date), AssetDep("fleet_report")],
+    # Reads every platform's drift_scores of the last WINDOW_DAYS days. The window is declared on their
+    # daily roll-up (fleet_report), the only side Dagster can map a time window from (assets/partitions.py).
+    deps=[AssetDep("drift_scores", partition_mapping=by_date),
+          AssetDep("fleet_report", partition_mapping=trailing_days(WINDOW_DAYS))],
     group_name="report",
     kinds={"parquet"},
     description=f"Per site x environment: today's drift score, change per week and a forecast a week ahead "

@@ -12,21 +12,12 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     in_process_executor,
+    load_assets_from_package_module,
 )
 
-from assets.ai import fleet_summary
-from assets.baselines import golden_current, golden_images
-from assets.compliance import compliance_assets
-from assets.drift import drift_assets
-from assets.expectations import inventory_quality
-from assets.inventory import inventory_assets
-from assets.report import fleet_report_assets
-from assets.resilience import resilience_assets
-from assets.sbom import image_packages
-from assets.trends import drift_trends
-from pipelines.jobs import fleet_job, golden_job, platform_job, quality_job
+import assets
+from assets.jobs import fleet_job, golden_job, platform_job, quality_job
 from pipelines.remediation_jobs import remediation_execution_job, remediation_planning_job
-from pipelines.schedules import daily_platform_schedule, inventory_quality_schedule
 from resources.alerts import AlertsResource
 from resources.aws import AwsResource
 from resources.azure import AzureResource
@@ -37,6 +28,7 @@ from resources.remediation import GateResource, RemediationResource
 from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
 from sensors import remediation_sensors
+from sensors.schedules import daily_platform_schedule, inventory_quality_schedule
 
 # Sensors' default statuses (see sensors/__init__.py). The one
 # that changes machines ships stopped: start it in the UI or with `dagster sensor start remediation_approval_sensor`.
@@ -79,7 +71,8 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 
 defs = Definitions(
-    assets=[inventory_assets, golden_images, drift_assets, compliance_assets, resilience_assets, fleet_report_assets, drift_trends, inventory_quality, image_packages, fleet_summary, golden_current],
+    # Every asset (and its checks) in the assets/ package, found by module scan: no hand-kept list.
+    assets=load_assets_from_package_module(assets),
     jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
     schedules=[daily_platform_schedule, inventory_quality_schedule],
     sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor],

@@ -11,7 +11,6 @@ remediation_approval_sensor    approved plan -> execution run (run key = plan ha
 approval_expiry_sensor         expires approvals after 24 h, alerts 2 h before           RUNNING
 run_failure_alert_sensor       failed run -> alert                                       RUNNING
 compliance_breach_sensor       site x env under its compliance floor -> alert            RUNNING
-compliance_breach_sensor       site x env under its compliance floor -> alert            RUNNING
 =============================  ========================================================  ===============
 
 The defaults live in pipelines/definitions.py (``SENSOR_DEFAULT_STATUS``), which is configuration in

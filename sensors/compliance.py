@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from pipelines.partitions import daily_platform
+from assets.partitions import daily_platform
 from qlrf.alerts import Alert
 from qlrf.remediation.planner import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse

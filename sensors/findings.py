@@ -41,7 +41,7 @@ from dagster import (
     sensor,
 )
 
-from pipelines.partitions import daily_platform
+from assets.partitions import daily_platform
 from pipelines.remediation_jobs import PLANNING_JOB, planning_run_config, remediation_planning_job
 from qlrf.alerts import Alert, Dispatcher
 from qlrf.remediation.planner import Finding, RemediationPolicy, findings_from_partition

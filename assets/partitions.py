@@ -9,6 +9,7 @@ from dagster import (
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
     StaticPartitionsDefinition,
+    TimeWindowPartitionMapping,
 )
 
 from qlrf.inventory.contract import PLATFORMS
@@ -22,3 +23,13 @@ daily_platform = MultiPartitionsDefinition({"date": daily, "platform": platforms
 with warnings.catch_warnings():  # beta in 1.13, but the documented way to map date x platform to date
     warnings.simplefilter("ignore")
     by_date = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+
+
+def trailing_days(days: int) -> TimeWindowPartitionMapping:
+    """A daily asset reading the `days` daily partitions up to its own (missing early days are allowed).
+
+    Dagster 1.13's TimeWindowPartitionMapping maps time-window partitions onto time-window partitions
+    only (a date x platform MultiPartitionsDefinition on either side is refused, and custom mappings
+    are deprecated), so a window is declared between daily assets: see drift_trends.
+    """
+    return TimeWindowPartitionMapping(start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True)

@@ -57,3 +57,19 @@ def test_definitions_validate_with_the_cli(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
+
+
+def test_definitions_match_the_committed_snapshot():
+    """Any change to asset keys, partitions, mappings, checks, jobs, schedules or sensor statuses shows in review."""
+    import json
+
+    from pipelines.definitions import defs
+    from tests.pipelines.snapshot import definitions_snapshot
+
+    current = definitions_snapshot(defs)
+    if os.environ.get("QLRF_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text()), "definitions changed: review, then QLRF_UPDATE_SNAPSHOT=1"
