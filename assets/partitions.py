@@ -32,4 +32,8 @@ def trailing_days(days: int) -> TimeWindowPartitionMapping:
     only (a date x platform MultiPartitionsDefinition on either side is refused, and custom mappings
     are deprecated), so a window is declared between daily assets: see drift_trends.
     """
-    return TimeWindowPartitionMapping(start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True)
+    with warnings.catch_warnings():  # the parameter is beta in 1.13; without it the first days would not map
+        warnings.simplefilter("ignore")
+        return TimeWindowPartitionMapping(
+            start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+        )

@@ -19,7 +19,7 @@ from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.report import report_text
-from qlrf.settings import Settings
+from qlrf.settings import Settings, shown
 from qlrf.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     home = prepare_dagster_home(settings)
     started = time.perf_counter()
     print(f"Resilience Fabric: materialising {day} for {', '.join(args.platform or PLATFORMS)}")
-    print(f"  Dagster instance: {'postgres' if settings.postgres_url else 'sqlite'} at {home}")
+    print(f"  Dagster instance: {'postgres' if settings.postgres_url else 'sqlite'} at {shown(home)}")
     with DagsterInstance.get() as instance:
         failures = run_day(day, list(args.platform or PLATFORMS), instance)
     total = time.perf_counter() - started
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for action in summary["actions"][:3]:
             print(f"  - [{action['urgency']}] {action['title']}")
         print()
-    print(f"Dagster runs: DAGSTER_HOME={home} (`make serve` opens the UI)")
+    print(f"Dagster runs: DAGSTER_HOME={shown(home)} (`make serve` opens the UI)")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0

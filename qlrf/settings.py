@@ -17,6 +17,18 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def shown(location: str | Path, cwd: Path | None = None) -> str:
+    """A path as a person should read it in output: relative when it is below the working directory.
+
+    Reports then say `var/warehouse`, not one machine's absolute checkout path; URIs (s3://...) are kept.
+    """
+    text = str(location)
+    if "://" in text:
+        return text
+    path, base = Path(text).resolve(), (cwd or Path.cwd()).resolve()
+    return str(path.relative_to(base)) if path.is_relative_to(base) else text
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

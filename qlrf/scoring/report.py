@@ -11,6 +11,7 @@ from datetime import date
 import pyarrow as pa
 
 from qlrf import sql
+from qlrf.settings import shown
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.drift import WEIGHT_SQL
 from qlrf.warehouse import PartitionMissing, Warehouse
@@ -78,4 +79,4 @@ def report_text(wh: Warehouse, day: date | str) -> str:
         raise PartitionMissing(f"no fleet report for {day} in {wh.root}; run `qlrf run --date {day}` first")
     summary = wh.read("fleet_report", day).to_pylist()
     sites = wh.read("fleet_sites", day).to_pylist()
-    return render(day, summary, sites, wh.root)
+    return render(day, summary, sites, shown(wh.root))
