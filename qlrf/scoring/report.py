@@ -11,9 +11,9 @@ from datetime import date
 import pyarrow as pa
 
 from qlrf import sql
-from qlrf.settings import shown
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.drift import WEIGHT_SQL
+from qlrf.settings import shown
 from qlrf.warehouse import PartitionMissing, Warehouse
 
 _PLATFORM = f"""
