@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -26,12 +28,42 @@ def instance_config(settings: Settings) -> dict:
     return config
 
 
-def prepare_dagster_home(settings: Settings | None = None) -> Path:
+# The first line of every dagster.yaml this module writes. A file without it was written by a person:
+# it is kept as it is, never overwritten (a deployment's hand-tuned instance must survive `qlrf run`).
+MANAGED_MARKER = "# managed by qlrf (pipelines/instance.py): set QLRF_* instead, or delete this line to keep your own edits"
+
+
+def write_instance_yaml(path: Path, config: dict) -> bool:
+    """Write `config` to `path` unless a person owns the file; True when written.
+
+    Atomic (temporary file + rename), so a kill mid-write never leaves a truncated instance config.
+    """
+    if path.exists():
+        text = path.read_text()
+        # A file without the marker is a person's, unless it is exactly what we would write (older releases).
+        if not text.startswith(MANAGED_MARKER) and yaml.safe_load(text) != config:
+            return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(MANAGED_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False))
+    tmp.replace(path)
+    return True
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def prepare_dagster_home(settings: Settings | None = None, warn: Callable[[str], None] = _stderr) -> Path:
     """Create DAGSTER_HOME with a dagster.yaml matching the settings; export what Dagster reads."""
     settings = settings or Settings.from_env()
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(settings), sort_keys=False))
+    target = home / "dagster.yaml"
+    if not write_instance_yaml(target, instance_config(settings)):
+        warn(
+            f"warning: {target} was edited by hand (no '# managed by qlrf' first line): kept as it is; "
+            "the QLRF_* instance settings were not applied to it"
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     if settings.postgres_url:
         os.environ["QLRF_DAGSTER_PG_URL"] = psycopg2_url(settings.postgres_url)

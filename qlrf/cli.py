@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -21,7 +22,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "pipelines.run", "--date", args.date]
     for p in args.platform or []:
         argv += ["--platform", p]
-    return subprocess.call(argv)
+    return run_child(argv)
+
+
+def run_child(argv: list[str]) -> int:
+    """Run `argv`, passing SIGTERM/SIGHUP on to it and waiting for it to stop cleanly.
+
+    Ctrl-C reaches the child through the terminal's process group already, so it is not sent twice.
+    The child stops after the partition in flight and marks what it did not finish (pipelines.run).
+    """
+    child = subprocess.Popen(argv)
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in stops}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
