@@ -16,16 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qlrf.alerts import (
-    Alert,
-    AlertConfigError,
-    AlertLedger,
-    Dispatcher,
-    EmailChannel,
-    SlackChannel,
-    WebhookChannel,
-    channels_from_env,
-)
+from qlrf.alerts.channels import EmailChannel, SlackChannel, WebhookChannel, channels_from_env
+from qlrf.alerts.dispatch import Dispatcher
+from qlrf.alerts.ledger import AlertLedger
+from qlrf.alerts.model import Alert, AlertConfigError
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SECRET_PATH = "/services/T000/B000/sEcReTkEy"
