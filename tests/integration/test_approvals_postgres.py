@@ -11,7 +11,7 @@ from sqlalchemy import text
 from qlrf.db import engine_for
 from qlrf.remediation.approvals import TaskStateError, TaskStore
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.test_approvals import ALLOW, PENDING, make_plan
+from tests.remediation.support import ALLOW, PENDING, make_plan
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
