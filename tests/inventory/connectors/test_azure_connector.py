@@ -189,7 +189,7 @@ def test_paging(run, fx) -> None:
     for sub in _healthy(fx):
         pages = [
             r for r in requests
-            if r.subscription == sub.lower() and r.status == 200 and r.path.lower().endswith("/virtualmachines")
+            if r.scope == sub.lower() and r.status == 200 and r.path.lower().endswith("/virtualmachines")
             and "/virtualmachinescalesets/" not in r.path.lower()
         ]  # fmt: skip
         assert len(pages) > 1, sub
@@ -200,7 +200,7 @@ def test_paging(run, fx) -> None:
 def test_throttled_subscription_still_discovered(run, fx) -> None:
     out, requests, _ = run
     throttled = next(iter(fx["faults"]["throttle"]))
-    assert [r.status for r in requests if r.subscription == throttled.lower()].count(429) == 2
+    assert [r.status for r in requests if r.scope == throttled.lower()].count(429) == 2
     assert sum(r["account"] == throttled for r in out.vms) == len(
         fx["subscriptions"][throttled]["virtualMachines"]
     ) + len(fx["subscriptions"][throttled]["virtualMachineScaleSetVMs"])
@@ -261,7 +261,7 @@ def test_client_secret_credential_against_token_service(fx, fake) -> None:
     assert not out.failed_scopes and len(out.vms) == 23
     token_calls = [r for r in fake.requests if r.path.endswith("/oauth2/v2.0/token")]
     assert len(token_calls) == 1  # fetched once, cached for every client and thread
-    tokens = {r.authorization for r in fake.requests if r.subscription}
+    tokens = {r.authorization for r in fake.requests if r.scope}
     assert tokens == {f"Bearer {fake.issued_tokens[-1]}"}
 
 
@@ -284,7 +284,7 @@ def test_wrong_secret_is_a_clear_error_without_the_secret(fx, fake, caplog) -> N
         assert "Trace ID" not in failure["reason"]
     assert secret not in repr(out.failed_scopes) + "\n".join(messages) + caplog.text
     assert secret not in repr(connector.AzureConfig(client_secret=secret))
-    assert not [r for r in fake.requests if r.subscription]  # no ARM call with a credential that cannot work
+    assert not [r for r in fake.requests if r.scope]  # no ARM call with a credential that cannot work
 
 
 def test_config_from_env() -> None:
