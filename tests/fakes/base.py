@@ -115,7 +115,7 @@ class FaultRules:
         self._lock = threading.Lock()
         self._counter = 0
 
-    def add(self, kind: str, *, when: Match = any_request, times: int | None = 1, key: Hashable | None = None,
+    def add(self, kind: str, /, *, when: Match = any_request, times: int | None = 1, key: Hashable | None = None,
             **args: Any) -> FaultRule:
         """A new rule; one added under an existing `key` replaces it (``fake.throttle(sub)`` twice)."""
         rule = FaultRule(kind, when, times, args)

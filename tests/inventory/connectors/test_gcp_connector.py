@@ -185,7 +185,7 @@ def test_paging(run, fx) -> None:
     _, requests, _ = run
     for pid in _healthy(fx):
         for coll in ("aggregated/instances", "aggregated/disks", "global/snapshots"):
-            pages = [r for r in requests if r.project == pid and r.path.endswith(coll) and r.status == 200]
+            pages = [r for r in requests if r.scope == pid and r.path.endswith(coll) and r.status == 200]
             assert len(pages) > 1, (pid, coll)
             assert any("pageToken" in r.query for r in pages)
             assert all(r.query["maxResults"] == ["6"] for r in pages)
@@ -194,7 +194,7 @@ def test_paging(run, fx) -> None:
 def test_throttled_project_retried(run, fx) -> None:
     out, requests, _ = run
     throttled = next(iter(fx["faults"]["throttle"]))
-    assert [r.status for r in requests if r.project == throttled].count(429) == 2
+    assert [r.status for r in requests if r.scope == throttled].count(429) == 2
     assert sum(r["account"] == throttled for r in out.vms) == len(fx["projects"][throttled]["instances"])
     assert not any(f["scope"].startswith(f"gcp:{throttled}") for f in out.failed_scopes)
 
