@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import socketserver
 import ssl
 import tempfile
@@ -29,6 +30,14 @@ from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nothing listens on right now: for servers that need one up front (moto, vcsim, dagster
+    dev) and for "unreachable endpoint" tests. Fakes built here bind port 0 instead (no race)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 # --- recorded requests ----------------------------------------------------------------------------
@@ -99,12 +108,16 @@ class FaultRule:
     def spent(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def consume(self, rec: RecordedRequest) -> bool:
-        """True (and one use gone) when this rule answers `rec`; not thread-safe on its own."""
-        if self.spent or not self.when(rec):
+    def use(self) -> bool:
+        """One use of this rule: False once ``times`` are spent. Not thread-safe on its own."""
+        if self.spent:
             return False
         self.fired += 1
         return True
+
+    def consume(self, rec: RecordedRequest) -> bool:
+        """True (and one use gone) when this rule answers `rec`; not thread-safe on its own."""
+        return self.when(rec) and self.use()
 
 
 class FaultRules:
@@ -365,5 +378,6 @@ __all__ = [
     "QuietThreadingTCPServer",
     "RecordedRequest",
     "any_request",
+    "free_port",
     "scope_is",
 ]
