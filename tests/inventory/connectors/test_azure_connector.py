@@ -18,6 +18,7 @@ from qlrf.inventory.normalize import azure as normalize_azure
 from qlrf.inventory.tags import TagMapping
 from tests.fakes.azure_fake import start_azure_fake
 from tests.fakes.fixtures import azure_fixture
+from tests.inventory.connectors.support import without_time
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 MAPPING = TagMapping()
@@ -74,17 +75,11 @@ def _file_rows(fx, subs, discovered_at=NOW):
     return normalize_azure.normalise(docs, mapping=MAPPING, discovered_at=discovered_at)
 
 
-def _without_time(rows):
-    return sorted(
-        ({k: v for k, v in r.items() if k != "discovered_at"} for r in rows), key=lambda r: r["asset_id"]
-    )
-
-
 def test_rows_identical_to_file_normaliser(run, fx) -> None:
     out, _, _ = run
     later = _file_rows(fx, _healthy(fx), NOW + timedelta(hours=5))
     assert not out.errors and not later.errors
-    assert _without_time(out.vms) == _without_time(later.vms)
+    assert without_time(out.vms) == without_time(later.vms)
     assert len(out.vms) == sum(
         len(fx["subscriptions"][s]["virtualMachines"])
         + len(fx["subscriptions"][s]["virtualMachineScaleSetVMs"])
@@ -242,7 +237,7 @@ def test_status_only_pages_without_the_model(fx) -> None:
             _config(fake, subs), mapping=MAPPING, discovered_at=NOW, credential=fake.credential()
         )
         listings = [r.query.get("statusOnly") for r in fake.requests if r.path.endswith("/virtualMachines")]
-    assert _without_time(out.vms) == _without_time(_file_rows(fx, subs).vms)
+    assert without_time(out.vms) == without_time(_file_rows(fx, subs).vms)
     assert ["true"] in listings and None in listings
 
 
