@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -248,3 +250,23 @@ def make_plan(plan_id: str = "plan-1", environment: str = "prod", to_ref: str = 
         },
     }
     return PatchPlan.model_validate(doc)
+
+
+def race(action: Callable[[], object], racers: int, refused: type[Exception]) -> list[str]:
+    """Run `action` in `racers` threads at once: "won" for each that returned, "refused" for each
+    that raised `refused` (sorted, so a single winner reads ``["refused", ..., "won"]``)."""
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            action()
+            outcomes.append("won")
+        except refused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)

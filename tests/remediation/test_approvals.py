@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,7 +23,7 @@ from qlrf.remediation.approvals import (
     task_id_for,
 )
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.support import ALLOW, DENY, PENDING, make_plan
+from tests.remediation.support import ALLOW, DENY, PENDING, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 @pytest.fixture()
@@ -201,21 +200,7 @@ def test_pending_tasks_expire_after_24_hours(store):
 
 def test_start_wins_exactly_once_under_concurrency(store):
     task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW, now=T0)
-    results: list[str] = []
-
-    def start() -> None:
-        try:
-            store.start(task.id)
-            results.append("won")
-        except TaskStateError:
-            results.append("refused")
-
-    threads = [threading.Thread(target=start) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["refused"] * 5 + ["won"]
+    assert race(lambda: store.start(task.id), 6, TaskStateError) == ["refused"] * 5 + ["won"]
     assert len(store.audit.records(kind="execution_start")) == 1 and store.audit.verify().ok
 
 
