@@ -1,6 +1,6 @@
 """Alert channels as a Dagster resource (a thin shell over qlrf.alerts).
 
-Unset fields read the QLRF_ALERT_* / QLRF_SMTP_* variables (table in qlrf/alerts.py) when a sensor
+Unset fields read the QLRF_ALERT_* / QLRF_SMTP_* variables (table in qlrf/alerts/__init__.py) when a sensor
 calls :meth:`AlertsResource.dispatcher`, never at import. With nothing configured, alerts go nowhere
 and nothing is written. The webhook URLs and the SMTP password are secrets: leave them to the
 environment, or bind them with ``EnvVar`` in pipelines/definitions.py, never as literal config.
@@ -14,7 +14,9 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.alerts import AlertConfigError, Channel, Dispatcher, log_warning
+from qlrf.alerts.channels import Channel
+from qlrf.alerts.dispatch import Dispatcher, log_warning
+from qlrf.alerts.model import AlertConfigError
 
 
 class AlertsResource(ConfigurableResource):

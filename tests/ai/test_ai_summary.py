@@ -283,9 +283,9 @@ def test_good_answer_passes_grounding_and_only_the_facts_are_sent(fake, facts):
     assert grounding_problems(summary, facts) == []
     assert [a.site for a in summary.actions] == [None, "syd1", None]
     (request,) = fake.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["authorization"] == f"Bearer {KEY}"
-    body = request["body"]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    body = request.body
     assert body["model"] == "fake-model"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert body["messages"][0]["content"] == SYSTEM_PROMPT
@@ -294,7 +294,7 @@ def test_good_answer_passes_grounding_and_only_the_facts_are_sent(fake, facts):
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert set(fmt["json_schema"]["schema"]["properties"]) == {"headline", "paragraphs", "actions", "cites"}
-    assert "asset_id" not in request["raw"] and "i-0" not in request["raw"] and KEY not in request["raw"]
+    assert "asset_id" not in request.text and "i-0" not in request.text and KEY not in request.text
 
 
 @pytest.mark.parametrize(("mode", "expected"), [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import ssl
 import sys
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from qlrf.inventory.contract import inventory_table, json_default, snapshot_tabl
 from qlrf.inventory.normalize.vsphere import normalise  # noqa: E402
 from qlrf.inventory.tags import TagMapping  # noqa: E402
 from resources.vsphere import VsphereResource  # noqa: E402  (module level: Dagster resolves annotations)
+from tests.fakes.base import free_port
 
 # Building vcsim (Go compile, maybe apt-get) takes 15-40 s: slow until var/bin/vcsim is fresh.
 pytestmark = [pytest.mark.slow] if vcsim_needs_build() else []
@@ -45,12 +45,6 @@ def _vc(server, **overrides) -> vsphere.VcenterConfig:
     }
     fields.update(overrides)
     return vsphere.VcenterConfig(**fields)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +160,7 @@ def test_parity_with_file_normaliser(estate, discovered):
 
 def test_dead_vcenter_is_recorded_and_the_other_counts(estate):
     server, pop, _ = estate
-    dead = _free_port()
+    dead = free_port()
     config = vsphere.VsphereConfig(
         vcenters=[_vc(server, port=dead, password=PASSWORD), _vc(server)], page_size=50
     )
