@@ -64,6 +64,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, delete, insert, select
 
 from qlrf.db import engine_for, read_tx, utc, write_tx
+from qlrf.envparse import environ
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 ENV_WEBHOOK_URL = "QLRF_ALERT_WEBHOOK_URL"
@@ -440,9 +441,7 @@ class Dispatcher:
         channels: Sequence[Channel] | None = None,
     ) -> Dispatcher:
         """Channels and settings from the environment (module docstring); the ledger in the task DB."""
-        import os
-
-        env = os.environ if env is None else env
+        env = environ(env)
         chosen = channels_from_env(env) if channels is None else list(channels)
         ledger: Ledger = AlertLedger(url) if chosen else MemoryLedger()  # no channel: touch no database
         return cls(
@@ -519,9 +518,7 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
 
 def channels_from_env(env: Mapping[str, str] | None = None) -> list[Channel]:
     """Every channel whose variables are set (see the module docstring); none when nothing is set."""
-    import os
-
-    env = os.environ if env is None else env
+    env = environ(env)
     timeout = _float(env, ENV_TIMEOUT, 10.0, minimum=0.1)
     channels: list[Channel] = []
     if env.get(ENV_WEBHOOK_URL):
@@ -553,9 +550,7 @@ def channels_from_env(env: Mapping[str, str] | None = None) -> list[Channel]:
 
 def run_link(run_id: str, env: Mapping[str, str] | None = None) -> str | None:
     """The Dagster UI page of a run when ``QLRF_DAGSTER_UI_URL`` is set."""
-    import os
-
-    base = ((os.environ if env is None else env).get(ENV_DAGSTER_UI_URL) or "").rstrip("/")
+    base = (environ(env).get(ENV_DAGSTER_UI_URL) or "").rstrip("/")
     return f"{base}/runs/{run_id}" if base else None
 
 

@@ -80,6 +80,7 @@ class Settings:
     dagster_home: Path
     executor: str = "in_process"
     run_launcher: str = "default"
+    run_launcher_config: Path | None = None  # YAML: the launcher's own settings (pipelines/instance.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, platforms: tuple[str, ...] = PLATFORMS) -> Settings:
@@ -98,4 +99,5 @@ class Settings:
             dagster_home=Path(text(env, "DAGSTER_HOME") or home / "dagster"),
             executor=executor_setting(env),
             run_launcher=run_launcher_setting(env),
+            run_launcher_config=_optional_path(env, "QLRF_RUN_LAUNCHER_CONFIG"),
         )
