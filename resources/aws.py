@@ -6,14 +6,15 @@ Credentials are never a field: boto3's default chain supplies them (AWS_ACCESS_K
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE + shared files, SSO, container or instance
 role) and the roles in `role_arns` are assumed from it.
 
-A deployment binds the fields it wants pinned with `EnvVar` in one place, e.g. in the definitions:
+It is nested in the one discovery resource (resources/discovery.py); a deployment that wants fields
+pinned binds them with `EnvVar` in one place, pipelines/definitions.py, e.g.:
 
     from dagster import EnvVar
-    AwsResource(
+    DiscoveryResource(aws=AwsResource(
         role_arns=EnvVar("QLRF_AWS_ROLE_ARNS"),        # comma list of role ARNs to assume
         regions=EnvVar("QLRF_AWS_REGIONS"),            # comma list; unset = every enabled region
         external_id=EnvVar("QLRF_AWS_EXTERNAL_ID"),    # sts:ExternalId, if the roles demand one
-    )
+    ))
 
 or leaves them all unset (`AwsResource()`), which reads the same variables at run time plus
 QLRF_AWS_MAX_WORKERS, QLRF_AWS_MAX_ATTEMPTS, QLRF_AWS_INCLUDE_DEFAULT, QLRF_AWS_SNAPSHOT_LISTING.

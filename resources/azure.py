@@ -1,15 +1,9 @@
 """Live Azure discovery as a Dagster resource (qlrf.inventory.connectors.azure underneath).
 
 Every field is optional: a field left unset is read from the environment when discover() runs
-(qlrf.inventory.connectors.azure.config_from_env), never at import. A deployment binds secrets with EnvVar so
-Dagster shows the variable's name, not its value:
-
-    AzureResource(
-        subscriptions=None,                              # QLRF_AZURE_SUBSCRIPTIONS=sub1,sub2
-        tenant_id=EnvVar("AZURE_TENANT_ID"),
-        client_id=EnvVar("AZURE_CLIENT_ID"),
-        client_secret=EnvVar("AZURE_CLIENT_SECRET"),
-    )
+(qlrf.inventory.connectors.azure.config_from_env), never at import. It is nested in the one
+discovery resource (resources/discovery.py); pipelines/definitions.py binds ``client_secret`` with
+``EnvVar("AZURE_CLIENT_SECRET")`` when that variable is set, so Dagster shows its name, not its value.
 
 Without a client secret the credential is DefaultAzureCredential (workload or managed identity, Azure
 CLI...). Never put a literal secret in the resource config: it would show in the Dagster UI.

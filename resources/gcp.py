@@ -2,12 +2,9 @@
 
 Every field is optional: a field left unset is read from the environment when discover() runs
 (qlrf.inventory.connectors.gcp.config_from_env), never at import. Credentials come from google-auth's standard
-chain; a deployment that uses a key file binds its path with EnvVar:
-
-    GcpResource(
-        projects=None,                                   # QLRF_GCP_PROJECTS=proj-a,proj-b
-        credentials_file=EnvVar("GOOGLE_APPLICATION_CREDENTIALS"),
-    )
+chain; it is nested in the one discovery resource (resources/discovery.py), and
+pipelines/definitions.py binds ``credentials_file`` with ``EnvVar("GOOGLE_APPLICATION_CREDENTIALS")``
+when that variable is set.
 
 Unset, google.auth.default() finds GOOGLE_APPLICATION_CREDENTIALS itself, then gcloud's application
 default credentials, workload identity or the metadata server.

@@ -3,9 +3,9 @@
 Every field is optional: unset (None) means "from the environment when a run calls discover()"
 (QLRF_VSPHERE_HOSTS, QLRF_VSPHERE_USER, QLRF_VSPHERE_PASSWORD, QLRF_VSPHERE_PROTOCOL,
 QLRF_VSPHERE_INSECURE, QLRF_VSPHERE_CA_FILE, QLRF_VSPHERE_PAGE_SIZE, QLRF_VSPHERE_MAX_WORKERS), so
-nothing is read at import. Bind the password with EnvVar so Dagster never stores or shows it:
-
-    VsphereResource(password=EnvVar("QLRF_VSPHERE_PASSWORD"))
+nothing is read at import. It is nested in the one discovery resource (resources/discovery.py);
+pipelines/definitions.py binds the password with ``EnvVar("QLRF_VSPHERE_PASSWORD")`` when that
+variable is set, so Dagster never stores or shows it.
 """
 
 from __future__ import annotations
