@@ -67,7 +67,7 @@ def test_importing_the_registry_imports_no_connector_or_sdk():
 
 
 def test_a_fifth_platform_is_one_record_and_its_modules():
-    from pipelines.partitions import platform_partitions
+    from assets.partitions import platform_partitions
     from qlrf.settings import Settings
     from resources.discovery import DiscoveryResource
 
