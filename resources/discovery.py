@@ -64,12 +64,9 @@ class DiscoveryResource(ConfigurableResource):
     def connector(self, platform: str, registry: Registry = REGISTRY) -> LiveConnector:
         """The platform's live connector: its nested config resource, a default one, or its module."""
         record = registry.get(platform)  # an unknown platform fails here, naming the known ones
-        configured = getattr(self, platform, None) if platform in LIVE_RESOURCES else None
-        if configured is not None:
-            return configured
-        if platform in LIVE_RESOURCES:
-            return LIVE_RESOURCES[platform]()
-        return EnvConnector(record.load_connector())
+        if platform not in LIVE_RESOURCES:
+            return EnvConnector(record.load_connector())
+        return getattr(self, platform) or LIVE_RESOURCES[platform]()
 
     def discover(
         self,
