@@ -12,11 +12,17 @@ from dagster import (
     TimeWindowPartitionMapping,
 )
 
-from qlrf.inventory.contract import PLATFORMS
+from qlrf.platforms import REGISTRY, Registry
+
+
+def platform_partitions(registry: Registry = REGISTRY) -> StaticPartitionsDefinition:
+    """One partition per registered platform, in registry order (a new record is a new partition)."""
+    return StaticPartitionsDefinition(list(registry.names()))
+
 
 # end_offset=1: today's partition exists today, so the daily run reports on the estate as it is now.
 daily = DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
-platforms = StaticPartitionsDefinition(list(PLATFORMS))
+platforms = platform_partitions()
 daily_platform = MultiPartitionsDefinition({"date": daily, "platform": platforms})
 
 # A platform partition reads the same day's fleet-wide asset; a fleet asset reads every platform of its day.

@@ -1,4 +1,13 @@
-"""The Dagster instance: SQLite under DAGSTER_HOME by default, dagster-postgres with QLRF_POSTGRES_URL."""
+"""The Dagster instance: SQLite under DAGSTER_HOME by default, dagster-postgres with QLRF_POSTGRES_URL.
+
+The run launcher is instance configuration (where a launched run goes), so it is written here from
+QLRF_RUN_LAUNCHER: ``default`` leaves Dagster's DefaultRunLauncher (a local process per run);
+``docker`` and ``k8s`` name dagster-docker's / dagster-k8s's launcher, which must be installed where
+the instance runs, with their own settings from the YAML file in QLRF_RUN_LAUNCHER_CONFIG (e.g.
+``job_image``, ``instance_config_map`` for k8s; ``image``, ``network`` for docker). The executor,
+which decides how the steps *inside* a run execute, is code location configuration
+(pipelines/executors.py, QLRF_EXECUTOR).
+"""
 
 from __future__ import annotations
 
@@ -20,11 +29,31 @@ def psycopg2_url(url: str) -> str:
     return url
 
 
+# QLRF_RUN_LAUNCHER value -> the run_launcher section's module and class (qlrf.settings.RUN_LAUNCHERS).
+RUN_LAUNCHERS = {
+    "docker": {"module": "dagster_docker", "class": "DockerRunLauncher"},
+    "k8s": {"module": "dagster_k8s", "class": "K8sRunLauncher"},
+}
+
+
+def run_launcher_config(settings: Settings) -> dict | None:
+    """The dagster.yaml ``run_launcher`` section, or None for Dagster's default launcher."""
+    if settings.run_launcher == "default":
+        return None
+    section: dict = dict(RUN_LAUNCHERS[settings.run_launcher])
+    if settings.run_launcher_config:
+        section["config"] = yaml.safe_load(settings.run_launcher_config.read_text()) or {}
+    return section
+
+
 def instance_config(settings: Settings) -> dict:
     config: dict = {"telemetry": {"enabled": False}, "run_monitoring": {"enabled": True}}
     if settings.postgres_url:
         # The URL is read from the environment by Dagster itself, so the secret never lands on disk.
         config["storage"] = {"postgres": {"postgres_url": {"env": "QLRF_DAGSTER_PG_URL"}}}
+    launcher = run_launcher_config(settings)
+    if launcher:
+        config["run_launcher"] = launcher
     return config
 
 

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
 
@@ -140,12 +141,10 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_sign(args: argparse.Namespace) -> int:
-    import os
-
     from qlrf.baselines.signing import sign_file
 
     key = Path(args.key).read_bytes()
-    password = os.environ.get("QLRF_COSIGN_PASSWORD", "").encode() or None
+    password = (environ().get("QLRF_COSIGN_PASSWORD") or "").encode() or None
     for f in sorted(Path(args.directory).glob("*.yaml")):
         print(f"signed {f} -> {sign_file(f, key, password)}")
     return 0

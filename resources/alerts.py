@@ -8,7 +8,6 @@ environment, or bind them with ``EnvVar`` in pipelines/definitions.py, never as 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -17,6 +16,7 @@ from pydantic import Field
 from qlrf.alerts.channels import Channel
 from qlrf.alerts.dispatch import Dispatcher, log_warning
 from qlrf.alerts.model import AlertConfigError
+from qlrf.envparse import overlay
 
 
 class AlertsResource(ConfigurableResource):
@@ -32,17 +32,15 @@ class AlertsResource(ConfigurableResource):
     )
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for field, variable in (
-            ("webhook_url", "QLRF_ALERT_WEBHOOK_URL"),
-            ("slack_url", "QLRF_ALERT_SLACK_URL"),
-            ("smtp_host", "QLRF_SMTP_HOST"),
-            ("smtp_password", "QLRF_SMTP_PASSWORD"),
-        ):
-            value = getattr(self, field)
-            if value:
-                env[variable] = value
-        return env
+        """The environment with this resource's set fields on top (envparse.overlay), read now."""
+        return overlay(
+            {
+                "QLRF_ALERT_WEBHOOK_URL": self.webhook_url,
+                "QLRF_ALERT_SLACK_URL": self.slack_url,
+                "QLRF_SMTP_HOST": self.smtp_host,
+                "QLRF_SMTP_PASSWORD": self.smtp_password,
+            }
+        )
 
     def channels(self) -> list[Channel] | None:
         """None: the channels the environment configures. Tests override this to capture alerts."""

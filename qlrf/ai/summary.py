@@ -34,7 +34,8 @@ MAX_ANSWER_TOKENS = 1500
 LABEL_MAX = 64
 
 Urgency = Literal["now", "this_week", "later"]
-Platform = Literal["aws", "azure", "gcp", "vsphere"]  # = qlrf.inventory.contract.PLATFORMS (a unit test holds them equal)
+# The registry's platforms as a Literal, so the model's answer schema lists exactly the known platforms.
+Platform = Literal[PLATFORMS]  # type: ignore[valid-type]
 Source = Literal["model", "rules"]
 
 # The only columns that reach the model; anything else on the rows (now or later) is dropped.
@@ -52,7 +53,7 @@ class Action(BaseModel):
     title: str = Field(description="What to do, imperative, one short line")
     why: str = Field(description="One sentence with the facts that make it worth doing")
     site: str | None = Field(default=None, description="A site named in the facts, or null")
-    platform: Platform | None = Field(default=None, description="aws, azure, gcp, vsphere or null")
+    platform: Platform | None = Field(default=None, description=f"{', '.join(PLATFORMS)} or null")
     urgency: Urgency
 
 

@@ -8,7 +8,6 @@ configured secret from their errors, because those texts end up in logs and the 
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import ssl
 import urllib.error
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from qlrf.alerts.model import SOURCE, Alert, AlertConfigError, cut, env_number
+from qlrf.envparse import environ
 
 ENV_WEBHOOK_URL = "QLRF_ALERT_WEBHOOK_URL"
 ENV_WEBHOOK_TOKEN = "QLRF_ALERT_WEBHOOK_TOKEN"
@@ -216,7 +216,7 @@ class EmailChannel:
 
 def channels_from_env(env: Mapping[str, str] | None = None) -> list[Channel]:
     """Every channel whose variables are set (see the module docstring); none when nothing is set."""
-    env = os.environ if env is None else env
+    env = environ(env)
     timeout = env_number(env, ENV_TIMEOUT, 10.0, minimum=0.1)
     channels: list[Channel] = []
     if env.get(ENV_WEBHOOK_URL):

@@ -8,7 +8,6 @@ pruned of records older than its retention whenever new ones are written.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from qlrf.alerts.channels import Channel, ChannelError, channels_from_env
 from qlrf.alerts.ledger import DEFAULT_RETENTION, AlertLedger, Ledger, MemoryLedger
 from qlrf.alerts.model import SEVERITIES, Alert, AlertConfigError, cut, env_number, severity_at_least
 from qlrf.db import utc
+from qlrf.envparse import environ
 
 ENV_DEDUP_HOURS = "QLRF_ALERT_DEDUP_HOURS"
 ENV_MIN_SEVERITY = "QLRF_ALERT_MIN_SEVERITY"
@@ -77,7 +77,7 @@ class Dispatcher:
         channels: Sequence[Channel] | None = None,
     ) -> Dispatcher:
         """Channels and settings from the environment (table in :mod:`qlrf.alerts`); the ledger in the task DB."""
-        env = os.environ if env is None else env
+        env = environ(env)
         chosen = channels_from_env(env) if channels is None else list(channels)
         window = timedelta(hours=env_number(env, ENV_DEDUP_HOURS, 6.0, minimum=0.0))
         retention = _retention(env, window)

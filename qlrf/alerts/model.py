@@ -7,11 +7,12 @@ sensors can build alerts without pulling in channels or the database.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from qlrf.envparse import environ
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 SOURCE = "resilience-fabric"
@@ -91,7 +92,7 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, minimum: fl
 
 def run_link(run_id: str, env: Mapping[str, str] | None = None) -> str | None:
     """The Dagster UI page of a run when ``QLRF_DAGSTER_UI_URL`` is set."""
-    base = ((os.environ if env is None else env).get(ENV_DAGSTER_UI_URL) or "").rstrip("/")
+    base = (environ(env).get(ENV_DAGSTER_UI_URL) or "").rstrip("/")
     return f"{base}/runs/{run_id}" if base else None
 
 
