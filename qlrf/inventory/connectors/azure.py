@@ -47,9 +47,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from azure.core.exceptions import (
@@ -60,7 +61,20 @@ from azure.core.exceptions import (
 )
 
 from qlrf.envparse import positive_int, split_list
-from qlrf.inventory.connectors.common import ScopeFailed, gather
+from qlrf.inventory.connectors import common
+from qlrf.inventory.connectors.common import (
+    Progress,
+    ScopeFailed,
+    ScopeFanOut,
+    ScopeResult,
+    Scrubber,
+    finish,
+    gather,
+    image_fact_row,
+    scaling_group_row,
+    silent,
+    unexpected_failure,
+)
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.normalize import azure as normalize_azure
 from qlrf.inventory.normalize import no_cyclic_gc
@@ -68,8 +82,6 @@ from qlrf.inventory.normalize.common import parse_time
 from qlrf.inventory.tags import TagMapping
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Entra ID hosts azure-identity knows; any other authority (a test fake, Azure Stack) skips instance discovery.
@@ -201,23 +213,37 @@ def _credential_who(config: AzureConfig, credential: Any = None) -> str:
     return "DefaultAzureCredential" + (f" (client {config.client_id})" if config.client_id else "")
 
 
+def _arm_error(exc: BaseException, _scope: str) -> str | None:
+    """ARM answers carry their own code and message: "<status> <code>: <message>"."""
+    if not isinstance(exc, HttpResponseError) or exc.status_code is None:
+        return None
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or exc.reason or type(exc).__name__
+    message = getattr(error, "message", None) or _first_lines(str(exc.message or exc))
+    return f"{exc.status_code} {code}: {message}"
+
+
+def _token_error(exc: BaseException, scope: str, identity: str = "") -> str | None:
+    if not isinstance(exc, ClientAuthenticationError):
+        return None
+    return (
+        f"{scope}: cannot get an access token"
+        + (f" for {identity}" if identity else "")
+        + f" ({type(exc).__name__}): {_first_lines(str(exc.message or exc))}"
+    )
+
+
+def _unreachable(exc: BaseException, scope: str) -> str | None:
+    if not isinstance(exc, ServiceRequestError):
+        return None
+    return f"{scope}: cannot reach Azure Resource Manager: {_first_lines(str(exc))}"
+
+
 def explain(exc: BaseException, subscription: str, who: str = "") -> str:
     """A reason a person can act on: "<status> <code>: <message>" for ARM errors; for credential
     failures one that names the subscription and the identity (never a secret)."""
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        error = getattr(exc, "error", None)
-        code = getattr(error, "code", None) or exc.reason or type(exc).__name__
-        message = getattr(error, "message", None) or _first_lines(str(exc.message or exc))
-        return f"{exc.status_code} {code}: {message}"
-    if isinstance(exc, ClientAuthenticationError):
-        return (
-            f"subscription {subscription}: cannot get an access token"
-            + (f" for {who}" if who else "")
-            + f" ({type(exc).__name__}): {_first_lines(str(exc.message or exc))}"
-        )
-    if isinstance(exc, ServiceRequestError):
-        return f"subscription {subscription}: cannot reach Azure Resource Manager: {_first_lines(str(exc))}"
-    return f"subscription {subscription}: unexpected {type(exc).__name__}: {_first_lines(str(exc))}"
+    rules = (_arm_error, partial(_token_error, identity=who), _unreachable)
+    return common.explain(exc, f"subscription {subscription}", rules)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,35 +285,30 @@ def image_fact(
     created = publishing.get("publishedDate") or props.get("timeCreated")
     deprecated = publishing.get("endOfLifeDate") or props.get("endOfLifeDate")
     subscription = _segment(image_id, "subscriptions")
-    return {
-        "image_id": resource.get("id") or image_id,
-        "account": subscription,
-        "region": resource.get("location"),
-        "found": found,
-        "name": resource.get("name"),
-        "description": props.get("description"),
-        "owner_id": subscription,
-        "owner_alias": None,
-        "created_at": parse_time(created, "publishedDate"),
-        "deprecated_at": parse_time(deprecated, "endOfLifeDate"),
-        "state": props.get("provisioningState"),
-        "public": False if resource else None,
-        "tags": {str(k): "" if v is None else str(v) for k, v in (resource.get("tags") or {}).items()},
-        "discovered_at": discovered_at,
-        "image_type": image_type,  # managed_image | gallery_image | gallery_image_version
-        "gallery_image": image_id.rsplit("/versions/", 1)[0]
-        if image_type == "gallery_image_version"
-        else None,
-        "version": resource.get("name") if image_type == "gallery_image_version" else None,
-        "exclude_from_latest": publishing.get("excludeFromLatest")
-        if image_type == "gallery_image_version"
-        else None,
-        "latest": None,  # set for gallery versions: the one a reference to the definition resolves to now
-        "latest_version": None,  # set for gallery image definitions
-        "os_type": props.get("osType")
-        or ((props.get("storageProfile") or {}).get("osDisk") or {}).get("osType"),
-        "error": error,
-    }
+    version = image_type == "gallery_image_version"
+    return image_fact_row(
+        image_id=resource.get("id") or image_id,
+        image_type=image_type,  # managed_image | gallery_image | gallery_image_version
+        account=subscription,
+        region=resource.get("location"),
+        found=found,
+        name=resource.get("name"),
+        description=props.get("description"),
+        owner_id=subscription,
+        created_at=parse_time(created, "publishedDate"),
+        deprecated_at=parse_time(deprecated, "endOfLifeDate"),
+        state=props.get("provisioningState"),
+        public=False if resource else None,
+        tags={str(k): "" if v is None else str(v) for k, v in (resource.get("tags") or {}).items()},
+        discovered_at=discovered_at,
+        gallery_image=image_id.rsplit("/versions/", 1)[0] if version else None,
+        version=resource.get("name") if version else None,
+        exclude_from_latest=publishing.get("excludeFromLatest") if version else None,
+        latest=None,  # set for gallery versions: the one a reference to the definition resolves to now
+        latest_version=None,  # set for gallery image definitions
+        os_type=props.get("osType") or ((props.get("storageProfile") or {}).get("osDisk") or {}).get("osType"),
+        error=error,
+    )
 
 
 def _image_type(image_id: str) -> str:
@@ -328,26 +349,23 @@ def scaling_group_rows(
         props = _props(vmss)
         profile = props.get("virtualMachineProfile") or {}
         image = normalize_azure.image_ref(profile.get("storageProfile") or {})
-        ids = sorted(members.get(str(vmss["id"]).lower(), []))
+        ids = members.get(str(vmss["id"]).lower(), [])
         rows.append(
-            {
-                "account": _segment(str(vmss["id"]), "subscriptions"),
-                "region": vmss.get("location"),
-                "group_name": vmss.get("name"),
-                "group_id": vmss.get("id"),
-                "orchestration_mode": props.get("orchestrationMode") or "Uniform",
-                "desired_capacity": (vmss.get("sku") or {}).get("capacity"),
-                "members": ids,
-                "member_count": len(ids),
-                "would_launch_image": image,
-                "members_on_other_image": (
-                    sum(1 for m in ids if (images_of.get(m) or "").lower() != image.lower())
-                    if image
-                    else None
+            scaling_group_row(
+                account=_segment(str(vmss["id"]), "subscriptions"),
+                region=vmss.get("location"),
+                group_name=vmss.get("name"),
+                group_id=vmss.get("id"),
+                orchestration_mode=props.get("orchestrationMode") or "Uniform",
+                desired_capacity=(vmss.get("sku") or {}).get("capacity"),
+                members=ids,
+                would_launch_image=image,
+                members_on_other_image=(
+                    sum(1 for m in ids if (images_of.get(m) or "").lower() != image.lower()) if image else None
                 ),
-                "upgrade_mode": (props.get("upgradePolicy") or {}).get("mode"),
-                "discovered_at": discovered_at,
-            }
+                upgrade_mode=(props.get("upgradePolicy") or {}).get("mode"),
+                discovered_at=discovered_at,
+            )
         )
     return rows
 
@@ -358,27 +376,27 @@ def scaling_group_rows(
 
 
 @dataclass
-class _SubscriptionResult:
-    subscription: str
+class _SubscriptionResult(ScopeResult):
+    """One subscription's ARM JSON, normalised with the others' at the end (cross-subscription links)."""
+
+    platform: str = field(init=False, default="azure")
     vms: list[dict] = field(default_factory=list)
     scale_set_vms: list[dict] = field(default_factory=list)
     scale_sets: list[dict] = field(default_factory=list)
     images: list[tuple[str, dict]] = field(default_factory=list)  # (image_type, resource)
     snapshots: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
-    def summary(self) -> str:
-        parts = [
+    def subscription(self) -> str:
+        return self.name
+
+    def counts(self) -> list[str]:
+        return [
             f"{len(self.vms) + len(self.scale_set_vms)} VMs ({len(self.scale_set_vms)} in Uniform scale sets)",
             f"{len(self.scale_sets)} scale sets",
             f"{len(self.images)} images",
             f"{len(self.snapshots)} snapshots",
         ]
-        if self.failed:
-            parts.append("incomplete: " + ", ".join(f["scope"].rsplit(":", 1)[-1] for f in self.failed))
-        return f"azure {self.subscription}: " + ", ".join(parts) + f" ({self.seconds:.1f} s)"
 
 
 def _as_dicts(pager: Any) -> list[dict]:
@@ -391,14 +409,9 @@ class _Discovery:
         self.credential = credential
         self.who = who
         self._fetch = fetch
-        self._secrets = [s for s in (config.client_secret,) if s]
+        self.scrub = Scrubber([config.client_secret], limit=1000)
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:1000]
 
     def explain(self, exc: BaseException, subscription: str) -> str:
         return self.scrub(explain(exc, subscription, self.who))
@@ -438,7 +451,7 @@ class _Discovery:
         started = time.perf_counter()
         scope = f"azure:{sub}"
         client = self.client(sub)
-        out = _SubscriptionResult(sub)
+        out = _SubscriptionResult(name=sub)
 
         first = self.gather(
             {
@@ -556,10 +569,9 @@ class _Discovery:
         return image_fact(resource.as_dict(), image_id, image_type, discovered_at)
 
 
-def _unexpected(exc: Exception, sub: str, run: _Discovery) -> ScopeFailed:
+def _unexpected(run: _Discovery) -> Callable[[Exception, str], ScopeFailed]:
     """A bug or an unforeseen error in one subscription must not lose the others."""
-    log.error("Azure discovery: unexpected error in subscription %s", sub, exc_info=exc)
-    return ScopeFailed(f"azure:{sub}", run.explain(exc, sub))
+    return lambda exc, sub: unexpected_failure(exc, f"azure:{sub}", run.explain(exc, sub))
 
 
 def discover(
@@ -571,7 +583,7 @@ def discover(
     credential: Any = None,
 ) -> Normalised:
     """Discover every configured subscription concurrently; never raises for an Azure-side failure."""
-    say = progress or (lambda msg: None)
+    say = progress or silent
     subscriptions = list(dict.fromkeys(s.strip() for s in config.subscriptions if s.strip()))
     if not subscriptions:
         raise ValueError(
@@ -582,6 +594,7 @@ def discover(
     who = _credential_who(config, credential)
     credential = make_credential(config) if own_credential else credential
     result = Normalised()
+    parts: list[Normalised] = []
     done: list[_SubscriptionResult] = []
     workers = max(1, config.max_workers)
     try:
@@ -593,47 +606,50 @@ def discover(
             try:
                 token_error = run.preflight()
                 if token_error is not None:
+                    _no_token(result, subscriptions, who, token_error, say)
+                else:
+                    fan_out = ScopeFanOut(pool, "azure", say, result.failed_scopes, _unexpected(run))
                     for sub in subscriptions:
-                        reason = f"subscription {sub}: cannot get an access token for {who}: {token_error}"
-                        result.failed_scopes.append({"scope": f"azure:{sub}", "reason": reason})
-                    log.warning("azure: cannot get an access token for %s: %s", who, token_error)
-                    say(f"azure: FAILED: cannot get an access token for {who}: {token_error}")
-                    return _finish(result, say, 0, len(subscriptions), started)
-                pending: dict[Future, str] = {
-                    pool.submit(run.subscription, sub): sub for sub in subscriptions
-                }
-                while pending:
-                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        sub = pending.pop(future)
-                        try:
-                            value = future.result()
-                        except Exception as exc:  # noqa: BLE001
-                            failed = exc if isinstance(exc, ScopeFailed) else _unexpected(exc, sub, run)
-                            result.failed_scopes.append({"scope": failed.scope, "reason": failed.reason})
-                            log.warning("azure %s: %s", sub, failed.reason)
-                            say(f"azure {sub}: FAILED: {failed.reason}")
-                            continue
+                        fan_out.submit(sub, run.subscription, sub)
+                    for _, value in fan_out:
                         done.append(value)
                         say(value.summary)
-                _assemble(result, done, run, mapping, discovered_at)
+                    parts.append(_assemble(done, run, mapping, discovered_at))
             finally:
                 run.close()
     finally:
         if own_credential and hasattr(credential, "close"):
             credential.close()
-    return _finish(result, say, len(done), len(subscriptions), started)
+
+    def summary(merged: Normalised) -> str:
+        return (
+            f"azure: {len(merged.vms)} VMs, {len(merged.snapshots)} snapshots from {len(done)}/"
+            f"{len(subscriptions)} subscriptions, {len(merged.failed_scopes)} failed scopes"
+        )
+
+    return finish(result, parts, say, summary, started)
+
+
+def _no_token(result: Normalised, subscriptions: list[str], who: str, token_error: str, say: Progress) -> None:
+    """A credential that cannot get a token fails every subscription, each named, with one message."""
+    for sub in subscriptions:
+        reason = f"subscription {sub}: cannot get an access token for {who}: {token_error}"
+        result.failed_scopes.append({"scope": f"azure:{sub}", "reason": reason})
+    log.warning("azure: cannot get an access token for %s: %s", who, token_error)
+    say(f"azure: FAILED: cannot get an access token for {who}: {token_error}")
 
 
 def _assemble(
-    result: Normalised,
     done: list[_SubscriptionResult],
     run: _Discovery,
     mapping: TagMapping,
     discovered_at: datetime,
-) -> None:
+) -> Normalised:
+    """All subscriptions' JSON through one normalise() call (snapshots link to VMs across
+    subscriptions, as in a file import), then the scale-set and image facts over the rows."""
     done.sort(key=lambda r: r.subscription.lower())
     docs: list[tuple[str, object]] = []
+    failed: list[dict] = []
     for r in done:
         docs.append((f"azure:{r.subscription}/virtualMachines", {"value": r.vms}))
         if r.scale_set_vms:
@@ -645,13 +661,13 @@ def _assemble(
             )
         if r.snapshots:
             docs.append((f"azure:{r.subscription}/snapshots", {"value": r.snapshots}))
-        result.failed_scopes.extend(r.failed)
+        failed.extend(r.failed)
     with no_cyclic_gc():  # as for file imports: millions of acyclic dicts, no GC rescans
-        rows = normalize_azure.normalise(docs, mapping=mapping, discovered_at=discovered_at)
-    result.vms, result.snapshots, result.errors = rows.vms, rows.snapshots, rows.errors
+        result = normalize_azure.normalise(docs, mapping=mapping, discovered_at=discovered_at)
+    result.failed_scopes.extend(failed)
 
     # Scale-set membership: Flexible members name their scale set; Uniform instances are under it.
-    images_of = {row["asset_id"]: row["image_ref"] for row in rows.vms}
+    images_of = {row["asset_id"]: row["image_ref"] for row in result.vms}
     members: dict[str, list[str]] = {}
     for r in done:
         for vm in r.vms:
@@ -676,7 +692,7 @@ def _assemble(
             )
     referenced = {
         ref.lower(): ref
-        for ref in [row["image_ref"] for row in rows.vms]
+        for ref in [row["image_ref"] for row in result.vms]
         + [g["would_launch_image"] for g in result.facts["scaling_groups"]]
         if ref and ref.lower().startswith("/subscriptions/")
     }
@@ -690,14 +706,4 @@ def _assemble(
     image_rows = [images[k] for k in sorted(images)]
     _mark_latest(image_rows)
     result.facts["images"] = image_rows
-
-
-def _finish(result: Normalised, say: Progress, ok: int, total: int, started: float) -> Normalised:
-    for name in ("images", "scaling_groups"):
-        result.facts.setdefault(name, [])
-    result.failed_scopes.sort(key=lambda f: f["scope"])
-    say(
-        f"azure: {len(result.vms)} VMs, {len(result.snapshots)} snapshots from {ok}/{total} subscriptions, "
-        f"{len(result.failed_scopes)} failed scopes ({time.perf_counter() - started:.1f} s)"
-    )
     return result

@@ -211,7 +211,7 @@ def explain(exc: BaseException, who: str, rules: Sequence[Rule]) -> str:
         reason = rule(exc, who)
         if reason is not None:
             return reason
-    return f"{who}: unexpected {type(exc).__name__}: {exc}"
+    return f"{who}: unexpected {type(exc).__name__}: {one_line(exc)}"
 
 
 # --------------------------------------------------------------------------------------------------

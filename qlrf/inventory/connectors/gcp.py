@@ -41,7 +41,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,20 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
 from qlrf.envparse import positive_int, split_list
-from qlrf.inventory.connectors.common import ScopeFailed, gather
+from qlrf.inventory.connectors import common
+from qlrf.inventory.connectors.common import (
+    Progress,
+    ScopeFailed,
+    ScopeFanOut,
+    ScopeResult,
+    finish,
+    gather,
+    image_fact_row,
+    one_line,
+    scaling_group_row,
+    silent,
+    unexpected_failure,
+)
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.normalize import gcp as normalize_gcp
 from qlrf.inventory.normalize import no_cyclic_gc
@@ -58,8 +71,6 @@ from qlrf.inventory.normalize.common import last_segment, parse_time
 from qlrf.inventory.tags import TagMapping
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
 MAX_PAGE_SIZE = 500  # GCE's maxResults limit
@@ -144,31 +155,44 @@ def make_credentials(config: GcpConfig) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:1000]
-
-
-def explain(exc: BaseException, project: str) -> str:
-    """ "<status> <reason>: <message>" for API errors; credential and transport failures name the project."""
-    from google.auth import exceptions as auth_exc
-
+def _api_error(exc: BaseException, scope: str) -> str | None:
+    """ "<status> <reason>: <message>" for API errors; after retries, the last error and why it stopped."""
     if isinstance(exc, gexc.RetryError):
         cause = exc.cause
-        inner = explain(cause, project) if cause is not None else _one_line(exc.message)
-        return f"{inner} (still failing after retries: {_one_line(exc.message)})"
+        inner = _explain(cause, scope) if cause is not None else one_line(exc.message)
+        return f"{inner} (still failing after retries: {one_line(exc.message)})"
     if isinstance(exc, gexc.GoogleAPICallError):
         first = (exc.errors or [{}])[0] if isinstance(exc.errors, list) else {}
         first = first if isinstance(first, dict) else {}
         reason = exc.reason or first.get("reason") or type(exc).__name__
         message = first.get("message") or re.sub(r"^[A-Z]+ \S+: ", "", str(exc.message))
-        return f"{exc.code} {reason}: {_one_line(message)}"
+        return f"{exc.code} {reason}: {one_line(message)}"
+    return None
+
+
+def _credentials(exc: BaseException, scope: str) -> str | None:
+    """Missing, rejected or expired Google credentials, naming the project."""
+    from google.auth import exceptions as auth_exc
+
     if isinstance(exc, auth_exc.DefaultCredentialsError):
-        return f"project {project}: no usable Google credentials: {_one_line(str(exc))}"
+        return f"{scope}: no usable Google credentials: {one_line(exc)}"
     if isinstance(exc, auth_exc.RefreshError):
-        return f"project {project}: Google credentials were rejected or have expired (RefreshError): {_one_line(str(exc))}"
+        return f"{scope}: Google credentials were rejected or have expired (RefreshError): {one_line(exc)}"
     if isinstance(exc, auth_exc.GoogleAuthError):
-        return f"project {project}: Google credentials failed ({type(exc).__name__}): {_one_line(str(exc))}"
-    return f"project {project}: {type(exc).__name__}: {_one_line(str(exc))}"
+        return f"{scope}: Google credentials failed ({type(exc).__name__}): {one_line(exc)}"
+    return None
+
+
+RULES = (_api_error, _credentials)
+
+
+def _explain(exc: BaseException, scope: str) -> str:
+    return common.explain(exc, scope, RULES)
+
+
+def explain(exc: BaseException, project: str) -> str:
+    """ "<status> <reason>: <message>" for API errors; credential and transport failures name the project."""
+    return _explain(exc, f"project {project}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,30 +246,28 @@ def image_fact(
     image = image or {}
     project = normalize_gcp.resource_path(image_id).split("/")[1] if image_id.count("/") >= 2 else None
     deprecated = image.get("deprecated") or {}
-    return {
-        "image_id": image.get("selfLink") or image_id,
-        "account": project,
-        "region": None,
-        "found": found,
-        "name": image.get("name") or last_segment(image_id),
-        "description": image.get("description"),
-        "owner_id": project,
-        "owner_alias": None,
-        "created_at": parse_time(image.get("creationTimestamp"), "creationTimestamp"),
-        "deprecated_at": parse_time(
+    return image_fact_row(
+        image_id=image.get("selfLink") or image_id,
+        image_type="gce_image",
+        account=project,
+        region=None,
+        found=found,
+        name=image.get("name") or last_segment(image_id),
+        description=image.get("description"),
+        owner_id=project,
+        created_at=parse_time(image.get("creationTimestamp"), "creationTimestamp"),
+        deprecated_at=parse_time(
             deprecated.get("deprecated") or deprecated.get("obsolete") or deprecated.get("deleted"),
             "deprecated",
         ),
-        "state": image.get("status"),
-        "public": None,
-        "tags": {str(k): str(v) for k, v in (image.get("labels") or {}).items()},
-        "discovered_at": discovered_at,
-        "image_type": "gce_image",
-        "family": image.get("family"),
-        "deprecation_state": deprecated.get("state"),  # DEPRECATED | OBSOLETE | DELETED | None (active)
-        "replacement": deprecated.get("replacement"),
-        "error": error,
-    }
+        state=image.get("status"),
+        tags={str(k): str(v) for k, v in (image.get("labels") or {}).items()},
+        discovered_at=discovered_at,
+        family=image.get("family"),
+        deprecation_state=deprecated.get("state"),  # DEPRECATED | OBSOLETE | DELETED | None (active)
+        replacement=deprecated.get("replacement"),
+        error=error,
+    )
 
 
 def scaling_group_rows(
@@ -273,21 +295,20 @@ def scaling_group_rows(
             ):
                 on_other += 1
         rows.append(
-            {
-                "account": project,
-                "region": last_segment(mig.get("region"))
-                or (normalize_gcp.region_from_zone(zone) if zone else None),
-                "zone": zone,
-                "group_name": mig.get("name"),
-                "group_id": mig.get("selfLink"),
-                "desired_capacity": int(mig["targetSize"]) if mig.get("targetSize") is not None else None,
-                "instance_template": template,
-                "version_templates": [v.get("instanceTemplate") for v in mig.get("versions") or []],
-                "members": sorted(str(i["id"]) for i in members if i.get("id")),
-                "member_count": len(members),
-                "members_on_other_template": on_other if template else None,
-                "discovered_at": discovered_at,
-            }
+            scaling_group_row(
+                account=project,
+                region=last_segment(mig.get("region")) or (normalize_gcp.region_from_zone(zone) if zone else None),
+                zone=zone,
+                group_name=mig.get("name"),
+                group_id=mig.get("selfLink"),
+                desired_capacity=int(mig["targetSize"]) if mig.get("targetSize") is not None else None,
+                instance_template=template,
+                version_templates=[v.get("instanceTemplate") for v in mig.get("versions") or []],
+                members=(str(i["id"]) for i in members if i.get("id")),
+                members_on_other_template=on_other if template else None,
+                member_count=len(members),  # an instance without an id is still a member
+                discovered_at=discovered_at,
+            )
         )
     return rows
 
@@ -298,29 +319,33 @@ def scaling_group_rows(
 
 
 @dataclass
-class _ProjectResult:
-    project: str
+class _ProjectResult(ScopeResult):
+    """One project's REST JSON, normalised with the others' at the end."""
+
+    platform: str = field(init=False, default="gcp")
     instances: list[dict] = field(default_factory=list)
     disks: list[dict] = field(default_factory=list)
     snapshots: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     migs: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
     pages: int = 0
-    seconds: float = 0.0
 
     @property
-    def summary(self) -> str:
-        parts = [
+    def project(self) -> str:
+        return self.name
+
+    def counts(self) -> list[str]:
+        return [
             f"{len(self.instances)} instances",
             f"{len(self.disks)} disks",
             f"{len(self.migs)} MIGs",
             f"{len(self.images)} images",
             f"{len(self.snapshots)} snapshots",
         ]
-        if self.failed:
-            parts.append("incomplete: " + ", ".join(f["scope"].removeprefix("gcp:") for f in self.failed))
-        return f"gcp {self.project}: " + ", ".join(parts) + f" ({self.seconds:.1f} s)"
+
+    def part_name(self, scope: str) -> str:
+        """GCP parts can be zones (`gcp:<project>/<zone>`): keep everything after the platform."""
+        return scope.removeprefix("gcp:")
 
 
 class _Discovery:
@@ -373,7 +398,7 @@ class _Discovery:
     def project(self, project: str) -> _ProjectResult:
         started = time.perf_counter()
         scope = f"gcp:{project}"
-        out = _ProjectResult(project)
+        out = _ProjectResult(name=project)
         got = self.gather(
             {
                 "instances": lambda: self._aggregated(
@@ -439,8 +464,7 @@ class _Discovery:
 
 
 def _unexpected(exc: Exception, project: str) -> ScopeFailed:
-    log.error("GCP discovery: unexpected error in project %s", project, exc_info=exc)
-    return ScopeFailed(f"gcp:{project}", explain(exc, project))
+    return unexpected_failure(exc, f"gcp:{project}", explain(exc, project))
 
 
 def discover(
@@ -455,64 +479,63 @@ def discover(
     from google.auth import exceptions as auth_exc
     from google.cloud import compute_v1  # noqa: F401 - a 2-4 s import: once here, not racing in the threads
 
-    say = progress or (lambda msg: None)
+    say = progress or silent
     projects = list(dict.fromkeys(p.strip() for p in config.projects if p.strip()))
     if not projects:
         raise ValueError("GCP discovery has no projects: set QLRF_GCP_PROJECTS (comma-separated project ids)")
     started = time.perf_counter()
     result = Normalised()
+    parts: list[Normalised] = []
+    done: list[_ProjectResult] = []
+
+    def summary(merged: Normalised) -> str:
+        return (
+            f"gcp: {len(merged.vms)} VMs, {len(merged.snapshots)} snapshots from {len(done)}/{len(projects)} "
+            f"projects ({sum(r.pages for r in done)} pages), {len(merged.failed_scopes)} failed scopes"
+        )
+
     try:
         credentials = credentials if credentials is not None else make_credentials(config)
     except auth_exc.GoogleAuthError as exc:
         for project in projects:
             result.failed_scopes.append({"scope": f"gcp:{project}", "reason": explain(exc, project)})
         log.warning("gcp: %s", result.failed_scopes[0]["reason"])
-        say(f"gcp: FAILED: no usable credentials: {_one_line(str(exc))}")
-        return _finish(result, say, 0, len(projects), 0, started)
+        say(f"gcp: FAILED: no usable credentials: {one_line(exc)}")
+        return finish(result, parts, say, summary, started)
 
-    done: list[_ProjectResult] = []
     workers = max(1, config.max_workers)
     with (
         ThreadPoolExecutor(workers, thread_name_prefix="qlrf-gcp") as pool,
         ThreadPoolExecutor(workers, thread_name_prefix="qlrf-gcp-fetch") as fetch,
     ):
         run = _Discovery(config, credentials, fetch)
-        pending: dict[Future, str] = {pool.submit(run.project, p): p for p in projects}
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in finished:
-                project = pending.pop(future)
-                try:
-                    value = future.result()
-                except Exception as exc:  # noqa: BLE001
-                    failed = exc if isinstance(exc, ScopeFailed) else _unexpected(exc, project)
-                    result.failed_scopes.append({"scope": failed.scope, "reason": failed.reason})
-                    log.warning("gcp %s: %s", project, failed.reason)
-                    say(f"gcp {project}: FAILED: {failed.reason}")
-                    continue
-                done.append(value)
-                say(value.summary)
-        _assemble(result, done, run, mapping, discovered_at)
-    return _finish(result, say, len(done), len(projects), sum(r.pages for r in done), started)
+        fan_out = ScopeFanOut(pool, "gcp", say, result.failed_scopes, _unexpected)
+        for project in projects:
+            fan_out.submit(project, run.project, project)
+        for _, value in fan_out:
+            done.append(value)
+            say(value.summary)
+        parts.append(_assemble(done, run, mapping, discovered_at))
+    return finish(result, parts, say, summary, started)
 
 
 def _assemble(
-    result: Normalised,
     done: list[_ProjectResult],
     run: _Discovery,
     mapping: TagMapping,
     discovered_at: datetime,
-) -> None:
+) -> Normalised:
+    """All projects' JSON through one normalise() call, as a file import of the same JSON would,
+    then the MIG and image facts over the rows."""
     done.sort(key=lambda r: r.project)
     docs: list[tuple[str, object]] = []
     for r in done:
         docs.append((f"gcp:{r.project}/instances", r.instances))
         docs.append((f"gcp:{r.project}/disks", r.disks))
         docs.append((f"gcp:{r.project}/snapshots", r.snapshots))
-        result.failed_scopes.extend(r.failed)
     with no_cyclic_gc():  # as for file imports: millions of acyclic dicts, no GC rescans
-        rows = normalize_gcp.normalise(docs, mapping=mapping, discovered_at=discovered_at)
-    result.vms, result.snapshots, result.errors = rows.vms, rows.snapshots, rows.errors
+        result = normalize_gcp.normalise(docs, mapping=mapping, discovered_at=discovered_at)
+    result.failed_scopes.extend(f for r in done for f in r.failed)
 
     result.facts["scaling_groups"] = [
         row for r in done for row in scaling_group_rows(r.project, r.migs, r.instances, discovered_at)
@@ -523,7 +546,7 @@ def _assemble(
         for image in r.images:
             key = normalize_gcp.resource_path(str(image.get("selfLink", "")))
             images.setdefault(key, image_fact(image, str(image.get("selfLink", "")), discovered_at))
-    used = {normalize_gcp.resource_path(ref): ref for ref in (row["image_ref"] for row in rows.vms) if ref}
+    used = {normalize_gcp.resource_path(ref): ref for ref in (row["image_ref"] for row in result.vms) if ref}
     missing = sorted(link for path, link in used.items() if path not in images)
     if missing and run.config.resolve_foreign_images:
         fetched = run.gather(
@@ -533,14 +556,4 @@ def _assemble(
             if isinstance(row, dict):
                 images[normalize_gcp.resource_path(link)] = row
     result.facts["images"] = [images[k] for k in sorted(images)]
-
-
-def _finish(result: Normalised, say: Progress, ok: int, total: int, pages: int, started: float) -> Normalised:
-    for name in ("images", "scaling_groups"):
-        result.facts.setdefault(name, [])
-    result.failed_scopes.sort(key=lambda f: f["scope"])
-    say(
-        f"gcp: {len(result.vms)} VMs, {len(result.snapshots)} snapshots from {ok}/{total} projects "
-        f"({pages} pages), {len(result.failed_scopes)} failed scopes ({time.perf_counter() - started:.1f} s)"
-    )
     return result
