@@ -32,21 +32,29 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from qlrf.envparse import flag, positive_int
+from qlrf.inventory.connectors import common
+from qlrf.inventory.connectors.common import (
+    Progress,
+    ScopeFanOut,
+    Scrubber,
+    finish,
+    silent,
+    unexpected_failure,
+)
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.normalize import vsphere as vsphere_norm
 from qlrf.inventory.normalize.common import parse_time
 from qlrf.inventory.tags import TagMapping
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 DEFAULT_PAGE_SIZE = 1000
 # Exactly what the file normaliser and the template facts read; nothing else crosses the wire.
@@ -213,39 +221,48 @@ def _ssl_context(vc: VcenterConfig) -> ssl.SSLContext | None:
         raise VcenterError(f"vCenter {vc.label}: cannot load CA file {vc.ca_file!r}: {exc}") from None
 
 
-def _scrub(text: str, vc: VcenterConfig) -> str:
-    return text.replace(vc.password, "***") if vc.password else text
-
-
-def _reason(exc: BaseException, vc: VcenterConfig) -> str:
-    """A clear, password-free message for a vCenter that failed."""
-    from pyVmomi import vim, vmodl
-
-    label = vc.label
-    if isinstance(exc, VcenterError):
-        text = str(exc)
-    elif isinstance(exc, ssl.SSLCertVerificationError):
-        text = (
-            f"TLS certificate verification failed for vCenter {label}: {exc.verify_message or exc}. "
+def _tls(exc: BaseException, who: str) -> str | None:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate verification failed for {who}: {exc.verify_message or exc}. "
             "Give the CA bundle (QLRF_VSPHERE_CA_FILE / ca_file) or, in a lab, QLRF_VSPHERE_INSECURE=1"
         )
-    elif isinstance(exc, ssl.SSLError):
-        text = f"TLS handshake with vCenter {label} failed: {exc}"
-    elif isinstance(exc, vim.fault.InvalidLogin):
-        text = f"login to vCenter {label} as {vc.user!r} failed: invalid user name or password"
-    elif isinstance(exc, vim.fault.NoPermission):
-        text = f"vCenter {label}: user {vc.user!r} lacks permission {exc.privilegeId or ''} on {exc.object}"
-    elif isinstance(exc, vmodl.MethodFault):
-        text = f"vCenter {label}: {type(exc).__name__.rsplit('.', 1)[-1]}: {exc.msg or exc}"
-    elif isinstance(exc, ConnectionRefusedError):
-        text = f"cannot connect to vCenter {label}: connection refused"
-    elif isinstance(exc, TimeoutError):
-        text = f"cannot connect to vCenter {label}: timed out"
-    elif isinstance(exc, OSError):
-        text = f"cannot connect to vCenter {label}: {exc.strerror or exc}"
-    else:
-        text = f"vCenter {label}: {type(exc).__name__}: {exc}"
-    return _scrub(text, vc)
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {who} failed: {exc}"
+    return None
+
+
+def _fault(exc: BaseException, who: str, user: str | None) -> str | None:
+    """vSphere API faults: bad login, a missing privilege, any other MethodFault by its name."""
+    from pyVmomi import vim, vmodl
+
+    if isinstance(exc, vim.fault.InvalidLogin):
+        return f"login to {who} as {user!r} failed: invalid user name or password"
+    if isinstance(exc, vim.fault.NoPermission):
+        return f"{who}: user {user!r} lacks permission {exc.privilegeId or ''} on {exc.object}"
+    if isinstance(exc, vmodl.MethodFault):
+        return f"{who}: {type(exc).__name__.rsplit('.', 1)[-1]}: {exc.msg or exc}"
+    return None
+
+
+def _unreachable(exc: BaseException, who: str) -> str | None:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot connect to {who}: connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"cannot connect to {who}: timed out"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {who}: {exc.strerror or exc}"
+    return None
+
+
+def _ours(exc: BaseException, _who: str) -> str | None:
+    return str(exc) if isinstance(exc, VcenterError) else None
+
+
+def explain(exc: BaseException, vc: VcenterConfig) -> str:
+    """A clear, password-free message for a vCenter that failed."""
+    rules = (_ours, _tls, partial(_fault, user=vc.user), _unreachable)
+    return Scrubber([vc.password])(common.explain(exc, f"vCenter {vc.label}", rules))
 
 
 def connect(vc: VcenterConfig, *, connect_timeout: float = 10.0, http_timeout: float = 300.0) -> Any:
@@ -525,7 +542,7 @@ def discover_vcenter(
         si = connect(vc, connect_timeout=connect_timeout, http_timeout=http_timeout)
         docs = collect_vm_documents(si, vcenter=vc.label, page_size=page_size, progress=progress, stats=stats)
     except Exception as exc:  # noqa: BLE001 - any failure of one vCenter is recorded, the others go on
-        stats.error = _reason(exc, vc)
+        stats.error = explain(exc, vc)
         stats.seconds = time.monotonic() - started
         out.failed_scopes.append({"scope": vc.scope, "reason": stats.error})
         log.warning("vSphere discovery failed: %s", stats.error)
@@ -563,8 +580,8 @@ def discover(
 ) -> Normalised:
     """All configured vCenters (concurrently). `stats`, if given, receives one VcenterStats per vCenter.
 
-    `progress` is called from worker threads when several vCenters are configured; it must be thread-safe
-    (appending to a list or printing a line is). Rows come out in configuration order either way.
+    `progress` is called from worker threads (one per vCenter); it must be thread-safe (appending to a
+    list or printing a line is). Rows come out in configuration order whatever order vCenters finish in.
     """
     if not config.vcenters:
         raise ValueError("no vCenters configured: set QLRF_VSPHERE_HOSTS (comma list of host[:port])")
@@ -585,15 +602,31 @@ def discover(
             progress=progress,
         )
 
-    if len(config.vcenters) == 1:
-        results = [one(config.vcenters[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, min(config.max_workers, len(config.vcenters)))) as pool:
-            results = list(pool.map(one, config.vcenters))  # config order: deterministic output
-    out = Normalised()
-    out.facts["templates"] = []
-    for part, vc_stats in results:
-        out.extend(part)
-        if stats is not None:
-            stats.append(vc_stats)
-    return out
+    say = progress or silent
+    started = time.perf_counter()
+    result = Normalised()
+    results: dict[str, tuple[Normalised, VcenterStats]] = {}
+    workers = max(1, min(config.max_workers, len(config.vcenters)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="qlrf-vsphere") as pool:
+        fan_out = ScopeFanOut(pool, "vsphere", say, result.failed_scopes, _unexpected)
+        for vc in config.vcenters:
+            fan_out.submit(vc, one, vc)
+        for vc, value in fan_out:
+            results[vc.label] = value
+    ordered = [results[vc.label] for vc in config.vcenters if vc.label in results]  # config order
+    if stats is not None:
+        stats.extend(vc_stats for _, vc_stats in ordered)
+
+    def summary(merged: Normalised) -> str:
+        ok = sum(1 for _, vc_stats in ordered if vc_stats.error is None)
+        return (
+            f"vsphere: {len(merged.vms)} VMs, {len(merged.snapshots)} snapshots from {ok}/"
+            f"{len(config.vcenters)} vCenters, {len(merged.failed_scopes)} failed scopes"
+        )
+
+    return finish(result, (part for part, _ in ordered), say, summary, started, tables=("templates",))
+
+
+def _unexpected(exc: Exception, vc: VcenterConfig) -> common.ScopeFailed:
+    """discover_vcenter records every vCenter-side failure itself; this is for a bug."""
+    return unexpected_failure(exc, vc.scope, explain(exc, vc))
