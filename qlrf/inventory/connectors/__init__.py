@@ -31,4 +31,6 @@ def discover_from_env(
 ) -> Normalised:
     """One platform's live discovery configured from the environment (what `qlrf discover` runs)."""
     module = connector(platform)
-    return module.discover(module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress)
+    return module.discover(
+        module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress
+    )

@@ -112,7 +112,12 @@ class ScopeFanOut:
     iterating (AWS learns its regions from its accounts)."""
 
     def __init__(
-        self, pool: ThreadPoolExecutor, platform: str, say: Progress, failed: list[dict], unexpected: Unexpected
+        self,
+        pool: ThreadPoolExecutor,
+        platform: str,
+        say: Progress,
+        failed: list[dict],
+        unexpected: Unexpected,
     ):
         self._pool = pool
         self._platform = platform
@@ -140,7 +145,9 @@ class ScopeFanOut:
     def record(self, failed: ScopeFailed) -> None:
         self._failed.append(failed.as_row())
         log.warning("%s", failed.reason)
-        self._say(f"{self._platform} {failed.scope.removeprefix(self._platform + ':')}: FAILED: {failed.reason}")
+        self._say(
+            f"{self._platform} {failed.scope.removeprefix(self._platform + ':')}: FAILED: {failed.reason}"
+        )
 
 
 def unexpected_failure(exc: Exception, scope: str, reason: str) -> ScopeFailed:
@@ -283,4 +290,3 @@ def scaling_group_row(
         "discovered_at": discovered_at,
         **own,
     }
-

@@ -55,7 +55,12 @@ def test_group_row_resolves_the_template_version_it_would_launch():
         }
     }
     row = group_row(
-        _group(LaunchTemplate={"LaunchTemplateName": "web", "Version": "2"}), templates, {}, "111", "eu-west-1", NOW
+        _group(LaunchTemplate={"LaunchTemplateName": "web", "Version": "2"}),
+        templates,
+        {},
+        "111",
+        "eu-west-1",
+        NOW,
     )
     assert (row["would_launch_image"], row["launch_template_resolved_version"], row["resolve_error"]) == (
         "ami-2",
@@ -64,7 +69,9 @@ def test_group_row_resolves_the_template_version_it_would_launch():
     )
     assert row["members"] == ["i-1", "i-2"] and row["member_count"] == 2 and row["platform"] == "aws"
 
-    missing = group_row(_group(LaunchTemplate={"LaunchTemplateName": "web"}), templates, {}, "111", "eu-west-1", NOW)
+    missing = group_row(
+        _group(LaunchTemplate={"LaunchTemplateName": "web"}), templates, {}, "111", "eu-west-1", NOW
+    )
     assert missing["would_launch_image"] is None
     assert missing["resolve_error"] == "launch template web has no version $Default"
 

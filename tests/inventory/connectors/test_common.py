@@ -149,7 +149,9 @@ def _never(exc: BaseException, who: str) -> str | None:
 
 
 def test_explain_uses_the_first_rule_that_knows_the_error():
-    assert explain(_Throttled(), "project p", [_never, _throttling]) == "project p: throttled, retries exhausted"
+    assert (
+        explain(_Throttled(), "project p", [_never, _throttling]) == "project p: throttled, retries exhausted"
+    )
 
 
 def test_explain_names_the_scope_of_an_error_no_rule_knows_on_one_line():
@@ -193,21 +195,48 @@ def test_fan_map_runs_one_item_inline_and_propagates_the_first_error():
 
 def test_image_fact_row_has_the_shared_columns_plus_the_platform_own():
     row = image_fact_row(
-        image_id="ami-1", image_type="ami", account="111", region="eu-west-1", found=False, discovered_at=NOW,
+        image_id="ami-1",
+        image_type="ami",
+        account="111",
+        region="eu-west-1",
+        found=False,
+        discovered_at=NOW,
         platform="aws",
     )
     assert row["tags"] == {} and row["found"] is False and row["platform"] == "aws"
-    assert {"name", "description", "owner_id", "owner_alias", "created_at", "deprecated_at", "state", "public"} <= set(row)
+    assert {
+        "name",
+        "description",
+        "owner_id",
+        "owner_alias",
+        "created_at",
+        "deprecated_at",
+        "state",
+        "public",
+    } <= set(row)
 
 
 def test_scaling_group_row_sorts_and_counts_members():
     row = scaling_group_row(
-        account="p", region="europe-west1", group_name="web", desired_capacity=3, members=iter(["b", "a"]),
-        discovered_at=NOW, zone="europe-west1-b",
+        account="p",
+        region="europe-west1",
+        group_name="web",
+        desired_capacity=3,
+        members=iter(["b", "a"]),
+        discovered_at=NOW,
+        zone="europe-west1-b",
     )
     assert row["members"] == ["a", "b"] and row["member_count"] == 2 and row["zone"] == "europe-west1-b"
     # A platform may count members its list cannot name (GCP: an instance without an id).
-    assert scaling_group_row(
-        account=None, region=None, group_name=None, desired_capacity=None, members=["a"], discovered_at=NOW,
-        member_count=2,
-    )["member_count"] == 2
+    assert (
+        scaling_group_row(
+            account=None,
+            region=None,
+            group_name=None,
+            desired_capacity=None,
+            members=["a"],
+            discovered_at=NOW,
+            member_count=2,
+        )["member_count"]
+        == 2
+    )

@@ -80,7 +80,9 @@ class _Discovery:
             ec2 = self.sessions.client(account, "ec2", self.sessions.home_region())
             regions = ec2.describe_regions(AllRegions=False)["Regions"]
         except (BotoCoreError, ClientError) as exc:
-            reason = self.sessions.explain(exc, f"account {account.account_id} ({account.via}): cannot list regions")
+            reason = self.sessions.explain(
+                exc, f"account {account.account_id} ({account.via}): cannot list regions"
+            )
             raise ScopeFailed(f"aws:{account.account_id}/*", reason) from None
         return sorted(
             r["RegionName"]
@@ -238,7 +240,9 @@ def _compare_members(groups: list[dict], instances: list[dict]) -> set[str]:
         image = row["would_launch_image"]
         if image and image.startswith("ami-"):
             launched.add(image)
-            row["members_on_other_image"] = sum(1 for m in row["members"] if m in running and running[m] != image)
+            row["members_on_other_image"] = sum(
+                1 for m in row["members"] if m in running and running[m] != image
+            )
     return launched
 
 

@@ -295,7 +295,9 @@ def scaling_groups(
 
 def resolve_ssm_images(ssm: Callable[[], Any], rows: list[dict], scrub: Callable[[str], str] = str) -> None:
     """Launch templates may say `resolve:ssm:<parameter>`; the AMI is that parameter's value now."""
-    refs = sorted({r["would_launch_image"] for r in rows if (r["would_launch_image"] or "").startswith(SSM_PREFIX)})
+    refs = sorted(
+        {r["would_launch_image"] for r in rows if (r["would_launch_image"] or "").startswith(SSM_PREFIX)}
+    )
     if not refs:
         return
     values: dict[str, str] = {}
