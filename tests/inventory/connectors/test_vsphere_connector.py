@@ -230,14 +230,14 @@ def test_tls_verified_with_ca_file(estate, tmp_path, monkeypatch):
     ca.write_text(ssl.get_server_certificate((server.host, server.port)))
     # Go's httptest certificate (which vcsim serves) has a 1024-bit RSA key, below OpenSSL's default
     # security level ("EE certificate key too weak"); allow it here only. Chain and name are still checked.
-    real_context = vsphere._ssl_context
+    real_context = vsphere.sessions._ssl_context
 
     def lab_context(vc):
         ctx = real_context(vc)
         ctx.set_ciphers("DEFAULT:@SECLEVEL=1")
         return ctx
 
-    monkeypatch.setattr(vsphere, "_ssl_context", lab_context)
+    monkeypatch.setattr(vsphere.sessions, "_ssl_context", lab_context)
     out = vsphere.discover(
         vsphere.VsphereConfig(vcenters=[_vc(server, verify_tls=True, ca_file=str(ca))]),
         mapping=MAPPING,
