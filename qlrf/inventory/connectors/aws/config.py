@@ -3,11 +3,10 @@ configuration can be built and checked (CLI, Dagster resource) without loading b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import positive_int, split_list
+from qlrf.envparse import environ, positive_int, split_list
 
 
 @dataclass
@@ -42,7 +41,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AwsConfig:
     """QLRF_AWS_ROLE_ARNS, QLRF_AWS_REGIONS (comma lists), QLRF_AWS_MAX_WORKERS, QLRF_AWS_EXTERNAL_ID,
     QLRF_AWS_INCLUDE_DEFAULT (true/false), QLRF_AWS_MAX_ATTEMPTS, QLRF_AWS_SNAPSHOT_LISTING
     (owned/by_volume). Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = AwsConfig(
         role_arns=split_list(env.get("QLRF_AWS_ROLE_ARNS")),
         regions=split_list(env.get("QLRF_AWS_REGIONS")) or None,

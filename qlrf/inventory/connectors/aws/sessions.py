@@ -8,7 +8,6 @@ botocore rather than boto3: we only need low-level clients, and boto3's import (
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from qlrf.envparse import environ
 from qlrf.inventory.connectors import common
 from qlrf.inventory.connectors.aws.config import AwsConfig, role_account
 from qlrf.inventory.connectors.common import ScopeFailed, Scrubber
@@ -128,7 +128,7 @@ class Sessions:
         self._loader = _shared_loader()
         self._local = threading.local()
         # Belt and braces: no credential value survives into a reason or a log line.
-        self.scrub = Scrubber((os.environ.get(name) for name in _SECRET_ENV), limit=500)
+        self.scrub = Scrubber((environ().get(name) for name in _SECRET_ENV), limit=500)
 
     def session(self, account: Account | None) -> botocore.session.Session:
         cache: dict[str, botocore.session.Session] = self._local.__dict__.setdefault("sessions", {})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import positive_int, split_list
+from qlrf.envparse import environ, positive_int, split_list
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Entra ID hosts azure-identity knows; any other authority (a test fake, Azure Stack) skips instance discovery.
@@ -49,7 +48,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AzureConfig:
     """QLRF_AZURE_SUBSCRIPTIONS (comma list), AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET
     (azure-identity's standard names), QLRF_AZURE_ENDPOINT (ARM base URL), AZURE_AUTHORITY_HOST,
     QLRF_AZURE_CA_BUNDLE, QLRF_AZURE_MAX_WORKERS, QLRF_AZURE_RETRY_TOTAL. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = AzureConfig(
         subscriptions=split_list(env.get("QLRF_AZURE_SUBSCRIPTIONS")),
         tenant_id=env.get("AZURE_TENANT_ID") or None,

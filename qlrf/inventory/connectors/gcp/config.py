@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.api_core import retry as gretry
 
-from qlrf.envparse import positive_int, split_list
+from qlrf.envparse import environ, positive_int, split_list
 
 SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
 MAX_PAGE_SIZE = 500  # GCE's maxResults limit
@@ -38,7 +37,7 @@ class GcpConfig:
 def config_from_env(env: Mapping[str, str] | None = None) -> GcpConfig:
     """QLRF_GCP_PROJECTS (comma list), GOOGLE_APPLICATION_CREDENTIALS (standard), QLRF_GCP_ENDPOINT,
     QLRF_GCP_MAX_WORKERS, QLRF_GCP_PAGE_SIZE. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = GcpConfig(
         projects=split_list(env.get("QLRF_GCP_PROJECTS")),
         credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import flag, positive_int
+from qlrf.envparse import environ, flag, positive_int
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -86,7 +85,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
     QLRF_VSPHERE_PAGE_SIZE   objects per RetrievePropertiesEx page (default 1000)
     QLRF_VSPHERE_MAX_WORKERS vCenters discovered concurrently (default 8)
     """
-    env = os.environ if env is None else env
+    env = environ(env)
     protocol = (env.get("QLRF_VSPHERE_PROTOCOL") or "https").strip().lower()
     verify = not flag(env.get("QLRF_VSPHERE_INSECURE"), "QLRF_VSPHERE_INSECURE")
     ca_file = env.get("QLRF_VSPHERE_CA_FILE") or None
