@@ -5,10 +5,14 @@ configured *and* the contracts are the generated sample estate's (no golden_dir 
 sample's own ``<estate>/<day>/keys/cosign.pub`` trusted; a configured golden directory with no
 configured keys is rejected, never trusted by a key lying next to it.
 
-A rejected contract (unsigned, tampered, signed by an untrusted key, or invalid) fails the run with
-`dagster.Failure` before anything is written, so today's partition does not exist and the previous
-day's registry stays the newest one; the blocking `verified_signatures` check stops everything
-downstream of an unverified baseline.
+A rejected contract (unsigned, tampered, signed by an untrusted key, invalid, or with an SBOM that
+does not match its signed hash) fails the run with `dagster.Failure` before anything is written, so
+today's partition does not exist and the previous day's registry stays the newest one; the blocking
+`verified_signatures` check stops everything downstream of an unverified baseline.
+
+A verified registry is then compared with the baseline in force (:mod:`qlrf.baselines.guard`):
+empty, a family lost or deleted, a revocation dropped, a version moved backwards or an older
+contract replayed also fail the run before anything is written, one line per problem.
 """
 
 from collections import Counter
@@ -33,6 +37,7 @@ from qlrf.baselines.contracts import (
     load_contracts,
     registry_table,
 )
+from qlrf.baselines.guard import replacement_problems
 from qlrf.baselines.signing import (
     ENV_PUBLIC_KEYS,
     PUBLIC_KEY_NAME,
@@ -40,6 +45,7 @@ from qlrf.baselines.signing import (
     configured_public_keys,
     short,
 )
+from qlrf.baselines.state import BaselineState, InForce, in_force, partition_metadata
 from qlrf.inventory.sample import SAMPLE_KEYS_DIR
 from qlrf.settings import Settings
 from resources.estate import EstateResource
@@ -79,6 +85,17 @@ def signature_check(families: list[ImageFamily], key_source: str) -> AssetCheckR
     )
 
 
+def refuse_regressions(state: BaselineState, current: InForce | None, directory: Path) -> None:
+    """Fail the run, writing nothing, when `state` must not replace the baseline in force."""
+    problems = replacement_problems(state, current)
+    if problems:
+        kept = f"the baseline of {current.day} stays in force" if current else "no baseline is in force"
+        raise Failure(
+            f"golden-image registry refused, {kept}:\n" + "\n".join(f"- {p}" for p in problems),
+            metadata={"contracts": str(directory), "partition_written": False, "problems": len(problems)},
+        )
+
+
 @asset(
     partitions_def=daily,
     group_name="baselines",
@@ -109,11 +126,17 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
             metadata={"contracts": str(directory), "partition_written": False},
         ) from exc
     context.log.info(f"verified {len(families)} golden-image contract(s) with keys from {key_source}")
+    wh = warehouse.get()
     table = registry_table(families, as_of(day))
-    path = warehouse.get().write("golden_images", table, day)
+    current = in_force(wh, day)
+    state = BaselineState.from_contracts(families, table)
+    refuse_regressions(state, current, directory)
+    path = wh.write("golden_images", table, day, metadata=partition_metadata(state.carrying_retired(current and current.state)))
     yield MaterializeResult(
         metadata={
             "dagster/row_count": table.num_rows,
+            "baseline_replaced": current.day if current else "none (first baseline)",
+            "serials": ", ".join(f"{name}: {f.serial}" for name, f in sorted(state.families.items())),
             "families": len(families),
             "versions": len({(r["family"], r["version"]) for r in table.select(["family", "version"]).to_pylist()}),
             "contracts": str(directory),
