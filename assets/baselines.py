@@ -35,9 +35,8 @@ from qlrf.baselines.contracts import (
     ImageFamily,
     current_images,
     load_contracts,
-    registry_table,
 )
-from qlrf.baselines.guard import replacement_problems
+from qlrf.baselines.guard import Review, review
 from qlrf.baselines.signing import (
     ENV_PUBLIC_KEYS,
     PUBLIC_KEY_NAME,
@@ -45,7 +44,6 @@ from qlrf.baselines.signing import (
     configured_public_keys,
     short,
 )
-from qlrf.baselines.state import BaselineState, InForce, in_force, partition_metadata
 from qlrf.inventory.sample import SAMPLE_KEYS_DIR
 from qlrf.settings import Settings
 from resources.estate import EstateResource
@@ -85,14 +83,13 @@ def signature_check(families: list[ImageFamily], key_source: str) -> AssetCheckR
     )
 
 
-def refuse_regressions(state: BaselineState, current: InForce | None, directory: Path) -> None:
-    """Fail the run, writing nothing, when `state` must not replace the baseline in force."""
-    problems = replacement_problems(state, current)
-    if problems:
-        kept = f"the baseline of {current.day} stays in force" if current else "no baseline is in force"
+def refuse_regressions(checked: Review, directory: Path) -> None:
+    """Fail the run, writing nothing, when the new registry must not replace the baseline in force."""
+    if checked.problems:
+        kept = f"the baseline of {checked.current.day} stays in force" if checked.current else "no baseline is in force"
         raise Failure(
-            f"golden-image registry refused, {kept}:\n" + "\n".join(f"- {p}" for p in problems),
-            metadata={"contracts": str(directory), "partition_written": False, "problems": len(problems)},
+            f"golden-image registry refused, {kept}:\n" + "\n".join(f"- {p}" for p in checked.problems),
+            metadata={"contracts": str(directory), "partition_written": False, "problems": len(checked.problems)},
         )
 
 
@@ -127,16 +124,15 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
         ) from exc
     context.log.info(f"verified {len(families)} golden-image contract(s) with keys from {key_source}")
     wh = warehouse.get()
-    table = registry_table(families, as_of(day))
-    current = in_force(wh, day)
-    state = BaselineState.from_contracts(families, table)
-    refuse_regressions(state, current, directory)
-    path = wh.write("golden_images", table, day, metadata=partition_metadata(state.carrying_retired(current and current.state)))
+    checked = review(families, wh, day, as_of(day))
+    refuse_regressions(checked, directory)
+    table = checked.registry
+    path = wh.write("golden_images", table, day, metadata=checked.metadata)
     yield MaterializeResult(
         metadata={
             "dagster/row_count": table.num_rows,
-            "baseline_replaced": current.day if current else "none (first baseline)",
-            "serials": ", ".join(f"{name}: {f.serial}" for name, f in sorted(state.families.items())),
+            "baseline_replaced": checked.current.day if checked.current else "none (first baseline)",
+            "serials": ", ".join(f"{f.family}: {f.serial}" for f in families),
             "families": len(families),
             "versions": len({(r["family"], r["version"]) for r in table.select(["family", "version"]).to_pylist()}),
             "contracts": str(directory),

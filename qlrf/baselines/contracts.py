@@ -1,11 +1,19 @@
 """Golden image contracts: one signed YAML file per image family, validated, flattened into a registry.
 
-A contract ``<family>.yaml`` holds the family, its OS and every version: version, released_at,
-channel (dev / staging / prod, like HCP Packer channels), parent (ancestry: a version of the same
-family, or ``<family>@<version>`` of another), revoked {reason, date}, SBOM path (SPDX JSON,
-relative to the contract directory or a URL) and the per-platform image ids (AMI per region, Azure
-gallery image-version id or marketplace URN, GCE image self link, vSphere template; region ``*`` =
-every region, not allowed for AMIs, which are regional).
+A contract ``<family>.yaml`` holds the family, its OS, its ``serial`` and every version: version,
+released_at, channel (dev / staging / prod, like HCP Packer channels), parent (ancestry: a version
+of the same family, or ``<family>@<version>`` of another), revoked {reason, date}, SBOM path (SPDX
+JSON, relative to the contract directory or a URL) with its ``sbom_sha256``, and the per-platform
+image ids (AMI per region, Azure gallery image-version id or marketplace URN, GCE image self link,
+vSphere template; region ``*`` = every region, not allowed for AMIs, which are regional).
+
+``serial`` is a positive integer the issuer raises with every new contract of the family: a
+signature says who wrote a file, the serial says which of their files is the newest, so a replayed
+old contract is refused (:mod:`qlrf.baselines.guard`). A serial needs no clock, unlike an
+``issued_at``. ``retired: true`` withdraws a family on purpose (deleting its file is refused), and
+``unrevoke: [{version, reason}]`` lifts a revocation on purpose (dropping it is refused).
+``sbom_sha256`` puts the SBOM under the contract's signature: a local SBOM that is missing or
+hashes differently rejects the contract.
 
 The signature is detached, cosign's own convention: ``<family>.yaml.sig`` next to the contract is a
 cosign-compatible ECDSA P-256 signature of the file's exact bytes (see :mod:`qlrf.baselines.signing`), so

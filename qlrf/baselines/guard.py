@@ -18,8 +18,15 @@ And the new registry is never empty.
 
 from __future__ import annotations
 
-from qlrf.baselines.state import BaselineState, FamilyState, InForce
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from qlrf.baselines.contracts import ImageFamily, registry_table
+from qlrf.baselines.state import BaselineState, FamilyState, InForce, in_force, partition_metadata
 from qlrf.baselines.versions import version_key
+from qlrf.warehouse import Warehouse
 
 RETIRE_HINT = "retire a family with a signed contract carrying `retired: true`"
 UNREVOKE_HINT = "un-revoke only with a signed `unrevoke` entry"
@@ -68,3 +75,29 @@ def _replay(where: str, old: FamilyState, new: FamilyState, since: str) -> str |
     if new.serial == old.serial and old.sha256 and new.sha256 != old.sha256:
         return f"{where}: serial {new.serial} is the one in force since {since} but the content differs: a changed contract needs a higher serial"
     return None
+
+
+@dataclass(frozen=True)
+class Review:
+    """A registry built from verified contracts, set against the baseline in force for its day."""
+
+    registry: pa.Table
+    state: BaselineState
+    current: InForce | None
+    problems: list[str]
+
+    @property
+    def metadata(self) -> dict:
+        """What the partition must carry (retired families of the baseline in force are remembered)."""
+        return partition_metadata(self.state.carrying_retired(self.current.state if self.current else None))
+
+
+def review(families: list[ImageFamily], wh: Warehouse, day: date | str, as_of: datetime) -> Review:
+    """Build the day's registry as of `as_of` and list why it may not replace the baseline in force.
+
+    The golden_images asset writes `registry` only when `problems` is empty; `qlrf contracts verify
+    --against-warehouse` asks the same question before anyone ships the contracts."""
+    registry = registry_table(families, as_of)
+    state = BaselineState.from_contracts(families, registry)
+    current = in_force(wh, day)
+    return Review(registry, state, current, replacement_problems(state, current))
