@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -151,6 +152,21 @@ def test_sample_contracts_carry_serials_and_pin_their_sboms(sample):
     for fam in families:
         for ver in fam.versions:
             assert ver.sbom_sha256 == hashlib.sha256((sample / "golden" / ver.sbom).read_bytes()).hexdigest()
+
+
+def test_an_estate_from_before_serials_is_regenerated(sample, tmp_path):
+    from qlrf.inventory.sample import ensure_estate
+
+    old = tmp_path / "estates" / DAY.isoformat()
+    shutil.copytree(sample, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["contracts_format"]  # as an older release wrote it
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    edit_contract(old, "rhel-9", lambda d: d.pop("serial"))
+    assert ensure_estate(tmp_path / "estates", DAY) == old
+    assert json.loads((old / "manifest.json").read_text())["contracts_format"] == 2
+    assert {f.serial for f in load_contracts(old / "golden", [_pub(old)])} == {202611200600}
+    assert [p.name for p in (tmp_path / "estates").iterdir()] == [DAY.isoformat()]
 
 
 def test_a_retired_family_loads_and_has_no_registry_rows(estate):
