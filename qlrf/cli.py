@@ -160,7 +160,33 @@ def cmd_contracts_verify(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for f in families:
-        print(f"ok {f.source}: {len(f.versions)} versions, signed by {short(f.signed_by)}")
+        print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
+              + (", retired" if f.retired else ""))
+    return _against_warehouse(families, args.date) if args.against_warehouse else 0
+
+
+def _against_warehouse(families, day: str | None) -> int:
+    """Would the golden_images partition of `day` (default today) accept these contracts? Exit 1 if not."""
+    from datetime import time
+
+    from qlrf.baselines.guard import review
+    from qlrf.warehouse import Warehouse
+
+    now = datetime.now(UTC)
+    try:
+        when = date.fromisoformat(day) if day else now.date()
+    except ValueError:
+        print(f"error: --date {day!r}: expected YYYY-MM-DD", file=sys.stderr)
+        return 2
+    as_of = min(now, datetime.combine(when, time(23, 59, 59), tzinfo=UTC))
+    checked = review(families, Warehouse(Settings.from_env().warehouse), when, as_of)
+    against = f"the baseline of {checked.current.day}" if checked.current else "no baseline in force"
+    for problem in checked.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if checked.problems:
+        print(f"refused for {when}: {len(checked.problems)} problem(s) against {against}", file=sys.stderr)
+        return 1
+    print(f"ok for {when}: {checked.registry.num_rows} registry rows may replace {against}")
     return 0
 
 
@@ -428,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv = contracts.add_parser("verify", help="verify signatures and validate DIR/*.yaml")
     cv.add_argument("directory")
     cv.add_argument("--key", action="append", default=[], help="PEM public key; default QLRF_COSIGN_PUBLIC_KEYS")
+    cv.add_argument("--against-warehouse", action="store_true",
+                    help="also check them against the baseline in force in QLRF_WAREHOUSE (replay, lost family, ...)")
+    cv.add_argument("--date", help="with --against-warehouse: the partition day (default today, UTC)")
     cv.set_defaults(func=cmd_contracts_verify)
     ck = contracts.add_parser("keygen", help="write DIR/cosign.key (0600) and DIR/cosign.pub")
     ck.add_argument("directory")
