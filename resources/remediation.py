@@ -30,7 +30,7 @@ from pydantic import Field
 from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.gate import Gate
-from qlrf.remediation.planner import RemediationPolicy
+from qlrf.remediation.policy import RemediationPolicy
 
 
 class RemediationResource(ConfigurableResource):
@@ -63,7 +63,7 @@ class RemediationResource(ConfigurableResource):
 
 
 class GateResource(ConfigurableResource):
-    """The Rego action gate (qlrf/gate.py): embedded by default, a remote OPA when a URL is set."""
+    """The Rego action gate (qlrf/remediation/gate): embedded by default, a remote OPA when a URL is set."""
 
     opa_url: str | None = Field(default=None, description="Remote OPA base URL; default QLRF_OPA_URL (unset: embedded)")
     opa_token: str | None = Field(default=None, description="Bearer token for the OPA; default QLRF_OPA_TOKEN")

@@ -21,7 +21,7 @@ from dagster import (
 
 from pipelines.partitions import daily_platform
 from qlrf.alerts import Alert
-from qlrf.remediation.planner import RemediationPolicy
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource

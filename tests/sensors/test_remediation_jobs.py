@@ -12,7 +12,8 @@ from pipelines.remediation_jobs import (
     remediation_planning_job,
 )
 from qlrf.remediation.audit import AuditLog
-from qlrf.remediation.planner import RemediationPolicy, findings_from_partition
+from qlrf.remediation.findings import findings_from_partition
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import Warehouse
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource
