@@ -148,19 +148,27 @@ def _validate(path: Path, doc: Mapping[str, Any], defaults: Mapping[str, Any] | 
 
 
 def default_environments() -> dict[str, Any]:
-    """The shipped file's ``environments`` (validated on their own, with no defaults to fall back on)."""
+    """The shipped file's ``environments`` (validated on their own, with no defaults to fall back on).
+
+    Re-read on every call (a few hundred bytes) and validated once per distinct content, so an
+    edited file takes effect at once, without trusting file timestamps.
+    """
     path = RemediationPolicy.defaults_path()
     try:
-        stat = path.stat()
+        text = path.read_text()
     except OSError as exc:
         raise RemediationPolicyError(f"{path}: cannot read the default remediation policy: {exc.strerror or exc}") from exc
-    return _defaults_of(str(path), stat.st_mtime_ns, stat.st_size)
+    return dict(_defaults_of(str(path), text))
 
 
 @lru_cache(maxsize=8)
-def _defaults_of(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
-    """Cached per file version: (path, mtime, size) changes when the file is edited."""
-    doc = _read(Path(path))
+def _defaults_of(path: str, text: str) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RemediationPolicyError(f"{path}: not YAML: {exc}") from exc
+    if not isinstance(doc, Mapping):
+        raise RemediationPolicyError(f"{path}: invalid remediation policy: expected a mapping")
     _validate(Path(path), doc, defaults={})
     return {str(env): dict(value) for env, value in (doc.get("environments") or {}).items()}
 
