@@ -39,7 +39,10 @@ class FindingConfig(Config):
 
 
 class ExecutionConfig(Config):
+    """Which approved plan to execute; ``dry_run`` walks its waves and lists the cloud calls instead."""
+
     plan_hash: str
+    dry_run: bool = False
 
 
 def planning_run_config(partition: str, finding: Finding, requested_by: str) -> dict:
@@ -51,8 +54,11 @@ def planning_run_config(partition: str, finding: Finding, requested_by: str) -> 
     return {"ops": {PLAN_OP: {"config": config}}}
 
 
-def execution_run_config(plan_hash: str) -> dict:
-    return {"ops": {EXECUTE_OP: {"config": {"plan_hash": plan_hash}}}}
+def execution_run_config(plan_hash: str, *, dry_run: bool = False) -> dict:
+    config: dict = {"plan_hash": plan_hash}
+    if dry_run:
+        config["dry_run"] = True
+    return {"ops": {EXECUTE_OP: {"config": config}}}
 
 
 # --- planning -------------------------------------------------------------------------------------
@@ -132,6 +138,8 @@ def remediation_planning_job():
 def execute_approved_plan(
     context: OpExecutionContext, config: ExecutionConfig, remediation: RemediationResource, gate: GateResource
 ) -> dict:
+    if config.dry_run:
+        return _dry_run(context, config, remediation, gate)
     engine = gate.get()
     try:
         outcome = service.run_approved(
@@ -150,6 +158,32 @@ def execute_approved_plan(
     if outcome.state != "succeeded":
         raise Failure(f"{outcome.task_id} ({outcome.plan_id}) {outcome.state}: {outcome.reason}", metadata={"execution": summary})
     return {"task_id": outcome.task_id, "state": outcome.state, "waves": len(outcome.result.waves)}
+
+
+def _dry_run(context: OpExecutionContext, config: ExecutionConfig, remediation: RemediationResource,
+             gate: GateResource) -> dict:
+    """Walk the plan's waves under the gate and list every cloud call; nothing changes, the task neither."""
+    engine = gate.get()
+    try:
+        result = service.dry_run_task(
+            remediation.store(), config.plan_hash, driver_for=lambda platform: remediation.driver(platform, dry_run=True),
+            gate=engine, audit=remediation.audit(), actor=f"dagster:{context.run_id}", log=context.log.info,
+        )
+    except service.ExecutionRefused as exc:
+        raise Failure(str(exc)) from exc
+    finally:
+        engine.close()
+    if result.error:
+        raise Failure(f"dry run of {result.plan_id} stopped: {result.error}",
+                      metadata={"calls": MetadataValue.json([c.as_dict() for c in result.calls])})
+    context.add_output_metadata({
+        "dry_run": True,
+        "would_run": result.would_run,
+        "calls": MetadataValue.json([c.as_dict() for c in result.calls]),
+        "listing": MetadataValue.md("\n".join(f"    {line}" for line in result.lines())),
+    })
+    return {"plan_id": result.plan_id, "dry_run": True, "would_run": result.would_run, "calls": len(result.calls),
+            "error": result.error}
 
 
 @job(

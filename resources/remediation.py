@@ -55,11 +55,14 @@ class RemediationResource(ConfigurableResource):
     def policy(self) -> RemediationPolicy:
         return RemediationPolicy.load(self.policy_path)
 
-    def driver(self, platform: str) -> Any:
-        """The platform's execution driver, configured from the environment (qlrf.remediation.drivers)."""
+    def driver(self, platform: str, *, dry_run: bool = False) -> Any:
+        """The platform's execution driver, configured from the environment (qlrf.remediation.drivers).
+
+        ``dry_run``: its mutating calls are recorded, never sent (qlrf.remediation.calls)."""
+        from qlrf.remediation.calls import CallRecorder
         from qlrf.remediation.drivers import driver_for
 
-        return driver_for(platform)
+        return driver_for(platform, recorder=CallRecorder(dry_run=dry_run))
 
 
 class GateResource(ConfigurableResource):

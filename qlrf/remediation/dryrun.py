@@ -30,7 +30,7 @@ DRY_RUN_KIND = "dry_run"
 
 
 class RecordingDriver(Driver, Protocol):
-    calls: CallRecorder
+    recorder: CallRecorder
 
 
 @dataclass
@@ -103,10 +103,15 @@ def dry_run_plan(
     now: datetime | None = None,
     approval: dict | None = None,
     subject: str | None = None,
+    actor: str | None = None,
     log: Callable[[str], None] = print,
 ) -> DryRunResult:
-    """Walk `plan` through `driver` in dry-run mode under `gate`; see the module docstring."""
-    recorder = getattr(driver, "calls", None)
+    """Walk `plan` through `driver` in dry-run mode under `gate`; see the module docstring.
+
+    ``requested_by`` is who the gate hears asking (as in the real run: the task's requester);
+    ``actor`` who ran the dry run, for the audit record (default: ``requested_by``).
+    """
+    recorder = getattr(driver, "recorder", None)
     if not isinstance(recorder, CallRecorder) or not recorder.dry_run:
         raise ValueError("dry_run_plan needs a driver whose recorder is in dry-run mode (CallRecorder(dry_run=True))")
     if fleet_size < 1:
@@ -118,7 +123,7 @@ def dry_run_plan(
     else:
         _walk(plan, result, driver, recorder, gate, requested_by, fleet_size,
               gate_window_open(plan, now or datetime.now(UTC)), approval)
-    audit.append(DRY_RUN_KIND, requested_by, subject or f"plan:{plan.metadata.id}", result.summary())
+    audit.append(DRY_RUN_KIND, actor or requested_by, subject or f"plan:{plan.metadata.id}", result.summary())
     for line in result.lines():
         log(line)
     return result

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.remediation.approvals import AUTO_APPROVER, Task, TaskStateError, TaskStore
+from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
@@ -304,6 +305,30 @@ def run_approved(
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
 
 
+def dry_run_task(
+    store: TaskStore,
+    plan_hash: str,
+    *,
+    driver_for: Callable[[str], RecordingDriver],
+    gate: GateLike,
+    audit: AuditSink,
+    actor: str,
+    log: Log = _quiet,
+    now: datetime | None = None,
+) -> DryRunResult:
+    """Walk the task of `plan_hash` as its execution would, in any state, changing nothing.
+
+    The task's approval and fleet size are presented to the gate as a real run would present them;
+    the task itself is only read: a dry run never starts, finishes or expires it.
+    """
+    task = _task_by_hash(store, plan_hash)
+    plan = task.plan()
+    return dry_run_plan(
+        plan, driver=_driver(task, driver_for), gate=gate, audit=audit, approval=approval_of(task),
+        requested_by=task.requested_by, actor=actor, fleet_size=fleet_size_of(task, plan), now=now, subject=task.id, log=log,
+    )
+
+
 def _record_crash(store: TaskStore, task: Task, exc: BaseException, log: Log) -> None:
     what = "interrupted" if not isinstance(exc, Exception) else "execution error"
     try:
@@ -322,6 +347,7 @@ __all__ = [
     "Proposed",
     "approval_of",
     "environment_fleet_size",
+    "dry_run_task",
     "find_finding",
     "fleet_size_of",
     "plan_decision",

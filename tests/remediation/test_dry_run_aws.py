@@ -3,11 +3,15 @@ that follows makes exactly those calls."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import boto3
 import pytest
 
+from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.calls import CallRecorder
 from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig
 from qlrf.remediation.dryrun import dry_run_plan
@@ -65,4 +69,32 @@ def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(moto, tm
     result = execute_plan(plan, driver=real, gate=Gate.embedded(), audit=audit, requested_by="cli:alice",
                           fleet_size=200, now=NOW, poll_interval=0.2, log=lambda _: None)
     assert result.state == "succeeded", result.reason
-    assert [(c.name, c.target) for c in real.calls.calls] == [(c.name, c.target) for c in dry.calls]
+    assert [(c.name, c.target) for c in real.recorder.calls] == [(c.name, c.target) for c in dry.calls]
+
+
+def test_cli_plan_execute_dry_run(moto, tmp_path):
+    session = boto3.Session()
+    estate = seed_asg(session, moto, name="cli", size=4, standalone=1)
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(asg_plan(estate).to_yaml())
+    before = server_state(session, moto, estate)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
+    env.update(QLRF_HOME=str(tmp_path / "home"), AWS_ENDPOINT_URL=moto)
+
+    def qlrf(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "qlrf.cli", "plan", "execute", str(plan_file), *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    refused = qlrf()
+    assert refused.returncode == 2 and "only dry-runs (add --dry-run)" in refused.stderr
+    no_fleet = qlrf("--dry-run")
+    assert no_fleet.returncode == 2 and "give --fleet-size" in no_fleet.stderr
+    done = qlrf("--dry-run", "--fleet-size", "200")
+    assert done.returncode == 0, done.stderr
+    assert "nothing was changed" in done.stdout
+    assert done.stdout.count("aws autoscaling.TerminateInstanceInAutoScalingGroup") == 4
+    assert f"aws ec2.CreateLaunchTemplateVersion {estate.template_id}" in done.stdout
+    assert "aws ec2.RunInstances" in done.stdout and "aws ec2.TerminateInstances" in done.stdout
+    assert server_state(session, moto, estate) == before
+    audit = AuditLog(f"sqlite:///{tmp_path / 'home' / 'qlrf.db'}")
+    assert [r.kind for r in audit.records()] == ["dry_run"] and audit.records()[0].actor.startswith("cli:")

@@ -43,7 +43,7 @@ def test_azure_dry_run(tmp_path):
         plan = az.make_plan(sub, vmss, golden)
         before = copy.deepcopy(fake.fixture)
         dry_driver = az.make_driver(fake)
-        dry_driver.calls = CallRecorder(dry_run=True)
+        dry_driver.recorder = CallRecorder(dry_run=True)
         dry, audit = _dry_run(plan, dry_driver, tmp_path)
         assert _writes(fake.requests) == [] and fake.fixture == before
         assert [c.name for c in dry.calls] == ["virtualMachineScaleSets.Update"] + ["virtualMachineScaleSets.UpdateInstances"] * 4
@@ -52,7 +52,7 @@ def test_azure_dry_run(tmp_path):
 
         real = az.make_driver(fake)
         assert az.run(plan, real, Gate.embedded(), audit).state == "succeeded"
-        assert [(c.name, c.target, dict(c.params)) for c in real.calls.calls] == [
+        assert [(c.name, c.target, dict(c.params)) for c in real.recorder.calls] == [
             (c.name, c.target, dict(c.params)) for c in dry.calls]
 
 
@@ -67,7 +67,7 @@ def test_gcp_dry_run(tmp_path):
         plan = gc.make_plan(project, mig, golden)
         before = copy.deepcopy(fake.fixture)
         dry_driver = gc.make_driver(fake)
-        dry_driver.calls = CallRecorder(dry_run=True)
+        dry_driver.recorder = CallRecorder(dry_run=True)
         dry, audit = _dry_run(plan, dry_driver, tmp_path)
         assert _writes(fake.requests) == [] and fake.fixture == before
         assert [c.name for c in dry.calls] == (["instanceTemplates.insert", "instanceGroupManagers.patch"]
@@ -75,5 +75,5 @@ def test_gcp_dry_run(tmp_path):
 
         real = gc.make_driver(fake)
         assert gc.run(plan, real, Gate.embedded(), audit).state == "succeeded"
-        assert [(c.name, c.target, dict(c.params)) for c in real.calls.calls] == [
+        assert [(c.name, c.target, dict(c.params)) for c in real.recorder.calls] == [
             (c.name, c.target, dict(c.params)) for c in dry.calls]

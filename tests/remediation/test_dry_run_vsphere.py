@@ -29,7 +29,7 @@ def test_vsphere_dry_run_changes_nothing_and_matches_the_real_run(vcsim, tmp_pat
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
     before = _state(si)
     dry_driver = make_driver(vc)
-    dry_driver.calls = CallRecorder(dry_run=True)
+    dry_driver.recorder = CallRecorder(dry_run=True)
     dry = dry_run_plan(plan, driver=dry_driver, gate=Gate.embedded(), audit=audit, requested_by="cli:alice",
                        fleet_size=100, now=NOW, log=lambda _: None)
     dry_driver.close()
@@ -43,5 +43,5 @@ def test_vsphere_dry_run_changes_nothing_and_matches_the_real_run(vcsim, tmp_pat
     result = run(plan, real, Gate.embedded(), audit)
     real.close()
     assert result.state == "succeeded", result.reason
-    assert [(c.name, c.target, dict(c.params)) for c in real.calls.calls] == [
+    assert [(c.name, c.target, dict(c.params)) for c in real.recorder.calls] == [
         (c.name, c.target, dict(c.params)) for c in dry.calls]

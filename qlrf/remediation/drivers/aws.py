@@ -137,7 +137,7 @@ class AwsDriver:
 
     def __init__(self, config: AwsDriverConfig | None = None, session: Any = None, recorder: CallRecorder | None = None):
         self.config = config or AwsDriverConfig()
-        self.calls = recorder or CallRecorder()
+        self.recorder = recorder or CallRecorder()
         self._session = session
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -173,7 +173,7 @@ class AwsDriver:
     def _send(self, service: str, operation: str, target: str, params: dict[str, Any], perform: Callable[[], Any],
               dry_result: Any = None) -> Any:
         """Every mutating call goes through here: recorded, and made unless this is a dry run."""
-        return self.calls.send(CloudCall("aws", service, operation, target, params), perform, dry_result)
+        return self.recorder.send(CloudCall("aws", service, operation, target, params), perform, dry_result)
 
     def _wait(self, what: str, check: Callable[[], Any]) -> Any:
         return wait_for(what, check, timeout=self.config.replace_timeout, interval=self.config.poll_interval,
@@ -321,7 +321,7 @@ class AwsDriver:
         details: dict[str, Any] = {"groups": {}, "instances": {}}
         for name in wave.groups:
             g = self.groups[name]
-            if not (g.switched and self.calls.dry_run):  # a dry run's group still shows the old version
+            if not (g.switched and self.recorder.dry_run):  # a dry run's group still shows the old version
                 self._switch(g, g.new_version)
             g.switched = True
             _, images = self._members(g)
@@ -355,7 +355,7 @@ class AwsDriver:
                        {"AutoScalingGroupName": g.name, "ShouldDecrementDesiredCapacity": False},
                        lambda iid=iid: asg.terminate_instance_in_auto_scaling_group(
                            InstanceId=iid, ShouldDecrementDesiredCapacity=False))
-        if self.calls.dry_run:
+        if self.recorder.dry_run:
             return [f"(replacement of {iid})" for iid in chunk]
         gone = set(chunk)
 
@@ -406,7 +406,7 @@ class AwsDriver:
         by_region: dict[str, list[str]] = {}
         for st in todo:
             by_region.setdefault(st.region, []).append(st.replacement)  # type: ignore[arg-type]
-        for region, ids in ({} if self.calls.dry_run else by_region).items():  # a dry run launched nothing to wait for
+        for region, ids in ({} if self.recorder.dry_run else by_region).items():  # a dry run launched nothing to wait for
             self._wait(f"replacements {', '.join(ids)} running with status checks ok",
                        lambda region=region, ids=ids: self._running_ok(region, ids))
         for st in todo:
@@ -506,7 +506,7 @@ class AwsDriver:
                     new = self._run(st, st.image, [{"Key": "qlrf:restores", "Value": st.asset_id},
                                                    {"Key": "qlrf:plan", "Value": self._plan_tag}],
                                     f"qlrf-r-{self._run_id}-{st.asset_id}")
-                    if not self.calls.dry_run:
+                    if not self.recorder.dry_run:
                         self._wait(f"restored {new} running", lambda st=st, new=new: self._running_ok(st.region, [new]))
                     done["restored"] = new
                     done["image"] = st.image

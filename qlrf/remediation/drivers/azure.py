@@ -97,7 +97,7 @@ class _ScaleSet:
 class AzureDriver:
     def __init__(self, config: AzureDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or AzureDriverConfig()
-        self.calls = recorder or CallRecorder()
+        self.recorder = recorder or CallRecorder()
         self._credential = self.config.credential
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -164,7 +164,7 @@ class AzureDriver:
     def _set_model(self, s: _ScaleSet, ref: Mapping[str, Any], current: Mapping[str, Any]) -> None:
         body = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": _merge_patch_ref(ref, current)}}}}
         sets = self.client(s.subscription).virtual_machine_scale_sets
-        poller = self.calls.send(
+        poller = self.recorder.send(
             CloudCall("azure", "virtualMachineScaleSets", "Update", s.name,
                       {"resourceGroup": s.resource_group, "imageReference": dict(ref)}),
             lambda: sets.begin_update(s.resource_group, s.name, body, **self._lro_kwargs()),
@@ -178,7 +178,7 @@ class AzureDriver:
 
     def _upgrade(self, s: _ScaleSet, ids: list[str]) -> None:
         sets = self.client(s.subscription).virtual_machine_scale_sets
-        poller = self.calls.send(
+        poller = self.recorder.send(
             CloudCall("azure", "virtualMachineScaleSets", "UpdateInstances", s.name,
                       {"resourceGroup": s.resource_group, "instanceIds": list(ids)}),
             lambda: sets.begin_update_instances(s.resource_group, s.name, {"instanceIds": ids}, **self._lro_kwargs()),

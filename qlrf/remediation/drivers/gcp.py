@@ -112,7 +112,7 @@ class _Mig:
 class GcpDriver:
     def __init__(self, config: GcpDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or GcpDriverConfig()
-        self.calls = recorder or CallRecorder()
+        self.recorder = recorder or CallRecorder()
         self._credentials: Any = None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -222,7 +222,7 @@ class GcpDriver:
                     delattr(tpl, output_only)
             new_url = f"{GCE}/projects/{hit['project']}/{hit['scope']}/instanceTemplates/{new_name}"
             try:
-                op = self.calls.send(
+                op = self.recorder.send(
                     CloudCall("gcp", "instanceTemplates", "insert", new_url, {"sourceImage": self.golden}),
                     lambda hit=hit, tpl=tpl: self._insert_template(hit, tpl),
                 )
@@ -266,7 +266,7 @@ class GcpDriver:
             update_policy=policy,
         )
         client, where = self._igm_client(m)
-        op = self.calls.send(
+        op = self.recorder.send(
             CloudCall("gcp", "instanceGroupManagers", "patch", m.name,
                       {"instanceTemplate": template, "maxUnavailable": max_unavailable, **where}),
             lambda: self._call(client.patch, instance_group_manager=m.name, instance_group_manager_resource=body, **where),
@@ -285,7 +285,7 @@ class GcpDriver:
         else:
             body = {"region_instance_group_managers_apply_updates_request_resource":
                     compute_v1.RegionInstanceGroupManagersApplyUpdatesRequest(**fields)}
-        op = self.calls.send(
+        op = self.recorder.send(
             CloudCall("gcp", "instanceGroupManagers", "applyUpdatesToInstances", m.name,
                       {"instances": [_tail(i) for i in instances], **where}),
             lambda: self._call(client.apply_updates_to_instances, instance_group_manager=m.name, **body, **where),

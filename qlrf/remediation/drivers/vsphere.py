@@ -75,7 +75,7 @@ class _Swap:
 class VsphereDriver:
     def __init__(self, config: VsphereDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or VsphereDriverConfig()
-        self.calls = recorder or CallRecorder()
+        self.recorder = recorder or CallRecorder()
         self._sis: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.swaps: dict[str, _Swap] = {}
@@ -107,7 +107,7 @@ class VsphereDriver:
 
     def _send(self, operation: str, target: str, params: dict[str, Any], start: Callable[[], Any], what: str) -> Any:
         """Every mutating call goes through here: recorded, then (unless a dry run) started and waited for."""
-        return self.calls.send(CloudCall("vsphere", "VirtualMachine", operation, target, params),
+        return self.recorder.send(CloudCall("vsphere", "VirtualMachine", operation, target, params),
                                lambda: self._task(start(), what))
 
     def _task(self, task: Any, what: str) -> Any:
@@ -205,7 +205,7 @@ class VsphereDriver:
     def _wait_on(self, s: _Swap) -> None:
         from pyVmomi import vim
 
-        if self.calls.dry_run:
+        if self.recorder.dry_run:
             return
         deadline = time.monotonic() + self.config.power_on_timeout
         while s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
@@ -240,7 +240,7 @@ class VsphereDriver:
             if name == TEMPLATE_ATTRIBUTE:
                 values[key] = self.template_name
         for key, value in values.items():
-            self.calls.send(CloudCall("vsphere", "CustomFieldsManager", "SetField", s.name, {"field": names.get(key, key),
+            self.recorder.send(CloudCall("vsphere", "CustomFieldsManager", "SetField", s.name, {"field": names.get(key, key),
                                                                                            "value": value}),
                             lambda key=key, value=value: cfm.SetField(entity=s.clone, key=key, value=value))
 
