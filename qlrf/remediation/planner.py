@@ -40,6 +40,7 @@ import pyarrow as pa
 from qlrf import sql
 from qlrf.baselines.contracts import CHANNELS
 from qlrf.baselines.versions import version_key
+from qlrf.platforms import REGISTRY
 from qlrf.remediation.findings import Finding
 from qlrf.remediation.plans import (
     GroupTarget,
@@ -55,8 +56,8 @@ from qlrf.remediation.plans import (
 )
 from qlrf.remediation.policy import EnvironmentPolicy, RemediationPolicy
 
-GROUP_KIND = {"aws": "asg", "azure": "vmss", "gcp": "mig"}
-GROUP_ROLLBACK = {"aws": "previous_launch_template_version", "gcp": "previous_instance_template", "azure": "previous_image"}
+GROUP_KIND = {p.name: p.group_kind for p in REGISTRY if p.group_kind}
+GROUP_ROLLBACK = {p.name: p.group_rollback for p in REGISTRY if p.group_rollback}
 RISK_ORDER = ("low", "medium", "high", "critical")
 
 
@@ -336,19 +337,17 @@ def build_plans(
 
 def _rollback(platform: str, groups: list[GroupTarget], facts: dict[str, dict], from_images: list[tuple]) -> Rollback:
     single_image = from_images[0][0] if len(from_images) == 1 else None
-    if platform == "vsphere":
-        return Rollback(strategy="restore_clone", image_ref=single_image)
-    if groups and platform in GROUP_ROLLBACK:
-        strategy = GROUP_ROLLBACK[platform]
-        if strategy == "previous_launch_template_version":
-            versions = {
-                str(v) for g in facts.values() if g.get("fact")
-                for v in [g["fact"].get("launch_template_resolved_version") or g["fact"].get("launch_template_version")]
-                if v is not None
-            }
-            return Rollback(strategy=strategy, launch_template_version=versions.pop() if len(versions) == 1 and len(groups) == 1 else None)
-        return Rollback(strategy=strategy, image_ref=single_image)
-    return Rollback(strategy="previous_image", image_ref=single_image)
+    if not groups or platform not in GROUP_ROLLBACK:
+        return Rollback(strategy=REGISTRY.get(platform).standalone_rollback, image_ref=single_image)
+    strategy = GROUP_ROLLBACK[platform]
+    if strategy == "previous_launch_template_version":
+        versions = {
+            str(v) for g in facts.values() if g.get("fact")
+            for v in [g["fact"].get("launch_template_resolved_version") or g["fact"].get("launch_template_version")]
+            if v is not None
+        }
+        return Rollback(strategy=strategy, launch_template_version=versions.pop() if len(versions) == 1 and len(groups) == 1 else None)
+    return Rollback(strategy=strategy, image_ref=single_image)
 
 
 def build_plan(
