@@ -42,7 +42,7 @@ from dagster import (
 )
 
 from assets.partitions import daily_platform
-from pipelines.remediation_jobs import PLANNING_JOB, planning_run_config, remediation_planning_job
+from jobs.remediation import PLANNING_JOB, planning_run_config, remediation_planning_job
 from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
 from qlrf.remediation.findings import Finding, findings_from_partition

@@ -1,6 +1,6 @@
 """What the remediation ops (and the CLI) call: plan a finding, and run an approved task.
 
-The Dagster ops in pipelines/remediation_jobs.py are wiring only: they hand this module their
+The Dagster ops in jobs/remediation.py are wiring only: they hand this module their
 resources and turn its typed outcomes into metadata or a ``Failure``. Everything here is plain
 Python, testable without Dagster.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetMaterialization, MultiPartitionKey, build_sensor_context
 
-from pipelines.remediation_jobs import PLAN_OP, PLANNING_JOB
+from jobs.remediation import PLAN_OP, PLANNING_JOB
 from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.findings import findings_from_partition
 from qlrf.remediation.policy import RemediationPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from pipelines.remediation_jobs import (
+from jobs.remediation import (
     execution_run_config,
     planning_run_config,
     remediation_execution_job,
