@@ -25,7 +25,6 @@ import contextlib
 import re
 import threading
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from qlrf.envparse import environ
 from qlrf.inventory.connectors.gcp import GcpConfig, make_retry
 from qlrf.inventory.connectors.gcp import config_from_env as _gcp_from_env
+from qlrf.inventory.connectors.gcp.sessions import make_credentials as connector_credentials
 from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
@@ -64,17 +64,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> GcpDriverConfig:
 
 def make_credentials(config: GcpConfig) -> Any:
     """Credentials with the read-write compute scope (the connector asks for read-only)."""
-    if config.credentials is not None:
-        return config.credentials
-    import google.auth
-
-    if config.credentials_file:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            credentials, _ = google.auth.load_credentials_from_file(config.credentials_file, scopes=list(WRITE_SCOPES))
-    else:
-        credentials, _ = google.auth.default(scopes=list(WRITE_SCOPES))
-    return credentials
+    return connector_credentials(config, scopes=WRITE_SCOPES)
 
 
 def image_url(ref: str) -> str:

@@ -35,8 +35,11 @@ def make_retry(config: GcpConfig) -> gretry.Retry:
     )
 
 
-def make_credentials(config: GcpConfig) -> Any:
-    """Raises google.auth.exceptions.DefaultCredentialsError if none can be found or loaded."""
+def make_credentials(config: GcpConfig, scopes: tuple[str, ...] = SCOPES) -> Any:
+    """Raises google.auth.exceptions.DefaultCredentialsError if none can be found or loaded.
+
+    Discovery asks for the read-only scope; the remediation driver passes the read-write one.
+    """
     if config.credentials is not None:
         return config.credentials
     import google.auth
@@ -47,10 +50,10 @@ def make_credentials(config: GcpConfig) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             credentials, _ = google.auth.load_credentials_from_file(
-                config.credentials_file, scopes=list(SCOPES)
+                config.credentials_file, scopes=list(scopes)
             )
     else:
-        credentials, _ = google.auth.default(scopes=list(SCOPES))
+        credentials, _ = google.auth.default(scopes=list(scopes))
     return credentials
 
 
