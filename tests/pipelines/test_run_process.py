@@ -58,10 +58,14 @@ def test_only_stale_temporaries_are_swept(tmp_path):
     wh = Warehouse(str(tmp_path))
     part = tmp_path / "vm_drift" / f"date={DAY}" / "platform=gcp"
     part.mkdir(parents=True)
-    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    for name, age in ((".killed.tmp", timedelta(hours=1)), (".writing.tmp", timedelta(minutes=1)), ("part.parquet", timedelta(days=1))):
+    for name in (".killed.tmp", ".writing.tmp", "part.parquet"):
         (part / name).write_text("x")
-        os.utime(part / name, ((now - age).timestamp(),) * 2)
+    base = (part / ".writing.tmp").stat().st_mtime
+    for name, age in ((".killed.tmp", timedelta(hours=1)), ("part.parquet", timedelta(days=1))):
+        os.utime(part / name, ((base - age.total_seconds()),) * 2)
+    # "now" as the warehouse's filesystem reports the newest file's time (under libfaketime, pyarrow's
+    # stat() is shifted and Python's is not), so the ages above hold whatever the clock says.
+    now = wh.fs.get_file_info(str(part / ".writing.tmp")).mtime + timedelta(minutes=1)
     assert wh.sweep_temporaries(now) == [str(part / ".killed.tmp")]
     assert sorted(p.name for p in part.iterdir()) == [".writing.tmp", "part.parquet"]
 
