@@ -39,6 +39,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     out.flush()
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
+    unusable = {str(f) for f in args.files} <= {e.source for e in result.errors if e.index is None}
+    if unusable:
+        print(f"error: none of the {len(args.files)} file(s) could be read as {args.platform} exports", file=sys.stderr)
+        return 2
     if result.errors:
         print(f"{len(result.errors)} record(s) rejected, {len(rows)} written", file=sys.stderr)
     return 1 if result.errors else 0
