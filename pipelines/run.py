@@ -17,6 +17,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
+from qlrf.dates import argparse_date
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.report import report_text
 from qlrf.settings import Settings, shown
@@ -60,15 +61,17 @@ def run_day(day: date, platforms: list[str], instance: DagsterInstance, log=prin
     return failures
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
+    """`today` bounds the dates --date accepts (a real ISO day in the partitions); tests pin it."""
+    today = today or datetime.now(UTC).date()
     parser = argparse.ArgumentParser(prog="qlrf run")
-    parser.add_argument("--date", default=datetime.now(UTC).date().isoformat())
+    parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today))
     parser.add_argument("--platform", action="append", choices=PLATFORMS)
     args = parser.parse_args(argv)
     # Dagster 1.13 itself passes its beta `owners` parameter when it resolves any sensor; the warning
     # it prints says nothing about this project, so keep it out of the report.
     warnings.filterwarnings("ignore", message="Parameter `owners`")
-    day = date.fromisoformat(args.date)
+    day = args.date
     settings = Settings.from_env()
     home = prepare_dagster_home(settings)
     started = time.perf_counter()
