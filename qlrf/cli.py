@@ -87,7 +87,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
-    from qlrf.warehouse import Warehouse
+    from qlrf.warehouse import PartitionMissing, Warehouse
 
     wh = Warehouse(Settings.from_env().warehouse)
     query = PackageQuery.parse(args.package)
@@ -95,7 +95,11 @@ def cmd_sbom_query(args: argparse.Namespace) -> int:
     if day is None or not wh.exists("image_packages", day):
         print(f"error: no image_packages partition{' for ' + day if day else ''} in {wh.root}; run `qlrf run` first", file=sys.stderr)
         return 2
-    hits = vms_running(wh, day, query).to_pylist()
+    try:
+        hits = vms_running(wh, day, query).to_pylist()
+    except PartitionMissing as exc:
+        print(f"error: {exc}; run `qlrf run --date {day}` first", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(hits, default=str))
     else:

@@ -135,3 +135,14 @@ def test_sbom_query_with_an_unsupported_operator(spec, capsys, isolated_env):
     assert cli.main(["sbom", "query", spec], today=TODAY) == 2
     err = capsys.readouterr().err
     assert "supported" in err and "<=" in err and "Traceback" not in err
+
+
+def test_sbom_query_for_a_day_without_drift_results(hostile_wh, monkeypatch, capsys, isolated_env):
+    import pyarrow as pa
+
+    rows = [{"family": "ubuntu", "version": "1.0.0", "package": "openssl", "package_version": "3.0.2", "purl": None, "license": None}]
+    hostile_wh.write("image_packages", pa.Table.from_pylist(rows, schema=PACKAGES_SCHEMA), DAY)
+    monkeypatch.setenv("QLRF_WAREHOUSE", hostile_wh.root)
+    assert cli.main(["sbom", "query", "openssl", "--date", DAY.isoformat()], today=TODAY) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vm_drift" in err[0] and "qlrf run" in err[0]
