@@ -41,7 +41,6 @@ from qlrf.baselines.signing import (
     short,
 )
 from qlrf.inventory.sample import SAMPLE_KEYS_DIR
-from qlrf.settings import Settings
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
 
@@ -54,7 +53,7 @@ def verification_keys(estate: EstateResource, directory: Path) -> tuple[list[byt
         raise ContractError(str(exc)) from exc
     if keys:
         return keys, ENV_PUBLIC_KEYS
-    from_sample = not (estate.golden_dir or Settings.from_env().golden_dir)
+    from_sample = estate.golden_dir_setting() is None
     sample_pub = Path(directory).parent / SAMPLE_KEYS_DIR / PUBLIC_KEY_NAME
     if from_sample and sample_pub.is_file():
         return [sample_pub.read_bytes()], f"sample estate key {sample_pub}"

@@ -28,9 +28,12 @@ def partition_day(context: AssetExecutionContext) -> date:
 
 
 def as_of(day: date) -> datetime:
-    """Scores are computed as of now for today's partition, as of the end of the day for past ones."""
-    end = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
-    return min(datetime.now(UTC), end)
+    """The instant a day's partition is evaluated at: the end of that day, whatever hour the run starts.
+
+    Ages and expiries (snapshot age, waiver expiry, days behind) then depend only on the partition's
+    inputs and its date, so re-running a day gives identical numbers (as of "now" they drifted by the hour).
+    """
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
 def preview(table: pa.Table, rows: int = 10) -> MetadataValue:

@@ -24,35 +24,36 @@ from qlrf.inventory.contract import (
     inventory_table,
     snapshot_table,
 )
-from resources.aws import AwsResource
-from resources.azure import AzureResource
+from qlrf.platforms import REGISTRY
+from resources.discovery import DiscoveryResource
 from resources.estate import EstateResource
-from resources.gcp import GcpResource
-from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
 
+# Discovery facts key -> warehouse table, over every registered platform (qlrf/platforms.py).
+FACT_TABLES = REGISTRY.fact_tables()
+FACT_TABLE_NAMES = tuple(dict.fromkeys(FACT_TABLES.values()))
+FACT_DESCRIPTIONS = {
+    "cloud_images": "Images and templates the live connectors saw (AMIs, gallery versions, GCE images, vSphere templates).",
+    "scaling_groups": "ASGs, VM scale sets and MIGs with membership and the image each would launch now.",
+}
 
-FACT_TABLES = {"images": "cloud_images", "templates": "cloud_images", "scaling_groups": "scaling_groups"}
+
+def _fact_spec(table: str) -> AssetSpec:
+    description = FACT_DESCRIPTIONS.get(table, f"Discovery facts ({table}) from the live connectors.")
+    return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory")
 
 
-def _discover(context, estate: EstateResource, live: dict, day, platform: str) -> Normalised:
-    """Live connector or sample/export files, by QLRF_SOURCE_<PLATFORM>; the rows are the same contract."""
-    if estate.source(platform) == "live":
-        context.log.info(f"{platform}: live discovery")
-        return live[platform].discover(datetime.now(UTC), estate.mapping(), progress=context.log.info)
-    return estate.inventory(day, platform, datetime.now(UTC))
+def _facts(found: Normalised, table: str) -> list[dict]:
+    return [row for key, name in FACT_TABLES.items() if name == table for row in found.facts.get(key, [])]
 
 
 @multi_asset(
     specs=[
         AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"]),
         AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory"),
-        AssetSpec("cloud_images", description="Images and templates the live connectors saw (AMIs, gallery versions, "
-                  "GCE images, vSphere templates).", kinds={"parquet"}, group_name="inventory"),
-        AssetSpec("scaling_groups", description="ASGs, VM scale sets and MIGs with membership and the image each "
-                  "would launch now.", kinds={"parquet"}, group_name="inventory"),
+        *(_fact_spec(table) for table in FACT_TABLE_NAMES),
     ],
     check_specs=[
         AssetCheckSpec("has_rows", asset=INVENTORY, blocking=True),
@@ -61,22 +62,18 @@ def _discover(context, estate: EstateResource, live: dict, day, platform: str) -
         AssetCheckSpec("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
         AssetCheckSpec("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
         AssetCheckSpec("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
-        AssetCheckSpec("has_platform_column", asset="cloud_images"),
-        AssetCheckSpec("has_platform_column", asset="scaling_groups"),
+        *(AssetCheckSpec("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
     ],
     partitions_def=daily_platform,
 )
 def inventory_assets(
     context: AssetExecutionContext,
     estate: EstateResource,
+    discovery: DiscoveryResource,
     warehouse: WarehouseResource,
-    aws: AwsResource,
-    azure: AzureResource,
-    gcp: GcpResource,
-    vsphere: VsphereResource,
 ):
     day, platform = partition_day_platform(context)
-    found = _discover(context, estate, {"aws": aws, "azure": azure, "gcp": gcp, "vsphere": vsphere}, day, platform)
+    found = discovery.discover(platform, day=day, discovered_at=datetime.now(UTC), estate=estate, progress=context.log.info)
     for err in found.errors[:20]:
         context.log.warning(f"rejected: {err}")
     if not found.vms:
@@ -105,9 +102,8 @@ def inventory_assets(
         },
     )
     yield MaterializeResult(asset_key=SNAPSHOTS, metadata={"dagster/row_count": snaps.num_rows, "path": snap_path})
-    for asset_key in ("cloud_images", "scaling_groups"):
-        rows = [r for name, table in FACT_TABLES.items() if table == asset_key for r in found.facts.get(name, [])]
-        facts = facts_table(rows)
+    for asset_key in FACT_TABLE_NAMES:
+        facts = facts_table(_facts(found, asset_key))
         path = wh.write(asset_key, facts, day, platform, metadata=run_meta)
         yield MaterializeResult(asset_key=asset_key, metadata={"dagster/row_count": facts.num_rows, "path": path})
         yield AssetCheckResult(asset_key=asset_key, check_name="has_platform_column", passed="platform" in facts.schema.names)

@@ -13,12 +13,18 @@ from dagster import (
 )
 
 from qlrf.dates import END_OFFSET_DAYS, FIRST_PARTITION
-from qlrf.inventory.contract import PLATFORMS
+from qlrf.platforms import REGISTRY, Registry
+
+
+def platform_partitions(registry: Registry = REGISTRY) -> StaticPartitionsDefinition:
+    """One partition per registered platform, in registry order (a new record is a new partition)."""
+    return StaticPartitionsDefinition(list(registry.names()))
+
 
 # end_offset=1: today's partition exists today, so the daily run reports on the estate as it is now.
 # Both numbers live in qlrf.dates, which the CLI uses to refuse a --date outside these partitions.
 daily = DailyPartitionsDefinition(start_date=FIRST_PARTITION.isoformat(), end_offset=END_OFFSET_DAYS)
-platforms = StaticPartitionsDefinition(list(PLATFORMS))
+platforms = platform_partitions()
 daily_platform = MultiPartitionsDefinition({"date": daily, "platform": platforms})
 
 # A platform partition reads the same day's fleet-wide asset; a fleet asset reads every platform of its day.

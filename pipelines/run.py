@@ -8,12 +8,17 @@ others; the run exits non-zero and says which failed and why.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import signal
+import socket
 import sys
 import time
+import uuid
 import warnings
 from datetime import UTC, date, datetime
 
-from dagster import DagsterInstance, MultiPartitionKey
+from dagster import DagsterInstance, DagsterRunStatus, MultiPartitionKey, RunsFilter
 
 from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
@@ -24,6 +29,7 @@ from qlrf.settings import Settings, shown
 from qlrf.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+SESSION_TAG = "qlrf/session"  # one value per `qlrf run`, so its unfinished runs can be found and failed
 
 
 def _failure_text(result) -> str:
@@ -37,19 +43,94 @@ def _failure_text(result) -> str:
     return "failed (see the Dagster UI for the run's logs)"
 
 
-def run_day(day: date, platforms: list[str], instance: DagsterInstance, log=print) -> list[str]:
-    """Materialise every asset for `day`; returns failure messages (empty when all succeeded)."""
+class Stopped(Exception):
+    """A stop signal arrived: the day was cut short after a whole partition."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """Which stop signals (Ctrl-C, SIGTERM, SIGHUP: the terminal or the parent went away) have arrived.
+
+    Dagster's in-process execution installs its own SIGINT/SIGTERM handlers while a run executes and
+    drops what they caught when the run ends, so a handler of ours would never see a signal sent
+    mid-run. Python's wakeup fd is written by the C-level handler whatever Python handler is set, so
+    the signal is read back between runs: the run in flight finishes its partitions (each is written
+    atomically), no further run starts, and none is left "started" in the instance.
+    """
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        for end in (self._reader, self._writer):
+            end.setblocking(False)
+        self.received: list[str] = []
+
+    def __enter__(self) -> StopSignals:
+        self._old_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self._old = {sig: signal.signal(sig, lambda *_: None) for sig in STOP_SIGNALS}
+        _die_with_parent()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._old_fd)
+        self._reader.close()
+        self._writer.close()
+
+    def check(self) -> None:
+        """Raise Stopped if a stop signal arrived since the last check."""
+        try:
+            data = self._reader.recv(512)
+        except BlockingIOError:
+            data = b""
+        names = [signal.Signals(n).name for n in data if n in {int(s) for s in STOP_SIGNALS}]
+        self.received += names
+        if names:
+            raise Stopped(f"stopped by {names[0]}")
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the parent process dies (an orphaned run stops too)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def fail_unfinished_runs(instance: DagsterInstance, session: str, why: str) -> list[str]:
+    """Mark this session's runs that never finished as failed, so the UI does not show them running forever."""
+    unfinished = instance.get_runs(
+        RunsFilter(tags={SESSION_TAG: session}, statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING,
+                                                          DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED])
+    )
+    for run in unfinished:
+        instance.report_run_failed(run, message=f"qlrf run was {why}")
+    return [run.run_id for run in unfinished]
+
+
+def run_day(
+    day: date, platforms: list[str], instance: DagsterInstance, log=print, session: str | None = None,
+    stop: StopSignals | None = None,
+) -> list[str]:
+    """Materialise every asset for `day`; returns failure messages (empty when all succeeded).
+
+    With `stop`, a stop signal ends the day after the run in flight: later runs never start, any of
+    this call's runs still unfinished is marked failed, and Stopped is raised.
+    """
     from pipelines.definitions import defs
 
+    session = session or uuid.uuid4().hex
     plan = [("golden_images_job", day.isoformat(), "golden images")]
     plan += [("platform_daily_job", MultiPartitionKey({"date": day.isoformat(), "platform": p}), p) for p in platforms]
     plan += [("fleet_report_job", day.isoformat(), "fleet report")]
     failures = []
+    tags = {"qlrf/trigger": "qlrf run", SESSION_TAG: session}
     for job_name, key, label in plan:
         started = time.perf_counter()
         job = defs.resolve_job_def(job_name)
         result = job.execute_in_process(
-            run_config=QUIET, instance=instance, partition_key=key, raise_on_error=False, tags={"qlrf/trigger": "qlrf run"}
+            run_config=QUIET, instance=instance, partition_key=key, raise_on_error=False, tags=tags
         )
         took = time.perf_counter() - started
         if result.success:
@@ -58,6 +139,15 @@ def run_day(day: date, platforms: list[str], instance: DagsterInstance, log=prin
             message = _failure_text(result)
             failures.append(f"{label}: {message}")
             log(f"  FAIL  {label:<14} {took:5.1f}s  run {result.run_id[:8]}  {message}")
+        try:
+            if stop is not None:
+                stop.check()
+        except Stopped as stopped:
+            failed = fail_unfinished_runs(instance, session, str(stopped))
+            rest = [name for _, _, name in plan[plan.index((job_name, key, label)) + 1:]]
+            log(f"  STOP  {stopped}: not started: {', '.join(rest) or 'nothing'}"
+                + (f"; {len(failed)} unfinished run(s) marked failed" if failed else ""))
+            raise
     return failures
 
 
@@ -74,11 +164,18 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     day = args.date
     settings = Settings.from_env()
     home = prepare_dagster_home(settings)
+    swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))
+    if swept:
+        print(f"  removed {len(swept)} temporary file(s) an interrupted run left in the warehouse", file=sys.stderr)
     started = time.perf_counter()
     print(f"Resilience Fabric: materialising {day} for {', '.join(args.platform or PLATFORMS)}")
     print(f"  Dagster instance: {'postgres' if settings.postgres_url else 'sqlite'} at {shown(home)}")
-    with DagsterInstance.get() as instance:
-        failures = run_day(day, list(args.platform or PLATFORMS), instance)
+    try:
+        with StopSignals() as stop, DagsterInstance.get() as instance:
+            failures = run_day(day, list(args.platform or PLATFORMS), instance, stop=stop)
+    except Stopped as stopped:
+        print(f"error: {stopped}; the partitions written are whole, the rest were not written", file=sys.stderr)
+        return 130
     total = time.perf_counter() - started
     print(f"  graph complete in {total:.1f}s" + (f" with {len(failures)} failure(s)" if failures else ""))
     print()

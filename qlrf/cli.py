@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from qlrf.dates import argparse_date
+from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
 
@@ -22,7 +24,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "pipelines.run", "--date", args.date.isoformat()]
     for p in args.platform or []:
         argv += ["--platform", p]
-    return subprocess.call(argv)
+    return run_child(argv)
+
+
+def run_child(argv: list[str]) -> int:
+    """Run `argv`, passing SIGTERM/SIGHUP on to it and waiting for it to stop cleanly.
+
+    Ctrl-C reaches the child through the terminal's process group already, so it is not sent twice.
+    The child stops after the partition in flight and marks what it did not finish (pipelines.run).
+    """
+    child = subprocess.Popen(argv)
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in stops}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
@@ -126,12 +150,10 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_sign(args: argparse.Namespace) -> int:
-    import os
-
     from qlrf.baselines.signing import sign_file
 
     key = Path(args.key).read_bytes()
-    password = os.environ.get("QLRF_COSIGN_PASSWORD", "").encode() or None
+    password = (environ().get("QLRF_COSIGN_PASSWORD") or "").encode() or None
     for f in sorted(Path(args.directory).glob("*.yaml")):
         print(f"signed {f} -> {sign_file(f, key, password)}")
     return 0

@@ -1,4 +1,5 @@
-"""The remediation loop's database: approval tasks and the hash-chained audit log (SQLAlchemy 2.x Core).
+"""The remediation loop's database: approval tasks, the hash-chained audit log and the alert ledger
+(SQLAlchemy 2.x Core).
 
 ``engine_for(url)`` picks the database:
 
@@ -8,7 +9,8 @@
 
 Engines are cached per URL, so a :class:`~qlrf.remediation.approvals.TaskStore` and an
 :class:`~qlrf.remediation.audit.AuditLog` built from the same URL share one engine: a task's state change and
-its audit record are then written in one transaction. Tables are created on first use.
+its audit record are then written in one transaction. Every table is declared here on one
+``metadata`` and created on first use with one ``create_all``, so no caller has to remember its own.
 
 Write transactions (:func:`write_tx`) are serialised where it matters: on SQLite they start with
 ``BEGIN IMMEDIATE`` (the database write lock is taken up front, so two appends never read the same
@@ -99,6 +101,19 @@ audit_head = Table(
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# When each alert key was last delivered to each channel (qlrf.alerts.ledger): the dedup window
+# survives restarts. Rows older than the retention are pruned, hence the index on sent_at.
+alert_ledger = Table(
+    "rf_alert_ledger",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_rf_alert_ledger_sent_at", alert_ledger.c.sent_at)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -209,6 +224,7 @@ def now_utc() -> datetime:
 
 __all__ = [
     "GENESIS_HASH",
+    "alert_ledger",
     "audit_head",
     "audit_log",
     "database_url",

@@ -11,7 +11,7 @@ import json
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -90,6 +90,25 @@ class Warehouse:
             writer(local, pafs.LocalFileSystem())
             pafs.copy_files(local, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
         return final
+
+    def sweep_temporaries(self, now: datetime, older_than: timedelta = timedelta(minutes=30)) -> list[str]:
+        """Delete the temporary files a killed writer left behind; returns their paths.
+
+        Only files older than `older_than` go, so a writer still running in another process keeps
+        its file (a partition streams to its temporary name in seconds, not minutes).
+        """
+        if not self.local:
+            return []  # object-store writes fill a local TemporaryDirectory and upload it in one PUT
+        selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
+        stale = [
+            info.path
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp")
+            and info.mtime is not None and now - info.mtime.astimezone(UTC) > older_than
+        ]
+        for path in stale:
+            self.fs.delete_file(path)
+        return stale
 
     def exists(self, table: str, day: date | str, platform: str | None = None) -> bool:
         return self.fs.get_file_info(self.file(table, day, platform)).type == pafs.FileType.File

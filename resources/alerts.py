@@ -1,6 +1,6 @@
 """Alert channels as a Dagster resource (a thin shell over qlrf.alerts).
 
-Unset fields read the QLRF_ALERT_* / QLRF_SMTP_* variables (table in qlrf/alerts.py) when a sensor
+Unset fields read the QLRF_ALERT_* / QLRF_SMTP_* variables (table in qlrf/alerts/__init__.py) when a sensor
 calls :meth:`AlertsResource.dispatcher`, never at import. With nothing configured, alerts go nowhere
 and nothing is written. The webhook URLs and the SMTP password are secrets: leave them to the
 environment, or bind them with ``EnvVar`` in pipelines/definitions.py, never as literal config.
@@ -8,13 +8,15 @@ environment, or bind them with ``EnvVar`` in pipelines/definitions.py, never as 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from qlrf.alerts import AlertConfigError, Channel, Dispatcher, log_warning
+from qlrf.alerts.channels import Channel
+from qlrf.alerts.dispatch import Dispatcher, log_warning
+from qlrf.alerts.model import AlertConfigError
+from qlrf.envparse import overlay
 
 
 class AlertsResource(ConfigurableResource):
@@ -30,17 +32,15 @@ class AlertsResource(ConfigurableResource):
     )
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for field, variable in (
-            ("webhook_url", "QLRF_ALERT_WEBHOOK_URL"),
-            ("slack_url", "QLRF_ALERT_SLACK_URL"),
-            ("smtp_host", "QLRF_SMTP_HOST"),
-            ("smtp_password", "QLRF_SMTP_PASSWORD"),
-        ):
-            value = getattr(self, field)
-            if value:
-                env[variable] = value
-        return env
+        """The environment with this resource's set fields on top (envparse.overlay), read now."""
+        return overlay(
+            {
+                "QLRF_ALERT_WEBHOOK_URL": self.webhook_url,
+                "QLRF_ALERT_SLACK_URL": self.slack_url,
+                "QLRF_SMTP_HOST": self.smtp_host,
+                "QLRF_SMTP_PASSWORD": self.smtp_password,
+            }
+        )
 
     def channels(self) -> list[Channel] | None:
         """None: the channels the environment configures. Tests override this to capture alerts."""

@@ -6,14 +6,15 @@ Credentials are never a field: boto3's default chain supplies them (AWS_ACCESS_K
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE + shared files, SSO, container or instance
 role) and the roles in `role_arns` are assumed from it.
 
-A deployment binds the fields it wants pinned with `EnvVar` in one place, e.g. in the definitions:
+It is nested in the one discovery resource (resources/discovery.py); a deployment that wants fields
+pinned binds them with `EnvVar` in one place, pipelines/definitions.py, e.g.:
 
     from dagster import EnvVar
-    AwsResource(
+    DiscoveryResource(aws=AwsResource(
         role_arns=EnvVar("QLRF_AWS_ROLE_ARNS"),        # comma list of role ARNs to assume
         regions=EnvVar("QLRF_AWS_REGIONS"),            # comma list; unset = every enabled region
         external_id=EnvVar("QLRF_AWS_EXTERNAL_ID"),    # sts:ExternalId, if the roles demand one
-    )
+    ))
 
 or leaves them all unset (`AwsResource()`), which reads the same variables at run time plus
 QLRF_AWS_MAX_WORKERS, QLRF_AWS_MAX_ATTEMPTS, QLRF_AWS_INCLUDE_DEFAULT, QLRF_AWS_SNAPSHOT_LISTING.
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from qlrf.envparse import overlay
 from qlrf.inventory.connectors.aws import AwsConfig, config_from_env, discover
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.tags import TagMapping
@@ -35,6 +38,8 @@ from qlrf.inventory.tags import TagMapping
 
 class AwsResource(ConfigurableResource):
     """EC2 instances, their AMIs, Auto Scaling groups and newest EBS snapshots across accounts and regions."""
+
+    platform: ClassVar[str] = "aws"  # its registry record (qlrf/platforms.py)
 
     role_arns: str | None = Field(
         default=None, description="Comma list of role ARNs; default QLRF_AWS_ROLE_ARNS"
@@ -57,24 +62,21 @@ class AwsResource(ConfigurableResource):
     )
 
     def config(self) -> AwsConfig:
-        """The connector configuration: fields that are set win over the environment."""
-        config = config_from_env()
-        if self.role_arns is not None:
-            config.role_arns = [a.strip() for a in self.role_arns.split(",") if a.strip()]
-        if self.regions is not None:
-            config.regions = [r.strip() for r in self.regions.split(",") if r.strip()] or None
-        if self.include_default is not None:
-            config.include_default = self.include_default
-        if self.external_id is not None:
-            config.external_id = self.external_id or None
-        if self.max_workers is not None:
-            config.max_workers = self.max_workers
-        if self.max_attempts is not None:
-            config.max_attempts = self.max_attempts
-        if self.snapshot_listing is not None:
-            config.snapshot_listing = self.snapshot_listing
-            config.__post_init__()
-        if self.endpoint_url is not None:
+        """The connector configuration: fields that are set win over the environment (envparse.overlay)."""
+        config = config_from_env(
+            overlay(
+                {
+                    "QLRF_AWS_ROLE_ARNS": self.role_arns,
+                    "QLRF_AWS_REGIONS": self.regions,
+                    "QLRF_AWS_INCLUDE_DEFAULT": self.include_default,
+                    "QLRF_AWS_EXTERNAL_ID": self.external_id,
+                    "QLRF_AWS_MAX_WORKERS": self.max_workers,
+                    "QLRF_AWS_MAX_ATTEMPTS": self.max_attempts,
+                    "QLRF_AWS_SNAPSHOT_LISTING": self.snapshot_listing,
+                }
+            )
+        )
+        if self.endpoint_url is not None:  # boto3 reads AWS_ENDPOINT_URL itself; this pins one for a test
             config.endpoint_url = self.endpoint_url
         return config
 

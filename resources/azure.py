@@ -1,15 +1,9 @@
 """Live Azure discovery as a Dagster resource (qlrf.inventory.connectors.azure underneath).
 
 Every field is optional: a field left unset is read from the environment when discover() runs
-(qlrf.inventory.connectors.azure.config_from_env), never at import. A deployment binds secrets with EnvVar so
-Dagster shows the variable's name, not its value:
-
-    AzureResource(
-        subscriptions=None,                              # QLRF_AZURE_SUBSCRIPTIONS=sub1,sub2
-        tenant_id=EnvVar("AZURE_TENANT_ID"),
-        client_id=EnvVar("AZURE_CLIENT_ID"),
-        client_secret=EnvVar("AZURE_CLIENT_SECRET"),
-    )
+(qlrf.inventory.connectors.azure.config_from_env), never at import. It is nested in the one
+discovery resource (resources/discovery.py); pipelines/definitions.py binds ``client_secret`` with
+``EnvVar("AZURE_CLIENT_SECRET")`` when that variable is set, so Dagster shows its name, not its value.
 
 Without a client secret the credential is DefaultAzureCredential (workload or managed identity, Azure
 CLI...). Never put a literal secret in the resource config: it would show in the Dagster UI.
@@ -19,15 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from qlrf.envparse import overlay
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.tags import TagMapping
 
 
 class AzureResource(ConfigurableResource):
+    """VMs, scale sets, gallery image versions and snapshots across subscriptions."""
+
+    platform: ClassVar[str] = "azure"  # its registry record (qlrf/platforms.py)
+
     subscriptions: list[str] | None = Field(default=None, description="Default: QLRF_AZURE_SUBSCRIPTIONS")
     tenant_id: str | None = Field(default=None, description="Default: AZURE_TENANT_ID")
     client_id: str | None = Field(default=None, description="Default: AZURE_CLIENT_ID")
@@ -46,22 +46,21 @@ class AzureResource(ConfigurableResource):
         """The environment's configuration with this resource's set fields on top (read now, not at import)."""
         from qlrf.inventory.connectors.azure import config_from_env
 
-        config = config_from_env()
-        overrides = {
-            "subscriptions": self.subscriptions,
-            "tenant_id": self.tenant_id,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "base_url": self.endpoint,
-            "authority": self.authority,
-            "connection_verify": self.ca_bundle,
-            "max_workers": self.max_workers,
-            "retry_total": self.retry_total,
-        }
-        for name, value in overrides.items():
-            if value is not None:
-                setattr(config, name, value)
-        return config
+        return config_from_env(
+            overlay(
+                {
+                    "QLRF_AZURE_SUBSCRIPTIONS": self.subscriptions,
+                    "AZURE_TENANT_ID": self.tenant_id,
+                    "AZURE_CLIENT_ID": self.client_id,
+                    "AZURE_CLIENT_SECRET": self.client_secret,
+                    "QLRF_AZURE_ENDPOINT": self.endpoint,
+                    "AZURE_AUTHORITY_HOST": self.authority,
+                    "QLRF_AZURE_CA_BUNDLE": self.ca_bundle,
+                    "QLRF_AZURE_MAX_WORKERS": self.max_workers,
+                    "QLRF_AZURE_RETRY_TOTAL": self.retry_total,
+                }
+            )
+        )
 
     def discover(
         self, discovered_at: datetime, mapping: TagMapping, progress: Callable[[str], None] | None = None

@@ -15,15 +15,15 @@ never as literal config. It is kept out of the resource's repr, `describe()` and
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from qlrf.ai.summary import DEFAULT_MODEL
+from qlrf.envparse import environ, overlay, text
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -68,27 +68,16 @@ def _timeout(text: str, name: str) -> float:
     return value
 
 
-def settings_from_env(env: dict[str, str] | None = None, **overrides: Any) -> LlmSettings:
-    """Fields that are set (not None) win over the environment; blank variables count as unset."""
-    env = dict(os.environ if env is None else env)
-
-    def pick(key: str, *variables: str) -> str | None:
-        if overrides.get(key) is not None:
-            return overrides[key]
-        return next((env[v].strip() for v in variables if (env.get(v) or "").strip()), None)
-
-    timeout = overrides.get("timeout")
-    if timeout is None:
-        text = (env.get("QLRF_LLM_TIMEOUT") or "").strip()
-        timeout = _timeout(text, "QLRF_LLM_TIMEOUT") if text else DEFAULT_TIMEOUT_S
-    elif not timeout > 0:
-        raise ValueError(f"LlmResource.timeout={timeout!r}: expected a number of seconds > 0")
+def settings_from_env(env: Mapping[str, str] | None = None, max_retries: int = 2) -> LlmSettings:
+    """The model settings; blank variables count as unset (envparse.text)."""
+    env = environ(env)
+    timeout = text(env, "QLRF_LLM_TIMEOUT")
     return LlmSettings(
-        base_url=pick("base_url", "QLRF_LLM_BASE_URL") or None,
-        api_key=pick("api_key", "QLRF_LLM_API_KEY", "OPENAI_API_KEY") or None,
-        model=pick("model", "QLRF_LLM_MODEL") or DEFAULT_MODEL,
-        timeout=float(timeout),
-        max_retries=int(overrides.get("max_retries") if overrides.get("max_retries") is not None else 2),
+        base_url=text(env, "QLRF_LLM_BASE_URL"),
+        api_key=text(env, "QLRF_LLM_API_KEY") or text(env, "OPENAI_API_KEY"),
+        model=text(env, "QLRF_LLM_MODEL") or DEFAULT_MODEL,
+        timeout=_timeout(timeout, "QLRF_LLM_TIMEOUT") if timeout else DEFAULT_TIMEOUT_S,
+        max_retries=max_retries,
     )
 
 
@@ -104,9 +93,16 @@ class LlmResource(ConfigurableResource):
     max_retries: int = Field(default=2, description="Client retries on 429, 5xx and timeouts (with backoff)")
 
     def settings(self) -> LlmSettings:
-        return settings_from_env(
-            base_url=self.base_url, api_key=self.api_key, model=self.model, timeout=self.timeout, max_retries=self.max_retries
-        )
+        """Fields that are set win over the environment (envparse.overlay), read now, not at import."""
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"LlmResource.timeout={self.timeout!r}: expected a number of seconds > 0")
+        fields = {
+            "QLRF_LLM_BASE_URL": self.base_url,
+            "QLRF_LLM_API_KEY": self.api_key,
+            "QLRF_LLM_MODEL": self.model,
+            "QLRF_LLM_TIMEOUT": self.timeout,
+        }
+        return settings_from_env(overlay(fields), max_retries=self.max_retries)
 
     def client(self, settings: LlmSettings | None = None):
         """An ``openai.OpenAI`` for the configured endpoint, or None when no endpoint is configured."""

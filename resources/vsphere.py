@@ -3,26 +3,26 @@
 Every field is optional: unset (None) means "from the environment when a run calls discover()"
 (QLRF_VSPHERE_HOSTS, QLRF_VSPHERE_USER, QLRF_VSPHERE_PASSWORD, QLRF_VSPHERE_PROTOCOL,
 QLRF_VSPHERE_INSECURE, QLRF_VSPHERE_CA_FILE, QLRF_VSPHERE_PAGE_SIZE, QLRF_VSPHERE_MAX_WORKERS), so
-nothing is read at import. Bind the password with EnvVar so Dagster never stores or shows it:
-
-    VsphereResource(password=EnvVar("QLRF_VSPHERE_PASSWORD"))
+nothing is read at import. It is nested in the one discovery resource (resources/discovery.py);
+pipelines/definitions.py binds the password with ``EnvVar("QLRF_VSPHERE_PASSWORD")`` when that
+variable is set, so Dagster never stores or shows it.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
+from typing import ClassVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from qlrf.envparse import overlay
 from qlrf.inventory.connectors.vsphere import (
     Progress,
     VcenterStats,
     VsphereConfig,
     config_from_env,
     discover,
-    parse_host,
 )
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.tags import TagMapping
@@ -30,6 +30,8 @@ from qlrf.inventory.tags import TagMapping
 
 class VsphereResource(ConfigurableResource):
     """vCenters to discover; None fields fall back to the QLRF_VSPHERE_* environment at call time."""
+
+    platform: ClassVar[str] = "vsphere"  # its registry record (qlrf/platforms.py)
 
     hosts: list[str] | None = Field(
         default=None,
@@ -47,28 +49,21 @@ class VsphereResource(ConfigurableResource):
     max_workers: int | None = Field(default=None, description="vCenters discovered at once (8)")
 
     def config(self) -> VsphereConfig:
-        env = dict(os.environ)
-        if self.hosts is not None:
-            env["QLRF_VSPHERE_HOSTS"] = ",".join(self.hosts)
-        if self.protocol is not None:
-            env["QLRF_VSPHERE_PROTOCOL"] = self.protocol
-        config = config_from_env(env)
-        for vc in config.vcenters:
-            if self.user is not None:
-                vc.user = self.user
-            if self.password is not None:
-                vc.password = self.password
-            if self.verify_tls is not None:
-                vc.verify_tls = self.verify_tls
-            if self.ca_file is not None:
-                vc.ca_file = self.ca_file
-        if self.page_size is not None:
-            config.page_size = self.page_size
-        if self.max_workers is not None:
-            config.max_workers = self.max_workers
-        for host in self.hosts or ():
-            parse_host(host)  # fail fast on a malformed entry
-        return config
+        """The environment's configuration with this resource's set fields on top (envparse.overlay)."""
+        return config_from_env(
+            overlay(
+                {
+                    "QLRF_VSPHERE_HOSTS": self.hosts,
+                    "QLRF_VSPHERE_USER": self.user,
+                    "QLRF_VSPHERE_PASSWORD": self.password,
+                    "QLRF_VSPHERE_PROTOCOL": self.protocol,
+                    "QLRF_VSPHERE_INSECURE": None if self.verify_tls is None else not self.verify_tls,
+                    "QLRF_VSPHERE_CA_FILE": self.ca_file,
+                    "QLRF_VSPHERE_PAGE_SIZE": self.page_size,
+                    "QLRF_VSPHERE_MAX_WORKERS": self.max_workers,
+                }
+            )
+        )
 
     def discover(
         self,

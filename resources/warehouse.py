@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
+from qlrf.envparse import overlay
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
 
@@ -14,4 +15,4 @@ class WarehouseResource(ConfigurableResource):
     root: str | None = None
 
     def get(self) -> Warehouse:
-        return Warehouse(self.root or Settings.from_env().warehouse)
+        return Warehouse(Settings.from_env(overlay({"QLRF_WAREHOUSE": self.root})).warehouse)

@@ -1,5 +1,5 @@
 """Sensors and alerting: the remediation loop's triggers (sensors/findings.py, sensors/approvals.py)
-and its alerts (sensors/alerts.py, channels in qlrf/alerts.py).
+and its alerts (sensors/alerts.py, channels in qlrf/alerts/).
 
 =============================  ========================================================  ===============
 sensor                         does                                                      default status

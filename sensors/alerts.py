@@ -1,7 +1,7 @@
 """run_failure_alert_sensor: every failed run of the code location becomes an alert.
 
 Threshold breaches and revoked images are alerted by drift_findings_sensor, approvals about to
-expire by approval_expiry_sensor; the channels and their deduplication are qlrf/alerts.py's.
+expire by approval_expiry_sensor; the channels and their deduplication live in qlrf/alerts/.
 A failed remediation execution (rolled back, blocked, failed) is critical, anything else a warning.
 """
 
@@ -9,7 +9,7 @@ A failed remediation execution (rolled back, blocked, failed) is critical, anyth
 from dagster import DefaultSensorStatus, RunFailureSensorContext, SensorDefinition, run_failure_sensor
 
 from pipelines.remediation_jobs import EXECUTION_JOB
-from qlrf.alerts import Alert, run_link
+from qlrf.alerts.model import Alert, run_link
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 

@@ -30,7 +30,8 @@ from dagster import (
 )
 
 from pipelines.remediation_jobs import EXECUTION_JOB, execution_run_config, remediation_execution_job
-from qlrf.alerts import Alert, Dispatcher
+from qlrf.alerts.dispatch import Dispatcher
+from qlrf.alerts.model import Alert
 from qlrf.remediation.approvals import Task, TaskStore
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource

@@ -43,7 +43,8 @@ from dagster import (
 
 from assets.partitions import daily_platform
 from pipelines.remediation_jobs import PLANNING_JOB, planning_run_config, remediation_planning_job
-from qlrf.alerts import Alert, Dispatcher
+from qlrf.alerts.dispatch import Dispatcher
+from qlrf.alerts.model import Alert
 from qlrf.remediation.planner import Finding, RemediationPolicy, findings_from_partition
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource

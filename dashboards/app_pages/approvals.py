@@ -8,6 +8,7 @@ audits every decision; it never calls a cloud or a model.
 import streamlit as st
 
 from dashboards import data
+from dashboards.components.text import safe
 from qlrf.remediation.approvals import TaskStateError
 
 st.title("Approvals")
@@ -37,7 +38,7 @@ def review(action: str, task_id: str, plan_hash: str) -> None:
 
 flash = st.session_state.pop("review_flash", None)
 if flash:
-    (st.success if flash[0] == "success" else st.error)(flash[1])
+    (st.success if flash[0] == "success" else st.error)(safe(flash[1]))
 
 pending = store.list("pending_approval")
 st.subheader(f"Waiting for approval ({len(pending)})")
@@ -55,21 +56,21 @@ else:
         st.error(f"{task.id}: the stored plan cannot be reviewed: {exc}")
         view = None
     if view is not None:
-        st.markdown(f"**{task.plan_id}**: {view['reason']}")
+        st.markdown(f"**{safe(task.plan_id)}**: {safe(view['reason'])}")
         cols = st.columns(4)
         cols[0].metric("Risk", task.risk_level)
         cols[1].metric("Autonomy mode", task.autonomy_mode)
         cols[2].metric("Targets", f"{view['targets_count']:,}")
         cols[3].metric("Waves", len(view["waves"]))
-        st.markdown(f"**From** {view['from_images']}  \n**To** {view['to_image']}")
+        st.markdown(f"**From** {safe(view['from_images'])}  \n**To** {safe(view['to_image'])}")
         expires = task.expires_at.strftime("%Y-%m-%d %H:%M UTC") if task.expires_at else "never"
         st.caption(
-            f"Plan hash `{task.plan_hash}` · requested by {task.requested_by} · expires {expires} · "
-            f"window {view['window']} · health gate {view['health_gate']} · rollback: {view['rollback']}"
+            f"Plan hash `{task.plan_hash}` · requested by {safe(task.requested_by)} · expires {expires} · "
+            f"window {safe(view['window'])} · health gate {safe(view['health_gate'])} · rollback: {safe(view['rollback'])}"
         )
         if view["approval_reasons"] or view["deny"]:
             st.markdown("**Policy decision**\n" + "\n".join(
-                [f"- needs approval: {r}" for r in view["approval_reasons"]] + [f"- denied: {r}" for r in view["deny"]]
+                [f"- needs approval: {safe(r)}" for r in view["approval_reasons"]] + [f"- denied: {safe(r)}" for r in view["deny"]]
             ))
         st.dataframe(view["waves"], hide_index=True, key="waves")
         with st.expander(f"Targets ({view['targets_count']:,})"):

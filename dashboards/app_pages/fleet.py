@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboards import data
+from dashboards.components.text import safe
 from qlrf.settings import Settings
 
 root = Settings.from_env().warehouse
@@ -26,14 +27,16 @@ URGENCY = {"now": "Now", "this_week": "This week", "later": "Later"}
 ai = data.fleet_summary(root, day)  # written by the fleet_summary asset; no model is called here
 if ai:
     st.subheader("Summary")
-    st.markdown(f"**{ai['headline']}**")
+    st.markdown(f"**{safe(ai['headline'])}**")
     for paragraph in ai["paragraphs"]:
-        st.markdown(paragraph)
-    st.markdown("\n".join(f"- **{URGENCY.get(a['urgency'], a['urgency'])}**: {a['title']}. {a['why']}" for a in ai["actions"]))
+        st.markdown(safe(paragraph))
+    st.markdown("\n".join(
+        f"- **{URGENCY.get(a['urgency'], safe(a['urgency']))}**: {safe(a['title'])}. {safe(a['why'])}" for a in ai["actions"]
+    ))
     if ai["source"] == "model":
-        st.caption(f"Source: model {ai['model']}, every number checked against the report.")
+        st.caption(f"Source: model {safe(ai['model'])}, every number checked against the report.")
     else:
-        st.caption("Source: rules" + (f" (model not used: {'; '.join(ai['problems'])})" if ai["problems"] else ""))
+        st.caption("Source: rules" + (f" (model not used: {safe('; '.join(ai['problems']))})" if ai["problems"] else ""))
 
 st.subheader("By platform")
 st.dataframe(summary, hide_index=True, key="platforms")
@@ -51,6 +54,6 @@ if not drift.empty:
 trends = data.daily_table(root, day, "drift_trends")
 if not trends.empty:
     st.subheader("Drift a week ahead")
-    st.caption(f"Method: {trends['method'].iloc[0]} (per site x environment; carry-forward where history is short).")
+    st.caption(f"Method: {safe(trends['method'].iloc[0])} (per site x environment; carry-forward where history is short).")
     st.dataframe(trends[["site", "environment", "drift_score", "change_per_week", "forecast_next_week", "trend"]].head(10),
                  hide_index=True)

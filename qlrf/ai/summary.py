@@ -34,7 +34,8 @@ MAX_ANSWER_TOKENS = 1500
 LABEL_MAX = 64
 
 Urgency = Literal["now", "this_week", "later"]
-Platform = Literal["aws", "azure", "gcp", "vsphere"]  # = qlrf.inventory.contract.PLATFORMS (a unit test holds them equal)
+# The registry's platforms as a Literal, so the model's answer schema lists exactly the known platforms.
+Platform = Literal[PLATFORMS]  # type: ignore[valid-type]
 Source = Literal["model", "rules"]
 
 # The only columns that reach the model; anything else on the rows (now or later) is dropped.
@@ -52,7 +53,7 @@ class Action(BaseModel):
     title: str = Field(description="What to do, imperative, one short line")
     why: str = Field(description="One sentence with the facts that make it worth doing")
     site: str | None = Field(default=None, description="A site named in the facts, or null")
-    platform: Platform | None = Field(default=None, description="aws, azure, gcp, vsphere or null")
+    platform: Platform | None = Field(default=None, description=f"{', '.join(PLATFORMS)} or null")
     urgency: Urgency
 
 
@@ -265,13 +266,58 @@ def numbers_in(text: str, facts: Mapping) -> list[tuple[str, float, int]]:
     return found
 
 
+# All-clear claims and the fleet fact that must hold for each: a grounded number is not enough when the
+# sentence around it says "nothing to do" while VMs run revoked images.
+_CLAIMS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"\b(no|zero|none of the)\s+(vms?|machines|instances|hosts)\b[^.]*\brevoked\b|"
+                r"\bno\s+revoked\b|\bnothing\s+(runs|is)\s+on\s+(a\s+)?revoked\b", re.I),
+     "on_revoked_image", "says no VM runs a revoked image"),
+    (re.compile(r"\bno\s+(further\s+)?(action|remediation|work)s?\s+(is\s+|are\s+)?(needed|required|necessary)\b|"
+                r"\bnothing\s+to\s+(do|fix|remediate)\b|\ball\s+clear\b|\bno\s+(issues|problems|risks?)\b", re.I),
+     "needs_action", "says no action is needed"),
+    (re.compile(r"\b(all|every)\s+(vms?|machines|instances|hosts)\b[^.]*\b(current|up to date|golden|patched)\b|"
+                r"\bfully\s+(patched|up to date|current)\b", re.I),
+     "not_all_current", "says every VM is on the current image"),
+    (re.compile(r"\b(fully|100\s?%)\s+compliant\b|\bno\s+compliance\s+(gaps|issues|findings)\b", re.I),
+     "not_fully_compliant", "says the fleet is fully compliant"),
+)
+
+
+def _false_claims(facts: Mapping) -> dict[str, str]:
+    """Which all-clear claims the facts make false, with the fact that does."""
+    fleet = facts.get("fleet") or {}
+    revoked, current, compliance = (fleet.get(k) for k in ("on_revoked_image", "pct_current_golden", "compliance_score"))
+    false: dict[str, str] = {}
+    if revoked:
+        false["on_revoked_image"] = f"fleet.on_revoked_image is {revoked:g}"
+    if current is not None and current < 100:
+        false["not_all_current"] = f"fleet.pct_current_golden is {current:g}"
+    if compliance is not None and compliance < 100:
+        false["not_fully_compliant"] = f"fleet.compliance_score is {compliance:g}"
+    if revoked or (current is not None and current < 100) or facts.get("trends", {}).get("worsening_total"):
+        false["needs_action"] = next(iter(false.values()), "drift is worsening at some sites")
+    return false
+
+
+def contradictions(texts: Iterable[tuple[str, str]], facts: Mapping) -> list[str]:
+    """Every all-clear claim in `texts` ((where, text) pairs) that the facts contradict."""
+    false = _false_claims(facts)
+    return [
+        f"{what} in the {where}, but {false[key]}"
+        for where, text in texts
+        for pattern, key, what in _CLAIMS
+        if key in false and pattern.search(text)
+    ]
+
+
 def grounding_problems(summary: FleetSummary, facts: Mapping) -> list[str]:
     """Every way the summary goes beyond the facts; empty when it is fully grounded.
 
     * a cite whose value is in no fact, or whose name is a fact path with a different value;
     * a number written in the headline, a paragraph or an action that is in no fact;
     * an action naming a site that is not in the facts;
-    * a link or HTML in any text (the dashboard renders Markdown).
+    * a link or HTML in any text (the dashboard renders Markdown);
+    * an all-clear claim the facts contradict ("no action needed" while VMs run revoked images).
     """
     paths = fact_values(facts)
     known = _known(facts)
@@ -296,6 +342,7 @@ def grounding_problems(summary: FleetSummary, facts: Mapping) -> list[str]:
         for written, value, decimals in numbers_in(text, facts):
             if not any(_matches(value, decimals, fact) for fact in known):
                 problems.append(f"writes {written} in the {where}, which is not in the facts")
+    problems += contradictions(texts, facts)
     sites = {r["site"] for r in facts.get("most_drifted_sites", [])} | {
         r["site"] for r in facts.get("worsening_forecasts", [])
     }

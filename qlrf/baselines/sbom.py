@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from qlrf.baselines.versions import version_key
+from qlrf.inventory.contract import PLATFORMS
 
 PACKAGES_SCHEMA = pa.schema(
     [("family", pa.string()), ("version", pa.string()), ("package", pa.string()), ("package_version", pa.string()),
@@ -134,7 +135,7 @@ def write_sample_sboms(contracts_dir: Path, versions_by_family: dict[str, list[s
             path.write_text(json.dumps(sample_spdx(family, version, index), indent=1))
 
 
-def vms_running(wh, day, query: PackageQuery, platforms=("aws", "azure", "gcp", "vsphere")) -> pa.Table:
+def vms_running(wh, day, query: PackageQuery, platforms=PLATFORMS) -> pa.Table:
     """VMs (from the day's vm_drift) whose golden image's SBOM matches `query`."""
     from qlrf import sql
 

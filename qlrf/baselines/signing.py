@@ -39,6 +39,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from qlrf.envparse import environ
+
 ENV_PUBLIC_KEYS = "QLRF_COSIGN_PUBLIC_KEYS"
 SIGNATURE_SUFFIX = ".sig"
 PRIVATE_KEY_NAME = "cosign.key"
@@ -215,7 +217,7 @@ def ensure_key_pair(directory: Path, password: bytes | None = None) -> KeyPair:
 
 
 def configured_public_key_paths(env: Mapping[str, str] | None = None) -> list[Path]:
-    value = (os.environ if env is None else env).get(ENV_PUBLIC_KEYS, "")
+    value = environ(env).get(ENV_PUBLIC_KEYS, "")
     return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
 
 

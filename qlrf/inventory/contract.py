@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from qlrf.platforms import PLATFORMS as _REGISTRY_PLATFORMS
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 CONTRACT_VERSION = "1.0"
 
-PLATFORMS: tuple[str, ...] = ("aws", "azure", "gcp", "vsphere")
+# The platforms come from the registry (qlrf/platforms.py); re-exported here because every reader
+# of the contract needs them and they are part of it (the `platform` column's values).
+PLATFORMS: tuple[str, ...] = _REGISTRY_PLATFORMS
 STATES: tuple[str, ...] = ("running", "stopped", "terminated", "other")
 
 

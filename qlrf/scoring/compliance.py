@@ -198,11 +198,14 @@ def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -
     """, params
 
 
-def vm_compliance(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, waivers: list[Waiver] | None = None,
-                  on: date | None = None) -> pa.Table:
-    """Requires prepare_facts(); a predicate that does not evaluate is named in the error."""
+def vm_compliance(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, waivers: list[Waiver] | None,
+                  on: date) -> pa.Table:
+    """Requires prepare_facts(); a predicate that does not evaluate is named in the error.
+
+    `on` decides which waivers are active: the partition's date, never the day the code happens to run.
+    """
     try:
-        query, params = vm_compliance_query(catalogue, waivers or [], on or date.today())
+        query, params = vm_compliance_query(catalogue, waivers or [], on)
         return sql.table(con, query, params)
     except duckdb.Error as exc:
         raise ValueError(f"a control predicate does not evaluate: {exc}") from exc

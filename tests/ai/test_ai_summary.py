@@ -239,6 +239,26 @@ def test_grounding_rejects_numbers_and_sites_not_in_the_facts(facts, summary, ex
     assert any(expected in p for p in problems), problems
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("No action needed today.", "says no action is needed in the headline, but fleet.on_revoked_image is 576"),
+    ("The fleet is in good shape: nothing to fix.", "says no action is needed"),
+    ("No VMs run revoked images.", "says no VM runs a revoked image in the headline, but fleet.on_revoked_image is 576"),
+    ("All VMs are on the current golden image.", "says every VM is on the current image"),
+    ("The estate is fully compliant.", "says the fleet is fully compliant in the headline, but fleet.compliance_score is 82.7"),
+])
+def test_grounding_rejects_all_clear_claims_the_facts_contradict(facts, text, expected):
+    """Every number can be right and the answer still wrong: an all-clear while VMs run revoked images."""
+    problems = grounding_problems(_summary(text, cites=()), facts)
+    assert any(expected in p for p in problems), problems
+
+
+def test_an_all_clear_is_accepted_when_the_facts_agree():
+    healthy = [_platform(p, 100, 100.0, 0, 0.0, 100.0, 100.0) for p in (*PLATFORMS, "all")]
+    facts = facts_for(DAY, healthy, [], [])
+    summary = _summary("No action needed: all VMs are on the current golden image and fully compliant.", cites=())
+    assert grounding_problems(summary, facts) == []
+
+
 def test_schema_limits():
     with pytest.raises(ValidationError, match="at most 160"):
         _summary("x" * 161)
@@ -263,9 +283,9 @@ def test_good_answer_passes_grounding_and_only_the_facts_are_sent(fake, facts):
     assert grounding_problems(summary, facts) == []
     assert [a.site for a in summary.actions] == [None, "syd1", None]
     (request,) = fake.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["authorization"] == f"Bearer {KEY}"
-    body = request["body"]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    body = request.body
     assert body["model"] == "fake-model"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert body["messages"][0]["content"] == SYSTEM_PROMPT
@@ -274,7 +294,7 @@ def test_good_answer_passes_grounding_and_only_the_facts_are_sent(fake, facts):
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert set(fmt["json_schema"]["schema"]["properties"]) == {"headline", "paragraphs", "actions", "cites"}
-    assert "asset_id" not in request["raw"] and "i-0" not in request["raw"] and KEY not in request["raw"]
+    assert "asset_id" not in request.text and "i-0" not in request.text and KEY not in request.text
 
 
 @pytest.mark.parametrize(("mode", "expected"), [

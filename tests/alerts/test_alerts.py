@@ -2,148 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import email
 import json
 import logging
-import socketserver
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qlrf.alerts import (
-    Alert,
-    AlertConfigError,
-    AlertLedger,
-    Dispatcher,
-    EmailChannel,
-    SlackChannel,
-    WebhookChannel,
-    channels_from_env,
-)
+from qlrf.alerts.channels import EmailChannel, SlackChannel, WebhookChannel, channels_from_env
+from qlrf.alerts.dispatch import Dispatcher
+from qlrf.alerts.ledger import AlertLedger
+from qlrf.alerts.model import Alert, AlertConfigError
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SECRET_PATH = "/services/T000/B000/sEcReTkEy"
 PASSWORD = "hunter2-smtp-pw"
-
-
-# --- loopback receivers --------------------------------------------------------------------------
-
-
-@dataclass
-class HttpReceiver:
-    url: str
-    posts: list[dict] = field(default_factory=list)
-    status: int = 200
-    redirect: bool = False
-
-
-@pytest.fixture()
-def http_receiver() -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            receiver.posts.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
-            if receiver.redirect:
-                self.send_response(302)
-                self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            reply = b"ok" if receiver.status == 200 else b"invalid_payload"
-            self.send_response(receiver.status)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield receiver
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class SmtpReceiver:
-    host: str
-    port: int
-    messages: list[dict] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)
-
-
-class _SmtpHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) for smtplib: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
-
-    def reply(self, line: str) -> None:
-        self.wfile.write((line + "\r\n").encode())
-
-    def handle(self) -> None:
-        receiver: SmtpReceiver = self.server.receiver  # type: ignore[attr-defined]
-        sender, rcpts = None, []
-        self.reply("220 loopback ESMTP ready")
-        while True:
-            raw = self.rfile.readline()
-            if not raw:
-                return
-            line = raw.decode().rstrip("\r\n")
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self.reply("250-loopback")
-                self.reply("250-AUTH PLAIN")
-                self.reply("250 8BITMIME")
-            elif verb == "AUTH":
-                _, mech, blob = (line.split(" ") + [""])[:3]
-                _, user, password = base64.b64decode(blob).decode().split("\x00")
-                receiver.logins.append((user, password))
-                self.reply("235 2.7.0 Authentication successful")
-            elif verb == "MAIL":
-                sender, rcpts = line.split(":", 1)[1].strip().strip("<>").split(">")[0], []
-                self.reply("250 OK")
-            elif verb == "RCPT":
-                rcpts.append(line.split(":", 1)[1].strip().strip("<>"))
-                self.reply("250 OK")
-            elif verb == "DATA":
-                self.reply("354 End data with <CR><LF>.<CR><LF>")
-                chunks = []
-                while True:
-                    data = self.rfile.readline()
-                    if data in (b".\r\n", b""):
-                        break
-                    chunks.append(data[1:] if data.startswith(b"..") else data)
-                receiver.messages.append({"from": sender, "to": rcpts, "raw": b"".join(chunks)})
-                self.reply("250 OK queued")
-            elif verb in ("RSET", "NOOP"):
-                self.reply("250 OK")
-            elif verb == "QUIT":
-                self.reply("221 Bye")
-                return
-            else:
-                self.reply("502 Command not implemented")
-
-
-@pytest.fixture()
-def smtp_receiver() -> Iterator[SmtpReceiver]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
-    server.daemon_threads = True
-    receiver = SmtpReceiver("127.0.0.1", server.server_address[1])
-    server.receiver = receiver  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 def _alert(key: str = "run_failure|abc123", severity: str = "critical") -> Alert:
@@ -164,10 +38,10 @@ def _alert(key: str = "run_failure|abc123", severity: str = "critical") -> Alert
 def test_webhook_posts_the_alert_as_json(http_receiver):
     WebhookChannel(http_receiver.url + "/hook", token="tok-123").send(_alert())
     [post] = http_receiver.posts
-    assert post["path"] == "/hook"
-    assert post["headers"]["Content-Type"] == "application/json"
-    assert post["headers"]["Authorization"] == "Bearer tok-123"
-    body = post["body"]
+    assert post.path == "/hook"
+    assert post.headers["content-type"] == "application/json"
+    assert post.headers["authorization"] == "Bearer tok-123"
+    body = post.body
     assert body["source"] == "resilience-fabric"
     assert (body["kind"], body["severity"], body["key"]) == ("run_failure", "critical", "run_failure|abc123")
     assert body["fields"] == {"job": "remediation_execution_job", "run_id": "abc123"}
@@ -177,7 +51,7 @@ def test_webhook_posts_the_alert_as_json(http_receiver):
 
 def test_slack_payload_has_text_and_blocks(http_receiver):
     SlackChannel(http_receiver.url + SECRET_PATH).send(_alert())
-    body = http_receiver.posts[0]["body"]
+    body = http_receiver.posts[0].body
     assert set(body) == {"text", "blocks"}
     assert body["text"].startswith(":rotating_light: [critical] remediation_execution_job failed")
     kinds = [b["type"] for b in body["blocks"]]
@@ -190,7 +64,7 @@ def test_slack_payload_has_text_and_blocks(http_receiver):
 def test_slack_limits_are_respected(http_receiver):
     long = Alert("drift_findings", "warning", "t" * 400, "x" * 5000, "k", {f"f{i}": "v" * 3000 for i in range(14)})
     SlackChannel(http_receiver.url + "/s").send(long)
-    body = http_receiver.posts[0]["body"]
+    body = http_receiver.posts[0].body
     assert len(body["blocks"][0]["text"]["text"]) <= 150
     assert len(body["blocks"][1]["text"]["text"]) <= 3000
     assert len(body["blocks"][2]["fields"]) == 10

@@ -37,7 +37,9 @@ Fault injection (from ``fixture["faults"]``, the ``start_azure_fake`` keywords, 
 ``fake.throttle(sub, times=N, retry_after="0")`` (429 ``OperationNotAllowed`` /
 ``TooManyRequests`` with ``Retry-After``; ``sub="*"`` throttles every ARM call).
 
-Every request is recorded in ``fake.requests`` (method, path, query, status, subscription).
+The server, TLS (a throwaway ``trustme`` CA: clients get ``fake.ca_path``), request recording and the
+fault rules are :mod:`tests.fakes.base`'s. Every request is recorded in ``fake.requests``
+(:class:`~tests.fakes.base.RecordedRequest`; ``scope`` is the subscription, lower-cased).
 """
 
 from __future__ import annotations
@@ -46,18 +48,15 @@ import contextlib
 import copy
 import json
 import re
-import socket
-import ssl
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
+
+from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
 
 # fixture list name -> ARM resource type
 RESOURCE_TYPES = {
@@ -129,26 +128,6 @@ class StaticTokenCredential:
 
 
 @dataclass
-class _Throttle:
-    remaining: int
-    retry_after: str = "0"
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    status: int = 0
-    subscription: str | None = None
-    authorization: str | None = None
-
-    @property
-    def api_version(self) -> str | None:
-        return (self.query.get("api-version") or [None])[0]
-
-
-@dataclass
 class AzureFakeState:
     fixture: dict[str, Any]
     page_size: int = 50
@@ -156,9 +135,6 @@ class AzureFakeState:
     clients: dict[str, str] | None = None
     accepted_tokens: set[str] | None = None  # None: accept any non-empty bearer token
     base_url: str = ""
-    fails: dict[str, tuple[int, str, str | None]] = field(default_factory=dict)
-    throttles: dict[str, _Throttle] = field(default_factory=dict)
-    requests: list[RecordedRequest] = field(default_factory=list)
     issued_tokens: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # lower-cased id -> resource ; lower-cased type -> list of resources (insertion ordered)
@@ -179,20 +155,13 @@ class AzureFakeState:
                     items.append(res)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler):
     server_version = "rf-azure-fake/1.0"
-    state: AzureFakeState  # set on the subclass built per server
+    fake: AzureFake
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # TLS handshake in the worker thread (the accept loop never blocks on a slow client)
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.do_handshake()
+    @property
+    def state(self) -> AzureFakeState:
+        return self.fake.state
 
     # -- plumbing ---------------------------------------------------------------------
     def _send(
@@ -202,18 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         rec: RecordedRequest | None = None,
     ) -> None:
-        raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        if rec is not None:
-            rec.status = status  # before writing: the client may look at the log as soon as it has the reply
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("x-ms-request-id", str(uuid.uuid4()))
-        self.send_header("x-ms-correlation-request-id", str(uuid.uuid4()))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(raw)
+        ids = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": str(uuid.uuid4())}
+        self.send_json(status, body, {**ids, **(headers or {})}, content_type="application/json; charset=utf-8")
 
     def _arm_error(
         self,
@@ -229,53 +188,21 @@ class _Handler(BaseHTTPRequestHandler):
             err["details"] = details
         self._send(status, {"error": err}, headers, rec)
 
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
-        split = urlsplit(self.path)
-        if split.path.lower().startswith("/subscriptions/"):
-            return self._write_request("POST", body)
-        rec = RecordedRequest("POST", split.path, parse_qs(split.query))
-        with self.state.lock:
-            self.state.requests.append(rec)
-        m = re.match(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$", split.path)
-        if not m:
-            return self._arm_error(404, "NotFound", f"No route for POST {split.path}", rec)
-        return self._token(m.group("tenant"), parse_qs(body), rec)
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        self._write_request("PATCH", self.rfile.read(length).decode() if length else "")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        self._write_request("PUT", self.rfile.read(length).decode() if length else "")
-
-    def _write_request(self, method: str, raw: str) -> None:
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        path = split.path.rstrip("/")
-        rec = RecordedRequest(method, path, query, authorization=self.headers.get("Authorization"))
-        with self.state.lock:
-            self.state.requests.append(rec)
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError as exc:
-            return self._arm_error(400, "InvalidRequestContent", f"The request content was invalid: {exc}", rec)
-        return self._arm(method, path, query, rec, body)
-
-    def do_GET(self) -> None:  # noqa: N802
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        path = split.path.rstrip("/")
-        rec = RecordedRequest("GET", path, query, authorization=self.headers.get("Authorization"))
-        with self.state.lock:
-            self.state.requests.append(rec)
-
-        m = re.match(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$", path)
-        if m:
-            return self._openid(m.group("tenant"), rec)
-        return self._arm("GET", path, query, rec, None)
+    def route(self, rec: RecordedRequest) -> None:
+        rec.path = rec.path.rstrip("/")
+        if rec.method == "GET":
+            m = re.match(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$", rec.path)
+            if m:
+                return self._openid(m.group("tenant"), rec)
+            return self._arm("GET", rec.path, rec.query, rec, None)
+        if rec.method == "POST" and not rec.path.lower().startswith("/subscriptions/"):
+            m = re.match(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$", rec.path)
+            if not m:
+                return self._arm_error(404, "NotFound", f"No route for POST {rec.path}", rec)
+            return self._token(m.group("tenant"), parse_qs(rec.text), rec)
+        if rec.body_error is not None:
+            return self._arm_error(400, "InvalidRequestContent", f"The request content was invalid: {rec.body_error}", rec)
+        return self._arm(rec.method, rec.path, rec.query, rec, {} if rec.body is None else rec.body)
 
     def _arm(
         self, method: str, path: str, query: dict[str, list[str]], rec: RecordedRequest, body: Any
@@ -285,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not m:
             return self._arm_error(404, "InvalidResourceType", f"No route for {method} {path}", rec)
         sub = m.group("sub")
-        rec.subscription = sub
+        rec.scope = sub
 
         # authentication before anything else (like ARM)
         auth = self.headers.get("Authorization") or ""
@@ -319,13 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
         # throttling (per subscription, or '*' for all)
-        with self.state.lock:
-            thr = self.state.throttles.get(sub) or self.state.throttles.get("*")
-            throttled = thr is not None and thr.remaining > 0
-            if throttled and thr is not None:
-                thr.remaining -= 1
-                retry_after = thr.retry_after
-        if throttled:
+        throttle = self.fake.faults.take(rec, "throttle")
+        if throttle is not None:
             window = {
                 "operationGroup": "HighCostGet",
                 "startTime": "2026-11-27T06:00:00.0000000+00:00",
@@ -340,15 +262,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "subscription.",
                 rec,
                 {
-                    "Retry-After": retry_after,
+                    "Retry-After": throttle.args["retry_after"],
                     "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/HighCostGet3Min;0",
                 },
                 details=[{"code": "TooManyRequests", "target": "HighCostGet", "message": json.dumps(window)}],
             )
 
-        fail = self.state.fails.get(sub)
+        fail = self.fake.faults.take(rec, "fail")
         if fail is not None:
-            status, code, message = fail
+            status, code, message = fail.args["status"], fail.args["code"], fail.args["message"]
             if message is None:
                 message = self._fail_message(code, sub, path)
             return self._arm_error(status, code, message, rec)
@@ -579,7 +501,7 @@ class _Handler(BaseHTTPRequestHandler):
         sub = vmss["id"].split("/")[2]
         url = (
             f"{self.state.base_url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/"
-            f"{op}?api-version={rec.api_version}"
+            f"{op}?api-version={rec.param('api-version')}"
         )
         headers = {"Azure-AsyncOperation": url, "Location": url + "&monitor=true", "Retry-After": "0"}
         return self._send(202, b"", headers, rec)
@@ -741,58 +663,33 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-class _TLSServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class AzureFake(HttpFake):
+    """Handle yielded by :func:`start_azure_fake`."""
 
-    def __init__(
-        self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], ctx: ssl.SSLContext
-    ) -> None:
-        self._ctx = ctx
-        super().__init__(addr, handler)
+    handler = _Handler
+    thread_name = "azure-fake"
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
-        return self._ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that drop connections / reject the cert are not our problem
-
-
-class AzureFake:
-    """Handle returned by :func:`start_azure_fake`."""
-
-    def __init__(self, state: AzureFakeState, server: _TLSServer, ca_path: str) -> None:
-        self._state = state
-        self._server = server
-        self.ca_path = ca_path
-        host, port = server.server_address[:2]
-        self.host, self.port = host, port
-        self.base_url = f"https://{host}:{port}"
-        self.authority = f"{host}:{port}"  # for azure-identity's ``authority=`` (https is implied)
+    def __init__(self, state: AzureFakeState, host: str = "127.0.0.1") -> None:
+        super().__init__(host, tls=True)
+        self.state = state
         self.fixture = state.fixture
         self.tenant_id: str = state.fixture.get("tenant_id", "")
         client = state.fixture.get("client", {})
         self.client_id: str = client.get("client_id", "")
         self.client_secret: str = client.get("client_secret", "")
 
-    # -- introspection ------------------------------------------------------------------
     @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def clear_requests(self) -> None:
-        with self._state.lock:
-            self._state.requests.clear()
+    def authority(self) -> str:
+        """For azure-identity's ``authority=`` (https is implied)."""
+        return f"{self.host}:{self.port}"
 
     @property
     def subscriptions(self) -> list[str]:
-        return list(self._state.fixture["subscriptions"])
+        return list(self.state.fixture["subscriptions"])
 
     @property
     def issued_tokens(self) -> list[str]:
-        return list(self._state.issued_tokens)
+        return list(self.state.issued_tokens)
 
     # -- fault control --------------------------------------------------------------------
     def fail(self, subscription: str, kind: str | tuple[int, str, str] = "AuthorizationFailed") -> None:
@@ -802,36 +699,38 @@ class AzureFake:
         ``(status, code, message)``.
         """
         if isinstance(kind, tuple):
-            self._state.fails[subscription.lower()] = kind
+            status, code, message = kind
         elif kind == "SubscriptionNotFound":
-            self._state.fails[subscription.lower()] = (404, kind, None)
+            status, code, message = 404, kind, None
         else:
-            self._state.fails[subscription.lower()] = (403, kind, None)
+            status, code, message = 403, kind, None
+        self.faults.add("fail", when=scope_is(subscription), times=None, key=("fail", subscription.lower()),
+                        status=status, code=code, message=message)
 
     def unfail(self, subscription: str) -> None:
-        self._state.fails.pop(subscription.lower(), None)
+        self.faults.remove(("fail", subscription.lower()))
 
     def throttle(self, subscription: str = "*", times: int = 1, retry_after: str | int = "0") -> None:
         """Answer the next ``times`` requests for ``subscription`` (``"*"``: any) with 429."""
-        with self._state.lock:
-            self._state.throttles[subscription.lower()] = _Throttle(times, str(retry_after))
+        self.faults.add("throttle", when=scope_is(subscription), times=times, key=("throttle", subscription.lower()),
+                        retry_after=str(retry_after))
 
     def set_page_size(self, n: int) -> None:
-        self._state.page_size = n
+        self.state.page_size = n
 
     # -- write-side state (scale set upgrades) ----------------------------------------------
     def set_operation_polls(self, n: int) -> None:
         """How many times an async operation reads ``InProgress`` before its final status."""
-        self._state.operation_polls = n
+        self.state.operation_polls = n
 
     def resource(self, resource_id: str) -> dict[str, Any]:
         """The live JSON of a resource (what the fake serves; edits show in the next answer)."""
-        return self._state.by_id[resource_id.lower()]
+        return self.state.by_id[resource_id.lower()]
 
     def set_power_state(self, resource_id: str, code: str = "PowerState/stopped") -> None:
         """Give a VM / scale set VM another power state (e.g. to fail a health gate)."""
-        with self._state.lock:
-            props = self._state.by_id[resource_id.lower()]["properties"]
+        with self.state.lock:
+            props = self.state.by_id[resource_id.lower()]["properties"]
             statuses = [s for s in props.get("instanceView", {}).get("statuses", []) if not s["code"].startswith("PowerState/")]
             statuses.append({"code": code, "level": "Info", "displayStatus": code.split("/", 1)[1]})
             props.setdefault("instanceView", {})["statuses"] = statuses
@@ -899,16 +798,6 @@ def start_azure_fake(
     ``id/name/type/location/properties.instanceView`` (to test connectors that must not rely on the
     other properties there).
     """
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert(host, "localhost")
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(ctx)
-    tmpdir = tempfile.TemporaryDirectory(prefix="rf-azure-fake-")
-    ca_path = str(Path(tmpdir.name) / "ca.pem")
-    ca.cert_pem.write_to_path(ca_path)
-
     if clients is None and not accept_any_client and fixture.get("client"):
         clients = {fixture["client"]["client_id"]: fixture["client"]["client_secret"]}
     state = AzureFakeState(
@@ -919,25 +808,12 @@ def start_azure_fake(
         accepted_tokens=accepted_tokens,
     )
     state.index()
-    handler = type("AzureFakeHandler", (_Handler,), {"state": state})
-    server = _TLSServer((host, 0), handler, ctx)
-    fake = AzureFake(state, server, ca_path)
-    state.base_url = fake.base_url
-
+    fake = AzureFake(state, host)
     faults = fixture.get("faults", {})
     for sub, kind in {**faults.get("fail", {}), **(fail or {})}.items():
         fake.fail(sub, kind)
     for sub, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
         fake.throttle(sub, times, retry_after)
-
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="azure-fake", daemon=True
-    )
-    thread.start()
-    try:
+    with fake:
+        state.base_url = fake.base_url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        tmpdir.cleanup()

@@ -37,21 +37,21 @@ Fault injection (from ``fixture["faults"]``, the ``start_gcp_fake`` keywords, or
 ``fake.throttle(project, times=N, status=429|503)``.  Note that the client's *default* retry
 only covers 503/504: a 429 surfaces as ``TooManyRequests`` unless the caller passes a retry.
 
-Every request is recorded in ``fake.requests``.
+The server, request recording and fault rules are :mod:`tests.fakes.base`'s. Every request is
+recorded in ``fake.requests`` (:class:`~tests.fakes.base.RecordedRequest`; ``scope`` is the project).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
 
 GCE = "https://www.googleapis.com/compute/v1"
 MAX_RESULTS = 500
@@ -88,26 +88,8 @@ _FILTER_RE = re.compile(
 
 
 @dataclass
-class _Throttle:
-    remaining: int
-    status: int = 429
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    status: int = 0
-    project: str | None = None
-
-
-@dataclass
 class GcpFakeState:
     fixture: dict[str, Any]
-    fails: dict[str, str] = field(default_factory=dict)
-    throttles: dict[str, _Throttle] = field(default_factory=dict)
-    requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # write side: (project, "global" | "regions/r", name) -> instance template
     templates: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -214,24 +196,16 @@ def _resolve_template(state: GcpFakeState, project: str, scope: str, name: str) 
     return tpl
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler):
     server_version = "rf-gcp-fake/1.0"
-    state: GcpFakeState
+    fake: GcpFake
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
+    @property
+    def state(self) -> GcpFakeState:
+        return self.fake.state
 
     def _send(self, status: int, body: Any, rec: RecordedRequest) -> None:
-        raw = json.dumps(body).encode()
-        rec.status = status  # before writing: the client may look at the log as soon as it has the reply
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("Vary", "Origin, X-Origin, Referer")
-        self.end_headers()
-        self.wfile.write(raw)
+        self.send_json(status, body, {"Vary": "Origin, X-Origin, Referer"}, content_type="application/json; charset=UTF-8")
 
     def _error(
         self,
@@ -256,48 +230,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self, what: str, rec: RecordedRequest) -> None:
         self._error(404, f"The resource '{what}' was not found", "notFound", rec)
 
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST", self._body())
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._dispatch("PATCH", self._body())
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._dispatch("GET")
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return None  # answered 400 by the write routes
-
     # -- dispatch ------------------------------------------------------------------------
-    def _dispatch(self, method: str, body: Any = None) -> None:
-        split = urlsplit(self.path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        path = split.path.rstrip("/")
-        rec = RecordedRequest(method, path, query)
-        with self.state.lock:
-            self.state.requests.append(rec)
+    def route(self, rec: RecordedRequest) -> None:
+        rec.path = rec.path.rstrip("/")
+        body: Any = None
+        if rec.method != "GET":  # a body that is not JSON is answered 400 by the write routes
+            body = None if rec.body_error is not None else ({} if rec.body is None else rec.body)
+        self._dispatch(rec.method, rec, body)
+
+    def _dispatch(self, method: str, rec: RecordedRequest, body: Any) -> None:
+        path, query = rec.path, rec.query
         m = re.match(r"^/compute/v1/projects/(?P<project>[^/]+)(?P<rest>/.*)?$", path)
         if not m:
             return self._error(404, f"No route for {method} {path}", "notFound", rec)
         project, rest = m.group("project"), (m.group("rest") or "")
-        rec.project = project
+        rec.scope = project
         projects = self.state.fixture["projects"]
         number = projects.get(project, {}).get("number", "0")
         permission = self._permission(rest, method)
 
-        with self.state.lock:
-            thr = self.state.throttles.get(project) or self.state.throttles.get("*")
-            throttled = thr is not None and thr.remaining > 0
-            if thr is not None and throttled:
-                thr.remaining -= 1
-                thr_status = thr.status
-        if throttled:
-            if thr_status == 503:
+        throttle = self.fake.faults.take(rec, "throttle")
+        if throttle is not None:
+            if throttle.args["status"] == 503:
                 return self._error(
                     503,
                     "The service is currently unavailable.",
@@ -331,9 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
             )
 
-        kind = self.state.fails.get(project)
-        if kind is not None:
-            return self._fail(kind, project, number, permission, rec)
+        fail = self.fake.faults.take(rec, "fail")
+        if fail is not None:
+            return self._fail(fail.args["reason"], project, number, permission, rec)
         if project not in projects:
             return self._not_found(f"projects/{project}", rec)
         with self.state.lock:
@@ -831,48 +785,39 @@ class _Handler(BaseHTTPRequestHandler):
         return self._operation(project, f"{kind}/{scope}", "applyUpdatesToInstances", igm["selfLink"], rec)
 
 
-class GcpFake:
-    """Handle returned by :func:`start_gcp_fake`."""
+class GcpFake(HttpFake):
+    """Handle yielded by :func:`start_gcp_fake`."""
 
-    def __init__(self, state: GcpFakeState, server: ThreadingHTTPServer) -> None:
-        self._state = state
-        self._server = server
-        host, port = server.server_address[:2]
-        self.host, self.port = host, port
-        self.base_url = f"http://{host}:{port}"
+    handler = _Handler
+    thread_name = "gcp-fake"
+
+    def __init__(self, state: GcpFakeState, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.state = state
         self.fixture = state.fixture
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def clear_requests(self) -> None:
-        with self._state.lock:
-            self._state.requests.clear()
-
-    @property
     def workload_projects(self) -> list[str]:
-        return list(self._state.fixture.get("workload_projects", self._state.fixture["projects"]))
+        return list(self.state.fixture.get("workload_projects", self.state.fixture["projects"]))
 
     def fail(self, project: str, kind: str = "permission") -> None:
         """``kind``: ``"permission"`` (403 forbidden), ``"api_disabled"`` (403 accessNotConfigured),
         ``"not_found"`` (404)."""
         if kind not in ("permission", "api_disabled", "not_found"):
             raise ValueError(kind)
-        self._state.fails[project] = kind
+        self.faults.add("fail", when=scope_is(project), times=None, key=("fail", project.lower()), reason=kind)
 
     def unfail(self, project: str) -> None:
-        self._state.fails.pop(project, None)
+        self.faults.remove(("fail", project.lower()))
 
     def set_operation_polls(self, n: int) -> None:
         """How many times an operation reads RUNNING before DONE (0: DONE at once)."""
-        self._state.operation_polls = n
+        self.state.operation_polls = n
 
     def set_instance_status(self, project: str, name: str, status: str = "STOPPING") -> None:
         """Give an instance another status (e.g. to fail a health gate)."""
-        with self._state.lock:
-            inst = next(i for i in self._state.fixture["projects"][project]["instances"] if i["name"] == name)
+        with self.state.lock:
+            inst = next(i for i in self.state.fixture["projects"][project]["instances"] if i["name"] == name)
             inst["status"] = status
 
     def instance_template(self, url: str) -> dict[str, Any] | None:
@@ -880,15 +825,15 @@ class GcpFake:
         m = re.search(r"projects/([^/]+)/(global|regions/[^/]+)/instanceTemplates/([^/]+)$", url)
         if not m:
             return None
-        with self._state.lock:
-            return _resolve_template(self._state, m.group(1), m.group(2), m.group(3))
+        with self.state.lock:
+            return _resolve_template(self.state, m.group(1), m.group(2), m.group(3))
 
     def throttle(self, project: str = "*", times: int = 1, status: int = 429) -> None:
         """Answer the next ``times`` requests for ``project`` (``"*"``: any) with 429 (or 503)."""
         if status not in (429, 503):
             raise ValueError(status)
-        with self._state.lock:
-            self._state.throttles[project] = _Throttle(times, status)
+        self.faults.add("throttle", when=scope_is(project), times=times, key=("throttle", project.lower()),
+                        status=status)
 
     def client(self, name: str = "InstancesClient", **kwargs: Any):
         """A real ``compute_v1.<name>`` using the REST transport against this fake."""
@@ -919,14 +864,6 @@ class GcpFake:
         return self.client("RegionInstanceGroupManagersClient", **kw)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 @contextlib.contextmanager
 def start_gcp_fake(
     fixture: dict[str, Any],
@@ -940,22 +877,11 @@ def start_gcp_fake(
 
     ``fail`` / ``throttle`` extend ``fixture["faults"]``.
     """
-    state = GcpFakeState(fixture=fixture)
-    handler = type("GcpFakeHandler", (_Handler,), {"state": state})
-    server = _Server((host, 0), handler)
-    fake = GcpFake(state, server)
+    fake = GcpFake(GcpFakeState(fixture=fixture), host)
     faults = fixture.get("faults", {})
     for project, kind in {**faults.get("fail", {}), **(fail or {})}.items():
         fake.fail(project, kind)
     for project, times in {**faults.get("throttle", {}), **(throttle or {})}.items():
         fake.throttle(project, times, throttle_status)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="gcp-fake", daemon=True
-    )
-    thread.start()
-    try:
+    with fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -15,9 +15,9 @@ Answers the way the real endpoint does for structured outputs: a ``chat.completi
 * ``slow``: waits ``delay`` seconds (default 5) before a good answer, to trip the client's timeout.
 
 With ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets 401
-``invalid_api_key``. Every request is recorded in ``requests`` as a dict with ``path``, ``headers``
-(lower-cased names), ``raw`` (the body text) and ``body`` (parsed JSON or None). Set
-``disable_nagle_algorithm`` on the handler (45 ms -> ~1 ms per call, see NOTES-platform.md).
+``invalid_api_key``. Every request is recorded in ``requests`` as a
+:class:`~tests.fakes.base.RecordedRequest` (``path``, lower-cased ``headers``, ``text`` of the body,
+parsed ``body``); the server itself is :class:`~tests.fakes.base.HttpFake`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest
 
 MODES = ("good", "hallucinate", "invalid_json", "schema_mismatch", "refusal", "rate_limit", "server_error", "slow")
 
@@ -96,55 +96,28 @@ def hallucinated_answer(facts: dict) -> dict:
     return answer
 
 
-class OpenAIFake:
+class OpenAIFake(HttpFake):
+    thread_name = "openai-fake"
+
     def __init__(self, mode: str = "good", *, api_key: str | None = None, delay: float = 5.0):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        super().__init__()
         self.mode = mode
         self.api_key = api_key
         self.delay = delay
-        self.requests: list[dict[str, Any]] = []
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._counter = 0
         self._lock = threading.Lock()
-
-    # --- lifecycle --------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """The base URL to hand to ``OpenAI(base_url=...)`` / QLRF_LLM_BASE_URL."""
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> OpenAIFake:
-        fake = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="openai-fake", daemon=True)
-        self._thread.start()
-        return self
+        return f"{self.base_url}/v1"
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAIFake:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self._stopping.set()  # a "slow" answer in flight gives up instead of holding the shutdown
+        super().stop()
 
     # --- answers ----------------------------------------------------------------------------------
 
@@ -194,47 +167,21 @@ def _error(message: str, type_: str, code: str | None) -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _OpenAIHandler(FakeHandler):
     fake: OpenAIFake
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
-            self.close_connection = True
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+    def route(self, rec: RecordedRequest) -> None:
         fake = self.fake
-        fake.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                              "raw": raw, "body": body})
-        if self.path.rstrip("/") != "/v1/chat/completions":
-            self._send(404, _error(f"Unknown request URL: POST {self.path}", "invalid_request_error", "unknown_url"))
-            return
-        if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            self._send(401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
-            return
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            self._send(400, _error("We could not parse the JSON body of your request.", "invalid_request_error", None))
-            return
-        status, payload, headers = fake.answer(body)
-        self._send(status, payload, headers)
+        if rec.method != "POST" or rec.path.rstrip("/") != "/v1/chat/completions":
+            return self.send_json(404, _error(f"Unknown request URL: {rec.method} {rec.path}", "invalid_request_error",
+                                              "unknown_url"))
+        if fake.api_key is not None and rec.authorization != f"Bearer {fake.api_key}":
+            return self.send_json(401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+        if not isinstance(rec.body, dict) or not isinstance(rec.body.get("messages"), list):
+            return self.send_json(400, _error("We could not parse the JSON body of your request.",
+                                              "invalid_request_error", None))
+        status, payload, headers = fake.answer(rec.body)
+        return self.send_json(status, payload, headers)
 
-    def do_GET(self) -> None:
-        self._send(404, _error(f"Unknown request URL: GET {self.path}", "invalid_request_error", "unknown_url"))
+
+OpenAIFake.handler = _OpenAIHandler

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from qlrf.db import engine_for
 from qlrf.remediation.approvals import TaskStateError, TaskStore
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.test_approvals import ALLOW, PENDING, make_plan
+from tests.remediation.support import ALLOW, PENDING, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -83,19 +83,6 @@ def test_concurrent_appends_and_races_on_postgres(pg_url):
     store = TaskStore(pg_url, audit=audit)
     task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW)
     assert task.state == "approved"
-    outcomes: list[str] = []
-
-    def start() -> None:
-        try:
-            TaskStore(pg_url, audit=AuditLog(pg_url)).start(task.id)
-            outcomes.append("won")
-        except TaskStateError:
-            outcomes.append("refused")
-
-    racers = [threading.Thread(target=start) for _ in range(4)]
-    for t in racers:
-        t.start()
-    for t in racers:
-        t.join()
-    assert sorted(outcomes) == ["refused"] * 3 + ["won"]
+    outcomes = race(lambda: TaskStore(pg_url, audit=AuditLog(pg_url)).start(task.id), 4, TaskStateError)
+    assert outcomes == ["refused"] * 3 + ["won"]
     assert len(audit.records(kind="execution_start")) == 1 and audit.verify().ok

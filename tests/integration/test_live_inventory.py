@@ -6,29 +6,22 @@ fails is recorded (which and why), fails a check, and does not stop the others b
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from qlrf.warehouse import Warehouse
+from tests.fakes.base import free_port
 from tests.helpers import materialize_day
 from tests.servers.vcsim import populate, start_vcsim
 
 DAY = "2026-11-23"
 
 
-def _dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_live_vsphere_partition_with_one_failed_vcenter(tmp_path, monkeypatch):
     with start_vcsim(vms=12, datacenters=1, clusters=2) as server:
         population = populate(server.connect(), seed=3, template_fraction=0.0, snapshot_fraction=0.5)
-        dead = _dead_port()
+        dead = free_port()
         monkeypatch.setenv("QLRF_SOURCE_VSPHERE", "live")
         monkeypatch.setenv("QLRF_VSPHERE_HOSTS", f"{server.host}:{server.port},127.0.0.1:{dead}")
         monkeypatch.setenv("QLRF_VSPHERE_USER", server.user)

@@ -7,7 +7,6 @@ prove the services still stop on SIGTERM to their process groups.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.base import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(url: str, timeout: float = 120) -> str:
@@ -47,7 +42,7 @@ def _group_alive(pgid: int) -> bool:
 @pytest.mark.slow
 def test_serve_then_stop_leaves_nothing_running(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
-    env.update(QLRF_HOME=str(tmp_path), QLRF_DAGSTER_PORT=str(_free_port()), QLRF_DASHBOARD_PORT=str(_free_port()))
+    env.update(QLRF_HOME=str(tmp_path), QLRF_DAGSTER_PORT=str(free_port()), QLRF_DASHBOARD_PORT=str(free_port()))
     serve = [sys.executable, str(ROOT / "scripts" / "serve.py")]
     subprocess.run(["bash", "-c", f"{' '.join(serve)} start & wait"], env=env, check=True, timeout=60, cwd=ROOT)
     pids = {p.stem: int(p.read_text()) for p in (tmp_path / "run").glob("*.pid")}

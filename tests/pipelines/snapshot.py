@@ -2,7 +2,7 @@
 
 Everything a reviewer should notice when it changes: asset keys with their partitioning, group and
 upstream partition mappings; checks and whether they block; jobs; schedules; sensors and the status
-they ship with. Regenerate with ``QLRF_UPDATE_SNAPSHOT=1 pytest tests/pipelines``.
+they ship with; resource keys and the executor. Regenerate with ``QLRF_UPDATE_SNAPSHOT=1 pytest tests/pipelines``.
 """
 
 from __future__ import annotations
@@ -54,4 +54,7 @@ def definitions_snapshot(defs: Definitions) -> dict[str, Any]:
         for s in sorted(repo.schedule_defs, key=lambda s: s.name)
     }
     sensors = {s.name: s.default_status.value for s in sorted(repo.sensor_defs, key=lambda s: s.name)}
-    return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+    resources = sorted(defs.resources or {})
+    executor = defs.executor.name if defs.executor else None
+    return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors,
+            "resources": resources, "executor": executor}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -217,3 +219,54 @@ class StopOneCanary:
 
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict:
         return self.inner.rollback(plan, waves_done)
+
+
+# --- approvals: gate decisions and the plan the task-store tests propose ------------------------------
+
+PENDING = {"allow": False, "requires_approval": True, "deny": [], "approval_reasons": ["risk level high always needs approval"],
+           "approved": False, "source": "embedded", "input": {"action": "execute_wave", "environment": "prod", "wave": 0}}
+ALLOW = {"allow": True, "requires_approval": False, "deny": [], "approval_reasons": [], "approved": False,
+         "input": {"action": "execute_wave", "environment": "dev", "wave": 0}}
+DENY = {"allow": False, "requires_approval": False, "deny": ["production is never full_auto: set the prod autonomy mode"],
+        "approval_reasons": [], "approved": False, "input": {"action": "execute_wave", "environment": "prod"}}
+
+
+def make_plan(plan_id: str = "plan-1", environment: str = "prod", to_ref: str = "ami-0000000000000bbb2") -> PatchPlan:
+    """A high-risk, canary-only prod plan over three AWS VMs: the approvals tests' standard proposal."""
+    doc = {
+        "metadata": {"id": plan_id, "created_at": "2026-11-27T10:00:00Z", "created_by": "sensor:drift_breach",
+                     "reason": "lon1 prod drift 41 > 30", "environment": environment, "platform": "aws", "site": "lon1",
+                     "risk_level": "high", "autonomy_mode": "canary_only"},
+        "spec": {
+            "targets": {"instances": [
+                {"asset_id": f"i-{n}", "platform": "aws", "account": "1", "region": "eu-west-1", "name": f"web-{n}"}
+                for n in range(3)
+            ]},
+            "from_images": [{"image_ref": "ami-0000000000000aaa1", "family": "ubuntu-22.04", "version": "2.1.0"}],
+            "to_image": {"image_ref": to_ref, "family": "ubuntu-22.04", "version": "3.0.0"},
+            "waves": [{"name": "canary", "canary": True, "instances": ["i-0"]},
+                      {"name": "batch-1", "instances": ["i-1", "i-2"]}],
+            "rollback": {"strategy": "previous_image", "image_ref": "ami-0000000000000aaa1"},
+        },
+    }
+    return PatchPlan.model_validate(doc)
+
+
+def race(action: Callable[[], object], racers: int, refused: type[Exception]) -> list[str]:
+    """Run `action` in `racers` threads at once: "won" for each that returned, "refused" for each
+    that raised `refused` (sorted, so a single winner reads ``["refused", ..., "won"]``)."""
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            action()
+            outcomes.append("won")
+        except refused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,37 +23,9 @@ from qlrf.remediation.approvals import (
     task_id_for,
 )
 from qlrf.remediation.audit import AuditLog
-from qlrf.remediation.plans import PatchPlan
+from tests.remediation.support import ALLOW, DENY, PENDING, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-PENDING = {"allow": False, "requires_approval": True, "deny": [], "approval_reasons": ["risk level high always needs approval"],
-           "approved": False, "source": "embedded", "input": {"action": "execute_wave", "environment": "prod", "wave": 0}}
-ALLOW = {"allow": True, "requires_approval": False, "deny": [], "approval_reasons": [], "approved": False,
-         "input": {"action": "execute_wave", "environment": "dev", "wave": 0}}
-DENY = {"allow": False, "requires_approval": False, "deny": ["production is never full_auto: set the prod autonomy mode"],
-        "approval_reasons": [], "approved": False, "input": {"action": "execute_wave", "environment": "prod"}}
-
-
-def make_plan(plan_id: str = "plan-1", environment: str = "prod", to_ref: str = "ami-0000000000000bbb2") -> PatchPlan:
-    doc = {
-        "metadata": {"id": plan_id, "created_at": "2026-11-27T10:00:00Z", "created_by": "sensor:drift_breach",
-                     "reason": "lon1 prod drift 41 > 30", "environment": environment, "platform": "aws", "site": "lon1",
-                     "risk_level": "high", "autonomy_mode": "canary_only"},
-        "spec": {
-            "targets": {"instances": [
-                {"asset_id": f"i-{n}", "platform": "aws", "account": "1", "region": "eu-west-1", "name": f"web-{n}"}
-                for n in range(3)
-            ]},
-            "from_images": [{"image_ref": "ami-0000000000000aaa1", "family": "ubuntu-22.04", "version": "2.1.0"}],
-            "to_image": {"image_ref": to_ref, "family": "ubuntu-22.04", "version": "3.0.0"},
-            "waves": [{"name": "canary", "canary": True, "instances": ["i-0"]},
-                      {"name": "batch-1", "instances": ["i-1", "i-2"]}],
-            "rollback": {"strategy": "previous_image", "image_ref": "ami-0000000000000aaa1"},
-        },
-    }
-    return PatchPlan.model_validate(doc)
-
-
 @pytest.fixture()
 def url(tmp_path):
     return f"sqlite:///{tmp_path / 'tasks.db'}"
@@ -229,21 +200,7 @@ def test_pending_tasks_expire_after_24_hours(store):
 
 def test_start_wins_exactly_once_under_concurrency(store):
     task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW, now=T0)
-    results: list[str] = []
-
-    def start() -> None:
-        try:
-            store.start(task.id)
-            results.append("won")
-        except TaskStateError:
-            results.append("refused")
-
-    threads = [threading.Thread(target=start) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["refused"] * 5 + ["won"]
+    assert race(lambda: store.start(task.id), 6, TaskStateError) == ["refused"] * 5 + ["won"]
     assert len(store.audit.records(kind="execution_start")) == 1 and store.audit.verify().ok
 
 

@@ -247,8 +247,8 @@ def test_remote_sends_the_input_and_token(tmp_path):
         assert Gate.remote(fake.url).decide(wave()).reasons == ("OPA HTTP 401 Unauthorized: missing or invalid bearer token",)
         decision = Gate.remote(fake.url, token="t0ken").decide(wave())
         assert decision.allow
-        method, path, body = fake.requests[-1]
-        assert (method, path, body) == ("POST", "/v1/data/qlrf/gate/decision", {"input": wave()})
+        last = fake.requests[-1]
+        assert (last.method, last.path, last.body) == ("POST", "/v1/data/qlrf/gate/decision", {"input": wave()})
 
 
 def test_unreachable_or_slow_opa_denies():

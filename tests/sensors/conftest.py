@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance
 
-DAY = "2026-11-20"
+from tests.sensors.support import DAY
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from qlrf.remediation.plans import PatchPlan
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 
+DAY = "2026-11-20"  # the day drift_day materialises (tests/sensors/conftest.py)
 PENDING = {"allow": False, "requires_approval": True, "deny": [], "approval_reasons": ["risk level high always needs approval"],
            "input": {"action": "plan", "fleet_size": 100}}
 AUTO = {"allow": True, "requires_approval": False, "deny": [], "approval_reasons": [], "input": {"action": "plan", "fleet_size": 100}}

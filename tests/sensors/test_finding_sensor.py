@@ -11,8 +11,7 @@ from qlrf.warehouse import Warehouse
 from resources.remediation import RemediationResource
 from resources.warehouse import WarehouseResource
 from sensors.findings import build_drift_findings_sensor
-from tests.sensors.conftest import DAY
-from tests.sensors.support import CapturingAlerts
+from tests.sensors.support import DAY, CapturingAlerts
 
 PARTITION = f"{DAY}|aws"
 

@@ -17,8 +17,7 @@ from qlrf.warehouse import Warehouse
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource
 from sensors.approvals import build_approval_sensor
-from tests.sensors.conftest import DAY
-from tests.sensors.support import AUTO, DRIVER, PENDING, FakeDriverRemediation, make_plan, store_at
+from tests.sensors.support import AUTO, DAY, DRIVER, PENDING, FakeDriverRemediation, make_plan, store_at
 
 PARTITION = f"{DAY}|aws"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

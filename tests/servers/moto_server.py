@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
+
+from tests.fakes.base import FakeHandler, FaultRule, HttpFake, RecordedRequest, free_port
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIAQLRFTESTKEY00001",
@@ -46,12 +47,6 @@ SCRUB = (
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 )
 MOTO_DEFAULT_ACCOUNT = "123456789012"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def loopback_overrides(endpoint: str, tmpdir: str) -> dict[str, str]:
@@ -335,101 +330,92 @@ def query_error(code: str, message: str, kind: str = "Sender") -> str:
     )
 
 
-class FaultProxy:
-    """HTTP proxy in front of moto: forwards everything except what a rule answers; counts both."""
+class FaultProxy(HttpFake):
+    """HTTP proxy in front of moto: forwards everything except what a rule answers; counts both.
+
+    The server and the recorded requests (``scope`` is the SigV4 region) are the shared loopback
+    base's; only the rules (``Request -> (status, xml) | None``) and the forwarding are the proxy's.
+    """
+
+    thread_name = "fault-proxy"
 
     def __init__(self, upstream: str, rules: list[Rule] | None = None) -> None:
+        super().__init__()
         self.upstream = urllib.parse.urlsplit(upstream)
         self.rules = list(rules or [])
         self.answered: Counter[tuple[str, str, str]] = Counter()  # (region, action, status) answered here
         self.forwarded: Counter[tuple[str, str]] = Counter()  # (region, action) forwarded to moto
         self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                req = proxy._describe(self.headers.get("Authorization", ""), body)
-                for rule in proxy.rules:
-                    answer = rule(req)
-                    if answer is not None:
-                        status, text = answer
-                        with proxy._lock:
-                            proxy.answered[(req.region, req.action, str(status))] += 1
-                        payload = text.encode()
-                        self.send_response(status)
-                        self.send_header("Content-Type", "text/xml")
-                        self.send_header("Content-Length", str(len(payload)))
-                        self.end_headers()
-                        self.wfile.write(payload)
-                        return
-                with proxy._lock:
-                    proxy.forwarded[(req.region, req.action)] += 1
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-                    conn.request("POST", self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    payload = resp.read()
-                finally:
-                    conn.close()
-                self.send_response(resp.status)
-                for key, value in resp.getheaders():
-                    if key.lower() not in (
-                        "connection",
-                        "transfer-encoding",
-                        "content-length",
-                        "server",
-                        "date",
-                    ):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @staticmethod
-    def _describe(authorization: str, body: bytes) -> Request:
+    def describe(rec: RecordedRequest) -> Request:
         # Authorization: AWS4-HMAC-SHA256 Credential=AKIA.../20261127/eu-west-1/ec2/aws4_request, ...
+        authorization = rec.authorization or ""
         service = region = ""
         if "Credential=" in authorization:
             scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
             if len(scope) >= 5:
                 region, service = scope[2], scope[3]
-        params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        params = dict(urllib.parse.parse_qsl(rec.text))
         return Request(service=service, region=region, action=params.get("Action", ""), params=params)
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
+    def answer(self, req: Request) -> tuple[int, str] | None:
+        """The first rule's answer (counted), or None: forward to moto (counted)."""
+        for rule in self.rules:
+            answer = rule(req)
+            if answer is not None:
+                with self._lock:
+                    self.answered[(req.region, req.action, str(answer[0]))] += 1
+                return answer
+        with self._lock:
+            self.forwarded[(req.region, req.action)] += 1
+        return None
 
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def forward(self, rec: RecordedRequest, target: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """`rec` sent on to moto as it came (`target`: the raw path and query)."""
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        try:
+            conn.request(rec.method, target, body=rec.raw, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+
+_HOP_BY_HOP = ("connection", "transfer-encoding", "content-length", "server", "date")
+
+
+class _ProxyHandler(FakeHandler):
+    fake: FaultProxy
+
+    def route(self, rec: RecordedRequest) -> None:
+        req = self.fake.describe(rec)
+        rec.scope = req.region
+        answer = self.fake.answer(req)
+        if answer is not None:
+            status, text = answer
+            return self.send_bytes(status, text.encode(), content_type="text/xml")
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        status, upstream_headers, payload = self.fake.forward(rec, self.path, headers)
+        passed = {k: v for k, v in upstream_headers if k.lower() not in _HOP_BY_HOP and k.lower() != "content-type"}
+        content_type = next((v for k, v in upstream_headers if k.lower() == "content-type"), "text/xml")
+        return self.send_bytes(status, payload, passed, content_type=content_type)
+
+
+FaultProxy.handler = _ProxyHandler
 
 
 def throttle_first(action: str, times: int, *, region: str | None = None) -> Rule:
     """Answer the first `times` calls of `action` (optionally in one region) with a throttling error."""
-    left = {"n": times}
+    budget = FaultRule("throttle", times=times)
     lock = threading.Lock()
 
     def rule(req: Request) -> tuple[int, str] | None:
         if req.action != action or (region and req.region != region):
             return None
         with lock:
-            if left["n"] <= 0:
+            if not budget.use():
                 return None
-            left["n"] -= 1
         if req.service == "ec2":
             return 503, ec2_error("RequestLimitExceeded", "Request limit exceeded.")
         return 400, query_error("Throttling", "Rate exceeded")

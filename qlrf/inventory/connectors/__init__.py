@@ -1,4 +1,4 @@
-"""Live discovery connectors, one module per platform, plain Python over each platform's SDK.
+"""Live discovery connectors, one package per platform, plain Python over each platform's SDK.
 
 Every connector exposes
     discover(config, *, mapping: TagMapping, discovered_at: datetime, progress=None) -> Normalised
@@ -6,6 +6,10 @@ and yields exactly the rows the file normalisers produce (it reuses them), so th
 cannot tell a live estate from an export. A scope (region, account, subscription, project, vCenter)
 that fails is recorded in Normalised.failed_scopes as {"scope": ..., "reason": ...}; the other
 scopes still count. Extra discovery facts (images, scaling groups) go to Normalised.facts.
+
+Each platform package has the same files (config, sessions, facts or collect, discovery); the scope
+fan-out, the per-scope result, the finish step, error reasons and the shared fact columns are in
+`common`, once.
 """
 
 from __future__ import annotations
@@ -31,4 +35,6 @@ def discover_from_env(
 ) -> Normalised:
     """One platform's live discovery configured from the environment (what `qlrf discover` runs)."""
     module = connector(platform)
-    return module.discover(module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress)
+    return module.discover(
+        module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress
+    )

@@ -14,17 +14,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qlrf.inventory.contract import PLATFORMS, Normalised
-from qlrf.inventory.normalize import aws, azure, gcp, vsphere
+from qlrf.inventory.contract import Normalised
 from qlrf.inventory.normalize.reading import load_json_files
 from qlrf.inventory.tags import TagMapping
+from qlrf.platforms import REGISTRY, Registry
 
-NORMALISERS: dict[str, Callable[..., Normalised]] = {
-    "aws": aws.normalise,
-    "azure": azure.normalise,
-    "gcp": gcp.normalise,
-    "vsphere": vsphere.normalise,
-}
+
+def normaliser(platform: str, registry: Registry = REGISTRY) -> Callable[..., Normalised]:
+    """The platform's normaliser, named by its registry record and imported on first use."""
+    return registry.get(platform).load_normaliser()
 
 
 @contextmanager
@@ -49,11 +47,10 @@ def normalise_files(
     account: str | None = None,
     region: str | None = None,
 ) -> Normalised:
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
+    normalise = normaliser(platform)  # an unknown platform fails here, before any file is read
     with no_cyclic_gc():
         loaded = load_json_files(paths)
-        result = NORMALISERS[platform](
+        result = normalise(
             loaded.docs,
             mapping=mapping or TagMapping(),
             discovered_at=discovered_at or datetime.now(UTC),

@@ -21,13 +21,13 @@ from qlrf.inventory.connectors.aws import AwsConfig, client_config, config_from_
 from qlrf.inventory.contract import inventory_table, snapshot_table
 from qlrf.inventory.normalize.aws import normalise
 from qlrf.inventory.tags import TagMapping
+from tests.fakes.base import free_port
 from tests.servers.moto_server import (
     FAKE_CREDENTIALS,
     FaultProxy,
     Request,
     assumed_session,
     ec2_error,
-    free_port,
     query_error,
     seed_region,
     start_moto_thread,

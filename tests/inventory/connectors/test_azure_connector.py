@@ -18,6 +18,7 @@ from qlrf.inventory.normalize import azure as normalize_azure
 from qlrf.inventory.tags import TagMapping
 from tests.fakes.azure_fake import start_azure_fake
 from tests.fakes.fixtures import azure_fixture
+from tests.inventory.connectors.support import without_time
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 MAPPING = TagMapping()
@@ -74,17 +75,11 @@ def _file_rows(fx, subs, discovered_at=NOW):
     return normalize_azure.normalise(docs, mapping=MAPPING, discovered_at=discovered_at)
 
 
-def _without_time(rows):
-    return sorted(
-        ({k: v for k, v in r.items() if k != "discovered_at"} for r in rows), key=lambda r: r["asset_id"]
-    )
-
-
 def test_rows_identical_to_file_normaliser(run, fx) -> None:
     out, _, _ = run
     later = _file_rows(fx, _healthy(fx), NOW + timedelta(hours=5))
     assert not out.errors and not later.errors
-    assert _without_time(out.vms) == _without_time(later.vms)
+    assert without_time(out.vms) == without_time(later.vms)
     assert len(out.vms) == sum(
         len(fx["subscriptions"][s]["virtualMachines"])
         + len(fx["subscriptions"][s]["virtualMachineScaleSetVMs"])
@@ -189,7 +184,7 @@ def test_paging(run, fx) -> None:
     for sub in _healthy(fx):
         pages = [
             r for r in requests
-            if r.subscription == sub.lower() and r.status == 200 and r.path.lower().endswith("/virtualmachines")
+            if r.scope == sub.lower() and r.status == 200 and r.path.lower().endswith("/virtualmachines")
             and "/virtualmachinescalesets/" not in r.path.lower()
         ]  # fmt: skip
         assert len(pages) > 1, sub
@@ -200,7 +195,7 @@ def test_paging(run, fx) -> None:
 def test_throttled_subscription_still_discovered(run, fx) -> None:
     out, requests, _ = run
     throttled = next(iter(fx["faults"]["throttle"]))
-    assert [r.status for r in requests if r.subscription == throttled.lower()].count(429) == 2
+    assert [r.status for r in requests if r.scope == throttled.lower()].count(429) == 2
     assert sum(r["account"] == throttled for r in out.vms) == len(
         fx["subscriptions"][throttled]["virtualMachines"]
     ) + len(fx["subscriptions"][throttled]["virtualMachineScaleSetVMs"])
@@ -242,7 +237,7 @@ def test_status_only_pages_without_the_model(fx) -> None:
             _config(fake, subs), mapping=MAPPING, discovered_at=NOW, credential=fake.credential()
         )
         listings = [r.query.get("statusOnly") for r in fake.requests if r.path.endswith("/virtualMachines")]
-    assert _without_time(out.vms) == _without_time(_file_rows(fx, subs).vms)
+    assert without_time(out.vms) == without_time(_file_rows(fx, subs).vms)
     assert ["true"] in listings and None in listings
 
 
@@ -261,7 +256,7 @@ def test_client_secret_credential_against_token_service(fx, fake) -> None:
     assert not out.failed_scopes and len(out.vms) == 23
     token_calls = [r for r in fake.requests if r.path.endswith("/oauth2/v2.0/token")]
     assert len(token_calls) == 1  # fetched once, cached for every client and thread
-    tokens = {r.authorization for r in fake.requests if r.subscription}
+    tokens = {r.authorization for r in fake.requests if r.scope}
     assert tokens == {f"Bearer {fake.issued_tokens[-1]}"}
 
 
@@ -284,7 +279,7 @@ def test_wrong_secret_is_a_clear_error_without_the_secret(fx, fake, caplog) -> N
         assert "Trace ID" not in failure["reason"]
     assert secret not in repr(out.failed_scopes) + "\n".join(messages) + caplog.text
     assert secret not in repr(connector.AzureConfig(client_secret=secret))
-    assert not [r for r in fake.requests if r.subscription]  # no ARM call with a credential that cannot work
+    assert not [r for r in fake.requests if r.scope]  # no ARM call with a credential that cannot work
 
 
 def test_config_from_env() -> None:

@@ -20,6 +20,7 @@ from qlrf.inventory.normalize import gcp as normalize_gcp
 from qlrf.inventory.tags import TagMapping
 from tests.fakes.fixtures import gcp_fixture
 from tests.fakes.gcp_fake import start_gcp_fake
+from tests.inventory.connectors.support import without_time
 
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 MAPPING = TagMapping()
@@ -69,17 +70,11 @@ def _file_rows(fx, projects, discovered_at=NOW):
     return normalize_gcp.normalise(docs, mapping=MAPPING, discovered_at=discovered_at)
 
 
-def _without_time(rows):
-    return sorted(
-        ({k: v for k, v in r.items() if k != "discovered_at"} for r in rows), key=lambda r: r["asset_id"]
-    )
-
-
 def test_rows_identical_to_file_normaliser(run, fx) -> None:
     out, _, _ = run
     later = _file_rows(fx, _healthy(fx), NOW + timedelta(hours=5))
     assert not out.errors and not later.errors
-    assert _without_time(out.vms) == _without_time(later.vms)
+    assert without_time(out.vms) == without_time(later.vms)
     assert len(out.vms) == sum(len(fx["projects"][p]["instances"]) for p in _healthy(fx))
     same_time = _file_rows(fx, _healthy(fx))
     key = lambda s: (s["asset_id"], s["snapshot_id"])  # noqa: E731
@@ -127,7 +122,7 @@ def test_restored_disk_follows_a_known_snapshot_to_its_image(fx) -> None:
     assert file_row["image_ref"] == origin["sourceImage"]
     with start_gcp_fake(fx2) as fake2:
         out = connector.discover(_config(fake2, [pid], page_size=500), mapping=MAPPING, discovered_at=NOW)
-    assert _without_time(out.vms) == _without_time(_file_rows(fx2, [pid]).vms)
+    assert without_time(out.vms) == without_time(_file_rows(fx2, [pid]).vms)
 
 
 def test_managed_instance_groups(run, fx) -> None:
@@ -185,7 +180,7 @@ def test_paging(run, fx) -> None:
     _, requests, _ = run
     for pid in _healthy(fx):
         for coll in ("aggregated/instances", "aggregated/disks", "global/snapshots"):
-            pages = [r for r in requests if r.project == pid and r.path.endswith(coll) and r.status == 200]
+            pages = [r for r in requests if r.scope == pid and r.path.endswith(coll) and r.status == 200]
             assert len(pages) > 1, (pid, coll)
             assert any("pageToken" in r.query for r in pages)
             assert all(r.query["maxResults"] == ["6"] for r in pages)
@@ -194,7 +189,7 @@ def test_paging(run, fx) -> None:
 def test_throttled_project_retried(run, fx) -> None:
     out, requests, _ = run
     throttled = next(iter(fx["faults"]["throttle"]))
-    assert [r.status for r in requests if r.project == throttled].count(429) == 2
+    assert [r.status for r in requests if r.scope == throttled].count(429) == 2
     assert sum(r["account"] == throttled for r in out.vms) == len(fx["projects"][throttled]["instances"])
     assert not any(f["scope"].startswith(f"gcp:{throttled}") for f in out.failed_scopes)
 

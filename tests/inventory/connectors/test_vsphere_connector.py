@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import ssl
 import sys
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from qlrf.inventory.contract import inventory_table, json_default, snapshot_tabl
 from qlrf.inventory.normalize.vsphere import normalise  # noqa: E402
 from qlrf.inventory.tags import TagMapping  # noqa: E402
 from resources.vsphere import VsphereResource  # noqa: E402  (module level: Dagster resolves annotations)
+from tests.fakes.base import free_port
 
 # Building vcsim (Go compile, maybe apt-get) takes 15-40 s: slow until var/bin/vcsim is fresh.
 pytestmark = [pytest.mark.slow] if vcsim_needs_build() else []
@@ -45,12 +45,6 @@ def _vc(server, **overrides) -> vsphere.VcenterConfig:
     }
     fields.update(overrides)
     return vsphere.VcenterConfig(**fields)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +160,7 @@ def test_parity_with_file_normaliser(estate, discovered):
 
 def test_dead_vcenter_is_recorded_and_the_other_counts(estate):
     server, pop, _ = estate
-    dead = _free_port()
+    dead = free_port()
     config = vsphere.VsphereConfig(
         vcenters=[_vc(server, port=dead, password=PASSWORD), _vc(server)], page_size=50
     )
@@ -236,14 +230,14 @@ def test_tls_verified_with_ca_file(estate, tmp_path, monkeypatch):
     ca.write_text(ssl.get_server_certificate((server.host, server.port)))
     # Go's httptest certificate (which vcsim serves) has a 1024-bit RSA key, below OpenSSL's default
     # security level ("EE certificate key too weak"); allow it here only. Chain and name are still checked.
-    real_context = vsphere._ssl_context
+    real_context = vsphere.sessions._ssl_context
 
     def lab_context(vc):
         ctx = real_context(vc)
         ctx.set_ciphers("DEFAULT:@SECLEVEL=1")
         return ctx
 
-    monkeypatch.setattr(vsphere, "_ssl_context", lab_context)
+    monkeypatch.setattr(vsphere.sessions, "_ssl_context", lab_context)
     out = vsphere.discover(
         vsphere.VsphereConfig(vcenters=[_vc(server, verify_tls=True, ca_file=str(ca))]),
         mapping=MAPPING,

@@ -1,0 +1,1 @@
+"""Widgets and helpers the dashboard pages share."""
