@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 UV_VERSION := 0.13.8
 
-.PHONY: setup run test test-fast test-clock serve stop lint lock bench vcsim clean
+.PHONY: setup run test test-fast test-clock faults serve stop lint lock bench vcsim clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ test-clock: setup  ## the fast tests under shifted clocks (libfaketime from Debi
 	@for shift in $(CLOCK_SHIFTS); do echo "== fast tests with the clock at $$shift"; \
 	  faketime -f "$$shift" $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not postgres" -p no:cacheprovider \
 	  || exit 1; done
+
+faults: setup  ## the fault catalogue (tests/faults): "N attempts, N held" per class and in total
+	$(BIN)/python scripts/fault_catalogue.py
 
 serve: setup  ## Dagster UI + daemon (schedules, sensors) and the Streamlit dashboard
 	$(BIN)/python scripts/serve.py start

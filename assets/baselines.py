@@ -5,10 +5,14 @@ configured *and* the contracts are the generated sample estate's (no golden_dir 
 sample's own ``<estate>/<day>/keys/cosign.pub`` trusted; a configured golden directory with no
 configured keys is rejected, never trusted by a key lying next to it.
 
-A rejected contract (unsigned, tampered, signed by an untrusted key, or invalid) fails the run with
-`dagster.Failure` before anything is written, so today's partition does not exist and the previous
-day's registry stays the newest one; the blocking `verified_signatures` check stops everything
-downstream of an unverified baseline.
+A rejected contract (unsigned, tampered, signed by an untrusted key, invalid, or with an SBOM that
+does not match its signed hash) fails the run with `dagster.Failure` before anything is written, so
+today's partition does not exist and the previous day's registry stays the newest one; the blocking
+`verified_signatures` check stops everything downstream of an unverified baseline.
+
+A verified registry is then compared with the baseline in force (:mod:`qlrf.baselines.guard`):
+empty, a family lost or deleted, a revocation dropped, a version moved backwards or an older
+contract replayed also fail the run before anything is written, one line per problem.
 """
 
 from collections import Counter
@@ -31,8 +35,8 @@ from qlrf.baselines.contracts import (
     ImageFamily,
     current_images,
     load_contracts,
-    registry_table,
 )
+from qlrf.baselines.guard import Review, review
 from qlrf.baselines.signing import (
     ENV_PUBLIC_KEYS,
     PUBLIC_KEY_NAME,
@@ -78,6 +82,16 @@ def signature_check(families: list[ImageFamily], key_source: str) -> AssetCheckR
     )
 
 
+def refuse_regressions(checked: Review, directory: Path) -> None:
+    """Fail the run, writing nothing, when the new registry must not replace the baseline in force."""
+    if checked.problems:
+        kept = f"the baseline of {checked.current.day} stays in force" if checked.current else "no baseline is in force"
+        raise Failure(
+            f"golden-image registry refused, {kept}:\n" + "\n".join(f"- {p}" for p in checked.problems),
+            metadata={"contracts": str(directory), "partition_written": False, "problems": len(checked.problems)},
+        )
+
+
 @asset(
     partitions_def=daily,
     group_name="baselines",
@@ -108,11 +122,16 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
             metadata={"contracts": str(directory), "partition_written": False},
         ) from exc
     context.log.info(f"verified {len(families)} golden-image contract(s) with keys from {key_source}")
-    table = registry_table(families, as_of(day))
-    path = warehouse.get().write("golden_images", table, day)
+    wh = warehouse.get()
+    checked = review(families, wh, day, as_of(day))
+    refuse_regressions(checked, directory)
+    table = checked.registry
+    path = wh.write("golden_images", table, day, metadata=checked.metadata)
     yield MaterializeResult(
         metadata={
             "dagster/row_count": table.num_rows,
+            "baseline_replaced": checked.current.day if checked.current else "none (first baseline)",
+            "serials": ", ".join(f"{f.family}: {f.serial}" for f in families),
             "families": len(families),
             "versions": len({(r["family"], r["version"]) for r in table.select(["family", "version"]).to_pylist()}),
             "contracts": str(directory),

@@ -25,9 +25,9 @@ from dagster import (
 )
 
 import assets
-from assets.jobs import fleet_job, golden_job, platform_job, quality_job
+from jobs.assets import fleet_job, golden_job, platform_job, quality_job
+from jobs.remediation import remediation_execution_job, remediation_planning_job
 from pipelines.executors import executor_for
-from pipelines.remediation_jobs import remediation_execution_job, remediation_planning_job
 from qlrf.envparse import environ
 from qlrf.settings import executor_setting
 from resources.alerts import AlertsResource

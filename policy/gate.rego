@@ -8,7 +8,7 @@
 #     "approved": bool,           # input.approval is a valid approval of input.plan_hash
 #   }
 #
-# The input schema is documented in qlrf/gate.py. Callers treat an undefined decision as deny.
+# The input schema is documented in qlrf/remediation/gate/gate.py. Callers treat an undefined decision as deny.
 package qlrf.gate
 
 import rego.v1

@@ -169,7 +169,33 @@ def cmd_contracts_verify(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for f in families:
-        print(f"ok {f.source}: {len(f.versions)} versions, signed by {short(f.signed_by)}")
+        print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
+              + (", retired" if f.retired else ""))
+    return _against_warehouse(families, args.date) if args.against_warehouse else 0
+
+
+def _against_warehouse(families, day: str | None) -> int:
+    """Would the golden_images partition of `day` (default today) accept these contracts? Exit 1 if not."""
+    from datetime import time
+
+    from qlrf.baselines.guard import review
+    from qlrf.warehouse import Warehouse
+
+    now = datetime.now(UTC)
+    try:
+        when = date.fromisoformat(day) if day else now.date()
+    except ValueError:
+        print(f"error: --date {day!r}: expected YYYY-MM-DD", file=sys.stderr)
+        return 2
+    as_of = min(now, datetime.combine(when, time(23, 59, 59), tzinfo=UTC))
+    checked = review(families, Warehouse(Settings.from_env().warehouse), when, as_of)
+    against = f"the baseline of {checked.current.day}" if checked.current else "no baseline in force"
+    for problem in checked.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if checked.problems:
+        print(f"refused for {when}: {len(checked.problems)} problem(s) against {against}", file=sys.stderr)
+        return 1
+    print(f"ok for {when}: {checked.registry.num_rows} registry rows may replace {against}")
     return 0
 
 
@@ -271,6 +297,46 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan_execute(args: argparse.Namespace) -> int:
+    """Dry run only: a real execution starts from an approved task (remediation_execution_job)."""
+    if not args.dry_run:
+        print("error: `qlrf plan execute` only dry-runs (add --dry-run): a real execution runs from an approved task, "
+              "through remediation_execution_job (launched by remediation_approval_sensor)", file=sys.stderr)
+        return 2
+    import getpass
+
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.remediation.calls import CallRecorder
+    from qlrf.remediation.drivers import driver_for
+    from qlrf.remediation.dryrun import dry_run_plan
+    from qlrf.remediation.gate import Gate
+    from qlrf.remediation.plans import load_plan
+    from qlrf.remediation.service import approval_of, fleet_size_of
+
+    plan = load_plan(args.file)
+    task = _task_store().by_hash(plan.content_hash or plan.compute_hash())
+    fleet = args.fleet_size or (fleet_size_of(task, plan) if task else None)
+    if fleet is None:
+        raise ValueError(f"{args.file} has no approval task: give --fleet-size (the environment's VM count, "
+                         "the gate's drift-delta denominator)")
+    actor = f"cli:{getpass.getuser()}"
+    gate = Gate.from_env()
+    try:
+        result = dry_run_plan(
+            plan, driver=driver_for(plan.metadata.platform, recorder=CallRecorder(dry_run=True)), gate=gate,
+            audit=AuditLog(), requested_by=task.requested_by if task else actor, actor=actor, fleet_size=fleet,
+            approval=approval_of(task) if task else None, subject=task.id if task else None,
+            now=datetime.now(UTC), log=lambda _: None,
+        )
+    finally:
+        gate.close()
+    if args.json:
+        print(json.dumps(result.summary(), default=json_default))
+    else:
+        print("\n".join(result.lines()))
+    return 1 if result.error else 0
+
+
 def _task_store():
     from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
@@ -357,6 +423,13 @@ def add_remediation_commands(sub) -> None:
     validate = plan.add_parser("validate", help="exit 0 if valid, 2 with the field named if not")
     validate.add_argument("file")
     validate.set_defaults(func=cmd_plan_validate)
+    execute = plan.add_parser("execute", help="--dry-run: each wave's gate decision and every cloud call, nothing changed")
+    execute.add_argument("file")
+    execute.add_argument("--dry-run", action="store_true",
+                         help="required: list the calls without making them (real runs start from an approved task)")
+    execute.add_argument("--fleet-size", type=int, help="the environment's VM count; default: the approval task's")
+    execute.add_argument("--json", action="store_true")
+    execute.set_defaults(func=cmd_plan_execute)
 
     appr = sub.add_parser("approvals", help="approval tasks").add_subparsers(dest="approvals_command", required=True)
     ls = appr.add_parser("list", help="tasks, oldest first")
@@ -446,6 +519,9 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     cv = contracts.add_parser("verify", help="verify signatures and validate DIR/*.yaml")
     cv.add_argument("directory")
     cv.add_argument("--key", action="append", default=[], help="PEM public key; default QLRF_COSIGN_PUBLIC_KEYS")
+    cv.add_argument("--against-warehouse", action="store_true",
+                    help="also check them against the baseline in force in QLRF_WAREHOUSE (replay, lost family, ...)")
+    cv.add_argument("--date", help="with --against-warehouse: the partition day (default today, UTC)")
     cv.set_defaults(func=cmd_contracts_verify)
     ck = contracts.add_parser("keygen", help="write DIR/cosign.key (0600) and DIR/cosign.pub")
     ck.add_argument("directory")

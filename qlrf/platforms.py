@@ -37,6 +37,10 @@ class Platform:
     connector: str  # module with config_from_env(env) and discover(config, ...)
     config_type: str  # the connector's configuration class, in that module
     driver_kinds: tuple[str, ...]  # remediation driver kinds (qlrf/remediation/drivers/<name>.py)
+    driver: str = ""  # "module:Class" of the remediation driver
+    group_kind: str | None = None  # the scaling-group target kind a plan names (asg, vmss, mig), if any
+    group_rollback: str | None = None  # rollback strategy for a plan over scaling groups
+    standalone_rollback: str = "previous_image"  # rollback strategy for a plan over standalone VMs
     fact_tables: Mapping[str, str] = field(default_factory=dict, hash=False)  # facts key -> warehouse table
     scope_noun: str = "scope"  # what one unit of discovery is called in messages (account/region, project...)
     image_ref_kind: str = "image reference"  # what `image_ref` holds on this platform
@@ -53,6 +57,11 @@ class Platform:
 
     def load_config_type(self) -> type:
         return getattr(self.load_connector(), self.config_type)
+
+    def load_driver(self) -> type:
+        if not self.driver:
+            raise ValueError(f"no execution driver for platform {self.name!r}")
+        return resolve(self.driver)
 
 
 class Registry:
@@ -107,6 +116,9 @@ REGISTRY = Registry(
             connector="qlrf.inventory.connectors.aws",
             config_type="AwsConfig",
             driver_kinds=("asg", "instance"),
+            driver="qlrf.remediation.drivers.aws:AwsDriver",
+            group_kind="asg",
+            group_rollback="previous_launch_template_version",
             fact_tables=_IMAGES_AND_GROUPS,
             scope_noun="account/region",
             image_ref_kind="AMI id",
@@ -118,6 +130,9 @@ REGISTRY = Registry(
             connector="qlrf.inventory.connectors.azure",
             config_type="AzureConfig",
             driver_kinds=("vmss",),
+            driver="qlrf.remediation.drivers.azure:AzureDriver",
+            group_kind="vmss",
+            group_rollback="previous_image",
             fact_tables=_IMAGES_AND_GROUPS,
             scope_noun="subscription",
             image_ref_kind="image reference (marketplace URN) or gallery image-version id",
@@ -129,6 +144,9 @@ REGISTRY = Registry(
             connector="qlrf.inventory.connectors.gcp",
             config_type="GcpConfig",
             driver_kinds=("mig",),
+            driver="qlrf.remediation.drivers.gcp:GcpDriver",
+            group_kind="mig",
+            group_rollback="previous_instance_template",
             fact_tables=_IMAGES_AND_GROUPS,
             scope_noun="project",
             image_ref_kind="image self-link",
@@ -140,6 +158,8 @@ REGISTRY = Registry(
             connector="qlrf.inventory.connectors.vsphere",
             config_type="VsphereConfig",
             driver_kinds=("clone_swap",),
+            driver="qlrf.remediation.drivers.vsphere:VsphereDriver",
+            standalone_rollback="restore_clone",
             fact_tables={"templates": "cloud_images"},
             scope_noun="vCenter",
             image_ref_kind="template name",
@@ -148,3 +168,5 @@ REGISTRY = Registry(
 )
 
 PLATFORMS: tuple[str, ...] = REGISTRY.names()
+# Platforms whose plans can target scaling groups (the plan contract's GroupTarget.platform).
+GROUP_PLATFORMS: tuple[str, ...] = tuple(p.name for p in REGISTRY if p.group_kind)

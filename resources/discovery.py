@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from dagster import ConfigurableResource
 
+from qlrf.inventory.connectors import discover_from_env
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.tags import TagMapping
 from qlrf.platforms import REGISTRY, Registry
@@ -45,12 +46,12 @@ class LiveConnector(Protocol):
 class EnvConnector:
     """A registered platform's connector module, configured from the environment at call time."""
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
+    def __init__(self, platform: str, registry: Registry = REGISTRY) -> None:
+        self.platform = platform
+        self.registry = registry
 
     def discover(self, discovered_at: datetime, mapping: TagMapping, progress: Progress | None = None) -> Normalised:
-        config = self.module.config_from_env()
-        return self.module.discover(config, mapping=mapping, discovered_at=discovered_at, progress=progress)
+        return discover_from_env(self.platform, mapping, discovered_at, progress, registry=self.registry)
 
 
 class DiscoveryResource(ConfigurableResource):
@@ -65,7 +66,7 @@ class DiscoveryResource(ConfigurableResource):
         """The platform's live connector: its nested config resource, a default one, or its module."""
         record = registry.get(platform)  # an unknown platform fails here, naming the known ones
         if platform not in LIVE_RESOURCES:
-            return EnvConnector(record.load_connector())
+            return EnvConnector(record.name, registry)
         return getattr(self, platform) or LIVE_RESOURCES[platform]()
 
     def discover(

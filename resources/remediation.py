@@ -30,7 +30,7 @@ from pydantic import Field
 from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.gate import Gate
-from qlrf.remediation.planner import RemediationPolicy
+from qlrf.remediation.policy import RemediationPolicy
 
 
 class RemediationResource(ConfigurableResource):
@@ -55,15 +55,18 @@ class RemediationResource(ConfigurableResource):
     def policy(self) -> RemediationPolicy:
         return RemediationPolicy.load(self.policy_path)
 
-    def driver(self, platform: str) -> Any:
-        """The platform's execution driver, configured from the environment (qlrf.remediation.drivers)."""
+    def driver(self, platform: str, *, dry_run: bool = False) -> Any:
+        """The platform's execution driver, configured from the environment (qlrf.remediation.drivers).
+
+        ``dry_run``: its mutating calls are recorded, never sent (qlrf.remediation.calls)."""
+        from qlrf.remediation.calls import CallRecorder
         from qlrf.remediation.drivers import driver_for
 
-        return driver_for(platform)
+        return driver_for(platform, recorder=CallRecorder(dry_run=dry_run))
 
 
 class GateResource(ConfigurableResource):
-    """The Rego action gate (qlrf/gate.py): embedded by default, a remote OPA when a URL is set."""
+    """The Rego action gate (qlrf/remediation/gate): embedded by default, a remote OPA when a URL is set."""
 
     opa_url: str | None = Field(default=None, description="Remote OPA base URL; default QLRF_OPA_URL (unset: embedded)")
     opa_token: str | None = Field(default=None, description="Bearer token for the OPA; default QLRF_OPA_TOKEN")

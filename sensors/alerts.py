@@ -8,7 +8,7 @@ A failed remediation execution (rolled back, blocked, failed) is critical, anyth
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, SensorDefinition, run_failure_sensor
 
-from pipelines.remediation_jobs import EXECUTION_JOB
+from jobs.remediation import EXECUTION_JOB
 from qlrf.alerts.model import Alert, run_link
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource

@@ -29,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from pipelines.remediation_jobs import EXECUTION_JOB, execution_run_config, remediation_execution_job
+from jobs.remediation import EXECUTION_JOB, execution_run_config, remediation_execution_job
 from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
 from qlrf.remediation.approvals import Task, TaskStore

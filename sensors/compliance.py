@@ -21,7 +21,7 @@ from dagster import (
 
 from assets.partitions import daily_platform
 from qlrf.alerts.model import Alert
-from qlrf.remediation.planner import RemediationPolicy
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource

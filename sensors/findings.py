@@ -3,7 +3,7 @@
 Every tick reads the ``drift_scores`` materialisations recorded after the cursor (the last event
 storage id seen), oldest first, at most ``EVENTS_PER_TICK`` of them. For each materialised day x
 platform partition (the newest event per partition in the batch) it reads ``drift_scores`` and
-``vm_drift`` from the warehouse and computes the findings (qlrf.remediation.planner.findings_from_partition,
+``vm_drift`` from the warehouse and computes the findings (qlrf.remediation.findings.findings_from_partition,
 DuckDB over Parquet): a site x environment above its environment's drift threshold, or below it
 but running a revoked image. Each finding becomes a RunRequest for ``remediation_planning_job``
 with ``run_key = "<date>|<platform>|<finding fingerprint>"``: re-materialising a partition with
@@ -42,10 +42,11 @@ from dagster import (
 )
 
 from assets.partitions import daily_platform
-from pipelines.remediation_jobs import PLANNING_JOB, planning_run_config, remediation_planning_job
+from jobs.remediation import PLANNING_JOB, planning_run_config, remediation_planning_job
 from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
-from qlrf.remediation.planner import Finding, RemediationPolicy, findings_from_partition
+from qlrf.remediation.findings import Finding, findings_from_partition
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource

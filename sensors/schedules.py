@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import DefaultScheduleStatus, MultiPartitionKey, RunRequest, ScheduleEvaluationContext, schedule
 
-from assets.jobs import platform_job, quality_job
+from jobs.assets import platform_job, quality_job
 from qlrf.inventory.contract import PLATFORMS
 
 

@@ -1,11 +1,19 @@
 """Golden image contracts: one signed YAML file per image family, validated, flattened into a registry.
 
-A contract ``<family>.yaml`` holds the family, its OS and every version: version, released_at,
-channel (dev / staging / prod, like HCP Packer channels), parent (ancestry: a version of the same
-family, or ``<family>@<version>`` of another), revoked {reason, date}, SBOM path (SPDX JSON,
-relative to the contract directory or a URL) and the per-platform image ids (AMI per region, Azure
-gallery image-version id or marketplace URN, GCE image self link, vSphere template; region ``*`` =
-every region, not allowed for AMIs, which are regional).
+A contract ``<family>.yaml`` holds the family, its OS, its ``serial`` and every version: version,
+released_at, channel (dev / staging / prod, like HCP Packer channels), parent (ancestry: a version
+of the same family, or ``<family>@<version>`` of another), revoked {reason, date}, SBOM path (SPDX
+JSON, relative to the contract directory or a URL) with its ``sbom_sha256``, and the per-platform
+image ids (AMI per region, Azure gallery image-version id or marketplace URN, GCE image self link,
+vSphere template; region ``*`` = every region, not allowed for AMIs, which are regional).
+
+``serial`` is a positive integer the issuer raises with every new contract of the family: a
+signature says who wrote a file, the serial says which of their files is the newest, so a replayed
+old contract is refused (:mod:`qlrf.baselines.guard`). A serial needs no clock, unlike an
+``issued_at``. ``retired: true`` withdraws a family on purpose (deleting its file is refused), and
+``unrevoke: [{version, reason}]`` lifts a revocation on purpose (dropping it is refused).
+``sbom_sha256`` puts the SBOM under the contract's signature: a local SBOM that is missing or
+hashes differently rejects the contract.
 
 The signature is detached, cosign's own convention: ``<family>.yaml.sig`` next to the contract is a
 cosign-compatible ECDSA P-256 signature of the file's exact bytes (see :mod:`qlrf.baselines.signing`), so
@@ -20,6 +28,7 @@ that far (dev < staging < prod), mirroring how HCP Packer channels point at an i
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -63,6 +72,7 @@ _AZURE_GALLERY = re.compile(
 _AZURE_URN = re.compile(r"^[^:\s/]+:[^:\s/]+:[^:\s/]+:[^:\s/]+$")
 _GCE_IMAGE = re.compile(r"^(https://(www|compute)\.googleapis\.com/compute/(v1|beta)/)?projects/[^/]+/global/images/[^/]+$")
 _REGION = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
+_SHA256 = r"^[0-9a-f]{64}$"
 
 
 class ContractError(ValueError):
@@ -97,6 +107,15 @@ def _check_image_id(platform: str, region: str, ref: str) -> str | None:
     return None
 
 
+class Unrevocation(BaseModel):
+    """An explicit, signed decision that a revoked version is safe again: revocations are sticky, so
+    a revocation that merely disappears from a contract is refused (see :mod:`qlrf.baselines.guard`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(pattern=_VERSION)
+    reason: str = Field(min_length=1)
+
+
 class ImageVersion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(pattern=_VERSION)
@@ -105,6 +124,9 @@ class ImageVersion(BaseModel):
     parent: str | None = Field(default=None, description="a version of this family, or <family>@<version>")
     revoked: Revocation | None = None
     sbom: str | None = Field(default=None, description="SPDX JSON: relative to the contract directory, or a URL")
+    sbom_sha256: str | None = Field(
+        default=None, pattern=_SHA256, description="SHA-256 of the SBOM file: the contract's signature covers the SBOM"
+    )
     images: dict[str, dict[str, str]] = Field(description="platform -> region ('*' = every region) -> image id")
 
     @field_validator("images")
@@ -147,16 +169,31 @@ class ImageVersion(BaseModel):
             raise ValueError(f"revoked.date {self.revoked.date} is before released_at {self.released_at.date()}")
         return self
 
+    @model_validator(mode="after")
+    def _sbom_is_pinned(self) -> ImageVersion:
+        # An SBOM the signature does not pin could be swapped after signing: name it with its hash.
+        if self.sbom is not None and self.sbom_sha256 is None:
+            raise ValueError(f"sbom_sha256: required with sbom {self.sbom!r} (sha256sum of the SBOM file)")
+        if self.sbom is None and self.sbom_sha256 is not None:
+            raise ValueError("sbom_sha256: given without an sbom")
+        return self
+
 
 class ImageFamily(BaseModel):
     model_config = ConfigDict(extra="forbid")
     family: str = Field(pattern=_NAME)
     os: str = Field(min_length=1)
-    versions: list[ImageVersion] = Field(min_length=1)
+    # Required in every contract *file* (see _parse); optional here so registries can be built in memory.
+    serial: int | None = Field(default=None, ge=1, description="issuer's counter: higher = newer contract")
+    retired: bool = Field(default=False, description="the family is withdrawn on purpose: no registry rows")
+    unrevoke: list[Unrevocation] = Field(default_factory=list)
+    versions: list[ImageVersion] = Field(default_factory=list)
 
-    # Provenance, set by load_contract: the file, and the fingerprint of the key that verified it.
+    # Provenance, set by load_contract: the file, the fingerprint of the key that verified it, and
+    # the SHA-256 of the exact bytes that were verified (tells two contracts with one serial apart).
     _source: Path | None = PrivateAttr(default=None)
     _signed_by: str | None = PrivateAttr(default=None)
+    _sha256: str | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
@@ -165,6 +202,26 @@ class ImageFamily(BaseModel):
     @property
     def signed_by(self) -> str | None:
         return self._signed_by
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256
+
+    @model_validator(mode="after")
+    def _versions_unless_retired(self) -> ImageFamily:
+        if not self.versions and not self.retired:
+            raise ValueError("versions: at least one version (or retire the family with retired: true)")
+        return self
+
+    @model_validator(mode="after")
+    def _unrevoke_consistent(self) -> ImageFamily:
+        by_version = {v.version: v for v in self.versions}
+        for i, entry in enumerate(self.unrevoke):
+            if entry.version not in by_version:
+                raise ValueError(f"unrevoke.{i}: {entry.version!r} is not a version of {self.family}")
+            if by_version[entry.version].revoked is not None:
+                raise ValueError(f"unrevoke.{i}: {entry.version!r} is still revoked in this contract")
+        return self
 
     @field_validator("versions")
     @classmethod
@@ -207,7 +264,33 @@ def _parse(path: Path, content: bytes) -> ImageFamily:
         raise ContractError(f"{path}: invalid golden-image contract: {fields}") from exc
     if family.family != path.stem:
         raise ContractError(f"{path}: invalid golden-image contract: family: {family.family!r} must match the file name {path.stem!r}")
+    if family.serial is None:
+        raise ContractError(
+            f"{path}: invalid golden-image contract: serial: Field required "
+            "(a positive integer the issuer raises with every new contract, e.g. 202611200600)"
+        )
     return family
+
+
+def _check_sboms(path: Path, family: ImageFamily) -> None:
+    """Every local SBOM the contract names must exist and hash to its signed sbom_sha256.
+
+    URLs are not fetched here (no network at load time); whoever downloads one checks it against
+    the same pinned hash.
+    """
+    for ver in family.versions:
+        if ver.sbom is None or "://" in ver.sbom:
+            continue
+        sbom = path.parent / ver.sbom
+        try:
+            digest = hashlib.sha256(sbom.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ContractError(f"{path}: SBOM of {ver.version} missing: {sbom}: {exc.strerror or exc}") from None
+        if digest != ver.sbom_sha256:
+            raise ContractError(
+                f"{path}: SBOM of {ver.version} does not match its signed sbom_sha256: {sbom} "
+                f"(sha256 {digest[:12]}..., contract says {str(ver.sbom_sha256)[:12]}...)"
+            )
 
 
 def load_contract(
@@ -238,8 +321,10 @@ def load_contract(
             raise ContractError(f"{path}: unsigned: no detached signature {sig_path.name} (sign it with cosign sign-blob)")
         raise ContractError(f"{path}: cannot verify {sig_path.name}: no trusted public keys")
     family = _parse(path, content)
+    _check_sboms(path, family)
     family._source = path
     family._signed_by = signed_by
+    family._sha256 = hashlib.sha256(content).hexdigest()
     return family
 
 
@@ -296,7 +381,7 @@ REGISTRY_SCHEMA = pa.schema(
 def registry_table(families: list[ImageFamily], as_of: datetime) -> pa.Table:
     """Flatten contracts to registry rows; versions released after `as_of` are not yet visible."""
     rows = []
-    for fam in families:
+    for fam in (f for f in families if not f.retired):
         visible = sorted((v for v in fam.versions if v.released_at <= as_of), key=lambda v: version_key(v.version))
         for rank, ver in enumerate(visible, start=1):
             revoked = ver.revoked is not None and ver.revoked.date <= as_of.date()

@@ -7,6 +7,7 @@ openssl < 3.0.8 run?" is a join of that table with the day's drift rows (VM -> f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -34,8 +35,21 @@ def packages_from_spdx(doc: dict, source: str) -> list[dict]:
     return out
 
 
+def read_pinned(path: Path, sha256: str | None) -> bytes:
+    """The bytes of an SBOM, refused (ValueError naming the file) unless they hash to the signed pin.
+
+    Hashing the very bytes that are parsed means a file swapped after the contract was verified
+    is still caught."""
+    content = Path(path).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != sha256:
+        raise ValueError(f"{path}: does not match its signed sbom_sha256 (sha256 {digest[:12]}..., contract says {str(sha256)[:12]}...)")
+    return content
+
+
 def image_packages(contracts_dir: Path, families) -> tuple[pa.Table, list[str]]:
-    """All packages of every version's SBOM; returns (table, problems) so a missing SBOM is reported, not fatal."""
+    """All packages of every version's SBOM; returns (table, problems) so a missing SBOM is reported, not fatal.
+    An SBOM that does not match its signed hash is a problem too, and none of its packages are indexed."""
     rows, problems = [], []
     for fam in families:
         for ver in fam.versions:
@@ -44,7 +58,7 @@ def image_packages(contracts_dir: Path, families) -> tuple[pa.Table, list[str]]:
                 continue
             path = Path(contracts_dir) / ver.sbom
             try:
-                pkgs = packages_from_spdx(json.loads(path.read_text()), str(path))
+                pkgs = packages_from_spdx(json.loads(read_pinned(path, ver.sbom_sha256)), str(path))
             except (OSError, ValueError) as exc:
                 problems.append(f"{fam.family} {ver.version}: {exc}")
                 continue

@@ -7,9 +7,11 @@ as-of date (ages and snapshot times are relative to it) from a seed, so reruns a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -63,6 +65,9 @@ def hygiene(site: str, as_of: datetime) -> float:
 DEFAULT_COUNTS = {"aws": 5200, "azure": 3000, "gcp": 2600, "vsphere": 1400}
 # The sample signs its golden contracts with its own key pair, kept at <estate>/keys/cosign.key|cosign.pub.
 SAMPLE_KEYS_DIR = "keys"
+# Raised when the sample's contracts change shape (2: serials and sbom_sha256), so an estate generated
+# by an older release is regenerated instead of failing every golden_images run.
+CONTRACTS_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,22 @@ def _versions(as_of: datetime) -> list[Version]:
     return out
 
 
+def sample_serial(as_of: datetime) -> int:
+    """The sample's contract serial: its as-of instant as YYYYMMDDHHMM, monotonic from day to day."""
+    return int(as_of.astimezone(UTC).strftime("%Y%m%d%H%M"))
+
+
+def _sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def write_contracts(directory: Path, versions: list[Version], as_of: datetime, *, keys_dir: Path | None = None) -> Path:
     """Write one contract per family and sign each with cosign's detached convention (FILE.yaml.sig).
 
     The key pair is reused from `keys_dir` (default: the estate's ``keys/`` next to `directory`) or
-    generated there: ``cosign.key`` (PKCS#8 PEM, 0600) and ``cosign.pub``. Returns `keys_dir`.
+    generated there: ``cosign.key`` (PKCS#8 PEM, 0600) and ``cosign.pub``. Each contract's ``serial`` is the estate's as-of instant (YYYYMMDDHHMM), so a later day's
+    contracts always outrank an earlier day's; each version pins its SBOM (already written under
+    ``directory/sbom``) with ``sbom_sha256``. Returns `keys_dir`.
     """
     from qlrf.baselines.signing import ensure_key_pair, sign_file
 
@@ -140,13 +156,14 @@ def write_contracts(directory: Path, versions: list[Version], as_of: datetime, *
                 "channel": v.channel,
                 "parent": previous,
                 "sbom": f"sbom/{family}-{v.version}.spdx.json",
+                "sbom_sha256": _sha256_of(directory / "sbom" / f"{family}-{v.version}.spdx.json"),
                 "images": images,
             }
             if v.revoked:
                 entry["revoked"] = {"reason": "CVE-2026-31337 in openssl", "date": (as_of - timedelta(days=20)).date().isoformat()}
             doc_versions.append(entry)
             previous = v.version
-        doc = {"family": family, "os": os_name, "versions": doc_versions}
+        doc = {"family": family, "os": os_name, "serial": sample_serial(as_of), "versions": doc_versions}
         path = directory / f"{family}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         sign_file(path, pair.private_pem)
@@ -426,9 +443,10 @@ def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict
     raw = directory / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     versions = _versions(as_of_dt)
-    write_contracts(directory / "golden", versions, as_of_dt)
+    # SBOMs first: each contract pins its SBOMs' hashes under its signature.
     write_sample_sboms(directory / "golden", {f: [v.version for v in versions if v.family == f] for f in FAMILIES})
-    manifest: dict = {"as_of": as_of.isoformat(), "seed": seed, "counts": counts, "files": {}}
+    write_contracts(directory / "golden", versions, as_of_dt)
+    manifest: dict = {"as_of": as_of.isoformat(), "seed": seed, "counts": counts, "contracts_format": CONTRACTS_FORMAT, "files": {}}
     for platform, n in counts.items():
         rng = random.Random(f"{seed}:{platform}:{as_of.isoformat()}")
         plans = [_VmPlan(rng, platform, i, versions, as_of_dt) for i in range(n)]
@@ -464,16 +482,28 @@ def ensure_estate(root: Path, as_of: date, *, seed: int = 7) -> Path:
     Safe when several processes race: each builds in its own temporary folder and the first rename wins.
     """
     directory = Path(root) / as_of.isoformat()
-    if (directory / "manifest.json").exists():
+    if _current(directory):
         return directory
     tmp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.tmp")
     generate_estate(tmp, as_of, seed=seed)
+    if directory.exists() and not _current(directory):  # an older release's estate: set it aside
+        stale = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.stale")
+        with contextlib.suppress(OSError):  # another process moved it first
+            directory.rename(stale)
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp.rename(directory)
     except OSError:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
-        if not (directory / "manifest.json").exists():
+        if not _current(directory):
             raise
     return directory
+
+
+def _current(directory: Path) -> bool:
+    """A complete estate whose contracts have the current shape."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("contracts_format") == CONTRACTS_FORMAT

@@ -8,9 +8,10 @@ a failing health gate rolls back and stops the plan, and every step lands in the
 For each wave, in order:
 
 1. the gate input (action ``execute_wave``, the wave index, ``canary``, ``targets`` =
-   ``plan.wave_targets(i)``, ``drift_delta`` = 100 x targets / fleet_size, whether the plan's
-   maintenance window is open at ``now`` (true when the plan has none), the approval) is decided
-   by the gate and audited (``policy_decision``, with input and decision);
+   ``plan.wave_targets(i)``, ``drift_delta`` = 100 x targets / fleet_size clamped to [0, 100],
+   whether the plan's maintenance window is open at ``now`` (true when the plan has none), the
+   approval; built by qlrf.remediation.gate.request.gate_request, as the planner's previews are) is
+   decided by the gate and audited (``policy_decision``, with input and decision);
 2. not allowed: the plan stops as ``blocked`` with the reasons; nothing of that wave changed
    (earlier waves stay as they are: a ``canary_only`` environment runs its canary, then blocks
    until a human approves the plan hash);
@@ -35,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from qlrf.remediation.gate.request import gate_request
+from qlrf.remediation.gate.request import window_open as gate_window_open
 from qlrf.remediation.plans import PatchPlan
 
 POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.remediation.approvals records them)
@@ -176,8 +179,7 @@ def execute_plan(
     meta, spec = plan.metadata, plan.spec
     plan_hash = plan.compute_hash()
     subject = subject or f"plan:{meta.id}"
-    at = now or datetime.now(UTC)
-    window_open = True if spec.maintenance_window is None else spec.maintenance_window.is_open(at)
+    window_open = gate_window_open(plan, now or datetime.now(UTC))
     results: list[WaveResult] = []
     waves_done: list[int] = []
 
@@ -193,30 +195,14 @@ def execute_plan(
     if plan.content_hash is not None and plan.content_hash != plan_hash:
         return finish("blocked", "the plan's content_hash does not match its content (edited after sealing?)")
 
-    def base_input(action: str, index: int, targets: int) -> dict[str, Any]:
-        return {
-            "action": action,
-            "environment": meta.environment,
-            "autonomy_mode": meta.autonomy_mode,
-            "risk_level": meta.risk_level,
-            "plan_hash": plan_hash,
-            "targets": targets,
-            "wave": index,
-            "canary": spec.waves[index].canary,
-            "maintenance_window_open": window_open,
-            "requested_by": requested_by,
-            "approval": approval,
-            "plan_id": meta.id,
-            "platform": meta.platform,
-            "site": meta.site,
-            "fleet_size": fleet_size,
-        }
+    def request_for(action: str, index: int, targets: int | None = None, reason: str | None = None) -> dict[str, Any]:
+        return gate_request(plan, action=action, wave=index, requested_by=requested_by, fleet_size=fleet_size,
+                            window_is_open=window_open, approval=approval, targets=targets, reason=reason)
 
     def roll_back(index: int, why: str) -> ExecutionResult:
         done = sorted(set(waves_done))
         targets = max(1, sum(plan.wave_targets(j) for j in done))
-        request = base_input("rollback", index, targets)
-        request["reason"] = why
+        request = request_for("rollback", index, targets, why)
         decision = gate.decide(request)
         record("policy_decision", _decision_record(index, "rollback", decision), actor=POLICY_ACTOR)
         if not decision.allow:
@@ -237,9 +223,8 @@ def execute_plan(
     prepared = False
     for index, wave in enumerate(spec.waves):
         targets = plan.wave_targets(index)
-        drift_delta = round(100.0 * targets / fleet_size, 4)
-        request = base_input("execute_wave", index, targets)
-        request["drift_delta"] = drift_delta
+        request = request_for("execute_wave", index)
+        drift_delta = request["drift_delta"]
         decision = gate.decide(request)
         record("policy_decision", _decision_record(index, "execute_wave", decision), actor=POLICY_ACTOR)
         result = WaveResult(index, wave.name, wave.canary, targets, drift_delta, "blocked", decision.as_dict())

@@ -1,24 +1,9 @@
-"""From drift to patch plans: which site x environment x platform needs remediation, and the plan for it.
+"""From a finding to patch plans (:func:`build_plans`): targets, waves, risk, rollback and ids.
 
-Policy (``policy/remediation.yaml``, :class:`RemediationPolicy`): per environment the drift
-threshold, autonomy mode, canary share, batch count, max unavailable, health gate and (prod)
-maintenance window, plus ``revoked_image_always_breaches``.
+The finding comes from :mod:`qlrf.remediation.findings`, the environment's rules from
+:mod:`qlrf.remediation.policy`.
 
-Findings (:func:`findings_from_partition`), one per breaching site x environment x platform of a
-``drift_scores`` / ``vm_drift`` partition, as DuckDB SQL (a 1,000,000-VM partition takes well under
-a second, no Python loop over VMs):
-
-* ``drift_threshold``: drift score above the environment's threshold. Targets: the scope's VMs
-  that are ``behind`` or ``revoked``.
-* ``revoked_image``: below the threshold, but at least one VM runs a revoked image (and
-  ``revoked_image_always_breaches``). Targets: the VMs on revoked images.
-
-Terminated VMs are never targets, and neither are ``unknown`` / ``unmanaged`` VMs (no golden family
-to move them to: they show in the score and compliance, but need a human). Environments the policy
-does not name (``unknown``) produce no findings. ``Finding.fingerprint()`` is the sha256 of the
-canonical finding (64 hex): sensors use it in run keys, and the plan id derives from it.
-
-Plans (:func:`build_plans`): one per golden family and, where the golden image is regional (always
+One plan per golden family and, where the golden image is regional (always
 for AWS AMIs; elsewhere when the registry has no ``*`` image), per region. In each:
 
 * targets: drifted VMs in a scaling group become the group (``asg`` / ``vmss`` / ``mig`` by
@@ -42,34 +27,26 @@ for AWS AMIs; elsewhere when the registry has no ``*`` image), per region. In ea
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import cached_property
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlrf import sql
 from qlrf.baselines.contracts import CHANNELS
 from qlrf.baselines.versions import version_key
-from qlrf.remediation.gate import default_policy_dir, percent
+from qlrf.platforms import REGISTRY
+from qlrf.remediation.findings import Finding
 from qlrf.remediation.plans import (
-    AutonomyMode,
     GroupTarget,
     HealthGate,
     ImageRef,
     InstanceTarget,
-    MaintenanceWindow,
     Metadata,
     PatchPlan,
     Rollback,
@@ -77,255 +54,11 @@ from qlrf.remediation.plans import (
     Targets,
     Wave,
 )
+from qlrf.remediation.policy import EnvironmentPolicy, RemediationPolicy
 
-ENV_REMEDIATION_POLICY = "QLRF_REMEDIATION_POLICY"
-ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
-GROUP_KIND = {"aws": "asg", "azure": "vmss", "gcp": "mig"}
-GROUP_ROLLBACK = {"aws": "previous_launch_template_version", "gcp": "previous_instance_template", "azure": "previous_image"}
+GROUP_KIND = {p.name: p.group_kind for p in REGISTRY if p.group_kind}
+GROUP_ROLLBACK = {p.name: p.group_rollback for p in REGISTRY if p.group_rollback}
 RISK_ORDER = ("low", "medium", "high", "critical")
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "dev": {"drift_threshold": 60, "compliance_floor": 70, "autonomy_mode": "full_auto", "canary_percent": 20, "batches": 2,
-            "max_unavailable": 5, "health_gate": {"timeout_seconds": 600, "min_healthy_percent": 80},
-            "maintenance_window": None},
-    "staging": {"drift_threshold": 45, "compliance_floor": 80, "autonomy_mode": "canary_only", "canary_percent": 10, "batches": 3,
-                "max_unavailable": 3, "health_gate": {"timeout_seconds": 900, "min_healthy_percent": 90},
-                "maintenance_window": None},
-    "prod": {"drift_threshold": 30, "compliance_floor": 90, "autonomy_mode": "canary_only", "canary_percent": 5, "batches": 4,
-             "max_unavailable": 1, "health_gate": {"timeout_seconds": 1200, "min_healthy_percent": 100},
-             "maintenance_window": {"days": ["sat", "sun"], "start": "22:00", "end": "04:00"}},
-}
-
-
-class RemediationPolicyError(ValueError):
-    """An unusable remediation policy file; the message names the file and the field."""
-
-
-# --- policy ----------------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HealthGatePolicy(_Strict):
-    timeout_seconds: int = Field(default=600, ge=1, le=86_400)
-    min_healthy_percent: int = Field(default=100, ge=1, le=100)
-
-
-class EnvironmentPolicy(_Strict):
-    drift_threshold: float = Field(ge=0, le=100)
-    compliance_floor: float = Field(default=80, ge=0, le=100)
-    autonomy_mode: AutonomyMode
-    canary_percent: int = Field(ge=1, le=50)
-    batches: int = Field(ge=1, le=20)
-    max_unavailable: int = Field(ge=1)
-    health_gate: HealthGatePolicy = HealthGatePolicy()
-    maintenance_window: MaintenanceWindow | None = None
-
-    @model_validator(mode="after")
-    def _room_for_batches(self) -> EnvironmentPolicy:
-        if 100 - self.canary_percent < self.batches:
-            raise ValueError(f"batches ({self.batches}) cannot split the {100 - self.canary_percent}% left after the canary")
-        return self
-
-
-class RemediationPolicy(_Strict):
-    version: Literal[1] = 1
-    revoked_image_always_breaches: bool = True
-    environments: dict[Literal["dev", "staging", "prod"], EnvironmentPolicy]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, doc: Any) -> Any:
-        """Environments and fields the file leaves out take the built-in defaults."""
-        if not isinstance(doc, Mapping):
-            return doc
-        doc = dict(doc)
-        given = doc.get("environments") or {}
-        if not isinstance(given, Mapping):
-            return doc
-        merged: dict[str, Any] = {}
-        for env in sorted(set(ENVIRONMENTS) | set(given), key=lambda e: (e not in ENVIRONMENTS, e)):
-            value = given.get(env)
-            if env in DEFAULTS and (value is None or isinstance(value, Mapping)):
-                merged[env] = {**DEFAULTS[env], **(value or {})}
-            else:
-                merged[env] = value  # unknown environment or a bad value: validation names it
-        doc["environments"] = merged
-        return doc
-
-    @model_validator(mode="after")
-    def _prod_never_full_auto(self) -> RemediationPolicy:
-        if self.environments["prod"].autonomy_mode == "full_auto":
-            raise ValueError("environments.prod.autonomy_mode: production is never full_auto (use plan_only or canary_only)")
-        return self
-
-    @classmethod
-    def default_path(cls) -> Path:
-        return Path(os.environ.get(ENV_REMEDIATION_POLICY) or default_policy_dir() / "remediation.yaml")
-
-    @classmethod
-    def defaults(cls) -> RemediationPolicy:
-        return cls.model_validate({})
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> RemediationPolicy:
-        """The policy file (default: ``$QLRF_REMEDIATION_POLICY`` or ``policy/remediation.yaml``)."""
-        path = Path(path) if path else cls.default_path()
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise RemediationPolicyError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise RemediationPolicyError(f"{path}: not YAML: {exc}") from exc
-        if doc is None:
-            doc = {}
-        if not isinstance(doc, Mapping):
-            raise RemediationPolicyError(f"{path}: invalid remediation policy: expected a mapping")
-        try:
-            return cls.model_validate(doc)
-        except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(policy)'}: {e['msg']}" for e in exc.errors())
-            raise RemediationPolicyError(f"{path}: invalid remediation policy: {fields}") from exc
-
-    def for_env(self, environment: str) -> EnvironmentPolicy:
-        try:
-            return self.environments[environment]  # type: ignore[index]
-        except KeyError:
-            raise RemediationPolicyError(f"no remediation policy for environment {environment!r}") from None
-
-    def thresholds(self) -> dict[str, float]:
-        return {env: p.drift_threshold for env, p in self.environments.items()}
-
-
-# --- findings --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str  # "drift_threshold" | "revoked_image"
-    day: str  # ISO date of the partition
-    platform: str
-    site: str
-    environment: str
-    drift_score: float
-    threshold: float
-    vms: int
-    revoked: int
-    asset_ids: tuple[str, ...]  # the targets, sorted
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "day": self.day,
-            "platform": self.platform,
-            "site": self.site,
-            "environment": self.environment,
-            "drift_score": self.drift_score,
-            "threshold": self.threshold,
-            "vms": self.vms,
-            "revoked": self.revoked,
-            "asset_ids": list(self.asset_ids),
-        }
-
-    @classmethod
-    def from_dict(cls, doc: Mapping) -> Finding:
-        data = dict(doc)
-        data["asset_ids"] = tuple(sorted(data.get("asset_ids") or ()))
-        data["day"] = str(data["day"])
-        return cls(**data)
-
-    @cached_property
-    def _fingerprint(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-    def fingerprint(self) -> str:
-        """sha256 (64 hex) of the canonical finding: same partition facts, same fingerprint."""
-        return self._fingerprint
-
-    @property
-    def scope(self) -> str:
-        return f"{self.platform}/{self.site}/{self.environment}"
-
-    def summary(self) -> str:
-        if self.kind == "drift_threshold":
-            return (f"{self.site} {self.environment} {self.platform}: drift score {self.drift_score:g} > threshold "
-                    f"{self.threshold:g} ({len(self.asset_ids)} VM(s) to move, {self.revoked} on revoked images)")
-        return (f"{self.site} {self.environment} {self.platform}: {self.revoked} VM(s) on revoked images "
-                f"(drift score {self.drift_score:g}, threshold {self.threshold:g})")
-
-
-def _day(day: date | datetime | str) -> str:
-    if isinstance(day, datetime):
-        return day.date().isoformat()
-    if isinstance(day, date):
-        return day.isoformat()
-    return date.fromisoformat(str(day)).isoformat()
-
-
-def findings_from_partition(
-    drift_scores: pa.Table | str,
-    vm_drift: pa.Table | str,
-    policy: RemediationPolicy,
-    day: date | datetime | str,
-) -> list[Finding]:
-    """The findings of one partition (tables, or Parquet paths), sorted by platform, site, environment."""
-    day_s = _day(day)
-    con = sql.connect()
-    sql.relation(con, "drift_scores", drift_scores)
-    sql.relation(con, "vm_drift", vm_drift)
-    limits = sorted(policy.thresholds().items())
-    sql.relation(con, "thresholds", pa.table({"environment": pa.array([e for e, _ in limits], pa.string()),
-                                              "threshold": pa.array([float(t) for _, t in limits], pa.float64())}))
-    revoked_flag = "true" if policy.revoked_image_always_breaches else "false"
-    query = f"""
-WITH scopes AS (
-    SELECT s.platform, s.site, s.environment, s.vms::BIGINT AS vms, s.revoked::BIGINT AS revoked,
-           s.drift_score::DOUBLE AS drift_score, t.threshold::DOUBLE AS threshold,
-           CASE WHEN s.drift_score > t.threshold THEN 'drift_threshold'
-                WHEN {revoked_flag} AND s.revoked > 0 THEN 'revoked_image' END AS kind
-    FROM drift_scores s JOIN thresholds t ON t.environment = s.environment
-),
-breaches AS (SELECT * FROM scopes WHERE kind IS NOT NULL),
-targets AS (
-    SELECT v.platform, v.site, v.environment, list(v.asset_id ORDER BY v.asset_id) AS asset_ids
-    FROM vm_drift v
-    JOIN breaches b ON b.platform = v.platform AND b.site = v.site AND b.environment = v.environment
-    WHERE coalesce(v.state, '') <> 'terminated'
-      AND (v.status = 'revoked' OR (b.kind = 'drift_threshold' AND v.status = 'behind'))
-    GROUP BY ALL
-)
-SELECT b.kind, b.platform, b.site, b.environment, b.drift_score, b.threshold, b.vms, b.revoked,
-       coalesce(t.asset_ids, []::VARCHAR[]) AS asset_ids
-FROM breaches b LEFT JOIN targets t USING (platform, site, environment)
-ORDER BY b.platform, b.site, b.environment
-"""
-    result = sql.table(con, query)
-    con.close()
-    cols = {name: result.column(name).to_pylist() for name in result.column_names if name != "asset_ids"}
-    ids = result.column("asset_ids")
-    findings = []
-    for i in range(result.num_rows):
-        findings.append(
-            Finding(
-                kind=cols["kind"][i],
-                day=day_s,
-                platform=cols["platform"][i],
-                site=cols["site"][i],
-                environment=cols["environment"][i],
-                drift_score=float(cols["drift_score"][i]),
-                threshold=float(cols["threshold"][i]),
-                vms=int(cols["vms"][i]),
-                revoked=int(cols["revoked"][i]),
-                asset_ids=tuple(ids[i].values.to_pylist()) if ids[i].is_valid else (),
-            )
-        )
-    return findings
-
-
-# --- plans -----------------------------------------------------------------------------------------
 
 
 def risk_level(environment: str, targets: int, revoked: bool) -> str:
@@ -604,19 +337,17 @@ def build_plans(
 
 def _rollback(platform: str, groups: list[GroupTarget], facts: dict[str, dict], from_images: list[tuple]) -> Rollback:
     single_image = from_images[0][0] if len(from_images) == 1 else None
-    if platform == "vsphere":
-        return Rollback(strategy="restore_clone", image_ref=single_image)
-    if groups and platform in GROUP_ROLLBACK:
-        strategy = GROUP_ROLLBACK[platform]
-        if strategy == "previous_launch_template_version":
-            versions = {
-                str(v) for g in facts.values() if g.get("fact")
-                for v in [g["fact"].get("launch_template_resolved_version") or g["fact"].get("launch_template_version")]
-                if v is not None
-            }
-            return Rollback(strategy=strategy, launch_template_version=versions.pop() if len(versions) == 1 and len(groups) == 1 else None)
-        return Rollback(strategy=strategy, image_ref=single_image)
-    return Rollback(strategy="previous_image", image_ref=single_image)
+    if not groups or platform not in GROUP_ROLLBACK:
+        return Rollback(strategy=REGISTRY.get(platform).standalone_rollback, image_ref=single_image)
+    strategy = GROUP_ROLLBACK[platform]
+    if strategy == "previous_launch_template_version":
+        versions = {
+            str(v) for g in facts.values() if g.get("fact")
+            for v in [g["fact"].get("launch_template_resolved_version") or g["fact"].get("launch_template_version")]
+            if v is not None
+        }
+        return Rollback(strategy=strategy, launch_template_version=versions.pop() if len(versions) == 1 and len(groups) == 1 else None)
+    return Rollback(strategy=strategy, image_ref=single_image)
 
 
 def build_plan(
@@ -646,53 +377,10 @@ def build_plan(
     return plans[0]
 
 
-def gate_request(
-    plan: PatchPlan,
-    *,
-    requested_by: str,
-    fleet_size: int,
-    wave: int = 0,
-    action: str = "execute_wave",
-    now: datetime | None = None,
-    approval: Mapping | None = None,
-) -> dict:
-    """The Rego gate input (see qlrf/gate.py) for one wave of `plan` (or its rollback)."""
-    sealed = plan if plan.content_hash else plan.sealed()
-    targets = sealed.wave_targets(wave) if action == "execute_wave" else sealed.spec.targets.count()
-    window = sealed.spec.maintenance_window
-    request: dict[str, Any] = {
-        "action": action,
-        "environment": sealed.metadata.environment,
-        "autonomy_mode": sealed.metadata.autonomy_mode,
-        "risk_level": sealed.metadata.risk_level,
-        "plan_hash": sealed.content_hash,
-        "targets": targets,
-        "requested_by": requested_by,
-        "maintenance_window_open": True if window is None else window.is_open(now or datetime.now(UTC)),
-        "fleet_size": fleet_size,
-        "plan_id": sealed.metadata.id,
-        "site": sealed.metadata.site,
-        "platform": sealed.metadata.platform,
-    }
-    if action == "execute_wave":
-        request.update(wave=wave, canary=sealed.spec.waves[wave].canary, drift_delta=min(100.0, percent(targets, fleet_size)))
-    if approval is not None:
-        request["approval"] = dict(approval)
-    return request
-
-
 __all__ = [
-    "DEFAULTS",
-    "EnvironmentPolicy",
-    "Finding",
-    "HealthGatePolicy",
-    "RemediationPolicy",
-    "RemediationPolicyError",
     "build_plan",
     "build_plans",
     "current_golden",
-    "findings_from_partition",
-    "gate_request",
     "plan_waves",
     "risk_level",
 ]

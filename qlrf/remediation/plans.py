@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qlrf.inventory.contract import PLATFORMS
+from qlrf.platforms import GROUP_PLATFORMS
 
 AutonomyMode = Literal["plan_only", "canary_only", "full_auto"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
@@ -41,7 +42,7 @@ class GroupTarget(_Strict):
     """A scaling group replaced as a whole: ASG, VM scale set, managed instance group."""
 
     kind: Literal["asg", "vmss", "mig"]
-    platform: Literal["aws", "azure", "gcp"]
+    platform: Literal[GROUP_PLATFORMS]  # type: ignore[valid-type]
     account: str
     region: str
     name: str
@@ -52,7 +53,7 @@ class InstanceTarget(_Strict):
     """A standalone VM replaced from the golden image (AWS/Azure/GCP) or cloned from the template (vSphere)."""
 
     asset_id: str
-    platform: Literal["aws", "azure", "gcp", "vsphere"]
+    platform: Literal[PLATFORMS]  # type: ignore[valid-type]
     account: str
     region: str
     name: str
@@ -118,7 +119,7 @@ class Metadata(_Strict):
     created_by: str
     reason: str
     environment: Literal["dev", "staging", "prod"]
-    platform: Literal["aws", "azure", "gcp", "vsphere"]
+    platform: Literal[PLATFORMS]  # type: ignore[valid-type]
     site: str | None = None
     risk_level: RiskLevel
     autonomy_mode: AutonomyMode

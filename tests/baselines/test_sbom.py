@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -43,22 +44,39 @@ def test_spdx_parsing_and_rejection():
         packages_from_spdx({"bomFormat": "CycloneDX"}, "cdx.json")
 
 
-def test_missing_sbom_is_a_problem_not_a_crash(tmp_path):
+def _pinned_family(tmp_path, extra_versions=()):
+    """Family f with version 1.0.0 whose SBOM is written under tmp_path and pinned by its hash."""
     from datetime import UTC, datetime
 
     from qlrf.baselines.contracts import ImageFamily
 
-    fam = ImageFamily.model_validate({"family": "f", "os": "o", "versions": [
-        {"version": "1.0.0", "released_at": datetime(2026, 1, 1, tzinfo=UTC), "channel": "prod", "sbom": "sbom/f-1.0.0.spdx.json",
-         "images": {"vsphere": {"*": "tmpl-f-1"}}},
-        {"version": "1.1.0", "released_at": datetime(2026, 2, 1, tzinfo=UTC), "channel": "prod", "sbom": "sbom/missing.spdx.json",
-         "images": {"vsphere": {"*": "tmpl-f-2"}}},
-    ]})
     (tmp_path / "sbom").mkdir()
-    (tmp_path / "sbom" / "f-1.0.0.spdx.json").write_text(json.dumps(sample_spdx("f", "1.0.0", 0)))
+    sbom = tmp_path / "sbom" / "f-1.0.0.spdx.json"
+    sbom.write_text(json.dumps(sample_spdx("f", "1.0.0", 0)))
+    pin = hashlib.sha256(sbom.read_bytes()).hexdigest()
+    versions = [{"version": "1.0.0", "released_at": datetime(2026, 1, 1, tzinfo=UTC), "channel": "prod",
+                 "sbom": "sbom/f-1.0.0.spdx.json", "sbom_sha256": pin, "images": {"vsphere": {"*": "tmpl-f-1"}}}]
+    versions += [{**versions[0], **v} for v in extra_versions]
+    return ImageFamily.model_validate({"family": "f", "os": "o", "versions": versions}), sbom, pin
+
+
+def test_missing_sbom_is_a_problem_not_a_crash(tmp_path):
+    from datetime import UTC, datetime
+
+    fam, _sbom, _pin = _pinned_family(tmp_path, [{"version": "1.1.0", "released_at": datetime(2026, 2, 1, tzinfo=UTC),
+                                                  "sbom": "sbom/missing.spdx.json", "images": {"vsphere": {"*": "tmpl-f-2"}}}])
     table, problems = image_packages(tmp_path, [fam])
     assert table.num_rows == 5 and len(problems) == 1 and "f 1.1.0" in problems[0]
     assert affected_images(table, PackageQuery.parse("openssl@3.0.2")) == [{"family": "f", "version": "1.0.0", "package_version": "3.0.2"}]
+
+
+def test_an_sbom_that_does_not_match_its_signed_hash_is_not_indexed(tmp_path):
+    fam, sbom, pin = _pinned_family(tmp_path)
+    sbom.write_text(sbom.read_text().replace("openssl", "libressl"))  # swapped after the contract was verified
+    table, problems = image_packages(tmp_path, [fam])
+    assert table.num_rows == 0
+    assert problems == [f"f 1.0.0: {sbom}: does not match its signed sbom_sha256 " + problems[0].split("sbom_sha256 ", 1)[1]]
+    assert "contract says " + pin[:12] in problems[0]
 
 
 def test_cli_answers_from_the_warehouse(materialized_day):

@@ -22,6 +22,31 @@ def audit_log(url: str) -> Any:
     return AuditLog(url)
 
 
+def dry_run_first(plan: PatchPlan, driver: Any, tmp_path: Any) -> tuple[Any, Any]:
+    """Dry-run `plan` with `driver` (its recorder switched to dry run) under the real gate: (result, audit)."""
+    from qlrf.remediation.calls import CallRecorder
+    from qlrf.remediation.dryrun import dry_run_plan
+    from qlrf.remediation.gate import Gate
+
+    driver.recorder = CallRecorder(dry_run=True)
+    audit = audit_log(f"sqlite:///{tmp_path / 'dry-run-audit.db'}")
+    result = dry_run_plan(plan, driver=driver, gate=Gate.embedded(), audit=audit, requested_by="cli:alice",
+                          fleet_size=100, now=NOW, log=lambda _: None)
+    assert result.error is None and result.would_run and kinds(audit) == ["dry_run"]
+    return result, audit
+
+
+def sent(driver: Any, *, params: bool = True) -> list[tuple]:
+    """The mutating calls a driver recorded, comparable between a dry run and a real run (without
+    `params` where a dry run can only name what a real call creates, e.g. a new version number)."""
+    return [(c.name, c.target, dict(c.params) if params else None) for c in driver.recorder.calls]
+
+
+def writes(requests: Any, read_only_posts: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The requests to a loopback fake that could change something (GCE lists with some POSTs)."""
+    return [(r.method, r.path) for r in requests if r.method != "GET" and not r.path.endswith(read_only_posts)]
+
+
 def records_of(audit: Any, kind: str | None = None) -> list[Any]:
     return audit.records(kind=kind)
 

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections import Counter
+
 import boto3
 import pytest
 
@@ -16,8 +21,10 @@ from tests.remediation.support import (
     asg_images,
     asg_plan,
     audit_log,
+    dry_run_first,
     kinds,
     seed_asg,
+    sent,
     trail,
 )
 from tests.servers.moto_server import start_moto_thread, use_loopback
@@ -130,3 +137,60 @@ def test_config_from_env_and_factory(monkeypatch):
     assert driver_for("aws").config.endpoint_url == "http://127.0.0.1:2"
     with pytest.raises(ValueError, match="no execution driver"):
         driver_for("openstack")
+
+
+def server_state(session, url, estate) -> tuple:
+    """What a mutating call would change: the group's version and members, launch-template versions, instances."""
+    ec2 = session.client("ec2", region_name=estate.region, endpoint_url=url)
+    version, images = asg_images(session, url, estate)
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=estate.template_id)["LaunchTemplateVersions"]
+    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    return version, images, len(versions), states
+
+
+@pytest.mark.slow
+def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(moto, gate, tmp_path):
+    session = boto3.Session()
+    estate = seed_asg(session, moto, name="dry", standalone=2)
+    plan = asg_plan(estate)
+    before = server_state(session, moto, estate)
+    dry_driver = driver(moto)
+    dry, audit = dry_run_first(plan, dry_driver, tmp_path)
+    assert server_state(session, moto, estate) == before  # nothing changed on the server
+    assert Counter(c.name for c in dry.calls) == {
+        "ec2.CreateLaunchTemplateVersion": 1, "autoscaling.UpdateAutoScalingGroup": 1,
+        "autoscaling.TerminateInstanceInAutoScalingGroup": 12, "ec2.RunInstances": 2, "ec2.TerminateInstances": 2}
+    assert {c.target for c in dry.calls if c.operation == "TerminateInstanceInAutoScalingGroup"} == set(estate.members)
+    assert [len(w.calls) for w in dry.waves] == [1 + 2, 6 + 2, 4 + 2]  # switch + canary; batches with one standalone each
+    real = driver(moto)
+    assert run(plan, real, gate, audit).state == "succeeded"
+    assert sent(real, params=False) == sent(dry_driver, params=False)  # the dry run names the new version "(new)"
+
+
+@pytest.mark.slow
+def test_cli_plan_execute_only_dry_runs(moto, tmp_path):
+    session = boto3.Session()
+    estate = seed_asg(session, moto, name="cli", size=4, standalone=1)
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(asg_plan(estate).to_yaml())
+    before = server_state(session, moto, estate)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
+    env.update(QLRF_HOME=str(tmp_path / "home"), AWS_ENDPOINT_URL=moto)
+
+    def qlrf(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "qlrf.cli", "plan", "execute", str(plan_file), *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    refused = qlrf()
+    assert refused.returncode == 2 and "only dry-runs (add --dry-run)" in refused.stderr
+    no_fleet = qlrf("--dry-run")
+    assert no_fleet.returncode == 2 and "give --fleet-size" in no_fleet.stderr
+    done = qlrf("--dry-run", "--fleet-size", "200")
+    assert done.returncode == 0, done.stderr
+    assert "nothing was changed" in done.stdout
+    assert done.stdout.count("aws autoscaling.TerminateInstanceInAutoScalingGroup") == 4
+    assert f"aws ec2.CreateLaunchTemplateVersion {estate.template_id}" in done.stdout
+    assert "aws ec2.RunInstances" in done.stdout and "aws ec2.TerminateInstances" in done.stdout
+    assert server_state(session, moto, estate) == before
+    audit = audit_log(f"sqlite:///{tmp_path / 'home' / 'qlrf.db'}")
+    assert [r.kind for r in audit.records()] == ["dry_run"] and audit.records()[0].actor.startswith("cli:")

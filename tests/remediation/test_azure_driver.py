@@ -3,6 +3,8 @@ model moves to the golden gallery image and its instances are upgraded wave by w
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from qlrf.inventory.connectors.azure import AzureConfig
@@ -18,7 +20,16 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from tests.fakes.azure_fake import start_azure_fake
 from tests.fakes.fixtures import azure_fixture
-from tests.remediation.support import NOW, audit_log, kinds, plan_for, three_waves
+from tests.remediation.support import (
+    NOW,
+    audit_log,
+    dry_run_first,
+    kinds,
+    plan_for,
+    sent,
+    three_waves,
+    writes,
+)
 
 
 @pytest.fixture()
@@ -125,3 +136,19 @@ def test_refusals_and_config(estate):
         make_driver(fake).prepare(make_plan(sub, vmss, golden))
     config = config_from_env({"QLRF_AZURE_ENDPOINT": "https://127.0.0.1:9", "QLRF_AZURE_LRO_POLL_SECONDS": "0.5"})
     assert config.azure.base_url == "https://127.0.0.1:9" and config.lro_polling_interval == 0.5
+
+
+@pytest.mark.slow
+def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(estate, gate, tmp_path):
+    fake, sub, vmss, golden = estate
+    plan = make_plan(sub, vmss, golden)
+    before = copy.deepcopy(fake.fixture)
+    dry_driver = make_driver(fake)
+    dry, audit = dry_run_first(plan, dry_driver, tmp_path)
+    assert writes(fake.requests) == [] and fake.fixture == before
+    assert [c.name for c in dry.calls] == ["virtualMachineScaleSets.Update"] + ["virtualMachineScaleSets.UpdateInstances"] * 4
+    assert sorted(i for c in dry.calls[1:] for i in c.params["instanceIds"]) == sorted(
+        m["instanceId"] for m in members(fake, vmss))
+    real = make_driver(fake)
+    assert run(plan, real, gate, audit).state == "succeeded"
+    assert sent(real) == sent(dry_driver)

@@ -11,6 +11,7 @@ import pytest
 from qlrf.remediation.gate import (
     Decision,
     Gate,
+    Outcome,
     PolicyError,
     decision_from_result,
     json_input,
@@ -193,7 +194,7 @@ def test_decision_as_dict_records_the_input(embedded):
     request = wave()
     assert embedded.decide(request).as_dict() == {
         "allow": True, "requires_approval": False, "deny": [], "approval_reasons": [], "approved": False,
-        "source": "embedded", "input": request,
+        "source": "embedded", "outcome": "allowed", "input": request,
     }
 
 
@@ -222,7 +223,8 @@ def test_allow_with_a_reason_is_still_a_deny():
 def test_undefined_decision_denies_embedded(tmp_path):
     (tmp_path / "gate.rego").write_text('package qlrf.remediation.gate\n\nimport rego.v1\n\ndecision := {"allow": true} if input.never\n')
     decision = Gate.embedded(tmp_path).decide(wave())
-    assert decision == Decision.deny("undefined decision: the policy did not decide (treated as deny)", decision.input, "embedded")
+    assert decision == Decision.deny("undefined decision: the policy did not decide (treated as deny)", decision.input, "embedded",
+                                     Outcome.UNDEFINED)
 
 
 def test_remote_http_errors_deny_with_the_reason(opa):

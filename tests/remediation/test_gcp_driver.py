@@ -3,6 +3,8 @@ new instance template with the golden image, explicitly wave by wave, and rolls 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
@@ -12,7 +14,16 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from tests.fakes.fixtures import gcp_fixture
 from tests.fakes.gcp_fake import start_gcp_fake
-from tests.remediation.support import NOW, audit_log, kinds, plan_for, three_waves
+from tests.remediation.support import (
+    NOW,
+    audit_log,
+    dry_run_first,
+    kinds,
+    plan_for,
+    sent,
+    three_waves,
+    writes,
+)
 
 
 @pytest.fixture()
@@ -134,3 +145,18 @@ def test_image_urls_and_config():
     assert image_url("projects/p/global/images/x") == "https://www.googleapis.com/compute/v1/projects/p/global/images/x"
     config = config_from_env({"QLRF_GCP_ENDPOINT": "http://127.0.0.1:9", "QLRF_GCP_OPERATION_POLL_SECONDS": "0.2"})
     assert config.gcp.api_endpoint == "http://127.0.0.1:9" and config.operation_poll_initial == 0.2
+
+
+@pytest.mark.slow
+def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(estate, gate, tmp_path):
+    fake, project, mig, golden = estate
+    plan = make_plan(project, mig, golden)
+    before = copy.deepcopy(fake.fixture)
+    dry_driver = make_driver(fake)
+    dry, audit = dry_run_first(plan, dry_driver, tmp_path)
+    assert writes(fake.requests, ("/listManagedInstances",)) == [] and fake.fixture == before
+    assert [c.name for c in dry.calls] == (["instanceTemplates.insert", "instanceGroupManagers.patch"]
+                                           + ["instanceGroupManagers.applyUpdatesToInstances"] * 4)
+    real = make_driver(fake)
+    assert run(plan, real, gate, audit).state == "succeeded"
+    assert sent(real) == sent(dry_driver)

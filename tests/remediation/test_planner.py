@@ -9,19 +9,11 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
-from qlrf.remediation.planner import (
-    Finding,
-    RemediationPolicy,
-    RemediationPolicyError,
-    build_plan,
-    build_plans,
-    current_golden,
-    findings_from_partition,
-    gate_request,
-    plan_waves,
-    risk_level,
-)
+from qlrf.remediation.findings import Finding, findings_from_partition
+from qlrf.remediation.gate import gate_request
+from qlrf.remediation.planner import build_plan, build_plans, current_golden, plan_waves, risk_level
 from qlrf.remediation.plans import parse_plan
+from qlrf.remediation.policy import RemediationPolicy, RemediationPolicyError
 from qlrf.scoring import drift
 
 DAY = "2026-11-27"
@@ -266,7 +258,7 @@ def test_gate_request_is_a_well_formed_gate_input(findings, policy):
     from qlrf.remediation.gate import Gate
 
     plan = build_plan(findings[0], partition(), registry(), policy)
-    request = gate_request(plan, requested_by="sensor:drift_breach", fleet_size=200)
+    request = gate_request(plan, requested_by="sensor:drift_breach", fleet_size=200, now=datetime(2026, 11, 28, 23, tzinfo=UTC))
     assert request["plan_hash"] == plan.content_hash and request["targets"] == 1 and request["drift_delta"] == 0.5
     decision = Gate.embedded().decide(request)
     assert decision.requires_approval and not decision.allow and decision.reasons == ()

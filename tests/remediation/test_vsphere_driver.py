@@ -15,7 +15,7 @@ from qlrf.inventory.connectors.vsphere import VcenterConfig  # noqa: E402
 from qlrf.remediation.drivers.vsphere import VsphereDriver, VsphereDriverConfig, config_from_env  # noqa: E402
 from qlrf.remediation.executor import execute_plan  # noqa: E402
 from qlrf.remediation.gate import Gate  # noqa: E402
-from tests.remediation.support import NOW, audit_log, kinds, plan_for  # noqa: E402
+from tests.remediation.support import NOW, audit_log, dry_run_first, kinds, plan_for, sent  # noqa: E402
 from tests.servers.vcsim import _wait_task, retrieve_vms, start_vcsim, vcsim_needs_build  # noqa: E402
 
 pytestmark = [pytest.mark.slow] if vcsim_needs_build() else []
@@ -63,6 +63,10 @@ def make_plan(vc, rows, waves, **over):
 
 def by_name(si):
     return {r["name"]: r for r in retrieve_vms(si, ["name", "runtime.powerState", "config.instanceUuid", "customValue"])}
+
+
+def vm_states(si):
+    return {name: (r["runtime.powerState"], r["config.instanceUuid"]) for name, r in by_name(si).items()}
 
 
 def run(plan, driver, gate, audit):
@@ -137,3 +141,25 @@ def test_config_from_env():
     config = config_from_env({"QLRF_VSPHERE_HOSTS": "vc1:8443", "QLRF_VSPHERE_USER": "u", "QLRF_VSPHERE_PASSWORD": "p",
                               "QLRF_REMEDIATION_POLL_SECONDS": "0.5"})
     assert [vc.label for vc in config.vcenters] == ["vc1:8443"] and config.poll_interval == 0.5
+
+
+@pytest.mark.slow
+def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(vcsim, gate, tmp_path):
+    server, si, vc, rows, keys = vcsim
+    targets = [rows[3], rows[5]]  # the VMs the other tests of this module leave alone
+    uuids = [r["config.instanceUuid"] for r in targets]
+    plan = make_plan(vc, targets, [{"name": "canary", "canary": True, "instances": uuids[:1]},
+                                     {"name": "rest", "instances": uuids[1:]}])
+    before = vm_states(si)
+    dry_driver = make_driver(vc)
+    dry, audit = dry_run_first(plan, dry_driver, tmp_path)
+    dry_driver.close()
+    assert vm_states(si) == before
+    ops = [c.operation for c in dry.calls]
+    assert ops.count("CloneVM_Task") == 2 and ops.count("Rename_Task") == 4 and ops.count("PowerOffVM_Task") == 2
+    assert "SetField" in ops
+    real = make_driver(vc)
+    result = run(plan, real, gate, audit)
+    real.close()
+    assert result.state == "succeeded", result.reason
+    assert sent(real) == sent(dry_driver)

@@ -8,6 +8,7 @@ from typing import Any
 
 from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
 from resources.alerts import AlertsResource
@@ -89,17 +90,21 @@ class CapturingAlerts(AlertsResource):
 
 @dataclass
 class FakeDriver:
-    """A driver whose machines come up healthy, or not (`unhealthy_wave`)."""
+    """A driver whose machines come up healthy, or not (`unhealthy_wave`); it describes one cloud
+    call per wave to its recorder (sent only outside a dry run, where it lands in `calls`)."""
 
     unhealthy_wave: int | None = None
     calls: list = field(default_factory=list)
+    recorder: CallRecorder = field(default_factory=CallRecorder)
 
     def prepare(self, plan):
         self.calls.append(("prepare",))
         return {"prepared": True}
 
     def run_wave(self, plan, index):
-        self.calls.append(("run_wave", index))
+        wave = plan.spec.waves[index]
+        self.recorder.send(CloudCall("aws", "ec2", "ReplaceInstances", wave.name, {"instances": list(wave.instances)}),
+                           lambda: self.calls.append(("run_wave", index)))
         return {"replaced": plan.wave_targets(index)}
 
     def health(self, plan, index):
@@ -118,8 +123,8 @@ DRIVER = FakeDriver()
 class FakeDriverRemediation(RemediationResource):
     """RemediationResource with the module's fake driver for every platform."""
 
-    def driver(self, platform: str):
-        return DRIVER
+    def driver(self, platform: str, *, dry_run: bool = False):
+        return FakeDriver(recorder=CallRecorder(dry_run=True)) if dry_run else DRIVER
 
 
 def aware(text: str) -> datetime:

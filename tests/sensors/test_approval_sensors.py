@@ -16,7 +16,7 @@ from dagster import (
     op,
 )
 
-from pipelines.remediation_jobs import EXECUTE_OP, EXECUTION_JOB
+from jobs.remediation import EXECUTE_OP, EXECUTION_JOB
 from qlrf.remediation.audit import AuditLog
 from resources.remediation import RemediationResource
 from sensors import remediation_sensors, sensor_statuses

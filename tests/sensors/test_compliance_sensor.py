@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import build_sensor_context
 
-from qlrf.remediation.planner import RemediationPolicy
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import Warehouse
 from sensors.compliance import breaches, build_compliance_breach_sensor, evaluate_compliance
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dagster import AssetMaterialization, MultiPartitionKey, build_sensor_context
 
-from pipelines.remediation_jobs import PLAN_OP, PLANNING_JOB
+from jobs.remediation import PLAN_OP, PLANNING_JOB
 from qlrf.remediation.audit import AuditLog
-from qlrf.remediation.planner import RemediationPolicy, findings_from_partition
+from qlrf.remediation.findings import findings_from_partition
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import Warehouse
 from resources.remediation import RemediationResource
 from resources.warehouse import WarehouseResource

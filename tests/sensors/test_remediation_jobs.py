@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from pipelines.remediation_jobs import (
+from jobs.remediation import (
     execution_run_config,
     planning_run_config,
     remediation_execution_job,
     remediation_planning_job,
 )
 from qlrf.remediation.audit import AuditLog
-from qlrf.remediation.planner import RemediationPolicy, findings_from_partition
+from qlrf.remediation.findings import findings_from_partition
+from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import Warehouse
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource
@@ -156,6 +157,27 @@ def test_a_failed_health_gate_rolls_back_and_fails_the_run(db_url):
     assert done.state == "rolled_back", _failure(result)
     assert done.state == "rolled_back" and "health gate failed after wave 0" in done.reason
     assert ("rollback", (0,)) in DRIVER.calls
+
+
+def test_a_dry_run_lists_the_calls_and_never_moves_the_task(db_url):
+    DRIVER.calls.clear()
+    store = store_at(db_url)
+    task = store.propose(make_plan("rp-dry", risk_level="high"), "sensor:drift_findings_sensor", PENDING)
+    result = remediation_execution_job.execute_in_process(
+        run_config={**execution_run_config(task.plan_hash, dry_run=True), **QUIET},
+        resources={"remediation": FakeDriverRemediation(database_url=db_url), "gate": GateResource()},
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    output = result.output_for_node("execute_approved_plan")
+    assert output == {"plan_id": "rp-dry", "dry_run": True, "would_run": False, "calls": 2, "error": None}
+    assert DRIVER.calls == [] and store.get(task.id).state == "pending_approval"  # nothing ran, nothing moved
+    [record] = AuditLog(db_url).records(kind="dry_run")
+    assert record.subject == task.id and record.actor.startswith("dagster:")
+    waves = record.data["waves"]
+    assert [w["calls"][0]["operation"] for w in waves] == ["ReplaceInstances"] * 2
+    assert [w["allowed"] for w in waves] == [False, False]  # high risk, not yet approved: a real run would wait
+    assert not AuditLog(db_url).records(kind="wave_start") and not AuditLog(db_url).records(kind="execution_start")
 
 
 def test_a_pending_task_is_never_executed(db_url):

@@ -14,27 +14,27 @@ fan-out, the per-scope result, the finish step, error reasons and the shared fac
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
 
-from qlrf.inventory.contract import PLATFORMS, Normalised
+from qlrf.inventory.contract import Normalised
 from qlrf.inventory.tags import TagMapping
+from qlrf.platforms import REGISTRY, Registry
 
 
-def connector(platform: str) -> ModuleType:
-    """The connector module for a platform, imported on demand (each pulls in a heavy SDK)."""
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
-    return importlib.import_module(f"qlrf.inventory.connectors.{platform}")
+def connector(platform: str, registry: Registry = REGISTRY) -> ModuleType:
+    """The connector module the platform's registry record names, imported on demand (each pulls in a heavy SDK)."""
+    return registry.get(platform).load_connector()  # an unknown platform fails here, naming the known ones
 
 
 def discover_from_env(
-    platform: str, mapping: TagMapping, discovered_at: datetime, progress: Callable[[str], None] | None = None
+    platform: str, mapping: TagMapping, discovered_at: datetime, progress: Callable[[str], None] | None = None,
+    *, registry: Registry = REGISTRY,
 ) -> Normalised:
-    """One platform's live discovery configured from the environment (what `qlrf discover` runs)."""
-    module = connector(platform)
+    """One platform's live discovery configured from the environment (what `qlrf discover` and the
+    discovery resource run for a platform without a typed resource)."""
+    module = connector(platform, registry)
     return module.discover(
         module.config_from_env(), mapping=mapping, discovered_at=discovered_at, progress=progress
     )

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from qlrf.platforms import REGISTRY
 from qlrf.remediation.executor import HealthReport, chunks
 from qlrf.remediation.plans import PatchPlan
 
 T = TypeVar("T")
 
-DRIVERS = {"aws": "AwsDriver", "azure": "AzureDriver", "gcp": "GcpDriver", "vsphere": "VsphereDriver"}
 
 
 class DriverError(RuntimeError):
@@ -32,12 +32,13 @@ class DriverError(RuntimeError):
 
 def driver_for(platform: str, **kwargs: Any) -> Any:
     """The platform's driver, configured from the environment unless ``config=`` is given."""
-    if platform not in DRIVERS:
-        raise ValueError(f"no execution driver for platform {platform!r}; expected one of {', '.join(DRIVERS)}")
-    module = importlib.import_module(f"qlrf.remediation.drivers.{platform}")
+    with_driver = [p.name for p in REGISTRY if p.driver]
+    if platform not in with_driver:
+        raise ValueError(f"no execution driver for platform {platform!r}; expected one of {', '.join(with_driver)}")
+    driver = REGISTRY.get(platform).load_driver()
     if "config" not in kwargs:
-        kwargs["config"] = module.config_from_env()
-    return getattr(module, DRIVERS[platform])(**kwargs)
+        kwargs["config"] = importlib.import_module(driver.__module__).config_from_env()
+    return driver(**kwargs)
 
 
 def group_quota(plan: PatchPlan, index: int, group: str) -> int | None:

@@ -28,7 +28,6 @@ previous image with the same settings (tagged ``qlrf:restores``).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -36,6 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qlrf.envparse import environ
+from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.drivers import (
     DriverError,
     chunks,
@@ -91,7 +92,7 @@ def _positive_float(text: str, name: str) -> float:
 def config_from_env(env: Mapping[str, str] | None = None) -> AwsDriverConfig:
     """AWS_ENDPOINT_URL (boto3's own), AWS_PROFILE, QLRF_AWS_MAX_ATTEMPTS, QLRF_REMEDIATION_POLL_SECONDS,
     QLRF_REMEDIATION_REPLACE_TIMEOUT. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = AwsDriverConfig(endpoint_url=env.get("AWS_ENDPOINT_URL") or None, profile=env.get("AWS_PROFILE") or None)
     if env.get("QLRF_AWS_MAX_ATTEMPTS"):
         config.max_attempts = int(_positive_float(env["QLRF_AWS_MAX_ATTEMPTS"], "QLRF_AWS_MAX_ATTEMPTS"))
@@ -134,8 +135,9 @@ class _Instance:
 class AwsDriver:
     """Executes one plan's AWS targets; see the module docstring."""
 
-    def __init__(self, config: AwsDriverConfig | None = None, session: Any = None):
+    def __init__(self, config: AwsDriverConfig | None = None, session: Any = None, recorder: CallRecorder | None = None):
         self.config = config or AwsDriverConfig()
+        self.recorder = recorder or CallRecorder()
         self._session = session
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -167,6 +169,11 @@ class AwsDriver:
                     ),
                 )
             return self._clients[key]
+
+    def _send(self, service: str, operation: str, target: str, params: dict[str, Any], perform: Callable[[], Any],
+              dry_result: Any = None) -> Any:
+        """Every mutating call goes through here: recorded, and made unless this is a dry run."""
+        return self.recorder.send(CloudCall("aws", service, operation, target, params), perform, dry_result)
 
     def _wait(self, what: str, check: Callable[[], Any]) -> Any:
         return wait_for(what, check, timeout=self.config.replace_timeout, interval=self.config.poll_interval,
@@ -259,17 +266,19 @@ class AwsDriver:
             ][0]["LaunchTemplateData"].get("ImageId", "")
         g = _Group(name, region, template_id, original, number, rollback_version, previous_image)
         if original == "$Latest":
-            asg.update_auto_scaling_group(
-                AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": template_id, "Version": number}
-            )
+            pin = {"AutoScalingGroupName": name, "LaunchTemplate": {"LaunchTemplateId": template_id, "Version": number}}
+            self._send("autoscaling", "UpdateAutoScalingGroup", name, pin, lambda: asg.update_auto_scaling_group(**pin))
             g.pinned = True
         data = {k: current["LaunchTemplateData"][k] for k in _COPY_FIELDS if k in current["LaunchTemplateData"]}
         data["ImageId"] = self.golden
-        created = ec2.create_launch_template_version(
-            LaunchTemplateId=template_id,
-            SourceVersion=number,
-            VersionDescription=f"qlrf plan {plan.metadata.id}: {plan.spec.to_image.version}"[:255],
-            LaunchTemplateData=data,
+        request = {"LaunchTemplateId": template_id, "SourceVersion": number,
+                   "VersionDescription": f"qlrf plan {plan.metadata.id}: {plan.spec.to_image.version}"[:255],
+                   "LaunchTemplateData": data}
+        created = self._send(
+            "ec2", "CreateLaunchTemplateVersion", template_id,
+            {"SourceVersion": number, "ImageId": self.golden},
+            lambda: ec2.create_launch_template_version(**request),
+            dry_result={"LaunchTemplateVersion": {"VersionNumber": "(new)"}},
         )["LaunchTemplateVersion"]
         g.new_version = str(created["VersionNumber"])
         self.groups[name] = g
@@ -312,10 +321,11 @@ class AwsDriver:
         details: dict[str, Any] = {"groups": {}, "instances": {}}
         for name in wave.groups:
             g = self.groups[name]
-            self._switch(g, g.new_version)
+            if not (g.switched and self.recorder.dry_run):  # a dry run's group still shows the old version
+                self._switch(g, g.new_version)
             g.switched = True
             _, images = self._members(g)
-            old = sorted(iid for iid, inst in images.items() if inst.get("ImageId") != self.golden)
+            old = sorted(iid for iid, inst in images.items() if inst.get("ImageId") != self.golden and iid not in g.replaced)
             quota = group_quota(plan, index, name)
             pick = old if quota is None else old[:quota]
             launched: list[str] = []
@@ -332,16 +342,21 @@ class AwsDriver:
     def _switch(self, g: _Group, version: str) -> None:
         group = self._describe_group(g)
         if str(group.get("LaunchTemplate", {}).get("Version")) != version:
-            self.client("autoscaling", g.region).update_auto_scaling_group(
-                AutoScalingGroupName=g.name, LaunchTemplate={"LaunchTemplateId": g.template_id, "Version": version}
-            )
+            switch = {"AutoScalingGroupName": g.name, "LaunchTemplate": {"LaunchTemplateId": g.template_id, "Version": version}}
+            asg = self.client("autoscaling", g.region)
+            self._send("autoscaling", "UpdateAutoScalingGroup", g.name, switch, lambda: asg.update_auto_scaling_group(**switch))
 
     def _replace_in_group(self, g: _Group, chunk: list[str]) -> list[str]:
         """Terminate ``chunk`` without lowering the desired capacity; wait for the group to refill."""
         before = {i["InstanceId"] for i in self._describe_group(g)["Instances"]}
         asg = self.client("autoscaling", g.region)
         for iid in chunk:
-            asg.terminate_instance_in_auto_scaling_group(InstanceId=iid, ShouldDecrementDesiredCapacity=False)
+            self._send("autoscaling", "TerminateInstanceInAutoScalingGroup", iid,
+                       {"AutoScalingGroupName": g.name, "ShouldDecrementDesiredCapacity": False},
+                       lambda iid=iid: asg.terminate_instance_in_auto_scaling_group(
+                           InstanceId=iid, ShouldDecrementDesiredCapacity=False))
+        if self.recorder.dry_run:
+            return [f"(replacement of {iid})" for iid in chunk]
         gone = set(chunk)
 
         def refilled() -> list[str] | None:
@@ -359,13 +374,14 @@ class AwsDriver:
 
     def _run(self, st: _Instance, image: str, tags: list[dict[str, str]], token: str) -> str:
         spec = {k: v for k, v in st.spec.items() if k != "Tags"}
-        resp = self.client("ec2", st.region).run_instances(
-            ImageId=image,
-            MinCount=1,
-            MaxCount=1,
-            ClientToken=token[:64],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": st.spec["Tags"] + tags}],
-            **spec,
+        ec2 = self.client("ec2", st.region)
+        resp = self._send(
+            "ec2", "RunInstances", st.asset_id, {"ImageId": image, **{k: v for k, v in spec.items() if k != "Placement"}},
+            lambda: ec2.run_instances(
+                ImageId=image, MinCount=1, MaxCount=1, ClientToken=token[:64],
+                TagSpecifications=[{"ResourceType": "instance", "Tags": st.spec["Tags"] + tags}], **spec,
+            ),
+            dry_result={"Instances": [{"InstanceId": f"(new for {st.asset_id})"}]},
         )
         return resp["Instances"][0]["InstanceId"]
 
@@ -390,11 +406,13 @@ class AwsDriver:
         by_region: dict[str, list[str]] = {}
         for st in todo:
             by_region.setdefault(st.region, []).append(st.replacement)  # type: ignore[arg-type]
-        for region, ids in by_region.items():
+        for region, ids in ({} if self.recorder.dry_run else by_region).items():  # a dry run launched nothing to wait for
             self._wait(f"replacements {', '.join(ids)} running with status checks ok",
                        lambda region=region, ids=ids: self._running_ok(region, ids))
         for st in todo:
-            self.client("ec2", st.region).terminate_instances(InstanceIds=[st.asset_id])
+            ec2 = self.client("ec2", st.region)
+            self._send("ec2", "TerminateInstances", st.asset_id, {"InstanceIds": [st.asset_id]},
+                       lambda st=st, ec2=ec2: ec2.terminate_instances(InstanceIds=[st.asset_id]))
             st.old_terminated = True
             out[st.asset_id] = {"replacement": st.replacement, "terminated": st.asset_id}
         for a in chunk:
@@ -480,13 +498,16 @@ class AwsDriver:
             try:
                 done: dict[str, Any] = {}
                 if st.replacement:
-                    self.client("ec2", st.region).terminate_instances(InstanceIds=[st.replacement])
+                    ec2 = self.client("ec2", st.region)
+                    self._send("ec2", "TerminateInstances", st.replacement, {"InstanceIds": [st.replacement]},
+                               lambda st=st, ec2=ec2: ec2.terminate_instances(InstanceIds=[st.replacement]))
                     done["terminated"] = st.replacement
                 if st.old_terminated:
                     new = self._run(st, st.image, [{"Key": "qlrf:restores", "Value": st.asset_id},
                                                    {"Key": "qlrf:plan", "Value": self._plan_tag}],
                                     f"qlrf-r-{self._run_id}-{st.asset_id}")
-                    self._wait(f"restored {new} running", lambda st=st, new=new: self._running_ok(st.region, [new]))
+                    if not self.recorder.dry_run:
+                        self._wait(f"restored {new} running", lambda st=st, new=new: self._running_ok(st.region, [new]))
                     done["restored"] = new
                     done["image"] = st.image
                 details["instances"][asset] = done

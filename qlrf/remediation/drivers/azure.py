@@ -21,14 +21,15 @@ Standalone Azure VMs are not handled here (the plan is refused in ``prepare``).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qlrf.envparse import environ
 from qlrf.inventory.connectors.azure import AzureConfig, compute_client, make_credential
 from qlrf.inventory.connectors.azure import config_from_env as _azure_from_env
+from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
@@ -48,7 +49,7 @@ class AzureDriverConfig:
 def config_from_env(env: Mapping[str, str] | None = None) -> AzureDriverConfig:
     """The discovery connector's variables (AZURE_*, QLRF_AZURE_ENDPOINT, QLRF_AZURE_CA_BUNDLE, ...) plus
     QLRF_AZURE_LRO_POLL_SECONDS. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = AzureDriverConfig(azure=_azure_from_env(env))
     if env.get("QLRF_AZURE_LRO_POLL_SECONDS"):
         config.lro_polling_interval = float(env["QLRF_AZURE_LRO_POLL_SECONDS"])
@@ -94,8 +95,9 @@ class _ScaleSet:
 
 
 class AzureDriver:
-    def __init__(self, config: AzureDriverConfig | None = None):
+    def __init__(self, config: AzureDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or AzureDriverConfig()
+        self.recorder = recorder or CallRecorder()
         self._credential = self.config.credential
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -161,19 +163,28 @@ class AzureDriver:
     # -- waves ------------------------------------------------------------------------------------
     def _set_model(self, s: _ScaleSet, ref: Mapping[str, Any], current: Mapping[str, Any]) -> None:
         body = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": _merge_patch_ref(ref, current)}}}}
-        poller = self.client(s.subscription).virtual_machine_scale_sets.begin_update(
-            s.resource_group, s.name, body, **self._lro_kwargs()
+        sets = self.client(s.subscription).virtual_machine_scale_sets
+        poller = self.recorder.send(
+            CloudCall("azure", "virtualMachineScaleSets", "Update", s.name,
+                      {"resourceGroup": s.resource_group, "imageReference": dict(ref)}),
+            lambda: sets.begin_update(s.resource_group, s.name, body, **self._lro_kwargs()),
         )
+        if poller is None:  # dry run: nothing sent, nothing to wait for
+            return
         updated = self._wait(poller, f"model update of scale set {s.name}").as_dict()
         got = updated.get("properties", {}).get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference")
         if not same_image(got, ref):
             raise DriverError(f"scale set {s.name}: model imageReference is {got}, expected {dict(ref)}")
 
     def _upgrade(self, s: _ScaleSet, ids: list[str]) -> None:
-        poller = self.client(s.subscription).virtual_machine_scale_sets.begin_update_instances(
-            s.resource_group, s.name, {"instanceIds": ids}, **self._lro_kwargs()
+        sets = self.client(s.subscription).virtual_machine_scale_sets
+        poller = self.recorder.send(
+            CloudCall("azure", "virtualMachineScaleSets", "UpdateInstances", s.name,
+                      {"resourceGroup": s.resource_group, "instanceIds": list(ids)}),
+            lambda: sets.begin_update_instances(s.resource_group, s.name, {"instanceIds": ids}, **self._lro_kwargs()),
         )
-        self._wait(poller, f"upgrade of {s.name} instances {ids}")
+        if poller is not None:
+            self._wait(poller, f"upgrade of {s.name} instances {ids}")
 
     def _instances(self, s: _ScaleSet) -> list[dict[str, Any]]:
         vms = self.client(s.subscription).virtual_machine_scale_set_vms.list(s.resource_group, s.name, expand="instanceView")
@@ -190,7 +201,8 @@ class AzureDriver:
             old = [
                 vm["instanceId"]
                 for vm in self._instances(s)
-                if not (vm.get("properties", {}).get("latestModelApplied")
+                if vm["instanceId"] not in s.upgraded  # (a dry run's upgraded instances still show the old model)
+                and not (vm.get("properties", {}).get("latestModelApplied")
                         and same_image(vm.get("properties", {}).get("storageProfile", {}).get("imageReference"), self.golden))
             ]
             quota = group_quota(plan, index, name)

@@ -22,7 +22,6 @@ Standalone GCE instances are not handled here (the plan is refused in ``prepare`
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -31,8 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qlrf.envparse import environ
 from qlrf.inventory.connectors.gcp import GcpConfig, make_retry
 from qlrf.inventory.connectors.gcp import config_from_env as _gcp_from_env
+from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.drivers import DriverError, chunks, group_health, group_quota, groups_through
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
@@ -54,7 +55,7 @@ class GcpDriverConfig:
 def config_from_env(env: Mapping[str, str] | None = None) -> GcpDriverConfig:
     """The connector's variables (GOOGLE_APPLICATION_CREDENTIALS, QLRF_GCP_ENDPOINT, ...) plus
     QLRF_GCP_OPERATION_POLL_SECONDS. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = GcpDriverConfig(gcp=_gcp_from_env(env))
     if env.get("QLRF_GCP_OPERATION_POLL_SECONDS"):
         config.operation_poll_initial = float(env["QLRF_GCP_OPERATION_POLL_SECONDS"])
@@ -109,8 +110,9 @@ class _Mig:
 
 
 class GcpDriver:
-    def __init__(self, config: GcpDriverConfig | None = None):
+    def __init__(self, config: GcpDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or GcpDriverConfig()
+        self.recorder = recorder or CallRecorder()
         self._credentials: Any = None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -220,13 +222,12 @@ class GcpDriver:
                     delattr(tpl, output_only)
             new_url = f"{GCE}/projects/{hit['project']}/{hit['scope']}/instanceTemplates/{new_name}"
             try:
-                if hit["scope"] == "global":
-                    op = self._call(self.client("InstanceTemplatesClient").insert, project=hit["project"],
-                                    instance_template_resource=tpl)
-                else:
-                    op = self._call(self.client("RegionInstanceTemplatesClient").insert, project=hit["project"],
-                                    region=hit["scope"].split("/")[1], instance_template_resource=tpl)
-                self._done(op, f"creating instance template {new_name}")
+                op = self.recorder.send(
+                    CloudCall("gcp", "instanceTemplates", "insert", new_url, {"sourceImage": self.golden}),
+                    lambda hit=hit, tpl=tpl: self._insert_template(hit, tpl),
+                )
+                if op is not None:
+                    self._done(op, f"creating instance template {new_name}")
                 reused = False
             except gexc.Conflict:
                 existing = self._get_template(new_url)
@@ -240,6 +241,13 @@ class GcpDriver:
                                "rollback_template": m.rollback_template, "reused": reused,
                                "target_size": igm.target_size}
         return details
+
+    def _insert_template(self, hit: re.Match, tpl: Any) -> Any:
+        if hit["scope"] == "global":
+            return self._call(self.client("InstanceTemplatesClient").insert, project=hit["project"],
+                              instance_template_resource=tpl)
+        return self._call(self.client("RegionInstanceTemplatesClient").insert, project=hit["project"],
+                          region=hit["scope"].split("/")[1], instance_template_resource=tpl)
 
     # -- waves ------------------------------------------------------------------------------------
     def _patch(self, m: _Mig, template: str, max_unavailable: int) -> None:
@@ -258,8 +266,13 @@ class GcpDriver:
             update_policy=policy,
         )
         client, where = self._igm_client(m)
-        op = self._call(client.patch, instance_group_manager=m.name, instance_group_manager_resource=body, **where)
-        self._done(op, f"patching MIG {m.name} to {_tail(template)}")
+        op = self.recorder.send(
+            CloudCall("gcp", "instanceGroupManagers", "patch", m.name,
+                      {"instanceTemplate": template, "maxUnavailable": max_unavailable, **where}),
+            lambda: self._call(client.patch, instance_group_manager=m.name, instance_group_manager_resource=body, **where),
+        )
+        if op is not None:
+            self._done(op, f"patching MIG {m.name} to {_tail(template)}")
 
     def _apply(self, m: _Mig, instances: list[str]) -> None:
         from google.cloud import compute_v1
@@ -267,14 +280,18 @@ class GcpDriver:
         client, where = self._igm_client(m)
         fields = {"instances": instances, "minimal_action": "REPLACE", "most_disruptive_allowed_action": "REPLACE"}
         if m.zonal:
-            op = self._call(client.apply_updates_to_instances, instance_group_manager=m.name,
-                            instance_group_managers_apply_updates_request_resource=compute_v1.InstanceGroupManagersApplyUpdatesRequest(**fields),
-                            **where)
+            body = {"instance_group_managers_apply_updates_request_resource":
+                    compute_v1.InstanceGroupManagersApplyUpdatesRequest(**fields)}
         else:
-            op = self._call(client.apply_updates_to_instances, instance_group_manager=m.name,
-                            region_instance_group_managers_apply_updates_request_resource=compute_v1.RegionInstanceGroupManagersApplyUpdatesRequest(**fields),
-                            **where)
-        self._done(op, f"updating {len(instances)} instance(s) of MIG {m.name}")
+            body = {"region_instance_group_managers_apply_updates_request_resource":
+                    compute_v1.RegionInstanceGroupManagersApplyUpdatesRequest(**fields)}
+        op = self.recorder.send(
+            CloudCall("gcp", "instanceGroupManagers", "applyUpdatesToInstances", m.name,
+                      {"instances": [_tail(i) for i in instances], **where}),
+            lambda: self._call(client.apply_updates_to_instances, instance_group_manager=m.name, **body, **where),
+        )
+        if op is not None:
+            self._done(op, f"updating {len(instances)} instance(s) of MIG {m.name}")
 
     def _managed(self, m: _Mig) -> list[Any]:
         client, where = self._igm_client(m)
@@ -289,7 +306,9 @@ class GcpDriver:
             if not m.switched:
                 self._patch(m, m.new_template, plan.spec.max_unavailable)
                 m.switched = True
-            old = [mi.instance for mi in self._managed(m) if not _same(mi.version.instance_template, m.new_template)]
+            old = [mi.instance for mi in self._managed(m)
+                   if mi.instance not in m.updated  # (a dry run's updated instances still show the old template)
+                   and not _same(mi.version.instance_template, m.new_template)]
             quota = group_quota(plan, index, name)
             pick = old if quota is None else old[:quota]
             calls = chunks(pick, plan.spec.max_unavailable)

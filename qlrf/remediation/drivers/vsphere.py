@@ -17,7 +17,6 @@ template.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from qlrf.envparse import environ
 from qlrf.inventory.connectors.vsphere import VcenterConfig, connect, disconnect
 from qlrf.inventory.connectors.vsphere import config_from_env as _vsphere_from_env
 from qlrf.inventory.normalize.vsphere import TEMPLATE_ATTRIBUTE
+from qlrf.remediation.calls import CallRecorder, CloudCall
 from qlrf.remediation.drivers import DriverError, chunks, instances_through
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
@@ -49,7 +50,7 @@ class VsphereDriverConfig:
 def config_from_env(env: Mapping[str, str] | None = None) -> VsphereDriverConfig:
     """The discovery connector's variables (QLRF_VSPHERE_HOSTS, _USER, _PASSWORD, _INSECURE, _CA_FILE...)
     plus QLRF_REMEDIATION_POLL_SECONDS. Read when called, never at import."""
-    env = os.environ if env is None else env
+    env = environ(env)
     config = VsphereDriverConfig(vcenters=_vsphere_from_env(env).vcenters)
     if env.get("QLRF_REMEDIATION_POLL_SECONDS"):
         config.poll_interval = float(env["QLRF_REMEDIATION_POLL_SECONDS"])
@@ -72,8 +73,9 @@ class _Swap:
 
 
 class VsphereDriver:
-    def __init__(self, config: VsphereDriverConfig | None = None):
+    def __init__(self, config: VsphereDriverConfig | None = None, recorder: CallRecorder | None = None):
         self.config = config or VsphereDriverConfig()
+        self.recorder = recorder or CallRecorder()
         self._sis: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.swaps: dict[str, _Swap] = {}
@@ -102,6 +104,11 @@ class VsphereDriver:
             for si in self._sis.values():
                 disconnect(si)
             self._sis.clear()
+
+    def _send(self, operation: str, target: str, params: dict[str, Any], start: Callable[[], Any], what: str) -> Any:
+        """Every mutating call goes through here: recorded, then (unless a dry run) started and waited for."""
+        return self.recorder.send(CloudCall("vsphere", "VirtualMachine", operation, target, params),
+                               lambda: self._task(start(), what))
 
     def _task(self, task: Any, what: str) -> Any:
         from pyVmomi import vim
@@ -177,23 +184,29 @@ class VsphereDriver:
                 self._wait_on(s)
             for s in swaps:
                 self._swap(s)
-                details[s.asset_id] = {"clone": s.clone._moId, "name": s.name, "old_renamed_to": s.renamed_to}
+                details[s.asset_id] = {"clone": None if s.clone is None else s.clone._moId, "name": s.name, "old_renamed_to": s.renamed_to}
         return details
 
     def _clone(self, s: _Swap) -> None:
         from pyVmomi import vim
 
         spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=s.pool), powerOn=True, template=False)
-        s.clone = self._task(
-            self.template[s.vcenter].CloneVM_Task(folder=s.folder, name=f"{s.name}{NEW_SUFFIX}", spec=spec),
+        template = self.template[s.vcenter]
+        s.clone = self._send(
+            "CloneVM_Task", self.template_name, {"name": f"{s.name}{NEW_SUFFIX}", "folder": s.folder.name, "powerOn": True},
+            lambda: template.CloneVM_Task(folder=s.folder, name=f"{s.name}{NEW_SUFFIX}", spec=spec),
             f"cloning {self.template_name} for {s.name}",
         )
-        if s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:  # powerOn is a request, not a promise
-            self._task(s.clone.PowerOnVM_Task(), f"powering on the clone for {s.name}")
+        if s.clone is None or s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
+            # powerOn is a request, not a promise (a dry run cannot know: it lists the call as conditional)
+            self._send("PowerOnVM_Task", f"{s.name}{NEW_SUFFIX}", {"only_if": "the clone did not power on"},
+                       lambda: s.clone.PowerOnVM_Task(), f"powering on the clone for {s.name}")
 
     def _wait_on(self, s: _Swap) -> None:
         from pyVmomi import vim
 
+        if self.recorder.dry_run:
+            return
         deadline = time.monotonic() + self.config.power_on_timeout
         while s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
             if time.monotonic() > deadline:
@@ -204,11 +217,13 @@ class VsphereDriver:
         from pyVmomi import vim
 
         if s.vm.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
-            self._task(s.vm.PowerOffVM_Task(), f"powering off {s.name}")
+            self._send("PowerOffVM_Task", s.name, {}, s.vm.PowerOffVM_Task, f"powering off {s.name}")
             s.powered_off = True
         s.renamed_to = f"{s.name}-replaced-{self.config.today():%Y%m%d}"
-        self._task(s.vm.Rename_Task(newName=s.renamed_to), f"renaming {s.name} to {s.renamed_to}")
-        self._task(s.clone.Rename_Task(newName=s.name), f"renaming the clone to {s.name}")
+        self._send("Rename_Task", s.name, {"newName": s.renamed_to}, lambda: s.vm.Rename_Task(newName=s.renamed_to),
+                   f"renaming {s.name} to {s.renamed_to}")
+        self._send("Rename_Task", f"{s.name}{NEW_SUFFIX}", {"newName": s.name}, lambda: s.clone.Rename_Task(newName=s.name),
+                   f"renaming the clone to {s.name}")
         s.swapped = True
         self._copy_attributes(s)
 
@@ -225,7 +240,9 @@ class VsphereDriver:
             if name == TEMPLATE_ATTRIBUTE:
                 values[key] = self.template_name
         for key, value in values.items():
-            cfm.SetField(entity=s.clone, key=key, value=value)
+            self.recorder.send(CloudCall("vsphere", "CustomFieldsManager", "SetField", s.name, {"field": names.get(key, key),
+                                                                                           "value": value}),
+                            lambda key=key, value=value: cfm.SetField(entity=s.clone, key=key, value=value))
 
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
         from pyVmomi import vim
@@ -271,17 +288,19 @@ class VsphereDriver:
             try:
                 if s.clone is not None:
                     if s.clone.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
-                        self._task(s.clone.PowerOffVM_Task(), f"powering off the clone of {s.name}")
+                        self._send("PowerOffVM_Task", s.clone.name, {}, s.clone.PowerOffVM_Task,
+                                   f"powering off the clone of {s.name}")
                     moid = s.clone._moId
-                    self._task(s.clone.Destroy_Task(), f"destroying the clone of {s.name}")
+                    self._send("Destroy_Task", s.clone.name, {}, s.clone.Destroy_Task, f"destroying the clone of {s.name}")
                     s.clone, s.swapped = None, False
                     done["destroyed"] = moid
                 if s.renamed_to is not None:
-                    self._task(s.vm.Rename_Task(newName=s.name), f"renaming {s.renamed_to} back to {s.name}")
+                    self._send("Rename_Task", s.renamed_to, {"newName": s.name}, lambda s=s: s.vm.Rename_Task(newName=s.name),
+                               f"renaming {s.renamed_to} back to {s.name}")
                     done["renamed_back"] = s.renamed_to
                     s.renamed_to = None
                 if s.powered_off or (s.was_on and s.vm.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn):
-                    self._task(s.vm.PowerOnVM_Task(), f"powering {s.name} back on")
+                    self._send("PowerOnVM_Task", s.name, {}, s.vm.PowerOnVM_Task, f"powering {s.name} back on")
                     s.powered_off = False
                     done["powered_on"] = s.name
                 details[asset] = done

@@ -1,0 +1,358 @@
+"""What the remediation ops (and the CLI) call: plan a finding, and run an approved task.
+
+The Dagster ops in jobs/remediation.py are wiring only: they hand this module their
+resources and turn its typed outcomes into metadata or a ``Failure``. Everything here is plain
+Python, testable without Dagster.
+
+Planning (:func:`plan_finding`): rebuild the finding from the warehouse partition (the run config
+carries its scope and fingerprint, not its possibly huge target list), build its plans, ask the gate
+about the read-only ``plan`` action and, as a preview, every wave's ``execute_wave`` (window assumed
+open: it is decided again when the wave runs), then propose each plan to the task store:
+
+* the gate fails (``Decision.gate_failed``: unreachable OPA, broken policy, undefined result) or
+  refuses the ``plan`` action -> :class:`GateUnavailable`, nothing more proposed (a re-run retries:
+  a transient error must not become a permanent rejection of that plan hash);
+* any policy deny -> the task is ``rejected``; any wave needing approval -> ``pending_approval``;
+  otherwise -> ``approved`` by ``policy:auto`` (TaskStore.propose, idempotent on the plan hash).
+
+Execution (:func:`run_approved`): load the approved task, resolve its driver, move it to
+``running`` (exactly one caller can), run ``execute_plan`` with the human approval attached and
+finish the task as succeeded | failed | rolled_back (``blocked`` by the gate mid-way finishes as
+``failed``). :func:`dry_run_task` walks the same waves without changing anything or the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from qlrf.inventory.contract import PLATFORMS
+from qlrf.remediation.approvals import AUTO_APPROVER, Task, TaskStateError, TaskStore
+from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
+from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
+from qlrf.remediation.findings import Finding, findings_from_partition
+from qlrf.remediation.gate import Decision, gate_request
+from qlrf.remediation.planner import build_plans
+from qlrf.remediation.plans import PatchPlan
+from qlrf.remediation.policy import RemediationPolicy
+from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
+from qlrf.warehouse import PartitionMissing, Warehouse
+
+PREVIEW_NOTE = "execute_wave previews with the maintenance window assumed open; every wave is decided again when it runs"
+DONE_STATES = ("running", "succeeded", "failed", "rolled_back")
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """The default log: say nothing."""
+
+
+# --- warehouse reads -------------------------------------------------------------------------------
+
+
+def environment_fleet_size(wh: Warehouse, day: str, environment: str) -> int:
+    """VMs of `environment` on `day` across every materialised platform (the drift-delta denominator)."""
+    present = [p for p in PLATFORMS if wh.exists("drift_scores", day, p)]
+    if not present:
+        return 0
+    scores = wh.read_platforms("drift_scores", day, present).to_pylist()
+    return int(sum(r["vms"] or 0 for r in scores if r["environment"] == environment))
+
+
+def registry_for(wh: Warehouse, day: str, platform: str) -> pa.Table:
+    """The golden-image registry the partition's drift was measured against."""
+    baseline = None
+    if wh.exists("vm_drift", day, platform):
+        baseline = wh.run_metadata("vm_drift", day, platform).get("baseline_date")
+    baseline = baseline or wh.latest_on_or_before("golden_images", day, BASELINE_MAX_AGE_DAYS)
+    if baseline is None:
+        raise PartitionMissing(f"no golden_images partition in force for {day}")
+    return wh.read("golden_images", baseline)
+
+
+def scaling_groups_for(wh: Warehouse, day: str, platform: str) -> list[dict] | None:
+    if not wh.exists("scaling_groups", day, platform):
+        return None
+    return wh.read("scaling_groups", day, platform).to_pylist()
+
+
+def find_finding(
+    wh: Warehouse, policy: RemediationPolicy, day: str, platform: str, fingerprint: str
+) -> tuple[Finding | None, list[Finding]]:
+    """The finding with `fingerprint`, recomputed from the partition (None when the partition changed)."""
+    findings = findings_from_partition(
+        wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform), policy, day
+    )
+    return next((f for f in findings if f.fingerprint() == fingerprint), None), findings
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+class GateUnavailable(RuntimeError):
+    """The gate did not decide (error, unreachable OPA, refused the read-only plan action): propose nothing."""
+
+
+def _unique(items: Iterable[Any]) -> list[str]:
+    return list(dict.fromkeys(str(i) for i in items))
+
+
+def _wave_preview(index: int, d: Decision) -> dict[str, Any]:
+    return {"wave": index, "input": d.input, "allow": d.allow, "requires_approval": d.requires_approval,
+            "deny": list(d.reasons), "approval_reasons": list(d.approval_reasons)}
+
+
+def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_size: int) -> dict:
+    """The gate's verdict on proposing `plan`, as TaskStore.propose takes it (see the module docstring).
+
+    Raises GateUnavailable rather than return a deny the gate did not mean: proposing is idempotent
+    on the plan hash, so a transient outage recorded as a rejection could never be undone.
+    """
+    request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, action="plan", window_is_open=True)
+    decision = gate.decide(request)
+    if not decision.allow:
+        raise GateUnavailable(f"the gate did not allow the read-only plan action: {'; '.join(decision.reasons) or 'no reason'}")
+    waves = []
+    for index in range(len(plan.spec.waves)):
+        wave_request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, wave=index, window_is_open=True)
+        wave_decision = gate.decide(wave_request)
+        if wave_decision.gate_failed:
+            raise GateUnavailable(f"the gate could not decide wave {index}: {'; '.join(wave_decision.reasons)}")
+        waves.append(wave_decision)
+    deny = _unique([*decision.reasons, *(r for d in waves for r in d.reasons)])
+    if not deny and not all(d.allow or d.requires_approval for d in [decision, *waves]):
+        deny = ["the gate neither allowed the plan nor asked for an approval"]
+    needs = not deny and any(d.requires_approval for d in waves)
+    return {
+        "allow": bool(decision.allow and not deny and all(d.allow for d in waves)),
+        "requires_approval": bool(needs),
+        "deny": deny,
+        "approval_reasons": _unique(r for d in waves for r in d.approval_reasons),
+        "approved": False,
+        "source": decision.source,
+        "input": request,
+        "waves": [_wave_preview(i, d) for i, d in enumerate(waves)],
+        "note": PREVIEW_NOTE,
+    }
+
+
+@dataclass(frozen=True)
+class Proposed:
+    task_id: str
+    plan_id: str
+    plan_hash: str
+    state: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"task_id": self.task_id, "plan_id": self.plan_id, "plan_hash": self.plan_hash, "state": self.state}
+
+
+@dataclass
+class PlanningOutcome:
+    """What planning one finding did: ``finding`` None means it is no longer in the partition (stale)."""
+
+    finding: Finding | None
+    current: list[Finding]
+    proposed: list[Proposed] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def states(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for p in self.proposed:
+            counts[p.state] = counts.get(p.state, 0) + 1
+        return counts
+
+
+class PlanningFailed(GateUnavailable):
+    """The gate failed on one plan; ``proposed`` lists the plans of the finding proposed before."""
+
+    def __init__(self, plan_id: str, cause: GateUnavailable, proposed: list[Proposed]):
+        super().__init__(f"{plan_id}: {cause}")
+        self.plan_id, self.proposed = plan_id, list(proposed)
+
+
+def plan_finding(
+    wh: Warehouse,
+    policy: RemediationPolicy,
+    store: TaskStore,
+    gate: GateLike,
+    *,
+    day: str,
+    platform: str,
+    environment: str,
+    fingerprint: str,
+    requested_by: str,
+    log: Log = _quiet,
+) -> PlanningOutcome:
+    """Rebuild one finding, build its plans, ask the gate and propose them (see the module docstring)."""
+    finding, current = find_finding(wh, policy, day, platform, fingerprint)
+    outcome = PlanningOutcome(finding, current)
+    if finding is None:
+        return outcome
+    plans = build_plans(
+        finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
+        scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
+    )
+    fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
+    for plan in plans:
+        try:
+            decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet)
+        except GateUnavailable as exc:
+            raise PlanningFailed(plan.metadata.id, exc, outcome.proposed) from exc
+        task = store.propose(plan, requested_by, decision)
+        log(f"{task.id} {plan.metadata.id}: {task.state} ({plan.spec.targets.count()} target(s), "
+            f"risk {plan.metadata.risk_level}, {plan.metadata.autonomy_mode}){': ' + task.reason if task.reason else ''}")
+        outcome.proposed.append(Proposed(task.id, plan.metadata.id, task.plan_hash, task.state))
+    return outcome
+
+
+# --- execution -------------------------------------------------------------------------------------
+
+
+class ExecutionRefused(RuntimeError):
+    """Nothing was started: no such task, not approved, or no driver (the task is left as it was)."""
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """How running a task ended; ``skipped`` when another run had it (``note`` says why)."""
+
+    task_id: str
+    state: str
+    reason: str = ""
+    plan_id: str = ""
+    result: ExecutionResult | None = None
+    skipped: bool = False
+    note: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.skipped or self.state == "succeeded"
+
+
+def approval_of(task: Task) -> dict | None:
+    """The human approval to present to the gate (None when the policy approved it on its own)."""
+    if not task.approver or task.approver == AUTO_APPROVER:
+        return None
+    return {"plan_hash": task.plan_hash, "approver": task.approver}
+
+
+def fleet_size_of(task: Task, plan: PatchPlan) -> int:
+    """The environment fleet the plan was decided against (stored with the decision)."""
+    value = (task.decision.get("input") or {}).get("fleet_size") if isinstance(task.decision, Mapping) else None
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return max(1, plan.spec.targets.count())
+
+
+def _task_by_hash(store: TaskStore, plan_hash: str) -> Task:
+    task = store.by_hash(plan_hash)
+    if task is None:
+        raise ExecutionRefused(f"no approval task for plan hash {plan_hash}")
+    return task
+
+
+def _driver(task: Task, driver_for: Callable[[str], Driver]) -> Driver:
+    try:
+        return driver_for(task.platform)
+    except Exception as exc:
+        # Nothing started: the task stays approved, so re-executing after the fix resumes it.
+        raise ExecutionRefused(f"{task.id}: no execution driver for {task.platform}: {type(exc).__name__}: {exc}") from exc
+
+
+def run_approved(
+    store: TaskStore,
+    plan_hash: str,
+    *,
+    driver_for: Callable[[str], Driver],
+    gate: GateLike,
+    audit: AuditSink,
+    actor: str,
+    log: Log = _quiet,
+    now: datetime | None = None,
+) -> ExecutionOutcome:
+    """Execute the approved task of `plan_hash` once and finish it (see the module docstring)."""
+    task = _task_by_hash(store, plan_hash)
+    if task.state != "approved":
+        if task.state in DONE_STATES:
+            return ExecutionOutcome(task.id, task.state, skipped=True,
+                                    note=f"{task.id} is already {task.state}: executed by another run, nothing to do")
+        raise ExecutionRefused(f"{task.id} is {task.state}, not approved: refusing to execute plan {plan_hash}")
+    plan = task.plan()  # re-validates the stored plan against its hash
+    driver = _driver(task, driver_for)
+    try:
+        task = store.start(task.id, actor=actor)
+    except TaskStateError as exc:
+        return ExecutionOutcome(task.id, store.get(task.id).state, skipped=True, note=f"{task.id} not started here: {exc}")
+    try:
+        result = execute_plan(
+            plan, driver=driver, gate=gate, audit=audit, approval=approval_of(task), requested_by=task.requested_by,
+            fleet_size=fleet_size_of(task, plan), log=log, now=now,
+            subject=task.id,  # one audit subject per task: proposal, approval and every wave
+        )
+    except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
+        _record_crash(store, task, exc, log)
+        raise
+    state = result.state if result.state != "blocked" else "failed"
+    reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
+    task = store.finish(task.id, state, reason[:2000] or state)
+    return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
+
+
+def dry_run_task(
+    store: TaskStore,
+    plan_hash: str,
+    *,
+    driver_for: Callable[[str], RecordingDriver],
+    gate: GateLike,
+    audit: AuditSink,
+    actor: str,
+    log: Log = _quiet,
+    now: datetime | None = None,
+) -> DryRunResult:
+    """Walk the task of `plan_hash` as its execution would, in any state, changing nothing.
+
+    The task's approval and fleet size are presented to the gate as a real run would present them;
+    the task itself is only read: a dry run never starts, finishes or expires it.
+    """
+    task = _task_by_hash(store, plan_hash)
+    plan = task.plan()
+    return dry_run_plan(
+        plan, driver=_driver(task, driver_for), gate=gate, audit=audit, approval=approval_of(task),
+        requested_by=task.requested_by, actor=actor, fleet_size=fleet_size_of(task, plan), now=now, subject=task.id, log=log,
+    )
+
+
+def _record_crash(store: TaskStore, task: Task, exc: BaseException, log: Log) -> None:
+    what = "interrupted" if not isinstance(exc, Exception) else "execution error"
+    try:
+        store.finish(task.id, "failed", f"{what}: {type(exc).__name__}: {exc}; see the audit log for the waves done"[:2000])
+    except Exception as finish_exc:  # noqa: BLE001 - report, but keep the original error
+        log(f"{task.id}: could not record the failure: {finish_exc}")
+
+
+__all__ = [
+    "DONE_STATES",
+    "ExecutionOutcome",
+    "ExecutionRefused",
+    "GateUnavailable",
+    "PlanningFailed",
+    "PlanningOutcome",
+    "Proposed",
+    "approval_of",
+    "environment_fleet_size",
+    "dry_run_task",
+    "find_finding",
+    "fleet_size_of",
+    "plan_decision",
+    "plan_finding",
+    "registry_for",
+    "run_approved",
+    "scaling_groups_for",
+]
