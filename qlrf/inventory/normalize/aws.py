@@ -41,8 +41,15 @@ def region_from_az(az: str) -> str:
 
 
 def _tags(instance: dict) -> dict[str, str]:
+    """{Key: Value}; the common case (both text) is checked inline, as this runs for every tag of a
+    100k-instance export; anything else takes the checking path that names the faulty tag."""
     tags = {}
     for i, tag in enumerate(as_list(instance.get("Tags"), "Tags")):
+        if type(tag) is dict:
+            key, value = tag.get("Key"), tag.get("Value", "")
+            if type(key) is str and key and type(value) is str:
+                tags[key] = value
+                continue
         tag = as_dict(tag, f"Tags[{i}]")
         key = require_id(tag, "Key", kind=f"Tags[{i}]")
         tags[key] = tag_text(tag.get("Value", ""), key)
@@ -112,7 +119,9 @@ def normalise(
             continue
         for index, (owner, instance) in enumerate(reservations):
             try:
-                screened({"OwnerId": owner, **as_dict(instance, "EC2 instance")}, source, suspect)
+                if source in suspect:
+                    screened({"OwnerId": owner}, source, suspect)
+                    screened(instance, source, suspect)
                 owner_id = account or (require_id({"OwnerId": owner}, "OwnerId", kind="reservation") if owner else "")
                 if not owner_id:
                     raise ValueError("reservation has no OwnerId (pass --account)")

@@ -29,8 +29,9 @@ MAX_DEPTH = 64
 DEFECT_PREFIX = "\x00qlrf-defect:"
 
 # Cheap signs (plain substring searches: a regex over a 50 MB export costs seconds) that a decoded
-# file may hold values the screen must look at; a false alarm only costs the lenient parse.
-_SIGNS = ("NaN", "Infinity", "\\ud", "\\uD")
+# file may hold surrogate escapes the screen must look at; a false alarm only costs the lenient parse.
+# NaN/Infinity and overflowing floats need no search: the parser's hooks see them (see _fast).
+_SIGNS = ("\\ud", "\\uD")
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
@@ -101,17 +102,17 @@ def _decode(raw: bytes) -> tuple[str, bool]:
 
 
 def _fast(text: str) -> tuple[object, bool]:
-    """Plain parse; floats go through a hook (exports hold few) so 1e400 still marks the file suspect."""
-    overflowed: list[str] = []
+    """Plain parse. The hooks run only on floats (exports hold few) and on NaN/Infinity tokens, so a
+    clean file pays nothing, and a defect still marks the file suspect."""
+    defects: list[Defect] = []
 
-    def checked_float(literal: str) -> float | Defect:
-        value = _float(literal)
+    def seen(value):
         if isinstance(value, Defect):
-            overflowed.append(literal)
+            defects.append(value)
         return value
 
-    doc = json.loads(text, parse_float=checked_float)
-    return doc, bool(overflowed)
+    doc = json.loads(text, parse_float=lambda t: seen(_float(t)), parse_constant=lambda c: seen(_constant(c)))
+    return doc, bool(defects)
 
 
 def parse(raw: bytes) -> tuple[object, bool]:
