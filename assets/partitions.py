@@ -12,6 +12,7 @@ from dagster import (
     TimeWindowPartitionMapping,
 )
 
+from qlrf.dates import END_OFFSET_DAYS, FIRST_PARTITION
 from qlrf.platforms import REGISTRY, Registry
 
 
@@ -21,7 +22,8 @@ def platform_partitions(registry: Registry = REGISTRY) -> StaticPartitionsDefini
 
 
 # end_offset=1: today's partition exists today, so the daily run reports on the estate as it is now.
-daily = DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
+# Both numbers live in qlrf.dates, which the CLI uses to refuse a --date outside these partitions.
+daily = DailyPartitionsDefinition(start_date=FIRST_PARTITION.isoformat(), end_offset=END_OFFSET_DAYS)
 platforms = platform_partitions()
 daily_platform = MultiPartitionsDefinition({"date": daily, "platform": platforms})
 

@@ -14,13 +14,14 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from qlrf.dates import argparse_date
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "pipelines.run", "--date", args.date]
+    argv = [sys.executable, "-m", "pipelines.run", "--date", args.date.isoformat()]
     for p in args.platform or []:
         argv += ["--platform", p]
     return run_child(argv)
@@ -63,6 +64,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     out.flush()
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
+    unusable = {str(f) for f in args.files} <= {e.source for e in result.errors if e.index is None}
+    if unusable:
+        print(f"error: none of the {len(args.files)} file(s) could be read as {args.platform} exports", file=sys.stderr)
+        return 2
     if result.errors:
         print(f"{len(result.errors)} record(s) rejected, {len(rows)} written", file=sys.stderr)
     return 1 if result.errors else 0
@@ -106,15 +111,19 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
-    from qlrf.warehouse import Warehouse
+    from qlrf.warehouse import PartitionMissing, Warehouse
 
     wh = Warehouse(Settings.from_env().warehouse)
     query = PackageQuery.parse(args.package)
-    day = args.date or (wh.dates("image_packages") or [None])[-1]
+    day = args.date.isoformat() if args.date else (wh.dates("image_packages") or [None])[-1]
     if day is None or not wh.exists("image_packages", day):
         print(f"error: no image_packages partition{' for ' + day if day else ''} in {wh.root}; run `qlrf run` first", file=sys.stderr)
         return 2
-    hits = vms_running(wh, day, query).to_pylist()
+    try:
+        hits = vms_running(wh, day, query).to_pylist()
+    except PartitionMissing as exc:
+        print(f"error: {exc}; run `qlrf run --date {day}` first", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(hits, default=str))
     else:
@@ -450,13 +459,22 @@ def add_remediation_commands(sub) -> None:
     ash.set_defaults(func=cmd_audit_show)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    today = datetime.now(UTC).date().isoformat()
-    parser = argparse.ArgumentParser(prog="qlrf", description="Resilience Fabric: golden images, drift, compliance and DR readiness.")
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line naming the argument (exit 2), not a usage block the eye has to search."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
+    today_date = today_date or datetime.now(UTC).date()
+    today = today_date.isoformat()
+    day = argparse_date(today_date)
+    parser = OneLineParser(prog="qlrf", description="Resilience Fabric: golden images, drift, compliance and DR readiness.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialise every asset for a day (embedded default: the sample estate)")
-    run.add_argument("--date", default=today)
+    run.add_argument("--date", default=today, type=day, help="YYYY-MM-DD, from 2026-01-01 to tomorrow (default: today)")
     run.add_argument("--platform", action="append", choices=PLATFORMS)
     run.set_defaults(func=cmd_run)
 
@@ -476,13 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
     disc.set_defaults(func=cmd_discover)
 
     report = sub.add_parser("report", help="print the fleet report from the warehouse")
-    report.add_argument("--date", default=today)
+    report.add_argument("--date", default=today, type=day, help="YYYY-MM-DD (default: today)")
     report.set_defaults(func=cmd_report)
 
     sbom = sub.add_parser("sbom", help="SBOM questions").add_subparsers(dest="sbom_command", required=True)
     sq = sbom.add_parser("query", help="which VMs run an image whose SBOM contains PACKAGE[@RANGE]")
     sq.add_argument("package", help="e.g. openssl, openssl@3.0.7, 'openssl@>=3.0,<3.0.8'")
-    sq.add_argument("--date", help="default: the newest day in the warehouse")
+    sq.add_argument("--date", type=day, help="YYYY-MM-DD; default: the newest day in the warehouse")
     sq.add_argument("--json", action="store_true")
     sq.set_defaults(func=cmd_sbom_query)
 
@@ -521,8 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
+    """`today` bounds the dates --date accepts; tests pin it, the command takes the clock's."""
+    args = build_parser(today).parse_args(argv)
     try:
         return args.func(args)
     except ValueError as exc:

@@ -2,58 +2,92 @@
 
 DuckDB does joins and roll-ups over a million VMs in well under a second with little memory
 (see NOTES-platform reference figures), where row-by-row Python would take tens of seconds.
+
+No value is ever pasted into SQL text: paths, dates and user values travel as named parameters
+(`$name`) or as registered relations. A warehouse under a path with a quote in it once broke every
+scoring stage; a waiver or tag value could have rewritten a query. SQL text here is code only.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import duckdb
 import pyarrow as pa
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
+
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+    config: dict[str, str | int] = {}
     if threads:
-        con.execute(f"SET threads = {int(threads)}")
+        config["threads"] = int(threads)
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        config["memory_limit"] = str(memory_limit)
+    con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
+def identifier(name: str) -> str:
+    """Relation names are code, never data; refuse anything that is not a plain identifier."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a SQL identifier: {name!r}")
+    return name
+
+
 def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str) -> None:
-    """Expose an Arrow table, or a Parquet path/glob, as a view called `name`."""
+    """Expose an Arrow table, or a Parquet path, as a view called `name`.
+
+    The path goes to DuckDB as a value through the relational API (`read_parquet` still streams and
+    prunes columns), so quotes, spaces, semicolons or glob characters in it are just characters."""
+    identifier(name)
     if isinstance(source, str):
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{source}', hive_partitioning = false)")
+        con.read_parquet(source, hive_partitioning=False).create_view(name, replace=True)
     else:
         con.register(name, source)
 
 
-def table(con: duckdb.DuckDBPyConnection, query: str, params: dict | list | None = None) -> pa.Table:
-    return con.sql(query, params=params).to_arrow_table()
+def table(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | list | None = None) -> pa.Table:
+    return con.sql(query, params=_params(params)).to_arrow_table()
 
 
-def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, metadata: dict[str, str] | None = None):
-    """A Warehouse.write_with writer that streams `query` into Parquet (zstd) with key-value metadata."""
+def _params(params: Mapping | list | None) -> dict | list | None:
+    if params is None or isinstance(params, list):
+        return params
+    return dict(params) or None
+
+
+def copy_to_parquet(
+    con: duckdb.DuckDBPyConnection, query: str, metadata: dict[str, str] | None = None, params: Mapping | None = None
+):
+    """A Warehouse.write_with writer that streams `query` into Parquet (zstd) with key-value metadata.
+
+    The target path and every metadata value are parameters; metadata keys are code and checked."""
 
     def writer(path: str, filesystem) -> None:
+        values = dict(params or {})
         kv = ""
         if metadata:
-            pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in metadata.items())
-            kv = f", KV_METADATA {{{pairs}}}"
-        con.execute(f"COPY ({query}) TO {quote(path)} (FORMAT parquet, COMPRESSION zstd{kv})")
+            pairs = []
+            for i, (key, value) in enumerate(metadata.items()):
+                if not _METADATA_KEY.fullmatch(key):
+                    raise ValueError(f"not a Parquet metadata key: {key!r}")
+                values[f"qlrf_kv{i}"] = str(value)
+                pairs.append(f"'{key}': $qlrf_kv{i}")
+            kv = f", KV_METADATA {{{', '.join(pairs)}}}"
+        values["qlrf_path"] = path
+        con.execute(f"COPY ({query}) TO $qlrf_path (FORMAT parquet, COMPRESSION zstd{kv})", values)
 
     return writer
 
 
-def quote(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple]:
+def rows(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | None = None) -> list[tuple]:
     """All result rows, fully fetched so the connection is free for the next statement."""
-    return con.sql(query).fetchall()
+    return con.sql(query, params=_params(params)).fetchall()
 
 
-def one(con: duckdb.DuckDBPyConnection, query: str) -> tuple:
-    return rows(con, query)[0]
+def one(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | None = None) -> tuple:
+    return rows(con, query, params)[0]

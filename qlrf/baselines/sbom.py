@@ -66,7 +66,10 @@ def image_packages(contracts_dir: Path, families) -> tuple[pa.Table, list[str]]:
     return pa.Table.from_pylist(rows, schema=PACKAGES_SCHEMA), problems
 
 
-_CLAUSE = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*([^\s<>=!]+)\s*$")
+OPERATORS: tuple[str, ...] = ("<", "<=", ">", ">=", "==", "=", "!=")
+# A version starts with a letter or digit and holds no operator characters: `~3.0`, `^3.0`, `3.0.*`
+# and `~=3.0` are other tools' range syntax, and read as exact versions they silently matched nothing.
+_CLAUSE = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*([0-9A-Za-z][0-9A-Za-z.+_:-]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,10 @@ class PackageQuery:
         for part in filter(None, spec.split(",")):
             match = _CLAUSE.match(part)
             if not match:
-                raise ValueError(f"{text!r}: cannot read version clause {part!r} (use <, <=, >, >=, = or !=)")
+                raise ValueError(
+                    f"{text!r}: cannot read version clause {part!r}; supported operators: {' '.join(OPERATORS)}"
+                    " (join clauses with commas, e.g. openssl@>=3.0,<3.0.8)"
+                )
             clauses.append((match.group(1) or "==", match.group(2)))
         return cls(name, tuple(clauses))
 

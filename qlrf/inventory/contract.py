@@ -80,6 +80,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _where(source: str, index: int | None) -> str:
+    where = source or "<input>"
+    return where if index is None else f"{where} record #{index}"
+
+
 class RecordError(ValueError):
     """A raw record that cannot be normalised; carries where it came from so the user can find it."""
 
@@ -87,9 +92,7 @@ class RecordError(ValueError):
         self.source = source
         self.index = index
         self.record_id = record_id
-        where = source or "<input>"
-        if index is not None:
-            where += f" record #{index}"
+        where = _where(source, index)
         if record_id:
             where += f" ({record_id})"
         super().__init__(f"{where}: {message}")
@@ -106,8 +109,46 @@ class Normalised:
     failed_scopes: list[dict] = field(default_factory=list)
     # Other discovery facts a connector found (images, scaling groups...): table name -> rows.
     facts: dict[str, list[dict]] = field(default_factory=dict)
+    # Where each VM row came from, (source, index), parallel to `vms` for rows added with add_vm; it is
+    # what lets a duplicate id name both records.
+    origins: list[tuple[str, int | None]] = field(default_factory=list)
+
+    def add_vm(self, row: dict, source: str, index: int | None) -> None:
+        self._align_origins()
+        self.vms.append(row)
+        self.origins.append((source, index))
+
+    def _align_origins(self) -> None:
+        """Rows appended straight to `vms` (live connectors) have no origin; keep the lists parallel."""
+        del self.origins[len(self.vms):]
+        self.origins.extend([("", None)] * (len(self.vms) - len(self.origins)))
+
+    def reject_duplicate_ids(self) -> None:
+        """Keep the first row of each asset id and reject every later one, naming both records.
+
+        Two rows for one id make every per-VM count wrong downstream, and nothing here can tell which
+        of the two is true; the first is kept so a re-listed page does not lose the VM, and the
+        error makes the run exit non-zero so a person looks."""
+        self._align_origins()
+        first: dict[str, int] = {}
+        keep_vms, keep_origins = [], []
+        for row, origin in zip(self.vms, self.origins, strict=True):
+            asset_id = row["asset_id"]
+            if asset_id not in first:
+                first[asset_id] = len(keep_vms)
+                keep_vms.append(row)
+                keep_origins.append(origin)
+                continue
+            seen = _where(*keep_origins[first[asset_id]])
+            self.errors.append(
+                RecordError(f"duplicate asset id {asset_id}: first seen at {seen}", source=origin[0], index=origin[1], record_id=asset_id)
+            )
+        self.vms, self.origins = keep_vms, keep_origins
 
     def extend(self, other: Normalised) -> None:
+        self._align_origins()
+        other._align_origins()
+        self.origins.extend(other.origins)
         self.vms.extend(other.vms)
         self.snapshots.extend(other.snapshots)
         self.errors.extend(other.errors)

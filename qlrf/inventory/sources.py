@@ -35,6 +35,7 @@ def from_manifest(directory: Path, platform: str, mapping: TagMapping, discovere
                     region=f.get("region"),
                 )
             )
+    out.reject_duplicate_ids()  # across the manifest's files, not only within each normalise_files call
     return out
 
 

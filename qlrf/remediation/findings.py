@@ -104,11 +104,12 @@ def findings_from_partition(
     con = sql.connect()
     sql.relation(con, "drift_scores", drift_scores)
     sql.relation(con, "vm_drift", vm_drift)
-    thresholds = ", ".join(f"({sql.quote(env)}, {float(t)!r})" for env, t in sorted(policy.thresholds().items()))
+    limits = sorted(policy.thresholds().items())
+    sql.relation(con, "thresholds", pa.table({"environment": pa.array([e for e, _ in limits], pa.string()),
+                                              "threshold": pa.array([float(t) for _, t in limits], pa.float64())}))
     revoked_flag = "true" if policy.revoked_image_always_breaches else "false"
     query = f"""
-WITH thresholds(environment, threshold) AS (VALUES {thresholds}),
-scopes AS (
+WITH scopes AS (
     SELECT s.platform, s.site, s.environment, s.vms::BIGINT AS vms, s.revoked::BIGINT AS revoked,
            s.drift_score::DOUBLE AS drift_score, t.threshold::DOUBLE AS threshold,
            CASE WHEN s.drift_score > t.threshold THEN 'drift_threshold'

@@ -62,15 +62,19 @@ class WaiverMatch(BaseModel):
             raise ValueError("a waiver must match something (asset_ids, site, environment, account, platform or owner)")
         return self
 
-    def sql(self) -> str:
-        parts = []
+    def sql(self, prefix: str) -> tuple[str, dict[str, object]]:
+        """A predicate over the facts view and its parameters, named `<prefix>_<column>`: waiver values
+        are data (a site called `x' OR '1'='1` matches only that site), never SQL text."""
+        parts, params = [], {}
         for column in ("site", "environment", "account", "platform", "owner"):
             value = getattr(self, column)
             if value is not None:
-                parts.append(f"{column} = {sql.quote(value)}")
+                params[f"{prefix}_{column}"] = value
+                parts.append(f"{column} = ${prefix}_{column}")
         if self.asset_ids:
-            parts.append(f"asset_id IN ({', '.join(sql.quote(a) for a in self.asset_ids)})")
-        return " AND ".join(parts)
+            params[f"{prefix}_asset_ids"] = list(self.asset_ids)
+            parts.append(f"list_contains(${prefix}_asset_ids::VARCHAR[], asset_id)")
+        return " AND ".join(parts), params
 
 
 class Waiver(BaseModel):
@@ -133,33 +137,49 @@ def prepare_facts(
     as_of: datetime,
     rpo_hours: dict[str, int] | None = None,
 ) -> None:
-    """Per-VM facts view: drift row + inventory extras + newest restore point + the RPO for its environment."""
+    """Per-VM facts view: drift row + inventory extras + newest restore point + the RPO for its environment.
+
+    A view cannot take parameters, so the as-of instant and the RPO table are registered relations
+    (`facts_as_of`, `facts_rpo`) the view joins: values, not text."""
     rpo = rpo_hours or DEFAULT_RPO_HOURS
     sql.relation(con, "inventory", inventory)
     sql.relation(con, "vm_drift", vm_drift)
     sql.relation(con, "snapshots", snapshots)
-    cases = " ".join(f"WHEN {sql.quote(env)} THEN {int(h)}" for env, h in rpo.items())
-    now = f"TIMESTAMPTZ '{as_of.isoformat()}'"
+    sql.relation(con, "facts_as_of", pa.table({"as_of": pa.array([as_of], pa.timestamp("us", tz="UTC"))}))
+    sql.relation(con, "facts_rpo", pa.table({
+        "environment": pa.array(list(rpo), pa.string()), "hours": pa.array([int(h) for h in rpo.values()], pa.int32()),
+    }))
     con.execute(f"""
     CREATE OR REPLACE TEMP VIEW facts AS
     WITH snaps AS (SELECT asset_id, max(created_at) AS last_snapshot_at FROM snapshots GROUP BY asset_id)
     SELECT d.*, i.public_ip, i.zone, i.name, i.instance_type, i.launched_at, i.tags, s.last_snapshot_at,
-           {_hours(now, 's.last_snapshot_at')} AS snapshot_age_hours,
-           CASE d.environment {cases} ELSE {int(rpo.get('prod', 24))} END AS rpo_hours
+           {_hours('n.as_of', 's.last_snapshot_at')} AS snapshot_age_hours,
+           coalesce(r.hours, {int(rpo.get('prod', 24))}) AS rpo_hours
     FROM vm_drift d
     JOIN inventory i USING (asset_id)
     LEFT JOIN snaps s USING (asset_id)
+    LEFT JOIN facts_rpo r ON r.environment = d.environment
+    CROSS JOIN facts_as_of n
     """)
 
 
-def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -> str:
-    """One row per VM; needs prepare_facts() on the connection."""
-    flags = []
+def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -> tuple[str, dict[str, object]]:
+    """(query, parameters): one row per VM; needs prepare_facts() on the connection.
+
+    Control predicates are SQL by design (the catalogue is code, reviewed like code); control ids and
+    waiver values are parameters."""
+    flags, params = [], {}
     for i, c in enumerate(catalogue.controls):
-        active = [w.match.sql() for w in waivers if w.control == c.id and w.active(on)]
+        active = []
+        for j, w in enumerate(waivers):
+            if w.control == c.id and w.active(on):
+                predicate, values = w.match.sql(f"w{j}")
+                active.append(predicate)
+                params.update(values)
         waived = " OR ".join(f"({m})" for m in active) or "false"
         flags.append(f"({c.applies_when}) IS TRUE AS a{i}, ({c.pass_when}) IS TRUE AS p{i}, ({waived}) IS TRUE AS w{i}")
-    ids = [sql.quote(c.id) for c in catalogue.controls]
+        params[f"control{i}"] = c.id
+    ids = [f"$control{i}::VARCHAR" for i in range(len(catalogue.controls))]
     weights = [SEVERITY_WEIGHT[c.severity] for c in catalogue.controls]
     n = range(len(catalogue.controls))
     failed = ", ".join(f"CASE WHEN a{i} AND NOT p{i} AND NOT w{i} THEN {ids[i]} END" for i in n)
@@ -175,7 +195,7 @@ def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -
            ({w_applicable})::INTEGER AS weight_applicable,
            ({w_passed})::INTEGER AS weight_passed
     FROM (SELECT asset_id, platform, account, site, environment, owner, {", ".join(flags)} FROM facts)
-    """
+    """, params
 
 
 def vm_compliance(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, waivers: list[Waiver] | None,
@@ -185,7 +205,8 @@ def vm_compliance(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, waivers:
     `on` decides which waivers are active: the partition's date, never the day the code happens to run.
     """
     try:
-        return sql.table(con, vm_compliance_query(catalogue, waivers or [], on))
+        query, params = vm_compliance_query(catalogue, waivers or [], on)
+        return sql.table(con, query, params)
     except duckdb.Error as exc:
         raise ValueError(f"a control predicate does not evaluate: {exc}") from exc
 

@@ -57,9 +57,10 @@ def _days(later: str, earlier: str) -> str:
     return f"((epoch({later}) - epoch({earlier})) // 86400)::INTEGER"
 
 
-def vm_drift_query(as_of: datetime) -> str:
-    """One row per inventoried VM; needs prepare() to have run on the connection."""
-    now = f"TIMESTAMPTZ '{as_of.isoformat()}'"
+def vm_drift_query() -> str:
+    """One row per inventoried VM; needs prepare() on the connection and the parameter `$as_of`
+    (see vm_drift_params): the instant is a value, not text pasted into the query."""
+    now = "$as_of::TIMESTAMPTZ"
     return f"""
 WITH joined AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
@@ -103,6 +104,10 @@ FROM vm_drift GROUP BY ALL ORDER BY platform, site, environment
 """
 
 
+def vm_drift_params(as_of: datetime) -> dict[str, datetime]:
+    return {"as_of": as_of}
+
+
 def prepare(con: duckdb.DuckDBPyConnection, inventory: pa.Table | str, registry: pa.Table | str) -> None:
     sql.relation(con, "inventory", inventory)
     sql.relation(con, "registry", registry)
@@ -115,7 +120,7 @@ def vm_drift(
 ) -> pa.Table:
     con = con or sql.connect()
     prepare(con, inventory, registry)
-    return sql.table(con, vm_drift_query(as_of))
+    return sql.table(con, vm_drift_query(), vm_drift_params(as_of))
 
 
 def drift_scores(vm_drift_table: pa.Table | str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:

@@ -30,10 +30,11 @@ class StageOutcome:
 
 
 def _count(con, relation: str) -> tuple[int, int]:
-    return sql.one(con, f"SELECT count(*), count(DISTINCT asset_id) FROM {relation}")
+    return sql.one(con, f"SELECT count(*), count(DISTINCT asset_id) FROM {sql.identifier(relation)}")
 
 
 def _finish(con, wh: Warehouse, table: str, scores_table: str, scores_query: str, day, platform, path, breakdown_sql) -> StageOutcome:
+    """Counts, scores and breakdown of the per-VM table just written (read back from its file)."""
     sql.relation(con, table, wh.source(table, day, platform))
     rows, distinct = _count(con, table)
     scores = sql.table(con, scores_query)
@@ -72,7 +73,8 @@ def run_drift(wh: Warehouse, day: date, platform: str, as_of: datetime, threads:
     baseline = baseline_day(wh, day)
     drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", baseline))
     meta = Warehouse.file_metadata("vm_drift", day, platform, {"baseline_date": baseline})
-    path = wh.write_with("vm_drift", day, platform, sql.copy_to_parquet(con, drift.vm_drift_query(as_of), meta))
+    writer = sql.copy_to_parquet(con, drift.vm_drift_query(), meta, drift.vm_drift_params(as_of))
+    path = wh.write_with("vm_drift", day, platform, writer)
     outcome = _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
                       "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
     outcome.notes = {"baseline_date": baseline}
@@ -92,9 +94,9 @@ def run_compliance(
     threads: int | None = None,
 ) -> StageOutcome:
     con = _facts(wh, day, platform, as_of, threads)
-    query = compliance.vm_compliance_query(catalogue, waivers, day)
+    query, params = compliance.vm_compliance_query(catalogue, waivers, day)
     try:
-        path = wh.write_with("vm_compliance", day, platform, sql.copy_to_parquet(con, query))
+        path = wh.write_with("vm_compliance", day, platform, sql.copy_to_parquet(con, query, params=params))
     except Exception as exc:
         raise ValueError(f"a control predicate in the catalogue does not evaluate: {exc}") from exc
     outcome = _finish(con, wh, "vm_compliance", "compliance_scores", compliance.SCORES_QUERY, day, platform, path,

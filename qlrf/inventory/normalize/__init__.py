@@ -1,19 +1,21 @@
 """Per-platform normalisers: raw platform JSON in, contract rows out.
 
-Each module exposes `normalise(docs, *, mapping, discovered_at, account=None, region=None)`, where
-docs are (source name, parsed JSON) pairs. Bad records are collected as errors, never fatal.
+Each module exposes `normalise(docs, *, mapping, discovered_at, account=None, region=None, suspect=())`,
+where docs are (source name, parsed JSON) pairs and `suspect` names the sources whose records must be
+screened for defects (see reading.py). Bad records are collected as errors, never fatal; a duplicate
+asset id is an error naming both records.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qlrf.inventory.contract import Normalised, RecordError
+from qlrf.inventory.contract import Normalised
+from qlrf.inventory.normalize.reading import load_json_files
 from qlrf.inventory.tags import TagMapping
 from qlrf.platforms import REGISTRY, Registry
 
@@ -36,17 +38,6 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def load_json_files(paths: Iterable[str | Path]) -> tuple[list[tuple[str, object]], list[RecordError]]:
-    docs, errors = [], []
-    for path in paths:
-        try:
-            with open(path, "rb") as fh:
-                docs.append((str(path), json.load(fh)))
-        except (OSError, json.JSONDecodeError) as exc:
-            errors.append(RecordError(f"cannot read JSON: {exc}", source=str(path)))
-    return docs, errors
-
-
 def normalise_files(
     platform: str,
     paths: Iterable[str | Path],
@@ -58,13 +49,15 @@ def normalise_files(
 ) -> Normalised:
     normalise = normaliser(platform)  # an unknown platform fails here, before any file is read
     with no_cyclic_gc():
-        docs, errors = load_json_files(paths)
+        loaded = load_json_files(paths)
         result = normalise(
-            docs,
+            loaded.docs,
             mapping=mapping or TagMapping(),
             discovered_at=discovered_at or datetime.now(UTC),
             account=account,
             region=region,
+            suspect=frozenset(loaded.suspect),
         )
-    result.errors[:0] = errors
+    result.errors[:0] = loaded.errors
+    result.reject_duplicate_ids()
     return result

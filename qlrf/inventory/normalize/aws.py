@@ -9,7 +9,17 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from qlrf.inventory.contract import Normalised, RecordError
-from qlrf.inventory.normalize.common import parse_time, reject, require
+from qlrf.inventory.normalize.common import (
+    RECORD_FAULTS,
+    as_dict,
+    as_list,
+    parse_time,
+    reject,
+    require,
+    require_id,
+    screened,
+    tag_text,
+)
 from qlrf.inventory.tags import TagMapping
 
 _STATES = {
@@ -31,17 +41,27 @@ def region_from_az(az: str) -> str:
 
 
 def _tags(instance: dict) -> dict[str, str]:
-    raw = instance.get("Tags") or []
-    if not isinstance(raw, list):
-        raise ValueError("Tags must be a list of {Key, Value}")
-    return {str(t["Key"]): str(t.get("Value", "")) for t in raw}
+    """{Key: Value}; the common case (both text) is checked inline, as this runs for every tag of a
+    100k-instance export; anything else takes the checking path that names the faulty tag."""
+    tags = {}
+    for i, tag in enumerate(as_list(instance.get("Tags"), "Tags")):
+        if type(tag) is dict:
+            key, value = tag.get("Key"), tag.get("Value", "")
+            if type(key) is str and key and type(value) is str:
+                tags[key] = value
+                continue
+        tag = as_dict(tag, f"Tags[{i}]")
+        key = require_id(tag, "Key", kind=f"Tags[{i}]")
+        tags[key] = tag_text(tag.get("Value", ""), key)
+    return tags
 
 
 def instance_row(instance: dict, owner_id: str, mapping: TagMapping, discovered_at: datetime) -> dict:
-    instance_id = str(require(instance, "InstanceId", kind="EC2 instance"))
-    placement = instance.get("Placement") or {}
+    instance = as_dict(instance, "EC2 instance")
+    instance_id = require_id(instance, "InstanceId", kind="EC2 instance")
+    placement = as_dict(instance.get("Placement"), "Placement")
     az = str(require(placement, "AvailabilityZone", kind=f"EC2 instance {instance_id} Placement"))
-    state_name = str((instance.get("State") or {}).get("Name", ""))
+    state_name = str(as_dict(instance.get("State"), "State").get("Name", ""))
     if not state_name:
         raise ValueError("State.Name is missing")
     tags = _tags(instance)
@@ -68,8 +88,8 @@ def instance_row(instance: dict, owner_id: str, mapping: TagMapping, discovered_
 
 
 def volume_owners(instance: dict) -> Iterable[tuple[str, str]]:
-    for mapping in instance.get("BlockDeviceMappings") or []:
-        volume_id = (mapping.get("Ebs") or {}).get("VolumeId")
+    for i, mapping in enumerate(as_list(instance.get("BlockDeviceMappings"), "BlockDeviceMappings")):
+        volume_id = as_dict(as_dict(mapping, f"BlockDeviceMappings[{i}]").get("Ebs"), "Ebs").get("VolumeId")
         if volume_id:
             yield volume_id, instance["InstanceId"]
 
@@ -81,6 +101,7 @@ def normalise(
     discovered_at: datetime,
     account: str | None = None,
     region: str | None = None,
+    suspect: frozenset[str] = frozenset(),
 ) -> Normalised:
     out = Normalised()
     volumes: dict[str, str] = {}
@@ -89,34 +110,54 @@ def normalise(
         if not isinstance(doc, dict) or not ({"Reservations", "Snapshots"} & doc.keys()):
             out.errors.append(RecordError("not an `aws ec2 describe-instances` or `describe-snapshots` document", source=source))
             continue
-        if "Snapshots" in doc:
-            snapshot_docs.append((source, doc["Snapshots"]))
-        index = 0
-        for reservation in doc.get("Reservations") or []:
-            owner_id = account or str(reservation.get("OwnerId") or "")
-            for instance in reservation.get("Instances") or []:
-                try:
-                    if not owner_id:
-                        raise ValueError("reservation has no OwnerId (pass --account)")
-                    out.vms.append(instance_row(instance, owner_id, mapping, discovered_at))
-                    volumes.update(volume_owners(instance))
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    reject(out.errors, exc, source, index, instance, "InstanceId")
-                index += 1
+        try:
+            reservations = _reservations(doc, source, out.errors)
+            if "Snapshots" in doc:
+                snapshot_docs.append((source, as_list(doc["Snapshots"], "Snapshots")))
+        except RECORD_FAULTS as exc:
+            out.errors.append(RecordError(str(exc), source=source))
+            continue
+        for index, (owner, instance) in enumerate(reservations):
+            try:
+                if source in suspect:
+                    screened({"OwnerId": owner}, source, suspect)
+                    screened(instance, source, suspect)
+                owner_id = account or (require_id({"OwnerId": owner}, "OwnerId", kind="reservation") if owner else "")
+                if not owner_id:
+                    raise ValueError("reservation has no OwnerId (pass --account)")
+                out.add_vm(instance_row(instance, owner_id, mapping, discovered_at), source, index)
+                volumes.update(volume_owners(instance))
+            except RECORD_FAULTS as exc:
+                reject(out.errors, exc, source, index, instance, "InstanceId")
     for source, snaps in snapshot_docs:
         for index, snap in enumerate(snaps):
             try:
-                row = snapshot_row(snap, volumes, region)
+                row = snapshot_row(as_dict(screened(snap, source, suspect), "snapshot"), volumes, region)
                 if row is not None:
                     out.snapshots.append(row)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except RECORD_FAULTS as exc:
                 reject(out.errors, exc, source, index, snap, "SnapshotId")
+    return out
+
+
+def _reservations(doc: dict, source: str, errors: list[RecordError]) -> list[tuple[object, object]]:
+    """(raw OwnerId, instance) for every instance, numbered across reservations as `record #i` in errors.
+    A reservation of the wrong shape is one error: its instances cannot be numbered or owned."""
+    out = []
+    for r, reservation in enumerate(as_list(doc.get("Reservations"), "Reservations")):
+        try:
+            reservation = as_dict(reservation, f"Reservations[{r}]")
+            instances = as_list(reservation.get("Instances"), f"Reservations[{r}].Instances")
+        except ValueError as exc:
+            errors.append(RecordError(str(exc), source=source))
+            continue
+        out += [(reservation.get("OwnerId"), i) for i in instances]
     return out
 
 
 def snapshot_row(snap: dict, volumes: dict[str, str], region: str | None) -> dict | None:
     """A snapshot of a volume attached to a known instance; snapshots of other volumes are skipped."""
-    snapshot_id = str(require(snap, "SnapshotId", kind="EBS snapshot"))
+    snapshot_id = require_id(snap, "SnapshotId", kind="EBS snapshot")
     if snap.get("State", "completed") != "completed":
         return None
     asset_id = volumes.get(str(snap.get("VolumeId", "")))

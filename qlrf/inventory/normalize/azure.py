@@ -11,7 +11,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from qlrf.inventory.contract import Normalised, RecordError
-from qlrf.inventory.normalize.common import as_str_map, parse_time, reject, require
+from qlrf.inventory.normalize.common import (
+    RECORD_FAULTS,
+    as_dict,
+    as_str_map,
+    parse_time,
+    reject,
+    require,
+    require_id,
+    screened,
+)
 from qlrf.inventory.tags import TagMapping
 
 _POWER = {
@@ -78,13 +87,13 @@ def scale_set_of(resource_id: str) -> str | None:
 
 
 def vm_row(record: dict, mapping: TagMapping, discovered_at: datetime) -> dict:
-    vm = _flat(record)
-    resource_id = str(require(vm, "id", kind="Azure VM"))
-    vm_id = str(require(vm, "vmId", kind="Azure VM"))
+    vm = _flat(as_dict(record, "Azure VM"))
+    resource_id = require_id(vm, "id", kind="Azure VM")
+    vm_id = require_id(vm, "vmId", kind="Azure VM")
     location = str(require(vm, "location", kind="Azure VM"))
     tags = as_str_map(vm.get("tags"), "tags")
     site, env, owner = mapping.derive(tags)
-    storage = vm.get("storageProfile") or {}
+    storage = as_dict(vm.get("storageProfile"), "storageProfile")
     zones = vm.get("zones") or []
     scale_set = (vm.get("virtualMachineScaleSet") or {}).get("id")
     return {
@@ -123,6 +132,7 @@ def normalise(
     discovered_at: datetime,
     account: str | None = None,
     region: str | None = None,
+    suspect: frozenset[str] = frozenset(),
 ) -> Normalised:
     out = Normalised()
     disks: dict[str, str] = {}
@@ -135,18 +145,18 @@ def normalise(
             continue
         for index, record in enumerate(records):
             try:
-                kind = str(record.get("type", VM_TYPE)).lower()
+                kind = str(as_dict(screened(record, source, suspect), "record").get("type", VM_TYPE)).lower()
                 if kind == SNAPSHOT_TYPE:
                     snapshots.append((source, index, record))
                     continue
                 if kind not in (VM_TYPE, VMSS_VM_TYPE):
                     raise ValueError(f"unexpected resource type {record.get('type')!r}")
                 row = vm_row(record, mapping, discovered_at)
-                out.vms.append(row)
+                out.add_vm(row, source, index)
                 os_disk = ((_flat(record).get("storageProfile") or {}).get("osDisk") or {}).get("managedDisk") or {}
                 if os_disk.get("id"):
                     disks[str(os_disk["id"]).lower()] = row["asset_id"]
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except RECORD_FAULTS as exc:
                 reject(out.errors, exc, source, index, _flat(record) if isinstance(record, dict) else record, "vmId")
     for source, index, record in snapshots:
         try:
@@ -157,12 +167,12 @@ def normalise(
                     {
                         "asset_id": disks[disk_id],
                         "platform": "azure",
-                        "snapshot_id": str(require(snap, "id", kind="Azure snapshot")),
+                        "snapshot_id": require_id(snap, "id", kind="Azure snapshot"),
                         "source_id": disk_id,
                         "region": snap.get("location"),
                         "created_at": parse_time(require(snap, "timeCreated", kind="Azure snapshot"), "timeCreated"),
                     }
                 )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RECORD_FAULTS as exc:
             reject(out.errors, exc, source, index, record, "id")
     return out

@@ -12,7 +12,18 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from qlrf.inventory.contract import Normalised, RecordError
-from qlrf.inventory.normalize.common import as_str_map, last_segment, parse_time, reject, require
+from qlrf.inventory.normalize.common import (
+    RECORD_FAULTS,
+    as_dict,
+    as_list,
+    as_str_map,
+    last_segment,
+    parse_time,
+    reject,
+    require,
+    require_id,
+    screened,
+)
 from qlrf.inventory.tags import TagMapping
 
 _STATUS = {
@@ -59,11 +70,11 @@ def _public_ip(instance: dict) -> bool:
 
 
 def instance_row(instance: dict, disk_images: dict[str, str], mapping: TagMapping, discovered_at: datetime) -> dict:
-    asset_id = str(require(instance, "id", kind="GCE instance"))
+    asset_id = require_id(instance, "id", kind="GCE instance")
     zone = last_segment(str(require(instance, "zone", kind="GCE instance")))
     labels = as_str_map(instance.get("labels"), "labels")
     site, env, owner = mapping.derive(labels)
-    boot = next((d for d in instance.get("disks") or [] if d.get("boot")), None)
+    boot = next((d for d in as_list(instance.get("disks"), "disks") if as_dict(d, "disks[]").get("boot")), None)
     image = disk_images.get(resource_path(boot["source"])) if boot and boot.get("source") else None
     return {
         "asset_id": asset_id,
@@ -90,7 +101,12 @@ def _records(doc: object) -> list:
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict) and isinstance(doc.get("items"), dict):
-        return [r for scoped in doc["items"].values() for key in ("instances", "disks") for r in scoped.get(key, [])]
+        return [
+            r
+            for scope, scoped in doc["items"].items()
+            for key in ("instances", "disks")
+            for r in as_list(as_dict(scoped, f"items.{scope}").get(key), f"items.{scope}.{key}")
+        ]
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         return doc["items"]
     raise ValueError("expected a JSON array (gcloud ... --format=json) or a REST list page")
@@ -140,19 +156,23 @@ def normalise(
     discovered_at: datetime,
     account: str | None = None,
     region: str | None = None,
+    suspect: frozenset[str] = frozenset(),
 ) -> Normalised:
     out = Normalised()
     by_kind: dict[str, list[tuple[str, int, dict]]] = {"compute#instance": [], "compute#disk": [], "compute#snapshot": []}
     for source, doc in docs:
         try:
             records = _records(doc)
-        except ValueError as exc:
+        except RECORD_FAULTS as exc:
             out.errors.append(RecordError(str(exc), source=source))
             continue
         for index, record in enumerate(records):
-            kind = _kind(record) if isinstance(record, dict) else "?"
-            if kind not in by_kind:
-                out.errors.append(RecordError(f"unexpected kind {kind!r}", source=source, index=index))
+            try:
+                kind = _kind(as_dict(screened(record, source, suspect), "record"))
+                if kind not in by_kind:
+                    raise ValueError(f"unexpected kind {kind!r}")
+            except RECORD_FAULTS as exc:
+                reject(out.errors, exc, source, index, record, "id")
                 continue
             by_kind[kind].append((source, index, record))
     disk_images = {
@@ -165,11 +185,11 @@ def normalise(
     for source, index, record in by_kind["compute#instance"]:
         try:
             row = instance_row(record, disk_images, mapping, discovered_at)
-            out.vms.append(row)
+            out.add_vm(row, source, index)
             for disk in record.get("disks") or []:
                 if disk.get("source"):
                     disk_owner[resource_path(disk["source"])] = row["asset_id"]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RECORD_FAULTS as exc:
             reject(out.errors, exc, source, index, record, "id")
     for source, index, snap in by_kind["compute#snapshot"]:
         try:
@@ -185,6 +205,6 @@ def normalise(
                         "created_at": parse_time(require(snap, "creationTimestamp", kind="GCE snapshot"), "creationTimestamp"),
                     }
                 )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RECORD_FAULTS as exc:
             reject(out.errors, exc, source, index, snap, "name")
     return out

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from qlrf.inventory.contract import Normalised, RecordError
-from qlrf.inventory.normalize.common import parse_time, reject
+from qlrf.inventory.normalize.common import RECORD_FAULTS, as_list, parse_time, reject, screened, tag_text
 from qlrf.inventory.tags import TagMapping
 
 _POWER = {"poweredon": "running", "poweredoff": "stopped", "suspended": "stopped"}
@@ -32,11 +32,12 @@ def get(d: dict | None, key: str, default: object = None) -> object:
 
 
 def custom_attributes(vm: dict) -> dict[str, str]:
-    names = {str(get(f, "Key")): str(get(f, "Name")) for f in get(vm, "AvailableField") or []}
+    names = {str(get(f, "Key")): str(get(f, "Name")) for f in as_list(get(vm, "AvailableField"), "AvailableField")}
     out: dict[str, str] = {}
-    for cv in get(vm, "CustomValue") or []:
+    for cv in as_list(get(vm, "CustomValue"), "CustomValue"):
         key = str(get(cv, "Key"))
-        out[names.get(key, key)] = str(get(cv, "Value") or "")
+        name = names.get(key, key)
+        out[name] = tag_text(get(cv, "Value", ""), name)
     return out
 
 
@@ -58,6 +59,8 @@ def vm_row(vm: dict, vcenter: str, datacenter: str, mapping: TagMapping, discove
     asset_id = get(config, "InstanceUuid")
     if not asset_id:
         raise ValueError("Config.InstanceUuid is missing")
+    if not isinstance(asset_id, str):
+        raise ValueError(f"Config.InstanceUuid must be text, got {type(asset_id).__name__}")
     attrs = custom_attributes(vm)
     site, env, owner = mapping.derive(attrs)
     runtime = get(vm, "Runtime") or {}
@@ -101,6 +104,7 @@ def normalise(
     discovered_at: datetime,
     account: str | None = None,
     region: str | None = None,
+    suspect: frozenset[str] = frozenset(),
 ) -> Normalised:
     out = Normalised()
     for source, doc in docs:
@@ -110,6 +114,7 @@ def normalise(
             continue
         for index, vm in enumerate(vms):
             try:
+                screened(vm, source, suspect)
                 if get(get(vm, "Config"), "Template"):
                     continue  # templates are images, not VMs
                 vcenter = str(get(vm, "Vcenter") or account or "")
@@ -117,7 +122,7 @@ def normalise(
                 if not vcenter or not datacenter:
                     raise ValueError("vCenter and datacenter unknown: pass --account VCENTER --region DATACENTER")
                 row = vm_row(vm, vcenter, datacenter, mapping, discovered_at)
-                out.vms.append(row)
+                out.add_vm(row, source, index)
                 for snap_id, created in snapshot_times(vm):
                     out.snapshots.append(
                         {
@@ -129,6 +134,6 @@ def normalise(
                             "created_at": created,
                         }
                     )
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except RECORD_FAULTS as exc:
                 reject(out.errors, exc, source, index, get(vm, "Config") or {}, "InstanceUuid")
     return out
