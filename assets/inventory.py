@@ -25,6 +25,7 @@ from qlrf.inventory.contract import (
     snapshot_table,
 )
 from qlrf.platforms import REGISTRY
+from qlrf.quality import Gate, PartitionRejected, max_shrink_from_env
 from resources.discovery import DiscoveryResource
 from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
@@ -88,7 +89,13 @@ def inventory_assets(
         "failed_scopes": found.failed_scopes,
         "complete": not found.errors and not found.failed_scopes,
     }
-    inv_path = wh.write(INVENTORY, inv, day, platform, metadata=run_meta)
+    # Checked before it replaces anything: unique ids, the contract's schema, not much smaller than the
+    # partition before it (a truncated export or a lost region is refused, the previous one stays).
+    gate = Gate(keys=("asset_id",), schema=INVENTORY_SCHEMA, max_shrink=max_shrink_from_env())
+    try:
+        inv_path = wh.write(INVENTORY, inv, day, platform, metadata=run_meta, gate=gate)
+    except PartitionRejected as exc:
+        raise Failure(str(exc)) from exc
     snap_path = wh.write(SNAPSHOTS, snaps, day, platform, metadata=run_meta)
     yield MaterializeResult(
         asset_key=INVENTORY,

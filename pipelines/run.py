@@ -18,7 +18,7 @@ import uuid
 import warnings
 from datetime import UTC, date, datetime
 
-from dagster import DagsterInstance, DagsterRunStatus, MultiPartitionKey, RunsFilter
+from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, MultiPartitionKey, RunsFilter
 
 from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
@@ -109,6 +109,19 @@ def fail_unfinished_runs(instance: DagsterInstance, session: str, why: str) -> l
     return [run.run_id for run in unfinished]
 
 
+def failed_error_checks(result) -> list[str]:
+    """`asset:check` for every check of error severity that did not pass (warnings do not fail a day).
+
+    A non-blocking check (a failed region, say) lets the run succeed so the rest is usable, but the
+    day is not whole: `qlrf run` must say so and exit non-zero.
+    """
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == AssetCheckSeverity.ERROR
+    ]
+
+
 def run_day(
     day: date, platforms: list[str], instance: DagsterInstance, log=print, session: str | None = None,
     stop: StopSignals | None = None,
@@ -133,8 +146,13 @@ def run_day(
             run_config=QUIET, instance=instance, partition_key=key, raise_on_error=False, tags=tags
         )
         took = time.perf_counter() - started
-        if result.success:
+        failed_checks = failed_error_checks(result)
+        if result.success and not failed_checks:
             log(f"  ok    {label:<14} {took:5.1f}s  run {result.run_id[:8]}")
+        elif result.success:
+            message = "check(s) failed: " + ", ".join(failed_checks)
+            failures.append(f"{label}: {message}")
+            log(f"  FAIL  {label:<14} {took:5.1f}s  run {result.run_id[:8]}  {message}")
         else:
             message = _failure_text(result)
             failures.append(f"{label}: {message}")

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from qlrf.quality import Gate, PartitionRejected
+
 PART = "part.parquet"
 
 
@@ -48,7 +50,8 @@ class Warehouse:
         return path if self.local else f"{self.root.split('://')[0]}://{path}"
 
     def write(
-        self, table: str, data: pa.Table, day: date | str, platform: str | None = None, *, metadata: dict | None = None
+        self, table: str, data: pa.Table, day: date | str, platform: str | None = None, *, metadata: dict | None = None,
+        gate: Gate | None = None,
     ) -> str:
         meta = dict(data.schema.metadata or {})
         meta.update({k.encode(): v.encode() for k, v in self.file_metadata(table, day, platform, metadata).items()})
@@ -57,7 +60,7 @@ class Warehouse:
         def writer(path: str, filesystem) -> None:
             pq.write_table(data, path, filesystem=filesystem, compression="zstd")
 
-        return self.write_with(table, day, platform, writer)
+        return self.write_with(table, day, platform, writer, gate=gate)
 
     @staticmethod
     def file_metadata(table: str, day: date | str, platform: str | None, metadata: dict | None) -> dict[str, str]:
@@ -67,19 +70,22 @@ class Warehouse:
             meta["qlrf.run"] = json.dumps(metadata, default=str)
         return meta
 
-    def write_with(self, table: str, day: date | str, platform: str | None, writer) -> str:
-        """Run `writer(path, filesystem)` against a temporary name, then move the file into place.
+    def write_with(self, table: str, day: date | str, platform: str | None, writer, *, gate: Gate | None = None) -> str:
+        """Run `writer(path, filesystem)` against a temporary name, check it, then move it into place.
 
         Lets DuckDB's COPY stream a partition straight to Parquet without a detour through Python.
-        On object stores the writer fills a local temporary file that is uploaded in one PUT.
+        With a `gate`, the temporary file is checked first (qlrf.quality): a refused partition is
+        deleted and PartitionRejected raised, so the previous file stays in force, byte for byte.
+        On object stores the writer fills a local temporary file that is checked, then uploaded in one PUT.
         """
         directory = self.partition_dir(table, day, platform)
         final = f"{directory}/{PART}"
-        self.fs.create_dir(directory, recursive=True)
         if self.local:
+            self.fs.create_dir(directory, recursive=True)
             tmp = f"{directory}/.{uuid.uuid4().hex}.tmp"
             try:
                 writer(tmp, self.fs)
+                self._check(gate, tmp, table, day, platform)
                 self.fs.move(tmp, final)
             finally:
                 if self.fs.get_file_info(tmp).type == pafs.FileType.File:
@@ -88,8 +94,34 @@ class Warehouse:
         with tempfile.TemporaryDirectory() as scratch:
             local = f"{scratch}/{PART}"
             writer(local, pafs.LocalFileSystem())
+            self._check(gate, local, table, day, platform)
+            self.fs.create_dir(directory, recursive=True)
             pafs.copy_files(local, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
         return final
+
+    def _check(self, gate: Gate | None, local_path: str, table: str, day: date | str, platform: str | None) -> None:
+        if gate is None:
+            return
+        previous = self.previous(table, day, platform)
+        rows, where = (previous[1], previous[0]) if previous else (None, "")
+        problems = gate.problems(local_path, rows, where)
+        if problems:
+            raise PartitionRejected(table, f"{day}" + (f"|{platform}" if platform else ""), problems)
+
+    def previous(self, table: str, day: date | str, platform: str | None = None, max_age_days: int = 7) -> tuple[str, int] | None:
+        """(which, rows) of the partition a new one is compared with: the same partition's current file,
+        else the newest earlier day's (within `max_age_days`); None when there is neither."""
+        day_s = day if isinstance(day, str) else day.isoformat()
+        if self.exists(table, day_s, platform):
+            return f"the current {day_s} partition", self.num_rows(table, day_s, platform)
+        earlier = [d for d in self.dates(table) if d < day_s and self.exists(table, d, platform)]
+        if earlier and (date.fromisoformat(day_s) - date.fromisoformat(earlier[-1])).days <= max_age_days:
+            return f"{earlier[-1]}", self.num_rows(table, earlier[-1], platform)
+        return None
+
+    def num_rows(self, table: str, day: date | str, platform: str | None = None) -> int:
+        with self.fs.open_input_file(self.file(table, day, platform)) as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
 
     def sweep_temporaries(self, now: datetime, older_than: timedelta = timedelta(minutes=30)) -> list[str]:
         """Delete the temporary files a killed writer left behind; returns their paths.

@@ -13,6 +13,7 @@ from datetime import date, datetime
 import pyarrow as pa
 
 from qlrf import sql
+from qlrf.quality import Gate, PartitionRejected
 from qlrf.scoring import compliance, dr, drift
 from qlrf.warehouse import Warehouse
 
@@ -33,6 +34,20 @@ def _count(con, relation: str) -> tuple[int, int]:
     return sql.one(con, f"SELECT count(*), count(DISTINCT asset_id) FROM {sql.identifier(relation)}")
 
 
+# Checked on the new file before it replaces a partition (qlrf.quality): a per-VM table has one row per
+# asset_id (vm_drift: exactly one per inventoried VM), and every 0-100 score stays in 0-100.
+SCORE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "drift_scores": {"drift_score": (0, 100), "pct_current": (0, 100)},
+    "compliance_scores": {"compliance_score": (0, 100)},
+    "dr_scores": {"dr_readiness": (0, 100)},
+}
+
+
+def per_vm_gate(wh: Warehouse, day: date, platform: str, one_per_inventoried_vm: bool = False) -> Gate:
+    expected = wh.num_rows("inventory", day, platform) if one_per_inventoried_vm else None
+    return Gate(keys=("asset_id",), expected_rows=expected)
+
+
 def _finish(con, wh: Warehouse, table: str, scores_table: str, scores_query: str, day, platform, path, breakdown_sql) -> StageOutcome:
     """Counts, scores and breakdown of the per-VM table just written (read back from its file)."""
     sql.relation(con, table, wh.source(table, day, platform))
@@ -44,7 +59,7 @@ def _finish(con, wh: Warehouse, table: str, scores_table: str, scores_query: str
         distinct_keys=distinct,
         inventory_rows=sql.one(con, "SELECT count(*) FROM inventory")[0],
         scores=scores,
-        scores_path=wh.write(scores_table, scores, day, platform),
+        scores_path=wh.write(scores_table, scores, day, platform, gate=Gate(ranges=SCORE_RANGES[scores_table])),
         breakdown=dict(sql.rows(con, breakdown_sql)),
     )
 
@@ -74,7 +89,7 @@ def run_drift(wh: Warehouse, day: date, platform: str, as_of: datetime, threads:
     drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", baseline))
     meta = Warehouse.file_metadata("vm_drift", day, platform, {"baseline_date": baseline})
     writer = sql.copy_to_parquet(con, drift.vm_drift_query(), meta, drift.vm_drift_params(as_of))
-    path = wh.write_with("vm_drift", day, platform, writer)
+    path = wh.write_with("vm_drift", day, platform, writer, gate=per_vm_gate(wh, day, platform, one_per_inventoried_vm=True))
     outcome = _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
                       "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
     outcome.notes = {"baseline_date": baseline}
@@ -96,7 +111,10 @@ def run_compliance(
     con = _facts(wh, day, platform, as_of, threads)
     query, params = compliance.vm_compliance_query(catalogue, waivers, day)
     try:
-        path = wh.write_with("vm_compliance", day, platform, sql.copy_to_parquet(con, query, params=params))
+        path = wh.write_with("vm_compliance", day, platform, sql.copy_to_parquet(con, query, params=params),
+                             gate=per_vm_gate(wh, day, platform))
+    except PartitionRejected:
+        raise
     except Exception as exc:
         raise ValueError(f"a control predicate in the catalogue does not evaluate: {exc}") from exc
     outcome = _finish(con, wh, "vm_compliance", "compliance_scores", compliance.SCORES_QUERY, day, platform, path,
@@ -110,6 +128,6 @@ def run_compliance(
 
 def run_dr(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
     con = _facts(wh, day, platform, as_of, threads)
-    path = wh.write_with("vm_dr", day, platform, sql.copy_to_parquet(con, dr.VM_QUERY))
+    path = wh.write_with("vm_dr", day, platform, sql.copy_to_parquet(con, dr.VM_QUERY), gate=per_vm_gate(wh, day, platform))
     return _finish(con, wh, "vm_dr", "dr_scores", dr.SCORES_QUERY, day, platform, path,
                    "SELECT coalesce(gap, 'ready'), count(*) FROM vm_dr GROUP BY ALL ORDER BY ALL")
