@@ -11,7 +11,7 @@ from sqlalchemy import text
 from qlrf.db import engine_for
 from qlrf.remediation.approvals import TaskStateError, TaskStore
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.support import ALLOW, PENDING, make_plan, race
+from tests.remediation.support import ALLOW, PENDING, Clock, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -22,26 +22,31 @@ pytestmark = pytest.mark.postgres
 def test_store_and_audit_on_postgres(pg_url, monkeypatch):
     monkeypatch.setenv("QLRF_POSTGRES_URL", pg_url)
     audit = AuditLog()  # from QLRF_POSTGRES_URL, read as postgresql+psycopg2
-    store = TaskStore(audit=audit)
+    clock = Clock(T0)
+    store = TaskStore(audit=audit, clock=clock)
     assert store.engine is audit.engine and store.engine.url.drivername == "postgresql+psycopg2"
 
-    task = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    task = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     assert task.state == "pending_approval" and task.expires_at == T0 + timedelta(hours=24)
     assert store.propose(make_plan(), "sensor:other", PENDING).id == task.id  # idempotent
     with pytest.raises(TaskStateError, match="bound to plan hash"):
-        store.approve(task.id, make_plan(to_ref="ami-0000000000000ccc3").compute_hash(), "alice", "ok", now=T0)
+        store.approve(task.id, make_plan(to_ref="ami-0000000000000ccc3").compute_hash(), "alice", "ok")
     with pytest.raises(TaskStateError, match="self-approval refused"):
-        store.approve(task.id, task.plan_hash, "sensor:drift_breach", "ok", now=T0)
-    new = store.modify(task.id, task.plan_hash, make_plan(to_ref="ami-0000000000000ccc3"), "dave", "hotfix AMI", now=T0)
+        store.approve(task.id, task.plan_hash, "sensor:drift_breach", "ok")
+    new = store.modify(task.id, task.plan_hash, make_plan(to_ref="ami-0000000000000ccc3"), "dave", "hotfix AMI")
     assert store.get(task.id).reason == f"superseded by {new.id}" and new.supersedes == task.id
-    assert [t.id for t in store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=23, minutes=30))] == [new.id]
-    assert store.approve(new.id, new.plan_hash, "alice", "CAB-42", now=T0 + timedelta(hours=1)).state == "approved"
+    clock.set(T0 + timedelta(hours=23, minutes=30))
+    assert [t.id for t in store.expiring_within(timedelta(hours=1))] == [new.id]
+    clock.set(T0 + timedelta(hours=1))
+    assert store.approve(new.id, new.plan_hash, "alice", "CAB-42").state == "approved"
     assert [t.id for t in store.approved_waiting()] == [new.id]
     store.start(new.id)
     assert store.finish(new.id, "succeeded", "3 waves healthy").state == "succeeded"
 
-    late = store.propose(make_plan("late"), "sensor", PENDING, now=T0)
-    assert [t.id for t in store.expire_due(now=T0 + timedelta(hours=24, seconds=1))] == [late.id]
+    clock.set(T0)
+    late = store.propose(make_plan("late"), "sensor", PENDING)
+    clock.set(T0 + timedelta(hours=24, seconds=1))
+    assert [t.id for t in store.expire_due()] == [late.id]
     assert store.get(late.id).state == "expired"
 
     result = audit.verify()

@@ -23,7 +23,7 @@ from qlrf.remediation.approvals import (
     task_id_for,
 )
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.support import ALLOW, DENY, PENDING, make_plan, race
+from tests.remediation.support import ALLOW, DENY, PENDING, Clock, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 @pytest.fixture()
@@ -32,13 +32,18 @@ def url(tmp_path):
 
 
 @pytest.fixture()
-def store(url):
-    return TaskStore(url, audit=AuditLog(url))
+def clock():
+    return Clock(T0)
 
 
-def test_propose_pending_then_approve_run_and_finish(store):
+@pytest.fixture()
+def store(url, clock):
+    return TaskStore(url, audit=AuditLog(url), clock=clock)
+
+
+def test_propose_pending_then_approve_run_and_finish(store, clock):
     plan = make_plan()
-    task = store.propose(plan, "sensor:drift_breach", PENDING, now=T0)
+    task = store.propose(plan, "sensor:drift_breach", PENDING)
     assert task.id == task_id_for(plan.compute_hash()) and task.id.startswith("task-") and len(task.id) == 21
     assert task.state == "pending_approval" and task.plan_hash == plan.compute_hash()
     assert task.expires_at == T0 + timedelta(hours=24) and task.created_at == T0
@@ -48,7 +53,8 @@ def test_propose_pending_then_approve_run_and_finish(store):
     assert task.plan().compute_hash() == task.plan_hash and task.plan().metadata.id == "plan-1"
     assert store.approved_waiting() == []
 
-    approved = store.approve(task.id, task.plan_hash, "alice", "reviewed the waves", now=T0 + timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=1))
+    approved = store.approve(task.id, task.plan_hash, "alice", "reviewed the waves")
     assert approved.state == "approved" and approved.approver == "alice" and approved.reason == "reviewed the waves"
     assert [t.id for t in store.approved_waiting()] == [task.id]
     running = store.start(task.id)
@@ -76,9 +82,9 @@ def test_propose_pending_then_approve_run_and_finish(store):
 
 
 def test_allow_is_auto_approved_and_deny_is_rejected(store):
-    auto = store.propose(make_plan("dev-1", environment="dev"), "sensor:drift_breach", ALLOW, now=T0)
+    auto = store.propose(make_plan("dev-1", environment="dev"), "sensor:drift_breach", ALLOW)
     assert auto.state == "approved" and auto.approver == AUTO_APPROVER and auto.expires_at is None
-    denied = store.propose(make_plan("prod-1"), "sensor:drift_breach", DENY, now=T0)
+    denied = store.propose(make_plan("prod-1"), "sensor:drift_breach", DENY)
     assert denied.state == "rejected" and denied.reason == DENY["deny"][0]
     assert [t.id for t in store.list(states="approved")] == [auto.id]
     assert [t.id for t in store.list(states=["rejected"], environment="prod")] == [denied.id]
@@ -87,10 +93,11 @@ def test_allow_is_auto_approved_and_deny_is_rejected(store):
         store.list(states="done")
 
 
-def test_propose_is_idempotent_on_the_plan_hash(store):
+def test_propose_is_idempotent_on_the_plan_hash(store, clock):
     plan = make_plan()
-    first = store.propose(plan, "sensor:a", PENDING, now=T0)
-    again = store.propose(plan.sealed(), "sensor:b", ALLOW, now=T0 + timedelta(hours=2))
+    first = store.propose(plan, "sensor:a", PENDING)
+    clock.set(T0 + timedelta(hours=2))
+    again = store.propose(plan.sealed(), "sensor:b", ALLOW)
     assert again == first and again.requested_by == "sensor:a" and again.state == "pending_approval"
     assert len(store.list()) == 1
     assert len(store.audit.records(kind="plan_proposed")) == 1
@@ -98,26 +105,26 @@ def test_propose_is_idempotent_on_the_plan_hash(store):
 
 
 def test_approval_is_bound_to_the_plan_hash(store):
-    task = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    task = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     other = make_plan(to_ref="ami-00000000000evil01").compute_hash()
     for act in (store.approve, store.reject):
         with pytest.raises(TaskStateError, match=f"bound to plan hash {task.plan_hash}, got {other}"):
-            act(task.id, other, "alice", "looks fine", now=T0)
+            act(task.id, other, "alice", "looks fine")
     assert store.get(task.id).state == "pending_approval"
 
 
 def test_self_approval_and_anonymous_approval_refused(store):
-    task = store.propose(make_plan(), "bob", PENDING, now=T0)
+    task = store.propose(make_plan(), "bob", PENDING)
     with pytest.raises(TaskStateError, match="self-approval refused: bob requested this plan"):
-        store.approve(task.id, task.plan_hash, "bob", "mine", now=T0)
+        store.approve(task.id, task.plan_hash, "bob", "mine")
     with pytest.raises(TaskStateError, match="self-approval refused"):
-        store.reject(task.id, task.plan_hash, "bob", "mine", now=T0)
+        store.reject(task.id, task.plan_hash, "bob", "mine")
     with pytest.raises(TaskStateError, match="approver must be given"):
-        store.approve(task.id, task.plan_hash, "  ", "x", now=T0)
+        store.approve(task.id, task.plan_hash, "  ", "x")
     with pytest.raises(TaskStateError, match="reason must be given"):
-        store.approve(task.id, task.plan_hash, "alice", "", now=T0)
+        store.approve(task.id, task.plan_hash, "alice", "")
     assert store.get(task.id).state == "pending_approval"
-    rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window", now=T0)
+    rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window")
     assert (rejected.state, rejected.approver, rejected.reason) == ("rejected", "carol", "wrong window")
 
 
@@ -146,24 +153,25 @@ def test_transition_table(current, new, ok):
 
 
 def test_illegal_moves_through_the_store(store):
-    pending = store.propose(make_plan("p"), "sensor", PENDING, now=T0)
+    pending = store.propose(make_plan("p"), "sensor", PENDING)
     with pytest.raises(TaskStateError, match="illegal transition pending_approval -> running"):
         store.start(pending.id)
     with pytest.raises(TaskStateError, match="illegal transition pending_approval -> succeeded"):
         store.finish(pending.id, "succeeded", "skipped ahead")
     with pytest.raises(TaskStateError, match="finish state must be one of"):
         store.finish(pending.id, "approved", "x")
-    auto = store.propose(make_plan("a", environment="dev"), "sensor", ALLOW, now=T0)
+    auto = store.propose(make_plan("a", environment="dev"), "sensor", ALLOW)
     with pytest.raises(TaskStateError, match="is approved, not pending_approval: cannot approval"):
         store.approve(auto.id, auto.plan_hash, "alice", "again")
     with pytest.raises(TaskNotFound, match="no task 'task-nope'"):
         store.get("task-nope")
 
 
-def test_modify_makes_a_new_hash_and_a_new_pending_task(store):
-    old = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+def test_modify_makes_a_new_hash_and_a_new_pending_task(store, clock):
+    old = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     edited = make_plan(to_ref="ami-0000000000000ccc3")
-    new = store.modify(old.id, old.plan_hash, edited, "dave", "use the hotfix AMI", now=T0 + timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=1))
+    new = store.modify(old.id, old.plan_hash, edited, "dave", "use the hotfix AMI")
     assert new.plan_hash == edited.compute_hash() != old.plan_hash
     assert new.state == "pending_approval" and new.supersedes == old.id and new.requested_by == "dave"
     assert new.expires_at == T0 + timedelta(hours=25)
@@ -174,40 +182,47 @@ def test_modify_makes_a_new_hash_and_a_new_pending_task(store):
         store.approve(new.id, old.plan_hash, "alice", "approving the old content")
     with pytest.raises(TaskStateError, match="self-approval refused: dave"):
         store.approve(new.id, new.plan_hash, "dave", "mine")
-    assert store.approve(new.id, new.plan_hash, "alice", "ok", now=T0 + timedelta(hours=2)).state == "approved"
+    clock.set(T0 + timedelta(hours=2))
+    assert store.approve(new.id, new.plan_hash, "alice", "ok").state == "approved"
     with pytest.raises(TaskStateError, match="identical"):
         store.modify(new.id, new.plan_hash, edited, "erin", "no change")
     assert [r.kind for r in store.audit.records(subject=old.id)][-2:] == ["modification", "rejection"]
 
 
-def test_pending_tasks_expire_after_24_hours(store):
-    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
-    later = store.propose(make_plan("plan-2"), "sensor", PENDING, now=T0 + timedelta(hours=3))
-    assert [t.id for t in store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=23, minutes=30))] == [task.id]
-    assert store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=20)) == []
-    assert store.expire_due(now=T0 + timedelta(hours=23, minutes=59)) == []
-    expired = store.expire_due(now=T0 + timedelta(hours=24))
+def test_pending_tasks_expire_after_24_hours(store, clock):
+    task = store.propose(make_plan(), "sensor", PENDING)
+    clock.set(T0 + timedelta(hours=3))
+    later = store.propose(make_plan("plan-2"), "sensor", PENDING)
+    clock.set(T0 + timedelta(hours=23, minutes=30))
+    assert [t.id for t in store.expiring_within(timedelta(hours=1))] == [task.id]
+    clock.set(T0 + timedelta(hours=20))
+    assert store.expiring_within(timedelta(hours=1)) == []
+    clock.set(T0 + timedelta(hours=23, minutes=59))
+    assert store.expire_due() == []
+    clock.set(T0 + timedelta(hours=24))
+    expired = store.expire_due()
     assert [t.id for t in expired] == [task.id] and store.get(task.id).state == "expired"
     assert store.get(later.id).state == "pending_approval"
     with pytest.raises(TaskStateError, match="is expired, not pending_approval"):
         store.approve(task.id, task.plan_hash, "alice", "too late")
     # Past its expiry but not yet swept: the approval is refused and the task expires on the spot.
+    clock.set(T0 + timedelta(hours=27, minutes=1))
     with pytest.raises(TaskStateError, match="approval expired at 2026-11-28T13:00:00"):
-        store.approve(later.id, later.plan_hash, "alice", "late", now=T0 + timedelta(hours=27, minutes=1))
+        store.approve(later.id, later.plan_hash, "alice", "late")
     assert store.get(later.id).state == "expired"
     assert [r.actor for r in store.audit.records(kind="expiry")] == ["system:expiry", "system:expiry"]
 
 
 def test_start_wins_exactly_once_under_concurrency(store):
-    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW, now=T0)
+    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW)
     assert race(lambda: store.start(task.id), 6, TaskStateError) == ["refused"] * 5 + ["won"]
     assert len(store.audit.records(kind="execution_start")) == 1 and store.audit.verify().ok
 
 
 def test_audit_in_another_database_is_appended_after_commit(tmp_path):
     store = TaskStore(f"sqlite:///{tmp_path / 'a.db'}", audit=AuditLog(f"sqlite:///{tmp_path / 'b.db'}"))
-    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
-    store.reject(task.id, task.plan_hash, "alice", "no", now=T0)
+    task = store.propose(make_plan(), "sensor", PENDING)
+    store.reject(task.id, task.plan_hash, "alice", "no")
     assert [r.kind for r in store.audit.records()] == ["plan_proposed", "policy_decision", "approval_requested", "rejection"]
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rf_audit_log")).scalar() == 0
@@ -255,6 +270,7 @@ def test_cli_round_trip(tmp_path, monkeypatch):
 
     monkeypatch.setenv("QLRF_HOME", str(home))
     monkeypatch.delenv("QLRF_POSTGRES_URL", raising=False)
+    monkeypatch.delenv("QLRF_AUDIT_DIR")  # the CLI subprocesses anchor under $QLRF_HOME/audit: so must we
     task = TaskStore(audit=AuditLog()).propose(plan, "sensor:drift_breach", PENDING)
 
     listed = qlrf(home, "approvals", "list", "--state", "pending_approval")
