@@ -20,6 +20,7 @@ from qlrf.remediation.approvals import (
     TaskStateError,
     TaskStore,
     check_transition,
+    normalise_identity,
     task_id_for,
 )
 from qlrf.remediation.audit import AuditLog
@@ -126,6 +127,46 @@ def test_self_approval_and_anonymous_approval_refused(store):
     assert store.get(task.id).state == "pending_approval"
     rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window")
     assert (rejected.state, rejected.approver, rejected.reason) == ("rejected", "carol", "wrong window")
+
+
+def test_identities_are_normalised_before_they_are_stored_or_compared(store):
+    assert normalise_identity("  Ａlice@Example.COM ") == "alice@example.com"
+    assert normalise_identity("Straße") == normalise_identity("STRASSE")
+    task = store.propose(make_plan(), "  Sensor:Drift_Breach ", PENDING)
+    assert task.requested_by == "sensor:drift_breach"
+    with pytest.raises(TaskStateError, match="self-approval refused: sensor:drift_breach requested this plan"):
+        store.approve(task.id, task.plan_hash, "SENSOR:DRIFT_BREACH", "mine")
+    approved = store.approve(task.id, task.plan_hash, " Alice@Example.com", "CAB-7")
+    assert approved.approver == "alice@example.com"
+    assert store.audit.records(kind="approval")[0].actor == "alice@example.com"
+
+
+def test_without_a_clock_the_store_uses_the_database_clock(url):
+    store = TaskStore(url, audit=AuditLog(url))
+    before = datetime.now(UTC)
+    task = store.propose(make_plan(), "sensor", PENDING)
+    assert before - timedelta(seconds=1) <= task.created_at <= datetime.now(UTC) + timedelta(seconds=1)
+    assert task.expires_at == task.created_at + timedelta(hours=24)
+    with pytest.raises(TypeError):  # no caller can claim another time
+        store.expire_due(now=T0)
+    with pytest.raises(TypeError):
+        store.approve(task.id, task.plan_hash, "alice", "ok", now=T0)
+
+
+def test_an_approval_record_for_another_plan_hash_proves_nothing(store):
+    good = store.propose(make_plan("good"), "sensor", PENDING)
+    store.approve(good.id, good.plan_hash, "alice", "ok")
+    other = store.propose(make_plan("other"), "sensor", PENDING)
+    # Even written with the key, a record approving another plan's hash does not approve this task.
+    store.audit.append("approval", "mallory", other.id, {"to": "approved", "plan_hash": good.plan_hash})
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE rf_tasks SET state = 'approved' WHERE id = :i"), {"i": other.id})
+    assert store.approval_problem(store.get(good.id)) is None
+    assert store.task_problems() == [
+        f"task {other.id} is approved but the audit log holds no approval of plan {other.plan_hash}"
+    ]
+    assert TaskStore(store.engine.url.render_as_string(hide_password=False)).approval_problem(store.get(good.id)) == (
+        f"task {good.id} is approved but there is no audit log to prove its approval")
 
 
 @pytest.mark.parametrize(
@@ -297,3 +338,5 @@ def test_cli_round_trip(tmp_path, monkeypatch):
     broken = qlrf(home, "audit", "verify")
     assert broken.returncode == 1
     assert "problem: record 4 (approval, " in broken.stdout and "(edited)" in broken.stdout
+    assert f"problem: task {task.id} is approved but the audit log holds no approval of plan {task.plan_hash}" \
+        in broken.stdout
