@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 
 from qlrf.envparse import environ, text
-from qlrf.settings import Settings
+from qlrf.settings import project_root
 
 KEY_VARIABLE = "QLRF_AUDIT_KEY"
 DIR_VARIABLE = "QLRF_AUDIT_DIR"
@@ -54,7 +54,11 @@ class AnchoredHead:
 def anchor_dir(env: Mapping[str, str] | None = None) -> Path:
     env = environ(env)
     configured = text(env, DIR_VARIABLE)
-    return Path(configured).resolve() if configured else Settings.from_env(env).home / "audit"
+    if configured:
+        return Path(configured).resolve()
+    # QLRF_HOME as Settings reads it, without parsing every other variable (a bad unrelated one
+    # must not stop the audit log from opening).
+    return Path(text(env, "QLRF_HOME") or project_root() / "var").resolve() / "audit"
 
 
 def database_id(label: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -91,3 +94,32 @@ def test_concurrent_appends_and_races_on_postgres(pg_url):
     outcomes = race(lambda: TaskStore(pg_url, audit=AuditLog(pg_url)).start(task.id), 4, TaskStateError)
     assert outcomes == ["refused"] * 3 + ["won"]
     assert len(audit.records(kind="execution_start")) == 1 and audit.verify().ok
+
+
+def _approve_from_a_host_set_back(pg_url: str, task, shift: str) -> subprocess.CompletedProcess:
+    """`qlrf`'s store approving from a process whose clock reads `shift` (libfaketime)."""
+    script = (
+        "import sys; from qlrf.remediation.approvals import TaskStore; from qlrf.remediation.audit import AuditLog; "
+        "u = sys.argv[1]; TaskStore(u, audit=AuditLog(u)).approve(sys.argv[2], sys.argv[3], 'alice', 'late')"
+    )
+    return subprocess.run(["faketime", "-f", shift, sys.executable, "-c", script, pg_url, task.id, task.plan_hash],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ))
+
+
+@pytest.mark.slow
+def test_the_server_clock_decides_expiry_and_audit_times(pg_url):
+    audit = AuditLog(pg_url)
+    proposer = TaskStore(pg_url, audit=audit, clock=Clock(datetime.now(UTC) - timedelta(hours=25)))
+    task = proposer.propose(make_plan(), "sensor:drift_breach", PENDING)  # expired an hour ago
+    done = _approve_from_a_host_set_back(pg_url, task, "-2d")
+    assert done.returncode != 0 and "approval expired at" in done.stderr
+    store = TaskStore(pg_url, audit=audit)
+    assert store.get(task.id).state == "expired"
+    expiry = audit.records(kind="expiry")[-1]
+    assert abs(expiry.at - datetime.now(UTC)) < timedelta(minutes=5)  # stamped by the server, not the host
+    result = audit.verify()
+    assert result.ok, result.problems
+    with engine_for(pg_url).begin() as conn:
+        conn.execute(text("DELETE FROM rf_audit_log"))
+        conn.execute(text("UPDATE rf_audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+    assert audit.verify().problems == [f"audit log wiped: the anchored head records seq {result.head_seq} but the log is empty"]
