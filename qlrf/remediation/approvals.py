@@ -546,7 +546,10 @@ class TaskStore:
     # --- execution ---------------------------------------------------------------------------------
 
     def start(self, task_id: str, *, actor: str = "executor") -> Task:
-        """approved -> running; exactly one caller wins."""
+        """approved -> running; exactly one caller wins, and only with the approval record in the log."""
+        unproven = self.approval_problem(self.get(task_id))
+        if unproven:
+            raise TaskStateError(f"{unproven}: refusing to start it")
         with self._write() as change:
             now = self._now(change.conn)
             task = self._load(change.conn, task_id, for_update=True)

@@ -132,4 +132,6 @@ def test_approved_task_without_an_approval_record_is_flagged_and_not_executed(st
     drivers: list[str] = []
     with pytest.raises(ExecutionRefused, match=f"refusing to execute: task {task.id} is approved but the audit log holds no approval"):
         run_approved(store, task.plan_hash, driver_for=drivers.append, gate=None, audit=store.audit, actor="executor")
+    with pytest.raises(TaskStateError, match="holds no approval of plan .*: refusing to start it"):
+        store.start(task.id)  # any other caller that starts tasks directly
     assert drivers == [] and store.get(task.id).state == "approved"
