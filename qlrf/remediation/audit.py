@@ -61,7 +61,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from qlrf.db import GENESIS_HASH, audit_head, audit_log, db_now, engine_for, read_tx, write_tx
-from qlrf.remediation.anchor import AuditAnchor
+from qlrf.remediation.anchor import AnchoredHead, AuditAnchor
 
 KINDS = frozenset(
     {
@@ -317,6 +317,9 @@ class AuditLog:
     def verify(self) -> AuditVerification:
         """Walk the whole chain against the head row and the anchored head; every problem is listed."""
         problems: list[str] = []
+        # The anchored head first: it is published after the commit, so the head row read next is at
+        # least as far along, and appends made while we walk cannot look like a truncation.
+        anchored = self.anchor.read_head()
         with read_tx(self.engine) as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         if head is None:
@@ -324,7 +327,7 @@ class AuditLog:
             head_seq, head_hash = None, None
         else:
             head_seq, head_hash = int(head.seq), head.hash
-        walk = _Walk(self, problems)
+        walk = _Walk(self, problems, anchored.seq)
         after = 0
         while True:
             query = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(_PAGE)
@@ -340,7 +343,7 @@ class AuditLog:
         walk.finish()
         if head_seq is not None:
             self._check_head_row(walk, head_seq, head_hash, problems)
-        self._check_anchor(walk, head_seq or 0, problems)
+        self._check_anchor(walk, anchored, head_seq or 0, problems)
         return AuditVerification(
             ok=not problems, checked=walk.checked, problems=problems, head_seq=head_seq or 0, head_hash=head_hash or ""
         )
@@ -361,9 +364,8 @@ class AuditLog:
         if beyond:
             problems.append(f"{beyond} record(s) beyond the head seq {now_head}: not appended through the log")
 
-    def _check_anchor(self, walk: _Walk, head_seq: int, problems: list[str]) -> None:
+    def _check_anchor(self, walk: _Walk, anchored: AnchoredHead, head_seq: int, problems: list[str]) -> None:
         """Compare the log with the head published outside the database (truncation, wipe, rewrite)."""
-        anchored = self.anchor.read_head()
         if anchored.problem:
             problems.append(anchored.problem)
             return
@@ -385,13 +387,13 @@ class AuditLog:
 class _Walk:
     """One pass over the records in seq order: chain, content, MAC and time order."""
 
-    def __init__(self, log: AuditLog, problems: list[str]):
+    def __init__(self, log: AuditLog, problems: list[str], anchored_seq: int):
         self.log, self.problems = log, problems
         self.checked, self.last_seq, self.expected_seq = 0, 0, 1
         self.prev_hash, self.prev_at = GENESIS_HASH, None
         self.unkeyed: list[int] = []
         self.hashes: dict[int, str] = {}
-        self.anchored_seq = log.anchor.read_head().seq
+        self.anchored_seq = anchored_seq
 
     def check(self, row: Any) -> None:
         seq = int(row.seq)

@@ -218,3 +218,22 @@ def test_an_audit_table_from_before_the_mac_column_is_upgraded(tmp_path):
                      "prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)")
     log = AuditLog(f"sqlite:///{path}")
     assert log.append("alert", "a", "task-1", {}).mac is not None and log.verify().ok
+
+
+def test_verify_while_others_append_reports_nothing(log):
+    fill(log, 2)
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            log.append("wave_end", "executor", "task-2", {})
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        results = [log.verify() for _ in range(15)]
+    finally:
+        stop.set()
+        thread.join()
+    assert [r.problems for r in results if not r.ok] == []
+    assert log.verify().ok and log.anchor.read_head().seq == log.head()[0]
