@@ -389,15 +389,19 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The chain, its MACs and anchored head, then every approved task against its approval record."""
+    from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
 
-    result = AuditLog().verify()
-    if result.ok:
+    audit = AuditLog()
+    result = audit.verify()
+    problems = result.problems + TaskStore(audit=audit).task_problems()
+    if not problems:
         print(f"ok: {result.checked} record(s), chain intact, head seq {result.head_seq} hash {result.head_hash}")
         return 0
-    for problem in result.problems:
+    for problem in problems:
         print(f"problem: {problem}")
-    print(f"audit log FAILED verification: {len(result.problems)} problem(s) in {result.checked} record(s)", file=sys.stderr)
+    print(f"audit log FAILED verification: {len(problems)} problem(s) in {result.checked} record(s)", file=sys.stderr)
     return 1
 
 

@@ -43,6 +43,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -88,6 +90,9 @@ audit_log = Table(
     Column("data", Text, nullable=False),  # canonical JSON, exactly as hashed
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256 of `hash` under the audit key kept outside the database (qlrf.remediation.anchor):
+    # NULL only for records written before the log was keyed.
+    Column("mac", String(64)),
 )
 Index("ix_rf_audit_subject", audit_log.c.subject)
 Index("ix_rf_audit_kind", audit_log.c.kind)
@@ -187,12 +192,24 @@ def _create_tables(engine: Engine) -> None:
         except (IntegrityError, ProgrammingError, OperationalError):
             if attempt == 2:
                 raise
+    _add_missing_columns(engine)
     try:
         with write_tx(engine) as conn:
             if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is None:
                 conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS_HASH))
     except IntegrityError:
         pass  # another process inserted the head first
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added after a table was first created (``create_all`` never alters a table)."""
+    present = {c["name"] for c in sa_inspect(engine).get_columns(audit_log.name)}
+    if "mac" not in present:
+        try:
+            with write_tx(engine) as conn:
+                conn.execute(sql_text(f"ALTER TABLE {audit_log.name} ADD COLUMN mac VARCHAR(64)"))
+        except (OperationalError, ProgrammingError):
+            pass  # another process added it first
 
 
 @contextmanager
@@ -222,12 +239,27 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def db_now(conn: Connection) -> datetime:
+    """The database's clock, read inside `conn`'s transaction, as aware UTC.
+
+    Expiry and audit timestamps are judged against it rather than the caller's clock, so a caller
+    (or a host whose clock is set back) cannot make an expired approval current or backdate a
+    record. PostgreSQL: the server's ``clock_timestamp()``; SQLite: ``strftime('now')`` (the
+    writing process's clock, millisecond precision: an embedded database has no other).
+    """
+    if conn.dialect.name == "sqlite":
+        value = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return utc(conn.exec_driver_sql("SELECT clock_timestamp()").scalar())
+
+
 __all__ = [
     "GENESIS_HASH",
     "alert_ledger",
     "audit_head",
     "audit_log",
     "database_url",
+    "db_now",
     "dispose_engines",
     "engine_for",
     "metadata",

@@ -173,7 +173,8 @@ def evaluate_expiry(
     log: Callable[[str], None] = lambda _m: None,
 ) -> ExpiryTick:
     now = now or datetime.now(UTC)
-    tick = ExpiryTick(expired=store.expire_due(now, actor=actor), expiring=store.expiring_within(warn_within, now))
+    # The store judges expiry by the database clock; `now` only words the alerts.
+    tick = ExpiryTick(expired=store.expire_due(actor=actor), expiring=store.expiring_within(warn_within))
     tick.alerts = [expiring_alert(t, now) for t in tick.expiring] + [expired_alert(t) for t in tick.expired]
     for task in tick.expired:
         log(f"expired {task.id} ({task.plan_id})")

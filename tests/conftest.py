@@ -36,3 +36,9 @@ def pytest_collection_modifyitems(config, items):
         parts = item.path.relative_to(config.rootpath).parts[:-1]
         if set(SLOW_DIRS) & set(parts) or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_dir(tmp_path_factory, monkeypatch):
+    """Each test's audit key and head files in its own folder, never the project's var/audit."""
+    monkeypatch.setenv("QLRF_AUDIT_DIR", str(tmp_path_factory.mktemp("audit-anchor")))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.components.text import safe
-from qlrf.remediation.approvals import TaskStateError
+from qlrf.remediation.approvals import TaskStateError, normalise_identity
 
 st.title("Approvals")
 url = data.database_url()
@@ -18,7 +18,7 @@ store = data.task_store(url)
 
 def review(action: str, task_id: str, plan_hash: str) -> None:
     """Button callback: approve or reject `task_id`, bound to the `plan_hash` the reviewer saw."""
-    approver = (st.session_state.get("approver") or "").strip()
+    approver = normalise_identity(st.session_state.get("approver") or "")  # as the store records it
     reason = (st.session_state.get("reason") or "").strip()
     if not approver:
         st.session_state["review_flash"] = ("error", "Enter your name as the approver: the decision is recorded under it.")

@@ -25,6 +25,19 @@ Anything else raises :class:`TaskStateError` naming the task, its state and the 
 * ``start`` (approved -> running) succeeds exactly once per task: two executors racing for the same
   task get one ``Task`` and one ``TaskStateError``.
 
+Identities (requester, approver, editor) are normalised before they are compared or stored
+(:func:`normalise_identity`: strip, NFKC, casefold), so ``Alice@Example.com`` approving a plan
+requested by ``alice@example.com`` is self-approval.
+
+Time is the database's (:func:`qlrf.db.db_now`, read in the transaction that uses it): no method
+takes a per-call ``now``, so a caller cannot approve an expired task by claiming an earlier time.
+Tests set time through the constructor (``clock=``) and nowhere else.
+
+An approved (or running, finished) task is only as good as its approval record:
+:meth:`TaskStore.approval_problem` says why a task has no authentic ``approval`` record in the log
+for its plan hash (the executor refuses such a task before any driver call) and
+:meth:`TaskStore.task_problems` lists every such task for ``qlrf audit verify``.
+
 Every state change appends an audit record when an :class:`~qlrf.remediation.audit.AuditLog` is given
 (subject = task id; actor and reason in the record). When the log uses the same database, the
 record is written in the same transaction as the state change.
@@ -34,6 +47,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -43,8 +57,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from qlrf.db import engine_for, now_utc, read_tx, tasks, utc, write_tx
-from qlrf.remediation.audit import AuditLog, canonical_json
+from qlrf.db import db_now, engine_for, read_tx, tasks, utc, write_tx
+from qlrf.remediation.audit import AuditLog, AuditRecord, canonical_json
 from qlrf.remediation.plans import PatchPlan, parse_plan
 
 STATES: tuple[str, ...] = (
@@ -71,6 +85,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 TERMINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 FINISH_STATES: frozenset[str] = TRANSITIONS["running"]
+APPROVED_STATES: frozenset[str] = frozenset({"approved", "running"}) | FINISH_STATES  # passed an approval
 AUTO_APPROVER = "policy:auto"
 POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
@@ -120,8 +135,8 @@ class Task:
             raise TaskStateError(f"task {self.id}: stored plan hash {plan.content_hash} is not the task's {self.plan_hash}")
         return plan
 
-    def is_expired(self, now: datetime | None = None) -> bool:
-        return self.state == "pending_approval" and self.expires_at is not None and self.expires_at <= (utc(now) or now_utc())
+    def is_expired(self, now: datetime) -> bool:
+        return self.state == "pending_approval" and self.expires_at is not None and self.expires_at <= utc(now)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -172,10 +187,27 @@ def _row_task(row: Any) -> Task:
     )
 
 
+def normalise_identity(value: str) -> str:
+    """The comparable form of a person or system name: stripped, NFKC-normalised, casefolded.
+
+    Why: identities arrive typed by people (``Alice@Example.com``, full-width letters, trailing
+    spaces); compared raw, one person could pass as two and approve their own plan.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+    return folded.strip()
+
+
 def _named(value: str | None, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TaskStateError(f"{what} must be given")
     return value.strip()
+
+
+def _identity(value: str | None, what: str) -> str:
+    name = normalise_identity(_named(value, what))
+    if not name:
+        raise TaskStateError(f"{what} must be given")
+    return name
 
 
 class TaskStore:
@@ -186,16 +218,17 @@ class TaskStore:
         url: str | None = None,
         audit: AuditLog | None = None,
         approval_ttl: timedelta = timedelta(hours=24),
-        clock: Callable[[], datetime] = now_utc,
+        clock: Callable[[], datetime] | None = None,
     ):
         self.engine = engine_for(url)
         self.audit = audit
         self.approval_ttl = approval_ttl
-        # The clock is an input: expiry is judged against it, so tests and replays pass their own.
+        # None (the default): the database clock. A clock here is for tests only: it is the one way
+        # to move time, and it is fixed when the store is built, never per call.
         self.clock = clock
 
-    def _now(self, now: datetime | None) -> datetime:
-        return utc(now) or utc(self.clock())
+    def _now(self, conn: Connection) -> datetime:
+        return utc(self.clock()) if self.clock is not None else db_now(conn)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -268,15 +301,15 @@ class TaskStore:
         with read_tx(self.engine) as conn:
             return [_row_task(r) for r in conn.execute(query).all()]
 
-    def expiring_within(self, delta: timedelta, now: datetime | None = None) -> builtins.list[Task]:
+    def expiring_within(self, delta: timedelta) -> builtins.list[Task]:
         """Pending tasks that expire in (now, now + delta]: for "approval about to expire" alerts."""
-        now = self._now(now)
-        query = (
-            select(tasks)
-            .where(tasks.c.state == "pending_approval", tasks.c.expires_at > now, tasks.c.expires_at <= now + delta)
-            .order_by(tasks.c.expires_at, tasks.c.id)
-        )
         with read_tx(self.engine) as conn:
+            now = self._now(conn)
+            query = (
+                select(tasks)
+                .where(tasks.c.state == "pending_approval", tasks.c.expires_at > now, tasks.c.expires_at <= now + delta)
+                .order_by(tasks.c.expires_at, tasks.c.id)
+            )
             return [_row_task(r) for r in conn.execute(query).all()]
 
     def approved_waiting(self) -> builtins.list[Task]:
@@ -287,9 +320,9 @@ class TaskStore:
 
     # --- proposing ---------------------------------------------------------------------------------
 
-    def propose(self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, now: datetime | None = None) -> Task:
+    def propose(self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any) -> Task:
         """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash."""
-        requested_by = _named(requested_by, "requested_by")
+        requested_by = _identity(requested_by, "requested_by")
         sealed = _sealed(plan)
         existing = self.by_hash(sealed.content_hash)
         if existing is not None:
@@ -297,7 +330,7 @@ class TaskStore:
         decision = _decision_dict(decision)
         try:
             with self._write() as change:
-                task = self._insert(change, sealed, requested_by, decision, self._now(now), supersedes=None)
+                task = self._insert(change, sealed, requested_by, decision, self._now(change.conn), supersedes=None)
         except IntegrityError:  # a concurrent propose of the same plan won
             found = self.by_hash(sealed.content_hash)
             if found is None:
@@ -401,7 +434,7 @@ class TaskStore:
                 f"task {task_id}: {what} is bound to plan hash {task.plan_hash}, got {plan_hash}: "
                 "review the current plan and pass its hash"
             )
-        if approver == task.requested_by:
+        if approver == normalise_identity(task.requested_by):
             raise TaskStateError(f"task {task_id}: self-approval refused: {approver} requested this plan")
         if task.state == "pending_approval" and task.expires_at is not None and task.expires_at <= now:
             raise _Expired(task)
@@ -409,26 +442,26 @@ class TaskStore:
             raise TaskStateError(f"task {task_id}: is {task.state}, not pending_approval: cannot {what}")
         return task
 
-    def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, now: datetime | None, new: str) -> Task:
-        approver = _named(approver, "approver")
+    def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, new: str) -> Task:
+        approver = _identity(approver, "approver")
         reason = _named(reason, "reason")
-        now = self._now(now)
         what = "approval" if new == "approved" else "rejection"
         try:
             with self._write() as change:
+                now = self._now(change.conn)
                 task = self._reviewable(change, task_id, plan_hash, approver, now, what)
                 return self._move(
                     change, task, new, actor=approver, kind=what, reason=reason, now=now, approver=approver, set_approver=True
                 )
         except _Expired as exc:
-            self._expire_one(exc.task.id, now)
+            self._expire_one(exc.task.id)
             raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: {what} refused") from None
 
-    def approve(self, task_id: str, plan_hash: str, approver: str, reason: str, *, now: datetime | None = None) -> Task:
-        return self._decide(task_id, plan_hash, approver, reason, now, "approved")
+    def approve(self, task_id: str, plan_hash: str, approver: str, reason: str) -> Task:
+        return self._decide(task_id, plan_hash, approver, reason, "approved")
 
-    def reject(self, task_id: str, plan_hash: str, approver: str, reason: str, *, now: datetime | None = None) -> Task:
-        return self._decide(task_id, plan_hash, approver, reason, now, "rejected")
+    def reject(self, task_id: str, plan_hash: str, approver: str, reason: str) -> Task:
+        return self._decide(task_id, plan_hash, approver, reason, "rejected")
 
     def modify(
         self,
@@ -439,16 +472,14 @@ class TaskStore:
         reason: str,
         *,
         decision: Mapping | Any | None = None,
-        now: datetime | None = None,
     ) -> Task:
         """Replace a pending plan by an edited one; the new task needs a new approval (not by `editor`).
 
         `decision`: the gate's decision for the new plan, kept with the task for reviewers (the
         task is pending approval whatever it says).
         """
-        editor = _named(editor, "editor")
+        editor = _identity(editor, "editor")
         reason = _named(reason, "reason")
-        now = self._now(now)
         sealed = _sealed(new_plan)
         if sealed.content_hash == plan_hash:
             raise TaskStateError(f"task {task_id}: the modified plan is identical to the current one (hash {plan_hash})")
@@ -459,6 +490,7 @@ class TaskStore:
         stored = {**stored, "modified_from": task_id}
         try:
             with self._write() as change:
+                now = self._now(change.conn)
                 old = self._load(change.conn, task_id, for_update=True)
                 if plan_hash != old.plan_hash:
                     raise TaskStateError(
@@ -481,13 +513,14 @@ class TaskStore:
                            now=now, approver=editor, set_approver=True, data={"modification_reason": reason})
                 return self._insert(change, sealed, editor, stored, now, supersedes=task_id, force_pending=True)
         except _Expired as exc:
-            self._expire_one(exc.task.id, now)
+            self._expire_one(exc.task.id)
             raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: modification refused") from None
 
     # --- expiry ------------------------------------------------------------------------------------
 
-    def _expire_one(self, task_id: str, now: datetime, actor: str = EXPIRY_ACTOR) -> Task | None:
+    def _expire_one(self, task_id: str, actor: str = EXPIRY_ACTOR) -> Task | None:
         with self._write() as change:
+            now = self._now(change.conn)
             task = self._load(change.conn, task_id, for_update=True)
             if task.state != "pending_approval" or task.expires_at is None or task.expires_at > now:
                 return None
@@ -496,37 +529,69 @@ class TaskStore:
                 reason=f"not approved within {self.approval_ttl} (expired at {task.expires_at.isoformat()})", now=now,
             )
 
-    def expire_due(self, now: datetime | None = None, *, actor: str = EXPIRY_ACTOR) -> builtins.list[Task]:
+    def expire_due(self, *, actor: str = EXPIRY_ACTOR) -> builtins.list[Task]:
         """Expire every pending task whose time is up; returns the tasks it expired."""
-        now = self._now(now)
-        query = select(tasks.c.id).where(tasks.c.state == "pending_approval", tasks.c.expires_at <= now).order_by(tasks.c.expires_at)
         with read_tx(self.engine) as conn:
+            now = self._now(conn)
+            query = (select(tasks.c.id).where(tasks.c.state == "pending_approval", tasks.c.expires_at <= now)
+                     .order_by(tasks.c.expires_at))
             due = [r.id for r in conn.execute(query).all()]
         expired = []
         for task_id in due:
-            task = self._expire_one(task_id, now, actor)
+            task = self._expire_one(task_id, actor)
             if task is not None:
                 expired.append(task)
         return expired
 
     # --- execution ---------------------------------------------------------------------------------
 
-    def start(self, task_id: str, *, actor: str = "executor", now: datetime | None = None) -> Task:
-        """approved -> running; exactly one caller wins."""
-        now = self._now(now)
+    def start(self, task_id: str, *, actor: str = "executor") -> Task:
+        """approved -> running; exactly one caller wins, and only with the approval record in the log."""
+        unproven = self.approval_problem(self.get(task_id))
+        if unproven:
+            raise TaskStateError(f"{unproven}: refusing to start it")
         with self._write() as change:
+            now = self._now(change.conn)
             task = self._load(change.conn, task_id, for_update=True)
             return self._move(change, task, "running", actor=actor, kind="execution_start", reason="execution started", now=now)
 
-    def finish(self, task_id: str, state: str, reason: str, *, actor: str = "executor", now: datetime | None = None) -> Task:
+    def finish(self, task_id: str, state: str, reason: str, *, actor: str = "executor") -> Task:
         """running -> succeeded | failed | rolled_back."""
         if state not in FINISH_STATES:
             raise TaskStateError(f"task {task_id}: finish state must be one of {sorted(FINISH_STATES)}, got {state!r}")
         reason = _named(reason, "reason")
-        now = self._now(now)
         with self._write() as change:
+            now = self._now(change.conn)
             task = self._load(change.conn, task_id, for_update=True)
             return self._move(change, task, state, actor=actor, kind="execution_end", reason=reason, now=now)
+
+
+    # --- evidence ----------------------------------------------------------------------------------
+
+    def approval_record(self, task: Task) -> AuditRecord | None:
+        """The authentic ``approval`` record that moved `task` to approved for its plan hash, if any."""
+        if self.audit is None:
+            return None
+        for record in self.audit.records(subject=task.id, kind="approval"):
+            data = record.data
+            if data.get("to") == "approved" and data.get("plan_hash") == task.plan_hash and self.audit.authentic(record):
+                return record
+        return None
+
+    def approval_problem(self, task: Task) -> str | None:
+        """Why `task` may not count as approved (None when its approval record is in the log)."""
+        if task.state not in APPROVED_STATES:
+            return None
+        if self.audit is None:
+            return f"task {task.id} is {task.state} but there is no audit log to prove its approval"
+        if self.approval_record(task) is None:
+            return f"task {task.id} is {task.state} but the audit log holds no approval of plan {task.plan_hash}"
+        return None
+
+    def task_problems(self) -> builtins.list[str]:
+        """Every task that passed approval without an authentic approval record (``audit verify``)."""
+        found = (self.approval_problem(task) for task in self.list(states=sorted(APPROVED_STATES)))
+        return [problem for problem in found if problem]
 
 
 class _Expired(Exception):
@@ -556,6 +621,7 @@ class _Change:
         self.store = store
         self.shared = store.audit is not None and store.audit.engine is store.engine
         self.pending: builtins.list[tuple[str, str, str, dict]] = []
+        self.appended: builtins.list[AuditRecord] = []
         self._tx = None
         self.conn: Connection | None = None
 
@@ -570,19 +636,22 @@ class _Change:
         if self.store.audit is None:
             return
         if self.shared:
-            self.store.audit.append_in(self.conn, kind, actor, subject, data)
+            self.appended.append(self.store.audit.append_in(self.conn, kind, actor, subject, data))
         else:
             self.pending.append((kind, actor, subject, data))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._tx.__exit__(exc_type, exc, tb)
         if exc_type is None:
+            if self.appended:
+                self.store.audit.publish(self.appended[-1])  # committed: move the anchored head
             for kind, actor, subject, data in self.pending:
                 self.store.audit.append(kind, actor, subject, data)
         return False
 
 
 __all__ = [
+    "APPROVED_STATES",
     "AUTO_APPROVER",
     "STATES",
     "TERMINAL",
@@ -592,5 +661,6 @@ __all__ = [
     "TaskStateError",
     "TaskStore",
     "check_transition",
+    "normalise_identity",
     "task_id_for",
 ]

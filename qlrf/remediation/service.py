@@ -15,7 +15,9 @@ open: it is decided again when the wave runs), then propose each plan to the tas
 * any policy deny -> the task is ``rejected``; any wave needing approval -> ``pending_approval``;
   otherwise -> ``approved`` by ``policy:auto`` (TaskStore.propose, idempotent on the plan hash).
 
-Execution (:func:`run_approved`): load the approved task, resolve its driver, move it to
+Execution (:func:`run_approved`): load the approved task, refuse it unless the audit log holds its
+authentic approval record (``TaskStore.approval_problem``: a state written straight into the
+database is not an approval), resolve its driver, move it to
 ``running`` (exactly one caller can), run ``execute_plan`` with the human approval attached and
 finish the task as succeeded | failed | rolled_back (``blocked`` by the gate mid-way finishes as
 ``failed``). :func:`dry_run_task` walks the same waves without changing anything or the task.
@@ -284,6 +286,9 @@ def run_approved(
             return ExecutionOutcome(task.id, task.state, skipped=True,
                                     note=f"{task.id} is already {task.state}: executed by another run, nothing to do")
         raise ExecutionRefused(f"{task.id} is {task.state}, not approved: refusing to execute plan {plan_hash}")
+    unproven = store.approval_problem(task)  # a state set behind the store's back proves nothing
+    if unproven:
+        raise ExecutionRefused(f"refusing to execute: {unproven}")
     plan = task.plan()  # re-validates the stored plan against its hash
     driver = _driver(task, driver_for)
     try:

@@ -103,10 +103,11 @@ def test_approve_one_reject_the_other(seeded):
     assert store.audit.verify().ok
 
 
-def test_the_requester_cannot_approve_its_own_plan(seeded):
+@pytest.mark.parametrize("who", ["sensor:drift_findings_sensor", "  Sensor:Drift_Findings_SENSOR "])
+def test_the_requester_cannot_approve_its_own_plan(seeded, who):
     store, first, _ = seeded
     at = _approvals_page()
-    at.text_input(key="approver").input("sensor:drift_findings_sensor")
+    at.text_input(key="approver").input(who)
     at.text_input(key="reason").input("looks fine to me")
     at.button(key="approve").click().run()
     assert "self-approval refused" in at.error[0].value

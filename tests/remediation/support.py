@@ -15,6 +15,20 @@ HASH_LEN = 71
 NOW = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)  # a Saturday, inside the test window below
 
 
+class Clock:
+    """A settable clock for ``TaskStore(clock=...)``: in tests time moves only when the test moves it."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> Clock:
+        self.at = at
+        return self
+
+
 def audit_log(url: str) -> Any:
     """The project's hash-chained AuditLog on ``url`` (a temp SQLite file in tests)."""
     from qlrf.remediation.audit import AuditLog

@@ -20,10 +20,11 @@ from qlrf.remediation.approvals import (
     TaskStateError,
     TaskStore,
     check_transition,
+    normalise_identity,
     task_id_for,
 )
 from qlrf.remediation.audit import AuditLog
-from tests.remediation.support import ALLOW, DENY, PENDING, make_plan, race
+from tests.remediation.support import ALLOW, DENY, PENDING, Clock, make_plan, race
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 @pytest.fixture()
@@ -32,13 +33,18 @@ def url(tmp_path):
 
 
 @pytest.fixture()
-def store(url):
-    return TaskStore(url, audit=AuditLog(url))
+def clock():
+    return Clock(T0)
 
 
-def test_propose_pending_then_approve_run_and_finish(store):
+@pytest.fixture()
+def store(url, clock):
+    return TaskStore(url, audit=AuditLog(url), clock=clock)
+
+
+def test_propose_pending_then_approve_run_and_finish(store, clock):
     plan = make_plan()
-    task = store.propose(plan, "sensor:drift_breach", PENDING, now=T0)
+    task = store.propose(plan, "sensor:drift_breach", PENDING)
     assert task.id == task_id_for(plan.compute_hash()) and task.id.startswith("task-") and len(task.id) == 21
     assert task.state == "pending_approval" and task.plan_hash == plan.compute_hash()
     assert task.expires_at == T0 + timedelta(hours=24) and task.created_at == T0
@@ -48,7 +54,8 @@ def test_propose_pending_then_approve_run_and_finish(store):
     assert task.plan().compute_hash() == task.plan_hash and task.plan().metadata.id == "plan-1"
     assert store.approved_waiting() == []
 
-    approved = store.approve(task.id, task.plan_hash, "alice", "reviewed the waves", now=T0 + timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=1))
+    approved = store.approve(task.id, task.plan_hash, "alice", "reviewed the waves")
     assert approved.state == "approved" and approved.approver == "alice" and approved.reason == "reviewed the waves"
     assert [t.id for t in store.approved_waiting()] == [task.id]
     running = store.start(task.id)
@@ -76,9 +83,9 @@ def test_propose_pending_then_approve_run_and_finish(store):
 
 
 def test_allow_is_auto_approved_and_deny_is_rejected(store):
-    auto = store.propose(make_plan("dev-1", environment="dev"), "sensor:drift_breach", ALLOW, now=T0)
+    auto = store.propose(make_plan("dev-1", environment="dev"), "sensor:drift_breach", ALLOW)
     assert auto.state == "approved" and auto.approver == AUTO_APPROVER and auto.expires_at is None
-    denied = store.propose(make_plan("prod-1"), "sensor:drift_breach", DENY, now=T0)
+    denied = store.propose(make_plan("prod-1"), "sensor:drift_breach", DENY)
     assert denied.state == "rejected" and denied.reason == DENY["deny"][0]
     assert [t.id for t in store.list(states="approved")] == [auto.id]
     assert [t.id for t in store.list(states=["rejected"], environment="prod")] == [denied.id]
@@ -87,10 +94,11 @@ def test_allow_is_auto_approved_and_deny_is_rejected(store):
         store.list(states="done")
 
 
-def test_propose_is_idempotent_on_the_plan_hash(store):
+def test_propose_is_idempotent_on_the_plan_hash(store, clock):
     plan = make_plan()
-    first = store.propose(plan, "sensor:a", PENDING, now=T0)
-    again = store.propose(plan.sealed(), "sensor:b", ALLOW, now=T0 + timedelta(hours=2))
+    first = store.propose(plan, "sensor:a", PENDING)
+    clock.set(T0 + timedelta(hours=2))
+    again = store.propose(plan.sealed(), "sensor:b", ALLOW)
     assert again == first and again.requested_by == "sensor:a" and again.state == "pending_approval"
     assert len(store.list()) == 1
     assert len(store.audit.records(kind="plan_proposed")) == 1
@@ -98,27 +106,67 @@ def test_propose_is_idempotent_on_the_plan_hash(store):
 
 
 def test_approval_is_bound_to_the_plan_hash(store):
-    task = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+    task = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     other = make_plan(to_ref="ami-00000000000evil01").compute_hash()
     for act in (store.approve, store.reject):
         with pytest.raises(TaskStateError, match=f"bound to plan hash {task.plan_hash}, got {other}"):
-            act(task.id, other, "alice", "looks fine", now=T0)
+            act(task.id, other, "alice", "looks fine")
     assert store.get(task.id).state == "pending_approval"
 
 
 def test_self_approval_and_anonymous_approval_refused(store):
-    task = store.propose(make_plan(), "bob", PENDING, now=T0)
+    task = store.propose(make_plan(), "bob", PENDING)
     with pytest.raises(TaskStateError, match="self-approval refused: bob requested this plan"):
-        store.approve(task.id, task.plan_hash, "bob", "mine", now=T0)
+        store.approve(task.id, task.plan_hash, "bob", "mine")
     with pytest.raises(TaskStateError, match="self-approval refused"):
-        store.reject(task.id, task.plan_hash, "bob", "mine", now=T0)
+        store.reject(task.id, task.plan_hash, "bob", "mine")
     with pytest.raises(TaskStateError, match="approver must be given"):
-        store.approve(task.id, task.plan_hash, "  ", "x", now=T0)
+        store.approve(task.id, task.plan_hash, "  ", "x")
     with pytest.raises(TaskStateError, match="reason must be given"):
-        store.approve(task.id, task.plan_hash, "alice", "", now=T0)
+        store.approve(task.id, task.plan_hash, "alice", "")
     assert store.get(task.id).state == "pending_approval"
-    rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window", now=T0)
+    rejected = store.reject(task.id, task.plan_hash, "carol", "wrong window")
     assert (rejected.state, rejected.approver, rejected.reason) == ("rejected", "carol", "wrong window")
+
+
+def test_identities_are_normalised_before_they_are_stored_or_compared(store):
+    assert normalise_identity("  Ａlice@Example.COM ") == "alice@example.com"
+    assert normalise_identity("Straße") == normalise_identity("STRASSE")
+    task = store.propose(make_plan(), "  Sensor:Drift_Breach ", PENDING)
+    assert task.requested_by == "sensor:drift_breach"
+    with pytest.raises(TaskStateError, match="self-approval refused: sensor:drift_breach requested this plan"):
+        store.approve(task.id, task.plan_hash, "SENSOR:DRIFT_BREACH", "mine")
+    approved = store.approve(task.id, task.plan_hash, " Alice@Example.com", "CAB-7")
+    assert approved.approver == "alice@example.com"
+    assert store.audit.records(kind="approval")[0].actor == "alice@example.com"
+
+
+def test_without_a_clock_the_store_uses_the_database_clock(url):
+    store = TaskStore(url, audit=AuditLog(url))
+    before = datetime.now(UTC)
+    task = store.propose(make_plan(), "sensor", PENDING)
+    assert before - timedelta(seconds=1) <= task.created_at <= datetime.now(UTC) + timedelta(seconds=1)
+    assert task.expires_at == task.created_at + timedelta(hours=24)
+    with pytest.raises(TypeError):  # no caller can claim another time
+        store.expire_due(now=T0)
+    with pytest.raises(TypeError):
+        store.approve(task.id, task.plan_hash, "alice", "ok", now=T0)
+
+
+def test_an_approval_record_for_another_plan_hash_proves_nothing(store):
+    good = store.propose(make_plan("good"), "sensor", PENDING)
+    store.approve(good.id, good.plan_hash, "alice", "ok")
+    other = store.propose(make_plan("other"), "sensor", PENDING)
+    # Even written with the key, a record approving another plan's hash does not approve this task.
+    store.audit.append("approval", "mallory", other.id, {"to": "approved", "plan_hash": good.plan_hash})
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE rf_tasks SET state = 'approved' WHERE id = :i"), {"i": other.id})
+    assert store.approval_problem(store.get(good.id)) is None
+    assert store.task_problems() == [
+        f"task {other.id} is approved but the audit log holds no approval of plan {other.plan_hash}"
+    ]
+    assert TaskStore(store.engine.url.render_as_string(hide_password=False)).approval_problem(store.get(good.id)) == (
+        f"task {good.id} is approved but there is no audit log to prove its approval")
 
 
 @pytest.mark.parametrize(
@@ -146,24 +194,25 @@ def test_transition_table(current, new, ok):
 
 
 def test_illegal_moves_through_the_store(store):
-    pending = store.propose(make_plan("p"), "sensor", PENDING, now=T0)
+    pending = store.propose(make_plan("p"), "sensor", PENDING)
     with pytest.raises(TaskStateError, match="illegal transition pending_approval -> running"):
         store.start(pending.id)
     with pytest.raises(TaskStateError, match="illegal transition pending_approval -> succeeded"):
         store.finish(pending.id, "succeeded", "skipped ahead")
     with pytest.raises(TaskStateError, match="finish state must be one of"):
         store.finish(pending.id, "approved", "x")
-    auto = store.propose(make_plan("a", environment="dev"), "sensor", ALLOW, now=T0)
+    auto = store.propose(make_plan("a", environment="dev"), "sensor", ALLOW)
     with pytest.raises(TaskStateError, match="is approved, not pending_approval: cannot approval"):
         store.approve(auto.id, auto.plan_hash, "alice", "again")
     with pytest.raises(TaskNotFound, match="no task 'task-nope'"):
         store.get("task-nope")
 
 
-def test_modify_makes_a_new_hash_and_a_new_pending_task(store):
-    old = store.propose(make_plan(), "sensor:drift_breach", PENDING, now=T0)
+def test_modify_makes_a_new_hash_and_a_new_pending_task(store, clock):
+    old = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     edited = make_plan(to_ref="ami-0000000000000ccc3")
-    new = store.modify(old.id, old.plan_hash, edited, "dave", "use the hotfix AMI", now=T0 + timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=1))
+    new = store.modify(old.id, old.plan_hash, edited, "dave", "use the hotfix AMI")
     assert new.plan_hash == edited.compute_hash() != old.plan_hash
     assert new.state == "pending_approval" and new.supersedes == old.id and new.requested_by == "dave"
     assert new.expires_at == T0 + timedelta(hours=25)
@@ -174,40 +223,47 @@ def test_modify_makes_a_new_hash_and_a_new_pending_task(store):
         store.approve(new.id, old.plan_hash, "alice", "approving the old content")
     with pytest.raises(TaskStateError, match="self-approval refused: dave"):
         store.approve(new.id, new.plan_hash, "dave", "mine")
-    assert store.approve(new.id, new.plan_hash, "alice", "ok", now=T0 + timedelta(hours=2)).state == "approved"
+    clock.set(T0 + timedelta(hours=2))
+    assert store.approve(new.id, new.plan_hash, "alice", "ok").state == "approved"
     with pytest.raises(TaskStateError, match="identical"):
         store.modify(new.id, new.plan_hash, edited, "erin", "no change")
     assert [r.kind for r in store.audit.records(subject=old.id)][-2:] == ["modification", "rejection"]
 
 
-def test_pending_tasks_expire_after_24_hours(store):
-    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
-    later = store.propose(make_plan("plan-2"), "sensor", PENDING, now=T0 + timedelta(hours=3))
-    assert [t.id for t in store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=23, minutes=30))] == [task.id]
-    assert store.expiring_within(timedelta(hours=1), now=T0 + timedelta(hours=20)) == []
-    assert store.expire_due(now=T0 + timedelta(hours=23, minutes=59)) == []
-    expired = store.expire_due(now=T0 + timedelta(hours=24))
+def test_pending_tasks_expire_after_24_hours(store, clock):
+    task = store.propose(make_plan(), "sensor", PENDING)
+    clock.set(T0 + timedelta(hours=3))
+    later = store.propose(make_plan("plan-2"), "sensor", PENDING)
+    clock.set(T0 + timedelta(hours=23, minutes=30))
+    assert [t.id for t in store.expiring_within(timedelta(hours=1))] == [task.id]
+    clock.set(T0 + timedelta(hours=20))
+    assert store.expiring_within(timedelta(hours=1)) == []
+    clock.set(T0 + timedelta(hours=23, minutes=59))
+    assert store.expire_due() == []
+    clock.set(T0 + timedelta(hours=24))
+    expired = store.expire_due()
     assert [t.id for t in expired] == [task.id] and store.get(task.id).state == "expired"
     assert store.get(later.id).state == "pending_approval"
     with pytest.raises(TaskStateError, match="is expired, not pending_approval"):
         store.approve(task.id, task.plan_hash, "alice", "too late")
     # Past its expiry but not yet swept: the approval is refused and the task expires on the spot.
+    clock.set(T0 + timedelta(hours=27, minutes=1))
     with pytest.raises(TaskStateError, match="approval expired at 2026-11-28T13:00:00"):
-        store.approve(later.id, later.plan_hash, "alice", "late", now=T0 + timedelta(hours=27, minutes=1))
+        store.approve(later.id, later.plan_hash, "alice", "late")
     assert store.get(later.id).state == "expired"
     assert [r.actor for r in store.audit.records(kind="expiry")] == ["system:expiry", "system:expiry"]
 
 
 def test_start_wins_exactly_once_under_concurrency(store):
-    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW, now=T0)
+    task = store.propose(make_plan("dev-1", environment="dev"), "sensor", ALLOW)
     assert race(lambda: store.start(task.id), 6, TaskStateError) == ["refused"] * 5 + ["won"]
     assert len(store.audit.records(kind="execution_start")) == 1 and store.audit.verify().ok
 
 
 def test_audit_in_another_database_is_appended_after_commit(tmp_path):
     store = TaskStore(f"sqlite:///{tmp_path / 'a.db'}", audit=AuditLog(f"sqlite:///{tmp_path / 'b.db'}"))
-    task = store.propose(make_plan(), "sensor", PENDING, now=T0)
-    store.reject(task.id, task.plan_hash, "alice", "no", now=T0)
+    task = store.propose(make_plan(), "sensor", PENDING)
+    store.reject(task.id, task.plan_hash, "alice", "no")
     assert [r.kind for r in store.audit.records()] == ["plan_proposed", "policy_decision", "approval_requested", "rejection"]
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rf_audit_log")).scalar() == 0
@@ -255,6 +311,7 @@ def test_cli_round_trip(tmp_path, monkeypatch):
 
     monkeypatch.setenv("QLRF_HOME", str(home))
     monkeypatch.delenv("QLRF_POSTGRES_URL", raising=False)
+    monkeypatch.delenv("QLRF_AUDIT_DIR")  # the CLI subprocesses anchor under $QLRF_HOME/audit: so must we
     task = TaskStore(audit=AuditLog()).propose(plan, "sensor:drift_breach", PENDING)
 
     listed = qlrf(home, "approvals", "list", "--state", "pending_approval")
@@ -281,3 +338,5 @@ def test_cli_round_trip(tmp_path, monkeypatch):
     broken = qlrf(home, "audit", "verify")
     assert broken.returncode == 1
     assert "problem: record 4 (approval, " in broken.stdout and "(edited)" in broken.stdout
+    assert f"problem: task {task.id} is approved but the audit log holds no approval of plan {task.plan_hash}" \
+        in broken.stdout

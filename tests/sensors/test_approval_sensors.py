@@ -17,11 +17,13 @@ from dagster import (
 )
 
 from jobs.remediation import EXECUTE_OP, EXECUTION_JOB
+from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
 from resources.remediation import RemediationResource
 from sensors import remediation_sensors, sensor_statuses
 from sensors.alerts import build_run_failure_alert_sensor
 from sensors.approvals import build_approval_sensor, build_expiry_sensor
+from tests.remediation.support import Clock
 from tests.sensors.support import AUTO, PENDING, CapturingAlerts, make_plan, store_at
 
 
@@ -79,9 +81,12 @@ def test_a_closed_maintenance_window_holds_the_launch(db_url):
 def test_expiry_sensor_expires_stale_tasks_and_warns_before(db_url, captured):
     store = store_at(db_url)
     now = datetime.now(UTC)
-    stale = store.propose(make_plan("rp-stale", risk_level="high"), "sensor:drift_findings_sensor", PENDING, now=now - timedelta(hours=25))
-    soon = store.propose(make_plan("rp-soon", risk_level="high"), "sensor:drift_findings_sensor", PENDING, now=now - timedelta(hours=23))
-    fresh = store.propose(make_plan("rp-fresh", risk_level="high"), "sensor:drift_findings_sensor", PENDING, now=now)
+    clock = Clock(now - timedelta(hours=25))  # proposed in the past; the sensor's store reads the database clock
+    past = TaskStore(db_url, audit=AuditLog(db_url), clock=clock)
+    stale = past.propose(make_plan("rp-stale", risk_level="high"), "sensor:drift_findings_sensor", PENDING)
+    clock.set(now - timedelta(hours=23))
+    soon = past.propose(make_plan("rp-soon", risk_level="high"), "sensor:drift_findings_sensor", PENDING)
+    fresh = store.propose(make_plan("rp-fresh", risk_level="high"), "sensor:drift_findings_sensor", PENDING)
 
     resources = {"remediation": RemediationResource(database_url=db_url), "alerts": CapturingAlerts(database_url=db_url)}
     def tick():
