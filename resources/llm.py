@@ -46,7 +46,7 @@ class LlmSettings:
 
     def endpoint(self) -> str | None:
         """The base URL without credentials, query or fragment: safe to log and to show."""
-        return strip_url_credentials(self.base_url) if self.base_url else None
+        return strip_url_credentials(self.base_url).split("?", 1)[0] if self.base_url else None
 
     def describe(self) -> str:
         if not self.enabled:
