@@ -83,13 +83,16 @@ def test_an_unparsable_postgres_url_is_refused_without_echoing_it():
 
 
 @pytest.mark.parametrize("variable", ["QLRF_ALERT_WEBHOOK_URL", "QLRF_ALERT_SLACK_URL"])
-def test_a_failing_webhook_is_named_by_scheme_and_host_only(variable):
+@pytest.mark.parametrize("path", [f"/services/T0/B0/{SECRET}?token={SECRET}x",
+                                  f"/services/T0/B0/{SECRET} copied-with-a-space",  # http.client echoes the path
+                                  f"/services/T0/B0/{SECRET}\u00e9"])
+def test_a_failing_webhook_is_named_by_scheme_and_host_only(variable, path):
     """A webhook's path is its secret: neither the description nor the delivery error may show it."""
     from qlrf.alerts.channels import ChannelError, channels_from_env
     from qlrf.alerts.model import Alert
     from tests.fakes.base import free_port
 
-    url = f"http://127.0.0.1:{free_port()}/services/T0/B0/{SECRET}?token={SECRET}x"
+    url = f"http://127.0.0.1:{free_port()}{path}"
     (channel,) = channels_from_env({variable: url, "QLRF_ALERT_TIMEOUT": "1"})
     assert channel.describe().endswith("(127.0.0.1)")
     with pytest.raises(ChannelError) as err:
@@ -105,3 +108,262 @@ def test_a_webhook_url_that_is_not_http_is_refused_without_echoing_it():
         channels_from_env({"QLRF_ALERT_SLACK_URL": f"hooks.slack.com/services/{SECRET}"})
     assert "QLRF_ALERT_SLACK_URL" in str(err.value)
     _assert_clean(str(err.value), SECRET)
+
+
+# --- end to end: plant, fail, scan ----------------------------------------------------------------
+
+DAY = "2026-11-20"
+# One distinct value per secret-bearing variable: a leak names its source.
+PLANTED = {
+    "AWS_SECRET_ACCESS_KEY": "awsSecretPlanted0001",
+    "AWS_SESSION_TOKEN": "awsSessionPlanted0002",
+    "AZURE_CLIENT_SECRET": "azureSecretPlanted0003",
+    "QLRF_VSPHERE_PASSWORD": "vspherePwdPlanted0004",
+    "QLRF_LLM_API_KEY": "sk-llmKeyPlanted0005",
+    "QLRF_ALERT_WEBHOOK_TOKEN": "hookTokenPlanted0006",
+    "QLRF_SMTP_PASSWORD": "smtpPwdPlanted0007",
+    "webhook path": "hookPathPlanted0008",
+    "slack path": "slackPathPlanted0009",
+    "postgres password": "pgPwdPlanted0010",
+    "gcp private key id": "gcpKeyIdPlanted0011",
+}
+
+
+def _gcp_credentials_file(path, dead_port: int) -> str:
+    """A service-account key file (a real RSA key, so google-auth loads it) whose token endpoint is dead."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "proj-secrets", "private_key_id": PLANTED["gcp private key id"],
+        "private_key": pem, "client_email": "qlrf@proj-secrets.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{dead_port}/token",
+    }))
+    return pem.splitlines()[5]  # a line of the key body: must not leak either
+
+
+class _EchoingModel:
+    """A model endpoint that answers 401 echoing the Authorization header and the request path it got
+    (OpenAI's own errors quote the request URL; some proxies quote the header)."""
+
+    def __enter__(self):
+        import http.server
+        import json
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                said = f"Incorrect API key provided: {self.headers.get('Authorization')} (POST {self.path})"
+                body = json.dumps({"error": {"message": said,
+                                             "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return self
+
+    def __exit__(self, *_exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def scratch_database():
+    """A database of its own on the machine's PostgreSQL (trust authentication: any password is accepted,
+    so a planted one travels through every connection string without being checked)."""
+    import uuid
+
+    import psycopg2
+
+    name = f"qlrf_secrets_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        from qlrf.db import dispose_engines
+
+        dispose_engines()
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _database_text(name: str) -> str:
+    """Every row of every table in the database as text: event log, runs, task store, audit, ledger."""
+    import psycopg2
+
+    with psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{name}") as conn, conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        tables = [row[0] for row in cur.fetchall()]
+        out = []
+        for table in tables:
+            cur.execute(f'SELECT t::text FROM "{table}" t')
+            out += [f"{table}: {row[0]}" for row in cur.fetchall()]
+    return "\n".join(out)
+
+
+def _parquet_text(root) -> str:
+    """Every Parquet file's rows, schema and key-value metadata as text."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for path in sorted(root.rglob("*.parquet")):
+        table = pq.read_table(path)
+        out += [str(path), str(table.schema), str(table.schema.metadata), str(pq.ParquetFile(path).metadata.metadata),
+                str(table.to_pylist())]
+    return "\n".join(out)
+
+
+def _files_text(root) -> str:
+    """Every other file under `root` (compute logs, dagster.yaml, the run's own files), bytes as text."""
+    return "\n".join(f"{p}: {p.read_bytes().decode('utf-8', 'replace')}"
+                     for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".parquet")
+
+
+def _leaks(sources: dict[str, str], secrets: dict[str, str]) -> list[str]:
+    return [f"{what} leaked into {where}" for where, text in sources.items()
+            for what, secret in secrets.items() if secret in text]
+
+
+def _planted_env(tmp_path, database: str, dead: int, model_url: str, vcenters: str) -> tuple[dict, dict]:
+    """(environment for `qlrf run`, every planted secret by name): live sources pointed at `dead` (and
+    at `vcenters`), the model at `model_url`, alert channels at `dead`, the instance in `database`."""
+    import os
+
+    secrets = dict(PLANTED)
+    secrets["gcp private key"] = _gcp_credentials_file(tmp_path / "gcp.json", dead)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_", "AWS_", "AZURE_", "GOOGLE_"))}
+    env.update({
+        "QLRF_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
+        "QLRF_POSTGRES_URL": f"postgresql://postgres:{PLANTED['postgres password']}@127.0.0.1:5432/{database}",
+        **{f"QLRF_SOURCE_{p}": "live" for p in ("AWS", "AZURE", "GCP", "VSPHERE")},
+        "AWS_ACCESS_KEY_ID": "AKIAPLANTEDKEYID", "AWS_SECRET_ACCESS_KEY": PLANTED["AWS_SECRET_ACCESS_KEY"],
+        "AWS_SESSION_TOKEN": PLANTED["AWS_SESSION_TOKEN"], "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}",
+        "AWS_DEFAULT_REGION": "us-east-1", "QLRF_AWS_REGIONS": "us-east-1", "QLRF_AWS_MAX_ATTEMPTS": "0",
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000001", "AZURE_CLIENT_ID": "qlrf-client",
+        "AZURE_CLIENT_SECRET": PLANTED["AZURE_CLIENT_SECRET"], "AZURE_AUTHORITY_HOST": f"https://127.0.0.1:{dead}",
+        "QLRF_AZURE_ENDPOINT": f"https://127.0.0.1:{dead}", "QLRF_AZURE_RETRY_TOTAL": "0",
+        "QLRF_AZURE_SUBSCRIPTIONS": "00000000-0000-0000-0000-0000000000aa",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "gcp.json"), "QLRF_GCP_PROJECTS": "proj-secrets",
+        "QLRF_GCP_ENDPOINT": f"http://127.0.0.1:{dead}",
+        "QLRF_VSPHERE_HOSTS": vcenters, "QLRF_VSPHERE_USER": "svc-qlrf", "QLRF_VSPHERE_INSECURE": "1",
+        "QLRF_VSPHERE_PASSWORD": PLANTED["QLRF_VSPHERE_PASSWORD"],
+        "QLRF_LLM_BASE_URL": model_url, "QLRF_LLM_API_KEY": PLANTED["QLRF_LLM_API_KEY"], "QLRF_LLM_TIMEOUT": "5",
+        "QLRF_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{dead}/hooks/{PLANTED['webhook path']}",
+        "QLRF_ALERT_WEBHOOK_TOKEN": PLANTED["QLRF_ALERT_WEBHOOK_TOKEN"],
+        "QLRF_ALERT_SLACK_URL": f"http://127.0.0.1:{dead}/services/T0/B0/{PLANTED['slack path']}",
+        "QLRF_ALERT_TIMEOUT": "2",
+        "QLRF_SMTP_HOST": "127.0.0.1", "QLRF_SMTP_PORT": str(dead), "QLRF_SMTP_TLS": "none",
+        "QLRF_SMTP_FROM": "qlrf@example.org", "QLRF_SMTP_TO": "ops@example.org", "QLRF_SMTP_USER": "qlrf",
+        "QLRF_SMTP_PASSWORD": PLANTED["QLRF_SMTP_PASSWORD"],
+    })
+    return env, secrets
+
+
+def _run_and_scan(env: dict, database: str, monkeypatch, *platforms: str) -> dict[str, str]:
+    """`qlrf run` for DAY as a process, then everything a person or a log collector can read, by place."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "qlrf.cli", "run", "--date", DAY, *(a for p in platforms for a in ("--platform", p))]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0, proc.stdout + proc.stderr  # the day failed, and said so
+    home = Path(env["QLRF_HOME"])
+    return {
+        "stdout": proc.stdout,
+        "stderr": proc.stderr,
+        "alerts": _send_alerts_about(proc.stdout + proc.stderr, env, monkeypatch),
+        "event log and tables": _database_text(database),
+        "event log (instance)": _event_log_text(home / "dagster", env, monkeypatch),
+        "parquet": _parquet_text(home),
+        "files under QLRF_HOME": _files_text(home),
+    }
+
+
+@pytest.mark.slow
+def test_planted_secrets_never_leave_a_failing_day(tmp_path, scratch_database, monkeypatch):
+    """AWS, Azure and GCP unreachable, one vCenter of two down, the model answering 401 (and echoing the
+    key it got), every alert channel failing: the day fails loudly, and no planted secret reaches
+    stdout/stderr, the Dagster event log, compute logs, any Parquet file, the audit log, the alert
+    ledger or an alert payload."""
+    from tests.fakes.base import free_port
+    from tests.servers.vcsim import start_vcsim
+
+    dead = free_port()
+    with _EchoingModel() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
+        env, secrets = _planted_env(tmp_path, scratch_database, dead, model.url,
+                                    f"{vcenter.host}:{vcenter.port},127.0.0.1:{dead}")
+        sources = _run_and_scan(env, scratch_database, monkeypatch)
+    assert "ok    vsphere" in sources["stdout"] and "Summary (rules)" in sources["stdout"], sources["stdout"]
+    assert "HTTP 401" in sources["event log (instance)"]  # the model was asked, and refused
+    assert not _leaks(sources, secrets), "\n".join(_leaks(sources, secrets))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["vcenter", "model"])
+def test_credentials_in_urls_fail_the_day_without_leaking(where, tmp_path, scratch_database, monkeypatch):
+    """A vCenter entry `user:password@host`, or a model base URL with `?api-key=`: the run that reads it
+    fails naming the variable, and the embedded value appears nowhere."""
+    from tests.fakes.base import free_port
+    from tests.servers.vcsim import start_vcsim
+
+    dead = free_port()
+    embedded = f"{SECRET}-{where}"
+    with _EchoingModel() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
+        good_host = f"{vcenter.host}:{vcenter.port}"
+        model_url = f"{model.url}?api-key={embedded}" if where == "model" else model.url
+        host = f"svc:{embedded}@{good_host}" if where == "vcenter" else good_host
+        env, secrets = _planted_env(tmp_path, scratch_database, dead, model_url, host)
+        sources = _run_and_scan(env, scratch_database, monkeypatch, "vsphere")
+    secrets[f"{where} URL credential"] = embedded
+    assert not _leaks(sources, secrets), "\n".join(_leaks(sources, secrets))
+    variable = {"vcenter": "QLRF_VSPHERE_HOSTS", "model": "QLRF_LLM_BASE_URL"}[where]
+    assert variable in sources["stdout"], sources["stdout"]
+
+
+def _event_log_text(dagster_home, env: dict, monkeypatch) -> str:
+    """Every event of every run, read back through the instance the way the UI reads it."""
+    from dagster import DagsterInstance
+
+    from pipelines.instance import psycopg2_url
+
+    monkeypatch.setenv("QLRF_DAGSTER_PG_URL", psycopg2_url(env["QLRF_POSTGRES_URL"]))
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert runs, "no run was recorded"
+        return "\n".join(str(event) for run in runs for event in instance.all_logs(run.run_id))
+
+
+def _send_alerts_about(failures: str, env: dict, monkeypatch) -> str:
+    """Alert the day's failures through every configured channel (each fails), with the audit log in
+    the task database: what the dispatcher logged and reported, and the payloads each channel built."""
+    from qlrf.alerts.dispatch import Dispatcher
+    from qlrf.alerts.model import Alert
+    from qlrf.remediation.audit import AuditLog
+
+    for name in ("QLRF_POSTGRES_URL", "QLRF_HOME"):
+        monkeypatch.setenv(name, env[name])
+    said: list[str] = []
+    dispatcher = Dispatcher.from_env(env, audit=AuditLog(), log=said.append)
+    alert = Alert(kind="run_failure", severity="warning", title="qlrf run failed", text=failures[-1500:] or "failed",
+                  key=f"run_failure|{DAY}")
+    result = dispatcher.send(alert)
+    assert set(result.failed) == {"webhook", "slack", "email"}, result
+    bodies = [str(c.body(alert)) if hasattr(c, "body") else c.message(alert).get_content() for c in dispatcher.channels]
+    return "\n".join([*said, str(result), *(c.describe() for c in dispatcher.channels), *bodies])
