@@ -140,6 +140,14 @@ def reject_url_credentials(url: str, name: str, instead: str) -> str:
     return url
 
 
+def endpoint_url(env: Mapping[str, str], name: str, instead: str) -> str | None:
+    """The endpoint variable `name` (blank = unset), refused when it carries a credential: SDK errors
+    quote endpoints ("Could not connect to the endpoint URL: ..."), so one would be printed with every
+    failure. `instead` names the variables the credential belongs in."""
+    value = text(env, name)
+    return reject_url_credentials(value, name, instead) if value else None
+
+
 def strip_url_credentials(url: str) -> str:
     """`url` without userinfo and without credential query parameters (path kept): for endpoints whose
     path says nothing secret, e.g. a model base URL shown in a log line."""

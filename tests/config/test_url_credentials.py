@@ -90,3 +90,12 @@ def test_scrub_removes_percent_encoded_userinfo_in_both_spellings():
     url = "postgresql://qlrf:pa%40ss@db.example/qlrf"
     scrubbed = scrub_url("auth failed for qlrf:pa@ss and qlrf:pa%40ss", url)
     assert "pa@ss" not in scrubbed and "pa%40ss" not in scrubbed
+
+
+def test_endpoint_url_reads_blank_as_unset_and_refuses_credentials():
+    from qlrf.envparse import endpoint_url
+
+    assert endpoint_url({"E": "  "}, "E", "K") is None
+    assert endpoint_url({"E": " http://[::1]:9/ "}, "E", "K") == "http://[::1]:9/"
+    with pytest.raises(UrlCredentialsError, match="^E: .* set K instead$"):
+        endpoint_url({"E": "http://u:p@h/"}, "E", "K")

@@ -64,6 +64,27 @@ def test_model_base_url_with_credentials_is_refused_naming_the_variable(base_url
         _assert_clean(message, SECRET)
 
 
+@pytest.mark.parametrize(
+    ("platform", "variable", "url"),
+    [
+        ("aws", "AWS_ENDPOINT_URL", f"https://svc:{SECRET}@ec2.internal.example"),
+        ("azure", "QLRF_AZURE_ENDPOINT", f"https://management.example/?sig={SECRET}"),
+        ("azure", "AZURE_AUTHORITY_HOST", f"https://app:{SECRET}@login.example"),
+        ("gcp", "QLRF_GCP_ENDPOINT", f"https://compute.example/?key={SECRET}"),
+    ],
+)
+def test_cloud_endpoint_with_credentials_is_refused_naming_the_variable(platform, variable, url):
+    """SDK errors quote the endpoint ("Could not connect to the endpoint URL: ..."), so a credential in it
+    would be printed with every failure."""
+    import importlib
+
+    config = importlib.import_module(f"qlrf.inventory.connectors.{platform}.config")
+    with pytest.raises(UrlCredentialsError) as err:
+        config.config_from_env({variable: url})
+    assert variable in str(err.value) and "\n" not in str(err.value)
+    _assert_clean(str(err.value), SECRET)
+
+
 def test_settings_never_show_the_postgres_password():
     from qlrf.settings import Settings
 
