@@ -9,9 +9,11 @@ messages, whichever way a value arrived.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 
 def environ(env: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -179,4 +181,36 @@ def scrub_url(text: str, url: str | None) -> str:
     pieces = [url.strip(), userinfo, unquote(userinfo), path + ("?" + query if query else ""), query, path]
     for piece in sorted({p for p in pieces if p and len(p) > 1 and p != "/"}, key=len, reverse=True):
         text = text.replace(piece, "***")
+    return text
+
+
+# --- secrets in messages --------------------------------------------------------------------------
+
+#: Shorter values are not redacted: replacing "ab" everywhere would mangle the message and hide nothing.
+MIN_SECRET = 4
+_SEPARATORS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def _spellings(secret: str) -> set[str]:
+    """The ways a secret comes back inside error texts: as is, whitespace-folded (one-line messages),
+    escaped (repr, bytes, JSON), percent-encoded (URLs), and, when it holds whitespace or control
+    characters, each long run between them (a header value quoted after the first newline)."""
+    forms = {
+        secret,
+        " ".join(secret.split()),
+        repr(secret)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+    }
+    forms |= {piece for piece in _SEPARATORS.split(secret) if len(piece) >= 6}
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def redact_secrets(text: str, secrets: Iterable[str | None], mask: str = "***") -> str:
+    """`text` with every spelling of every secret replaced by `mask` (longest first, so a piece never
+    leaves the rest of a longer form behind)."""
+    forms = set().union(*(_spellings(s) for s in secrets if s and len(s) >= MIN_SECRET))
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, mask)
     return text

@@ -64,6 +64,19 @@ def _timeout(text: str, name: str) -> float:
     return value
 
 
+def _api_key(env: Mapping[str, str]) -> str | None:
+    """QLRF_LLM_API_KEY, else OPENAI_API_KEY. A key is printable ASCII without spaces; anything else (a
+    second line pasted in, a tab) makes httpx refuse the header and quote it back in its error."""
+    for name in ("QLRF_LLM_API_KEY", "OPENAI_API_KEY"):
+        key = text(env, name)
+        if key:
+            if not (key.isascii() and key.isprintable()) or any(ch.isspace() for ch in key):
+                raise ValueError(f"{name}: the key holds whitespace, control or non-ASCII characters "
+                                 "(was more than the key copied?)")
+            return key
+    return None
+
+
 def settings_from_env(env: Mapping[str, str] | None = None, max_retries: int = 2) -> LlmSettings:
     """The model settings; blank variables count as unset (envparse.text)."""
     env = environ(env)
@@ -73,7 +86,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, max_retries: int = 2
         reject_url_credentials(base_url, "QLRF_LLM_BASE_URL", "QLRF_LLM_API_KEY")
     return LlmSettings(
         base_url=base_url,
-        api_key=text(env, "QLRF_LLM_API_KEY") or text(env, "OPENAI_API_KEY"),
+        api_key=_api_key(env),
         model=text(env, "QLRF_LLM_MODEL") or DEFAULT_MODEL,
         timeout=_timeout(timeout, "QLRF_LLM_TIMEOUT") if timeout else DEFAULT_TIMEOUT_S,
         max_retries=max_retries,

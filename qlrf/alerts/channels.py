@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from qlrf.alerts.model import SOURCE, Alert, AlertConfigError, cut, env_number
-from qlrf.envparse import environ, scrub_url
+from qlrf.envparse import environ, redact_secrets, scrub_url
 
 ENV_WEBHOOK_URL = "QLRF_ALERT_WEBHOOK_URL"
 ENV_WEBHOOK_TOKEN = "QLRF_ALERT_WEBHOOK_TOKEN"
@@ -43,11 +43,7 @@ class Channel(Protocol):
 def _scrub(text: str, secrets: Iterable[str | None], url: str | None = None) -> str:
     """`text` without any configured secret; with `url`, without its path and query either: a webhook's
     path is its token, and http.client echoes the path alone (e.g. "URL can't contain control characters")."""
-    text = scrub_url(text, url)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    return redact_secrets(scrub_url(text, url), secrets, mask="[redacted]")
 
 
 def _error_text(exc: BaseException, secrets: Iterable[str | None], url: str | None = None) -> str:

@@ -99,3 +99,26 @@ def test_endpoint_url_reads_blank_as_unset_and_refuses_credentials():
     assert endpoint_url({"E": " http://[::1]:9/ "}, "E", "K") == "http://[::1]:9/"
     with pytest.raises(UrlCredentialsError, match="^E: .* set K instead$"):
         endpoint_url({"E": "http://u:p@h/"}, "E", "K")
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        "key abc-Secret-123\nline-two here",  # as is
+        "header b'Bearer abc-Secret-123\\nline-two'",  # bytes repr
+        "folded: abc-Secret-123 line-two",  # whitespace folded onto one line
+        '{"auth": "abc-Secret-123\\nline-two"}',  # JSON
+        "url ?k=abc-Secret-123%0Aline-two",  # percent-encoded
+    ],
+)
+def test_redact_secrets_catches_every_spelling(quoted):
+    from qlrf.envparse import redact_secrets
+
+    redacted = redact_secrets(quoted, ["abc-Secret-123\nline-two", None, "ab"])
+    assert "abc-Secret-123" not in redacted and "line-two" not in redacted and "***" in redacted
+
+
+def test_redact_secrets_leaves_short_values_and_other_text_alone():
+    from qlrf.envparse import redact_secrets
+
+    assert redact_secrets("HTTP 401 for ab", ["ab", ""]) == "HTTP 401 for ab"

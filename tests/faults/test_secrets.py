@@ -85,6 +85,32 @@ def test_cloud_endpoint_with_credentials_is_refused_naming_the_variable(platform
     _assert_clean(str(err.value), SECRET)
 
 
+@pytest.mark.parametrize("key", [f"sk-{SECRET}\nsecond-line", f"sk-{SECRET}\tx", f"sk-{SECRET}-caf\u00e9"])
+def test_a_malformed_model_key_is_refused_naming_the_variable(key):
+    """httpx quotes an illegal header value back (b'Bearer sk-...\\n...'), in a form the plain key does not match."""
+    from resources.llm import settings_from_env
+
+    with pytest.raises(ValueError) as err:
+        settings_from_env({"QLRF_LLM_BASE_URL": "http://127.0.0.1:9/v1", "QLRF_LLM_API_KEY": key})
+    assert "QLRF_LLM_API_KEY" in str(err.value)
+    _assert_clean(str(err.value), SECRET)
+
+
+@pytest.mark.parametrize("key", [f"sk-{SECRET}\nsecond-line", f"sk-{SECRET}\tx"])
+def test_a_model_failure_never_quotes_the_key_in_any_spelling(key):
+    """A client built by hand (not through the resource) with a key the endpoint echoes or httpx refuses:
+    the problem the summary records names the failure, not the key, escaped or folded."""
+    from openai import OpenAI
+
+    from qlrf.ai.summary import summarise
+
+    with _EchoingModel() as model:
+        client = OpenAI(base_url=model.url, api_key=key, max_retries=0, timeout=5)
+        _summary, source, problems = summarise({"day": DAY, "fleet": {"vms": 1}}, client, "m")
+    assert source == "rules" and len(problems) == 1
+    _assert_clean(problems[0], SECRET)
+
+
 def test_settings_never_show_the_postgres_password():
     from qlrf.settings import Settings
 
