@@ -209,8 +209,28 @@ def _spellings(secret: str) -> set[str]:
 
 def redact_secrets(text: str, secrets: Iterable[str | None], mask: str = "***") -> str:
     """`text` with every spelling of every secret replaced by `mask` (longest first, so a piece never
-    leaves the rest of a longer form behind)."""
+    leaves the rest of a longer form behind), and every credential-shaped value masked too."""
     forms = set().union(*(_spellings(s) for s in secrets if s and len(s) >= MIN_SECRET))
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, mask)
+    return redact_credentials(text)
+
+
+# Credentials recognisable by their shape, whoever's they are: an SDK or a server that quotes a request
+# back quotes its Authorization header, and a bearer token derived from a planted secret (Google's
+# self-signed JWT, an OAuth access token) matches no configured value.
+_CREDENTIAL_SHAPES = (
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2***"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(\.[A-Za-z0-9_-]*)?"), "***"),
+    (re.compile(r"(?i)\b(x-amz-security-token|x-goog-iam-authorization-token|x-api-key|api-key|"
+                r"client_secret|access_token|refresh_token|password)(['\"]?\s*[:=]\s*['\"]?)(?!\*\*\*)[^'\"&;,\s}]+"),
+     r"\1\2***"),
+)
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with credential-shaped values masked: bearer/basic tokens, JWTs, and the values of
+    headers and fields that always hold one (x-amz-security-token, client_secret, password...)."""
+    for pattern, replacement in _CREDENTIAL_SHAPES:
+        text = pattern.sub(replacement, text)
     return text

@@ -122,3 +122,27 @@ def test_redact_secrets_leaves_short_values_and_other_text_alone():
     from qlrf.envparse import redact_secrets
 
     assert redact_secrets("HTTP 401 for ab", ["ab", ""]) == "HTTP 401 for ab"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("401: headers {'authorization': 'Bearer eyJhbGciOi.eyJpc3MiOiJx.c2ln'}", "'authorization': 'Bearer ***'"),
+        ("token eyJ0eXAiOiJKV1Qi.eyJzdWIiOiIxMjM0 expired", "token *** expired"),
+        ("X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE; Host=h", "X-Amz-Security-Token=***; Host=h"),
+        ("body client_secret=abc123xyz&grant_type=client_credentials", "client_secret=***&grant_type"),
+        ('{"password": "hunter2hunter2"}', '{"password": "***"}'),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
+    ],
+)
+def test_redact_credentials_masks_credential_shaped_values(text, kept):
+    from qlrf.envparse import redact_credentials
+
+    assert kept in redact_credentials(text)
+
+
+def test_redact_credentials_leaves_ordinary_reasons_alone():
+    from qlrf.envparse import redact_credentials
+
+    reason = "403 Forbidden: Required 'compute.instances.list' permission for 'projects/p1' (bearer of the key)"
+    assert redact_credentials(reason) == reason

@@ -10,6 +10,8 @@ everything a person or a log collector can read for any of them.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qlrf.envparse import UrlCredentialsError
@@ -104,7 +106,7 @@ def test_a_model_failure_never_quotes_the_key_in_any_spelling(key):
 
     from qlrf.ai.summary import summarise
 
-    with _EchoingModel() as model:
+    with _EchoingFake() as model:
         client = OpenAI(base_url=model.url, api_key=key, max_retries=0, timeout=5)
         _summary, source, problems = summarise({"day": DAY, "fleet": {"vms": 1}}, client, "m")
     assert source == "rules" and len(problems) == 1
@@ -176,8 +178,8 @@ PLANTED = {
 }
 
 
-def _gcp_credentials_file(path, dead_port: int) -> str:
-    """A service-account key file (a real RSA key, so google-auth loads it) whose token endpoint is dead."""
+def _gcp_credentials_file(path, token_uri: str) -> str:
+    """A service-account key file (a real RSA key, so google-auth loads it) with its token endpoint."""
     import json
 
     from cryptography.hazmat.primitives import serialization
@@ -189,38 +191,58 @@ def _gcp_credentials_file(path, dead_port: int) -> str:
     path.write_text(json.dumps({
         "type": "service_account", "project_id": "proj-secrets", "private_key_id": PLANTED["gcp private key id"],
         "private_key": pem, "client_email": "qlrf@proj-secrets.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": f"http://127.0.0.1:{dead_port}/token",
+        "token_uri": token_uri,
     }))
     return pem.splitlines()[5]  # a line of the key body: must not leak either
 
 
-class _EchoingModel:
-    """A model endpoint that answers 401 echoing the Authorization header and the request path it got
-    (OpenAI's own errors quote the request URL; some proxies quote the header)."""
+class _EchoingFake:
+    """One loopback endpoint that refuses everything and quotes the request back, as a misconfigured
+    proxy or a chatty API does: OpenAI's error shape for the model (401, key and path quoted), EC2's XML
+    error for AWS (403, every header quoted: the session token rides in one), OAuth's for token
+    endpoints and JSON for anything else (401, headers and body quoted)."""
 
     def __enter__(self):
         import http.server
         import json
         import threading
+        from xml.sax.saxutils import escape
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                said = f"Incorrect API key provided: {self.headers.get('Authorization')} (POST {self.path})"
-                body = json.dumps({"error": {"message": said,
-                                             "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
-                self.send_response(401)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+            def _answer(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
+                if self.path.startswith("/v1/"):
+                    said = f"Incorrect API key provided: {self.headers.get('Authorization')} ({self.command} {self.path})"
+                    status, kind = 401, "application/json"
+                    body = json.dumps({"error": {"message": said, "type": "invalid_request_error",
+                                                 "code": "invalid_api_key"}})
+                elif "X-Amz-Date" in self.headers:
+                    headers = "; ".join(f"{k}={v}" for k, v in self.headers.items())
+                    status, kind = 403, "text/xml"
+                    body = (f"<Response><Errors><Error><Code>AuthFailure</Code><Message>{escape(headers)}"
+                            "</Message></Error></Errors><RequestID>r-1</RequestID></Response>")
+                else:
+                    said = f"{self.command} {self.path} headers {dict(self.headers)} body {raw}"
+                    status, kind = 401, "application/json"
+                    error = ({"error": "invalid_grant", "error_description": said} if self.path.endswith("/token")
+                             else {"error": {"code": 401, "message": said, "status": "UNAUTHENTICATED"}})
+                    body = json.dumps(error)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer  # noqa: N815 - http.server's names
 
             def log_message(self, *_args):
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/v1"
         return self
 
     def __exit__(self, *_exc):
@@ -282,32 +304,40 @@ def _files_text(root) -> str:
                      for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".parquet")
 
 
+# Credentials derived from the planted ones, which no literal search finds: a bearer token (Google's
+# self-signed JWT carries the private key id base64-encoded and is valid for an hour) or a JWT anywhere.
+DERIVED = re.compile(r"(?i)\bbearer\s+(?!\*)[A-Za-z0-9._~+/=-]{16,}|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+
+
 def _leaks(sources: dict[str, str], secrets: dict[str, str]) -> list[str]:
-    return [f"{what} leaked into {where}" for where, text in sources.items()
-            for what, secret in secrets.items() if secret in text]
+    found = [f"{what} leaked into {where}" for where, text in sources.items()
+             for what, secret in secrets.items() if secret in text]
+    return found + [f"a bearer token or JWT ({m.group()[:24]}...) leaked into {where}"
+                    for where, text in sources.items() for m in DERIVED.finditer(text)]
 
 
-def _planted_env(tmp_path, database: str, dead: int, model_url: str, vcenters: str) -> tuple[dict, dict]:
-    """(environment for `qlrf run`, every planted secret by name): live sources pointed at `dead` (and
-    at `vcenters`), the model at `model_url`, alert channels at `dead`, the instance in `database`."""
+def _planted_env(tmp_path, database: str, dead: int, echo: str, model_url: str, vcenters: str) -> tuple[dict, dict]:
+    """(environment for `qlrf run`, every planted secret by name): AWS and GCP pointed at `echo` (a fake
+    that refuses and quotes the request back), Azure and the alert channels at the `dead` port, vSphere
+    at `vcenters`, the model at `model_url`, the Dagster instance and task tables in `database`."""
     import os
 
     secrets = dict(PLANTED)
-    secrets["gcp private key"] = _gcp_credentials_file(tmp_path / "gcp.json", dead)
+    secrets["gcp private key"] = _gcp_credentials_file(tmp_path / "gcp.json", f"{echo}/token")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_", "AWS_", "AZURE_", "GOOGLE_"))}
     env.update({
         "QLRF_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
         "QLRF_POSTGRES_URL": f"postgresql://postgres:{PLANTED['postgres password']}@127.0.0.1:5432/{database}",
         **{f"QLRF_SOURCE_{p}": "live" for p in ("AWS", "AZURE", "GCP", "VSPHERE")},
         "AWS_ACCESS_KEY_ID": "AKIAPLANTEDKEYID", "AWS_SECRET_ACCESS_KEY": PLANTED["AWS_SECRET_ACCESS_KEY"],
-        "AWS_SESSION_TOKEN": PLANTED["AWS_SESSION_TOKEN"], "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}",
+        "AWS_SESSION_TOKEN": PLANTED["AWS_SESSION_TOKEN"], "AWS_ENDPOINT_URL": echo,
         "AWS_DEFAULT_REGION": "us-east-1", "QLRF_AWS_REGIONS": "us-east-1", "QLRF_AWS_MAX_ATTEMPTS": "0",
         "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000001", "AZURE_CLIENT_ID": "qlrf-client",
         "AZURE_CLIENT_SECRET": PLANTED["AZURE_CLIENT_SECRET"], "AZURE_AUTHORITY_HOST": f"https://127.0.0.1:{dead}",
         "QLRF_AZURE_ENDPOINT": f"https://127.0.0.1:{dead}", "QLRF_AZURE_RETRY_TOTAL": "0",
         "QLRF_AZURE_SUBSCRIPTIONS": "00000000-0000-0000-0000-0000000000aa",
         "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "gcp.json"), "QLRF_GCP_PROJECTS": "proj-secrets",
-        "QLRF_GCP_ENDPOINT": f"http://127.0.0.1:{dead}",
+        "QLRF_GCP_ENDPOINT": echo,
         "QLRF_VSPHERE_HOSTS": vcenters, "QLRF_VSPHERE_USER": "svc-qlrf", "QLRF_VSPHERE_INSECURE": "1",
         "QLRF_VSPHERE_PASSWORD": PLANTED["QLRF_VSPHERE_PASSWORD"],
         "QLRF_LLM_BASE_URL": model_url, "QLRF_LLM_API_KEY": PLANTED["QLRF_LLM_API_KEY"], "QLRF_LLM_TIMEOUT": "5",
@@ -345,16 +375,16 @@ def _run_and_scan(env: dict, database: str, monkeypatch, *platforms: str) -> dic
 
 @pytest.mark.slow
 def test_planted_secrets_never_leave_a_failing_day(tmp_path, scratch_database, monkeypatch):
-    """AWS, Azure and GCP unreachable, one vCenter of two down, the model answering 401 (and echoing the
-    key it got), every alert channel failing: the day fails loudly, and no planted secret reaches
+    """AWS and GCP refusing and quoting the request back, Azure unreachable, one vCenter of two down, the
+    model answering 401 (and quoting the key it got), every alert channel failing: the day fails loudly, and no planted secret reaches
     stdout/stderr, the Dagster event log, compute logs, any Parquet file, the audit log, the alert
     ledger or an alert payload."""
     from tests.fakes.base import free_port
     from tests.servers.vcsim import start_vcsim
 
     dead = free_port()
-    with _EchoingModel() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
-        env, secrets = _planted_env(tmp_path, scratch_database, dead, model.url,
+    with _EchoingFake() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
+        env, secrets = _planted_env(tmp_path, scratch_database, dead, model.base, model.url,
                                     f"{vcenter.host}:{vcenter.port},127.0.0.1:{dead}")
         sources = _run_and_scan(env, scratch_database, monkeypatch)
     assert "ok    vsphere" in sources["stdout"] and "Summary (rules)" in sources["stdout"], sources["stdout"]
@@ -372,11 +402,11 @@ def test_credentials_in_urls_fail_the_day_without_leaking(where, tmp_path, scrat
 
     dead = free_port()
     embedded = f"{SECRET}-{where}"
-    with _EchoingModel() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
+    with _EchoingFake() as model, start_vcsim(vms=4, datacenters=1) as vcenter:
         good_host = f"{vcenter.host}:{vcenter.port}"
         model_url = f"{model.url}?api-key={embedded}" if where == "model" else model.url
         host = f"svc:{embedded}@{good_host}" if where == "vcenter" else good_host
-        env, secrets = _planted_env(tmp_path, scratch_database, dead, model_url, host)
+        env, secrets = _planted_env(tmp_path, scratch_database, dead, model.base, model_url, host)
         sources = _run_and_scan(env, scratch_database, monkeypatch, "vsphere")
     secrets[f"{where} URL credential"] = embedded
     assert not _leaks(sources, secrets), "\n".join(_leaks(sources, secrets))
