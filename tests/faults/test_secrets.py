@@ -388,6 +388,7 @@ def test_planted_secrets_never_leave_a_failing_day(tmp_path, scratch_database, m
                                     f"{vcenter.host}:{vcenter.port},127.0.0.1:{dead}")
         sources = _run_and_scan(env, scratch_database, monkeypatch)
     assert "ok    vsphere" in sources["stdout"] and "Summary (rules)" in sources["stdout"], sources["stdout"]
+    assert "Dagster instance: postgres (postgresql://127.0.0.1:5432)" in sources["stdout"]  # where, not who
     assert "HTTP 401" in sources["event log (instance)"]  # the model was asked, and refused
     assert not _leaks(sources, secrets), "\n".join(_leaks(sources, secrets))
 
