@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
         print(f"  removed {len(swept)} temporary file(s) an interrupted run left in the warehouse", file=sys.stderr)
     started = time.perf_counter()
     print(f"Resilience Fabric: materialising {day} for {', '.join(args.platform or PLATFORMS)}")
-    print(f"  Dagster instance: {'postgres' if settings.postgres_url else 'sqlite'} at {shown(home)}")
+    print(f"  Dagster instance: {f'postgres ({settings.postgres_shown})' if settings.postgres_url else 'sqlite'} at {shown(home)}")
     try:
         with StopSignals() as stop, DagsterInstance.get() as instance:
             failures = run_day(day, list(args.platform or PLATFORMS), instance, stop=stop)

@@ -8,10 +8,11 @@ the in-process executor and Dagster's default run launcher.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from qlrf.envparse import choice, environ, positive_int, text
+from qlrf.envparse import choice, environ, positive_int, redact_url, text
 from qlrf.platforms import PLATFORMS
 
 # How a run executes its steps (pipelines/definitions.py). in_process is the default because a
@@ -62,6 +63,22 @@ def run_launcher_setting(env: Mapping[str, str] | None = None) -> str:
     return choice(environ(env), "QLRF_RUN_LAUNCHER", RUN_LAUNCHERS, "default")
 
 
+def postgres_url_setting(env: Mapping[str, str]) -> str | None:
+    """QLRF_POSTGRES_URL, checked here so that a malformed one fails naming the variable: SQLAlchemy's
+    and urllib's own errors print the whole URL, password included."""
+    value = text(env, "QLRF_POSTGRES_URL")
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"QLRF_POSTGRES_URL: not a valid URL (shown as {redact_url(value)!r})") from None
+    if not parts.scheme.startswith("postgres"):
+        raise ValueError("QLRF_POSTGRES_URL: expected postgresql://user:password@host[:port]/database")
+    return value
+
+
 def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
     value = text(env, name)
     return Path(value) if value else None
@@ -76,11 +93,16 @@ class Settings:
     tag_mapping: Path | None
     sample_seed: int
     sources: dict[str, str]
-    postgres_url: str | None
+    postgres_url: str | None = field(repr=False)  # holds the password: see postgres_shown
     dagster_home: Path
     executor: str = "in_process"
     run_launcher: str = "default"
     run_launcher_config: Path | None = None  # YAML: the launcher's own settings (pipelines/instance.py)
+
+    @property
+    def postgres_shown(self) -> str | None:
+        """The Postgres URL as any message may show it: scheme, host and port (no user, password, database)."""
+        return redact_url(self.postgres_url) if self.postgres_url else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, platforms: tuple[str, ...] = PLATFORMS) -> Settings:
@@ -95,7 +117,7 @@ class Settings:
             tag_mapping=_optional_path(env, "QLRF_TAG_MAPPING"),
             sample_seed=positive_int(text(env, "QLRF_SAMPLE_SEED", "7"), "QLRF_SAMPLE_SEED", minimum=0),
             sources={platform: parse_source(env, platform) for platform in platforms},
-            postgres_url=text(env, "QLRF_POSTGRES_URL"),
+            postgres_url=postgres_url_setting(env),
             dagster_home=Path(text(env, "DAGSTER_HOME") or home / "dagster"),
             executor=executor_setting(env),
             run_launcher=run_launcher_setting(env),

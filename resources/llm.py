@@ -4,7 +4,9 @@ Every field is optional: unset means "read the variable when a run calls `client
 or definition time, so the code location loads with no key and no network.
 
     QLRF_LLM_BASE_URL   OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a local vLLM /
-                        Ollama /v1. Unset: no model at all, summaries come from the rules.
+                        Ollama /v1. Unset: no model at all, summaries come from the rules. A URL with
+                        user:password@ or a key in its query (?api-key=, ?key=, ?token=) is refused: the
+                        client and its errors echo the URL, so the key belongs in QLRF_LLM_API_KEY.
     QLRF_LLM_API_KEY    the key (falls back to OPENAI_API_KEY); may stay unset for a local endpoint.
     QLRF_LLM_MODEL      model name; default gpt-4o-mini.
     QLRF_LLM_TIMEOUT    seconds per request; default 30.
@@ -17,13 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from qlrf.ai.summary import DEFAULT_MODEL
-from qlrf.envparse import environ, overlay, text
+from qlrf.envparse import environ, overlay, reject_url_credentials, strip_url_credentials, text
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -45,12 +46,7 @@ class LlmSettings:
 
     def endpoint(self) -> str | None:
         """The base URL without credentials, query or fragment: safe to log and to show."""
-        if not self.base_url:
-            return None
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return strip_url_credentials(self.base_url).split("?", 1)[0] if self.base_url else None
 
     def describe(self) -> str:
         if not self.enabled:
@@ -68,13 +64,29 @@ def _timeout(text: str, name: str) -> float:
     return value
 
 
+def _api_key(env: Mapping[str, str]) -> str | None:
+    """QLRF_LLM_API_KEY, else OPENAI_API_KEY. A key is printable ASCII without spaces; anything else (a
+    second line pasted in, a tab) makes httpx refuse the header and quote it back in its error."""
+    for name in ("QLRF_LLM_API_KEY", "OPENAI_API_KEY"):
+        key = text(env, name)
+        if key:
+            if not (key.isascii() and key.isprintable()) or any(ch.isspace() for ch in key):
+                raise ValueError(f"{name}: the key holds whitespace, control or non-ASCII characters "
+                                 "(was more than the key copied?)")
+            return key
+    return None
+
+
 def settings_from_env(env: Mapping[str, str] | None = None, max_retries: int = 2) -> LlmSettings:
     """The model settings; blank variables count as unset (envparse.text)."""
     env = environ(env)
     timeout = text(env, "QLRF_LLM_TIMEOUT")
+    base_url = text(env, "QLRF_LLM_BASE_URL")
+    if base_url:
+        reject_url_credentials(base_url, "QLRF_LLM_BASE_URL", "QLRF_LLM_API_KEY")
     return LlmSettings(
-        base_url=text(env, "QLRF_LLM_BASE_URL"),
-        api_key=text(env, "QLRF_LLM_API_KEY") or text(env, "OPENAI_API_KEY"),
+        base_url=base_url,
+        api_key=_api_key(env),
         model=text(env, "QLRF_LLM_MODEL") or DEFAULT_MODEL,
         timeout=_timeout(timeout, "QLRF_LLM_TIMEOUT") if timeout else DEFAULT_TIMEOUT_S,
         max_retries=max_retries,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from qlrf.ai.prompts import SYSTEM_PROMPT, user_prompt
+from qlrf.envparse import redact_secrets
 from qlrf.inventory.contract import PLATFORMS
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -430,7 +431,9 @@ def describe_failure(exc: BaseException, timeout: Any = None) -> str:
 
 
 def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
+    """The key out of a problem text in every spelling an error may quote it: httpx quotes an illegal
+    header as bytes (b'Bearer sk-...\\n...'), and `_clip` folds whitespace."""
+    return redact_secrets(text, [secret])
 
 
 def summarise(facts: Mapping, client: Any = None, model: str | None = None) -> tuple[FleetSummary, Source, list[str]]:

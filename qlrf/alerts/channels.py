@@ -2,7 +2,8 @@
 
 Each channel knows only how to deliver one alert; deduplication and fan-out are the dispatcher's
 (:mod:`qlrf.alerts.dispatch`). Channels describe themselves by kind and host and scrub every
-configured secret from their errors, because those texts end up in logs and the audit trail.
+configured secret from their errors (the webhook URL's path and query included: a Slack webhook's
+path is its token), because those texts end up in logs, the audit trail and other alerts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from qlrf.alerts.model import SOURCE, Alert, AlertConfigError, cut, env_number
-from qlrf.envparse import environ
+from qlrf.envparse import environ, redact_secrets, scrub_url
 
 ENV_WEBHOOK_URL = "QLRF_ALERT_WEBHOOK_URL"
 ENV_WEBHOOK_TOKEN = "QLRF_ALERT_WEBHOOK_TOKEN"
@@ -39,21 +40,20 @@ class Channel(Protocol):
     def describe(self) -> str: ...
 
 
-def _scrub(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+def _scrub(text: str, secrets: Iterable[str | None], url: str | None = None) -> str:
+    """`text` without any configured secret; with `url`, without its path and query either: a webhook's
+    path is its token, and http.client echoes the path alone (e.g. "URL can't contain control characters")."""
+    return redact_secrets(scrub_url(text, url), secrets, mask="[redacted]")
 
 
-def _error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
+def _error_text(exc: BaseException, secrets: Iterable[str | None], url: str | None = None) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         text = f"HTTP {exc.code} {exc.reason}"
     elif isinstance(exc, urllib.error.URLError):
         text = f"unreachable: {exc.reason}"
     else:
         text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    return _scrub(text, secrets)[:300]
+    return _scrub(text, secrets, url)[:300]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -99,7 +99,7 @@ class _HttpChannel:
                 response.read(4096)
                 status = response.status
         except Exception as exc:  # noqa: BLE001 - reported without the URL
-            raise ChannelError(f"{self.describe()}: {_error_text(exc, self._secrets)}") from None
+            raise ChannelError(f"{self.describe()}: {_error_text(exc, self._secrets, self.url)}") from None
         if not 200 <= status < 300:
             raise ChannelError(f"{self.describe()}: HTTP {status}")
 

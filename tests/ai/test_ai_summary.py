@@ -356,18 +356,17 @@ def test_resource_reads_the_environment_when_called(llm_env):
     from resources.llm import LlmResource
 
     resource = LlmResource()  # built before the variables exist: read at call time
-    llm_env.setenv("QLRF_LLM_BASE_URL", "https://user:pw@llm.example:8443/v1?x=1")
+    llm_env.setenv("QLRF_LLM_BASE_URL", "https://llm.example:8443/v1?x=1")  # user:pw@ is refused now
     llm_env.setenv("OPENAI_API_KEY", KEY)
     llm_env.setenv("QLRF_LLM_TIMEOUT", "12.5")
     settings = resource.settings()
     assert (settings.model, settings.timeout, settings.api_key) == ("gpt-4o-mini", 12.5, KEY)
     client = resource.client()
     assert isinstance(client, OpenAI) and client.api_key == KEY and client.timeout == 12.5
-    assert str(client.base_url).startswith("https://user:pw@llm.example:8443/v1")
+    assert str(client.base_url).startswith("https://llm.example:8443/v1")
     assert settings.describe() == "gpt-4o-mini at https://llm.example:8443/v1 (timeout 12.5 s, key set)"
     for text in (repr(settings), settings.describe(), repr(LlmResource(api_key=KEY))):
         assert KEY not in text
-    assert "user:pw" not in repr(settings)
     llm_env.setenv("QLRF_LLM_API_KEY", "sk-preferred")
     llm_env.setenv("QLRF_LLM_MODEL", "llama3.1")
     assert (resource.settings().api_key, resource.settings().model) == ("sk-preferred", "llama3.1")

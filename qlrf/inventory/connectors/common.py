@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from qlrf.envparse import redact_credentials, redact_secrets
 from qlrf.inventory.contract import Normalised
 
 log = logging.getLogger(__name__)
@@ -202,8 +203,7 @@ class Scrubber:
     def __call__(self, text: str) -> str:
         with self._lock:
             secrets = list(self._secrets)
-        for secret in secrets:
-            text = text.replace(secret, "***")
+        text = redact_secrets(text, secrets)  # every spelling, and credential-shaped values
         return text if self._limit is None else text[: self._limit]
 
 
@@ -213,12 +213,13 @@ Rule = Callable[[BaseException, str], str | None]
 def explain(exc: BaseException, who: str, rules: Sequence[Rule]) -> str:
     """A one-line reason a person can act on, naming the scope (`who`). Each platform gives its rules
     (unreachable endpoint, throttling, expired or rejected credentials, opt-in, its API error shape);
-    the first that recognises `exc` words the reason; anything none knows is still named, as unexpected."""
+    the first that recognises `exc` words the reason; anything none knows is still named, as unexpected.
+    Credential-shaped values (a bearer token a server quoted back) are masked: a reason is stored and shown."""
     for rule in rules:
         reason = rule(exc, who)
         if reason is not None:
-            return reason
-    return f"{who}: unexpected {type(exc).__name__}: {one_line(exc)}"
+            return redact_credentials(reason)
+    return redact_credentials(f"{who}: unexpected {type(exc).__name__}: {one_line(exc)}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import environ, positive_int, split_list
+from qlrf.envparse import endpoint_url, environ, positive_int, split_list
 
 
 @dataclass
@@ -47,6 +47,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AwsConfig:
         regions=split_list(env.get("QLRF_AWS_REGIONS")) or None,
         external_id=env.get("QLRF_AWS_EXTERNAL_ID") or None,
     )
+    # botocore reads AWS_ENDPOINT_URL itself; checked here so a credential in it fails before any call.
+    endpoint_url(env, "AWS_ENDPOINT_URL", "the AWS credential chain (AWS_ACCESS_KEY_ID, a profile, a role)")
     if env.get("QLRF_AWS_MAX_WORKERS"):
         config.max_workers = positive_int(env["QLRF_AWS_MAX_WORKERS"], "QLRF_AWS_MAX_WORKERS")
     if env.get("QLRF_AWS_MAX_ATTEMPTS"):

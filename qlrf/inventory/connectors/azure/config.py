@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import environ, positive_int, split_list
+from qlrf.envparse import endpoint_url, environ, positive_int, split_list
 
 ARM_SCOPE = "https://management.azure.com/.default"
 # Entra ID hosts azure-identity knows; any other authority (a test fake, Azure Stack) skips instance discovery.
@@ -15,6 +15,8 @@ KNOWN_AUTHORITIES = {
     "login.chinacloudapi.cn",
     "login.partner.microsoftonline.cn",
 }
+# Where a credential belongs instead of an endpoint URL (azure-identity's standard names).
+_CREDENTIAL_VARIABLES = "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
 
 
 @dataclass
@@ -54,8 +56,8 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AzureConfig:
         tenant_id=env.get("AZURE_TENANT_ID") or None,
         client_id=env.get("AZURE_CLIENT_ID") or None,
         client_secret=env.get("AZURE_CLIENT_SECRET") or None,
-        base_url=env.get("QLRF_AZURE_ENDPOINT") or None,
-        authority=env.get("AZURE_AUTHORITY_HOST") or None,
+        base_url=endpoint_url(env, "QLRF_AZURE_ENDPOINT", _CREDENTIAL_VARIABLES),
+        authority=endpoint_url(env, "AZURE_AUTHORITY_HOST", _CREDENTIAL_VARIABLES),
     )
     if env.get("QLRF_AZURE_CA_BUNDLE"):
         config.connection_verify = env["QLRF_AZURE_CA_BUNDLE"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from google.api_core import retry as gretry
 
-from qlrf.envparse import environ, positive_int, split_list
+from qlrf.envparse import endpoint_url, environ, positive_int, split_list
 
 SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
 MAX_PAGE_SIZE = 500  # GCE's maxResults limit
@@ -41,7 +41,7 @@ def config_from_env(env: Mapping[str, str] | None = None) -> GcpConfig:
     config = GcpConfig(
         projects=split_list(env.get("QLRF_GCP_PROJECTS")),
         credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
-        api_endpoint=env.get("QLRF_GCP_ENDPOINT") or None,
+        api_endpoint=endpoint_url(env, "QLRF_GCP_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"),
     )
     if env.get("QLRF_GCP_MAX_WORKERS"):
         config.max_workers = positive_int(env["QLRF_GCP_MAX_WORKERS"], "QLRF_GCP_MAX_WORKERS")

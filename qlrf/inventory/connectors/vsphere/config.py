@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qlrf.envparse import environ, flag, positive_int
+from qlrf.envparse import environ, flag, positive_int, reject_url_credentials
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -76,7 +76,8 @@ def parse_host(entry: str, *, protocol: str = "https") -> tuple[str, str, int | 
 def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
     """Read when called, never at import:
 
-    QLRF_VSPHERE_HOSTS       comma list of host[:port] (or http(s)://host[:port]) - one entry per vCenter
+    QLRF_VSPHERE_HOSTS       comma list of host[:port] (or http(s)://host[:port]) - one entry per vCenter;
+                             an entry with user:password@ is refused (credentials have their own variables)
     QLRF_VSPHERE_USER        user for every vCenter (e.g. svc-qlrf@vsphere.local)
     QLRF_VSPHERE_PASSWORD    its password (bind with EnvVar in Dagster; never logged)
     QLRF_VSPHERE_PROTOCOL    https (default) or http, for entries without a scheme
@@ -93,6 +94,9 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
     for entry in (env.get("QLRF_VSPHERE_HOSTS") or "").split(","):
         if not entry.strip():
             continue
+        # Checked before parsing: `user:pass@host` would otherwise be read as host `user`, port `pass@host`,
+        # and the port error would print the password.
+        reject_url_credentials(entry, "QLRF_VSPHERE_HOSTS", "QLRF_VSPHERE_USER and QLRF_VSPHERE_PASSWORD")
         proto, host, port = parse_host(entry, protocol=protocol)
         vcenters.append(
             VcenterConfig(
