@@ -548,11 +548,26 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     args = build_parser(today).parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0
+    except (ValueError, OSError) as exc:  # bad input, missing or unreadable files: one line, exit 2
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise  # a bug: the traceback is the useful report
+        # The database the task store and audit log live in is unreachable or refused us: say which
+        # host, never the URL's password.
+        print(f"error: the task/audit database: {_one_line(exc.orig if getattr(exc, 'orig', None) else exc)}",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    from qlrf.envparse import environ, redact_credentials, redact_secrets
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact_secrets(redact_credentials(text), [environ().get("QLRF_POSTGRES_URL")])
 
 
 if __name__ == "__main__":

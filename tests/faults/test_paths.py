@@ -146,3 +146,13 @@ def test_sbom_query_for_a_day_without_drift_results(hostile_wh, monkeypatch, cap
     assert cli.main(["sbom", "query", "openssl", "--date", DAY.isoformat()], today=TODAY) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vm_drift" in err[0] and "qlrf run" in err[0]
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["approvals", "list"]])
+def test_a_dead_task_database_is_one_line_without_its_password(command, monkeypatch, capsys, isolated_env):
+    """The CLI against an unreachable PostgreSQL used to print a raw SQLAlchemy traceback."""
+    monkeypatch.setenv("QLRF_POSTGRES_URL", "postgresql://rf:hunter2-secret-pw@127.0.0.1:1/rf")
+    assert cli.main(command, today=TODAY) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the task/audit database: ") and err.count("\n") == 1
+    assert "hunter2-secret-pw" not in err and "Traceback" not in err
