@@ -167,7 +167,7 @@ def cmd_contracts_verify(args: argparse.Namespace) -> int:
         families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
     except ContractError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2  # unusable input (unsigned, tampered, malformed): one line naming the file, exit 2
     for f in families:
         print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
               + (", retired" if f.retired else ""))

@@ -60,3 +60,10 @@ def test_a_contract_that_drops_a_revocation_is_refused_before_it_ships(estate, c
 def test_a_bad_date_is_one_line(estate, capsys):
     assert _verify(estate, "--against-warehouse", "--date", "20-11-2026") == 2
     assert capsys.readouterr().err.splitlines()[-1] == "error: --date '20-11-2026': expected YYYY-MM-DD"
+
+
+def test_a_malformed_contract_is_one_line_naming_file_and_field_exit_2(estate, capsys):
+    path = edit_contract(estate, "rhel-9", lambda d: d.update(serial="not-a-number"))
+    assert _verify(estate) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "serial" in err[0]
