@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -120,17 +119,3 @@ def test_no_pending_plan(isolated_env, monkeypatch, tmp_path):
     assert "No patch plan is waiting" in at.info[0].value
     assert _tables(at, "seq")[0].empty
 
-
-def test_tag_text_is_shown_as_text_never_as_a_link_or_image(isolated_env, monkeypatch, tmp_path):
-    """A site tag is attacker-controlled: it must not become a live link or a remote image on the page."""
-    monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "no-warehouse"))
-    hostile = "lon1 [approve me](https://evil.example) ![t](https://tracker.example/p.png) <img src=x>"
-    store_at(database_url()).propose(
-        make_plan("rp-hostile", instances=2, site=hostile), "sensor:drift_findings_sensor", PENDING
-    )
-    at = _approvals_page()
-    page = " ".join(m.value for m in at.markdown)
-    assert "approve me" in page and "evil.example" in page  # the text is shown...
-    # ...but no link, image or HTML survives: every opener is backslash-escaped.
-    assert not re.search(r"(?<!\\)\]\(|(?<!\\)<img|(?<!\\)!\[", page)
-    assert r"\[approve me\]\(https://evil.example\)" in page

@@ -1,10 +1,14 @@
-"""Helpers every asset uses."""
+"""Fault catalogue, reproducible partitions: a day's results depend on its inputs and its date, never on the hour it ran."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from assets.common import as_of
+
+pytestmark = pytest.mark.fault
 
 
 def test_a_partition_is_evaluated_at_its_days_end_whatever_the_hour():

@@ -1,4 +1,4 @@
-"""`qlrf run` as a process: stop signals, leftovers of a killed run, a hand-edited dagster.yaml."""
+"""Fault catalogue, processes: `qlrf run` as a process: stop signals, leftovers of a killed run, a hand-edited dagster.yaml."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import yaml
 from pipelines.instance import MANAGED_MARKER, prepare_dagster_home, write_instance_yaml
 from qlrf.settings import Settings
 from qlrf.warehouse import Warehouse
+
+pytestmark = pytest.mark.fault
 
 DAY = "2026-11-20"
 
