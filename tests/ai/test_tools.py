@@ -35,12 +35,12 @@ REGISTRY = [
     _image("1.0", 1, T0 - timedelta(days=60), "prod", "ami-00000001", revoked="CVE-2026-0001"),
     _image("1.1", 2, T0 - timedelta(days=30), "prod", "ami-00000002"),
     _image("1.2", 3, T0, "prod", "ami-00000003"),
-    _image("1.3", 4, T0 + timedelta(days=5), "dev", "ami-00000004"),
+    {**_image("1.3", 4, T0 + timedelta(days=5), "dev", "ami-00000004"), "parent": "1.2"},
 ]
 
 
-def _vm(n, site, env, image, state="running"):
-    return {"asset_id": f"i-{n:04d}", "platform": "aws", "account": "111", "region": "eu-west-2", "name": f"vm{n}",
+def _vm(n, site, env, image, state="running", platform="aws"):
+    return {"asset_id": f"i-{n:04d}", "platform": platform, "account": "111", "region": "eu-west-2", "name": f"vm{n}",
             "state": state, "image_ref": image, "site": site, "environment": env, "owner": "team-a",
             "discovered_at": AS_OF, "tags": {}}
 
@@ -60,6 +60,10 @@ def warehouse(tmp_path_factory) -> Warehouse:
     stages.run_drift(wh, DAY, "aws", AS_OF)
     stages.run_compliance(wh, DAY, "aws", AS_OF, compliance.load_catalogue(), [])
     stages.run_dr(wh, DAY, "aws", AS_OF)
+    # A second platform whose only VM runs an image no contract knows: the tools read both partitions.
+    wh.write("inventory", inventory_table([_vm(5, "syd1", "prod", "projects/x/global/images/y", platform="gcp")]), DAY, "gcp")
+    wh.write("vm_snapshots", snapshot_table([]), DAY, "gcp")
+    stages.run_drift(wh, DAY, "gcp", AS_OF)
     packages = [{"family": "ubuntu-22", "version": v, "package": "openssl", "package_version": pv, "purl": None,
                  "license": None} for v, pv in (("1.0", "3.0.2"), ("1.1", "3.0.7"), ("1.2", "3.0.9"))]
     wh.write("image_packages", pa.Table.from_pylist(packages, schema=PACKAGES_SCHEMA), DAY)
@@ -98,7 +102,9 @@ def test_query_assets_filters_and_cites_its_partition(box):
     assert [(a["asset_id"], a["image_version"], a["status"]) for a in r["rows"]] == [
         ("i-0001", "1.2", "current"), ("i-0002", "1.0", "revoked")]
     assert r["matching"] == 2
-    assert r["facts"] == {"table": "vm_drift", "day": "2026-11-20", "partitions": ["2026-11-20|aws"]}
+    assert r["facts"] == {"table": "vm_drift", "day": "2026-11-20", "partitions": ["2026-11-20|aws", "2026-11-20|gcp"]}
+    gcp = _ok(box.call("query_assets", {"site": "syd1"}))
+    assert [(a["asset_id"], a["platform"], a["status"]) for a in gcp["rows"]] == [("i-0005", "gcp", "unknown")]
     stopped = _ok(box.call("query_assets", {"state": "stopped"}))
     assert [a["asset_id"] for a in stopped["rows"]] == ["i-0003"]
 
@@ -118,7 +124,7 @@ def test_drift_status_rollup_and_one_vm(box):
 
 def test_golden_image_versions_channels_and_revocations(box):
     r = _ok(box.call("get_golden_image", {"family": "ubuntu-22"}))
-    assert [v["version"] for v in r["rows"]] == ["1.0", "1.1", "1.2", "1.3"]
+    assert [(v["version"], v["parent"]) for v in r["rows"]] == [("1.0", None), ("1.1", None), ("1.2", None), ("1.3", "1.2")]
     assert r["channels"] == {"dev": "1.3", "staging": "1.2", "prod": "1.2"}
     assert r["revocations"] == [{"version": "1.0", "reason": "CVE-2026-0001"}]
     assert r["facts"] == {"table": "golden_images", "day": "2026-11-20", "partition": "2026-11-20"}
@@ -189,8 +195,8 @@ def test_a_repeated_identical_call_is_refused_but_different_arguments_run(box, a
 def test_rows_are_capped_and_the_cap_is_said(box, audit):
     box.max_rows = 2
     r = _ok(box.call("query_assets", {}))
-    assert len(r["rows"]) == 2 and r["matching"] == 4
-    assert r["truncated"] == {"rows_total": 4, "rows_returned": 2, "reason": "row limit", "max_rows": 2,
+    assert len(r["rows"]) == 2 and r["matching"] == 5
+    assert r["truncated"] == {"rows_total": 5, "rows_returned": 2, "reason": "row limit", "max_rows": 2,
                               "max_bytes": box.max_bytes}
     assert audit.records(kind=AUDIT_KIND)[-1].data["truncated"]["rows_returned"] == 2
 
@@ -199,11 +205,11 @@ def test_bytes_are_capped_and_the_cap_is_said(box):
     box.max_bytes = 900
     r = _ok(box.call("query_assets", {}))
     assert len(json.dumps(r)) <= 900
-    assert r["truncated"]["reason"] == "byte limit" and 0 < r["truncated"]["rows_returned"] < 4
+    assert r["truncated"]["reason"] == "byte limit" and 0 < r["truncated"]["rows_returned"] < 5
 
 
 def test_every_call_is_audited_with_its_arguments_and_facts(box, audit):
     _ok(box.call("get_drift_status", {"site": "fra1"}))
     [record] = audit.records(kind=AUDIT_KIND)
     assert record.data["arguments"] == {"site": "fra1"} and record.data["rows"] == 1
-    assert record.data["facts"]["partitions"] == ["2026-11-20|aws"] and audit.verify().ok
+    assert record.data["facts"]["partitions"] == ["2026-11-20|aws", "2026-11-20|gcp"] and audit.verify().ok

@@ -11,8 +11,8 @@ READ_ONLY_TOOLS: tuple[Tool, ...] = (
          fleet.AssetQuery, fleet.query_assets),
     Tool("get_drift_status", "Drift scores per platform x site x environment for a day, or one VM's drift row "
          "(image version, versions/days behind, status, severity).", fleet.ScopeOrVm, fleet.get_drift_status),
-    Tool("get_golden_image", "A golden image family in the registry in force: its versions, the current version per "
-         "channel and its revocations.", images.ImageQuery, images.get_golden_image),
+    Tool("get_golden_image", "A golden image family in the registry in force: its versions (with parent, for ancestry), "
+         "the current version per channel and its revocations.", images.ImageQuery, images.get_golden_image),
     Tool("check_compliance", "Compliance scores per platform x site x environment for a day, or one VM's failed and "
          "waived controls.", fleet.ScopeOrVm, fleet.check_compliance),
     Tool("sbom_query", "Which golden image versions ship a package (optionally in a version range), and which VMs "

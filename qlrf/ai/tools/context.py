@@ -38,11 +38,23 @@ def day_of(ctx: ToolContext, table: str, day: date | None) -> str:
     return days[-1]
 
 
-def select_day(ctx: ToolContext, table: str, day: date | None, query: str, params: dict) -> tuple[list[dict], dict]:
-    """(rows, facts): `query` over every present platform partition of `table` for the day, as relation `t`."""
+def day_view(con, ctx: ToolContext, table: str, day: date | None) -> dict:
+    """Expose every present platform partition of `table` for the day as the view `t`; returns the facts.
+
+    Each partition is scanned where it lies (local Parquet streams and prunes columns), so a
+    tool touches only the columns its query names, even over a million-VM day."""
     day_s = day_of(ctx, table, day)
     present = [p for p in ctx.platforms if ctx.warehouse.exists(table, day_s, p)]
+    if not present:
+        raise PartitionMissing(f"{table}: no platform partition materialised for {day_s}")
+    for platform in present:
+        sql.relation(con, f"t_{sql.identifier(platform)}", ctx.warehouse.source(table, day_s, platform))
+    con.execute("CREATE OR REPLACE TEMP VIEW t AS " + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in present))
+    return {"table": table, "day": day_s, "partitions": [f"{day_s}|{p}" for p in present]}
+
+
+def select_day(ctx: ToolContext, table: str, day: date | None, query: str, params: dict) -> tuple[list[dict], dict]:
+    """(rows, facts): `query` over the day's partitions of `table`, seen as the relation `t`."""
     con = sql.connect(threads=1)
-    sql.relation(con, "t", ctx.warehouse.read_platforms(table, day_s, present))
-    rows = sql.table(con, query, params).to_pylist()
-    return rows, {"table": table, "day": day_s, "partitions": [f"{day_s}|{p}" for p in present]}
+    facts = day_view(con, ctx, table, day)
+    return sql.table(con, query, params).to_pylist(), facts

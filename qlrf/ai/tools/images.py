@@ -29,7 +29,7 @@ class SbomQuery(BaseModel):
 
 _VERSIONS = """
 SELECT version, any_value(channel) AS channel, any_value(released_at) AS released_at,
-       bool_or(revoked) AS revoked, any_value(revoked_reason) AS revoked_reason,
+       bool_or(revoked) AS revoked, any_value(revoked_reason) AS revoked_reason, any_value(parent) AS parent,
        list(DISTINCT platform ORDER BY platform) AS platforms, any_value(version_rank) AS version_rank
 FROM registry WHERE family = $family GROUP BY version ORDER BY version_rank
 """
