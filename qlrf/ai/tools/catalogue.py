@@ -1,0 +1,26 @@
+"""The read-only tool catalogue: every tool a conversation may be given, as data."""
+
+from __future__ import annotations
+
+from qlrf.ai.tools import fleet, images, records
+from qlrf.ai.tools.registry import Tool
+
+READ_ONLY_TOOLS: tuple[Tool, ...] = (
+    Tool("query_assets", "List VMs of a day (from vm_drift) filtered by platform, site, environment, state and "
+         "image family, with their image version and drift status; `matching` counts all hits.",
+         fleet.AssetQuery, fleet.query_assets),
+    Tool("get_drift_status", "Drift scores per platform x site x environment for a day, or one VM's drift row "
+         "(image version, versions/days behind, status, severity).", fleet.ScopeOrVm, fleet.get_drift_status),
+    Tool("get_golden_image", "A golden image family in the registry in force: its versions (with parent, for ancestry), "
+         "the current version per channel and its revocations.", images.ImageQuery, images.get_golden_image),
+    Tool("check_compliance", "Compliance scores per platform x site x environment for a day, or one VM's failed and "
+         "waived controls.", fleet.ScopeOrVm, fleet.check_compliance),
+    Tool("sbom_query", "Which golden image versions ship a package (optionally in a version range), and which VMs "
+         "run them.", images.SbomQuery, images.sbom_query),
+    Tool("list_pending_tasks", "Remediation tasks waiting for human approval, oldest first.",
+         records.PendingQuery, records.list_pending_tasks, idempotent=False),
+    Tool("query_audit", "Recent audit log records, newest first, optionally of one kind or subject.",
+         records.AuditQuery, records.query_audit, idempotent=False),
+    Tool("get_dr_status", "DR readiness per platform x site x environment for a day, or one VM's restore point, "
+         "RPO and gap.", fleet.ScopeOrVm, fleet.get_dr_status),
+)

@@ -1,0 +1,69 @@
+"""Golden-image tools: a family's versions in the registry in force, and which images and VMs an SBOM query hits."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qlrf import sql
+from qlrf.ai.tools.context import ToolContext, ToolInputError, day_of
+from qlrf.baselines.sbom import PackageQuery, affected_images, vms_running
+from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
+from qlrf.warehouse import PartitionMissing
+
+_MODEL = ConfigDict(extra="forbid", strict=True)
+
+
+class ImageQuery(BaseModel):
+    model_config = _MODEL
+    family: str = Field(description="golden image family, e.g. ubuntu-22")
+    day: date | None = Field(None, description="the registry in force on this day; default: the newest")
+
+
+class SbomQuery(BaseModel):
+    model_config = _MODEL
+    package: str = Field(description="PACKAGE or PACKAGE@RANGE, e.g. openssl@<3.0.8 or openssl@>=3.0,<3.0.8")
+    day: date | None = Field(None, description="partition day; default: the newest materialised")
+
+
+_VERSIONS = """
+SELECT version, any_value(channel) AS channel, any_value(released_at) AS released_at,
+       bool_or(revoked) AS revoked, any_value(revoked_reason) AS revoked_reason, any_value(parent) AS parent,
+       list(DISTINCT platform ORDER BY platform) AS platforms, any_value(version_rank) AS version_rank
+FROM registry WHERE family = $family GROUP BY version ORDER BY version_rank
+"""
+
+_LEVELS = {"dev": 0, "staging": 1, "prod": 2}
+
+
+def get_golden_image(ctx: ToolContext, q: ImageQuery) -> dict:
+    asked = day_of(ctx, "golden_images", q.day)
+    in_force = ctx.warehouse.latest_on_or_before("golden_images", asked, BASELINE_MAX_AGE_DAYS)
+    if in_force is None:
+        raise PartitionMissing(f"golden_images: no partition in the {BASELINE_MAX_AGE_DAYS} days up to {asked}")
+    con = sql.connect(threads=1)
+    sql.relation(con, "registry", ctx.warehouse.source("golden_images", in_force))
+    versions = sql.table(con, _VERSIONS, {"family": q.family}).to_pylist()
+    if not versions:
+        raise LookupError(f"no golden image family {q.family!r} in the golden_images partition {in_force}")
+    live = [v for v in versions if not v["revoked"]]
+    channels = {
+        ch: next((v["version"] for v in reversed(live) if _LEVELS.get(v["channel"], -1) >= level), None)
+        for ch, level in _LEVELS.items()
+    }
+    return {"rows": versions, "channels": channels,
+            "revocations": [{"version": v["version"], "reason": v["revoked_reason"]} for v in versions if v["revoked"]],
+            "facts": {"table": "golden_images", "day": asked, "partition": in_force}}
+
+
+def sbom_query(ctx: ToolContext, q: SbomQuery) -> dict:
+    try:
+        query = PackageQuery.parse(q.package)
+    except ValueError as exc:
+        raise ToolInputError(str(exc)) from exc
+    day = day_of(ctx, "image_packages", q.day)
+    images = affected_images(ctx.warehouse.read("image_packages", day), query)
+    vms = vms_running(ctx.warehouse, day, query, ctx.platforms).to_pylist()
+    return {"images": images, "rows": vms, "vms_affected": len(vms),
+            "facts": {"tables": ["image_packages", "vm_drift"], "day": day}}
