@@ -131,8 +131,9 @@ class TaskSpec(TaskProposal):
         # Frozen model: the risk is raised in place once, here, before anyone can read the spec.
         floor = higher(self.model_risk_level, rule_risk(self.task_type, self.scope))
         object.__setattr__(self, "risk_level", higher(self.risk_level, floor))
-        for problem in _contract_problems(self):
-            raise ValueError(problem)
+        problems = list(_contract_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
         if self.content_hash is not None and self.content_hash != self.compute_hash():
             raise ValueError("content_hash: does not match the spec's content (edited after sealing?)")
         return self
@@ -208,8 +209,9 @@ def _named(error: ValidationError) -> str:
     """Pydantic's errors as ``field.path: message`` lines, so a retry prompt or a human sees the field."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(spec)"
-        lines.append(f"{where}: {item['msg']}")
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")  # model-level messages already name their field
+        lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
 
 
