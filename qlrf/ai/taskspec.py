@@ -205,7 +205,7 @@ def policy_autonomy(policy: RemediationPolicy, environment: str | None) -> Auton
     return min(modes, key=AUTONOMY_ORDER.index)
 
 
-def _named(error: ValidationError) -> str:
+def field_errors(error: ValidationError) -> str:
     """Pydantic's errors as ``field.path: message`` lines, so a retry prompt or a human sees the field."""
     lines = []
     for item in error.errors():
@@ -231,7 +231,7 @@ def _parse(model: type[BaseModel], data: Mapping[str, Any] | str) -> Any:
             return model.model_validate_json(data)
         return model.model_validate(data)
     except ValidationError as exc:
-        raise TaskSpecError(f"invalid {model.__name__}: {_named(exc)}") from None
+        raise TaskSpecError(f"invalid {model.__name__}: {field_errors(exc)}") from None
 
 
 def schema_text() -> str:
