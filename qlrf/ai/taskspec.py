@@ -22,9 +22,17 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from qlrf.platforms import PLATFORMS
 from qlrf.remediation.planner import RISK_ORDER, risk_level
@@ -61,6 +69,7 @@ Agent = Literal[AGENTS]  # type: ignore[valid-type]
 TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]
 Environment = Literal[ENVIRONMENTS]  # type: ignore[valid-type]
 Platform = Literal[PLATFORMS]  # type: ignore[valid-type]
+AssetId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class TaskSpecError(ValueError):
@@ -78,7 +87,7 @@ class Scope(_Strict):
     site: str | None = Field(default=None, min_length=1, max_length=128)
     environment: Environment | None = None
     platform: Platform | None = None
-    asset_ids: tuple[str, ...] = Field(default=(), max_length=MAX_ASSET_IDS)
+    asset_ids: tuple[AssetId, ...] = Field(default=(), max_length=MAX_ASSET_IDS)
     target_count: int | None = Field(default=None, ge=0, description="concrete targets after resolution")
 
     def size(self) -> int:
@@ -145,7 +154,7 @@ class TaskSpec(TaskProposal):
         """The sealed spec for ``proposal``: autonomy from ``policy``, approval by rule, risk by rule."""
         is_action = proposal.task_type != "answer"
         return cls(
-            **proposal.model_dump(),
+            **proposal.model_dump(include=set(TaskProposal.model_fields)),  # a TaskSpec's own fields re-decided
             autonomy_mode=policy_autonomy(policy, proposal.scope.environment) if is_action else None,
             approval_required=is_action,
             plan_hash=plan_hash,

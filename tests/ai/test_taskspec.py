@@ -201,3 +201,14 @@ def test_the_exported_schema_file_is_current():
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["additionalProperties"] is False
     assert {"intent", "agent", "task_type"} <= set(schema["required"])
+
+
+def test_a_spec_can_be_rebuilt_from_itself_under_a_new_policy(policy):
+    spec = spec_for(policy)
+    assert TaskSpec.from_proposal(spec, policy=policy, plan_hash=PLAN_HASH) == spec
+
+
+@pytest.mark.parametrize("asset_id", ["", "i-" + "x" * 300])
+def test_asset_ids_are_bounded_strings(asset_id):
+    with pytest.raises(TaskSpecError, match=r"scope\.asset_ids\.0:"):
+        parse_proposal(proposal(scope={"asset_ids": [asset_id]}))
