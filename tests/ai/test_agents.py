@@ -118,3 +118,13 @@ def test_a_tool_the_agent_may_not_call_is_named_unless_it_was_refused():
 def test_violations_reads_a_given_catalogue(tmp_path):
     widened = write_catalogue(tmp_path, lambda d: d["agents"]["cost"]["task_types"].append("remediate_drift"))
     assert violations(spec(task_type="remediate_drift"), load_agents(widened)) == []
+
+
+def test_every_built_tool_is_a_planned_one_and_the_rest_are_named():
+    """The agents may only name planned tools; the registry says which of them exist yet."""
+    from qlrf.ai.agents import PLANNED_TOOLS
+    from qlrf.ai.tools import READ_ONLY_TOOLS
+
+    built = {tool.name for tool in READ_ONLY_TOOLS}
+    assert built <= set(PLANNED_TOOLS)
+    assert set(PLANNED_TOOLS) - built == {"query_alerts", "simulate_failover", "estimate_cost"}
