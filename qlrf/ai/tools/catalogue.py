@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qlrf.ai.tools import fleet, images, records
+from qlrf.ai.tools import alerts, cost, failover, fleet, images, records
 from qlrf.ai.tools.registry import Tool
 
 READ_ONLY_TOOLS: tuple[Tool, ...] = (
@@ -23,4 +23,13 @@ READ_ONLY_TOOLS: tuple[Tool, ...] = (
          records.AuditQuery, records.query_audit, idempotent=False),
     Tool("get_dr_status", "DR readiness per platform x site x environment for a day, or one VM's restore point, "
          "RPO and gap.", fleet.ScopeOrVm, fleet.get_dr_status),
+    Tool("query_alerts", "Recent alert deliveries from the alert ledger, newest first, filtered by kind (source), "
+         "channel or literal key prefix; the ledger keeps the last delivery per key and channel, without severity.",
+         alerts.AlertQuery, alerts.query_alerts, idempotent=False),
+    Tool("simulate_failover", "Failover simulation for a platform x site x environment scope. Not available yet "
+         "(no drill plans, no simulator): says what is missing and gives the scope's VMs, DR-ready count and gaps "
+         "by reason from vm_dr; never an RTO or RPO.", failover.FailoverQuery, failover.simulate_failover),
+    Tool("estimate_cost", "Hourly and monthly USD for a scope of VMs (default: running) from the inventory, at the "
+         "shipped list prices per platform x instance type; types the table does not know are priced at the "
+         "platform default and listed under unknown_instance_types.", cost.CostQuery, cost.estimate_cost),
 )
