@@ -149,3 +149,13 @@ def test_successful_calls_are_audited_with_their_facts(box, audit):
     assert [r.data["tool"] for r in records] == ["query_alerts", "simulate_failover", "estimate_cost"]
     assert all(r.data["status"] == "ok" and r.data["facts"] for r in records)
     assert records[0].data["rows"] == 1
+
+
+def test_alert_and_cost_rows_are_capped_by_the_toolbox(box):
+    box.max_rows = 1
+    alerts = _ok(box.call("query_alerts", {}))
+    assert len(alerts["rows"]) == 1 and alerts["matching"] == 4
+    assert alerts["truncated"]["rows_total"] == 4 and alerts["truncated"]["reason"] == "row limit"
+    cost = _ok(box.call("estimate_cost", {"state": None}))
+    assert len(cost["rows"]) == 1 and cost["truncated"]["rows_total"] == 3
+    assert cost["vms"] == 4  # the totals cover the whole scope even when the lines are cut
