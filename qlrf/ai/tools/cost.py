@@ -8,7 +8,6 @@ type the table does not know is priced at its platform's `default` and named und
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from qlrf.ai.tools.context import ToolContext, ToolInputError, select_day
+from qlrf.ai.tools.fleet import Scope
 from qlrf.settings import project_root
 
-_MODEL = ConfigDict(extra="forbid", strict=True)
 PRICES_PATH = project_root() / "policy" / "prices.yaml"
 
 
@@ -60,12 +59,7 @@ def load_prices(path: Path | None = None) -> PriceTable:
     return PriceTable(raw.hours_per_month, raw.platforms)
 
 
-class CostQuery(BaseModel):
-    model_config = _MODEL
-    day: date | None = Field(None, description="inventory day (YYYY-MM-DD); default: the newest materialised")
-    platform: str | None = Field(None, description="aws, azure, gcp or vsphere")
-    site: str | None = None
-    environment: str | None = Field(None, description="dev, staging or prod")
+class CostQuery(Scope):
     state: str | None = Field("running", description="VM state to cost (stopped VMs bill no compute); null: all "
                                                      "but terminated")
 
