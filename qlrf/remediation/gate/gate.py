@@ -53,6 +53,10 @@ a wave above the environment's drift-delta limit, or a canary above the canary l
 The request schema itself (common.rego) denies unknown actions, environments, modes and risk levels,
 and a decision is only ever ``allow`` for a request that passes it.
 
+An AI task is asked with ``"action": "ai_task"`` and its own fields (the TaskSpec's type, scope size,
+risk, autonomy, content hash; built by :mod:`qlrf.ai.validation`): gate.rego hands it to
+``policy/ai_task.rego``, whose decision has the same shape; the table above is for the other actions.
+
 The package: ``decision`` (Decision, Outcome), ``request`` (the one request builder), ``modules``
 (reading Rego), ``embedded`` (regopy), ``remote`` (OPA REST), ``testing`` (``qlrf policy test``).
 One decision costs ~0.2-0.3 ms embedded on this 2-core machine; ``workers=N`` keeps N interpreters,
