@@ -81,12 +81,10 @@ requires_approval if count(needs_approval) > 0
 # An AI task (action "ai_task") is decided by its own package; every other action by the rules above.
 decision := ai_task.decision if input.action == "ai_task"
 
-decision := remediation_decision if not input.action == "ai_task"
-
-remediation_decision := {
+decision := {
 	"allow": allow,
 	"requires_approval": requires_approval,
 	"deny": deny,
 	"approval_reasons": needs_approval,
 	"approved": approved,
-}
+} if not input.action == "ai_task"
