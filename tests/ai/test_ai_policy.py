@@ -17,6 +17,7 @@ from qlrf.ai.validation import (
 )
 from qlrf.remediation.gate import Gate, Outcome
 from qlrf.remediation.policy import RemediationPolicy
+from tests.fakes.opa_fake import start_opa_fake
 
 PLAN_HASH = "sha256:" + "ab" * 32
 SELF_SET = "a task may not set its own autonomy mode or approval: the proposal tried, so it is not trusted"
@@ -142,3 +143,19 @@ def test_a_gate_that_cannot_decide_fails_the_step_closed(policy, tmp_path):
     result = policy_step(spec(policy, task_type="answer"), Gate.embedded(tmp_path), requested_by="user:alice")
     assert result.outcome is Outcome.UNDEFINED and result.gate_failed and not result.passed
     assert result.reasons and "undefined" in result.reasons[0]
+
+
+def test_the_remote_gate_gives_the_ai_task_the_same_verdicts(gate, policy):
+    specs = [spec(policy, task_type="answer", environment="prod"), spec(policy, environment="prod"),
+             spec(policy, task_type="rightsize", target_count=60)]
+    with start_opa_fake() as fake:
+        remote = Gate.remote(fake.url)
+        try:
+            verdicts = [policy_step(s, remote, requested_by="user:alice") for s in specs]
+        finally:
+            remote.close()
+    local = [policy_step(s, gate, requested_by="user:alice") for s in specs]
+    assert [(r.outcome, r.reasons, r.approval_reasons) for r in verdicts] == [
+        (r.outcome, r.reasons, r.approval_reasons) for r in local
+    ]
+    assert [r.outcome for r in verdicts] == [Outcome.ALLOWED, Outcome.NEEDS_APPROVAL, Outcome.POLICY_DENY]
