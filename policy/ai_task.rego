@@ -1,7 +1,7 @@
 # The ai_task policy: may an AI task (a sealed TaskSpec, see qlrf/ai/taskspec.py) go ahead?
 #
-# Asked through the one gate: gate.rego hands a request with `"action": "ai_task"` to this
-# package's `decision` (same shape as the gate's). The request is built by qlrf/ai/validation.py:
+# Asked at this package's own `decision` (data.qlrf.gate.ai_task.decision, same shape as the gate's;
+# remediation decisions never pass through it). The request is built by qlrf/ai/validation.py:
 #
 #   action               "ai_task"
 #   task_type            answer | remediate_drift | rebuild_image | dr_drill | simulate_failover |

@@ -1,14 +1,14 @@
-# Tests for policy/ai_task.rego, asked through the gate's one decision (action "ai_task").
+# Tests for policy/ai_task.rego, asked at its own decision (data.qlrf.gate.ai_task.decision).
 package qlrf.gate.ai_task_test
 
 import rego.v1
 
-import data.qlrf.gate
+import data.qlrf.gate.ai_task
 
 # (`with` takes literals, one input field at a time: see the note in gate_test.rego.)
 
 test_answer_in_prod_is_allowed_without_approval if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "answer"
 		with input.environment as "prod"
 		with input.autonomy_mode as null
@@ -22,7 +22,7 @@ test_answer_in_prod_is_allowed_without_approval if {
 }
 
 test_answer_with_no_environment_is_allowed if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "answer"
 		with input.environment as null
 		with input.autonomy_mode as null
@@ -37,7 +37,7 @@ test_answer_with_no_environment_is_allowed if {
 }
 
 test_answer_whose_proposal_set_its_autonomy_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "answer"
 		with input.environment as "dev"
 		with input.autonomy_mode as null
@@ -52,7 +52,7 @@ test_answer_whose_proposal_set_its_autonomy_is_denied if {
 }
 
 test_compliance_report_in_dev_without_approval_flag_is_allowed if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "compliance_report"
 		with input.environment as "dev"
 		with input.autonomy_mode as "full_auto"
@@ -66,7 +66,7 @@ test_compliance_report_in_dev_without_approval_flag_is_allowed if {
 }
 
 test_compliance_report_in_prod_waits_only_for_the_specs_approval if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "compliance_report"
 		with input.environment as "prod"
 		with input.autonomy_mode as "plan_only"
@@ -83,7 +83,7 @@ test_compliance_report_in_prod_waits_only_for_the_specs_approval if {
 }
 
 test_destructive_task_in_prod_needs_approval if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "remediate_drift"
 		with input.environment as "prod"
 		with input.autonomy_mode as "canary_only"
@@ -100,7 +100,7 @@ test_destructive_task_in_prod_needs_approval if {
 }
 
 test_destructive_task_with_no_environment_counts_as_prod if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "rebuild_image"
 		with input.environment as null
 		with input.autonomy_mode as "plan_only"
@@ -114,7 +114,7 @@ test_destructive_task_with_no_environment_counts_as_prod if {
 }
 
 test_approved_destructive_task_in_prod_is_allowed if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "remediate_drift"
 		with input.environment as "prod"
 		with input.autonomy_mode as "canary_only"
@@ -131,7 +131,7 @@ test_approved_destructive_task_in_prod_is_allowed if {
 }
 
 test_approval_of_another_task_hash_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
@@ -147,7 +147,7 @@ test_approval_of_another_task_hash_is_denied if {
 }
 
 test_self_approval_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
@@ -163,7 +163,7 @@ test_self_approval_is_denied if {
 }
 
 test_critical_risk_always_needs_approval if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "open_incident"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
@@ -178,7 +178,7 @@ test_critical_risk_always_needs_approval if {
 }
 
 test_low_risk_scope_above_50_targets_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "rightsize"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
@@ -193,7 +193,7 @@ test_low_risk_scope_above_50_targets_is_denied if {
 }
 
 test_low_risk_scope_of_50_targets_is_allowed if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "rightsize"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
@@ -207,7 +207,7 @@ test_low_risk_scope_of_50_targets_is_allowed if {
 }
 
 test_medium_and_high_limits if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
@@ -218,7 +218,7 @@ test_medium_and_high_limits if {
 		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.requested_by as "ai:patch"
 	d.deny == {"scope of 501 targets is above the limit of 500 for risk level medium: split the task"}
-	e := gate.decision with input.action as "ai_task"
+	e := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
@@ -231,7 +231,7 @@ test_medium_and_high_limits if {
 }
 
 test_critical_scope_has_no_limit_but_needs_approval if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
@@ -246,7 +246,7 @@ test_critical_scope_has_no_limit_but_needs_approval if {
 }
 
 test_read_only_compliance_report_has_no_scope_limit if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "compliance_report"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
@@ -260,7 +260,7 @@ test_read_only_compliance_report_has_no_scope_limit if {
 }
 
 test_full_auto_ai_task_in_prod_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "open_incident"
 		with input.environment as "prod"
 		with input.autonomy_mode as "full_auto"
@@ -275,7 +275,7 @@ test_full_auto_ai_task_in_prod_is_denied if {
 }
 
 test_full_auto_ai_task_in_dev_is_not_denied_for_it if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "open_incident"
 		with input.environment as "dev"
 		with input.autonomy_mode as "full_auto"
@@ -289,7 +289,7 @@ test_full_auto_ai_task_in_dev_is_not_denied_for_it if {
 }
 
 test_task_that_set_its_own_autonomy_is_denied if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "remediate_drift"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
@@ -304,18 +304,10 @@ test_task_that_set_its_own_autonomy_is_denied if {
 }
 
 test_missing_fields_are_denied_with_schema_reasons if {
-	d := gate.decision with input.action as "ai_task"
+	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "launch_missiles"
 	d.allow == false
 	"task_type 'launch_missiles' is not one of answer, compliance_report, dr_drill, open_incident, rebuild_image, remediate_drift, rightsize, simulate_failover" in d.deny
 	"proposal_set_autonomy must be true or false (whether the proposal tried to set its autonomy)" in d.deny
 	"task_hash must be the spec's sha256:<digest> (71 characters)" in d.deny
-}
-
-test_remediation_requests_still_take_the_remediation_rules if {
-	d := gate.decision with input.action as "plan"
-		with input.environment as "prod"
-		with input.autonomy_mode as "full_auto"
-		with input.risk_level as "low"
-	d.deny == {"production is never full_auto: set the prod autonomy mode to plan_only or canary_only"}
 }

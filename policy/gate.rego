@@ -8,12 +8,11 @@
 #     "approved": bool,           # input.approval is a valid approval of input.plan_hash
 #   }
 #
-# The input schema is documented in qlrf/remediation/gate/gate.py (ai_task requests: policy/ai_task.rego). Callers treat an undefined decision as deny.
+# The input schema is documented in qlrf/remediation/gate/gate.py. Callers treat an undefined decision as deny.
 package qlrf.gate
 
 import rego.v1
 
-import data.qlrf.gate.ai_task
 import data.qlrf.gate.autonomy
 import data.qlrf.gate.common
 import data.qlrf.gate.drift_delta
@@ -78,13 +77,10 @@ default requires_approval := false
 
 requires_approval if count(needs_approval) > 0
 
-# An AI task (action "ai_task") is decided by its own package; every other action by the rules above.
-decision := ai_task.decision if input.action == "ai_task"
-
 decision := {
 	"allow": allow,
 	"requires_approval": requires_approval,
 	"deny": deny,
 	"approval_reasons": needs_approval,
 	"approved": approved,
-} if not input.action == "ai_task"
+}

@@ -1,8 +1,9 @@
 """The validation pipeline's policy step: may this TaskSpec go ahead, wait for a human, or not run?
 
-The decision is Rego's, never Python's: the spec becomes one gate request with action ``ai_task``
-(decided by ``policy/ai_task.rego`` through the gate's single ``data.qlrf.gate.decision``), so the
-embedded and remote (OPA) gates give AI tasks the same answer as every other action. This module
+The decision is Rego's, never Python's: the spec becomes one gate request with action ``ai_task``,
+decided by ``policy/ai_task.rego`` at its own decision (``AI_TASK_DECISION_PATH``; build the gate
+with ``Gate.embedded(decision_path=...)`` / ``Gate.from_env(decision_path=...)``), so the embedded
+and remote (OPA) gates give AI tasks the same answer and remediation decisions pay nothing for it. This module
 only builds that request and types the answer as a :class:`StepResult` the pipeline can branch on
 through its :class:`~qlrf.remediation.gate.Outcome` (never on the wording of a reason).
 
@@ -22,6 +23,7 @@ from qlrf.ai.taskspec import TaskSpec
 from qlrf.remediation.gate import Decision, Gate, Outcome
 
 AI_TASK_ACTION = "ai_task"
+AI_TASK_DECISION_PATH = "qlrf/gate/ai_task/decision"
 POLICY_STEP = "policy"
 # Fields by which a proposal would grant itself autonomy: its mode, or a waived approval.
 AUTONOMY_FIELDS: tuple[str, ...] = ("autonomy_mode", "approval_required")

@@ -9,6 +9,7 @@ import pytest
 from qlrf.ai.taskspec import TaskSpec, parse_proposal
 from qlrf.ai.validation import (
     AI_TASK_ACTION,
+    AI_TASK_DECISION_PATH,
     POLICY_STEP,
     StepResult,
     policy_request,
@@ -26,7 +27,7 @@ SPEC_APPROVAL = "the task spec requires approval (AI tasks wait for a human)"
 
 @pytest.fixture(scope="module")
 def gate() -> Gate:
-    return Gate.embedded()
+    return Gate.embedded(decision_path=AI_TASK_DECISION_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ def test_full_auto_never_applies_to_an_ai_task_in_prod(gate, policy):
 
 def test_a_gate_that_cannot_decide_fails_the_step_closed(policy, tmp_path):
     (tmp_path / "gate.rego").write_text("package qlrf.gate\n\nimport rego.v1\n\nnothing := true\n")
-    result = policy_step(spec(policy, task_type="answer"), Gate.embedded(tmp_path), requested_by="user:alice")
+    result = policy_step(spec(policy, task_type="answer"), Gate.embedded(tmp_path, decision_path=AI_TASK_DECISION_PATH), requested_by="user:alice")
     assert result.outcome is Outcome.UNDEFINED and result.gate_failed and not result.passed
     assert result.reasons and "undefined" in result.reasons[0]
 
@@ -149,7 +150,7 @@ def test_the_remote_gate_gives_the_ai_task_the_same_verdicts(gate, policy):
     specs = [spec(policy, task_type="answer", environment="prod"), spec(policy, environment="prod"),
              spec(policy, task_type="rightsize", target_count=60)]
     with start_opa_fake() as fake:
-        remote = Gate.remote(fake.url)
+        remote = Gate.remote(fake.url, decision_path=AI_TASK_DECISION_PATH)
         try:
             verdicts = [policy_step(s, remote, requested_by="user:alice") for s in specs]
         finally:
