@@ -53,6 +53,11 @@ a wave above the environment's drift-delta limit, or a canary above the canary l
 The request schema itself (common.rego) denies unknown actions, environments, modes and risk levels,
 and a decision is only ever ``allow`` for a request that passes it.
 
+An AI task is asked with ``"action": "ai_task"`` and its own fields (the TaskSpec's type, scope size,
+risk, autonomy, content hash; built by :mod:`qlrf.ai.validation`) at ``policy/ai_task.rego``'s own
+decision (a Gate built with ``decision_path="qlrf/gate/ai_task/decision"``), whose decision has the
+same shape; remediation decisions never pass through it. The table above is for the other actions.
+
 The package: ``decision`` (Decision, Outcome), ``request`` (the one request builder), ``modules``
 (reading Rego), ``embedded`` (regopy), ``remote`` (OPA REST), ``testing`` (``qlrf policy test``).
 One decision costs ~0.2-0.3 ms embedded on this 2-core machine; ``workers=N`` keeps N interpreters,
@@ -72,7 +77,7 @@ from typing import Any
 from qlrf.envparse import environ
 from qlrf.remediation.gate.decision import Decision, GateFailure, Outcome, decision_from_result
 from qlrf.remediation.gate.embedded import EmbeddedEngine
-from qlrf.remediation.gate.modules import ENV_POLICY_DIR, default_policy_dir, load_modules
+from qlrf.remediation.gate.modules import DECISION_PATH, ENV_POLICY_DIR, default_policy_dir, load_modules
 from qlrf.remediation.gate.remote import ENV_OPA_TOKEN, ENV_OPA_URL, RemoteEngine, json_input
 from qlrf.remediation.gate.testing import PolicyTestReport, run_policy_tests
 
@@ -91,6 +96,7 @@ class Gate:
         token: str | None = None,
         ca_file: str | None = None,
         workers: int = 1,
+        decision_path: str = DECISION_PATH,
     ):
         if mode not in ("embedded", "remote"):
             raise ValueError(f"mode must be embedded or remote, got {mode!r}")
@@ -103,31 +109,37 @@ class Gate:
             if not url:
                 raise ValueError("remote mode needs the OPA url")
             self.url = url
-            self._remote = RemoteEngine(url, timeout=timeout, token=token, ca_file=ca_file)
+            self._remote = RemoteEngine(url, timeout=timeout, token=token, ca_file=ca_file, path=decision_path)
             for _ in range(self.workers):
                 self._engines.put(self._remote)
         else:
             self.url = None
             modules = load_modules(self.policy_dir)
             for _ in range(self.workers):  # one interpreter per worker: rego-cpp runs outside the GIL
-                self._engines.put(EmbeddedEngine(modules, self.data))
+                self._engines.put(EmbeddedEngine(modules, self.data, entrypoint=decision_path))
 
     @classmethod
-    def embedded(cls, policy_dir: Path | str | None = None, data: Mapping | None = None, workers: int = 1) -> Gate:
-        return cls("embedded", policy_dir=policy_dir, data=data, workers=workers)
+    def embedded(
+        cls, policy_dir: Path | str | None = None, data: Mapping | None = None, workers: int = 1,
+        decision_path: str = DECISION_PATH,
+    ) -> Gate:
+        return cls("embedded", policy_dir=policy_dir, data=data, workers=workers, decision_path=decision_path)
 
     @classmethod
     def remote(cls, url: str, **kwargs: Any) -> Gate:
         return cls("remote", url=url, **kwargs)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Gate:
-        """Remote when ``QLRF_OPA_URL`` is set (with ``QLRF_OPA_TOKEN`` as bearer token), else embedded."""
+    def from_env(cls, env: Mapping[str, str] | None = None, decision_path: str = DECISION_PATH) -> Gate:
+        """Remote when ``QLRF_OPA_URL`` is set (with ``QLRF_OPA_TOKEN`` as bearer token), else embedded.
+
+        `decision_path` picks the policy's decision: the remediation gate's, or another package's
+        (AI tasks ask ``qlrf/gate/ai_task/decision``) without routing every remediation decision through it."""
         env = environ(env)
         url = env.get(ENV_OPA_URL)
         if url:
-            return cls.remote(url, token=env.get(ENV_OPA_TOKEN) or None)
-        return cls.embedded(env.get(ENV_POLICY_DIR) or None)
+            return cls.remote(url, token=env.get(ENV_OPA_TOKEN) or None, decision_path=decision_path)
+        return cls.embedded(env.get(ENV_POLICY_DIR) or None, decision_path=decision_path)
 
     @property
     def source(self) -> str:
