@@ -17,7 +17,6 @@ Versioned: ``schema_version`` is ``"1.0"``; the JSON Schema is exported to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -36,7 +35,7 @@ from pydantic import (
 
 from qlrf.platforms import PLATFORMS
 from qlrf.remediation.planner import RISK_ORDER, risk_level
-from qlrf.remediation.plans import AutonomyMode, RiskLevel
+from qlrf.remediation.plans import AutonomyMode, ContentSealed, RiskLevel
 from qlrf.remediation.policy import ENVIRONMENTS, RemediationPolicy
 
 SCHEMA_VERSION = "1.0"
@@ -126,7 +125,7 @@ class TaskProposal(_Strict):
         return value
 
 
-class TaskSpec(TaskProposal):
+class TaskSpec(TaskProposal, ContentSealed):
     """A proposal with risk, autonomy, approval and plan hash filled in by rule and policy."""
 
     risk_level: RiskLevel | None = Field(default=None, description="max(model_risk_level, rule); never lower")
@@ -159,15 +158,6 @@ class TaskSpec(TaskProposal):
             approval_required=is_action,
             plan_hash=plan_hash,
         ).sealed()
-
-    def compute_hash(self) -> str:
-        body = self.model_dump(mode="json", exclude={"content_hash"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-    def sealed(self) -> TaskSpec:
-        """The same spec with its content hash filled in."""
-        return self.model_copy(update={"content_hash": self.compute_hash()})
 
 
 def _contract_problems(spec: TaskSpec) -> Iterable[str]:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,24 @@ class PlanError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContentSealed(BaseModel):
+    """A contract a human approves by hash: sha256 over its canonical JSON, `content_hash` excluded.
+
+    Shared by patch plans and AI task specs so an approval binds both the same way.
+    """
+
+    content_hash: str | None = None
+
+    def compute_hash(self) -> str:
+        body = self.model_dump(mode="json", exclude={"content_hash"})
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def sealed(self) -> Self:
+        """The same contract with its content hash filled in."""
+        return self.model_copy(update={"content_hash": self.compute_hash()})
 
 
 class ImageRef(_Strict):
@@ -167,21 +185,11 @@ class Spec(_Strict):
         return value
 
 
-class PatchPlan(_Strict):
+class PatchPlan(_Strict, ContentSealed):
     apiVersion: Literal["qlrf/v1"] = "qlrf/v1"
     kind: Literal["PatchPlan"] = "PatchPlan"
     metadata: Metadata
     spec: Spec
-    content_hash: str | None = None
-
-    def compute_hash(self) -> str:
-        body = self.model_dump(mode="json", exclude={"content_hash"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-    def sealed(self) -> PatchPlan:
-        """The same plan with its content hash filled in."""
-        return self.model_copy(update={"content_hash": self.compute_hash()})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.sealed().model_dump(mode="json"), sort_keys=False)
