@@ -9,6 +9,9 @@ States and the only legal moves::
         └──> rejected  (the gate denied it)
 
 Anything else raises :class:`TaskStateError` naming the task, its state and the refused move.
+Callers that must tell refusals apart (the HTTP API's status codes) catch its subclasses, never
+the message: :class:`TaskNotFound`, :class:`PlanHashMismatch`, :class:`SelfApprovalRefused`,
+:class:`ApprovalExpired`.
 
 * ``propose(plan, requested_by, decision)`` stores the sealed plan (YAML) and the gate decision
   (``Decision.as_dict()``: allow, requires_approval, deny, approval_reasons, input, ...):
@@ -53,7 +56,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -97,6 +100,18 @@ class TaskStateError(ValueError):
 
 class TaskNotFound(TaskStateError, LookupError):
     """No task with that id."""
+
+
+class PlanHashMismatch(TaskStateError):
+    """The caller reviewed another version of the plan than the one the task holds."""
+
+
+class SelfApprovalRefused(TaskStateError, PermissionError):
+    """The requester of a task tried to approve (or reject) it."""
+
+
+class ApprovalExpired(TaskStateError):
+    """The task's approval window closed before the decision arrived (the task is now expired)."""
 
 
 def check_transition(current: str, new: str, task_id: str = "?") -> None:
@@ -287,19 +302,30 @@ class TaskStore:
             row = conn.execute(select(tasks).where(tasks.c.plan_hash == plan_hash)).first()
         return _row_task(row) if row else None
 
-    def list(self, states: str | Iterable[str] | None = None, environment: str | None = None) -> builtins.list[Task]:
-        """Tasks, oldest first, optionally only in `states` (one or several) and one environment."""
-        query = select(tasks).order_by(tasks.c.created_at, tasks.c.id)
-        if states is not None:
-            wanted = [states] if isinstance(states, str) else builtins.list(states)
-            unknown = sorted(set(wanted) - set(STATES))
-            if unknown:
-                raise TaskStateError(f"unknown state(s) {unknown} (states: {', '.join(STATES)})")
-            query = query.where(tasks.c.state.in_(wanted))
-        if environment is not None:
-            query = query.where(tasks.c.environment == environment)
+    def list(
+        self,
+        states: str | Iterable[str] | None = None,
+        environment: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[Task]:
+        """Tasks, oldest first, optionally only in `states` (one or several) and one environment.
+
+        `limit`/`offset` page in the database, so a caller showing 50 tasks never loads every plan."""
+        query = _filtered(select(tasks), states, environment).order_by(tasks.c.created_at, tasks.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with read_tx(self.engine) as conn:
             return [_row_task(r) for r in conn.execute(query).all()]
+
+    def count(self, states: str | Iterable[str] | None = None, environment: str | None = None) -> int:
+        """How many tasks :meth:`list` would return without a limit (the total behind a page)."""
+        query = _filtered(select(func.count()).select_from(tasks), states, environment)
+        with read_tx(self.engine) as conn:
+            return int(conn.execute(query).scalar_one())
 
     def expiring_within(self, delta: timedelta) -> builtins.list[Task]:
         """Pending tasks that expire in (now, now + delta]: for "approval about to expire" alerts."""
@@ -430,12 +456,12 @@ class TaskStore:
     def _reviewable(self, change: _Change, task_id: str, plan_hash: str, approver: str, now: datetime, what: str) -> Task:
         task = self._load(change.conn, task_id, for_update=True)
         if plan_hash != task.plan_hash:
-            raise TaskStateError(
+            raise PlanHashMismatch(
                 f"task {task_id}: {what} is bound to plan hash {task.plan_hash}, got {plan_hash}: "
                 "review the current plan and pass its hash"
             )
         if approver == normalise_identity(task.requested_by):
-            raise TaskStateError(f"task {task_id}: self-approval refused: {approver} requested this plan")
+            raise SelfApprovalRefused(f"task {task_id}: self-approval refused: {approver} requested this plan")
         if task.state == "pending_approval" and task.expires_at is not None and task.expires_at <= now:
             raise _Expired(task)
         if task.state != "pending_approval":
@@ -455,7 +481,7 @@ class TaskStore:
                 )
         except _Expired as exc:
             self._expire_one(exc.task.id)
-            raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: {what} refused") from None
+            raise ApprovalExpired(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: {what} refused") from None
 
     def approve(self, task_id: str, plan_hash: str, approver: str, reason: str) -> Task:
         return self._decide(task_id, plan_hash, approver, reason, "approved")
@@ -493,7 +519,7 @@ class TaskStore:
                 now = self._now(change.conn)
                 old = self._load(change.conn, task_id, for_update=True)
                 if plan_hash != old.plan_hash:
-                    raise TaskStateError(
+                    raise PlanHashMismatch(
                         f"task {task_id}: modification is bound to plan hash {old.plan_hash}, got {plan_hash}: "
                         "review the current plan and pass its hash"
                     )
@@ -514,7 +540,7 @@ class TaskStore:
                 return self._insert(change, sealed, editor, stored, now, supersedes=task_id, force_pending=True)
         except _Expired as exc:
             self._expire_one(exc.task.id)
-            raise TaskStateError(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: modification refused") from None
+            raise ApprovalExpired(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: modification refused") from None
 
     # --- expiry ------------------------------------------------------------------------------------
 
@@ -594,6 +620,18 @@ class TaskStore:
         return [problem for problem in found if problem]
 
 
+def _filtered(query: Any, states: str | Iterable[str] | None, environment: str | None) -> Any:
+    if states is not None:
+        wanted = [states] if isinstance(states, str) else builtins.list(states)
+        unknown = sorted(set(wanted) - set(STATES))
+        if unknown:
+            raise TaskStateError(f"unknown state(s) {unknown} (states: {', '.join(STATES)})")
+        query = query.where(tasks.c.state.in_(wanted))
+    if environment is not None:
+        query = query.where(tasks.c.environment == environment)
+    return query
+
+
 class _Expired(Exception):
     def __init__(self, task: Task):
         super().__init__(task.id)
@@ -653,7 +691,10 @@ class _Change:
 __all__ = [
     "APPROVED_STATES",
     "AUTO_APPROVER",
+    "ApprovalExpired",
+    "PlanHashMismatch",
     "STATES",
+    "SelfApprovalRefused",
     "TERMINAL",
     "TRANSITIONS",
     "Task",

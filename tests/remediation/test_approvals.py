@@ -16,6 +16,9 @@ from qlrf.remediation.approvals import (
     AUTO_APPROVER,
     STATES,
     TRANSITIONS,
+    ApprovalExpired,
+    PlanHashMismatch,
+    SelfApprovalRefused,
     TaskNotFound,
     TaskStateError,
     TaskStore,
@@ -109,16 +112,16 @@ def test_approval_is_bound_to_the_plan_hash(store):
     task = store.propose(make_plan(), "sensor:drift_breach", PENDING)
     other = make_plan(to_ref="ami-00000000000evil01").compute_hash()
     for act in (store.approve, store.reject):
-        with pytest.raises(TaskStateError, match=f"bound to plan hash {task.plan_hash}, got {other}"):
+        with pytest.raises(PlanHashMismatch, match=f"bound to plan hash {task.plan_hash}, got {other}"):
             act(task.id, other, "alice", "looks fine")
     assert store.get(task.id).state == "pending_approval"
 
 
 def test_self_approval_and_anonymous_approval_refused(store):
     task = store.propose(make_plan(), "bob", PENDING)
-    with pytest.raises(TaskStateError, match="self-approval refused: bob requested this plan"):
+    with pytest.raises(SelfApprovalRefused, match="self-approval refused: bob requested this plan"):
         store.approve(task.id, task.plan_hash, "bob", "mine")
-    with pytest.raises(TaskStateError, match="self-approval refused"):
+    with pytest.raises(SelfApprovalRefused, match="self-approval refused"):
         store.reject(task.id, task.plan_hash, "bob", "mine")
     with pytest.raises(TaskStateError, match="approver must be given"):
         store.approve(task.id, task.plan_hash, "  ", "x")
@@ -248,10 +251,23 @@ def test_pending_tasks_expire_after_24_hours(store, clock):
         store.approve(task.id, task.plan_hash, "alice", "too late")
     # Past its expiry but not yet swept: the approval is refused and the task expires on the spot.
     clock.set(T0 + timedelta(hours=27, minutes=1))
-    with pytest.raises(TaskStateError, match="approval expired at 2026-11-28T13:00:00"):
+    with pytest.raises(ApprovalExpired, match="approval expired at 2026-11-28T13:00:00"):
         store.approve(later.id, later.plan_hash, "alice", "late")
     assert store.get(later.id).state == "expired"
     assert [r.actor for r in store.audit.records(kind="expiry")] == ["system:expiry", "system:expiry"]
+
+
+def test_list_pages_in_the_database_and_counts_the_whole_selection(store, clock):
+    made = []
+    for n in range(5):
+        clock.set(T0 + timedelta(minutes=n))
+        made.append(store.propose(make_plan(f"plan-{n}", environment="prod" if n % 2 else "dev"), "sensor", PENDING).id)
+    assert [t.id for t in store.list(limit=2)] == made[:2]
+    assert [t.id for t in store.list(limit=2, offset=4)] == made[4:]
+    assert [t.id for t in store.list(environment="prod", limit=1, offset=1)] == [made[3]]
+    assert store.count() == 5 and store.count(environment="prod") == 2 and store.count("approved") == 0
+    with pytest.raises(TaskStateError, match="unknown state"):
+        store.count("pending")
 
 
 def test_start_wins_exactly_once_under_concurrency(store):
