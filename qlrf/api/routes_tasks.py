@@ -1,0 +1,58 @@
+"""Approval tasks: list, show, approve, reject. The approver is always the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from qlrf.api.deps import Caller, Store
+from qlrf.api.errors import documented
+from qlrf.api.schemas import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    TASK_ID,
+    ReviewRequest,
+    TaskDetail,
+    TaskPage,
+    TaskState,
+    TaskSummary,
+)
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+TaskId = Annotated[str, Path(pattern=TASK_ID, description="task-<16 hex>")]
+
+
+@router.get("", response_model=TaskPage, responses=documented(401))
+def list_tasks(
+    _who: Caller,
+    store: Store,
+    state: Annotated[list[TaskState] | None, Query(description="one or more states")] = None,
+    environment: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskPage:
+    """Tasks, oldest first; never the plan body (ask for one task to see it)."""
+    total = store.count(state, environment)
+    tasks = store.list(state, environment, limit=limit, offset=offset)
+    following = offset + len(tasks)
+    return TaskPage(tasks=[TaskSummary.of(t) for t in tasks], total=total, limit=limit, offset=offset,
+                    next_offset=following if following < total else None)
+
+
+@router.get("/{task_id}", response_model=TaskDetail, responses=documented(401, 404, 409))
+def show_task(task_id: TaskId, _who: Caller, store: Store) -> TaskDetail:
+    """One task with its gate decision and plan: what a reviewer reads before approving by hash."""
+    return TaskDetail.of(store.get(task_id))
+
+
+@router.post("/{task_id}/approve", response_model=TaskSummary, responses=documented(401, 403, 404, 409))
+def approve_task(task_id: TaskId, body: ReviewRequest, who: Caller, store: Store) -> TaskSummary:
+    """Approve the plan you reviewed (by its hash); the requester of a task cannot approve it (403)."""
+    return TaskSummary.of(store.approve(task_id, body.plan_hash, who.name, body.reason))
+
+
+@router.post("/{task_id}/reject", response_model=TaskSummary, responses=documented(401, 403, 404, 409))
+def reject_task(task_id: TaskId, body: ReviewRequest, who: Caller, store: Store) -> TaskSummary:
+    """Reject the plan you reviewed (by its hash); like approval, not by its requester."""
+    return TaskSummary.of(store.reject(task_id, body.plan_hash, who.name, body.reason))
