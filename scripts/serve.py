@@ -1,4 +1,4 @@
-"""Start and stop the Dagster UI + daemon and the Streamlit app, each in its own process group.
+"""Start and stop the Dagster UI + daemon, the Streamlit app and the HTTP API, each in its own process group.
 
 `dagster dev` started from a shell with `&` inherits an ignored SIGINT and leaves children behind
 when only its parent is killed (platform notes), so each service gets default signal handling and
@@ -18,17 +18,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.instance import prepare_dagster_home  # noqa: E402
+from qlrf.api.config import ApiSettings  # noqa: E402
+from qlrf.envparse import environ, text  # noqa: E402
 from qlrf.settings import Settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
 
+def _port(name: str, default: str) -> str:
+    return text(environ(), name, default)
+
+
 def _services(settings: Settings) -> dict[str, list[str]]:
     return {
         "dagster": [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-                    "-p", os.environ.get("QLRF_DAGSTER_PORT", "3000")],
+                    "-p", _port("QLRF_DAGSTER_PORT", "3000")],
         "streamlit": [str(BIN / "streamlit"), "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
-                      "--server.address", "127.0.0.1", "--server.port", os.environ.get("QLRF_DASHBOARD_PORT", "8501")],
+                      "--server.address", "127.0.0.1", "--server.port", _port("QLRF_DASHBOARD_PORT", "8501")],
+        "api": [sys.executable, "-m", "qlrf.api"],  # host and port from QLRF_API_HOST / QLRF_API_PORT
     }
 
 
@@ -45,6 +52,7 @@ def _run_dir(settings: Settings) -> Path:
 
 def start() -> int:
     settings = Settings.from_env()
+    api = ApiSettings.from_env()  # a bad QLRF_API_PORT stops here, naming the variable, before anything starts
     prepare_dagster_home(settings)
     run_dir = _run_dir(settings)
     for name, argv in _services(settings).items():
@@ -57,8 +65,9 @@ def start() -> int:
                                     start_new_session=True, preexec_fn=_reset_signals)
         pid_file.write_text(str(proc.pid))
         print(f"started {name} (pid {proc.pid}), log {run_dir / (name + '.log')}")
-    print(f"Dagster UI: http://127.0.0.1:{os.environ.get('QLRF_DAGSTER_PORT', '3000')}")
-    print(f"Dashboard:  http://127.0.0.1:{os.environ.get('QLRF_DASHBOARD_PORT', '8501')}")
+    print(f"Dagster UI: http://127.0.0.1:{_port('QLRF_DAGSTER_PORT', '3000')}")
+    print(f"Dashboard:  http://127.0.0.1:{_port('QLRF_DASHBOARD_PORT', '8501')}")
+    print(f"HTTP API:   http://{api.host}:{api.port}/docs")
     print("Stop with: make stop")
     return 0
 

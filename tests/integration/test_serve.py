@@ -1,4 +1,4 @@
-"""`make serve` starts the Dagster UI + daemon and Streamlit; `make stop` leaves no process behind.
+"""`make serve` starts the Dagster UI + daemon, Streamlit and the HTTP API; `make stop` leaves no process behind.
 
 Started the way a shell script would (`&` in a non-interactive shell ignores SIGINT in the child), to
 prove the services still stop on SIGTERM to their process groups.
@@ -42,12 +42,14 @@ def _group_alive(pgid: int) -> bool:
 @pytest.mark.slow
 def test_serve_then_stop_leaves_nothing_running(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
-    env.update(QLRF_HOME=str(tmp_path), QLRF_DAGSTER_PORT=str(free_port()), QLRF_DASHBOARD_PORT=str(free_port()))
+    env.update(QLRF_HOME=str(tmp_path), QLRF_DAGSTER_PORT=str(free_port()), QLRF_DASHBOARD_PORT=str(free_port()),
+               QLRF_API_PORT=str(free_port()))
     serve = [sys.executable, str(ROOT / "scripts" / "serve.py")]
     subprocess.run(["bash", "-c", f"{' '.join(serve)} start & wait"], env=env, check=True, timeout=60, cwd=ROOT)
     pids = {p.stem: int(p.read_text()) for p in (tmp_path / "run").glob("*.pid")}
     try:
-        assert set(pids) == {"dagster", "streamlit"}
+        assert set(pids) == {"dagster", "streamlit", "api"}
+        assert _wait(f"http://127.0.0.1:{env['QLRF_API_PORT']}/healthz") == '{"status":"ok"}'
         assert _wait(f"http://127.0.0.1:{env['QLRF_DASHBOARD_PORT']}/_stcore/health") == "ok"
         assert "dagster_webserver_version" in _wait(f"http://127.0.0.1:{env['QLRF_DAGSTER_PORT']}/server_info")
     finally:
