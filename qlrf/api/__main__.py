@@ -9,19 +9,19 @@ from __future__ import annotations
 import sys
 
 from qlrf.api.config import ApiSettings
-from qlrf.api.identity import IdentityConfigError
+from qlrf.api.identity import Authenticator
 
 
 def main() -> int:
-    import uvicorn
-
-    from qlrf.api.app import create_app
-    from qlrf.api.identity import Authenticator
-
-    try:
+    try:  # configuration first: a refusal costs no framework import
         api = ApiSettings.from_env()
-        app = create_app(identity=Authenticator.from_settings(api))
-    except (IdentityConfigError, ValueError) as exc:
+        identity = Authenticator.from_settings(api)
+        import uvicorn
+
+        from qlrf.api.app import create_app
+
+        app = create_app(identity=identity)
+    except ValueError as exc:  # IdentityConfigError included: one line naming the variable
         print(f"qlrf api: {exc}", file=sys.stderr)
         return 2
     mode = "trusted local user" if app.state.authenticator.local_mode else "bearer tokens only"

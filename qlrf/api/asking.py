@@ -13,11 +13,13 @@ import importlib
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from qlrf.ai.answers import AskResult
 from qlrf.envparse import redact_credentials
 from qlrf.settings import Settings
+
+if TYPE_CHECKING:  # the AI package costs seconds to import; the API needs it only once someone asks
+    from qlrf.ai.answers import AskResult
 
 ORCHESTRATOR_MODULE = "qlrf.ai.orchestrator"
 
