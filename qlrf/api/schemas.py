@@ -59,7 +59,11 @@ class AskResponse(BaseModel):
 
 
 class TaskSummary(BaseModel):
-    """A task without its plan: what lists show."""
+    """A task without its plan: what lists show.
+
+    The fields are spelt out, not derived from :class:`Task`, on purpose: this is the public
+    contract, so a column added to the store does not appear in every client's JSON unannounced.
+    """
 
     id: str
     plan_hash: str
