@@ -6,7 +6,8 @@ Two sources, both configured on the server:
   hex (optionally prefixed ``sha256:``) to the identity it stands for. Only digests are stored, so the
   file alone signs nobody in; it must still not be readable or writable by group or others (whoever
   can write it can mint an approver). A presented token is hashed and compared with every digest in
-  constant time; it is never logged or echoed.
+  constant time; it is never logged or echoed. The file is re-read when it changes (:class:`TokenFile`),
+  so revoking a token needs no restart.
 * **A trusted local user** (``QLRF_API_TRUSTED_LOCAL_USER``): requests without an Authorization
   header act as that user. Honoured only when the server binds a loopback address (anything else
   refuses to start), and every response then says so in ``X-QLRF-Identity-Mode``.
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,7 @@ LOCAL_MODE_VALUE = "trusted-local"
 RESERVED_PREFIXES = ("policy:", "system:")
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 MAX_TOKEN_LENGTH = 4096
+log = logging.getLogger("qlrf.api")
 
 
 class IdentityConfigError(ValueError):
@@ -119,10 +123,51 @@ class TokenTable:
         return found
 
 
+class TokenFile:
+    """A :class:`TokenTable` that follows its file: an added or revoked token counts from the next
+    request, without a restart. A change that makes the file unusable (bad YAML, opened to group or
+    others) refuses every token until it is mended, and says why once in the server's log."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._table: TokenTable | None = TokenTable.load(path)  # unusable at start: the server does not start
+        self._problem: str | None = None
+
+    def __len__(self) -> int:
+        return len(self._table) if self._table is not None else 0
+
+    def _stat(self) -> tuple[int, ...] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+    def _current(self) -> TokenTable | None:
+        stamp = self._stat()
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._table, self._problem = TokenTable.load(self.path), None
+                except IdentityConfigError as exc:
+                    self._table, self._problem = None, str(exc)
+                    log.error("tokens file unusable, every token refused until it is mended: %s", exc)
+            return self._table
+
+    def identify(self, token: str) -> str | None:
+        table = self._current()
+        if table is None:
+            raise Unauthenticated("bearer token refused: the server's tokens file is unusable (see the server log)")
+        return table.identify(token)
+
+
 class Authenticator:
     """Turns a request's Authorization header (or its absence) into an :class:`Identity`."""
 
-    def __init__(self, tokens: TokenTable | None = None, trusted_local_user: str | None = None):
+    def __init__(self, tokens: TokenTable | TokenFile | None = None, trusted_local_user: str | None = None):
         self.tokens = tokens
         self.local_user = checked_identity(trusted_local_user, LOCAL_USER_VARIABLE) if trusted_local_user else None
 
@@ -137,7 +182,7 @@ class Authenticator:
                 f"{LOCAL_USER_VARIABLE} is only honoured when the API binds a loopback address, not {api.host!r}: "
                 "unset it, or bind 127.0.0.1"
             )
-        tokens = TokenTable.load(api.tokens_file) if api.tokens_file else None
+        tokens = TokenFile(api.tokens_file) if api.tokens_file else None
         return cls(tokens, api.trusted_local_user)
 
     def identify(self, authorization: str | None) -> Identity:
@@ -166,6 +211,7 @@ __all__ = [
     "Authenticator",
     "Identity",
     "IdentityConfigError",
+    "TokenFile",
     "TokenTable",
     "Unauthenticated",
     "token_digest",

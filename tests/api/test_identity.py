@@ -7,7 +7,9 @@ import logging
 import os
 
 import pytest
+from fastapi.testclient import TestClient
 
+from qlrf.api.app import create_app
 from qlrf.api.config import ApiSettings, is_loopback
 from qlrf.api.identity import (
     LOCAL_MODE_HEADER,
@@ -17,6 +19,7 @@ from qlrf.api.identity import (
     Unauthenticated,
     token_digest,
 )
+from qlrf.settings import Settings
 from tests.api.support import ALICE, CAROL, TOKENS, bearer, client_for, write_tokens
 from tests.remediation.support import PENDING, make_plan
 
@@ -135,3 +138,24 @@ def test_no_identity_source_at_all_refuses_every_api_call(store, tmp_path):
     assert response.json()["detail"] == ("no identity: send 'Authorization: Bearer <token>' "
                                          "(this server has no tokens: QLRF_API_TOKENS_FILE is not set)")
     assert client.get("/healthz").status_code == 200
+
+
+def test_tokens_file_changes_count_from_the_next_request(store, tmp_path, caplog):
+    path = write_tokens(tmp_path / "live.yaml")
+    built = Authenticator.from_settings(ApiSettings(tokens_file=path))
+    client = TestClient(create_app(Settings.from_env({"QLRF_HOME": str(tmp_path / "home")}), task_store=store,
+                                   identity=built), raise_server_exceptions=False)
+    assert client.get("/api/v1/tasks", headers=ALICE).status_code == 200
+    bob_and_carol = {t: who for t, who in TOKENS.items() if who != "Alice@Example.com"}
+    write_tokens(path, bob_and_carol)  # alice revoked
+    revoked = client.get("/api/v1/tasks", headers=ALICE)
+    assert revoked.status_code == 401 and revoked.json()["detail"] == "bearer token refused: unknown or revoked"
+    assert client.get("/api/v1/tasks", headers=CAROL).status_code == 200
+    os.chmod(path, 0o644)  # unusable: fail closed, say why in the log only
+    with caplog.at_level(logging.ERROR, logger="qlrf.api"):
+        closed = client.get("/api/v1/tasks", headers=CAROL)
+    assert closed.status_code == 401
+    assert closed.json()["detail"] == "bearer token refused: the server's tokens file is unusable (see the server log)"
+    assert "mode 0644 lets group or others" in caplog.text and next(iter(bob_and_carol)) not in caplog.text
+    os.chmod(path, 0o600)
+    assert client.get("/api/v1/tasks", headers=CAROL).status_code == 200
