@@ -22,7 +22,7 @@ def readyz(request: Request) -> JSONResponse:
     """200 when the task database answers, the warehouse has a materialised day and the gate policy
     loads; 503 naming each part that is not ready."""
     state = request.app.state
-    checks = readiness(state.open_store, state.settings.warehouse)
+    checks = readiness(state.open_store, state.settings.warehouse, state.gate_check)
     body = ReadyBody(ready=all(c.ok for c in checks), checks=[c.as_dict() for c in checks],
                      not_ready=[c.name for c in checks if not c.ok])
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from qlrf.api.app import create_app
@@ -11,6 +13,7 @@ from qlrf.warehouse import Warehouse
 from tests.api.support import ALICE, client_for
 
 DAY = "2026-11-20"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _with_a_day(root) -> None:
@@ -54,6 +57,22 @@ def test_not_ready_names_a_policy_that_does_not_load(store, tmp_path, monkeypatc
     assert body["not_ready"] == ["gate_policy"]
     gate = next(c for c in body["checks"] if c["name"] == "gate_policy")
     assert gate["detail"].startswith("does not load: ") and "gate.rego" in gate["detail"]
+
+
+def test_the_policy_is_reloaded_only_when_it_changes(tmp_path, monkeypatch):
+    from qlrf.api import readiness
+
+    loads = []
+    real = readiness.gate_policy
+    monkeypatch.setattr(readiness, "gate_policy", lambda env=None: loads.append(1) or real(env))
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    for source in (ROOT / "policy").glob("*.rego"):
+        (folder / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    check = readiness.GatePolicyCheck({"QLRF_POLICY_DIR": str(folder)})
+    assert [check().ok, check().ok] == [True, True] and len(loads) == 1
+    (folder / "gate.rego").write_text("package qlrf.gate\nimport rego.v1\ndecision := {", encoding="utf-8")
+    assert check().ok is False and check().detail.startswith("does not load: ") and len(loads) == 2
 
 
 def test_an_unreachable_task_database_is_503_everywhere_it_matters(tmp_path, monkeypatch):
