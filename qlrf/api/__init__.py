@@ -6,6 +6,7 @@
     asking     the production `ask` (qlrf.ai.orchestrator, imported lazily) and why it may be unavailable
     readiness  what /readyz checks: task database, a materialised warehouse day, the gate policy
     schemas    request and response bodies (pydantic), so OpenAPI documents every field
+    limits     the request body cap (413), enforced while the body is read
     routes_*   one router per concern; each a few lines over qlrf/
 
 Serve it with ``python -m qlrf.api`` (or ``make serve``).

@@ -25,6 +25,7 @@ from qlrf.api.asking import AskFactory, OrchestratorAsk
 from qlrf.api.config import ApiSettings
 from qlrf.api.errors import StoreUnavailable
 from qlrf.api.identity import LOCAL_MODE_HEADER, LOCAL_MODE_VALUE, Authenticator
+from qlrf.api.limits import BodyLimit
 from qlrf.api.readiness import GatePolicyCheck
 from qlrf.remediation.approvals import TaskStore
 from qlrf.settings import Settings
@@ -77,6 +78,7 @@ def create_app(
     app.state.ask_factory = ask_factory or OrchestratorAsk(settings, clock)
     app.state.gate_check = GatePolicyCheck()
     errors.install(app)
+    app.add_middleware(BodyLimit)
     for module in (routes_health, routes_ai, routes_tasks):
         app.include_router(module.router)
 

@@ -7,6 +7,7 @@ real sealed plan through the real task store, as the orchestrator's last step do
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -151,3 +152,19 @@ def test_a_refused_orchestrator_configuration_is_503(tmp_path, monkeypatch):
         assert str(exc) == "the AI orchestrator cannot start: QLRF_LLM_TIMEOUT='x': expected an integer >= 1"
     else:
         raise AssertionError("a refused configuration must make the orchestrator unavailable")
+
+
+def test_oversized_bodies_are_413_declared_or_streamed(store, tmp_path):
+    ask = StandInAsk(store)
+    client = client_for(store, tmp_path, ask=ask)
+    big = json.dumps({"intent": "x" * 70_000}).encode()
+    declared = client.post("/api/v1/ai/execute", content=big, headers={**ALICE, "Content-Type": "application/json"})
+    assert declared.status_code == 413 and declared.json() == {"detail": "request body over 65536 bytes"}
+
+    def chunks():
+        for _ in range(70):
+            yield b" " * 1024
+
+    streamed = client.post("/api/v1/ai/execute", content=chunks(), headers={**ALICE, "Content-Type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json() == {"detail": "request body over 65536 bytes"}
+    assert ask.calls == []
