@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from tests.api.support import ALICE, BOB, CAROL, T0, bearer
@@ -174,3 +175,21 @@ def test_bob_cannot_approve_his_own_task_but_carol_can(client, store):
     review = {"plan_hash": task.plan_hash, "reason": "ok"}
     assert client.post(f"/api/v1/tasks/{task.id}/approve", json=review, headers=BOB).status_code == 403
     assert client.post(f"/api/v1/tasks/{task.id}/approve", json=review, headers=CAROL).json()["approver"] == "carol"
+
+
+def test_two_approvers_racing_get_one_approval(client, store):
+    task = _pending(store)
+    statuses: list[int] = []
+
+    def approve(headers):
+        response = client.post(f"/api/v1/tasks/{task.id}/approve", json={"plan_hash": task.plan_hash, "reason": "race"},
+                               headers=headers)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=approve, args=(h,)) for h in (ALICE, CAROL, ALICE, CAROL)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200, 409, 409, 409]
+    assert len(store.audit.records(subject=task.id, kind="approval")) == 1 and store.audit.verify().ok
