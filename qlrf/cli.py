@@ -347,11 +347,13 @@ def _task_store():
 def cmd_approvals_list(args: argparse.Namespace) -> int:
     tasks = _task_store().list(states=args.state or None, environment=args.environment)
     if args.json:
-        print(json.dumps([{k: v for k, v in t.to_dict().items() if k != "plan_yaml"} for t in tasks], default=str))
+        print(json.dumps([{**{k: v for k, v in t.to_dict().items() if k != "plan_yaml"}, "task_type": t.task_type}
+                          for t in tasks], default=str))
         return 0
     for t in tasks:
         expires = t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else "-"
-        print(f"{t.id:<22}{t.state:<18}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
+        kind = "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}"
+        print(f"{t.id:<22}{t.state:<18}{kind:<20}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
               f"{t.autonomy_mode:<13}{t.requested_by:<24}{expires:<19}{t.plan_hash}")
     print(f"{len(tasks)} task(s)", file=sys.stderr)
     return 0
@@ -368,7 +370,20 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
         print(f"supersedes  {task.supersedes}")
     decision = {k: v for k, v in task.decision.items() if k != "input"}
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
-    print(_plan_summary(task.plan()))
+    if task.kind == "patch_plan":
+        print(_plan_summary(task.plan()))
+        return 0
+    from qlrf.ai.tasks import spec_of
+
+    spec = spec_of(task)
+    scope = spec.scope
+    print(f"ai task     {spec.task_type} by agent {spec.agent} (no executor yet: it can be approved or rejected)")
+    print(f"hash        {task.plan_hash}")
+    print(f"intent      {spec.intent}")
+    print(f"scope       {scope.environment or 'all environments'} / {scope.platform or 'all platforms'} / "
+          f"{scope.site or 'all sites'}: {scope.size()} target(s)")
+    print(f"risk        {spec.risk_level}  autonomy {spec.autonomy_mode}")
+    print(f"explanation {spec.explanation or '-'}")
     return 0
 
 
