@@ -39,14 +39,37 @@ from typing import Any
 from qlrf.ai.agents import Agent, shipped_agents, violations
 from qlrf.ai.answers import AskContext, AskResult, Draft, Proposer, ProposerFailed, Source, Step
 from qlrf.ai.remediate import drift_plan
-from qlrf.ai.scope import SCOPE_STEP, ScopeError, asked_scope, describe, known_sites, newest_day, resolve, widening
-from qlrf.ai.screening import SCREEN_STEP, TOOL_SCREEN_STEP, Hit, check_intent, screen_text, screen_values, summarise
+from qlrf.ai.scope import (
+    SCOPE_STEP,
+    ScopeError,
+    asked_scope,
+    describe,
+    known_sites,
+    newest_day,
+    resolve,
+    widening,
+)
+from qlrf.ai.screening import (
+    SCREEN_STEP,
+    TOOL_SCREEN_STEP,
+    Hit,
+    check_intent,
+    screen_text,
+    screen_values,
+    summarise,
+)
 from qlrf.ai.tasks import task_document
 from qlrf.ai.taskspec import AGENTS, TASK_TYPES, TaskProposal, TaskSpec, TaskSpecError, parse_proposal
 from qlrf.ai.tools.catalogue import READ_ONLY_TOOLS
 from qlrf.ai.tools.context import ToolContext
 from qlrf.ai.tools.registry import Tool, ToolBox
-from qlrf.ai.validation import AI_TASK_DECISION_PATH, AUTONOMY_FIELDS, POLICY_STEP, policy_step, proposal_set_autonomy
+from qlrf.ai.validation import (
+    AI_TASK_DECISION_PATH,
+    AUTONOMY_FIELDS,
+    POLICY_STEP,
+    policy_step,
+    proposal_set_autonomy,
+)
 from qlrf.envparse import environ
 from qlrf.remediation.approvals import Task, TaskStore, normalise_identity
 from qlrf.remediation.audit import AuditLog

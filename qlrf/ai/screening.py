@@ -177,13 +177,10 @@ def screen_values(value: Any, where: str = "result") -> list[Hit]:
 # Function words of languages operators might write in, none of them English words. Two or more of
 # these, and no English function word, reads as non-English.
 _FOREIGN_WORDS = frozenset(
-    "der die das und nicht ist mit welche alle le les des est une sont dans quels quelles el los las una "
-    "por para cuáles qué está gli della sono quali tutti het een zijn welke och är som på ikke og er".split()
+    ["der", "die", "das", "und", "nicht", "ist", "mit", "welche", "alle", "le", "les", "des", "est", "une", "sont", "dans", "quels", "quelles", "el", "los", "las", "una", "por", "para", "cuáles", "qué", "está", "gli", "della", "sono", "quali", "tutti", "het", "een", "zijn", "welke", "och", "är", "som", "på", "ikke", "og", "er"]
 )
 _ENGLISH_WORDS = frozenset(
-    "the a an and or of in on at for to from by with which what who where when how why is are was were do does "
-    "did can could should would will show list give tell me my our all any every still run running patch fix "
-    "open rebuild drill failover report".split()
+    ["the", "a", "an", "and", "or", "of", "in", "on", "at", "for", "to", "from", "by", "with", "which", "what", "who", "where", "when", "how", "why", "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "would", "will", "show", "list", "give", "tell", "me", "my", "our", "all", "any", "every", "still", "run", "running", "patch", "fix", "open", "rebuild", "drill", "failover", "report"]
 )
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 

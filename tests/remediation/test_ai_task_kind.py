@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from qlrf.ai.taskspec import TaskSpec, parse_proposal
 from qlrf.ai.tasks import spec_of, task_document
+from qlrf.ai.taskspec import TaskSpec, parse_proposal
 from qlrf.db import dispose_engines, engine_for
 from qlrf.remediation import service
 from qlrf.remediation.approvals import AI_TASK, PATCH_PLAN, TaskStateError, TaskStore
