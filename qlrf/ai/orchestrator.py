@@ -59,7 +59,7 @@ from qlrf.ai.screening import (
     summarise,
 )
 from qlrf.ai.tasks import task_document
-from qlrf.ai.taskspec import AGENTS, TASK_TYPES, TaskProposal, TaskSpec, TaskSpecError, parse_proposal
+from qlrf.ai.taskspec import AGENTS, TASK_TYPES, TaskProposal, TaskSpec, TaskSpecError, higher, parse_proposal
 from qlrf.ai.tools.catalogue import READ_ONLY_TOOLS
 from qlrf.ai.tools.context import ToolContext
 from qlrf.ai.tools.registry import Tool, ToolBox
@@ -367,6 +367,9 @@ class Orchestrator:
         try:
             spec = TaskSpec.from_proposal(proposal.model_copy(update={"scope": resolved.scope}), policy=self.policy,
                                           plan_hash=plan.plan.content_hash if plan else None)
+            if plan is not None:  # never lower than the plan's own risk (the planner counts revoked images)
+                raised = higher(spec.risk_level, plan.plan.metadata.risk_level)
+                spec = TaskSpec.model_validate({**spec.model_dump(exclude={"content_hash"}), "risk_level": raised}).sealed()
         except ValueError as exc:
             raise Refused(SCHEMA_STEP, f"the sealed spec breaks its contract: {exc}") from None
         run.spec = spec

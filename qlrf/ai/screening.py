@@ -56,7 +56,7 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
     _p("role_switch", rf"\byou{_WS}are{_WS}now\b|\bact{_WS}as{_WS}(an?{_WS})?(admin|root|system|developer|unrestricted)\b"
        rf"|\bpretend{_WS}(to{_WS}be|you{_WS}are)\b|\bnew{_WS}instructions?\b",
        "tries to give the assistant a new role or new instructions"),
-    _p("role_marker", r"(^|[\s\"'{(\[])(system|assistant|developer)\s*:\s*\S|<\|?(im_start|im_end|system|endoftext)\|?>"
+    _p("role_marker", r"(^|[\s\"'{(\[])(system|assistant|developer)\s*:\s*\S|<\|?(im[_ ]start|im[_ ]end|system|endoftext)\|?>"
        r"|\[/?(INST|SYS)\]|<</?SYS>>|###\s*(system|instruction)",
        "carries a chat role marker (system:, <|im_start|>, [INST]...)"),
     _p("approve_this", rf"\b(auto{_WS}?)?approve{_WS}(this|it|the{_WS}task|immediately|now|automatically|all)\b"
@@ -67,7 +67,7 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
        "tries to set the autonomy mode or approval"),
     _p("disregard_policy", rf"\b(disable|turn{_WS}off|ignore|skip|bypass){_WS}(the{_WS})?(gate|opa|rego|policy|guardrails?|validation)\b",
        "asks to disable the policy gate or validation"),
-    _p("tool_request", rf"\b(call|invoke|run|execute|use){_WS}(the{_WS})?(tool|function){_WS}\w+|\bfunction_call\b|\"tool_calls\"\s*:",
+    _p("tool_request", rf"\b(call|invoke|run|execute|use){_WS}(the{_WS})?(tool|function){_WS}\w+|\bfunction[_ ]call\b|\"tool[_ ]calls\"\s*:",
        "asks for a tool to be called"),
     _p("widen_scope", rf"\b(also|additionally|instead){_WS}(include|patch|target|remediate|rebuild|add){_WS}(all|every|the{_WS}whole|prod)\b"
        rf"|\b(expand|widen|extend){_WS}(the{_WS})?scope\b",
@@ -81,7 +81,7 @@ _HIDDEN = frozenset(
     [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E, 0x061C]
     + list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A))
 )
-_BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
+_BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _BASE64URL_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
 
 
@@ -137,8 +137,9 @@ def screen_text(text: str, where: str, *, depth: int = 0) -> list[Hit]:
         hits.append(Hit("hidden_characters", where, ", ".join(sorted(set(hidden)))[:120],
                         "invisible or direction-changing characters can hide instructions from a reviewer"))
     visible = "".join(ch for ch in text if ord(ch) not in _HIDDEN)
+    spaced = visible.replace("_", " ")  # snake_case names hide phrases from word boundaries
     for pattern in INJECTION_PATTERNS:
-        match = pattern.regex.search(visible)
+        match = pattern.regex.search(spaced)
         if match:
             hits.append(Hit(pattern.name, where, _excerpt(visible, match.start(), match.end()), pattern.why))
     if depth == 0:
