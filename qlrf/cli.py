@@ -229,6 +229,57 @@ def cmd_estate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the AI orchestrator (issue 10) -----------------------------------------------------------------
+
+TRUSTED_LOCAL_VARIABLE = "QLRF_TRUSTED_LOCAL"
+
+
+def asker_identity(as_user: str | None, env=None) -> str:
+    """Who asks: the signed-in OS user; ``--as`` only in the configured trusted local mode."""
+    import getpass
+
+    from qlrf.envparse import flag
+
+    if as_user is None:
+        return f"cli:{getpass.getuser()}"
+    if not flag(environ(env).get(TRUSTED_LOCAL_VARIABLE), TRUSTED_LOCAL_VARIABLE):
+        raise ValueError(f"--as: only allowed in trusted local mode ({TRUSTED_LOCAL_VARIABLE}=1); "
+                         "otherwise you ask as the signed-in user")
+    if not as_user.strip():
+        raise ValueError("--as: must name a user")
+    return as_user.strip()
+
+
+def ask_text(result) -> str:
+    """The answer as a person reads it: answer, citations, validation steps, task and its next command."""
+    lines = [result.answer, ""]
+    if result.citations:
+        lines.append("citations")
+        lines += [f"  {c.tool}: {c.name} = {c.value}" for c in result.citations]
+    lines.append(f"validation ({result.source}; agent {result.agent or '-'}, task type {result.task_type or '-'})")
+    lines += [f"  {s.step:<13}{s.outcome:<9}{s.detail}" for s in result.validation]
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    if result.task_id:
+        lines.append(f"task {result.task_id} is waiting for approval: qlrf approvals show {result.task_id}")
+    elif result.refused_by:
+        lines.append(f"refused by the {result.refused_by} step: no task was created")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qlrf.ai.orchestrator import Orchestrator
+
+    requested_by = asker_identity(args.as_user)
+    orchestrator = Orchestrator.from_env()  # the newest materialised day, as the tools read it
+    try:
+        result = orchestrator.ask(args.text, org=args.org, requested_by=requested_by)
+    finally:
+        orchestrator.close()
+    print(json.dumps(result.as_dict(), default=str) if args.json else ask_text(result))
+    return 2 if result.refused_by else 0
+
+
 # --- patch plans, approvals and the audit log (issue 5) ---------------------------------------------
 
 
@@ -553,6 +604,13 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
+
+    ask = sub.add_parser("ask", help="ask the AI orchestrator: a grounded answer, or a validated task pending approval")
+    ask.add_argument("text", help="the question or request, in English")
+    ask.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    ask.add_argument("--org", help="the organisation the question is about")
+    ask.add_argument("--as", dest="as_user", help=f"ask as this user (only with {TRUSTED_LOCAL_VARIABLE}=1)")
+    ask.set_defaults(func=cmd_ask)
 
     add_remediation_commands(sub)
     return parser
