@@ -41,10 +41,10 @@ from qlrf.ai.answers import AskContext, AskResult, Draft, Proposer, ProposerFail
 from qlrf.ai.remediate import drift_plan
 from qlrf.ai.scope import (
     SCOPE_STEP,
+    DayView,
     ScopeError,
     asked_scope,
     describe,
-    known_sites,
     newest_day,
     resolve,
     widening,
@@ -339,11 +339,11 @@ class Orchestrator:
             day = self.day or newest_day(self.warehouse, on_or_before=self.today)
         except ScopeError as exc:
             raise Refused(SCOPE_STEP, str(exc)) from None
-        wider = widening(proposal.scope, asked_scope(run.intent, known_sites(self.warehouse, day)),
-                         assets_must_be_named=tools_flagged)
-        if wider:
-            raise Refused(SCOPE_STEP, "wider than the intent asked: " + "; ".join(wider))
-        resolved = resolve(self.warehouse, proposal.scope, proposal.task_type, day=day)
+        with DayView(self.warehouse, day) as view:
+            wider = widening(proposal.scope, asked_scope(run.intent, view.sites()), assets_must_be_named=tools_flagged)
+            if wider:
+                raise Refused(SCOPE_STEP, "wider than the intent asked: " + "; ".join(wider))
+            resolved = resolve(view, proposal.scope, proposal.task_type)
         if not resolved.ok:
             raise Refused(SCOPE_STEP, "; ".join(resolved.problems))
         scope_note = f"{describe(resolved.scope)} on {day}: {resolved.scope.target_count} target(s)"

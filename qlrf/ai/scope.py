@@ -54,7 +54,7 @@ class Resolved:
 
     scope: Scope
     day: str
-    platforms: tuple[str, ...]  # platform partitions of the day the scope covers
+    platforms: tuple[str, ...]  # platforms with targets in the scope (the only ones worth planning)
     vms: int  # VMs in scope (terminated ones left out)
     drifted: int  # of which behind or revoked
     problems: tuple[str, ...]
@@ -73,26 +73,43 @@ def newest_day(wh: Warehouse, *, on_or_before: date | None = None) -> str:
     return days[-1]
 
 
-def _connect(wh: Warehouse, day: str, platforms: Iterable[str]):
-    present = [p for p in platforms if wh.exists(TABLE, day, p)]
-    con = sql.connect(threads=1)
-    for platform in present:
-        sql.relation(con, f"t_{sql.identifier(platform)}", wh.source(TABLE, day, platform))
-    if present:
-        con.execute("CREATE TEMP VIEW t AS " + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in present))
-    return con, tuple(present)
-
-
 _FILTER = ("($site::VARCHAR IS NULL OR site = $site) AND ($environment::VARCHAR IS NULL OR environment = $environment) "
-           "AND ($platform::VARCHAR IS NULL OR platform = $platform) AND coalesce(state, '') <> 'terminated'")
+           "AND ($platform::VARCHAR IS NULL OR platform = $platform) AND coalesce(state, '') <> 'terminated' "
+           "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id))")
 
 
-def known_sites(wh: Warehouse, day: str) -> list[str]:
-    """The sites with VMs on ``day`` (what an intent or a proposal may name)."""
-    con, present = _connect(wh, day, PLATFORMS)
-    if not present:
-        return []
-    return sorted(s for s in sql.table(con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
+class DayView:
+    """One day of ``vm_drift`` (every platform partition present) behind one DuckDB connection.
+
+    One connection per question: opening one costs more here than the queries a scope needs.
+    """
+
+    def __init__(self, wh: Warehouse, day: str):
+        self.day = day
+        self.present = tuple(p for p in PLATFORMS if wh.exists(TABLE, day, p))
+        self.con = sql.connect(threads=1)
+        for platform in self.present:
+            sql.relation(self.con, f"t_{sql.identifier(platform)}", wh.source(TABLE, day, platform))
+        if self.present:
+            self.con.execute("CREATE TEMP VIEW t AS "
+                             + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in self.present))
+        self._sites: list[str] | None = None
+
+    def sites(self) -> list[str]:
+        """The sites with VMs that day (what an intent or a proposal may name)."""
+        if self._sites is None:
+            self._sites = [] if not self.present else sorted(
+                sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
+        return self._sites
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> DayView:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _named(ids: Sequence[str]) -> str:
@@ -100,38 +117,35 @@ def _named(ids: Sequence[str]) -> str:
     return ", ".join(ids[:SHOWN]) + more
 
 
-def resolve(wh: Warehouse, scope: Scope, task_type: str, *, day: str) -> Resolved:
-    """``scope`` against ``day`` of the warehouse (see the module docstring)."""
-    platforms = (scope.platform,) if scope.platform else PLATFORMS
-    con, present = _connect(wh, day, platforms)
-    problems: list[str] = []
-    if not present:
+def resolve(view: DayView, scope: Scope, task_type: str) -> Resolved:
+    """``scope`` against the day of ``view`` (see the module docstring)."""
+    day = view.day
+    if not view.present or (scope.platform and scope.platform not in view.present):
         where = f"platform {scope.platform!r}" if scope.platform else "any platform"
         return Resolved(scope, day, (), 0, 0, (f"scope.platform: no {TABLE} partition for {where} on {day}",))
-    if scope.site is not None:
-        sites = known_sites(wh, day)
-        if scope.site not in sites:
-            problems.append(f"scope.site: unknown site {scope.site!r} on {day} (known: {', '.join(sites) or 'none'})")
+    problems: list[str] = []
+    if scope.site is not None and scope.site not in view.sites():
+        problems.append(f"scope.site: unknown site {scope.site!r} on {day} (known: {', '.join(view.sites()) or 'none'})")
     params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
-              "drifted": list(DRIFTED), "ids": list(scope.asset_ids)}
-    ids_filter = "(len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id))"
-    counts = sql.table(con, f"SELECT count(*) AS vms, count(*) FILTER (WHERE list_contains($drifted::VARCHAR[], status)) "
-                            f"AS drifted FROM t WHERE {_FILTER} AND {ids_filter}", params).to_pylist()[0]
+              "ids": list(scope.asset_ids), "drifted": list(DRIFTED)}
+    rows = sql.table(view.con, "SELECT platform, count(*) AS vms, "
+                               "count(*) FILTER (WHERE list_contains($drifted::VARCHAR[], status)) AS drifted "
+                               f"FROM t WHERE {_FILTER} GROUP BY platform ORDER BY platform", params).to_pylist()
     if scope.asset_ids:
         params.pop("drifted")
-        found = set(sql.table(con, f"SELECT asset_id FROM t WHERE {_FILTER} AND list_contains($ids::VARCHAR[], asset_id)",
-                              params).column("asset_id").to_pylist())
+        found = set(sql.table(view.con, f"SELECT asset_id FROM t WHERE {_FILTER}", params).column("asset_id").to_pylist())
         missing = [a for a in scope.asset_ids if a not in found]
         if missing:
             problems.append(f"scope.asset_ids: {len(missing)} not in the scope on {day} (unknown, terminated or outside "
                             f"its site/environment/platform): {_named(missing)}")
-    con.close()
-    vms, drifted = int(counts["vms"]), int(counts["drifted"] or 0)
-    targets = drifted if task_type == "remediate_drift" else vms
+    vms, drifted = sum(int(r["vms"]) for r in rows), sum(int(r["drifted"] or 0) for r in rows)
+    remediate = task_type == "remediate_drift"
+    targets = drifted if remediate else vms
+    platforms = tuple(r["platform"] for r in rows if (r["drifted"] if remediate else r["vms"]))
     if not problems and targets == 0:
-        what = "drifted VM (behind or revoked)" if task_type == "remediate_drift" else "VM"
+        what = "drifted VM (behind or revoked)" if remediate else "VM"
         problems.append(f"scope: no {what} matches {describe(scope)} on {day}: an empty scope creates no task")
-    return Resolved(scope.model_copy(update={"target_count": targets}), day, present, vms, drifted, tuple(problems))
+    return Resolved(scope.model_copy(update={"target_count": targets}), day, platforms, vms, drifted, tuple(problems))
 
 
 def describe(scope: Scope) -> str:
@@ -201,7 +215,7 @@ __all__ = [
     "ScopeError",
     "asked_scope",
     "describe",
-    "known_sites",
+    "DayView",
     "newest_day",
     "resolve",
     "widening",
