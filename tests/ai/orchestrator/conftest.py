@@ -26,19 +26,13 @@ from qlrf.remediation.gate import Gate
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.scoring import stages
 from qlrf.warehouse import Warehouse
+from tests.ai.test_tools import _image  # the golden-image row shape the tool tests use
 from tests.remediation.support import Clock
 
 DAY = date(2026, 11, 20)
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
-
-
-def _image(version, rank, released, channel, ref, revoked=None):
-    return {"family": "ubuntu-22", "os": "linux", "version": version, "version_rank": rank, "released_at": released,
-            "channel": channel, "channel_level": ["dev", "staging", "prod"].index(channel), "parent": None,
-            "revoked": revoked is not None, "revoked_reason": revoked, "sbom": None, "platform": "aws",
-            "region": "*", "image_ref": ref}
 
 
 REGISTRY = [
