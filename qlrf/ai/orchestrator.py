@@ -292,10 +292,11 @@ class Orchestrator:
         called = [c.get("name") for c in draft.tool_calls if c.get("status") != "refused"]
         catalogue = self.agents if self.agents is not None else shipped_agents()
         outside = [name for name in called if name not in catalogue[draft.agent].tools]
+        run.step(SCHEMA_STEP, "skipped", "read-only answer: no proposal to parse")
         if outside:
             raise Refused(AGENT_STEP, f"agent {draft.agent!r} may not call {', '.join(map(repr, outside))}")
         run.step(AGENT_STEP, "passed", f"agent {draft.agent}: {len(called)} tool call(s) within its tools")
-        for name in (SCHEMA_STEP, SCOPE_STEP, POLICY_STEP, TASK_STEP):
+        for name in (SCOPE_STEP, POLICY_STEP, TASK_STEP):
             run.step(name, "skipped", "read-only answer: no task")
 
     def _proposal(self, run: _Ask, draft: Draft) -> tuple[TaskProposal, bool]:
@@ -409,9 +410,7 @@ class Orchestrator:
     def _result(self, run: _Ask, refused: Refused | None) -> AskResult:
         draft = run.draft
         if refused is not None:
-            answer = f"Refused at the {refused.step} step: {refused.reason}"
-            if draft is not None and draft.task_type == "answer":
-                answer += f"\n\n{draft.answer}"
+            answer = f"Refused at the {refused.step} step: {refused.reason}"  # the draft's words are not vouched for
         else:
             answer = draft.answer if draft is not None else ""
             if run.task is not None:

@@ -25,7 +25,7 @@ from datetime import date
 
 from qlrf import sql
 from qlrf.ai.taskspec import Scope
-from qlrf.platforms import PLATFORMS
+from qlrf.platforms import PLATFORMS, REGISTRY
 from qlrf.warehouse import Warehouse
 
 SCOPE_STEP = "scope"
@@ -37,9 +37,9 @@ ENVIRONMENT_WORDS: dict[str, str] = {
     "dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "stg": "staging",
     "prod": "prod", "production": "prod", "prd": "prod",
 }
+# A platform is named by its registry name or any word of its display name ("google" in "Google Cloud").
 PLATFORM_WORDS: dict[str, str] = {
-    "aws": "aws", "ec2": "aws", "amazon": "aws", "azure": "azure", "gcp": "gcp", "gce": "gcp", "google": "gcp",
-    "vsphere": "vsphere", "vmware": "vsphere", "vcenter": "vsphere",
+    word: p.name for p in REGISTRY for word in (p.name, *p.display_name.lower().split()) if word != "cloud"
 }
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*[A-Za-z0-9]|[A-Za-z0-9]")
 

@@ -47,7 +47,8 @@ def test_a_read_only_answer_creates_no_task(orchestrator, store, audit):
                       answer="1 prod VM in syd1 runs a revoked image.")
     result = orchestrator(router).ask("which prod VMs in syd1 still run revoked images?", requested_by="cli:bob")
     assert result.refused_by is None and result.task_id is None and result.task_spec is None
-    assert outcomes(result)["task"] == "skipped" and result.citations[0].value == 2
+    assert [s.step for s in result.validation] == list(STEPS) and outcomes(result)["task"] == "skipped"
+    assert result.citations[0].value == 2
     assert store.list() == [] and [r.data["task_type"] for r in audit.records(kind=ASK_AUDIT_KIND)] == ["answer"]
     assert [r.data["tool"] for r in audit.records(kind="ai_tool_call")] == ["query_assets"]
 
@@ -169,3 +170,10 @@ def test_as_dict_is_plain_json(orchestrator):
     doc = json.loads(json.dumps(orchestrator(router).ask(PATCH, requested_by="cli:alice").as_dict()))
     assert {"agent", "task_type", "answer", "citations", "tool_calls", "task_spec", "task_id", "validation",
             "source"} <= set(doc)
+
+
+def test_an_answer_from_tools_outside_its_agent_is_refused_and_not_shown(orchestrator):
+    router = Scripted("image", "answer", tools=(("estimate_cost", {}),), answer="It costs 12 USD.")
+    result = orchestrator(router).ask("what does syd1 cost?", requested_by="cli:alice")
+    assert result.refused_by == "agent" and "may not call 'estimate_cost'" in result.answer
+    assert "12 USD" not in result.answer and result.citations == ()
