@@ -229,6 +229,57 @@ def cmd_estate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the AI orchestrator (issue 10) -----------------------------------------------------------------
+
+TRUSTED_LOCAL_VARIABLE = "QLRF_TRUSTED_LOCAL"
+
+
+def asker_identity(as_user: str | None, env=None) -> str:
+    """Who asks: the signed-in OS user; ``--as`` only in the configured trusted local mode."""
+    import getpass
+
+    from qlrf.envparse import flag
+
+    if as_user is None:
+        return f"cli:{getpass.getuser()}"
+    if not flag(environ(env).get(TRUSTED_LOCAL_VARIABLE), TRUSTED_LOCAL_VARIABLE):
+        raise ValueError(f"--as: only allowed in trusted local mode ({TRUSTED_LOCAL_VARIABLE}=1); "
+                         "otherwise you ask as the signed-in user")
+    if not as_user.strip():
+        raise ValueError("--as: must name a user")
+    return as_user.strip()
+
+
+def ask_text(result) -> str:
+    """The answer as a person reads it: answer, citations, validation steps, task and its next command."""
+    lines = [result.answer, ""]
+    if result.citations:
+        lines.append("citations")
+        lines += [f"  {c.tool}: {c.name} = {c.value}" for c in result.citations]
+    lines.append(f"validation ({result.source}; agent {result.agent or '-'}, task type {result.task_type or '-'})")
+    lines += [f"  {s.step:<13}{s.outcome:<9}{s.detail}" for s in result.validation]
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    if result.task_id:
+        lines.append(f"task {result.task_id} is waiting for approval: qlrf approvals show {result.task_id}")
+    elif result.refused_by:
+        lines.append(f"refused by the {result.refused_by} step: no task was created")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qlrf.ai.orchestrator import Orchestrator
+
+    requested_by = asker_identity(args.as_user)
+    orchestrator = Orchestrator.from_env()  # the newest materialised day, as the tools read it
+    try:
+        result = orchestrator.ask(args.text, org=args.org, requested_by=requested_by)
+    finally:
+        orchestrator.close()
+    print(json.dumps(result.as_dict(), default=str) if args.json else ask_text(result))
+    return 2 if result.refused_by else 0
+
+
 # --- patch plans, approvals and the audit log (issue 5) ---------------------------------------------
 
 
@@ -347,11 +398,13 @@ def _task_store():
 def cmd_approvals_list(args: argparse.Namespace) -> int:
     tasks = _task_store().list(states=args.state or None, environment=args.environment)
     if args.json:
-        print(json.dumps([{k: v for k, v in t.to_dict().items() if k != "plan_yaml"} for t in tasks], default=str))
+        print(json.dumps([{**{k: v for k, v in t.to_dict().items() if k != "plan_yaml"}, "task_type": t.task_type}
+                          for t in tasks], default=str))
         return 0
     for t in tasks:
         expires = t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else "-"
-        print(f"{t.id:<22}{t.state:<18}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
+        kind = "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}"
+        print(f"{t.id:<22}{t.state:<18}{kind:<20}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
               f"{t.autonomy_mode:<13}{t.requested_by:<24}{expires:<19}{t.plan_hash}")
     print(f"{len(tasks)} task(s)", file=sys.stderr)
     return 0
@@ -368,7 +421,20 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
         print(f"supersedes  {task.supersedes}")
     decision = {k: v for k, v in task.decision.items() if k != "input"}
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
-    print(_plan_summary(task.plan()))
+    if task.kind == "patch_plan":
+        print(_plan_summary(task.plan()))
+        return 0
+    from qlrf.ai.tasks import spec_of
+
+    spec = spec_of(task)
+    scope = spec.scope
+    print(f"ai task     {spec.task_type} by agent {spec.agent} (no executor yet: it can be approved or rejected)")
+    print(f"hash        {task.plan_hash}")
+    print(f"intent      {spec.intent}")
+    print(f"scope       {scope.environment or 'all environments'} / {scope.platform or 'all platforms'} / "
+          f"{scope.site or 'all sites'}: {scope.size()} target(s)")
+    print(f"risk        {spec.risk_level}  autonomy {spec.autonomy_mode}")
+    print(f"explanation {spec.explanation or '-'}")
     return 0
 
 
@@ -538,6 +604,13 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
+
+    ask = sub.add_parser("ask", help="ask the AI orchestrator: a grounded answer, or a validated task pending approval")
+    ask.add_argument("text", help="the question or request, in English")
+    ask.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    ask.add_argument("--org", help="the organisation the question is about")
+    ask.add_argument("--as", dest="as_user", help=f"ask as this user (only with {TRUSTED_LOCAL_VARIABLE}=1)")
+    ask.set_defaults(func=cmd_ask)
 
     add_remediation_commands(sub)
     return parser

@@ -75,6 +75,9 @@ tasks = Table(
     Column("reason", Text),
     Column("decision", Text, nullable=False),  # canonical JSON
     Column("supersedes", String(64)),
+    # What the task binds: "patch_plan" (plan_yaml is a PatchPlan) or "ai_task" (plan_yaml is a sealed
+    # TaskSpec as JSON, plan_hash its content hash). Added after the table was first created.
+    Column("kind", String(32), nullable=False, server_default="patch_plan"),
 )
 Index("ix_rf_tasks_state", tasks.c.state)
 Index("ix_rf_tasks_expires_at", tasks.c.expires_at)
@@ -201,13 +204,22 @@ def _create_tables(engine: Engine) -> None:
         pass  # another process inserted the head first
 
 
+# (table, column, DDL type and default) added after the table was first created.
+LATER_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    (audit_log.name, "mac", "VARCHAR(64)"),
+    (tasks.name, "kind", "VARCHAR(32) NOT NULL DEFAULT 'patch_plan'"),
+)
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Columns added after a table was first created (``create_all`` never alters a table)."""
-    present = {c["name"] for c in sa_inspect(engine).get_columns(audit_log.name)}
-    if "mac" not in present:
+    inspector = sa_inspect(engine)
+    for table, column, ddl in LATER_COLUMNS:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
         try:
             with write_tx(engine) as conn:
-                conn.execute(sql_text(f"ALTER TABLE {audit_log.name} ADD COLUMN mac VARCHAR(64)"))
+                conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
         except (OperationalError, ProgrammingError):
             pass  # another process added it first
 

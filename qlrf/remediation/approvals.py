@@ -41,6 +41,18 @@ An approved (or running, finished) task is only as good as its approval record:
 for its plan hash (the executor refuses such a task before any driver call) and
 :meth:`TaskStore.task_problems` lists every such task for ``qlrf audit verify``.
 
+Two kinds of task share these states, rules and expiry (column ``kind``):
+
+* ``patch_plan`` (the default): the document is a sealed :class:`PatchPlan` (YAML); execution jobs
+  run it once approved.
+* ``ai_task``: an AI task of a type that maps to no patch plan (``rebuild_image``, ``dr_drill``...):
+  the document is the sealed TaskSpec as JSON and ``plan_hash`` is its content hash, so approvals bind
+  to it exactly as to a plan. Proposed with :meth:`TaskStore.propose_ai_task` (always pending
+  approval). No executor exists for these task types yet (issue 13 brings DR drills):
+  :meth:`Task.plan` refuses them by name, :meth:`TaskStore.approved_waiting` leaves them out, so
+  the approval sensor never launches one. The store never imports ``qlrf.ai`` (data flows from
+  remediation to ai): it keeps the spec as :class:`AiTaskDocument` and checks its hash as JSON.
+
 Every state change appends an audit record when an :class:`~qlrf.remediation.audit.AuditLog` is given
 (subject = task id; actor and reason in the record). When the log uses the same database, the
 record is written in the same transaction as the state change.
@@ -49,6 +61,7 @@ record is written in the same transaction as the state change.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -92,6 +105,11 @@ APPROVED_STATES: frozenset[str] = frozenset({"approved", "running"}) | FINISH_ST
 AUTO_APPROVER = "policy:auto"
 POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
+PATCH_PLAN = "patch_plan"
+AI_TASK = "ai_task"
+KINDS: tuple[str, ...] = (PATCH_PLAN, AI_TASK)
+ANY_SCOPE = "*"  # environment/platform of an AI task whose scope names none (every one is in scope)
+NO_EXECUTOR = "no executor for AI task type {task_type!r} yet (issue 13 brings DR drills): it can be approved or rejected, not run"
 
 
 class TaskStateError(ValueError):
@@ -142,13 +160,33 @@ class Task:
     decision: dict = field(default_factory=dict)
     supersedes: str | None = None
     plan_id: str = ""
+    kind: str = PATCH_PLAN
+
+    @property
+    def task_type(self) -> str:
+        """``patch`` for a patch plan; an AI task's own type (``rebuild_image``, ``dr_drill``...)."""
+        if self.kind != AI_TASK:
+            return "patch"
+        return str(json.loads(self.plan_yaml).get("task_type", "?"))
 
     def plan(self) -> PatchPlan:
         """The stored plan, re-validated; its content hash is checked against the stored one."""
+        if self.kind != PATCH_PLAN:
+            raise TaskStateError(f"task {self.id} is an {self.kind}, not a patch plan: "
+                                 + NO_EXECUTOR.format(task_type=self.task_type))
         plan = parse_plan(self.plan_yaml, f"task {self.id}")
         if plan.content_hash != self.plan_hash:
             raise TaskStateError(f"task {self.id}: stored plan hash {plan.content_hash} is not the task's {self.plan_hash}")
         return plan
+
+    def spec_document(self) -> dict:
+        """An AI task's sealed spec (JSON object), its content hash checked against the task's."""
+        if self.kind != AI_TASK:
+            raise TaskStateError(f"task {self.id} is a {self.kind}: it has no AI task spec")
+        doc = json.loads(self.plan_yaml)
+        if doc.get("content_hash") != self.plan_hash or sealed_hash(doc) != self.plan_hash:
+            raise TaskStateError(f"task {self.id}: stored spec does not hash to the task's {self.plan_hash}")
+        return doc
 
     def is_expired(self, now: datetime) -> bool:
         return self.state == "pending_approval" and self.expires_at is not None and self.expires_at <= utc(now)
@@ -158,6 +196,38 @@ class Task:
         for key in ("created_at", "updated_at", "expires_at"):
             out[key] = out[key].isoformat() if out[key] else None
         return out
+
+
+def sealed_hash(document: Mapping[str, Any]) -> str:
+    """The content hash of a sealed contract given as JSON (ContentSealed's rule, without its class)."""
+    body = {k: v for k, v in document.items() if k != "content_hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AiTaskDocument:
+    """What the store keeps of a sealed AI TaskSpec (built by ``qlrf.ai``; see the module docstring)."""
+
+    document: Mapping[str, Any]  # the sealed spec as JSON (``TaskSpec.model_dump(mode="json")``)
+    task_type: str
+    environment: str | None
+    platform: str | None
+    site: str | None
+    risk_level: str
+    autonomy_mode: str
+    targets: int
+
+    @property
+    def content_hash(self) -> str:
+        claimed = self.document.get("content_hash")
+        if not isinstance(claimed, str) or claimed != sealed_hash(self.document):
+            raise TaskStateError("the AI task spec's content_hash does not match its content (unsealed or edited?)")
+        return claimed
+
+    @property
+    def plan_id(self) -> str:
+        return f"ai-{self.task_type}-{self.content_hash.split(':', 1)[-1][:12]}"
 
 
 def task_id_for(plan_hash: str) -> str:
@@ -199,6 +269,7 @@ def _row_task(row: Any) -> Task:
         decision=json.loads(row.decision),
         supersedes=row.supersedes,
         plan_id=row.plan_id,
+        kind=row.kind or PATCH_PLAN,
     )
 
 
@@ -338,9 +409,12 @@ class TaskStore:
             )
             return [_row_task(r) for r in conn.execute(query).all()]
 
-    def approved_waiting(self) -> builtins.list[Task]:
-        """Approved tasks not yet started, oldest approval first: what the execution sensor launches."""
-        query = select(tasks).where(tasks.c.state == "approved").order_by(tasks.c.updated_at, tasks.c.id)
+    def approved_waiting(self, kinds: Iterable[str] = (PATCH_PLAN,)) -> builtins.list[Task]:
+        """Approved tasks not yet started, oldest approval first: what the execution sensor launches.
+
+        Only patch plans by default: an approved ``ai_task`` has no executor yet and must not be launched."""
+        query = (select(tasks).where(tasks.c.state == "approved", tasks.c.kind.in_(builtins.list(kinds)))
+                 .order_by(tasks.c.updated_at, tasks.c.id))
         with read_tx(self.engine) as conn:
             return [_row_task(r) for r in conn.execute(query).all()]
 
@@ -364,6 +438,46 @@ class TaskStore:
             return found
         return task
 
+    def propose_ai_task(self, spec: AiTaskDocument, requested_by: str, decision: Mapping | Any,
+                        *, supersedes: str | None = None) -> Task:
+        """Store a sealed AI task spec as pending approval, whatever the decision allows (idempotent on the hash).
+
+        The caller refuses denied specs before this (a refused intent writes no task); a decision that
+        denies anyway rejects the task, as for a plan. An AI task never starts approved: it waits for a human.
+        """
+        requested_by = _identity(requested_by, "requested_by")
+        existing = self.by_hash(spec.content_hash)
+        if existing is not None:
+            return existing
+        stored = _decision_dict(decision)
+        if not _reasons(stored, "deny"):
+            stored = {**stored, "allow": False, "requires_approval": True,
+                      "approval_reasons": _reasons(stored, "approval_reasons") or ["AI tasks wait for a human"]}
+        try:
+            with self._write() as change:
+                return self._insert_ai(change, spec, requested_by, stored, self._now(change.conn), supersedes)
+        except IntegrityError:
+            found = self.by_hash(spec.content_hash)
+            if found is None:
+                raise
+            return found
+
+    def _insert_ai(self, change: _Change, spec: AiTaskDocument, requested_by: str, decision: dict, now: datetime,
+                   supersedes: str | None) -> Task:
+        task_id = task_id_for(spec.content_hash)
+        self._insert_row(change, task_id=task_id, plan_hash=spec.content_hash, plan_id=spec.plan_id,
+                         document=canonical_json(dict(spec.document)), kind=AI_TASK,
+                         environment=spec.environment or ANY_SCOPE, platform=spec.platform or ANY_SCOPE, site=spec.site,
+                         risk_level=spec.risk_level, autonomy_mode=spec.autonomy_mode, requested_by=requested_by,
+                         decision=decision, now=now, supersedes=supersedes)
+        change.record("ai_task_proposed", requested_by, task_id, {
+            "task_id": task_id, "plan_id": spec.plan_id, "plan_hash": spec.content_hash, "task_type": spec.task_type,
+            "environment": spec.environment, "platform": spec.platform, "site": spec.site,
+            "risk_level": spec.risk_level, "autonomy_mode": spec.autonomy_mode, "targets": spec.targets,
+            "supersedes": supersedes,
+        })
+        return self._settle(change, task_id, spec.content_hash, decision, now, force_pending=not _reasons(decision, "deny"))
+
     def _insert(
         self,
         change: _Change,
@@ -376,28 +490,10 @@ class TaskStore:
     ) -> Task:
         meta = plan.metadata
         task_id = task_id_for(plan.content_hash)
-        change.conn.execute(
-            insert(tasks).values(
-                id=task_id,
-                plan_hash=plan.content_hash,
-                plan_id=meta.id,
-                plan_yaml=plan.to_yaml(),
-                state="proposed",
-                environment=meta.environment,
-                platform=meta.platform,
-                site=meta.site,
-                risk_level=meta.risk_level,
-                autonomy_mode=meta.autonomy_mode,
-                requested_by=requested_by,
-                created_at=now,
-                updated_at=now,
-                expires_at=None,
-                approver=None,
-                reason=None,
-                decision=canonical_json(decision),
-                supersedes=supersedes,
-            )
-        )
+        self._insert_row(change, task_id=task_id, plan_hash=plan.content_hash, plan_id=meta.id, document=plan.to_yaml(),
+                         kind=PATCH_PLAN, environment=meta.environment, platform=meta.platform, site=meta.site,
+                         risk_level=meta.risk_level, autonomy_mode=meta.autonomy_mode, requested_by=requested_by,
+                         decision=decision, now=now, supersedes=supersedes)
         change.record(
             "plan_proposed",
             requested_by,
@@ -417,13 +513,45 @@ class TaskStore:
                 "supersedes": supersedes,
             },
         )
+        return self._settle(change, task_id, plan.content_hash, decision, now, force_pending)
+
+    def _insert_row(self, change: _Change, *, task_id: str, plan_hash: str, plan_id: str, document: str, kind: str,
+                    environment: str, platform: str, site: str | None, risk_level: str, autonomy_mode: str,
+                    requested_by: str, decision: dict, now: datetime, supersedes: str | None) -> None:
+        change.conn.execute(
+            insert(tasks).values(
+                id=task_id,
+                plan_hash=plan_hash,
+                plan_id=plan_id,
+                plan_yaml=document,
+                state="proposed",
+                environment=environment,
+                platform=platform,
+                site=site,
+                risk_level=risk_level,
+                autonomy_mode=autonomy_mode,
+                requested_by=requested_by,
+                created_at=now,
+                updated_at=now,
+                expires_at=None,
+                approver=None,
+                reason=None,
+                decision=canonical_json(decision),
+                supersedes=supersedes,
+                kind=kind,
+            )
+        )
+
+    def _settle(self, change: _Change, task_id: str, plan_hash: str, decision: dict, now: datetime,
+                force_pending: bool) -> Task:
+        """Record the policy decision and move the new task to pending_approval, approved or rejected."""
         change.record(
             "policy_decision",
             POLICY_ACTOR,
             task_id,
             {
                 "task_id": task_id,
-                "plan_hash": plan.content_hash,
+                "plan_hash": plan_hash,
                 "input": decision.get("input"),
                 "decision": {k: v for k, v in decision.items() if k != "input"},
             },
@@ -493,7 +621,7 @@ class TaskStore:
         self,
         task_id: str,
         plan_hash: str,
-        new_plan: PatchPlan | str,
+        new_plan: PatchPlan | str | AiTaskDocument,
         editor: str,
         reason: str,
         *,
@@ -506,7 +634,8 @@ class TaskStore:
         """
         editor = _identity(editor, "editor")
         reason = _named(reason, "reason")
-        sealed = _sealed(new_plan)
+        sealed = new_plan if isinstance(new_plan, AiTaskDocument) else _sealed(new_plan)
+        new_kind = AI_TASK if isinstance(sealed, AiTaskDocument) else PATCH_PLAN
         if sealed.content_hash == plan_hash:
             raise TaskStateError(f"task {task_id}: the modified plan is identical to the current one (hash {plan_hash})")
         if self.by_hash(sealed.content_hash) is not None:
@@ -527,6 +656,9 @@ class TaskStore:
                     raise _Expired(old)
                 if old.state != "pending_approval":
                     raise TaskStateError(f"task {task_id}: is {old.state}, not pending_approval: cannot modify")
+                if old.kind != new_kind:
+                    raise TaskStateError(f"task {task_id}: a {old.kind} task can only be replaced by another {old.kind} "
+                                         f"task, not a {new_kind}")
                 new_id = task_id_for(sealed.content_hash)
                 change.record(
                     "modification",
@@ -537,6 +669,8 @@ class TaskStore:
                 )
                 self._move(change, old, "rejected", actor=editor, kind="rejection", reason=f"superseded by {new_id}",
                            now=now, approver=editor, set_approver=True, data={"modification_reason": reason})
+                if isinstance(sealed, AiTaskDocument):
+                    return self._insert_ai(change, sealed, editor, stored, now, supersedes=task_id)
                 return self._insert(change, sealed, editor, stored, now, supersedes=task_id, force_pending=True)
         except _Expired as exc:
             self._expire_one(exc.task.id)
@@ -689,7 +823,12 @@ class _Change:
 
 
 __all__ = [
+    "AI_TASK",
+    "ANY_SCOPE",
     "APPROVED_STATES",
+    "AiTaskDocument",
+    "KINDS",
+    "PATCH_PLAN",
     "AUTO_APPROVER",
     "ApprovalExpired",
     "PlanHashMismatch",
@@ -703,5 +842,6 @@ __all__ = [
     "TaskStore",
     "check_transition",
     "normalise_identity",
+    "sealed_hash",
     "task_id_for",
 ]

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from qlrf.inventory.contract import PLATFORMS
-from qlrf.remediation.approvals import AUTO_APPROVER, Task, TaskStateError, TaskStore
+from qlrf.remediation.approvals import AUTO_APPROVER, NO_EXECUTOR, PATCH_PLAN, Task, TaskStateError, TaskStore
 from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
@@ -254,9 +254,12 @@ def fleet_size_of(task: Task, plan: PatchPlan) -> int:
 
 
 def _task_by_hash(store: TaskStore, plan_hash: str) -> Task:
+    """The patch-plan task of `plan_hash`; an AI task of another type has no executor (refused by name)."""
     task = store.by_hash(plan_hash)
     if task is None:
         raise ExecutionRefused(f"no approval task for plan hash {plan_hash}")
+    if task.kind != PATCH_PLAN:
+        raise ExecutionRefused(f"{task.id} is an {task.kind}: {NO_EXECUTOR.format(task_type=task.task_type)}")
     return task
 
 

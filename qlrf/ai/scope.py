@@ -1,0 +1,222 @@
+"""Scope resolution (issue 10 item 6c): what a proposal's scope means in the warehouse, and whether
+the user's words asked for that much.
+
+* :func:`resolve` reads one warehouse day (the newest materialised unless given; never the clock)
+  with fixed SQL and bound parameters over ``vm_drift``: unknown sites, platforms without a
+  partition and asset ids that are not in the scope are *named*; the concrete targets are counted
+  (for ``remediate_drift`` the drifted VMs in scope, ``behind`` or ``revoked``; for every other
+  action the VMs in scope), terminated VMs never count. ``target_count`` is filled so the rule risk
+  and the policy's size limits use the real size. An empty scope is a problem: no task.
+* :func:`asked_scope` reads what the *intent* names (sites known to the warehouse, environments,
+  platforms, asset-id-looking words) and :func:`widening` says where a proposal is wider than that:
+  a dropped filter, another value, asset ids outside what was asked. A model (or text hidden in a
+  tool result) can therefore narrow a request, never widen it.
+
+Organisations: the warehouse has no org column yet (tenancy is another issue), so ``scope.org``
+cannot be resolved to VMs here; the orchestrator only checks it is the asker's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from qlrf import sql
+from qlrf.ai.taskspec import Scope
+from qlrf.platforms import PLATFORMS, REGISTRY
+from qlrf.warehouse import Warehouse
+
+SCOPE_STEP = "scope"
+TABLE = "vm_drift"
+DRIFTED = ("behind", "revoked")
+SHOWN = 5  # ids named in a message before "... and N more"
+
+ENVIRONMENT_WORDS: dict[str, str] = {
+    "dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "stg": "staging",
+    "prod": "prod", "production": "prod", "prd": "prod",
+}
+# A platform is named by its registry name or any word of its display name ("google" in "Google Cloud").
+PLATFORM_WORDS: dict[str, str] = {
+    word: p.name for p in REGISTRY for word in (p.name, *p.display_name.lower().split()) if word != "cloud"
+}
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+class ScopeError(ValueError):
+    """The scope cannot be resolved (no warehouse day): the message names the table and day."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A scope resolved against one day: the scope with ``target_count``, and what was wrong with it."""
+
+    scope: Scope
+    day: str
+    platforms: tuple[str, ...]  # platforms with targets in the scope (the only ones worth planning)
+    vms: int  # VMs in scope (terminated ones left out)
+    drifted: int  # of which behind or revoked
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def newest_day(wh: Warehouse, *, on_or_before: date | None = None) -> str:
+    """The newest materialised ``vm_drift`` day (not after ``on_or_before`` when given)."""
+    days = [d for d in wh.dates(TABLE) if on_or_before is None or d <= on_or_before.isoformat()]
+    if not days:
+        raise ScopeError(f"{TABLE}: no day has been materialised{'' if on_or_before is None else f' on or before {on_or_before}'}"
+                         ": run `qlrf run` first")
+    return days[-1]
+
+
+_FILTER = ("($site::VARCHAR IS NULL OR site = $site) AND ($environment::VARCHAR IS NULL OR environment = $environment) "
+           "AND ($platform::VARCHAR IS NULL OR platform = $platform) AND coalesce(state, '') <> 'terminated' "
+           "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id))")
+
+
+class DayView:
+    """One day of ``vm_drift`` (every platform partition present) behind one DuckDB connection.
+
+    One connection per question: opening one costs more here than the queries a scope needs.
+    """
+
+    def __init__(self, wh: Warehouse, day: str):
+        self.day = day
+        self.present = tuple(p for p in PLATFORMS if wh.exists(TABLE, day, p))
+        self.con = sql.connect(threads=1)
+        for platform in self.present:
+            sql.relation(self.con, f"t_{sql.identifier(platform)}", wh.source(TABLE, day, platform))
+        if self.present:
+            self.con.execute("CREATE TEMP VIEW t AS "
+                             + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in self.present))
+        self._sites: list[str] | None = None
+
+    def sites(self) -> list[str]:
+        """The sites with VMs that day (what an intent or a proposal may name)."""
+        if self._sites is None:
+            self._sites = [] if not self.present else sorted(
+                sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
+        return self._sites
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> DayView:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _named(ids: Sequence[str]) -> str:
+    more = f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else ""
+    return ", ".join(ids[:SHOWN]) + more
+
+
+def resolve(view: DayView, scope: Scope, task_type: str) -> Resolved:
+    """``scope`` against the day of ``view`` (see the module docstring)."""
+    day = view.day
+    if not view.present or (scope.platform and scope.platform not in view.present):
+        where = f"platform {scope.platform!r}" if scope.platform else "any platform"
+        return Resolved(scope, day, (), 0, 0, (f"scope.platform: no {TABLE} partition for {where} on {day}",))
+    problems: list[str] = []
+    if scope.site is not None and scope.site not in view.sites():
+        problems.append(f"scope.site: unknown site {scope.site!r} on {day} (known: {', '.join(view.sites()) or 'none'})")
+    params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
+              "ids": list(scope.asset_ids), "drifted": list(DRIFTED)}
+    rows = sql.table(view.con, "SELECT platform, count(*) AS vms, "
+                               "count(*) FILTER (WHERE list_contains($drifted::VARCHAR[], status)) AS drifted "
+                               f"FROM t WHERE {_FILTER} GROUP BY platform ORDER BY platform", params).to_pylist()
+    if scope.asset_ids:
+        params.pop("drifted")
+        found = set(sql.table(view.con, f"SELECT asset_id FROM t WHERE {_FILTER}", params).column("asset_id").to_pylist())
+        missing = [a for a in scope.asset_ids if a not in found]
+        if missing:
+            problems.append(f"scope.asset_ids: {len(missing)} not in the scope on {day} (unknown, terminated or outside "
+                            f"its site/environment/platform): {_named(missing)}")
+    vms, drifted = sum(int(r["vms"]) for r in rows), sum(int(r["drifted"] or 0) for r in rows)
+    remediate = task_type == "remediate_drift"
+    targets = drifted if remediate else vms
+    platforms = tuple(r["platform"] for r in rows if (r["drifted"] if remediate else r["vms"]))
+    if not problems and targets == 0:
+        what = "drifted VM (behind or revoked)" if remediate else "VM"
+        problems.append(f"scope: no {what} matches {describe(scope)} on {day}: an empty scope creates no task")
+    return Resolved(scope.model_copy(update={"target_count": targets}), day, platforms, vms, drifted, tuple(problems))
+
+
+def describe(scope: Scope) -> str:
+    """The scope in words, e.g. ``site syd1, environment dev, every platform``."""
+    return ", ".join([
+        f"site {scope.site}" if scope.site else "every site",
+        f"environment {scope.environment}" if scope.environment else "every environment",
+        f"platform {scope.platform}" if scope.platform else "every platform",
+        *([f"{len(scope.asset_ids)} named asset(s)"] if scope.asset_ids else []),
+    ])
+
+
+# --- what the intent asked ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The filters the intent's own words name (empty sets: the intent did not narrow that dimension)."""
+
+    sites: frozenset[str] = frozenset()
+    environments: frozenset[str] = frozenset()
+    platforms: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()  # every token, lower-cased: asset ids are checked against these
+
+
+def asked_scope(intent: str, sites: Iterable[str]) -> Asked:
+    """Sites (of ``sites``), environments and platforms the intent names, by whole word, any case."""
+    tokens = [t.lower().strip(".:/-") for t in _TOKEN.findall(intent)]
+    known = {s.lower(): s for s in sites}
+    return Asked(
+        sites=frozenset(known[t] for t in tokens if t in known),
+        environments=frozenset(ENVIRONMENT_WORDS[t] for t in tokens if t in ENVIRONMENT_WORDS),
+        platforms=frozenset(PLATFORM_WORDS[t] for t in tokens if t in PLATFORM_WORDS),
+        words=frozenset(tokens),
+    )
+
+
+def widening(scope: Scope, asked: Asked, *, assets_must_be_named: bool = False) -> list[str]:
+    """Where ``scope`` is wider than (or other than) what the intent asked; empty when it is not.
+
+    ``assets_must_be_named``: every asset id must appear in the intent itself (used when tool results
+    were flagged, so ids cannot have come from injected data).
+    """
+    problems = []
+    for field, wanted in (("site", asked.sites), ("environment", asked.environments), ("platform", asked.platforms)):
+        value = getattr(scope, field)
+        if not wanted:
+            continue
+        named = " or ".join(sorted(wanted))
+        if value is None:
+            problems.append(f"scope.{field}: the intent named {named}, the proposal drops that filter (every {field})")
+        elif value not in wanted:
+            problems.append(f"scope.{field}: {value!r} is not what the intent named ({named})")
+    if assets_must_be_named:
+        unnamed = [a for a in scope.asset_ids if a.lower() not in asked.words]
+        if unnamed:
+            problems.append(f"scope.asset_ids: {len(unnamed)} asset(s) the intent did not name, proposed while tool "
+                            f"results were flagged: {_named(unnamed)}")
+    return problems
+
+
+__all__ = [
+    "DRIFTED",
+    "SCOPE_STEP",
+    "Asked",
+    "Resolved",
+    "ScopeError",
+    "asked_scope",
+    "describe",
+    "DayView",
+    "newest_day",
+    "resolve",
+    "widening",
+]
