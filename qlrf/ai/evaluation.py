@@ -355,3 +355,22 @@ def run_eval(
 def printable(intent: str) -> str:
     """An intent as a terminal can show it: control, zero-width and bidi characters escaped."""
     return "".join(ch if unicodedata.category(ch)[0] not in "CZ" or ch == " " else f"\\u{ord(ch):04x}" for ch in intent)
+
+
+EVAL_IDENTITY = "qlrf-ai-eval"  # who asks during an eval run: the runner itself, never a typed user name
+
+
+class OrchestratorMissing(RuntimeError):
+    """The orchestrator (qlrf.ai.orchestrator) is not installed in this tree, so there is nothing to evaluate."""
+
+
+def orchestrator_ask(*, today: Any = None, requested_by: str = EVAL_IDENTITY) -> Ask:
+    """``ask`` over the configured orchestrator, imported only when an eval runs (it is optional here)."""
+    try:
+        from qlrf.ai.orchestrator import Orchestrator  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise OrchestratorMissing(
+            f"the AI orchestrator is not available (qlrf.ai.orchestrator: {exc}): nothing to evaluate"
+        ) from None
+    orchestrator = Orchestrator.from_env(None, today=today)
+    return lambda intent: orchestrator.ask(intent, requested_by=requested_by)
