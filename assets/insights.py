@@ -8,6 +8,7 @@ An empty day is valid (nothing needs attention) and says so; the partition is ga
 
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -25,8 +26,16 @@ from qlrf.ai import insights as ins
 from qlrf.quality import Gate, PartitionRejected
 from qlrf.scoring.compliance import load_catalogue, load_waivers
 from qlrf.scoring.report import fleet_tables_present
+from qlrf.warehouse import Warehouse
 from resources.remediation import RemediationResource
 from resources.warehouse import WarehouseResource
+
+
+def _read(wh: Warehouse, table: str, day: date, platforms: list[str], columns: tuple[str, ...]) -> pa.Table:
+    """The day's platform partitions of ``table``, only the columns the insights use."""
+    if not platforms:
+        return wh.read_platforms(table, day, platforms)  # raises PartitionMissing naming the table and day
+    return pa.concat_tables([wh.read(table, day, p, columns=list(columns)) for p in platforms], promote_options="default")
 
 
 def _approvals(remediation: RemediationResource, day: date) -> list[ins.Insight]:
@@ -58,12 +67,12 @@ def ai_insights(context: AssetExecutionContext, warehouse: WarehouseResource, re
     policy = remediation.policy()
     found = [
         *ins.new_revocations(wh.read("golden_images", day), wh.read("golden_images", before) if before else None,
-                             wh.read_platforms("vm_drift", day, platforms), previous_day=before),
+                             _read(wh, "vm_drift", day, platforms, ins.VM_DRIFT_COLUMNS), previous_day=before),
         *ins.drift_forecasts(wh.read("drift_trends", day),
                              {env: p.drift_threshold for env, p in policy.environments.items()}),
         *ins.waiver_expiries(load_waivers(catalogue=load_catalogue()), day,
-                             wh.read_platforms("vm_compliance", day, platforms)),
-        *ins.dr_gaps(wh.read_platforms("dr_scores", day, platforms)),
+                             _read(wh, "vm_compliance", day, platforms, ins.VM_COMPLIANCE_COLUMNS)),
+        *ins.dr_gaps(_read(wh, "dr_scores", day, platforms, ins.DR_SCORES_COLUMNS)),
         *_approvals(remediation, day),
     ]
     table = ins.insights_table(day, found)

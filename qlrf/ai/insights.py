@@ -44,6 +44,12 @@ FORECAST_DAYS = 7  # drift_trends forecasts a week ahead (qlrf.scoring.trends.HO
 APPROVAL_WINDOW = timedelta(hours=6)  # a 24 h approval with a quarter of its life left
 # No DR objective is in policy yet: a site x environment below this share of ready VMs is a gap.
 DR_READINESS_OBJECTIVE = 90.0
+# The columns each kind reads, so a caller over a large estate reads only those from Parquet.
+VM_DRIFT_COLUMNS = ("asset_id", "site", "environment", "platform", "state", "family", "image_version")
+VM_COMPLIANCE_COLUMNS = ("asset_id", "platform", "account", "site", "environment", "owner", "failed_controls",
+                         "waived_controls")
+DR_SCORES_COLUMNS = ("site", "environment", "vms", "ready_vms", "rpo_breaches")
+SHOWN_ASSET_IDS = 20  # VMs named in a revocation finding's facts (the count is always the full one)
 _ENV_WEIGHT = {"prod": 20.0, "staging": 10.0, "dev": 0.0}
 _RISK_WEIGHT = {"low": 0.0, "medium": 5.0, "high": 10.0, "critical": 15.0}
 
@@ -137,7 +143,8 @@ def revoked_versions(registry: pa.Table | None) -> dict[tuple[str, str], str]:
 _REVOKED_RUNNING = """
 SELECT coalesce(v.site, 'unassigned') AS site, coalesce(v.environment, 'unknown') AS environment,
        count(*)::INTEGER AS vms, count(DISTINCT v.platform)::INTEGER AS platforms,
-       list(DISTINCT v.family || ' ' || v.image_version ORDER BY v.family || ' ' || v.image_version) AS images
+       list(DISTINCT v.family || ' ' || v.image_version ORDER BY v.family || ' ' || v.image_version) AS images,
+       list(v.asset_id ORDER BY v.asset_id)[1:$shown] AS asset_ids
 FROM vm_drift v JOIN new_revoked n ON v.family = n.family AND v.image_version = n.version
 WHERE v.state = 'running'
 GROUP BY ALL ORDER BY site, environment
@@ -156,9 +163,9 @@ def new_revocations(
     con = sql.connect()
     pairs = pa.table({"family": [f for f, _ in new], "version": [v for _, v in new]})
     sql.relation(con, "new_revoked", pairs)
-    sql.relation(con, "vm_drift", vm_drift.select(["site", "environment", "platform", "state", "family", "image_version"]))
+    sql.relation(con, "vm_drift", vm_drift.select(list(VM_DRIFT_COLUMNS)))
     found = []
-    for r in sql.table(con, _REVOKED_RUNNING).to_pylist():
+    for r in sql.table(con, _REVOKED_RUNNING, {"shown": SHOWN_ASSET_IDS}).to_pylist():
         where = _where(r["site"], r["environment"])
         reasons = sorted({new[tuple(img.split(" ", 1))] for img in r["images"] if new.get(tuple(img.split(" ", 1)))})
         found.append(Insight(
@@ -168,6 +175,7 @@ def new_revocations(
             agent="patch", task_type="remediate_drift", intent=f"patch the revoked images in {where}",
             facts={"site": r["site"], "environment": r["environment"], "running_vms": r["vms"],
                    "platforms": r["platforms"], "images": list(r["images"]), "reasons": reasons,
+                   "asset_ids": list(r["asset_ids"]),  # the first SHOWN_ASSET_IDS, by id
                    "revoked_since": previous_day or "no previous registry"},
         ))
     return found
@@ -208,8 +216,7 @@ def waiver_expiries(
     """Waivers expiring within ``window_days`` of ``on`` or already expired, with the VMs they cover."""
     con = sql.connect() if vm_compliance is not None else None
     if con is not None:
-        sql.relation(con, "vmc", vm_compliance.select(  # type: ignore[union-attr]
-            ["asset_id", "platform", "account", "site", "environment", "owner", "failed_controls", "waived_controls"]))
+        sql.relation(con, "vmc", vm_compliance.select(list(VM_COMPLIANCE_COLUMNS)))  # type: ignore[union-attr]
     found = []
     for w in waivers:
         days_left = (w.expires - on).days
@@ -256,7 +263,7 @@ FROM dr GROUP BY site, environment HAVING sum(vms) > 0 ORDER BY site, environmen
 def dr_gaps(dr_scores: pa.Table, objective: float = DR_READINESS_OBJECTIVE) -> list[Insight]:
     """Site x environment below the DR readiness objective, with VMs lacking a restore point within RPO."""
     con = sql.connect()
-    sql.relation(con, "dr", dr_scores.select(["site", "environment", "vms", "ready_vms", "rpo_breaches"]))
+    sql.relation(con, "dr", dr_scores.select(list(DR_SCORES_COLUMNS)))
     found = []
     for r in sql.table(con, _DR_BY_SITE).to_pylist():
         if r["dr_readiness"] >= objective:

@@ -30,7 +30,7 @@ def _vm(site, env, family, version, state="running", platform="aws") -> dict:
             "image_version": version}
 
 
-VMS = pa.Table.from_pylist([
+VMS = pa.Table.from_pylist([{**vm, "asset_id": f"vm-{n:02d}"} for n, vm in enumerate([
     _vm("syd1", "dev", "debian-12", "2.2.3"),
     _vm("syd1", "dev", "debian-12", "2.2.3", platform="gcp"),
     _vm("syd1", "dev", "rhel-9", "2.2.1"),
@@ -38,7 +38,7 @@ VMS = pa.Table.from_pylist([
     _vm("lon1", "prod", "debian-12", "2.2.3"),
     _vm("lon1", "prod", "debian-12", "2.1.3"),  # not revoked
     _vm("fra1", "prod", "rhel-9", "2.2.1"),  # revoked before: not new
-])
+], start=1)])
 
 
 def test_new_revocations_count_running_vms_per_site_and_environment():
@@ -49,7 +49,7 @@ def test_new_revocations_count_running_vms_per_site_and_environment():
     syd = found["syd1/dev"]
     assert syd.facts["running_vms"] == 2 and syd.facts["platforms"] == 2
     assert syd.facts["images"] == ["debian-12 2.2.3"] and syd.facts["reasons"] == ["CVE-2026-0001 in openssl"]
-    assert syd.facts["revoked_since"] == "2026-11-19"
+    assert syd.facts["revoked_since"] == "2026-11-19" and syd.facts["asset_ids"] == ["vm-01", "vm-02"]
     assert (syd.agent, syd.task_type, syd.intent) == ("patch", "remediate_drift", "patch the revoked images in syd1 dev")
     assert syd.score == 60 + 0 + 2 / 5
     assert found["lon1/prod"].score == 60 + 20 + 1 / 5 and found["lon1/prod"].severity == "critical"
