@@ -31,10 +31,12 @@ from resources.remediation import RemediationResource
 from resources.warehouse import WarehouseResource
 
 
-def _read(wh: Warehouse, table: str, day: date, platforms: list[str], columns: tuple[str, ...]) -> pa.Table:
-    """The day's platform partitions of ``table``, only the columns the insights use."""
+def _read(wh: Warehouse, table: str, day: date, platforms: list[str], columns: tuple[str, ...]) -> ins.Source:
+    """The day's platform partitions of ``table``: file paths DuckDB scans (local), else only ``columns`` read."""
     if not platforms:
         return wh.read_platforms(table, day, platforms)  # raises PartitionMissing naming the table and day
+    if wh.local:
+        return [str(wh.source(table, day, p)) for p in platforms]
     return pa.concat_tables([wh.read(table, day, p, columns=list(columns)) for p in platforms], promote_options="default")
 
 

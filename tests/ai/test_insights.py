@@ -206,3 +206,17 @@ def test_row_problems_name_each_bad_row():
 def test_unknown_kind_is_refused_by_rank():
     with pytest.raises(ValueError, match="insight kind 'gossip'"):
         ins.rank([_insight("gossip", "a", 1)])
+
+
+def test_parquet_files_give_the_same_findings_as_tables(tmp_path):
+    import pyarrow.parquet as pq
+
+    half = VMS.num_rows // 2
+    paths = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+    pq.write_table(VMS.slice(0, half), paths[0])
+    pq.write_table(VMS.slice(half), paths[1])
+    today = _registry({("debian-12", "2.2.3"): "x", ("rhel-9", "2.2.1"): "y"})
+    assert ins.new_revocations(today, None, paths) == ins.new_revocations(today, None, VMS)
+    pq.write_table(VMC, tmp_path / "vmc.parquet")
+    waivers = [_waiver("W-1", "RF-NET-001", "2026-11-30", site="lon1")]
+    assert ins.waiver_expiries(waivers, DAY, str(tmp_path / "vmc.parquet")) == ins.waiver_expiries(waivers, DAY, VMC)
