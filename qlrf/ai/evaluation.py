@@ -17,6 +17,7 @@ import math
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +99,7 @@ class EvalSet(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> EvalSet:
-        seen: set[str] = set()
-        duplicates = sorted({c.id for c in self.cases if c.id in seen or seen.add(c.id)})  # type: ignore[func-returns-value]
+        duplicates = sorted(case_id for case_id, n in Counter(c.id for c in self.cases).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate case ids: {', '.join(duplicates)}")
         return self
