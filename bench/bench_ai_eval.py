@@ -8,7 +8,7 @@ Two parts:
 1. The day. ``--warehouse DIR --day YYYY-MM-DD`` uses a materialised day as it is; otherwise one is
    built under ``--out`` (default: a temporary directory) with ``--n`` VMs (default 1,000,000) from the
    benchmark generator (bench/fleet_gen.py) and the same stage code the assets run (drift, compliance,
-   DR, the fleet report and the drift trend), each step timed and printed.
+   DR, the SBOM index, the fleet report and the drift trend), each step timed and printed.
 2. The eval, in a fresh process (imports and the orchestrator's start-up included, as a user gets it),
    with QLRF_WAREHOUSE pointing at the day and QLRF_HOME at a scratch directory, so any task the eval
    creates lands in a throw-away task store. Every intent is asked ``--repeat`` times; the figures of the
@@ -61,6 +61,9 @@ def build_day(root: Path, day: date, n: int) -> tuple[str, dict[str, float]]:
     """A warehouse day with every table the AI tools read, built as the assets build it; returns timings."""
     sys.path.insert(0, str(ROOT))
     from bench.fleet_gen import build
+    from qlrf.baselines.contracts import load_contracts
+    from qlrf.baselines.sbom import image_packages
+    from qlrf.inventory.sample import ensure_estate
     from qlrf.scoring import compliance
     from qlrf.scoring.report import fleet_tables
     from qlrf.scoring.stages import run_compliance, run_dr, run_drift
@@ -72,7 +75,14 @@ def build_day(root: Path, day: date, n: int) -> tuple[str, dict[str, float]]:
     wh = build(root, day, n)
     timings["generate (inventory, snapshots, registry)"] = time.perf_counter() - start
     catalogue = compliance.load_catalogue()
+    golden = ensure_estate(root / "estate", day) / "golden"  # the contracts fleet_gen's registry came from
+
+    def sbom_index() -> None:
+        table, _problems = image_packages(golden, load_contracts(golden, public_keys=[], require_signatures=False))
+        wh.write("image_packages", table, day)
+
     steps = [
+        ("sbom index", sbom_index),
         ("drift", lambda: run_drift(wh, day, "aws", as_of)),
         ("compliance", lambda: run_compliance(wh, day, "aws", as_of, catalogue, compliance.load_waivers(catalogue=catalogue))),
         ("dr", lambda: run_dr(wh, day, "aws", as_of)),
