@@ -529,6 +529,21 @@ def add_remediation_commands(sub) -> None:
     ash.set_defaults(func=cmd_audit_show)
 
 
+def cmd_ai_eval(args: argparse.Namespace) -> int:
+    """Exit 0 when every target of the set is met, 1 when one is missed, 2 when it cannot run."""
+    from qlrf.ai.evaluation import OrchestratorMissing, load_eval_set, orchestrator_ask, run_eval
+
+    evals = load_eval_set(args.set) if args.set else load_eval_set()
+    try:
+        ask = orchestrator_ask()
+    except OrchestratorMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = run_eval(evals, ask)
+    print(json.dumps(report.as_dict(), sort_keys=True) if args.json else report.text())
+    return 0 if not report.missed() else 1
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors in one line naming the argument (exit 2), not a usage block the eye has to search."""
 
@@ -611,6 +626,11 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ask.add_argument("--org", help="the organisation the question is about")
     ask.add_argument("--as", dest="as_user", help=f"ask as this user (only with {TRUSTED_LOCAL_VARIABLE}=1)")
     ask.set_defaults(func=cmd_ask)
+    ai = sub.add_parser("ai", help="the AI orchestrator's tools").add_subparsers(dest="ai_command", required=True)
+    ev = ai.add_parser("eval", help="run the eval set through the orchestrator; exit 1 when a target is missed")
+    ev.add_argument("--set", help="eval set YAML (default: evals/intents.yaml)")
+    ev.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    ev.set_defaults(func=cmd_ai_eval)
 
     add_remediation_commands(sub)
     return parser
