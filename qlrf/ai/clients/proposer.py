@@ -64,6 +64,7 @@ MAX_TURNS = 6
 MAX_TOOL_CALLS = 8
 MAX_BAD_CALLS = 3
 SUMMARY_CHARS = 300
+MAX_ARGUMENT_CHARS = 2000
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAME = re.compile(r"[\w.@/:-]*[A-Za-z][\w.@/:-]*")
@@ -99,7 +100,9 @@ class Cite(BaseModel):
     value: int | float | str
 
 
-class _Final(BaseModel):
+class ParsedAnswer(BaseModel):
+    """The final answer as received: the proposal still a raw mapping, so parse_proposal judges it."""
+
     model_config = ConfigDict(extra="forbid")
 
     answer: str = Field(min_length=1, max_length=TEXT_MAX_CHARS)
@@ -206,11 +209,15 @@ def _clip(text: str, limit: int = 240) -> str:
 
 
 def _arguments(raw: str) -> dict[str, Any]:
+    """The call's arguments for the record: the JSON object, or its first characters when it is not one
+    or too large to keep (a model can send anything; the ToolBox has already refused it)."""
     try:
         value = json.loads(raw or "{}")
     except ValueError:
         return {"unparsed": raw[:200]}
-    return value if isinstance(value, dict) else {"unparsed": raw[:200]}
+    if not isinstance(value, dict) or len(raw) > MAX_ARGUMENT_CHARS:
+        return {"unparsed": raw[:200]}
+    return value
 
 
 def _summary(result: Mapping[str, Any]) -> str:
@@ -228,7 +235,7 @@ def _summary(result: Mapping[str, Any]) -> str:
 # --- grounding ---------------------------------------------------------------------------------------
 
 
-def grounding_problems(final: _Final, results: list[tuple[str, dict]], intent: str) -> list[str]:
+def grounding_problems(final: ParsedAnswer, results: list[tuple[str, dict]], intent: str) -> list[str]:
     """Every number the answer writes or cites that no tool result of the conversation holds."""
     by_tool: dict[str, list[dict]] = {}
     for name, result in results:
@@ -286,9 +293,10 @@ class ModelProposer:
             {"role": "system", "content": agent.system_prompt() + "\n" + ANSWER_RULES},
             {"role": "user", "content": intent_message(ctx.intent, ctx.org, (route.agent, route.task_type))},
         ]
-        final_reply = self._converse(conv, box, messages)
+        tools = openai_tools(box)  # once per draft: generating the JSON schemas costs more than a loopback call
+        final_reply = self._converse(conv, box, tools, messages)
         final, proposal = conv.structured(messages, FINAL_SCHEMA, lambda doc: self._validate(doc, ctx, route, conv),
-                                          "schema", first=final_reply, tools=openai_tools(box), tool_choice="none")
+                                          "schema", first=final_reply, tools=tools, tool_choice="none")
         problems = grounding_problems(final, conv.results, ctx.intent)
         if problems:
             more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
@@ -323,9 +331,9 @@ class ModelProposer:
 
         return conv.structured(messages, ROUTE_SCHEMA, validate, "routing")
 
-    def _converse(self, conv: _Conversation, box: ToolBox, messages: list[dict[str, Any]]) -> ModelReply:
+    def _converse(self, conv: _Conversation, box: ToolBox, tools: list[dict[str, Any]],
+                  messages: list[dict[str, Any]]) -> ModelReply:
         """The tool loop; returns the first reply that calls no tool (the final answer to validate)."""
-        tools = openai_tools(box)
         bad: list[str] = []
         for _turn in range(self.max_turns):
             reply = conv.ask(messages, tools=tools, response_format=FINAL_SCHEMA)
@@ -344,10 +352,10 @@ class ModelProposer:
                         raise conv.fail(f"tool loop: {len(bad)} tool calls refused or invalid ({'; '.join(bad)})")
         raise conv.fail(f"tool loop: no final answer after {self.max_turns} model turns")
 
-    def _validate(self, doc: Any, ctx: AskContext, route: Route, conv: _Conversation) -> tuple[_Final, dict]:
+    def _validate(self, doc: Any, ctx: AskContext, route: Route, conv: _Conversation) -> tuple[ParsedAnswer, dict]:
         """(answer, proposal mapping) or _Invalid listing every failing field."""
         try:
-            final = _Final.model_validate(doc)
+            final = ParsedAnswer.model_validate(doc)
         except ValidationError as exc:
             raise _Invalid(field_errors(exc)) from None
         proposal = dict(final.proposal)
