@@ -192,7 +192,7 @@ class OpenAIFake(HttpFake):
                 "finish_reason": "tool_calls" if tool_calls else "stop",
             }],
             "usage": {"prompt_tokens": len(json.dumps(body)) // 4, "completion_tokens": answer_chars // 4,
-                      "total_tokens": (len(json.dumps(body)) + answer_chars) // 4},
+                      "total_tokens": len(json.dumps(body)) // 4 + answer_chars // 4},
             "system_fingerprint": "fp_fake",
         }
 

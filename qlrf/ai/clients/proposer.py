@@ -89,7 +89,7 @@ class Route(BaseModel):
 
     agent: Literal[AGENTS]  # type: ignore[valid-type]
     task_type: Literal[TASK_TYPES]  # type: ignore[valid-type]
-    reason: str = Field(max_length=500)
+    reason: str  # no maxLength: keep the schema inside what strict structured outputs accept
 
 
 class Cite(BaseModel):
