@@ -63,6 +63,7 @@ from qlrf.ai.tools.registry import ToolBox
 MAX_TURNS = 6
 MAX_TOOL_CALLS = 8
 MAX_BAD_CALLS = 3
+BUDGET_S = 120.0  # the whole draft: beyond this the operator is better served by the offline router now
 SUMMARY_CHARS = 300
 MAX_ARGUMENT_CHARS = 2000
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
@@ -152,6 +153,8 @@ class _Conversation:
     """What one draft accumulates: messages, usage, tool calls and their results."""
 
     client: ModelClient
+    budget_s: float | None = None
+    started: float = 0.0
     usage: Usage = field(default_factory=Usage)
     calls: list[dict[str, Any]] = field(default_factory=list)
     results: list[tuple[str, dict]] = field(default_factory=list)
@@ -161,6 +164,10 @@ class _Conversation:
         return ModelProposerFailed(message, self.usage, tuple(self.calls))
 
     def ask(self, messages: list[dict[str, Any]], **kwargs: Any) -> ModelReply:
+        elapsed = self.client.clock() - self.started
+        if self.budget_s is not None and self.usage.requests and elapsed > self.budget_s:
+            raise self.fail(f"model path: over its {self.budget_s:g} s budget after {self.usage.requests} request(s) "
+                            f"({elapsed:.1f} s)")
         try:
             reply = self.client.chat(messages, **kwargs)
         except ModelError as exc:
@@ -279,13 +286,14 @@ class ModelProposer:
     max_turns: int = MAX_TURNS
     max_tool_calls: int = MAX_TOOL_CALLS
     max_bad_calls: int = MAX_BAD_CALLS
+    budget_s: float | None = BUDGET_S  # wall time for the whole draft (client.clock); None: no limit
     source: Literal["model"] = "model"
 
     def _agents(self) -> Mapping[str, Agent]:
         return self.agents if self.agents is not None else shipped_agents()
 
     def draft(self, ctx: AskContext) -> Draft:
-        conv = _Conversation(self.client)
+        conv = _Conversation(self.client, self.budget_s, self.client.clock())
         route = self.route(ctx, conv)
         agent = self._agents()[route.agent]
         box = ctx.toolbox_for(agent.name)
@@ -369,6 +377,9 @@ class ModelProposer:
             raise _Invalid("proposal: " + str(exc).removeprefix("invalid TaskProposal: ")) from None
         problems = [] if parsed.agent == route.agent else [
             f"proposal.agent: the conversation ran as agent {route.agent!r}, not {parsed.agent!r}"]
+        org = parsed.scope.org
+        if ctx.org and org is not None and org.casefold() != ctx.org.casefold():
+            problems.append(f"proposal.scope.org: {org!r} is not the asking organisation {ctx.org!r}")
         problems += [f"proposal.{p}" for p in violations(parsed, self._agents())]
         if problems:
             raise _Invalid("; ".join(problems))

@@ -109,6 +109,15 @@ def test_a_widened_scope_reaches_the_pipeline_unchanged(fake, proposer, ask):
     assert draft.proposal["scope"] == {} and parse_proposal(draft.proposal).scope.size() > 1000
 
 
+def test_a_proposal_for_another_organisation_is_refused(fake, proposer, ask):
+    fake.script = _script("good", scope={"org": "globex", "site": "lon1", "environment": "prod"})
+    with pytest.raises(ModelProposerFailed) as err:
+        proposer.draft(ask(INTENT, org="acme"))
+    assert "proposal.scope.org: 'globex' is not the asking organisation 'acme'" in str(err.value)
+    fake.script = _script("good", scope={"org": "ACME", "site": "lon1"})
+    assert proposer.draft(ask(INTENT, org="acme", conversation="conv-2")).proposal["scope"]["org"] == "ACME"
+
+
 def test_numbers_no_tool_returned_fail_the_draft(fake, proposer, ask):
     err = _fail(proposer, ask, fake, "ungrounded")
     assert str(err) == "ungrounded answer: writes 4242, which no tool result of this conversation holds"
@@ -164,6 +173,15 @@ def test_a_slow_model_times_out(ask, sleeper):
         with pytest.raises(ModelProposerFailed) as err:
             proposer.draft(ask(INTENT))
     assert str(err.value) == "model openai_compatible gpt-4o-mini: timeout: no answer within 0.3 s"
+
+
+def test_a_draft_that_overruns_its_time_budget_is_given_up(fake, client, ask):
+    ticks = iter(range(0, 10_000, 50))  # every reading of the clock is 50 s later than the last
+    client.clock = lambda: float(next(ticks))
+    fake.script = GOOD
+    with pytest.raises(ModelProposerFailed) as err:
+        ModelProposer(client, budget_s=120).draft(ask(INTENT))
+    assert str(err.value).startswith("model path: over its 120 s budget after 1 request(s) (200.0 s)")
 
 
 def test_a_429_then_success_is_waited_out(fake, proposer, ask, sleeper):
