@@ -313,6 +313,8 @@ class ModelProposer:
                  f"{conv.usage.requests} requests, {len(conv.calls)} tool calls"]
         if conv.retries:
             notes.append(f"{conv.retries} answer(s) failed validation and were retried with the field errors")
+        if conv.usage.cost_note:
+            notes.append(conv.usage.cost_note)
         return Draft(
             source="model", agent=route.agent, task_type=proposal["task_type"], answer=final.answer,
             citations=tuple(Citation(c.tool, c.name, c.value) for c in final.citations),
