@@ -223,7 +223,8 @@ class OpenAIFake(HttpFake):
 
 
 AGENT_SCENARIOS = (
-    "good", "malformed_once", "malformed_twice", "refusing", "slow", "unknown_tool", "bad_args", "bad_args_once",
+    "good", "malformed_once", "malformed_twice", "refusing", "slow", "unknown_tool", "unknown_tool_once", "bad_args",
+    "bad_args_once",
     "repeated", "too_many_calls", "injected_autonomy", "injected_scope", "ungrounded", "miscited", "bad_route",
 )
 
@@ -293,9 +294,10 @@ class AgentScript:
             return [first]
         if self.scenario == "too_many_calls":
             return [("query_assets", {"limit": n + 1}) for n in range(12)] if turn == 0 else []
-        if self.scenario == "bad_args_once":
+        if self.scenario in ("bad_args_once", "unknown_tool_once"):
             if turn == 0:
-                return [(first[0], {"site": ["lon1"], "where": "1=1"})]
+                return [("run_shell", {"cmd": "id"})] if self.scenario == "unknown_tool_once" else [
+                    (first[0], {"site": ["lon1"], "where": "1=1"})]
             turn -= 1
         return [self.calls[turn]] if turn < len(self.calls) else []
 

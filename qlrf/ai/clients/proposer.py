@@ -200,11 +200,16 @@ class _Conversation:
                 reply = self.ask(messages, response_format=schema, **kwargs)
         raise AssertionError("unreachable")
 
-    def call_tool(self, box: ToolBox, name: str, arguments: str) -> dict:
+    def call_tool(self, box: ToolBox, offered: set[str], name: str, arguments: str) -> dict:
+        """Run one call through the ToolBox (which validates, refuses repeats and audits) and record it.
+
+        A call to a tool the agent was not offered ran nothing: the ToolBox answers it as an error, and
+        the record says ``refused``, so the proposal's agent check judges only calls that ran."""
         result = box.call(name, arguments)
+        status = result["status"] if name in offered else "refused"
         self.calls.append({"name": name if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) else "invalid_tool_name",
-                           "arguments": _arguments(arguments), "status": result["status"],
-                           "result_summary": _summary(result)})
+                           "arguments": _arguments(arguments), "status": status,
+                           "result_summary": _summary({**result, "status": status})})
         if result["status"] == "ok":
             self.results.append((name, result))
         return result
@@ -344,6 +349,7 @@ class ModelProposer:
     def _converse(self, conv: _Conversation, box: ToolBox, tools: list[dict[str, Any]],
                   messages: list[dict[str, Any]]) -> ModelReply:
         """The tool loop; returns the first reply that calls no tool (the final answer to validate)."""
+        offered = {t["function"]["name"] for t in tools}
         bad: list[str] = []
         for _turn in range(self.max_turns):
             reply = conv.ask(messages, tools=tools, response_format=FINAL_SCHEMA)
@@ -353,7 +359,7 @@ class ModelProposer:
             for call in reply.tool_calls:
                 if len(conv.calls) >= self.max_tool_calls:
                     raise conv.fail(f"tool loop: more than {self.max_tool_calls} tool calls in one conversation")
-                result = conv.call_tool(box, call.name, call.arguments)
+                result = conv.call_tool(box, offered, call.name, call.arguments)
                 # Tool results are data: a tool message, never part of the system prompt.
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)})
                 if result["status"] != "ok":

@@ -151,7 +151,7 @@ def test_a_model_that_keeps_abusing_tools_fails_and_every_call_is_recorded(fake,
     statuses = [c["status"] for c in err.tool_calls]
     assert statuses.count("ok") + statuses.count("error") + statuses.count("refused") == len(statuses)
     assert len([s for s in statuses if s != "ok"]) == 3
-    assert [d["status"] for d in _audited(audit)] == statuses
+    assert [d["tool"] for d in _audited(audit)] == [c["name"] for c in err.tool_calls]  # every call audited
 
 
 def test_too_many_tool_calls_stop_the_loop(fake, proposer, ask):
@@ -165,6 +165,15 @@ def test_one_bad_call_the_model_recovers_from_is_recorded_not_fatal(fake, propos
     assert [c["status"] for c in draft.tool_calls] == ["error", "ok", "ok"]
     assert draft.tool_calls[0]["result_summary"].startswith("error: arguments do not match the schema")
     assert [c.status for c in parse_proposal(draft.proposal).tool_calls] == ["error", "ok", "ok"]
+
+
+def test_a_call_to_a_tool_the_agent_was_not_offered_is_recorded_as_refused(fake, proposer, ask, audit):
+    fake.script = _script("unknown_tool_once")
+    draft = proposer.draft(ask(INTENT))
+    assert [(c["name"], c["status"]) for c in draft.tool_calls] == [("run_shell", "refused"), ("query_assets", "ok"),
+                                                                    ("get_drift_status", "ok")]
+    assert draft.tool_calls[0]["result_summary"].startswith("refused: unknown tool 'run_shell'")
+    assert _audited(audit)[0] == {**_audited(audit)[0], "tool": "run_shell", "status": "error"}  # the ToolBox's own record
 
 
 def test_a_slow_model_times_out(ask, sleeper):
