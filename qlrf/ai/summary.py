@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from qlrf.ai.grounding import decimals, matches, numbers_written, numeric_leaves
 from qlrf.ai.prompts import SYSTEM_PROMPT, user_prompt
 from qlrf.envparse import redact_secrets
 from qlrf.inventory.contract import PLATFORMS
@@ -203,21 +204,7 @@ def _item_key(item: Mapping) -> str | None:
 
 def fact_values(facts: Mapping) -> dict[str, float]:
     """Every number in the facts by path: ``fleet.vms``, ``most_drifted_sites.syd1.drift_score``..."""
-    out: dict[str, float] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        elif isinstance(node, list):
-            for i, item in enumerate(node):
-                key = _item_key(item) if isinstance(item, Mapping) else None
-                walk(f"{prefix}.{key if key is not None else i}", item)
-        elif isinstance(node, int | float) and not isinstance(node, bool) and math.isfinite(node):
-            out[prefix] = float(node)
-
-    walk("", {k: v for k, v in facts.items() if k != "day"})
-    return out
+    return numeric_leaves({k: v for k, v in facts.items() if k != "day"}, _item_key)
 
 
 def _labels(facts: Mapping) -> set[str]:
@@ -229,25 +216,9 @@ def _labels(facts: Mapping) -> set[str]:
 
 # --- grounding ------------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\w)")
 # The dashboard renders the text as Markdown: a link or HTML in it is never a fact (and may be injected
 # through a site name).
 _MARKUP = re.compile(r"https?://|www\.|\]\(|<\s*/?\s*[a-zA-Z]")
-
-
-def _decimals(value: float) -> int | None:
-    if float(value).is_integer():
-        return 0
-    text = repr(float(value))
-    return None if "e" in text else len(text.split(".", 1)[1])
-
-
-def _matches(value: float, decimals: int | None, fact: float) -> bool:
-    """`value` is `fact` (sign aside: text says "falling 1.5 a week"), possibly rounded to `decimals`."""
-    value, fact = abs(value), abs(fact)
-    if math.isclose(value, fact, rel_tol=0, abs_tol=1e-9):
-        return True
-    return decimals is not None and math.isclose(round(fact, decimals), value, rel_tol=0, abs_tol=1e-9)
 
 
 def _known(facts: Mapping) -> list[float]:
@@ -258,13 +229,7 @@ def _known(facts: Mapping) -> list[float]:
 def numbers_in(text: str, facts: Mapping) -> list[tuple[str, float, int]]:
     """(as written, value, decimals) for each number in `text`; the report date and names are not numbers."""
     text = text.replace(str(facts.get("day", "")), " ") if facts.get("day") else text
-    for label in sorted(_labels(facts), key=len, reverse=True):  # whole names only: "syd1", "dc 42"
-        text = re.sub(rf"(?<!\w){re.escape(label)}(?!\w)", " ", text)
-    found = []
-    for match in _NUMBER.finditer(text):
-        whole, fraction = match.group(1), match.group(2) or ""
-        found.append((whole + fraction, float(whole.replace(",", "") + fraction), len(fraction[1:])))
-    return found
+    return numbers_written(text, _labels(facts))  # whole names only: "syd1", "dc 42"
 
 
 # All-clear claims and the fleet fact that must hold for each: a grounded number is not enough when the
@@ -327,11 +292,11 @@ def grounding_problems(summary: FleetSummary, facts: Mapping) -> list[str]:
         if not math.isfinite(cite.value):
             problems.append(f"cites {cite.name}={cite.value}, not a number")
             continue
-        decimals = _decimals(cite.value)
+        places = decimals(cite.value)
         if cite.name in paths:
-            if not _matches(cite.value, decimals, paths[cite.name]):
+            if not matches(cite.value, places, paths[cite.name]):
                 problems.append(f"cites {cite.name}={cite.value:g} but the facts say {paths[cite.name]:g}")
-        elif not any(_matches(cite.value, decimals, fact) for fact in known):
+        elif not any(matches(cite.value, places, fact) for fact in known):
             problems.append(f"cites {cite.name}={cite.value:g}, which is not in the facts")
     texts = [("headline", summary.headline)]
     texts += [(f"paragraph {i + 1}", p) for i, p in enumerate(summary.paragraphs)]
@@ -340,8 +305,8 @@ def grounding_problems(summary: FleetSummary, facts: Mapping) -> list[str]:
     for where, text in texts:
         if _MARKUP.search(text):
             problems.append(f"writes a link or markup in the {where}")
-        for written, value, decimals in numbers_in(text, facts):
-            if not any(_matches(value, decimals, fact) for fact in known):
+        for written, value, places in numbers_in(text, facts):
+            if not any(matches(value, places, fact) for fact in known):
                 problems.append(f"writes {written} in the {where}, which is not in the facts")
     problems += contradictions(texts, facts)
     sites = {r["site"] for r in facts.get("most_drifted_sites", [])} | {
