@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import yaml
+
 from qlrf.envparse import environ, text
 from qlrf.remediation.approvals import normalise_identity
+from qlrf.remediation.plans import PatchPlan, PlanError, parse_plan
 
 ENV_LOCAL_USER = "QLRF_DASHBOARD_LOCAL_USER"
 PRODUCTION = frozenset({"prod", "production"})
@@ -77,3 +80,17 @@ def execution_note(autonomy_mode: str, window: str) -> str:
     return (f"After approval, {APPROVAL_SENSOR} launches the execution run in the window {window}, wave by wave "
             f"with health gates ({autonomy_mode}). That sensor ships STOPPED: until someone starts it (Dagster UI > "
             f"Automation, or `dagster sensor start {APPROVAL_SENSOR}`), an approved plan does not execute.")
+
+
+def edited_plan(text_: str, task_id: str) -> PatchPlan:
+    """A reviewer's edit of a sealed plan, validated; its old `content_hash` is dropped (the store seals it anew).
+
+    Why drop it: the edit changes the content, so the old hash could only ever fail the tamper check."""
+    try:
+        doc = yaml.safe_load(text_)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"edited plan of {task_id}: not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise PlanError(f"edited plan of {task_id}: expected a YAML mapping (the plan document)")
+    doc.pop("content_hash", None)
+    return parse_plan(yaml.safe_dump(doc, sort_keys=False), f"edited plan of {task_id}")
