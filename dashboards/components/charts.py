@@ -27,13 +27,14 @@ def sparkline(frame: pd.DataFrame, column: str, title: str, unit: str) -> alt.Ch
 
 def heatmap(frame: pd.DataFrame, value: str, title: str, higher_is_worse: bool = True) -> alt.Chart:
     scheme = alt.Scale(domain=[0, 100], scheme="redyellowgreen", reverse=higher_is_worse)
-    base = alt.Chart(frame).encode(x=alt.X("environment:N", title="Environment"), y=alt.Y("site:N", title="Site"))
+    base = alt.Chart(frame).encode(x=alt.X("environment:N", title="Environment", axis=alt.Axis(labelAngle=0)),
+                                   y=alt.Y("site:N", title="Site", axis=alt.Axis(labelOverlap=False)))
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=scheme, title=title),
         tooltip=["site", "environment", alt.Tooltip(f"{value}:Q", format=".1f"), alt.Tooltip("vms:Q", title="VMs", format=",")],
     )
     labels = base.mark_text(fontWeight="bold", color="black").encode(text=alt.Text(f"{value}:Q", format=".0f"))
-    return (cells + labels).properties(height=max(160, 34 * frame["site"].nunique()))
+    return (cells + labels).properties(height=alt.Step(32))
 
 
 def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color: str | None = None,
