@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboard.browser.conftest import ROOT
-from tests.dashboard.browser.pages import exceptions, open_and_settle, screenshot
+from tests.dashboard.browser.harness import ROOT, exceptions, open_and_settle, screenshot
 from tests.dashboard.support import PAGES
 
 SCREENSHOTS = ROOT / "var" / "screenshots"
