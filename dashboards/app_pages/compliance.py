@@ -4,17 +4,12 @@ from datetime import date
 
 import streamlit as st
 
-from dashboards.components import charts, filters, status
+from dashboards.components import charts, status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
-from dashboards.data import estate, root
+from dashboards.data import estate
 
-location = root()
-st.title("Compliance")
-scope = filters.current()
-if scope is None:
-    status.no_report(location)
-st.caption(filters.describe(scope))
+location, scope = status.page("Compliance")
 st.markdown("**Compliance score** (%): severity-weighted share of applicable controls passed per VM; a waived control counts "
             "as passed until its waiver expires.")
 status.completeness(location, scope.day, ("vm_compliance", "compliance_scores"))

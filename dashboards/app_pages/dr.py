@@ -2,17 +2,12 @@
 
 import streamlit as st
 
-from dashboards.components import charts, filters, status
+from dashboards.components import charts, status
 from dashboards.components.tables import table
-from dashboards.data import estate, root
+from dashboards.data import estate
 from qlrf.views.dr import AGE_BANDS
 
-location = root()
-st.title("DR readiness")
-scope = filters.current()
-if scope is None:
-    status.no_report(location)
-st.caption(filters.describe(scope))
+location, scope = status.page("DR readiness")
 st.markdown("**DR readiness** (%): share of VMs with a restore point younger than their environment's RPO objective *and* "
             "an image they can be rebuilt from (a known, non-revoked golden image).")
 status.completeness(location, scope.day, ("vm_dr", "dr_scores"))

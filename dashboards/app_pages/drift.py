@@ -3,17 +3,12 @@ trend and forecast against each environment's plan threshold, and the VMs of one
 
 import streamlit as st
 
-from dashboards.components import charts, filters, status
+from dashboards.components import charts, status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
-from dashboards.data import estate, root
+from dashboards.data import estate
 
-location = root()
-st.title("Drift")
-scope = filters.current()
-if scope is None:
-    status.no_report(location)
-st.caption(filters.describe(scope))
+location, scope = status.page("Drift")
 st.markdown("**Drift score** (0-100): severity-weighted distance from the current golden image; 0 = every VM current, "
             "100 = every VM critical (revoked image or far behind). VM-weighted across platforms.")
 status.completeness(location, scope.day, ("vm_drift", "drift_scores", "drift_trends"))

@@ -3,18 +3,13 @@ each version, and a search through the images' SBOMs."""
 
 import streamlit as st
 
-from dashboards.components import filters, status
+from dashboards.components import status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
-from dashboards.data import estate, root
+from dashboards.data import estate
 from qlrf.views.images import ancestry_dot, channels
 
-location = root()
-st.title("Images")
-scope = filters.current()
-if scope is None:
-    status.no_report(location)
-st.caption(filters.describe(scope) + " · the registry is fleet-wide; VM counts follow the filters")
+location, scope = status.page("Images", "the registry is fleet-wide; VM counts follow the filters")
 
 reg = status.load(estate.registry, location, scope.day)
 if reg is not None:

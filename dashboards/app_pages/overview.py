@@ -3,19 +3,14 @@ the stored AI summary, insights from the forecasts, and the top actions."""
 
 import streamlit as st
 
-from dashboards.components import charts, filters, status
+from dashboards.components import charts, status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
-from dashboards.data import estate, root
+from dashboards.data import estate
 from qlrf.views.health import PER_PLATFORM
 from qlrf.views.overview import HEADLINES
 
-location = root()
-st.title("Overview")
-scope = filters.current()
-if scope is None:
-    status.no_report(location)
-st.caption(filters.describe(scope) + " · numbers for the chosen platform (or all); site and environment apply below the headline")
+location, scope = status.page("Overview", "numbers for the chosen platform (or all); site and environment apply below the headline")
 status.completeness(location, scope.day, PER_PLATFORM + ("fleet_report", "fleet_sites"))
 
 loaded = status.load(estate.headlines, location, scope)

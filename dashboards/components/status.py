@@ -10,7 +10,7 @@ import streamlit as st
 from dashboards.components.text import safe
 from dashboards.data import estate
 from qlrf.views import health
-from qlrf.views.base import DataProblem
+from qlrf.views.base import DataProblem, Scope
 
 T = TypeVar("T")
 
@@ -35,3 +35,17 @@ def completeness(root: str, day: str, tables: tuple[str, ...]) -> None:
     found = estate.gaps(root, day, tables)
     if found:
         st.warning(safe(health.explain(found, day)), icon="⚠️")
+
+
+def page(title: str, note: str = "") -> tuple[str, Scope]:
+    """The head every warehouse page shares: title, the chosen scope (or stop with how to get data), its caption."""
+    from dashboards.components import filters
+    from dashboards.data import root
+
+    location = root()
+    st.title(title)
+    scope = filters.current()
+    if scope is None:
+        no_report(location)
+    st.caption(filters.describe(scope) + (f" · {note}" if note else ""))
+    return location, scope
