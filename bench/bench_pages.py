@@ -110,7 +110,9 @@ def browser_times(warehouse: Path, pages: tuple[str, ...], shots: Path) -> dict[
 
     install_deps()
     port = free_port()
-    env = {**os.environ, "QLRF_WAREHOUSE": str(warehouse), "PYTHONPATH": str(ROOT)}
+    from qlrf.envparse import environ
+
+    env = {**environ(), "QLRF_WAREHOUSE": str(warehouse), "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
         server = start_streamlit(env, port, Path(tmp) / "streamlit.log")
         driver = None
@@ -152,7 +154,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
-        os.environ["QLRF_HOME"] = str(base / "home")
+        os.environ["QLRF_HOME"] = str(base / "home")  # AppTest runs the app in this process: configure it here
         warehouse = base / "warehouse"
         if not (warehouse / "fleet_report" / f"date={DAY}").exists():
             warehouse = build(base, args.vms)

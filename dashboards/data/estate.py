@@ -11,6 +11,7 @@ from dashboards.data import warehouse
 from qlrf.ai.summary import stored_summary
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.scoring.compliance import load_catalogue, load_waivers
+from qlrf.settings import Settings
 from qlrf.views import compliance, config, dr, drift, health, images, overview, sites
 from qlrf.views.base import Scope
 from qlrf.views.overview import Headline
@@ -157,6 +158,4 @@ def sbom_search(root: str, day: str, text: str) -> tuple[pd.DataFrame, int, int]
 
 @st.cache_data(ttl=60, max_entries=4)
 def connectors(root: str) -> pd.DataFrame:
-    from qlrf.settings import Settings
-
     return config.connectors(warehouse(root), Settings.from_env())

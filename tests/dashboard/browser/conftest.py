@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from qlrf.envparse import environ
 from tests.dashboard.browser.harness import (
     ROOT,
     chromium,
@@ -25,7 +24,7 @@ def browser_deps():
 @pytest.fixture()
 def served_day(browser_deps, materialized_day, tmp_path):
     root, day = materialized_day
-    env = {**os.environ, "QLRF_WAREHOUSE": str(root), "QLRF_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    env = {**environ(), "QLRF_WAREHOUSE": str(root), "QLRF_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
     env.pop("QLRF_DASHBOARD_LOCAL_USER", None)
     port = free_port()
     server = start_streamlit(env, port, tmp_path / "streamlit.log")
