@@ -1,121 +1,130 @@
-"""The approvals page: review pending plans, approve / reject through the task store (AppTest)."""
+"""The approvals page: cards bound to the plan hash, identity from sign-in or the trusted local mode (AppTest)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 
 import pytest
-from streamlit.testing.v1 import AppTest
+import yaml
 
 from qlrf.db import database_url
+from tests.dashboard.support import open_page, tables, texts
 from tests.sensors.support import PENDING, make_plan, store_at
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 
 
 @pytest.fixture()
 def seeded(isolated_env, monkeypatch, tmp_path):
-    """A temp task store (QLRF_HOME in tmp) with two plans waiting for approval."""
+    """A temp task store (QLRF_HOME in tmp) with a dev and a prod plan waiting for approval."""
     monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "no-warehouse"))
+    monkeypatch.delenv("QLRF_DASHBOARD_LOCAL_USER", raising=False)
     store = store_at(database_url())
-    first = store.propose(make_plan("rp-lon1-dev", instances=5, risk_level="high"), "sensor:drift_findings_sensor", PENDING)
-    second = store.propose(make_plan("rp-fra1-staging", instances=2, environment="staging", autonomy_mode="canary_only",
-                                     risk_level="high", site="fra1"), "sensor:drift_findings_sensor", PENDING)
-    return store, first, second
+    dev = store.propose(make_plan("rp-lon1-dev", instances=5, risk_level="high"), "sensor:drift_findings_sensor", PENDING)
+    prod = store.propose(make_plan("rp-fra1-prod", instances=2, environment="prod", autonomy_mode="canary_only",
+                                   risk_level="high", site="fra1"), "sensor:drift_findings_sensor", PENDING)
+    return store, dev, prod
 
 
-def _tables(at: AppTest, column: str) -> list:
-    """The page's dataframes that have `column`, in page order (AppTest does not expose dataframe keys)."""
-    return [d.value for d in at.dataframe if column in d.value.columns]
-
-
-def _pending(at: AppTest):
-    tables = _tables(at, "expires_at")
-    return tables[0] if tables and set(tables[0]["state"]) == {"pending_approval"} else None
-
-
-def _decided(at: AppTest):
-    tables = [t for t in _tables(at, "expires_at") if "pending_approval" not in set(t["state"])]
-    return tables[-1]
-
-
-def _approvals_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    at.switch_page("app_pages/approvals.py").run()
-    assert not at.exception
-    return at
-
-
-def test_pending_plans_are_shown_with_their_plan(seeded):
-    store, first, second = seeded
-    at = _approvals_page()
-    assert at.title[0].value == "Approvals"
-    pending = _pending(at)
-    assert list(pending["task"]) == [first.id, second.id]
-    assert list(pending["risk"]) == ["high", "high"]
-    assert at.selectbox(key="task").value == first.id
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Risk": "high", "Autonomy mode": "full_auto", "Targets": "5", "Waves": "2"}
-    waves = _tables(at, "canary")[0]
-    assert list(waves["name"]) == ["canary", "batch-1"] and list(waves["targets"]) == [1, 4]
-    assert len(_tables(at, "from_image")[0]) == 5
-    page = " ".join(m.value for m in at.markdown)
+def test_cards_show_the_plan_and_no_identity_disables_the_buttons(seeded):
+    store, dev, prod = seeded
+    at = open_page("approvals")
+    page = texts(at)
+    assert "Waiting for approval (2)" in page
+    assert "No approver identity" in page and "QLRF_DASHBOARD_LOCAL_USER" in page
+    targets = [m.value for m in at.metric if m.label == "Targets"]
+    assert sorted(targets) == ["2", "5"]
     assert "ami-old" in page and "ami-new" in page and "2026.11.2" in page
     assert "needs approval: risk level high always needs approval" in page
-    assert first.plan_hash in " ".join(c.value for c in at.caption)
+    assert dev.plan_hash in page and prod.plan_hash in page
+    assert "ships STOPPED" in page
+    assert len(re.findall(r"\d+ h \d\d min left", page)) == 2
+    waves = tables(at, "canary")[0]
+    assert list(waves["name"]) == ["canary", "batch-1"] and list(waves["targets"]) == [1, 4]
+    assert at.code[0].value.strip() == dev.plan_yaml.strip()  # the expandable plan YAML, verbatim
+    for action in ("approve", "reject", "modify"):
+        assert at.button(key=f"{action}-{dev.id}").disabled
+    assert all(t.disabled for t in at.text_input)
 
 
-def test_approve_one_reject_the_other(seeded):
-    store, first, second = seeded
-    at = _approvals_page()
+def test_local_mode_decides_dev_but_not_production(seeded, monkeypatch):
+    store, dev, prod = seeded
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", " Alice@Example.com ")
+    at = open_page("approvals")
+    assert "Local single-user mode" in texts(at) and "alice@example.com" in texts(at)
+    assert at.button(key=f"approve-{prod.id}").disabled
+    assert "production plans cannot be decided in local single-user mode" in texts(at)
 
-    # No approver: an error, nothing changes.
-    at.text_input(key="reason").input("checked the canary")
-    at.button(key="approve").click().run()
+    at.button(key=f"approve-{dev.id}").click().run()  # no reason: refused, nothing changes
     assert not at.exception
-    assert "approver" in at.error[0].value
-    assert {store.get(first.id).state, store.get(second.id).state} == {"pending_approval"}
+    assert "give a reason" in at.error[0].value
+    assert store.get(dev.id).state == "pending_approval"
 
-    at.selectbox(key="task").select(first.id)
-    at.text_input(key="approver").input("alice")
-    at.text_input(key="reason").input("canary list reviewed")
-    at.button(key="approve").click().run()
+    at.text_input(key=f"reason-{dev.id}").input("canary list reviewed")
+    at.button(key=f"approve-{dev.id}").click().run()
     assert not at.exception
-    approved = store.get(first.id)
-    assert (approved.state, approved.approver, approved.reason) == ("approved", "alice", "canary list reviewed")
-    assert at.success[0].value == "rp-lon1-dev: approved by alice."
-    assert list(_pending(at)["task"]) == [second.id]
-
-    assert at.selectbox(key="task").value == second.id
-    at.text_input(key="approver").input("bob")
-    at.text_input(key="reason").input("staging is frozen this week")
-    at.button(key="reject").click().run()
-    assert not at.exception
-    rejected = store.get(second.id)
-    assert (rejected.state, rejected.approver) == ("rejected", "bob")
-
-    assert "No patch plan is waiting" in at.info[0].value
-    decided = _decided(at)
-    assert dict(zip(decided["task"], decided["state"], strict=True)) == {first.id: "approved", second.id: "rejected"}
-    audit = _tables(at, "seq")[0]
-    assert {"approval", "rejection"} <= set(audit["kind"])
+    approved = store.get(dev.id)
+    assert (approved.state, approved.approver, approved.reason) == ("approved", "alice@example.com", "canary list reviewed")
+    assert "rp-lon1-dev: approved by alice@example.com." in texts(at)
+    assert "Waiting for approval (1)" in texts(at)
+    assert store.get(prod.id).state == "pending_approval"
+    decided = tables(at, "expires_at")[-1]
+    assert list(decided["task"]) == [dev.id] and list(decided["state"]) == ["approved"]
     assert store.audit.verify().ok
 
 
+def test_signed_in_user_can_decide_production(seeded):
+    store, _, prod = seeded
+    at = open_page("approvals")
+    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob"}
+    at.run()
+    assert "Signed in as bob@example.com" in texts(at)
+    at.text_input(key=f"reason-{prod.id}").input("prod window agreed with the owners")
+    at.button(key=f"reject-{prod.id}").click().run()
+    assert not at.exception
+    rejected = store.get(prod.id)
+    assert (rejected.state, rejected.approver) == ("rejected", "bob@example.com")
+
+
 @pytest.mark.parametrize("who", ["sensor:drift_findings_sensor", "  Sensor:Drift_Findings_SENSOR "])
-def test_the_requester_cannot_approve_its_own_plan(seeded, who):
-    store, first, _ = seeded
-    at = _approvals_page()
-    at.text_input(key="approver").input(who)
-    at.text_input(key="reason").input("looks fine to me")
-    at.button(key="approve").click().run()
-    assert "self-approval refused" in at.error[0].value
-    assert store.get(first.id).state == "pending_approval"
+def test_the_requester_cannot_approve_its_own_plan(seeded, monkeypatch, who):
+    store, dev, _ = seeded
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", who)
+    at = open_page("approvals")
+    assert at.button(key=f"approve-{dev.id}").disabled
+    assert "you requested this plan" in texts(at)
+    assert store.get(dev.id).state == "pending_approval"
+
+
+def test_modify_supersedes_the_task_and_needs_another_approver(seeded, monkeypatch):
+    store, dev, _ = seeded
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", "carol")
+    at = open_page("approvals")
+    doc = yaml.safe_load(dev.plan_yaml)
+    doc["spec"]["health_gate"]["timeout_seconds"] = 120  # the old content_hash stays in: the page drops it
+    edited = yaml.safe_dump(doc, sort_keys=False)
+    at.text_area(key=f"edit-{dev.id}").input(edited)
+    at.text_input(key=f"reason-{dev.id}").input("longer health gate")
+    at.button(key=f"modify-{dev.id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    old = store.get(dev.id)
+    assert (old.state, old.approver) == ("rejected", "carol")
+    new = next(t for t in store.list("pending_approval") if t.supersedes == dev.id)
+    assert new.plan().spec.health_gate.timeout_seconds == 120 and new.requested_by == "carol"
+    assert at.button(key=f"approve-{new.id}").disabled  # the editor cannot approve their own edit
+
+
+def test_a_broken_edit_is_refused_with_one_line(seeded, monkeypatch):
+    store, dev, _ = seeded
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", "carol")
+    at = open_page("approvals")
+    at.text_area(key=f"edit-{dev.id}").input("spec: [unclosed")
+    at.text_input(key=f"reason-{dev.id}").input("typo")
+    at.button(key=f"modify-{dev.id}").click().run()
+    assert not at.exception
+    assert "edited plan of" in at.error[0].value and "\n" not in at.error[0].value
+    assert store.get(dev.id).state == "pending_approval"
 
 
 def test_no_pending_plan(isolated_env, monkeypatch, tmp_path):
     monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "no-warehouse"))
-    at = _approvals_page()
-    assert "No patch plan is waiting" in at.info[0].value
-    assert _tables(at, "seq")[0].empty
-
+    at = open_page("approvals")
+    assert "No patch plan is waiting" in texts(at)

@@ -1,49 +1,13 @@
-"""Cached loaders over the warehouse; pages stay thin and only render."""
+"""Task-store loaders: approval tasks, their plans and the audit log (never a cloud or a model).
+
+Tasks are read fresh on every run (they change under the reviewer's eyes); only the store object
+and the chain verification, which walks the whole log, are cached.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-
-from qlrf.ai.summary import stored_summary
-from qlrf.inventory.contract import PLATFORMS
-from qlrf.settings import Settings
-from qlrf.warehouse import Warehouse
-
-
-@st.cache_resource
-def warehouse(root: str | None = None) -> Warehouse:
-    return Warehouse(root or Settings.from_env().warehouse)
-
-
-@st.cache_data(ttl=60)
-def report_dates(root: str) -> list[str]:
-    return sorted(warehouse(root).dates("fleet_report"), reverse=True)
-
-
-@st.cache_data(ttl=300)
-def fleet(root: str, day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    wh = warehouse(root)
-    return wh.read("fleet_report", day).to_pandas(), wh.read("fleet_sites", day).to_pandas()
-
-
-@st.cache_data(ttl=300)
-def scores(root: str, day: str, table: str) -> pd.DataFrame:
-    wh = warehouse(root)
-    present = [p for p in PLATFORMS if wh.exists(table, day, p)]
-    if not present:
-        return pd.DataFrame()
-    return wh.read_platforms(table, day, present).to_pandas()
-
-
-@st.cache_data(ttl=300)
-def daily_table(root: str, day: str, table: str) -> pd.DataFrame:
-    """A fleet-wide (daily) table such as drift_trends; empty when that day has none."""
-    wh = warehouse(root)
-    return wh.read(table, day).to_pandas() if wh.exists(table, day) else pd.DataFrame()
-
-
-# --- approvals (read and written only through the task store; never a cloud or a model) -----------
 
 
 def database_url() -> str:
@@ -53,7 +17,7 @@ def database_url() -> str:
     return resolve()
 
 
-@st.cache_resource
+@st.cache_resource(max_entries=4)
 def task_store(url: str):
     """One TaskStore (with its audit log, same database) per URL; tasks are read fresh on every run."""
     from qlrf.remediation.approvals import TaskStore
@@ -127,7 +91,34 @@ def audit_entries(url: str, limit: int = 25) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seq", "at", "kind", "actor", "subject", "detail"])
 
 
-@st.cache_data(ttl=300)
-def fleet_summary(root: str, day: str) -> dict | None:
-    """The day's AI summary (headline, paragraphs, actions, source); None before fleet_summary has run."""
-    return stored_summary(warehouse(root), day)
+def audit_search(url: str, kind: str | None, text: str, limit: int = 500) -> pd.DataFrame:
+    """Audit records of `kind` (any if None) whose actor, subject or detail contains `text`, newest first."""
+    from qlrf.remediation.audit import AuditLog
+
+    needle = text.strip().casefold()
+    rows = []
+    for r in reversed(AuditLog(url).records(kind=kind, limit=None if needle else limit)):
+        detail = " ".join(f"{k}={v}" for k, v in sorted((r.data or {}).items()) if k not in ("plan_yaml", "decision"))[:300]
+        if needle and not any(needle in str(v).casefold() for v in (r.actor, r.subject, detail)):
+            continue
+        rows.append({"seq": r.seq, "at": r.at.strftime("%Y-%m-%d %H:%M:%S"), "kind": r.kind, "actor": r.actor,
+                     "subject": r.subject, "detail": detail})
+        if len(rows) >= limit:
+            break
+    return pd.DataFrame(rows, columns=["seq", "at", "kind", "actor", "subject", "detail"])
+
+
+@st.cache_data(ttl=60, max_entries=4)
+def audit_verification(url: str) -> dict:
+    """The whole chain checked (qlrf.remediation.audit.AuditLog.verify), as plain data for the page."""
+    from qlrf.remediation.audit import AuditLog
+
+    result = AuditLog(url).verify()
+    return {"ok": result.ok, "checked": result.checked, "problems": list(result.problems), "head_seq": result.head_seq,
+            "head_hash": result.head_hash}
+
+
+def audit_kinds() -> list[str]:
+    from qlrf.remediation.audit import KINDS
+
+    return sorted(KINDS)

@@ -1,0 +1,139 @@
+"""Scopes, partition lookup and the one way a view runs SQL over warehouse partitions.
+
+Why one runner: every page must turn a missing or unreadable partition into a sentence that says
+which partition and how to produce it, never into a stack trace; doing that once keeps the
+messages identical everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qlrf import sql
+from qlrf.platforms import PLATFORMS
+from qlrf.warehouse import Warehouse
+
+DRILL_LIMIT = 500  # rows a drill-down returns at most; the page says when there were more
+
+
+def how_to_produce(day: str) -> str:
+    return f"produce it with `qlrf run --date {day}` (or `make run` for today)"
+
+
+class DataProblem(Exception):
+    """A partition a view needs is missing or unreadable; the message names it and says how to produce it."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The filters a person chose: one day and, optionally, one site, environment and platform."""
+
+    day: str
+    site: str | None = None
+    environment: str | None = None
+    platform: str | None = None
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return (self.platform,) if self.platform else PLATFORMS
+
+    def where(self, columns: tuple[str, ...] = ("site", "environment", "platform")) -> tuple[str, dict[str, str]]:
+        """A SQL predicate over `columns` with bound parameters (values never become SQL text)."""
+        parts, params = ["true"], {}
+        for column in columns:
+            value = getattr(self, column)
+            if value:
+                parts.append(f"{column} = $f_{column}")
+                params[f"f_{column}"] = value
+        return " AND ".join(parts), params
+
+
+def unreadable(wh: Warehouse, paths: list[str]) -> list[str]:
+    """The files among `paths` whose Parquet footer cannot be read (truncated, overwritten, not Parquet)."""
+    bad = []
+    for path in paths:
+        try:
+            with wh.fs.open_input_file(path) as handle:
+                pq.ParquetFile(handle).metadata  # noqa: B018 - reading the footer is the check
+        except (OSError, pa.ArrowException) as exc:
+            bad.append(f"{path} ({str(exc).splitlines()[0][:120]})")
+    return bad
+
+
+def partition_files(wh: Warehouse, table: str, day: str, platforms: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    """(paths present, platforms missing) of one day's table; `platforms` None means a daily table."""
+    if platforms is None:
+        return ([wh.file(table, day)] if wh.exists(table, day) else []), []
+    present = [p for p in platforms if wh.exists(table, day, p)]
+    return [wh.file(table, day, p) for p in present], [p for p in platforms if p not in present]
+
+
+def _run(
+    wh: Warehouse, table: str, paths: list[str], query: str, params: Mapping | None, what: str, view: str = "t",
+) -> pd.DataFrame:
+    con = sql.connect(threads=2)
+    try:
+        if wh.local:
+            con.read_parquet(paths, hive_partitioning=False, union_by_name=True, filename=True).create_view(view)
+        else:  # object stores: read the (already filtered by day) files through pyarrow's filesystem
+            parts = [pq.read_table(p, filesystem=wh.fs) for p in paths]
+            parts = [t.append_column("filename", pa.array([p] * t.num_rows, pa.string())) for t, p in zip(parts, paths, strict=True)]
+            con.register(view, pa.concat_tables(parts, promote_options="default"))
+        return sql.table(con, query, dict(params or {})).to_pandas()
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        bad = unreadable(wh, paths)
+        if bad:
+            raise DataProblem(f"{table} for {what} cannot be read: {'; '.join(bad)}. Delete the file and "
+                              f"re-run that partition (`qlrf run --date {what}`).") from None
+        raise DataProblem(f"{table} for {what}: query failed ({str(exc).splitlines()[0][:200]})") from None
+    finally:
+        con.close()
+
+
+def scan(
+    wh: Warehouse, table: str, scope: Scope, query: str, params: Mapping | None = None, *, daily: bool = False,
+) -> pd.DataFrame:
+    """`query` over the view `t` = the scope's partitions of `table` for its day (platform filter = which files).
+
+    Platforms that are missing are simply absent (see `gaps` for saying so); none at all is a DataProblem.
+    """
+    paths, _ = partition_files(wh, table, scope.day, None if daily else scope.platforms)
+    if not paths:
+        which = scope.day + ("" if daily or not scope.platform else f"|{scope.platform}")
+        raise DataProblem(f"No {table} partition for {which}: {how_to_produce(scope.day)}.")
+    return _run(wh, table, paths, query, params, scope.day)
+
+
+def history_files(wh: Warehouse, table: str, day: str, days: int, platforms: tuple[str, ...] | None) -> list[str]:
+    """The files of `table` for the last `days` dates up to `day` (every present platform partition)."""
+    dates = [d for d in wh.dates(table) if d <= day][-days:]
+    files: list[str] = []
+    for d in dates:
+        files += partition_files(wh, table, d, platforms)[0]
+    return files
+
+
+def scan_history(
+    wh: Warehouse, table: str, day: str, days: int, query: str, params: Mapping | None = None,
+    platforms: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """`query` over `t` = the last `days` partitions of `table` up to `day`, each row with its `date` column.
+
+    Empty when the table has no partition yet (a trend with no history is not an error)."""
+    files = history_files(wh, table, day, days, platforms)
+    if not files:
+        return pd.DataFrame()
+    wrapped = ("WITH t AS (SELECT * EXCLUDE (filename), CAST(regexp_extract(filename, 'date=([0-9-]+)', 1) AS DATE) AS date "
+               "FROM src) " + query)
+    return _run(wh, table, files, wrapped, params, f"{day} (history)", view="src")
+
+
+def weighted(expr: str, weight: str = "vms") -> str:
+    """A VM-weighted mean: a site of 10 VMs must not weigh like a site of 10,000."""
+    return f"round(sum(({expr}) * {weight}) / nullif(sum({weight}), 0), 1)"
