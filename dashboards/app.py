@@ -36,7 +36,7 @@ navigation = st.navigation(
         "Operate": [
             page("approvals", "Approvals", ":material/task_alt:"),
             page("audit", "Audit", ":material/receipt_long:"),
-            # Copilot slot: page("copilot", "Copilot", ":material/smart_toy:") lands with the AI orchestrator issue.
+            page("copilot", "Copilot", ":material/smart_toy:"),
             page("settings", "Settings", ":material/settings:"),
         ],
     }

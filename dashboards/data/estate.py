@@ -12,7 +12,7 @@ from qlrf.ai.summary import stored_summary
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.scoring.compliance import load_catalogue, load_waivers
 from qlrf.settings import Settings
-from qlrf.views import compliance, config, dr, drift, health, images, overview, sites
+from qlrf.views import compliance, config, dr, drift, health, images, insights, overview, sites
 from qlrf.views.base import Scope
 from qlrf.views.overview import Headline
 
@@ -54,6 +54,12 @@ def fleet_rows(root: str, scope: Scope) -> pd.DataFrame:
 def summary(root: str, day: str) -> dict | None:
     """The day's AI summary (written by the fleet_summary asset; no model is called here)."""
     return stored_summary(warehouse(root), day)
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def proactive_insights(root: str, day: str, limit: int = 10) -> pd.DataFrame:
+    """The day's ranked insights (written by the ai_insights asset; no model is called here)."""
+    return insights.ranked(warehouse(root), day, limit)
 
 
 @st.cache_data(ttl=60, max_entries=4)
