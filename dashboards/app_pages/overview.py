@@ -7,7 +7,9 @@ from dashboards.components import charts, status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
 from dashboards.data import estate
+from qlrf.views.base import DataProblem
 from qlrf.views.health import PER_PLATFORM
+from qlrf.views.insights import SEVERITY_COLOUR
 from qlrf.views.overview import HEADLINES
 
 location, scope = status.page("Overview", "numbers for the chosen platform (or all); site and environment apply below the headline")
@@ -65,6 +67,24 @@ with right:
         for _, r in crossing.head(5).iterrows():
             st.markdown(f"- **{safe(r['site'])} / {safe(r['environment'])}**: drift {r['drift_score']:.1f} now, "
                         f"forecast {r['forecast_next_week']:.1f} next week, above its plan threshold {r['threshold']:.0f}.")
+
+st.subheader("Proactive insights")
+try:
+    found = estate.proactive_insights(location, scope.day, 5)
+except DataProblem as exc:
+    st.info(safe(str(exc)))
+else:
+    if found.empty:
+        st.caption(f"Nothing needs attention on {scope.day}: no new revocation, forecast breach, expiring waiver, DR gap "
+                   "or expiring approval.")
+    for _, r in found.iterrows():
+        with st.container(border=True):
+            left, right = st.columns([5, 1])
+            left.badge(f"#{r['rank']} {r['severity']}", color=SEVERITY_COLOUR.get(r["severity"], "gray"))
+            left.markdown(f"{safe(r['title'])}  \n*{safe(r['agent'])} agent:* “{safe(r['intent'])}”")
+            with right:
+                st.page_link("app_pages/copilot.py", label="Ask the copilot", icon=":material/smart_toy:",
+                             query_params={"ask": r["intent"]})
 
 rows = status.load(estate.fleet_rows, location, scope)
 if rows is not None:
