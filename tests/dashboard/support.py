@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-PAGES = ("overview", "drift", "compliance", "dr", "sites", "images", "approvals", "audit", "settings")
+PAGES = ("overview", "drift", "compliance", "dr", "sites", "images", "copilot", "approvals", "audit", "settings")
 
 
 def app(query: dict[str, str] | None = None) -> AppTest:
