@@ -88,7 +88,7 @@ def test_action_with_local_identity_creates_a_pending_task_shown_as_a_card(copil
     assert task.id in answer_text(at)
     page = texts(at)
     assert "Asking as alice@example.com" in page.replace("**", "")
-    assert task.plan_hash in page and f"you requested this plan (alice@example.com)" in page
+    assert task.plan_hash in page and "you requested this plan (alice@example.com)" in page
     assert at.button(key=f"copilot-0-approve-{task.id}").disabled
     assert at.button(key=f"copilot-0-reject-{task.id}").disabled
     # the card stays with its exchange on the next run (history), without asking again
