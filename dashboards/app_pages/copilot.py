@@ -55,7 +55,7 @@ with st.sidebar:
             st.badge(f"#{r['rank']} {r['severity']}", color=SEVERITY_COLOUR.get(r["severity"], "gray"))
             st.markdown(safe(r["title"]))
             st.caption(f"{safe(r['agent'])} agent · {safe(r['task_type'])}")
-            st.button("Ask", key=f"insight-{r['rank']}", on_click=send, args=(r["intent"],), help=r["intent"])
+            st.button("Ask", key=f"insight-{r['rank']}", on_click=send, args=(r["intent"],), help=safe(r["intent"]))
 
 if who.name is None:
     st.info("No identity (sign-in is off and QLRF_DASHBOARD_LOCAL_USER is not set): read-only questions are answered; "
@@ -83,7 +83,7 @@ prompts = suggested_prompts(list(insights["intent"]) if insights is not None els
 with st.expander("Suggested questions", expanded=not history):
     cols = st.columns(2)
     for i, prompt in enumerate(prompts):
-        cols[i % 2].button(prompt, key=f"prompt-{i}", on_click=send, args=(prompt,), width="stretch")
+        cols[i % 2].button(safe(prompt), key=f"prompt-{i}", on_click=send, args=(prompt,), width="stretch")
 
 cards.flash()
 now = datetime.now(UTC)  # the page is where the clock enters (approval countdowns)

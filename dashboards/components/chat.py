@@ -16,7 +16,7 @@ from dashboards.components.tables import table
 from dashboards.components.text import safe
 from qlrf.ai.answers import AskResult
 from qlrf.ai.copilot import answer_chunks
-from qlrf.remediation.approvals import TaskStore
+from qlrf.remediation.approvals import TaskNotFound, TaskStore
 from qlrf.remediation.reviewer import Reviewer
 
 OUTCOME_ICON = {"passed": "✅", "flagged": "⚠️", "failed": "⛔", "skipped": "➖"}
@@ -50,7 +50,11 @@ def show(result: AskResult, n: int, *, stream: bool, store: TaskStore, who: Revi
         st.markdown("\n".join(f"- {OUTCOME_ICON.get(s.outcome, '')} **{safe(s.step)}**: {safe(s.outcome)}"
                               + (f" · {safe(s.detail)}" if s.detail else "") for s in result.validation))
     if result.task_id and card:
-        task = store.get(result.task_id)
+        try:
+            task = store.get(result.task_id)
+        except TaskNotFound:  # e.g. the task database was reset since the question was asked
+            st.warning(f"Task {safe(result.task_id)} is no longer in the task store.")
+            return
         if task.state == "pending_approval":
             cards.card(task, now, who, prefix=f"copilot-{n}-")
         else:

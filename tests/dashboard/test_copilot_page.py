@@ -126,7 +126,7 @@ def test_insights_sidebar_ranks_the_day_and_its_ask_button_sends_the_intent(copi
     for row in stored[:8]:
         assert row["title"] in sidebar
     assert [b.key for b in at.sidebar.button if b.key.startswith("insight-")] == [f"insight-{r['rank']}" for r in stored[:8]]
-    suggested = [b.label for b in at.button if b.key.startswith("prompt-")]
+    suggested = [b.label.replace("\\", "") for b in at.button if b.key.startswith("prompt-")]
     assert stored[0]["intent"] in suggested
     target = stored[-1] if len(stored) <= 8 else stored[7]
     at.button(key=f"insight-{target['rank']}").click().run()
