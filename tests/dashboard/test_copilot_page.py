@@ -162,3 +162,24 @@ def test_overview_says_when_the_insights_are_missing(one_day):
     at.switch_page("app_pages/copilot.py").run()
     assert not at.exception
     assert f"No ai_insights partition for {day}" in texts(at)
+
+
+def test_signed_in_requester_cannot_decide_but_another_signed_in_user_can(copilot_day):
+    wh, day, store = copilot_day
+    at = open_page("copilot")
+    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob"}
+    ask(at, "patch the revoked images in syd1 prod")
+    [task] = store.list("pending_approval")
+    assert (task.requested_by, task.environment) == ("bob@example.com", "prod")
+    assert "you requested this plan (bob@example.com)" in texts(at)
+    assert at.button(key=f"copilot-0-approve-{task.id}").disabled
+
+    at.user = {"is_logged_in": True, "email": "carol@example.com", "name": "Carol"}
+    at.run()
+    assert not at.button(key=f"copilot-0-approve-{task.id}").disabled
+    at.text_input(key=f"copilot-0-reason-{task.id}").input("revoked images in prod, window agreed")
+    at.button(key=f"copilot-0-approve-{task.id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    approved = store.get(task.id)
+    assert (approved.state, approved.approver) == ("approved", "carol@example.com")
+    assert f"Task {task.id} is now approved" in texts(at).replace("\\", "")
