@@ -67,12 +67,6 @@ if day is None:
     st.info(f"No fleet report in {safe(location)} yet: the copilot answers from the warehouse. Run `make run` "
             "(or `qlrf run --date YYYY-MM-DD`) to produce one.")
     st.stop()
-try:
-    orchestrator = copilot.orchestrator(location, day, model, url)
-except ValueError as exc:  # a misconfigured model or gate: one line naming the setting
-    st.error(safe(str(exc).splitlines()[0]))
-    st.stop()
-
 linked = st.query_params.get(LINK_PARAM)
 if linked:
     del st.query_params[LINK_PARAM]  # once: a rerun or a reload does not ask again
@@ -101,6 +95,11 @@ if intent:
     with st.chat_message("user"):
         st.markdown(safe(intent))
     with st.chat_message("assistant"):
+        try:
+            orchestrator = copilot.orchestrator(location, day, model, url)
+        except ValueError as exc:  # a misconfigured model or gate: one line naming the setting
+            st.error(safe(str(exc).splitlines()[0]))
+            st.stop()
         with st.spinner("Checking the warehouse…"):
             result = ask_as(orchestrator, intent, who.name)
         chat.show(result, len(history), stream=True, store=store, who=who, now=now)

@@ -7,6 +7,7 @@ the answer keeps its line structure (each line escaped on its own).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -14,10 +15,12 @@ import streamlit as st
 from dashboards.components import cards
 from dashboards.components.tables import table
 from dashboards.components.text import safe
-from qlrf.ai.answers import AskResult
 from qlrf.ai.copilot import answer_chunks
 from qlrf.remediation.approvals import TaskNotFound, TaskStore
 from qlrf.remediation.reviewer import Reviewer
+
+if TYPE_CHECKING:
+    from qlrf.ai.answers import AskResult
 
 OUTCOME_ICON = {"passed": "✅", "flagged": "⚠️", "failed": "⛔", "skipped": "➖"}
 SOURCE_LABEL = {"offline": "offline router (no model)", "model": "model"}

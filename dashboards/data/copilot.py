@@ -9,18 +9,22 @@ choice, task database), so a changed configuration gets a fresh one.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from qlrf.ai.orchestrator import Orchestrator
+if TYPE_CHECKING:
+    from qlrf.ai.orchestrator import Orchestrator
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, show_spinner="Starting the copilot (policy gates, router, task store)…")
 def orchestrator(root: str, day: str, model: str, database: str) -> Orchestrator:
     """The configured orchestrator answering from ``day`` (the newest materialised day when the page opened).
 
     ``root``, ``model`` and ``database`` are only cache keys: :meth:`Orchestrator.from_env` reads
-    the same settings itself."""
+    the same settings itself. Built on the first question, not on page load (it takes seconds)."""
+    from qlrf.ai.orchestrator import Orchestrator
+
     del root, model, database
     return Orchestrator.from_env(today=date.fromisoformat(day))
 

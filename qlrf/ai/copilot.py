@@ -12,11 +12,13 @@ Why a module of its own: the page must stay thin, and three rules are easy to ge
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qlrf.ai.answers import AskResult
-from qlrf.ai.orchestrator import TASK_STEP, Orchestrator, Refused
 from qlrf.remediation.reviewer import ENV_LOCAL_USER
+
+if TYPE_CHECKING:  # the orchestrator's imports cost seconds: a page showing only prompts and status skips them
+    from qlrf.ai.answers import AskResult
+    from qlrf.ai.orchestrator import Orchestrator
 
 # Asked by the page on behalf of nobody in particular: recorded in the audit log as this actor.
 ANONYMOUS = "dashboard:anonymous"
@@ -42,14 +44,22 @@ class _SignInRequiredStore:
         return getattr(self._store, name)
 
     def propose(self, *_: Any, **__: Any) -> Any:
-        raise Refused(TASK_STEP, SIGN_IN_REQUIRED)
+        _refuse()
 
     def propose_ai_task(self, *_: Any, **__: Any) -> Any:
-        raise Refused(TASK_STEP, SIGN_IN_REQUIRED)
+        _refuse()
+
+
+def _refuse() -> None:
+    from qlrf.ai.orchestrator import TASK_STEP, Refused
+
+    raise Refused(TASK_STEP, SIGN_IN_REQUIRED)
 
 
 def read_only(orchestrator: Orchestrator) -> Orchestrator:
     """The same orchestrator (proposers, warehouse, gates) whose task step refuses: for askers with no identity."""
+    from qlrf.ai.orchestrator import Orchestrator
+
     o = orchestrator
     return Orchestrator(proposers=o.proposers, warehouse=o.warehouse, store=_SignInRequiredStore(o.store),  # type: ignore[arg-type]
                         audit=o.audit, policy=o.policy, ai_gate=o.ai_gate, plan_gate=o.plan_gate, tools=o.tools,
