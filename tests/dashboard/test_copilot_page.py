@@ -43,6 +43,18 @@ def copilot_day(isolated_env, monkeypatch, insights_warehouse):
     return wh, day, TaskStore(database_url())
 
 
+def test_empty_warehouse_says_what_is_missing_and_offers_no_chat(empty_warehouse, monkeypatch):
+    for var in ("QLRF_LLM_PROVIDER", "QLRF_LLM_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    at = open_page("copilot")
+    page = texts(at)
+    assert "No fleet report" in page and "make run" in page and "the copilot answers from the warehouse" in page
+    sidebar = " ".join(m.value for m in at.sidebar.markdown).replace("\\", "")
+    assert "**Data**: none yet" in sidebar and "offline router (no model configured)" in sidebar
+    assert "None yet: insights come with the first daily run." in page
+    assert len(at.chat_input) == 0
+
+
 def ask(at, intent: str):
     at.chat_input[0].set_value(intent).run()
     assert not at.exception, [e.value for e in at.exception]
