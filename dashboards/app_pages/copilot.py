@@ -63,6 +63,9 @@ if who.name is None:
 else:
     st.caption(f"Asking as **{safe(who.name)}** ({'signed in' if who.mode == 'signed_in' else 'local single-user mode'}): "
                "proposed tasks wait for someone else's approval.")
+if not reachable:
+    st.warning(f"{safe(store_line)}: the copilot records every question and task there, so it cannot answer until "
+               "the database is back (check QLRF_POSTGRES_URL).")
 if day is None:
     st.info(f"No fleet report in {safe(location)} yet: the copilot answers from the warehouse. Run `make run` "
             "(or `qlrf run --date YYYY-MM-DD`) to produce one.")
@@ -81,7 +84,7 @@ with st.expander("Suggested questions", expanded=not history):
 
 cards.flash()
 now = datetime.now(UTC)  # the page is where the clock enters (approval countdowns)
-store = tasks.task_store(url)
+store = tasks.task_store(url) if reachable else None
 newest_card = {result.task_id: n for n, (_, result) in enumerate(history) if result.task_id}
 for n, (intent, result) in enumerate(history):
     with st.chat_message("user"):
@@ -95,12 +98,11 @@ if intent:
     with st.chat_message("user"):
         st.markdown(safe(intent))
     with st.chat_message("assistant"):
-        try:
-            orchestrator = copilot.orchestrator(location, day, model, url)
-        except ValueError as exc:  # a misconfigured model or gate: one line naming the setting
-            st.error(safe(str(exc).splitlines()[0]))
-            st.stop()
         with st.spinner("Checking the warehouse…"):
-            result = ask_as(orchestrator, intent, who.name)
+            try:
+                result = ask_as(copilot.orchestrator(location, day, model, url), intent, who.name)
+            except Exception as exc:  # noqa: BLE001 - the page's edge: one line on screen, never a traceback
+                st.error(f"The copilot could not answer: {safe(copilot.one_line(exc))}")
+                st.stop()
         chat.show(result, len(history), stream=True, store=store, who=who, now=now)
     history.append((intent, result))

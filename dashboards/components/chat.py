@@ -30,7 +30,7 @@ def answer_markdown(result: AskResult) -> str:
     return "\n".join(safe(line) for line in result.answer.splitlines())
 
 
-def show(result: AskResult, n: int, *, stream: bool, store: TaskStore, who: Reviewer, now: datetime,
+def show(result: AskResult, n: int, *, stream: bool, store: TaskStore | None, who: Reviewer, now: datetime,
          card: bool = True) -> None:
     """Exchange `n` of this session; `stream` only for the question just asked (history renders whole)."""
     text = answer_markdown(result)
@@ -52,7 +52,9 @@ def show(result: AskResult, n: int, *, stream: bool, store: TaskStore, who: Revi
     with st.expander(f"Validation steps ({len(result.validation)})", expanded=bool(result.refused_by)):
         st.markdown("\n".join(f"- {OUTCOME_ICON.get(s.outcome, '')} **{safe(s.step)}**: {safe(s.outcome)}"
                               + (f" · {safe(s.detail)}" if s.detail else "") for s in result.validation))
-    if result.task_id and card:
+    if result.task_id and card and store is None:
+        st.warning(f"Task {safe(result.task_id)}: the task store is not reachable, so its card cannot be shown.")
+    elif result.task_id and card:
         try:
             task = store.get(result.task_id)
         except TaskNotFound:  # e.g. the task database was reset since the question was asked

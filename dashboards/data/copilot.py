@@ -36,5 +36,11 @@ def store_status(url: str) -> tuple[bool, str]:
     try:
         pending = task_store(url).list("pending_approval")
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"; the line says which
-        return False, f"task store not reachable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        return False, f"task store not reachable ({one_line(exc)})"
     return True, f"task store reachable, {len(pending)} task(s) waiting for approval"
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one short line (type and first line of its message): what a page may show of it."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -55,6 +55,14 @@ def test_empty_warehouse_says_what_is_missing_and_offers_no_chat(empty_warehouse
     assert len(at.chat_input) == 0
 
 
+def test_unreachable_task_store_is_one_warning_not_a_traceback(empty_warehouse, monkeypatch):
+    monkeypatch.setenv("QLRF_POSTGRES_URL", "postgresql://postgres@127.0.0.1:1/copilot_nowhere")
+    at = open_page("copilot")
+    [warning] = at.warning
+    assert warning.value.replace("\\", "").startswith("task store not reachable (OperationalError")
+    assert "QLRF_POSTGRES_URL" in warning.value
+
+
 def ask(at, intent: str):
     at.chat_input[0].set_value(intent).run()
     assert not at.exception, [e.value for e in at.exception]
