@@ -7,7 +7,6 @@ others; the run exits non-zero and says which failed and why.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import signal
@@ -22,7 +21,8 @@ from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, Multi
 
 from pipelines.instance import prepare_dagster_home
 from qlrf.ai.summary import stored_summary
-from qlrf.dates import argparse_date
+from qlrf.cli import OneLineParser
+from qlrf.dates import argparse_date, partitions_start
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.scoring.report import report_text
 from qlrf.settings import Settings, shown
@@ -172,8 +172,8 @@ def run_day(
 def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     """`today` bounds the dates --date accepts (a real ISO day in the partitions); tests pin it."""
     today = today or datetime.now(UTC).date()
-    parser = argparse.ArgumentParser(prog="qlrf run")
-    parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today))
+    parser = OneLineParser(prog="qlrf run")
+    parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today, partitions_start()))
     parser.add_argument("--platform", action="append", choices=PLATFORMS)
     args = parser.parse_args(argv)
     # Dagster 1.13 itself passes its beta `owners` parameter when it resolves any sensor; the warning

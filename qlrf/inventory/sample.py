@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from qlrf.baselines.sbom import write_sample_sboms
+from qlrf.dates import SAMPLE_ANCHOR, SAMPLE_SPAN_DAYS
 
 SITES: dict[str, dict[str, str]] = {
     "lon1": {"aws": "eu-west-2", "azure": "uksouth", "gcp": "europe-west2", "vsphere": "dc-lon1"},
@@ -57,7 +58,7 @@ SITE_TREND = {"lon1": 0.004, "fra1": 0.001, "nyc1": 0.0, "sfo1": -0.001, "sin1":
 
 
 def hygiene(site: str, as_of: datetime) -> float:
-    days = max(-60, min(60, (as_of.date() - date(2026, 11, 1)).days))
+    days = max(-SAMPLE_SPAN_DAYS, min(SAMPLE_SPAN_DAYS, (as_of.date() - SAMPLE_ANCHOR).days))
     cycle = 1.15 - 0.3 * ((as_of.toordinal() % 28) / 27)
     return max(0.2, SITE_HYGIENE[site] * cycle * (1 + SITE_TREND[site] * days))
 
