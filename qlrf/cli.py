@@ -436,6 +436,25 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """Every alert the ledger holds, delivered or kept with no channel configured (channel "none")."""
+    from qlrf.alerts.ledger import list_alerts
+    from qlrf.textable import table_lines
+
+    rows, matching = list_alerts(severity=args.severity, kind=args.kind, channel=args.channel, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, default=json_default))
+        return 0
+    if rows:
+        print("\n".join(table_lines(("AT", "SEVERITY", "KIND", "CHANNEL", "TITLE", "KEY"), [
+            (r["at"].strftime("%Y-%m-%dT%H:%MZ"), r["severity"], r["kind"], r["channel"], r["title"], r["key"])
+            for r in rows])))
+    kept = sum(1 for r in rows if r["channel"] == "none")
+    print(f"{len(rows)} of {matching} alert(s)" + (f"; {kept} kept with no channel configured (QLRF_ALERT_*)" if kept else ""),
+          file=sys.stderr)
+    return 0
+
+
 def add_remediation_commands(sub) -> None:
     plan = sub.add_parser("plan", help="patch plans (YAML contracts)").add_subparsers(dest="plan_command", required=True)
     show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
@@ -565,6 +584,15 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
+
+    alerts = sub.add_parser("alerts", help="alerts raised by the sensors").add_subparsers(dest="alerts_command", required=True)
+    al = alerts.add_parser("list", help="newest first: delivered ones per channel, and those kept with no channel (none)")
+    al.add_argument("--severity", choices=("info", "warning", "critical"))
+    al.add_argument("--kind", help="e.g. drift_findings, compliance_breach, run_failure, approval_expiring")
+    al.add_argument("--channel", help="e.g. slack, webhook, email; none = kept, no channel configured")
+    al.add_argument("--limit", type=_positive, default=100)
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_alerts_list)
 
     add_remediation_commands(sub)
     return parser

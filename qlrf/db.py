@@ -117,7 +117,13 @@ alert_ledger = Table(
     Column("key", Text, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    # Added in wave 2 (rows written before have none): what the alert said and how bad it was, so an
+    # alert kept with no channel (channel "none") can be listed, and the ledger filtered by severity.
+    Column("severity", String(16), nullable=True),
+    Column("title", Text, nullable=True),
 )
+# Columns added to a table after it was first created: table -> {column: SQL type}.
+LATER_COLUMNS = {"rf_audit_log": {"mac": "VARCHAR(64)"}, "rf_alert_ledger": {"severity": "VARCHAR(16)", "title": "TEXT"}}
 Index("ix_rf_alert_ledger_sent_at", alert_ledger.c.sent_at)
 
 _engines: dict[str, Engine] = {}
@@ -203,13 +209,17 @@ def _create_tables(engine: Engine) -> None:
 
 def _add_missing_columns(engine: Engine) -> None:
     """Columns added after a table was first created (``create_all`` never alters a table)."""
-    present = {c["name"] for c in sa_inspect(engine).get_columns(audit_log.name)}
-    if "mac" not in present:
-        try:
-            with write_tx(engine) as conn:
-                conn.execute(sql_text(f"ALTER TABLE {audit_log.name} ADD COLUMN mac VARCHAR(64)"))
-        except (OperationalError, ProgrammingError):
-            pass  # another process added it first
+    inspector = sa_inspect(engine)
+    for table, columns in LATER_COLUMNS.items():
+        present = {c["name"] for c in inspector.get_columns(table)}
+        for name, sql_type in columns.items():
+            if name in present:
+                continue
+            try:
+                with write_tx(engine) as conn:
+                    conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+            except (OperationalError, ProgrammingError):
+                pass  # another process added it first
 
 
 @contextmanager
