@@ -177,16 +177,26 @@ def cmd_contracts_sign(args: argparse.Namespace) -> int:
 def cmd_contracts_verify(args: argparse.Namespace) -> int:
     from qlrf.baselines.contracts import ContractError, load_contracts
     from qlrf.baselines.signing import short
+    from qlrf.progress import Progress
 
-    try:
-        families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
-    except ContractError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2  # unusable input (unsigned, tampered, malformed): one line naming the file, exit 2
-    for f in families:
-        print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
-              + (", retired" if f.retired else ""))
-    return _against_warehouse(families, args.date) if args.against_warehouse else 0
+    # Progress only for the long form (the warehouse review reads the baseline in force and the day's data).
+    with Progress(2, "contracts", enabled=None if args.against_warehouse else False) as progress:
+        progress.doing(f"verifying signatures in {args.directory}")
+        try:
+            families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
+        except ContractError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2  # unusable input (unsigned, tampered, malformed): one line naming the file, exit 2
+        progress.advance()
+        for f in families:
+            print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
+                  + (", retired" if f.retired else ""))
+        if not args.against_warehouse:
+            return 0
+        progress.doing("reviewing against the baseline in the warehouse")
+        outcome = _against_warehouse(families, args.date)
+        progress.advance()
+        return outcome
 
 
 def _against_warehouse(families, day: str | None) -> int:
@@ -239,7 +249,16 @@ def cmd_estate(args: argparse.Namespace) -> int:
     counts = dict(DEFAULT_COUNTS)
     if args.scale != 1.0:
         counts = {p: max(1, int(n * args.scale)) for p, n in counts.items()}
-    manifest = generate_estate(Path(args.out), args.date, seed=args.seed, counts=counts)
+    from qlrf.progress import Progress
+
+    with Progress(len(counts) + 1, "sample estate") as progress:
+        def step(name: str) -> None:
+            if progress.current:
+                progress.advance()
+            progress.doing(name)
+
+        manifest = generate_estate(Path(args.out), args.date, seed=args.seed, counts=counts, progress=step)
+        progress.advance()
     print(json.dumps({"out": args.out, "counts": manifest["counts"]}))
     return 0
 

@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -436,8 +437,15 @@ def _dump(path: Path, doc: object) -> str:
     return path.name
 
 
-def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict[str, int] | None = None) -> dict:
-    """Write raw exports and golden contracts for `as_of`; returns the manifest (also written)."""
+def generate_estate(
+    directory: Path, as_of: date, *, seed: int = 7, counts: dict[str, int] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Write raw exports and golden contracts for `as_of`; returns the manifest (also written).
+
+    `progress` is called with each step's name as it starts ("golden contracts", then each platform)."""
+    step = progress or (lambda _name: None)
+    step("golden contracts")
     counts = counts or DEFAULT_COUNTS
     as_of_dt = datetime.combine(as_of, time(6, 0), tzinfo=UTC)
     directory = Path(directory)
@@ -449,6 +457,7 @@ def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict
     write_contracts(directory / "golden", versions, as_of_dt)
     manifest: dict = {"as_of": as_of.isoformat(), "seed": seed, "counts": counts, "contracts_format": CONTRACTS_FORMAT, "files": {}}
     for platform, n in counts.items():
+        step(f"{platform} ({n} VMs)")
         rng = random.Random(f"{seed}:{platform}:{as_of.isoformat()}")
         plans = [_VmPlan(rng, platform, i, versions, as_of_dt) for i in range(n)]
         files: list[dict] = []
