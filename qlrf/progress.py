@@ -45,6 +45,9 @@ class Progress:
             self._bar = RichProgress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("{task.fields[current]}"), console=console, transient=False,
+                # Lines printed to stdout are drawn above the bar only when stdout is that terminal too:
+                # piped, they must stay on stdout, untouched.
+                redirect_stdout=sys.stdout.isatty(), redirect_stderr=True,
             )
             self._bar.start()
             self._task = self._bar.add_task(self.description, total=self.total, current="")

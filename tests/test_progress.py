@@ -66,3 +66,12 @@ def test_estate_generate_on_a_terminal_shows_progress_on_stderr_only(tmp_path):
     assert json.loads(proc.stdout)["counts"]["vsphere"] == 14  # stdout: the JSON alone
     text = err.decode(errors="replace")
     assert "sample estate" in text and "5/5" in text
+
+
+def test_stdout_piped_stays_on_stdout_while_the_bar_draws(capsys):
+    """stderr a terminal, stdout a pipe (`qlrf run | tee`): the report must not move into the bar's stream."""
+    stream = io.StringIO()
+    with Progress(1, "day", stream=stream, enabled=True) as progress:
+        print("  ok    aws")
+        progress.advance()
+    assert capsys.readouterr().out == "  ok    aws\n" and "ok    aws" not in stream.getvalue()
