@@ -86,19 +86,30 @@ def start_launch(
         "--tags", json.dumps({**tags, "dagster/partition": partition_key}), "--config-json", json.dumps(run_config),
     ]
     env = {**os.environ, "DAGSTER_HOME": str(launch_home)}
-    return subprocess.Popen(argv, env=env, cwd=project_root(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    # Its output goes to a file, not a pipe: the code server and the run worker inherit the stream, and a
+    # pipe nobody reads while another run is awaited could stall them.
+    with launch_log(launch_home, run_id).open("w") as log:
+        return subprocess.Popen(argv, env=env, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def launch_log(launch_home: Path, run_id: str) -> Path:
+    """Where the launcher of `run_id` writes (kept when the launch fails, removed when the run exists)."""
+    (launch_home / "logs").mkdir(exist_ok=True)
+    return launch_home / "logs" / f"{run_id}.log"
 
 
 def finish_launch(
-    instance: DagsterInstance, launcher: subprocess.Popen, run_id: str, what: str, *, poll_seconds: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
+    instance: DagsterInstance, launch_home: Path, launcher: subprocess.Popen, run_id: str, what: str, *,
+    poll_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep,
 ) -> Launched:
     """Wait for the launcher, then for its run to finish; LaunchFailed if it created none."""
-    _out, err = launcher.communicate()
+    launcher.wait()
+    log = launch_log(launch_home, run_id)
     run = instance.get_run_by_id(run_id)
     if run is None:
-        raise LaunchFailed(f"{what}: dagster job launch created no run: {last_line(err)}")
+        raise LaunchFailed(f"{what}: dagster job launch created no run ({last_line(log.read_text())}; log {log})")
+    log.unlink(missing_ok=True)
     while not run.is_finished:
         sleep(poll_seconds)
         run = instance.get_run_by_id(run_id)

@@ -149,7 +149,7 @@ def run_day(
             launches.append((label, run_id, start_launch(launch_home, job_name, key, tags, run_id, QUIET)))
         for label, run_id, launcher in launches:
             try:
-                launched = finish_launch(instance, launcher, run_id, label)
+                launched = finish_launch(instance, launch_home, launcher, run_id, label)
                 success, failed_checks, failure = launched.success, launched.failed_checks, launched.failure
             except LaunchFailed as exc:
                 success, failed_checks, failure = False, [], str(exc)
@@ -193,7 +193,11 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     # it prints says nothing about this project, so keep it out of the report.
     warnings.filterwarnings("ignore", message="Parameter `owners`")
     day = args.date
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed QLRF_* variable: named in one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     home = prepare_dagster_home(settings)
     launch_home = prepare_launch_home(settings, home)
     swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))

@@ -62,3 +62,19 @@ def test_qlrf_run_records_runs_with_the_code_location_origin(tmp_path):
                            for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
             assert evaluations
             assert {e.metadata["partition"].value for e in evaluations} == {run.tags["dagster/partition"]}
+
+
+@pytest.mark.slow
+def test_a_launch_that_creates_no_run_fails_in_one_line_and_keeps_its_log(tmp_path):
+    from pipelines.instance import prepare_dagster_home
+    from pipelines.launch import LaunchFailed, finish_launch, prepare_launch_home, start_launch
+
+    settings = Settings.from_env({"QLRF_HOME": str(tmp_path)})
+    home = prepare_dagster_home(settings)
+    launch_home = prepare_launch_home(settings, home)
+    launcher = start_launch(launch_home, "no_such_job", DAY, {}, "00000000-0000-4000-8000-000000000001", {})
+    with DagsterInstance.from_config(str(home)) as instance, pytest.raises(LaunchFailed) as failed:
+        finish_launch(instance, launch_home, launcher, "00000000-0000-4000-8000-000000000001", "nothing")
+    message = str(failed.value)
+    assert message.startswith("nothing: dagster job launch created no run (") and "no_such_job" in message
+    assert "\n" not in message and (launch_home / "logs" / "00000000-0000-4000-8000-000000000001.log").exists()
