@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -116,9 +117,16 @@ def finish_launch(
     return Launched(run, failed_error_checks(instance, run_id), None if run.is_success else failure_text(instance, run_id))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip() and "Warning" not in line]
-    return lines[-1] if lines else "no output"
+    """The launcher's error in one line: its last `Error...` line, else its last line that is not the
+    code server's own logging (colour codes removed)."""
+    lines = [_ANSI.sub("", line).strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line and " - dagster" not in line and "Warning" not in line]
+    errors = [line for line in lines if line.startswith(("Error", "dagster.")) or "Error:" in line]
+    return (errors or lines or ["no output"])[-1]
 
 
 def failed_error_check_names(evaluations: Iterable) -> list[str]:

@@ -37,6 +37,16 @@ def test_the_launch_instance_shares_the_storage_and_launches_without_the_daemon(
     yaml.safe_dump(config)  # plain data
 
 
+def test_the_launchers_error_is_its_error_line_not_its_logging():
+    from pipelines.launch import last_line
+
+    output = ("\x1b[32m2026-11-30 14:56:08 +0000\x1b[0m - dagster.code_server - \x1b[34mINFO\x1b[0m - Started Dagster code server\n"
+              "Usage: dagster job launch [OPTIONS]\nError: Job \"no_such_job\" not found in repository\n"
+              "\x1b[32m2026-11-30 14:56:09 +0000\x1b[0m - dagster.code_server - \x1b[34mINFO\x1b[0m - Shutting down\n")
+    assert last_line(output) == 'Error: Job "no_such_job" not found in repository'
+    assert last_line("") == "no output"
+
+
 @pytest.mark.slow
 def test_qlrf_run_records_runs_with_the_code_location_origin(tmp_path):
     home = tmp_path / "home"
