@@ -122,8 +122,6 @@ alert_ledger = Table(
     Column("severity", String(16), nullable=True),
     Column("title", Text, nullable=True),
 )
-# Columns added to a table after it was first created: table -> {column: SQL type}.
-LATER_COLUMNS = {"rf_audit_log": {"mac": "VARCHAR(64)"}, "rf_alert_ledger": {"severity": "VARCHAR(16)", "title": "TEXT"}}
 Index("ix_rf_alert_ledger_sent_at", alert_ledger.c.sent_at)
 
 _engines: dict[str, Engine] = {}
@@ -207,19 +205,24 @@ def _create_tables(engine: Engine) -> None:
         pass  # another process inserted the head first
 
 
+LATER_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    (audit_log.name, "mac", "VARCHAR(64)"),
+    (alert_ledger.name, "severity", "VARCHAR(16)"),
+    (alert_ledger.name, "title", "TEXT"),
+)
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Columns added after a table was first created (``create_all`` never alters a table)."""
     inspector = sa_inspect(engine)
-    for table, columns in LATER_COLUMNS.items():
-        present = {c["name"] for c in inspector.get_columns(table)}
-        for name, sql_type in columns.items():
-            if name in present:
-                continue
-            try:
-                with write_tx(engine) as conn:
-                    conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
-            except (OperationalError, ProgrammingError):
-                pass  # another process added it first
+    for table, column, ddl in LATER_COLUMNS:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        try:
+            with write_tx(engine) as conn:
+                conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+        except (OperationalError, ProgrammingError):
+            pass  # another process added it first
 
 
 @contextmanager
