@@ -109,6 +109,12 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 1 if found.failed_scopes or not found.vms else 0
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number >= 1")
+    return int(value)
+
+
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
     from qlrf.warehouse import PartitionMissing, Warehouse
@@ -474,6 +480,17 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_alert_commands(sub) -> None:
+    alerts = sub.add_parser("alerts", help="alerts raised by the sensors").add_subparsers(dest="alerts_command", required=True)
+    al = alerts.add_parser("list", help="newest first: delivered ones per channel, and those kept with no channel (none)")
+    al.add_argument("--severity", choices=("info", "warning", "critical"))
+    al.add_argument("--kind", help="e.g. drift_findings, compliance_breach, run_failure, approval_expiring")
+    al.add_argument("--channel", help="e.g. slack, webhook, email; none = kept, no channel configured")
+    al.add_argument("--limit", type=_positive, default=100)
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_alerts_list)
+
+
 def add_remediation_commands(sub) -> None:
     plan = sub.add_parser("plan", help="patch plans (YAML contracts)").add_subparsers(dest="plan_command", required=True)
     show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
@@ -517,12 +534,6 @@ def add_remediation_commands(sub) -> None:
     ash.add_argument("--limit", type=int)
     ash.add_argument("--json", action="store_true")
     ash.set_defaults(func=cmd_audit_show)
-
-
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number >= 1")
-    return int(value)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -596,6 +607,8 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ck.add_argument("directory")
     ck.set_defaults(func=cmd_contracts_keygen)
 
+    add_alert_commands(sub)
+
     estate = sub.add_parser("estate", help="sample estate tools").add_subparsers(dest="estate_command", required=True)
     gen = estate.add_parser("generate", help="write a sample estate (raw platform exports + golden contracts)")
     gen.add_argument("--out", required=True)
@@ -603,15 +616,6 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
-
-    alerts = sub.add_parser("alerts", help="alerts raised by the sensors").add_subparsers(dest="alerts_command", required=True)
-    al = alerts.add_parser("list", help="newest first: delivered ones per channel, and those kept with no channel (none)")
-    al.add_argument("--severity", choices=("info", "warning", "critical"))
-    al.add_argument("--kind", help="e.g. drift_findings, compliance_breach, run_failure, approval_expiring")
-    al.add_argument("--channel", help="e.g. slack, webhook, email; none = kept, no channel configured")
-    al.add_argument("--limit", type=_positive, default=100)
-    al.add_argument("--json", action="store_true")
-    al.set_defaults(func=cmd_alerts_list)
 
     add_remediation_commands(sub)
     return parser
