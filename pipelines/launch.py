@@ -102,9 +102,11 @@ def launch_log(launch_home: Path, run_id: str) -> Path:
 
 def finish_launch(
     instance: DagsterInstance, launch_home: Path, launcher: subprocess.Popen, run_id: str, what: str, *,
-    poll_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+    poll_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep, watch: Callable[[str], None] | None = None,
 ) -> Launched:
-    """Wait for the launcher, then for its run to finish; LaunchFailed if it created none."""
+    """Wait for the launcher, then for its run to finish; LaunchFailed if it created none.
+
+    `watch`, when given, is told the step (asset) in flight at every poll: what a progress bar shows."""
     launcher.wait()
     log = launch_log(launch_home, run_id)
     run = instance.get_run_by_id(run_id)
@@ -112,6 +114,10 @@ def finish_launch(
         raise LaunchFailed(f"{what}: dagster job launch created no run ({last_line(log.read_text())}; log {log})")
     log.unlink(missing_ok=True)
     while not run.is_finished:
+        if watch is not None:
+            started = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+            if started:
+                watch(started[-1].dagster_event.step_key)
         sleep(poll_seconds)
         run = instance.get_run_by_id(run_id)
     return Launched(run, failed_error_checks(instance, run_id), None if run.is_success else failure_text(instance, run_id))

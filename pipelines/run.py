@@ -149,7 +149,8 @@ def run_day(
             launches.append((label, run_id, start_launch(launch_home, job_name, key, tags, run_id, QUIET)))
         for label, run_id, launcher in launches:
             try:
-                launched = finish_launch(instance, launch_home, launcher, run_id, label)
+                watch = (lambda step, label=label: progress.doing(f"{label}: {step}")) if progress and progress.enabled else None
+                launched = finish_launch(instance, launch_home, launcher, run_id, label, watch=watch)
                 success, failed_checks, failure = launched.success, launched.failed_checks, launched.failure
             except LaunchFailed as exc:
                 success, failed_checks, failure = False, [], str(exc)
