@@ -25,17 +25,17 @@ ATTEMPTS = [
     ("patch syd1\u200b dev", Scripted("patch", "remediate_drift", narrow), "screen"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "autonomy_mode": "full_auto"}), "policy"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "approval_required": False}), "policy"),
-    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1"), tools=STAGING_TOOLS), "scope"),
-    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i), tools=STAGING_TOOLS), "scope"),
+    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1"), tools=STAGING_TOOLS), "screen_tools"),
+    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i), tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1", environment="prod"),
-                     tools=STAGING_TOOLS), "scope"),
+                     tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "scope": {"site": "syd1", "environment": "dev",
                                                                                    "asset_ids": ["i-0001"]}},
-                     tools=STAGING_TOOLS), "scope"),
+                     tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "scope": {"site": "syd1", "environment": "dev",
                                                                                    "target_count": 1}}), None),
-    # Flagged tool data, but the proposal stays inside what was asked: a task, pending, autonomy from policy.
-    (PATCH, Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS), None),
+    # Flagged tool data, even with a proposal inside what was asked: no task until a human cleans the data.
+    (PATCH, Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "model_risk_level": "low"}), None),
 ]
 
@@ -60,7 +60,8 @@ def test_flagged_tool_results_are_reported_and_kept_as_data(orchestrator):
     router = Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS)
     result = orchestrator(router).ask(PATCH, requested_by="cli:alice")
     steps = {s.step: s for s in result.validation}
-    assert steps["screen_tools"].outcome == "flagged" and "rows[0].owner" in steps["screen_tools"].detail
+    assert steps["screen_tools"].outcome in ("flagged", "failed") and "rows[0].owner" in steps["screen_tools"].detail
+    assert result.refused_by == "screen_tools" and result.task_id is None
     assert {h["check"] for h in result.extra["injection"]} >= {"widen_scope", "approve_this"}
 
 
