@@ -55,7 +55,7 @@ NOT_SITE_WORDS: frozenset[str] = frozenset({
     "top", "last", "next", "first", "past", "day", "days", "week", "weeks", "hour", "hours", "month", "months",
     "tier", "step", "page", "run", "phase", "wave", "rev", "ver", "version", "gen", "ipv", "sha", "utf", "tls",
     "ssl", "md", "cve", "php", "java", "node", "python", "amd", "arm", "x", "v", "p", "vm", "vms", "the", "and",
-    "for", "log", "win", "http", "https", "tcp", "udp", "port", "web", "db", "app", "api", "host", "node",
+    "for", "log", "win", "http", "https", "tcp", "udp", "port", "web", "db", "app", "api", "host",
     "server", "srv", "box", "rpo", "rto", "sev", "prio", "priority", "level", "zone", "rack", "room", "floor",
     *ENVIRONMENT_WORDS, *PLATFORM_WORDS, *OS_WORDS,
 })

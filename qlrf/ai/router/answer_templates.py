@@ -1,0 +1,278 @@
+"""The offline router's answer text: one template per tool result, every number a cited tool value.
+
+Why per tool rather than per agent: an agent's answer is the sum of what its tools returned (its plan
+in ``plans.yaml``), so the same drift roll-up reads the same whether the drift, patch or incident
+agent asked for it. Each template writes through :class:`Writer`, which records a
+:class:`~qlrf.ai.answers.Citation` for every value it prints, in the grammar of
+:mod:`qlrf.ai.router.grounding`; text with an uncited number cannot be written by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qlrf.ai.answers import Citation
+
+HEADER = "Offline router (no model)"
+DEFAULT_TOP = 3
+MAX_TOP = 10
+
+Call = tuple[str, Mapping[str, Any], Mapping[str, Any]]  # (tool, arguments, result)
+
+
+@dataclass
+class Writer:
+    """Lines of an answer and the citations of the values in them."""
+
+    lines: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+
+    def v(self, tool: str, name: str, value: Any) -> str:
+        """``value`` as written in the answer, cited as ``name`` of ``tool``."""
+        self.citations.append(Citation(tool, name, value))
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int):
+            return f"{value:,}"
+        if isinstance(value, float):
+            return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
+        return str(value)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def _ok(calls: Sequence[Call], tool: str) -> list[Call]:
+    return [c for c in calls if c[0] == tool and c[2].get("status") == "ok"]
+
+
+def _rollups(calls: Sequence[Call], tool: str) -> list[Call]:
+    return [c for c in _ok(calls, tool) if "asset_id" not in c[1]]
+
+
+def _rows(calls: Sequence[Call]) -> list[dict]:
+    return [row for _, _, result in calls for row in result.get("rows", [])]
+
+
+def _where(row: Mapping[str, Any]) -> str:
+    return "/".join(str(row[k]) for k in ("site", "environment", "platform") if row.get(k) is not None)
+
+
+def _select(row: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={row[k]}" for k in ("platform", "site", "environment") if row.get(k) is not None)
+
+
+def _scope(args: Mapping[str, Any]) -> str:
+    parts = [str(args[k]) for k in ("site", "environment", "platform") if args.get(k)]
+    return " ".join(parts) if parts else "the whole fleet"
+
+
+def _top(count: int | None) -> int:
+    return max(1, min(count or DEFAULT_TOP, MAX_TOP))
+
+
+def _partial(w: Writer, calls: Sequence[Call], tool: str) -> None:
+    for _, args, result in calls:
+        cut = result.get("truncated")
+        if cut:
+            w.say(f"- note: {tool} for {_scope(args)} returned {w.v(tool, 'truncated.rows_returned', cut['rows_returned'])}"
+                  f" of {w.v(tool, 'truncated.rows_total', cut['rows_total'])} rows; the figures above cover those only.")
+
+
+def drift(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "get_drift_status"
+    rollups = _rollups(calls, t)
+    for _, args, result in _ok(calls, t):
+        if "asset_id" in args and result.get("rows"):
+            r = result["rows"][0]
+            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])} ({_where(r)}): image "
+                  f"{w.v(t, 'rows[0].family', r.get('family') or 'unknown family')} "
+                  f"{w.v(t, 'rows[0].image_version', r.get('image_version') or 'unknown version')}, status "
+                  f"{w.v(t, 'rows[0].status', r['status'])}"
+                  + (f", {w.v(t, 'rows[0].versions_behind', r['versions_behind'])} versions behind"
+                     if r.get("versions_behind") is not None else "")
+                  + (f", revoked ({w.v(t, 'rows[0].revoked_reason', r['revoked_reason'])})" if r.get("revoked_reason") else "")
+                  + ".")
+    rows = _rows(rollups)
+    if not rollups:
+        return
+    if not rows:
+        w.say(f"- Drift: no VMs in {scope}.")
+        return
+    w.say(f"- Drift in {scope}: {w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs, "
+          f"{w.v(t, 'sum(rows[].on_current)', sum(r['on_current'] for r in rows))} on the current golden image, "
+          f"{w.v(t, 'sum(rows[].revoked)', sum(r['revoked'] for r in rows))} on revoked images, "
+          f"{w.v(t, 'sum(rows[].unmanaged_or_unknown)', sum(r['unmanaged_or_unknown'] for r in rows))} "
+          "on unmanaged or unknown images.")
+    worst = sorted(rows, key=lambda r: (-r["drift_score"], _where(r)))[: _top(count)]
+    w.say("- Most drifted: " + "; ".join(
+        f"{_where(r)} drift {w.v(t, f'rows[{_select(r)}].drift_score', r['drift_score'])}, "
+        f"{w.v(t, f'rows[{_select(r)}].revoked', r['revoked'])} on revoked images of "
+        f"{w.v(t, f'rows[{_select(r)}].vms', r['vms'])}" for r in worst) + ".")
+    _partial(w, rollups, t)
+
+
+def compliance(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "check_compliance"
+    for _, args, result in _ok(calls, t):
+        if "asset_id" in args and result.get("rows"):
+            r = result["rows"][0]
+            failed = list(r.get("failed_controls") or [])
+            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: "
+                  f"{w.v(t, 'len(rows[0].failed_controls)', len(failed))} failed controls"
+                  + (f" ({', '.join(w.v(t, f'rows[0].failed_controls[{i}]', c) for i, c in enumerate(failed))})" if failed else "")
+                  + f", {w.v(t, 'len(rows[0].waived_controls)', len(r.get('waived_controls') or []))} waived.")
+    rollups = _rollups(calls, t)
+    rows = _rows(rollups)
+    if not rollups:
+        return
+    if not rows:
+        w.say(f"- Compliance: no VMs in {scope}.")
+        return
+    w.say(f"- Compliance in {scope}: {w.v(t, 'sum(rows[].non_compliant_vms)', sum(r['non_compliant_vms'] for r in rows))} "
+          f"of {w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs fail at least one control "
+          f"({w.v(t, 'sum(rows[].failures)', sum(r['failures'] for r in rows))} control failures, "
+          f"{w.v(t, 'sum(rows[].waived)', sum(r['waived'] for r in rows))} waived).")
+    worst = sorted(rows, key=lambda r: (r["compliance_score"], _where(r)))[: _top(count)]
+    w.say("- Lowest scores: " + "; ".join(
+        f"{_where(r)} {w.v(t, f'rows[{_select(r)}].compliance_score', r['compliance_score'])}% "
+        f"({w.v(t, f'rows[{_select(r)}].non_compliant_vms', r['non_compliant_vms'])} non-compliant VMs)"
+        for r in worst) + ".")
+    _partial(w, rollups, t)
+
+
+def dr(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "get_dr_status"
+    for _, args, result in _ok(calls, t):
+        if "asset_id" in args and result.get("rows"):
+            r = result["rows"][0]
+            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: DR-ready {w.v(t, 'rows[0].ready', bool(r['ready']))}"
+                  + (f", gap: {w.v(t, 'rows[0].gap', r['gap'])}" if r.get("gap") else "")
+                  + (f", restore point {w.v(t, 'rows[0].snapshot_age_hours', r['snapshot_age_hours'])} h old against an RPO of "
+                     f"{w.v(t, 'rows[0].rpo_hours', r['rpo_hours'])} h" if r.get("snapshot_age_hours") is not None else "")
+                  + ".")
+    rollups = _rollups(calls, t)
+    rows = _rows(rollups)
+    if not rollups:
+        return
+    if not rows:
+        w.say(f"- DR readiness: no VMs in {scope}.")
+        return
+    w.say(f"- DR readiness in {scope}: {w.v(t, 'sum(rows[].ready_vms)', sum(r['ready_vms'] for r in rows))} of "
+          f"{w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs are DR-ready; "
+          f"{w.v(t, 'sum(rows[].rpo_breaches)', sum(r['rpo_breaches'] for r in rows))} breach their RPO.")
+    worst = sorted(rows, key=lambda r: (r["dr_readiness"], _where(r)))[: _top(count)]
+    w.say("- Least ready: " + "; ".join(
+        f"{_where(r)} {w.v(t, f'rows[{_select(r)}].dr_readiness', r['dr_readiness'])}% ready "
+        f"({w.v(t, f'rows[{_select(r)}].rpo_breaches', r['rpo_breaches'])} RPO breaches)" for r in worst) + ".")
+    _partial(w, rollups, t)
+
+
+def failover(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "simulate_failover"
+    for _, _, result in _ok(calls, t):
+        readiness = result["readiness"]
+        w.say(f"- Failover of {scope}: {w.v(t, 'answer', result['answer'])}. Missing: "
+              + "; ".join(f"{w.v(t, f'missing[{i}].what', m['what'])} ({m['why']})" for i, m in enumerate(result["missing"])) + ".")
+        w.say(f"- What is known: {w.v(t, 'readiness.dr_ready', readiness['dr_ready'])} of "
+              f"{w.v(t, 'readiness.vms', readiness['vms'])} VMs in scope are DR-ready"
+              + ("; gaps: " + "; ".join(f"{gap} {w.v(t, f'readiness.gaps.{gap}', n)}" for gap, n in readiness["gaps"].items())
+                 if readiness["gaps"] else "") + ".")
+
+
+def cost(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "estimate_cost"
+    for _, _, result in _ok(calls, t):
+        w.say(f"- Cost of {scope} ({result['facts']['state']} VMs, list prices): "
+              f"{w.v(t, 'vms', result['vms'])} VMs, USD {w.v(t, 'monthly_usd', result['monthly_usd'])} a month "
+              f"(USD {w.v(t, 'hourly_usd', result['hourly_usd'])} an hour).")
+        top = sorted(result.get("rows", []), key=lambda r: (-r["monthly_usd"], r["platform"], str(r["instance_type"])))
+        if top:
+            w.say("- Largest lines: " + "; ".join(_cost_line(w, t, r) for r in top[: _top(count)]) + ".")
+        if result.get("unknown_instance_types"):
+            w.say(f"- {w.v(t, 'len(unknown_instance_types)', len(result['unknown_instance_types']))} instance types are "
+                  "not in the price table and are priced at the platform default.")
+
+
+def _cost_line(w: Writer, t: str, r: Mapping[str, Any]) -> str:
+    row = f"rows[platform={r['platform']},instance_type={r['instance_type']}]"
+    return (f"{r['platform']} {r['instance_type']} x{w.v(t, row + '.vms', r['vms'])} "
+            f"USD {w.v(t, row + '.monthly_usd', r['monthly_usd'])}/month")
+
+
+def assets(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "query_assets"
+    for _, args, result in _ok(calls, t):
+        what = " ".join(str(args[k]) for k in ("state", "image_family") if args.get(k)) or "matching"
+        shown = [w.v(t, f"[{_args_key(args)}] rows[{i}].asset_id", r["asset_id"]) for i, r in enumerate(result["rows"])]
+        w.say(f"- {w.v(t, f'[{_args_key(args)}] matching', result['matching'])} {what} VMs in {_scope(args)}"
+              + (f", e.g. {', '.join(shown)}" if shown else "") + ".")
+
+
+def _args_key(args: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(args.items()) if k in ("image_family", "state", "site"))
+
+
+def pending(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "list_pending_tasks"
+    for _, args, result in _ok(calls, t):
+        where = f" in {args['environment']}" if args.get("environment") else ""
+        w.say(f"- Pending approval{where}: {w.v(t, 'pending', result['pending'])} tasks"
+              + (": " + "; ".join(f"{w.v(t, f'rows[{i}].id', r['id'])} ({_where(r)}, risk {r['risk_level']})"
+                                  for i, r in enumerate(result["rows"][: _top(count)])) if result["rows"] else "") + ".")
+
+
+def alerts(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "query_alerts"
+    for _, _, result in _ok(calls, t):
+        w.say(f"- Alerts delivered (the ledger keeps the last per key and channel): {w.v(t, 'matching', result['matching'])}"
+              + (", newest: " + "; ".join(f"{w.v(t, f'rows[{i}].key', r['key'])} via {r['channel']}"
+                                          for i, r in enumerate(result["rows"][: _top(count)])) if result["rows"] else "") + ".")
+
+
+def audit(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "query_audit"
+    for _, _, result in _ok(calls, t):
+        rows = result["rows"][: _top(count)]
+        w.say("- Latest audit records: " + ("; ".join(
+            f"{w.v(t, f'rows[{i}].kind', r['kind'])} on {w.v(t, f'rows[{i}].subject', r['subject'])}"
+            for i, r in enumerate(rows)) if rows else "none") + ".")
+
+
+def images(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "get_golden_image"
+    for _, args, result in _ok(calls, t):
+        f = f"[family={args['family']}] "
+        channels = ", ".join(f"{ch} {w.v(t, f'{f}channels.{ch}', v)}" for ch, v in result["channels"].items() if v)
+        revoked = result["revocations"]
+        w.say(f"- {args['family']}: {w.v(t, f'{f}len(rows)', len(result['rows']))} versions; current per channel: "
+              f"{channels or 'none'}; revoked: "
+              + ("; ".join(f"{w.v(t, f'{f}revocations[{i}].version', r['version'])} ({r['reason']})" for i, r in enumerate(revoked))
+                 if revoked else "none") + ".")
+
+
+def sbom(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "sbom_query"
+    for _, args, result in _ok(calls, t):
+        hits = result["images"]
+        w.say(f"- {args['package']}: {w.v(t, 'len(images)', len(hits))} golden image versions ship it"
+              + (" (" + ", ".join(f"{h['family']} {w.v(t, f'images[{i}].version', h['version'])}"
+                                  for i, h in enumerate(hits[:MAX_TOP])) + (", ..." if len(hits) > MAX_TOP else "") + ")"
+                 if hits else "")
+              + f"; {w.v(t, 'vms_affected', result['vms_affected'])} VMs run those images.")
+
+
+TEMPLATES: dict[str, Callable[[Writer, Sequence[Call], str, int | None], None]] = {
+    "get_drift_status": drift, "check_compliance": compliance, "get_dr_status": dr, "simulate_failover": failover,
+    "estimate_cost": cost, "query_assets": assets, "list_pending_tasks": pending, "query_alerts": alerts,
+    "query_audit": audit, "get_golden_image": images, "sbom_query": sbom,
+}
+
+
+def errors(w: Writer, calls: Sequence[Call]) -> None:
+    """Tool failures said plainly: which tool, for what, and the error it gave."""
+    for tool, args, result in calls:
+        if result.get("status") != "ok":
+            w.say(f"- {tool} ({_scope(args)}) could not answer: {result.get('error', 'no reason given')}.")
