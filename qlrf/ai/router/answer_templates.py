@@ -175,7 +175,8 @@ def failover(w: Writer, calls: Sequence[Call], scope: str, count: int | None) ->
     for _, _, result in _ok(calls, t):
         readiness = result["readiness"]
         w.say(f"- Failover of {scope}: {w.v(t, 'answer', result['answer'])}. Missing: "
-              + "; ".join(f"{w.v(t, f'missing[{i}].what', m['what'])} ({m['why']})" for i, m in enumerate(result["missing"])) + ".")
+              + "; ".join(f"{w.v(t, f'missing[{i}].what', m['what'])} ({w.v(t, f'missing[{i}].why', m['why'])})"
+                        for i, m in enumerate(result["missing"])) + ".")
         w.say(f"- What is known: {w.v(t, 'readiness.dr_ready', readiness['dr_ready'])} of "
               f"{w.v(t, 'readiness.vms', readiness['vms'])} VMs in scope are DR-ready"
               + ("; gaps: " + "; ".join(f"{gap} {w.v(t, f'readiness.gaps.{gap}', n)}" for gap, n in readiness["gaps"].items())
@@ -247,9 +248,11 @@ def images(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> N
         f = f"[family={args['family']}] "
         channels = ", ".join(f"{ch} {w.v(t, f'{f}channels.{ch}', v)}" for ch, v in result["channels"].items() if v)
         revoked = result["revocations"]
-        w.say(f"- {args['family']}: {w.v(t, f'{f}len(rows)', len(result['rows']))} versions; current per channel: "
+        w.say(f"- {w.v(t, f'{f}arguments.family', args['family'])}: {w.v(t, f'{f}len(rows)', len(result['rows']))} "
+              "versions; current per channel: "
               f"{channels or 'none'}; revoked: "
-              + ("; ".join(f"{w.v(t, f'{f}revocations[{i}].version', r['version'])} ({r['reason']})" for i, r in enumerate(revoked))
+              + ("; ".join(f"{w.v(t, f'{f}revocations[{i}].version', r['version'])} "
+                           f"({w.v(t, f'{f}revocations[{i}].reason', r['reason'])})" for i, r in enumerate(revoked))
                  if revoked else "none") + ".")
 
 
@@ -257,7 +260,8 @@ def sbom(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> Non
     t = "sbom_query"
     for _, args, result in _ok(calls, t):
         hits = result["images"]
-        w.say(f"- {args['package']}: {w.v(t, 'len(images)', len(hits))} golden image versions ship it"
+        w.say(f"- {w.v(t, 'arguments.package', args['package'])}: {w.v(t, 'len(images)', len(hits))} golden image "
+              "versions ship it"
               + (" (" + ", ".join(f"{h['family']} {w.v(t, f'images[{i}].version', h['version'])}"
                                   for i, h in enumerate(hits[:MAX_TOP])) + (", ..." if len(hits) > MAX_TOP else "") + ")"
                  if hits else "")

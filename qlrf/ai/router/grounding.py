@@ -8,6 +8,8 @@ the orchestrator, a reviewer) can recompute it from the recorded tool results:
 * ``rows[site=syd1,environment=prod].drift_score``                 the row matching those fields
 * ``sum(rows[].revoked)``                                          summed over every row of every ok call
 * ``len(revocations)``                                             list lengths, summed over the ok calls
+* ``arguments.package``                                            what the call was asked (a name echoed
+  from the intent, e.g. ``openssl@<3.0.8``, is cited as the argument it became, not as a fact)
 * a leading ``[family=rhel-9] `` limits any of these to calls made with those arguments
 """
 
@@ -54,6 +56,12 @@ def resolve(calls: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]], t
         selected = [(a, r) for a, r in selected if all(str(a.get(k)) == v for k, v in want.items())]
     if not selected:
         raise Ungrounded(f"{tool}: no ok call for {name!r}")
+    if name.startswith("arguments."):
+        key = name.removeprefix("arguments.")
+        for args, _ in selected:
+            if key in args:
+                return args[key]
+        raise Ungrounded(f"{tool}: no call with argument {key!r}")
     if m := _SUM.match(name):
         return sum(row[m.group(2)] or 0 for _, r in selected for row in r.get(m.group(1), []))
     if m := _LEN.match(name):
@@ -94,9 +102,12 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def numbers_not_cited(answer: str, citations: Iterable[Citation]) -> list[str]:
-    """Numbers written in ``answer`` that are no cited value (nor part of a cited text value)."""
-    cited_texts = sorted({str(c.value) for c in citations if isinstance(c.value, str)}, key=len, reverse=True)
+def numbers_not_cited(answer: str, citations: Iterable[Citation], names: Iterable[str] = ()) -> list[str]:
+    """Numbers written in ``answer`` that are no cited value (nor part of a cited text value or of one of
+    ``names``, e.g. the family names an "I don't know family X; known: ..." answer lists)."""
+    citations = list(citations)
+    texts = {str(c.value) for c in citations if isinstance(c.value, str)} | set(names)
+    cited_texts = sorted(texts, key=len, reverse=True)
     numbers = [float(c.value) for c in citations if isinstance(c.value, int | float) and not isinstance(c.value, bool)]
     for text in cited_texts:  # a cited name or version ("syd1", "3.1.0") is not a number of its own
         answer = re.sub(rf"(?<![\w.]){re.escape(text)}(?![\w])", " ", answer)

@@ -102,7 +102,7 @@ def _blocked_text(params: Params, vocabulary: Vocabulary) -> str:
 
 
 def _write(w: templates.Writer, routed: Route, params: Params, made: list[tuple[str, dict, dict]]) -> None:
-    scope = _scope_text(params)
+    scope = _scope_text(params, w, made)
     kind = "answer" if routed.task_type == "answer" else f"proposes {routed.task_type}"
     w.say(f"{templates.HEADER}: {routed.agent} agent, {kind}, scope {scope}"
           + "".join(f" (read {written!r} as {site})" for written, site in params.corrected) + ".")
@@ -120,11 +120,17 @@ def _write(w: templates.Writer, routed: Route, params: Params, made: list[tuple[
               "waits for a human approval; nothing has run.")
 
 
-def _scope_text(params: Params) -> str:
+def _scope_text(params: Params, w: templates.Writer, made: list[tuple[str, dict, dict]]) -> str:
+    """The scope as the answer states it; a family, package or VM id is cited as the tool argument it became."""
     parts = [p for p in (params.site, params.environment, params.platform) if p]
-    parts += [f"family {params.family}"] if params.family else []
-    parts += [f"package {params.package}"] if params.package else []
-    parts += ["VM " + ", ".join(params.asset_ids)] if params.asset_ids else []
+    for label, key, value in (("family", "family", params.family), ("family", "image_family", params.family),
+                              ("package", "package", params.package),
+                              ("VM", "asset_id", params.asset_ids[0] if params.asset_ids else None)):
+        if value is None or any(part.startswith(f"{label} ") for part in parts):
+            continue
+        call = next((c for c in made if c[1].get(key) == value), None)
+        if call is not None:
+            parts.append(f"{label} {w.v(call[0], f'arguments.{key}', value)}")
     return " ".join(parts) if parts else "the whole fleet"
 
 
