@@ -161,7 +161,7 @@ def test_offline_answers_over_a_full_sample_day(materialized_day, tmp_path):
     _grounded(boxes, draft)
     files = [str(p) for p in Path(root).glob(f"drift_scores/date={day}/platform=*/part.parquet")]
     revoked, vms = duckdb.sql(f"SELECT sum(revoked), sum(vms) FROM read_parquet({files!r}) "
-                              "WHERE site = 'syd1' AND environment = 'prod'").fetchone()
+                              "WHERE site = 'syd1' AND environment = 'prod'").fetchall()[0]
     cited = {c.name: c.value for c in draft.citations}
     assert (cited["sum(rows[].revoked)"], cited["sum(rows[].vms)"]) == (revoked, vms)
     assert f"{vms:,} VMs" in draft.answer and f"{revoked:,} on revoked images" in draft.answer
