@@ -262,7 +262,7 @@ def sbom(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> Non
         hits = result["images"]
         w.say(f"- {w.v(t, 'arguments.package', args['package'])}: {w.v(t, 'len(images)', len(hits))} golden image "
               "versions ship it"
-              + (" (" + ", ".join(f"{h['family']} {w.v(t, f'images[{i}].version', h['version'])}"
+              + (" (" + ", ".join(f"{w.v(t, f'images[{i}].family', h['family'])} {w.v(t, f'images[{i}].version', h['version'])}"
                                   for i, h in enumerate(hits[:MAX_TOP])) + (", ..." if len(hits) > MAX_TOP else "") + ")"
                  if hits else "")
               + f"; {w.v(t, 'vms_affected', result['vms_affected'])} VMs run those images.")

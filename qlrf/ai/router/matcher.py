@@ -84,10 +84,13 @@ class _Model:
 
 EVIDENCE = ("site", "environment", "platform", "family", "package", "asset_id")
 _TOKEN = re.compile(r"[a-z]{3,}")
+# Filler that says nothing about the domain ("what does drift look like", "please", "tell me").
+_FILLER = ENGLISH_STOP_WORDS | {"like", "look", "looks", "please", "pls", "thanks", "thank", "want", "need", "tell",
+                                "know", "give", "make", "lets", "let", "does", "right", "moment", "show"}
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _TOKEN.findall(text) if w not in ENGLISH_STOP_WORDS and w not in _MASKS}
+    return {w for w in _TOKEN.findall(text) if w not in _FILLER and w not in _MASKS}
 
 
 def _variants(word: str) -> set[str]:
