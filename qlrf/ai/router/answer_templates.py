@@ -81,93 +81,87 @@ def _partial(w: Writer, calls: Sequence[Call], tool: str) -> None:
                   f" of {w.v(tool, 'truncated.rows_total', cut['rows_total'])} rows; the figures above cover those only.")
 
 
-def drift(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
-    t = "get_drift_status"
+def _vm_rows(calls: Sequence[Call], tool: str) -> list[Mapping[str, Any]]:
+    """The row of each one-VM call (asked with an asset_id) of ``tool``."""
+    return [result["rows"][0] for _, args, result in _ok(calls, tool) if "asset_id" in args and result.get("rows")]
+
+
+def _total(w: Writer, t: str, rows: Sequence[Mapping[str, Any]], name: str) -> str:
+    return w.v(t, f"sum(rows[].{name})", sum(r[name] or 0 for r in rows))
+
+
+def _cell(w: Writer, t: str, row: Mapping[str, Any], name: str) -> str:
+    return w.v(t, f"rows[{_select(row)}].{name}", row[name])
+
+
+def _rollup(w: Writer, calls: Sequence[Call], t: str, scope: str, count: int | None, label: str,
+            totals: Callable[[Sequence[Mapping[str, Any]]], str], order: str, descending: bool, worst_label: str,
+            row_text: Callable[[Mapping[str, Any]], str]) -> None:
+    """A roll-up (per platform x site x environment, over every call): totals, then the worst rows."""
     rollups = _rollups(calls, t)
-    for _, args, result in _ok(calls, t):
-        if "asset_id" in args and result.get("rows"):
-            r = result["rows"][0]
-            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])} ({_where(r)}): image "
-                  f"{w.v(t, 'rows[0].family', r.get('family') or 'unknown family')} "
-                  f"{w.v(t, 'rows[0].image_version', r.get('image_version') or 'unknown version')}, status "
-                  f"{w.v(t, 'rows[0].status', r['status'])}"
-                  + (f", {w.v(t, 'rows[0].versions_behind', r['versions_behind'])} versions behind"
-                     if r.get("versions_behind") is not None else "")
-                  + (f", revoked ({w.v(t, 'rows[0].revoked_reason', r['revoked_reason'])})" if r.get("revoked_reason") else "")
-                  + ".")
-    rows = _rows(rollups)
     if not rollups:
         return
+    rows = _rows(rollups)
     if not rows:
-        w.say(f"- Drift: no VMs in {scope}.")
+        w.say(f"- {label}: no VMs in {scope}.")
         return
-    w.say(f"- Drift in {scope}: {w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs, "
-          f"{w.v(t, 'sum(rows[].on_current)', sum(r['on_current'] for r in rows))} on the current golden image, "
-          f"{w.v(t, 'sum(rows[].revoked)', sum(r['revoked'] for r in rows))} on revoked images, "
-          f"{w.v(t, 'sum(rows[].unmanaged_or_unknown)', sum(r['unmanaged_or_unknown'] for r in rows))} "
-          "on unmanaged or unknown images.")
-    worst = sorted(rows, key=lambda r: (-r["drift_score"], _where(r)))[: _top(count)]
-    w.say("- Most drifted: " + "; ".join(
-        f"{_where(r)} drift {w.v(t, f'rows[{_select(r)}].drift_score', r['drift_score'])}, "
-        f"{w.v(t, f'rows[{_select(r)}].revoked', r['revoked'])} on revoked images of "
-        f"{w.v(t, f'rows[{_select(r)}].vms', r['vms'])}" for r in worst) + ".")
+    w.say(f"- {label} in {scope}: {totals(rows)}.")
+    sign = -1 if descending else 1
+    worst = sorted(rows, key=lambda r: (sign * r[order], _where(r)))[: _top(count)]
+    w.say(f"- {worst_label}: " + "; ".join(f"{_where(r)} {row_text(r)}" for r in worst) + ".")
     _partial(w, rollups, t)
+
+
+def drift(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
+    t = "get_drift_status"
+    for r in _vm_rows(calls, t):
+        w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])} ({_where(r)}): image "
+              f"{w.v(t, 'rows[0].family', r.get('family') or 'unknown family')} "
+              f"{w.v(t, 'rows[0].image_version', r.get('image_version') or 'unknown version')}, status "
+              f"{w.v(t, 'rows[0].status', r['status'])}"
+              + (f", {w.v(t, 'rows[0].versions_behind', r['versions_behind'])} versions behind"
+                 if r.get("versions_behind") is not None else "")
+              + (f", revoked ({w.v(t, 'rows[0].revoked_reason', r['revoked_reason'])})" if r.get("revoked_reason") else "")
+              + ".")
+    _rollup(w, calls, t, scope, count, "Drift",
+            lambda rows: (f"{_total(w, t, rows, 'vms')} VMs, {_total(w, t, rows, 'on_current')} on the current golden "
+                          f"image, {_total(w, t, rows, 'revoked')} on revoked images, "
+                          f"{_total(w, t, rows, 'unmanaged_or_unknown')} on unmanaged or unknown images"),
+            "drift_score", True, "Most drifted",
+            lambda r: (f"drift {_cell(w, t, r, 'drift_score')}, {_cell(w, t, r, 'revoked')} on revoked images of "
+                       f"{_cell(w, t, r, 'vms')}"))
 
 
 def compliance(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
     t = "check_compliance"
-    for _, args, result in _ok(calls, t):
-        if "asset_id" in args and result.get("rows"):
-            r = result["rows"][0]
-            failed = list(r.get("failed_controls") or [])
-            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: "
-                  f"{w.v(t, 'len(rows[0].failed_controls)', len(failed))} failed controls"
-                  + (f" ({', '.join(w.v(t, f'rows[0].failed_controls[{i}]', c) for i, c in enumerate(failed))})" if failed else "")
-                  + f", {w.v(t, 'len(rows[0].waived_controls)', len(r.get('waived_controls') or []))} waived.")
-    rollups = _rollups(calls, t)
-    rows = _rows(rollups)
-    if not rollups:
-        return
-    if not rows:
-        w.say(f"- Compliance: no VMs in {scope}.")
-        return
-    w.say(f"- Compliance in {scope}: {w.v(t, 'sum(rows[].non_compliant_vms)', sum(r['non_compliant_vms'] for r in rows))} "
-          f"of {w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs fail at least one control "
-          f"({w.v(t, 'sum(rows[].failures)', sum(r['failures'] for r in rows))} control failures, "
-          f"{w.v(t, 'sum(rows[].waived)', sum(r['waived'] for r in rows))} waived).")
-    worst = sorted(rows, key=lambda r: (r["compliance_score"], _where(r)))[: _top(count)]
-    w.say("- Lowest scores: " + "; ".join(
-        f"{_where(r)} {w.v(t, f'rows[{_select(r)}].compliance_score', r['compliance_score'])}% "
-        f"({w.v(t, f'rows[{_select(r)}].non_compliant_vms', r['non_compliant_vms'])} non-compliant VMs)"
-        for r in worst) + ".")
-    _partial(w, rollups, t)
+    for r in _vm_rows(calls, t):
+        failed = list(r.get("failed_controls") or [])
+        w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: "
+              f"{w.v(t, 'len(rows[0].failed_controls)', len(failed))} failed controls"
+              + (f" ({', '.join(w.v(t, f'rows[0].failed_controls[{i}]', c) for i, c in enumerate(failed))})" if failed else "")
+              + f", {w.v(t, 'len(rows[0].waived_controls)', len(r.get('waived_controls') or []))} waived.")
+    _rollup(w, calls, t, scope, count, "Compliance",
+            lambda rows: (f"{_total(w, t, rows, 'non_compliant_vms')} of {_total(w, t, rows, 'vms')} VMs fail at least "
+                          f"one control ({_total(w, t, rows, 'failures')} control failures, "
+                          f"{_total(w, t, rows, 'waived')} waived)"),
+            "compliance_score", False, "Lowest scores",
+            lambda r: (f"{_cell(w, t, r, 'compliance_score')}% ({_cell(w, t, r, 'non_compliant_vms')} "
+                       "non-compliant VMs)"))
 
 
 def dr(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
     t = "get_dr_status"
-    for _, args, result in _ok(calls, t):
-        if "asset_id" in args and result.get("rows"):
-            r = result["rows"][0]
-            w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: DR-ready {w.v(t, 'rows[0].ready', bool(r['ready']))}"
-                  + (f", gap: {w.v(t, 'rows[0].gap', r['gap'])}" if r.get("gap") else "")
-                  + (f", restore point {w.v(t, 'rows[0].snapshot_age_hours', r['snapshot_age_hours'])} h old against an RPO of "
-                     f"{w.v(t, 'rows[0].rpo_hours', r['rpo_hours'])} h" if r.get("snapshot_age_hours") is not None else "")
-                  + ".")
-    rollups = _rollups(calls, t)
-    rows = _rows(rollups)
-    if not rollups:
-        return
-    if not rows:
-        w.say(f"- DR readiness: no VMs in {scope}.")
-        return
-    w.say(f"- DR readiness in {scope}: {w.v(t, 'sum(rows[].ready_vms)', sum(r['ready_vms'] for r in rows))} of "
-          f"{w.v(t, 'sum(rows[].vms)', sum(r['vms'] for r in rows))} VMs are DR-ready; "
-          f"{w.v(t, 'sum(rows[].rpo_breaches)', sum(r['rpo_breaches'] for r in rows))} breach their RPO.")
-    worst = sorted(rows, key=lambda r: (r["dr_readiness"], _where(r)))[: _top(count)]
-    w.say("- Least ready: " + "; ".join(
-        f"{_where(r)} {w.v(t, f'rows[{_select(r)}].dr_readiness', r['dr_readiness'])}% ready "
-        f"({w.v(t, f'rows[{_select(r)}].rpo_breaches', r['rpo_breaches'])} RPO breaches)" for r in worst) + ".")
-    _partial(w, rollups, t)
+    for r in _vm_rows(calls, t):
+        w.say(f"- VM {w.v(t, 'rows[0].asset_id', r['asset_id'])}: DR-ready {w.v(t, 'rows[0].ready', bool(r['ready']))}"
+              + (f", gap: {w.v(t, 'rows[0].gap', r['gap'])}" if r.get("gap") else "")
+              + (f", restore point {w.v(t, 'rows[0].snapshot_age_hours', r['snapshot_age_hours'])} h old against an RPO "
+                 f"of {w.v(t, 'rows[0].rpo_hours', r['rpo_hours'])} h" if r.get("snapshot_age_hours") is not None else "")
+              + ".")
+    _rollup(w, calls, t, scope, count, "DR readiness",
+            lambda rows: (f"{_total(w, t, rows, 'ready_vms')} of {_total(w, t, rows, 'vms')} VMs are DR-ready; "
+                          f"{_total(w, t, rows, 'rpo_breaches')} breach their RPO"),
+            "dr_readiness", False, "Least ready",
+            lambda r: f"{_cell(w, t, r, 'dr_readiness')}% ready ({_cell(w, t, r, 'rpo_breaches')} RPO breaches)")
 
 
 def failover(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
