@@ -84,3 +84,9 @@ def test_a_route_carries_alternatives_and_params_and_is_deterministic():
     assert a == b
     assert len(a.alternatives) == 3 and all(s <= a.confidence for _, _, s in a.alternatives)
     assert a.params.environment == "dev"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x01\x02 \ufffd\ufffd", "x" * 5000, "こんにちは、元気ですか"])
+def test_empty_binary_long_or_foreign_text_is_answered_unsure(text):
+    r = route(text)
+    assert (r.task_type, r.unsure) == ("answer", True)
