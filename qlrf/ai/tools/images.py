@@ -64,7 +64,7 @@ def get_golden_image(ctx: ToolContext, q: ImageQuery) -> dict:
 _JOIN = "FROM t d JOIN hits h ON h.family = d.family AND h.version = d.image_version"
 _VMS = f"""
 SELECT d.asset_id, d.platform, d.account, d.site, d.environment, d.family, d.image_version, h.package_version, d.status
-{_JOIN} ORDER BY d.platform, d.site, d.asset_id LIMIT $limit
+{_JOIN} ORDER BY d.asset_id, d.platform LIMIT $limit
 """
 _COUNT = f"SELECT count(*) {_JOIN}"  # apart from the rows: a window count would materialise every match
 
