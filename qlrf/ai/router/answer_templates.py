@@ -210,21 +210,27 @@ def _args_key(args: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(args.items()) if k in ("image_family", "state", "site"))
 
 
+def _listed(head: str, items: list[str], lead: str = ": ") -> str:
+    """``head``, then the items after ``lead`` when there are any, as one sentence."""
+    return head + (lead + "; ".join(items) if items else "") + "."
+
+
 def pending(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
     t = "list_pending_tasks"
     for _, args, result in _ok(calls, t):
         where = f" in {args['environment']}" if args.get("environment") else ""
-        w.say(f"- Pending approval{where}: {w.v(t, 'pending', result['pending'])} tasks"
-              + (": " + "; ".join(f"{w.v(t, f'rows[{i}].id', r['id'])} ({_where(r)}, risk {r['risk_level']})"
-                                  for i, r in enumerate(result["rows"][: _top(count)])) if result["rows"] else "") + ".")
+        items = [f"{w.v(t, f'rows[{i}].id', r['id'])} ({_where(r)}, risk {r['risk_level']})"
+                 for i, r in enumerate(result["rows"][: _top(count)])]
+        w.say(_listed(f"- Pending approval{where}: {w.v(t, 'pending', result['pending'])} tasks", items))
 
 
 def alerts(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
     t = "query_alerts"
     for _, _, result in _ok(calls, t):
-        w.say(f"- Alerts delivered (the ledger keeps the last per key and channel): {w.v(t, 'matching', result['matching'])}"
-              + (", newest: " + "; ".join(f"{w.v(t, f'rows[{i}].key', r['key'])} via {r['channel']}"
-                                          for i, r in enumerate(result["rows"][: _top(count)])) if result["rows"] else "") + ".")
+        items = [f"{w.v(t, f'rows[{i}].key', r['key'])} via {w.v(t, f'rows[{i}].channel', r['channel'])}"
+                 for i, r in enumerate(result["rows"][: _top(count)])]
+        w.say(_listed("- Alerts delivered (the ledger keeps the last per key and channel): "
+                      f"{w.v(t, 'matching', result['matching'])}", items, ", newest: "))
 
 
 def audit(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
