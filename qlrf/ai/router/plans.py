@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from qlrf.ai.agents import Agent, shipped_agents
 from qlrf.ai.router.params import Params, Vocabulary
 from qlrf.ai.taskspec import field_errors
+from qlrf.ai.tools.registry import MAX_ROWS
+from qlrf.remediation.policy import ENVIRONMENTS
 
 PLANS_PATH = Path(__file__).parent / "plans.yaml"
 PARAM_NAMES = ("day", "platform", "site", "environment", "family", "package", "asset_id", "count")
@@ -111,6 +113,8 @@ def calls(step: Step, params: Params, vocabulary: Vocabulary) -> Iterator[dict[s
     base = {arg: values[p] for arg, p in step.bindings() if values.get(p) is not None}
     base.update(step.fixed)
     fan = None if any(values.get(p) is not None for p in step.fan_out_unless) else step.fan_out
+    if fan == "platform" and _rollup_rows(values, vocabulary) <= MAX_ROWS:
+        fan = None  # one call holds every platform x site x environment row: fanning out only costs calls
     if fan == "platform" and "platform" not in base and vocabulary.platforms:
         for platform in vocabulary.platforms:
             yield {**base, "platform": platform}
@@ -119,6 +123,13 @@ def calls(step: Step, params: Params, vocabulary: Vocabulary) -> Iterator[dict[s
             yield {**base, "family": family}
     else:
         yield base
+
+
+def _rollup_rows(values: dict[str, Any], vocabulary: Vocabulary) -> int:
+    """Rows a platform x site x environment roll-up of this scope can have, at most."""
+    sites = 1 if values.get("site") else max(len(vocabulary.sites), 1)
+    environments = 1 if values.get("environment") else len(ENVIRONMENTS)
+    return max(len(vocabulary.platforms), 1) * sites * environments
 
 
 def _values(params: Params) -> dict[str, Any]:

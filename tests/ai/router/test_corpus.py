@@ -82,3 +82,16 @@ def test_a_missing_plan_or_unknown_parameter_stops_the_load(tmp_path):
     path = _plans(tmp_path, "  s: {tool: query_assets, args: [region]}\n", "  cost:\n    answer: [s]\n    rightsize: [s]\n")
     with pytest.raises(PlanError, match=r"steps\.s: unknown parameter 'region'"):
         load_plans(path)
+
+
+def test_a_rollup_fans_out_per_platform_only_when_one_call_would_hit_the_row_cap():
+    from qlrf.ai.router import Vocabulary
+    from qlrf.ai.router.params import Params
+    from qlrf.ai.router.plans import calls
+
+    step = shipped_plans().steps["drift_rollup"]
+    vocab = Vocabulary(sites=tuple(f"s{i}x" for i in range(7)), platforms=("aws", "azure", "gcp", "vsphere"))
+    assert list(calls(step, Params(), vocab)) == [{"platform": p} for p in vocab.platforms]  # 4 x 7 x 3 rows > 50
+    assert list(calls(step, Params(environment="prod"), vocab)) == [{"environment": "prod"}]  # 28 rows fit
+    assert list(calls(step, Params(site="s1x"), vocab)) == [{"site": "s1x"}]
+    assert list(calls(step, Params(asset_ids=("i-1",)), vocab)) == []  # the one-VM step answers instead
