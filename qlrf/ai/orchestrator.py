@@ -349,6 +349,12 @@ class Orchestrator:
             if wider:
                 raise Refused(SCOPE_STEP, "wider than the intent asked: " + "; ".join(wider))
             resolved = resolve(view, proposal.scope, proposal.task_type)
+            planted = [hit for asset, field, value in view.free_text(resolved.scope)
+                       for hit in screen_text(value, f"{asset}.{field}")] if resolved.ok else []
+        if planted:  # an instruction in the estate data of the VMs this task would act on
+            raise Refused(TOOL_SCREEN_STEP, "VMs in this scope carry injection-like text, so no task is created "
+                                            f"for them ({summarise(planted, 1)}); clean that field or narrow the "
+                                            "request to exclude them")
         if not resolved.ok:
             raise Refused(SCOPE_STEP, "; ".join(resolved.problems))
         scope_note = f"{describe(resolved.scope)} on {day}: {resolved.scope.target_count} target(s)"

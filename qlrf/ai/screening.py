@@ -67,6 +67,9 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
     _p("set_autonomy", rf"\b(set|change|switch|raise|use){_WS}(the{_WS})?autonomy|\bfull{_WS}auto(nomy)?{_WS}(mode|in|on|for)\b"
        rf"|\bautonomy[_\s]*mode[\"']?\s*[:=]|\bapproval[_\s]*required[\"']?\s*[:=]\s*[\"']?(false|0|no)\b",
        "tries to set the autonomy mode or approval"),
+    _p("set_risk", rf"\b(model{_WS})?risk{_WS}(level{_WS})?(is|should{_WS}be|must{_WS}be|=|:){_WS}?(low|none|minimal)\b"
+       rf"|\b(do{_WS}not|don'?t|never){_WS}(let{_WS})?(the{_WS})?(rules?|policy|gate){_WS}(raise|change|override)",
+       "tries to set its own risk level or keep the rules from raising it"),
     _p("disregard_policy", rf"\b(disable|turn{_WS}off|ignore|skip|bypass){_WS}(the{_WS})?(gate|opa|rego|policy|guardrails?|validation)\b",
        "asks to disable the policy gate or validation"),
     _p("tool_request", rf"\b(call|invoke|run|execute|use){_WS}(the{_WS})?(tool|function){_WS}\w+|\bfunction[_ ]call\b|\"tool[_ ]calls\"\s*:"
