@@ -12,7 +12,6 @@ import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
     MaterializeResult,
@@ -20,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day
 from assets.partitions import daily
 from qlrf.ai.prompts import PROMPT_VERSION
@@ -54,13 +54,14 @@ def _markdown(summary: FleetSummary, source: str) -> MetadataValue:
     description="The day's fleet report in a few sentences plus the top actions (model-written and checked "
     "against the report's numbers, or rule-based when no model is configured or it fails).",
     check_specs=[
-        AssetCheckSpec("summary_grounded", asset="fleet_summary",
+        check("summary_grounded", asset="fleet_summary",
                        description="Every number the summary cites or writes is one of the facts it was given."),
-        AssetCheckSpec("model_answered", asset="fleet_summary",
+        check("model_answered", asset="fleet_summary",
                        description="The configured model wrote the summary (warns when it fell back to the rules)."),
     ],
     automation_condition=AutomationCondition.on_cron("0 6 * * *"),
 )
+@partition_on_checks
 def fleet_summary(context: AssetExecutionContext, warehouse: WarehouseResource, llm: LlmResource):
     day = partition_day(context)
     wh = warehouse.get()

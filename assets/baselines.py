@@ -20,7 +20,6 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
     Failure,
@@ -28,6 +27,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import as_of, partition_day, preview, rows_check, unique_check
 from assets.partitions import daily
 from qlrf.baselines.contracts import (
@@ -98,9 +98,9 @@ def refuse_regressions(checked: Review, directory: Path) -> None:
     kinds={"parquet"},
     description="Golden images across versions and channels: one row per family x version x platform x region.",
     check_specs=[
-        AssetCheckSpec("has_rows", asset="golden_images", blocking=True),
-        AssetCheckSpec("unique_keys", asset="golden_images", blocking=True),
-        AssetCheckSpec(
+        check("has_rows", asset="golden_images", blocking=True),
+        check("unique_keys", asset="golden_images", blocking=True),
+        check(
             "verified_signatures",
             asset="golden_images",
             blocking=True,
@@ -109,6 +109,7 @@ def refuse_regressions(checked: Review, directory: Path) -> None:
     ],
     automation_condition=AutomationCondition.on_cron("0 0 * * *"),
 )
+@partition_on_checks
 def golden_images(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
     day = partition_day(context)
     directory = estate.contracts_dir(day)
@@ -152,9 +153,10 @@ def golden_images(context: AssetExecutionContext, estate: EstateResource, wareho
     kinds={"parquet"},
     description="The current golden image per family x channel x platform x region (newest non-revoked version "
     "promoted at least to that channel), like an HCP Packer channel pointer.",
-    check_specs=[AssetCheckSpec("one_image_per_channel_slot", asset="golden_current", blocking=True)],
+    check_specs=[check("one_image_per_channel_slot", asset="golden_current", blocking=True)],
     automation_condition=AutomationCondition.eager(),
 )
+@partition_on_checks
 def golden_current(context: AssetExecutionContext, warehouse: WarehouseResource):
     day = partition_day(context)
     wh = warehouse.get()

@@ -1,7 +1,8 @@
 """Stage 4: compliance per VM from the catalogue in policy/controls.yaml (with waivers), and site scores."""
 
-from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, Failure, MaterializeResult, multi_asset
+from dagster import AssetExecutionContext, AssetSpec, Failure, MaterializeResult, multi_asset
 
+from assets.checks import check, partition_on_checks
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
 from assets.partitions import daily_platform
 from qlrf.scoring import compliance
@@ -17,12 +18,13 @@ from resources.warehouse import WarehouseResource
                   description="Severity-weighted pass rate (0-100) per platform x site x environment."),
     ],
     check_specs=[
-        AssetCheckSpec("has_rows", asset="vm_compliance", blocking=True),
-        AssetCheckSpec("unique_keys", asset="vm_compliance", blocking=True),
-        AssetCheckSpec("compliance_score_in_range", asset="compliance_scores", blocking=True),
+        check("has_rows", asset="vm_compliance", blocking=True),
+        check("unique_keys", asset="vm_compliance", blocking=True),
+        check("compliance_score_in_range", asset="compliance_scores", blocking=True),
     ],
     partitions_def=daily_platform,
 )
+@partition_on_checks
 def compliance_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
     try:

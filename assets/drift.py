@@ -1,7 +1,6 @@
 """Stage 3: drift per VM against the day's golden registry, and drift scores per site x environment."""
 
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
@@ -10,6 +9,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check, rows_check
 from assets.partitions import by_date, daily_platform
 from qlrf.scoring.stages import BaselineMissing, run_drift
@@ -24,14 +24,15 @@ from resources.warehouse import WarehouseResource
                   description="0-100 drift score (0 = all current) per platform x site x environment."),
     ],
     check_specs=[
-        AssetCheckSpec("one_row_per_vm", asset="vm_drift", blocking=True),
-        AssetCheckSpec("unique_keys", asset="vm_drift", blocking=True),
-        AssetCheckSpec("has_rows", asset="drift_scores", blocking=True),
-        AssetCheckSpec("drift_score_in_range", asset="drift_scores", blocking=True),
-        AssetCheckSpec("pct_current_in_range", asset="drift_scores", blocking=True),
+        check("one_row_per_vm", asset="vm_drift", blocking=True),
+        check("unique_keys", asset="vm_drift", blocking=True),
+        check("has_rows", asset="drift_scores", blocking=True),
+        check("drift_score_in_range", asset="drift_scores", blocking=True),
+        check("pct_current_in_range", asset="drift_scores", blocking=True),
     ],
     partitions_def=daily_platform,
 )
+@partition_on_checks
 def drift_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
     try:

@@ -3,13 +3,13 @@
 import pyarrow as pa
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform
 from assets.partitions import daily_platform
 from qlrf.inventory.expectations import validate_inventory
@@ -23,8 +23,9 @@ from resources.warehouse import WarehouseResource
     kinds={"parquet", "great_expectations"},
     description="The great-expectations validation of an inventory partition: required fields, unique ids, "
     "known states, tag coverage. One row per failed expectation.",
-    check_specs=[AssetCheckSpec("expectations_pass", asset="inventory_quality")],
+    check_specs=[check("expectations_pass", asset="inventory_quality")],
 )
+@partition_on_checks
 def inventory_quality(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
     wh = warehouse.get()

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AutomationCondition,
@@ -20,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day, preview
 from assets.partitions import by_date, daily
 from qlrf.ai import insights as ins
@@ -52,15 +52,16 @@ def _approvals(remediation: RemediationResource, day: date) -> list[ins.Insight]
     partitions_def=daily,
     deps=["golden_images", "drift_trends",
           *(AssetDep(key, partition_mapping=by_date) for key in ("vm_drift", "vm_compliance", "dr_scores"))],
-    group_name="ai",
+    group_name="report",  # part of the day's roll-up run (fleet_report_job), so `qlrf run` produces it
     kinds={"parquet"},
     description="Ranked, deduplicated findings of the day (new revocations on running VMs, drift forecast to breach "
     "within 7 days, expiring waivers, DR gaps, approvals about to expire), each with the agent and the suggested intent.",
-    check_specs=[AssetCheckSpec("rows_well_formed", asset="ai_insights", blocking=True,
-                                description="Known kinds, severity matching the score, ranks 1..n, unique "
-                                "(kind, subject), JSON facts, an agent and an intent on every row.")],
+    check_specs=[check("rows_well_formed", asset="ai_insights", blocking=True,
+                       description="Known kinds, severity matching the score, ranks 1..n, unique "
+                       "(kind, subject), JSON facts, an agent and an intent on every row.")],
     automation_condition=AutomationCondition.on_cron("0 6 * * *"),
 )
+@partition_on_checks
 def ai_insights(context: AssetExecutionContext, warehouse: WarehouseResource, remediation: RemediationResource):
     day = partition_day(context)
     wh = warehouse.get()

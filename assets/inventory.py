@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
     Failure,
@@ -14,6 +13,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
 from assets.partitions import daily_platform
 from qlrf.inventory.contract import (
@@ -57,16 +57,17 @@ def _facts(found: Normalised, table: str) -> list[dict]:
         *(_fact_spec(table) for table in FACT_TABLE_NAMES),
     ],
     check_specs=[
-        AssetCheckSpec("has_rows", asset=INVENTORY, blocking=True),
-        AssetCheckSpec("matches_contract", asset=INVENTORY, blocking=True),
-        AssetCheckSpec("unique_keys", asset=INVENTORY, blocking=True, description="asset_id is unique"),
-        AssetCheckSpec("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
-        AssetCheckSpec("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
-        AssetCheckSpec("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
-        *(AssetCheckSpec("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
+        check("has_rows", asset=INVENTORY, blocking=True),
+        check("matches_contract", asset=INVENTORY, blocking=True),
+        check("unique_keys", asset=INVENTORY, blocking=True, description="asset_id is unique"),
+        check("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
+        check("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
+        check("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
+        *(check("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
     ],
     partitions_def=daily_platform,
 )
+@partition_on_checks
 def inventory_assets(
     context: AssetExecutionContext,
     estate: EstateResource,

@@ -4,7 +4,6 @@
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
@@ -13,6 +12,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day, preview, range_check, rows_check
 from assets.partitions import by_date, daily
 from qlrf.inventory.contract import PLATFORMS
@@ -33,12 +33,13 @@ _UPSTREAM = [AssetDep(key, partition_mapping=by_date) for key in ("vm_drift", "v
                   automation_condition=AutomationCondition.on_cron("0 6 * * *")),
     ],
     check_specs=[
-        AssetCheckSpec("all_platforms_present", asset="fleet_report"),
-        AssetCheckSpec("compliance_score_in_range", asset="fleet_report", blocking=True),
-        AssetCheckSpec("has_rows", asset="fleet_sites"),
+        check("all_platforms_present", asset="fleet_report"),
+        check("compliance_score_in_range", asset="fleet_report", blocking=True),
+        check("has_rows", asset="fleet_sites"),
     ],
     partitions_def=daily,
 )
+@partition_on_checks
 def fleet_report_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day = partition_day(context)
     wh = warehouse.get()

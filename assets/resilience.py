@@ -1,7 +1,8 @@
 """Stage 5: DR readiness per VM (restore point within RPO, rebuildable from golden) and per site."""
 
-from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
+from assets.checks import check, partition_on_checks
 from assets.common import as_of, outcome_checks, partition_day_platform, preview, range_check
 from assets.partitions import daily_platform
 from qlrf.scoring.stages import run_dr
@@ -16,11 +17,12 @@ from resources.warehouse import WarehouseResource
                   description="Share of VMs ready to recover (0-100) per platform x site x environment."),
     ],
     check_specs=[
-        AssetCheckSpec("unique_keys", asset="vm_dr", blocking=True),
-        AssetCheckSpec("dr_readiness_in_range", asset="dr_scores", blocking=True),
+        check("unique_keys", asset="vm_dr", blocking=True),
+        check("dr_readiness_in_range", asset="dr_scores", blocking=True),
     ],
     partitions_def=daily_platform,
 )
+@partition_on_checks
 def resilience_assets(context: AssetExecutionContext, warehouse: WarehouseResource):
     day, platform = partition_day_platform(context)
     out = run_dr(warehouse.get(), day, platform, as_of(day))

@@ -3,7 +3,6 @@
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
     Failure,
@@ -12,6 +11,7 @@ from dagster import (
 )
 
 from assets.baselines import verification_keys
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day, preview
 from assets.partitions import daily
 from qlrf.baselines.contracts import ContractError, load_contracts
@@ -26,9 +26,10 @@ from resources.warehouse import WarehouseResource
     group_name="baselines",
     kinds={"parquet", "spdx"},
     description="Packages of every golden-image version from its SPDX SBOM: (family, version, package, package_version, purl).",
-    check_specs=[AssetCheckSpec("every_version_has_an_sbom", asset="image_packages")],
+    check_specs=[check("every_version_has_an_sbom", asset="image_packages")],
     automation_condition=AutomationCondition.eager(),  # right after the day's golden_images
 )
+@partition_on_checks
 def image_packages(context: AssetExecutionContext, estate: EstateResource, warehouse: WarehouseResource):
     day = partition_day(context)
     directory = estate.contracts_dir(day)

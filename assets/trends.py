@@ -2,7 +2,6 @@
 
 import pyarrow.compute as pc
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AutomationCondition,
@@ -10,6 +9,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import check, partition_on_checks
 from assets.common import partition_day, preview, range_check
 from assets.partitions import by_date, daily, trailing_days
 from qlrf.scoring.trends import WINDOW_DAYS
@@ -27,9 +27,10 @@ from resources.warehouse import WarehouseResource
     kinds={"parquet"},
     description=f"Per site x environment: today's drift score, change per week and a forecast a week ahead "
     f"(least squares over up to {WINDOW_DAYS} daily partitions; method named in each row).",
-    check_specs=[AssetCheckSpec("forecast_next_week_in_range", asset="drift_trends", blocking=True)],
+    check_specs=[check("forecast_next_week_in_range", asset="drift_trends", blocking=True)],
     automation_condition=AutomationCondition.on_cron("0 6 * * *"),
 )
+@partition_on_checks
 def drift_trends(context: AssetExecutionContext, warehouse: WarehouseResource):
     day = partition_day(context)
     wh = warehouse.get()

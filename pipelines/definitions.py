@@ -25,9 +25,11 @@ from dagster import (
 )
 
 import assets
+from assets.partitions import starting_on
 from jobs.assets import fleet_job, golden_job, platform_job, quality_job
 from jobs.remediation import remediation_execution_job, remediation_planning_job
 from pipelines.executors import executor_for
+from qlrf.dates import partitions_start
 from qlrf.envparse import environ
 from qlrf.settings import executor_setting
 from resources.alerts import AlertsResource
@@ -96,8 +98,9 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 
 def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
-    """The code location for an environment: QLRF_EXECUTOR picks the executor, secrets bind by name."""
-    return Definitions(
+    """The code location for an environment: QLRF_EXECUTOR picks the executor, QLRF_PARTITIONS_START the
+    first daily partition, secrets bind by name."""
+    defs = Definitions(
         # Every asset (and its checks) in the assets/ package, found by module scan: no hand-kept list.
         assets=load_assets_from_package_module(assets),
         jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
@@ -106,6 +109,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         resources=resources(env),
         executor=executor_for(executor_setting(env)),
     )
+    return starting_on(defs, partitions_start(env))
 
 
 @functools.cache

@@ -1,13 +1,13 @@
 """Run a whole day of the graph on the current instance: what `qlrf run` and `make run` call.
 
-Each partition is its own run (golden images, then every platform, then the fleet roll-up), all
-recorded in the Dagster instance so they show in the UI. A failing platform does not stop the
-others; the run exits non-zero and says which failed and why.
+Each partition is its own run (golden images, then every platform, then the fleet roll-up),
+launched through the code location as the Dagster UI launches them (pipelines/launch.py), so they
+show in the UI's Overview timeline and re-execute from it like its own. A failing platform does not
+stop the others; the run exits non-zero and says which failed and why.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import signal
@@ -18,29 +18,27 @@ import uuid
 import warnings
 from datetime import UTC, date, datetime
 
-from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, MultiPartitionKey, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.instance import prepare_dagster_home
+from pipelines.launch import (
+    LaunchFailed,
+    failed_error_check_names,
+    finish_launch,
+    prepare_launch_home,
+    start_launch,
+)
 from qlrf.ai.summary import stored_summary
-from qlrf.dates import argparse_date
+from qlrf.cli import OneLineParser
+from qlrf.dates import argparse_date, partitions_start
 from qlrf.inventory.contract import PLATFORMS
+from qlrf.progress import Progress
 from qlrf.scoring.report import report_text
 from qlrf.settings import Settings, shown
 from qlrf.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SESSION_TAG = "qlrf/session"  # one value per `qlrf run`, so its unfinished runs can be found and failed
-
-
-def _failure_text(result) -> str:
-    """The root cause of the first failed step, in one line (the full trace is in the Dagster UI)."""
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
-        if error is not None:
-            while error.cause is not None:
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip().splitlines()[-1]}"
-    return "failed (see the Dagster UI for the run's logs)"
 
 
 class Stopped(Exception):
@@ -110,59 +108,70 @@ def fail_unfinished_runs(instance: DagsterInstance, session: str, why: str) -> l
 
 
 def failed_error_checks(result) -> list[str]:
-    """`asset:check` for every check of error severity that did not pass (warnings do not fail a day).
+    """failed_error_check_names of an in-process ExecutionResult (tests materialise in process)."""
+    return failed_error_check_names(result.get_asset_check_evaluations())
 
-    A non-blocking check (a failed region, say) lets the run succeed so the rest is usable, but the
-    day is not whole: `qlrf run` must say so and exit non-zero.
+
+def day_plan(day: date, platforms: list[str]) -> list[list[tuple[str, str, str]]]:
+    """Phases of (job, partition key, label): golden images, then every platform at once, then the roll-up.
+
+    The platform runs read the same golden images and nothing of each other, so they are launched
+    together; each phase starts when the one before has finished.
     """
     return [
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == AssetCheckSeverity.ERROR
+        [("golden_images_job", day.isoformat(), "golden images")],
+        [("platform_daily_job", f"{day.isoformat()}|{p}", p) for p in platforms],  # dimensions in name order
+        [("fleet_report_job", day.isoformat(), "fleet report")],
     ]
 
 
 def run_day(
-    day: date, platforms: list[str], instance: DagsterInstance, log=print, session: str | None = None,
-    stop: StopSignals | None = None,
+    day: date, platforms: list[str], instance: DagsterInstance, launch_home, log=print, session: str | None = None,
+    stop: StopSignals | None = None, progress=None,
 ) -> list[str]:
     """Materialise every asset for `day`; returns failure messages (empty when all succeeded).
 
-    With `stop`, a stop signal ends the day after the run in flight: later runs never start, any of
-    this call's runs still unfinished is marked failed, and Stopped is raised.
+    With `stop`, a stop signal ends the day after the runs in flight: later runs never start, any of
+    this call's runs still unfinished is marked failed, and Stopped is raised. `progress` (a
+    qlrf.progress.Progress) is told which runs are in flight and when each is done.
     """
-    from pipelines.definitions import defs
-
     session = session or uuid.uuid4().hex
-    plan = [("golden_images_job", day.isoformat(), "golden images")]
-    plan += [("platform_daily_job", MultiPartitionKey({"date": day.isoformat(), "platform": p}), p) for p in platforms]
-    plan += [("fleet_report_job", day.isoformat(), "fleet report")]
+    phases = day_plan(day, platforms)
     failures = []
     tags = {"qlrf/trigger": "qlrf run", SESSION_TAG: session}
-    for job_name, key, label in plan:
+    for index, phase in enumerate(phases):
         started = time.perf_counter()
-        job = defs.resolve_job_def(job_name)
-        result = job.execute_in_process(
-            run_config=QUIET, instance=instance, partition_key=key, raise_on_error=False, tags=tags
-        )
-        took = time.perf_counter() - started
-        failed_checks = failed_error_checks(result)
-        if result.success and not failed_checks:
-            log(f"  ok    {label:<14} {took:5.1f}s  run {result.run_id[:8]}")
-        elif result.success:
-            message = "check(s) failed: " + ", ".join(failed_checks)
-            failures.append(f"{label}: {message}")
-            log(f"  FAIL  {label:<14} {took:5.1f}s  run {result.run_id[:8]}  {message}")
-        else:
-            message = _failure_text(result)
-            failures.append(f"{label}: {message}")
-            log(f"  FAIL  {label:<14} {took:5.1f}s  run {result.run_id[:8]}  {message}")
+        if progress is not None:
+            progress.doing(", ".join(label for _, _, label in phase))
+        launches = []
+        for job_name, key, label in phase:
+            run_id = str(uuid.uuid4())
+            launches.append((label, run_id, start_launch(launch_home, job_name, key, tags, run_id, QUIET)))
+        for label, run_id, launcher in launches:
+            try:
+                watch = (lambda step, label=label: progress.doing(f"{label}: {step}")) if progress and progress.enabled else None
+                launched = finish_launch(instance, launch_home, launcher, run_id, label, watch=watch)
+                success, failed_checks, failure = launched.success, launched.failed_checks, launched.failure
+            except LaunchFailed as exc:
+                success, failed_checks, failure = False, [], str(exc)
+            took = time.perf_counter() - started
+            if progress is not None:
+                progress.advance()
+            if success and not failed_checks:
+                log(f"  ok    {label:<14} {took:5.1f}s  run {run_id[:8]}")
+            elif success:
+                message = "check(s) failed: " + ", ".join(failed_checks)
+                failures.append(f"{label}: {message}")
+                log(f"  FAIL  {label:<14} {took:5.1f}s  run {run_id[:8]}  {message}")
+            else:
+                failures.append(f"{label}: {failure}")
+                log(f"  FAIL  {label:<14} {took:5.1f}s  run {run_id[:8]}  {failure}")
         try:
             if stop is not None:
                 stop.check()
         except Stopped as stopped:
             failed = fail_unfinished_runs(instance, session, str(stopped))
-            rest = [name for _, _, name in plan[plan.index((job_name, key, label)) + 1:]]
+            rest = [label for later in phases[index + 1:] for _, _, label in later]
             log(f"  STOP  {stopped}: not started: {', '.join(rest) or 'nothing'}"
                 + (f"; {len(failed)} unfinished run(s) marked failed" if failed else ""))
             raise
@@ -172,25 +181,37 @@ def run_day(
 def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     """`today` bounds the dates --date accepts (a real ISO day in the partitions); tests pin it."""
     today = today or datetime.now(UTC).date()
-    parser = argparse.ArgumentParser(prog="qlrf run")
-    parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today))
+    try:
+        first = partitions_start()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    parser = OneLineParser(prog="qlrf run")
+    parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today, first))
     parser.add_argument("--platform", action="append", choices=PLATFORMS)
     args = parser.parse_args(argv)
     # Dagster 1.13 itself passes its beta `owners` parameter when it resolves any sensor; the warning
     # it prints says nothing about this project, so keep it out of the report.
     warnings.filterwarnings("ignore", message="Parameter `owners`")
     day = args.date
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed QLRF_* variable: named in one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     home = prepare_dagster_home(settings)
+    launch_home = prepare_launch_home(settings, home)
     swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))
     if swept:
         print(f"  removed {len(swept)} temporary file(s) an interrupted run left in the warehouse", file=sys.stderr)
     started = time.perf_counter()
     print(f"Resilience Fabric: materialising {day} for {', '.join(args.platform or PLATFORMS)}")
     print(f"  Dagster instance: {f'postgres ({settings.postgres_shown})' if settings.postgres_url else 'sqlite'} at {shown(home)}")
+    platforms = list(args.platform or PLATFORMS)
     try:
-        with StopSignals() as stop, DagsterInstance.get() as instance:
-            failures = run_day(day, list(args.platform or PLATFORMS), instance, stop=stop)
+        with (StopSignals() as stop, DagsterInstance.get() as instance,
+              Progress(sum(map(len, day_plan(day, platforms))), f"{day} partitions") as progress):
+            failures = run_day(day, platforms, instance, launch_home, stop=stop, progress=progress)
     except Stopped as stopped:
         print(f"error: {stopped}; the partitions written are whole, the rest were not written", file=sys.stderr)
         return 130

@@ -23,11 +23,12 @@
 # * A task never sets its own autonomy mode (or approval): deny when the proposal tried.
 # * `full_auto` never applies to an AI task in prod.
 # * Destructive tasks (every type but answer and compliance_report) in prod need approval.
-# * Blast radius per risk level, for destructive tasks: low <= 50 targets, medium <= 500,
-#   high <= 5000 (more is denied: split the task); critical always needs approval.
-#   The numbers sit one order of magnitude apart and above the planner's own risk steps
-#   (more than 100 targets is at least medium, more than 1000 high), so a task only hits a limit
-#   when its stated risk is too low for its size.
+# * Blast radius per risk level, for tasks that change VMs or images (remediate_drift,
+#   rebuild_image, dr_drill, rightsize): low <= 100 targets, medium <= 1000, high <= 10000 (more is
+#   denied: split the task); critical always needs approval. The limits are the planner's own risk
+#   steps (more than 100 targets is at least medium, more than 1000 high), so a task only hits a
+#   limit when its stated risk is too low for its size. Tasks that change nothing (an incident, a
+#   failover simulation, a report) may name any number of VMs.
 # * Undefined is deny (the gate treats an undefined decision so); an ill-formed request is denied
 #   with its schema reasons and never allowed.
 package qlrf.gate.ai_task
@@ -43,7 +44,9 @@ task_types := {
 
 read_only_types := {"answer", "compliance_report"}
 
-scope_limits := {"low": 50, "medium": 500, "high": 5000}
+changing_types := {"remediate_drift", "rebuild_image", "dr_drill", "rightsize"}
+
+scope_limits := {"low": 100, "medium": 1000, "high": 10000}
 
 # No environment filter means every environment, prod included.
 in_prod if input.environment == "prod"
@@ -140,7 +143,7 @@ rule_deny contains "full_auto never applies to an AI task in prod" if {
 }
 
 rule_deny contains concat("", [sprintf("scope of %v targets is above the limit of %v for risk level ", [input.targets, limit]), level, ": split the task"]) if {
-	destructive
+	input.task_type in changing_types
 	level := input.risk_level
 	limit := scope_limits[level]
 	input.targets > limit

@@ -177,28 +177,28 @@ test_critical_risk_always_needs_approval if {
 	d.approval_reasons == {"risk level critical always needs approval"}
 }
 
-test_low_risk_scope_above_50_targets_is_denied if {
+test_low_risk_scope_above_100_targets_is_denied if {
 	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "rightsize"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "low"
-		with input.targets as 51
+		with input.targets as 101
 		with input.approval_required as false
 		with input.proposal_set_autonomy as false
 		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.requested_by as "ai:patch"
 	d.allow == false
-	d.deny == {"scope of 51 targets is above the limit of 50 for risk level low: split the task"}
+	d.deny == {"scope of 101 targets is above the limit of 100 for risk level low: split the task"}
 }
 
-test_low_risk_scope_of_50_targets_is_allowed if {
+test_low_risk_scope_of_100_targets_is_allowed if {
 	d := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "rightsize"
 		with input.environment as "dev"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "low"
-		with input.targets as 50
+		with input.targets as 100
 		with input.approval_required as false
 		with input.proposal_set_autonomy as false
 		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -212,18 +212,18 @@ test_medium_and_high_limits if {
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "medium"
-		with input.targets as 501
+		with input.targets as 1001
 		with input.approval_required as false
 		with input.proposal_set_autonomy as false
 		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.requested_by as "ai:patch"
-	d.deny == {"scope of 501 targets is above the limit of 500 for risk level medium: split the task"}
+	d.deny == {"scope of 1001 targets is above the limit of 1000 for risk level medium: split the task"}
 	e := ai_task.decision with input.action as "ai_task"
 		with input.task_type as "dr_drill"
 		with input.environment as "staging"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "high"
-		with input.targets as 5000
+		with input.targets as 10000
 		with input.approval_required as false
 		with input.proposal_set_autonomy as false
 		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -310,4 +310,19 @@ test_missing_fields_are_denied_with_schema_reasons if {
 	"task_type 'launch_missiles' is not one of answer, compliance_report, dr_drill, open_incident, rebuild_image, remediate_drift, rightsize, simulate_failover" in d.deny
 	"proposal_set_autonomy must be true or false (whether the proposal tried to set its autonomy)" in d.deny
 	"task_hash must be the spec's sha256:<digest> (71 characters)" in d.deny
+}
+
+test_tasks_that_change_nothing_have_no_scope_limit if {
+	d := ai_task.decision with input.action as "ai_task"
+		with input.task_type as "open_incident"
+		with input.environment as "prod"
+		with input.autonomy_mode as "plan_only"
+		with input.risk_level as "low"
+		with input.targets as 812
+		with input.approval_required as true
+		with input.proposal_set_autonomy as false
+		with input.task_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.requested_by as "ai:incident"
+	count(d.deny) == 0
+	d.requires_approval == true
 }

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf.dates import argparse_date
+from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
@@ -109,6 +109,12 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 1 if found.failed_scopes or not found.vms else 0
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number >= 1")
+    return int(value)
+
+
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
     from qlrf.warehouse import PartitionMissing, Warehouse
@@ -126,11 +132,26 @@ def cmd_sbom_query(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps(hits, default=str))
-    else:
-        for row in hits:
-            print(f"{row['platform']:<8}{row['asset_id']:<40}{row['site'] or '-':<12}{row['environment']:<9}"
-                  f"{row['family']} {row['image_version']} ({query.name} {row['package_version']})")
-        print(f"{len(hits)} VM(s) on {day} run an image whose SBOM has {args.package}", file=sys.stderr)
+        return 0
+    from qlrf.baselines.sbom import exposure_summary
+    from qlrf.textable import table_lines
+
+    summary = exposure_summary(hits)
+    print(f"{args.package} on {day}: {summary['vms']} VM(s) on {summary['images']} image version(s) "
+          f"across {summary['sites']} site(s) and {summary['platforms']} platform(s)")
+    for (family, version), count in summary["by_image"][:10]:
+        print(f"  {count:>6} VM(s) on {family} {version}")
+    if len(summary["by_image"]) > 10:
+        print(f"  ... {len(summary['by_image']) - 10} more image version(s)")
+    shown = hits if args.all else hits[: args.limit]
+    if shown:
+        print()
+        headers = ("PLATFORM", "VM", "SITE", "ENV", "IMAGE", "PACKAGE")
+        print("\n".join(table_lines(headers, [
+            (r["platform"], r["asset_id"], r["site"], r["environment"], f"{r['family']} {r['image_version']}",
+             f"{query.name} {r['package_version']}") for r in shown])))
+    if len(shown) < len(hits):
+        print(f"... {len(hits) - len(shown)} more VM(s) not shown: --all lists every one, --json gives them as data")
     return 0
 
 
@@ -162,16 +183,26 @@ def cmd_contracts_sign(args: argparse.Namespace) -> int:
 def cmd_contracts_verify(args: argparse.Namespace) -> int:
     from qlrf.baselines.contracts import ContractError, load_contracts
     from qlrf.baselines.signing import short
+    from qlrf.progress import Progress
 
-    try:
-        families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
-    except ContractError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2  # unusable input (unsigned, tampered, malformed): one line naming the file, exit 2
-    for f in families:
-        print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
-              + (", retired" if f.retired else ""))
-    return _against_warehouse(families, args.date) if args.against_warehouse else 0
+    # Progress only for the long form (the warehouse review reads the baseline in force and the day's data).
+    with Progress(2, "contracts", enabled=None if args.against_warehouse else False) as progress:
+        progress.doing(f"verifying signatures in {args.directory}")
+        try:
+            families = load_contracts(Path(args.directory), [Path(k).read_bytes() for k in args.key] or None)
+        except ContractError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2  # unusable input (unsigned, tampered, malformed): one line naming the file, exit 2
+        progress.advance()
+        for f in families:
+            print(f"ok {f.source}: serial {f.serial}, {len(f.versions)} versions, signed by {short(f.signed_by)}"
+                  + (", retired" if f.retired else ""))
+        if not args.against_warehouse:
+            return 0
+        progress.doing("reviewing against the baseline in the warehouse")
+        outcome = _against_warehouse(families, args.date)
+        progress.advance()
+        return outcome
 
 
 def _against_warehouse(families, day: str | None) -> int:
@@ -224,7 +255,16 @@ def cmd_estate(args: argparse.Namespace) -> int:
     counts = dict(DEFAULT_COUNTS)
     if args.scale != 1.0:
         counts = {p: max(1, int(n * args.scale)) for p, n in counts.items()}
-    manifest = generate_estate(Path(args.out), date.fromisoformat(args.date), seed=args.seed, counts=counts)
+    from qlrf.progress import Progress
+
+    with Progress(len(counts) + 1, "sample estate") as progress:
+        def step(name: str) -> None:
+            if progress.current:
+                progress.advance()
+            progress.doing(name)
+
+        manifest = generate_estate(Path(args.out), args.date, seed=args.seed, counts=counts, progress=step)
+        progress.advance()
     print(json.dumps({"out": args.out, "counts": manifest["counts"]}))
     return 0
 
@@ -401,11 +441,13 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
         print(json.dumps([{**{k: v for k, v in t.to_dict().items() if k != "plan_yaml"}, "task_type": t.task_type}
                           for t in tasks], default=str))
         return 0
-    for t in tasks:
-        expires = t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else "-"
-        kind = "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}"
-        print(f"{t.id:<22}{t.state:<18}{kind:<20}{t.environment:<9}{t.platform:<9}{t.site or '-':<12}{t.risk_level:<10}"
-              f"{t.autonomy_mode:<13}{t.requested_by:<24}{expires:<19}{t.plan_hash}")
+    from qlrf.textable import table_lines
+
+    headers = ("TASK", "STATE", "KIND", "ENV", "PLATFORM", "SITE", "RISK", "AUTONOMY", "REQUESTED BY", "EXPIRES", "PLAN HASH")
+    rows = [(t.id, t.state, "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}", t.environment, t.platform, t.site, t.risk_level, t.autonomy_mode, t.requested_by,
+             t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else None, t.plan_hash) for t in tasks]
+    if rows:
+        print("\n".join(table_lines(headers, rows)))
     print(f"{len(tasks)} task(s)", file=sys.stderr)
     return 0
 
@@ -484,6 +526,36 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """Every alert the ledger holds, delivered or kept with no channel configured (channel "none")."""
+    from qlrf.alerts.ledger import list_alerts
+    from qlrf.textable import table_lines
+
+    rows, matching = list_alerts(severity=args.severity, kind=args.kind, channel=args.channel, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, default=json_default))
+        return 0
+    if rows:
+        print("\n".join(table_lines(("AT", "SEVERITY", "KIND", "CHANNEL", "TITLE", "KEY"), [
+            (r["at"].strftime("%Y-%m-%dT%H:%MZ"), r["severity"], r["kind"], r["channel"], r["title"], r["key"])
+            for r in rows])))
+    kept = sum(1 for r in rows if r["channel"] == "none")
+    print(f"{len(rows)} of {matching} alert(s)" + (f"; {kept} kept with no channel configured (QLRF_ALERT_*)" if kept else ""),
+          file=sys.stderr)
+    return 0
+
+
+def add_alert_commands(sub) -> None:
+    alerts = sub.add_parser("alerts", help="alerts raised by the sensors").add_subparsers(dest="alerts_command", required=True)
+    al = alerts.add_parser("list", help="newest first: delivered ones per channel, and those kept with no channel (none)")
+    al.add_argument("--severity", choices=("info", "warning", "critical"))
+    al.add_argument("--kind", help="e.g. drift_findings, compliance_breach, run_failure, approval_expiring")
+    al.add_argument("--channel", help="e.g. slack, webhook, email; none = kept, no channel configured")
+    al.add_argument("--limit", type=_positive, default=100)
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_alerts_list)
+
+
 def add_remediation_commands(sub) -> None:
     plan = sub.add_parser("plan", help="patch plans (YAML contracts)").add_subparsers(dest="plan_command", required=True)
     show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
@@ -554,12 +626,13 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     today_date = today_date or datetime.now(UTC).date()
     today = today_date.isoformat()
-    day = argparse_date(today_date)
+    first = partitions_start()  # QLRF_PARTITIONS_START, read now (never at import)
+    day = argparse_date(today_date, first)
     parser = OneLineParser(prog="qlrf", description="Resilience Fabric: golden images, drift, compliance and DR readiness.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialise every asset for a day (embedded default: the sample estate)")
-    run.add_argument("--date", default=today, type=day, help="YYYY-MM-DD, from 2026-01-01 to tomorrow (default: today)")
+    run.add_argument("--date", default=today, type=day, help=f"YYYY-MM-DD, from {first} ({PARTITIONS_START_VARIABLE}) to today (default: today)")
     run.add_argument("--platform", action="append", choices=PLATFORMS)
     run.set_defaults(func=cmd_run)
 
@@ -586,7 +659,9 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     sq = sbom.add_parser("query", help="which VMs run an image whose SBOM contains PACKAGE[@RANGE]")
     sq.add_argument("package", help="e.g. openssl, openssl@3.0.7, 'openssl@>=3.0,<3.0.8'")
     sq.add_argument("--date", type=day, help="YYYY-MM-DD; default: the newest day in the warehouse")
-    sq.add_argument("--json", action="store_true")
+    sq.add_argument("--json", action="store_true", help="every matching VM as JSON (no summary, no limit)")
+    sq.add_argument("--limit", type=_positive, default=50, help="list at most N VMs after the summary (default 50)")
+    sq.add_argument("--all", action="store_true", help="list every matching VM")
     sq.set_defaults(func=cmd_sbom_query)
 
     policy = sub.add_parser("policy", help="the Rego action gate").add_subparsers(dest="policy_command", required=True)
@@ -612,10 +687,12 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ck.add_argument("directory")
     ck.set_defaults(func=cmd_contracts_keygen)
 
+    add_alert_commands(sub)
+
     estate = sub.add_parser("estate", help="sample estate tools").add_subparsers(dest="estate_command", required=True)
     gen = estate.add_parser("generate", help="write a sample estate (raw platform exports + golden contracts)")
     gen.add_argument("--out", required=True)
-    gen.add_argument("--date", default=today)
+    gen.add_argument("--date", default=today_date, type=argparse_iso_day, help="YYYY-MM-DD, any day (default: today)")
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0, help="multiply the default VM counts")
     gen.set_defaults(func=cmd_estate)
@@ -638,7 +715,12 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     """`today` bounds the dates --date accepts; tests pin it, the command takes the clock's."""
-    args = build_parser(today).parse_args(argv)
+    try:
+        parser = build_parser(today)  # reads QLRF_PARTITIONS_START: a bad value is one line, exit 2
+    except ValueError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except BrokenPipeError:

@@ -120,6 +120,10 @@ alert_ledger = Table(
     Column("key", Text, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    # Added in wave 2 (rows written before have none): what the alert said and how bad it was, so an
+    # alert kept with no channel (channel "none") can be listed, and the ledger filtered by severity.
+    Column("severity", String(16), nullable=True),
+    Column("title", Text, nullable=True),
 )
 Index("ix_rf_alert_ledger_sent_at", alert_ledger.c.sent_at)
 
@@ -208,6 +212,8 @@ def _create_tables(engine: Engine) -> None:
 LATER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (audit_log.name, "mac", "VARCHAR(64)"),
     (tasks.name, "kind", "VARCHAR(32) NOT NULL DEFAULT 'patch_plan'"),
+    (alert_ledger.name, "severity", "VARCHAR(16)"),
+    (alert_ledger.name, "title", "TEXT"),
 )
 
 

@@ -1,8 +1,8 @@
 """Alert channels as a Dagster resource (a thin shell over qlrf.alerts).
 
 Unset fields read the QLRF_ALERT_* / QLRF_SMTP_* variables (table in qlrf/alerts/__init__.py) when a sensor
-calls :meth:`AlertsResource.dispatcher`, never at import. With nothing configured, alerts go nowhere
-and nothing is written. The webhook URLs and the SMTP password are secrets: leave them to the
+calls :meth:`AlertsResource.dispatcher`, never at import. With nothing configured, alerts are kept in
+the ledger under channel "none" (`qlrf alerts list`), never dropped silently. The webhook URLs and the SMTP password are secrets: leave them to the
 environment, or bind them with ``EnvVar`` in pipelines/definitions.py, never as literal config.
 """
 

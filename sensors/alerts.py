@@ -63,9 +63,8 @@ def build_run_failure_alert_sensor(
     )
     def _run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertsResource, remediation: RemediationResource):
         dispatcher = alerts.dispatcher(log=context.log.warning)
-        if not dispatcher.enabled:
-            return
-        dispatcher.audit = remediation.audit()
+        if dispatcher.enabled:  # with no channel the alert is kept in the ledger (channel "none"), not audited
+            dispatcher.audit = remediation.audit()
         result = dispatcher.send(run_failure_alert(context))
         if result.failed:
             context.log.warning(f"run failure alert for {context.dagster_run.run_id}: not delivered to {sorted(result.failed)}")

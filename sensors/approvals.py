@@ -178,7 +178,7 @@ def evaluate_expiry(
     tick.alerts = [expiring_alert(t, now) for t in tick.expiring] + [expired_alert(t) for t in tick.expired]
     for task in tick.expired:
         log(f"expired {task.id} ({task.plan_id})")
-    if dispatcher is not None and dispatcher.enabled:
+    if dispatcher is not None:  # with no channel it keeps them (channel "none")
         dispatcher.send_all(tick.alerts, now)
     return tick
 

@@ -166,7 +166,7 @@ def evaluate_findings(
         if findings:
             alert = findings_alert(partition, findings)
             tick.alerts.append(alert)
-            if dispatcher is not None and dispatcher.enabled:
+            if dispatcher is not None:  # with no channel it keeps the alert (channel "none")
                 dispatcher.send(alert)
         log(f"{partition}: {len(findings)} finding(s)")
     return tick

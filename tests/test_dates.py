@@ -12,7 +12,7 @@ TODAY = date(2026, 11, 30)
 
 
 def test_the_partition_window_is_first_partition_to_today():
-    assert partition_date("2026-01-01", TODAY) == FIRST_PARTITION
+    assert partition_date(FIRST_PARTITION.isoformat(), TODAY) == FIRST_PARTITION
     assert partition_date("2026-11-30", TODAY) == TODAY == last_partition(TODAY)
 
 

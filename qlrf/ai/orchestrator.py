@@ -9,8 +9,8 @@ Each question walks the same steps, each recorded as a :class:`~qlrf.ai.answers.
   screening (flagged: an answer may still be given, a task never).
 * ``draft``: the proposers in order (the model when configured, then the offline router); a
   :class:`~qlrf.ai.answers.ProposerFailed` is a note and the next proposer answers.
-* ``screen_tools``: every tool result the proposer saw, screened as it was returned. Flags keep the
-  data as data; the proposal may then not name assets the intent did not name.
+* ``screen_tools``: every tool result the proposer saw, screened as it was returned. Flagged data
+  stays data: an answer may still be given (flagged), a task never (a human cleans the field first).
 * ``schema``: the raw proposal parsed into a TaskProposal (autonomy fields it tried to set are noted
   for the policy, which denies such a task); agent, task type and intent must be the draft's and the
   user's. Never trusted against the catalogue without checking.
@@ -244,7 +244,7 @@ class Orchestrator:
         run.draft = draft
         tool_hits = run.tool_hits + screen_values(list(draft.tool_calls), "draft tool_calls")
         if tool_hits:
-            run.step(TOOL_SCREEN_STEP, "flagged", summarise(tool_hits) + ": kept as data; the scope may not widen")
+            run.step(TOOL_SCREEN_STEP, "flagged", summarise(tool_hits) + ": kept as data; read-only answers only, no task")
         else:
             run.step(TOOL_SCREEN_STEP, "passed", f"{sum(1 for _ in draft.tool_calls)} tool call(s) screened")
         if draft.agent not in AGENTS or draft.task_type not in TASK_TYPES:
@@ -256,6 +256,10 @@ class Orchestrator:
         if run.intent_hits:
             raise Refused(SCREEN_STEP, "the intent carries injection-like text, so no task is created from it "
                                        f"({summarise(run.intent_hits, 1)})")
+        if tool_hits:  # estate data that tries to instruct: a human cleans it up before anything acts on that scope
+            raise Refused(TOOL_SCREEN_STEP, "the data read for this request carries injection-like text, so no task "
+                                            f"is created from it ({summarise(tool_hits, 1)}); clean that field or "
+                                            "narrow the request to exclude it")
         self._task(run, draft, bool(tool_hits))
 
     def _draft(self, run: _Ask) -> Draft:
@@ -345,6 +349,12 @@ class Orchestrator:
             if wider:
                 raise Refused(SCOPE_STEP, "wider than the intent asked: " + "; ".join(wider))
             resolved = resolve(view, proposal.scope, proposal.task_type)
+            planted = [hit for asset, field, value in view.free_text(resolved.scope)
+                       for hit in screen_text(value, f"{asset}.{field}")] if resolved.ok else []
+        if planted:  # an instruction in the estate data of the VMs this task would act on
+            raise Refused(TOOL_SCREEN_STEP, "VMs in this scope carry injection-like text, so no task is created "
+                                            f"for them ({summarise(planted, 1)}); clean that field or narrow the "
+                                            "request to exclude them")
         if not resolved.ok:
             raise Refused(SCOPE_STEP, "; ".join(resolved.problems))
         scope_note = f"{describe(resolved.scope)} on {day}: {resolved.scope.target_count} target(s)"
@@ -427,7 +437,8 @@ class Orchestrator:
             source=source,
             citations=draft.citations if draft is not None and refused is None else (),
             tool_calls=draft.tool_calls if draft is not None else (),
-            task_spec=run.spec.model_dump(mode="json") if run.spec is not None and run.task is not None else None,
+            # The sealed spec is shown whenever one was built, refused or not: it says what was judged.
+            task_spec=run.spec.model_dump(mode="json") if run.spec is not None else None,
             task_id=run.task.id if run.task is not None else None,
             validation=tuple(run.steps),
             refused_by=refused.step if refused is not None else None,

@@ -32,6 +32,7 @@ SCOPE_STEP = "scope"
 TABLE = "vm_drift"
 DRIFTED = ("behind", "revoked")
 SHOWN = 5  # ids named in a message before "... and N more"
+FREE_TEXT_LIMIT = 20_000  # distinct owner/group values screened per scope (a scope has far fewer)
 
 ENVIRONMENT_WORDS: dict[str, str] = {
     "dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "stg": "staging",
@@ -101,6 +102,21 @@ class DayView:
             self._sites = [] if not self.present else sorted(
                 sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
         return self._sites
+
+    def free_text(self, scope: Scope, limit: int = FREE_TEXT_LIMIT) -> list[tuple[str, str, str]]:
+        """(asset id, field, value) of the distinct free-text fields (owner, group) of the VMs in ``scope``.
+
+        Tags and names are written by whoever owns a VM, so an instruction hidden there must be seen
+        before a task acts on that VM, whether or not any tool result showed it. Distinct values are
+        few even in a large scope; the first VM carrying each is named so a human can clean it."""
+        params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
+                  "ids": list(scope.asset_ids), "limit": limit}
+        rows = sql.table(self.con, "SELECT field, value, min(asset_id) AS asset_id FROM ("
+                                   "SELECT asset_id, 'owner' AS field, owner AS value FROM t WHERE " + _FILTER +
+                                   " UNION ALL SELECT asset_id, 'group', \"group\" FROM t WHERE " + _FILTER +
+                                   ") WHERE value IS NOT NULL AND value <> '' GROUP BY field, value "
+                                   "ORDER BY field, value LIMIT $limit", params).to_pylist()
+        return [(r["asset_id"], r["field"], r["value"]) for r in rows]
 
     def close(self) -> None:
         self.con.close()

@@ -54,23 +54,31 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
        r"(instructions?|prompts?|rules|guidelines|directives|polic(y|ies)|guardrails|safety)\b",
        "asks to ignore instructions, rules or policy"),
     _p("role_switch", rf"\byou{_WS}are{_WS}now\b|\bact{_WS}as{_WS}(an?{_WS})?(admin|root|system|developer|unrestricted)\b"
-       rf"|\bpretend{_WS}(to{_WS}be|you{_WS}are)\b|\bnew{_WS}instructions?\b",
+       rf"|\bpretend{_WS}(to{_WS}be|you{_WS}are)\b|\bnew{_WS}instructions?\b|\bnew{_WS}(rules?|directives?|policy)\s*[:=]"
+       rf"|\b(user|i|caller|requester){_WS}(has|have|holds?){_WS}(admin|root|full|elevated){_WS}(rights|privileges|access)\b",
        "tries to give the assistant a new role or new instructions"),
     _p("role_marker", r"(^|[\s\"'{(\[])(system|assistant|developer)\s*:\s*\S|<\|?(im[_ ]start|im[_ ]end|system|endoftext)\|?>"
        r"|\[/?(INST|SYS)\]|<</?SYS>>|###\s*(system|instruction)",
        "carries a chat role marker (system:, <|im_start|>, [INST]...)"),
     _p("approve_this", rf"\b(auto{_WS}?)?approve{_WS}(this|it|the{_WS}task|immediately|now|automatically|all)\b"
-       rf"|\b(skip|bypass|waive){_WS}(the{_WS})?(human{_WS})?(approval|review)\b|\bself{_WS}approve",
+       rf"|\b(skip|bypass|waive){_WS}(the{_WS})?(human{_WS})?(approval|review)\b|\bself{_WS}approve"
+       rf"|\b(approval|review|sign{_WS}off){_WS}(is{_WS})?not{_WS}(needed|required|necessary)\b|\bno{_WS}approval{_WS}(needed|required)\b",
        "asks for the task to be approved or the approval skipped"),
     _p("set_autonomy", rf"\b(set|change|switch|raise|use){_WS}(the{_WS})?autonomy|\bfull{_WS}auto(nomy)?{_WS}(mode|in|on|for)\b"
-       rf"|\bautonomy[_\s]*mode\s*[:=]|\bapproval[_\s]*required\s*[:=]\s*(false|0|no)\b",
+       rf"|\bautonomy[_\s]*mode[\"']?\s*[:=]|\bapproval[_\s]*required[\"']?\s*[:=]\s*[\"']?(false|0|no)\b",
        "tries to set the autonomy mode or approval"),
+    _p("set_risk", rf"\b(model{_WS})?risk{_WS}(level{_WS})?(is|should{_WS}be|must{_WS}be|=|:){_WS}?(low|none|minimal)\b"
+       rf"|\b(do{_WS}not|don'?t|never){_WS}(let{_WS})?(the{_WS})?(rules?|policy|gate){_WS}(raise|change|override)",
+       "tries to set its own risk level or keep the rules from raising it"),
     _p("disregard_policy", rf"\b(disable|turn{_WS}off|ignore|skip|bypass){_WS}(the{_WS})?(gate|opa|rego|policy|guardrails?|validation)\b",
        "asks to disable the policy gate or validation"),
-    _p("tool_request", rf"\b(call|invoke|run|execute|use){_WS}(the{_WS})?(tool|function){_WS}\w+|\bfunction[_ ]call\b|\"tool[_ ]calls\"\s*:",
+    _p("tool_request", rf"\b(call|invoke|run|execute|use){_WS}(the{_WS})?(tool|function){_WS}\w+|\bfunction[_ ]call\b|\"tool[_ ]calls\"\s*:"
+       r"|\btool\s*:\s*\w+( \w+)*\s*\(",  # underscores are spaces here: approve_task( -> approve task(
        "asks for a tool to be called"),
     _p("widen_scope", rf"\b(also|additionally|instead){_WS}(include|patch|target|remediate|rebuild|add){_WS}(all|every|the{_WS}whole|prod)\b"
-       rf"|\b(expand|widen|extend){_WS}(the{_WS})?scope\b",
+       rf"|\b(expand|widen|extend){_WS}(the{_WS})?scope\b|\b(widen|expand|extend|broaden){_WS}(that|it|this|them){_WS}to\b"
+       rf"|\b(limits?|rules?|restrictions?|polic(y|ies)){_WS}no{_WS}longer{_WS}apply\b"
+       r"|\b(environment|site|platform|scope)\s*[:=]\s*[\"']?\*",
        "asks for a wider scope than the question named"),
     _p("exfiltrate", rf"\b(reveal|print|show|repeat|leak){_WS}(your{_WS}|the{_WS})?(system{_WS}prompt|api{_WS}key|secret|credentials|password)",
        "asks for the prompt or secrets"),

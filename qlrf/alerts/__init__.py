@@ -16,7 +16,10 @@ to that channel again within the dedup window. Deliveries are recorded (:mod:`ql
 the ``rf_alert_ledger`` table of the remediation database (``qlrf.db.engine_for``: SQLite under
 ``QLRF_HOME`` or ``QLRF_POSTGRES_URL``, created with the task and audit tables), so the window
 survives restarts and is shared by every process. Records older than the retention are pruned each
-time the dispatcher records a delivery, so the table stays bounded. A channel
+time the dispatcher records a delivery, so the table stays bounded. Each record holds the alert's
+severity and title; with no channel configured, alerts are recorded under the channel ``none``
+instead of being dropped, and :func:`qlrf.alerts.ledger.list_alerts` (``qlrf alerts list``) returns
+them. A channel
 that fails is logged (and retried on the next occurrence of the key); it never stops the others.
 
 Secrets (webhook URLs carry their key in the path, tokens, the SMTP password) are never logged,

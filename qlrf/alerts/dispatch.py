@@ -1,5 +1,7 @@
 """The dispatcher: every alert to every channel, at most once per key and channel within a window.
 
+With no channel configured an alert is kept, not dropped: it is recorded in the ledger under the
+channel "none" with its severity and title, so `qlrf alerts list` and the dashboard still show it.
 A channel's failure is logged and reported, never raised, so one broken webhook cannot silence the
 others; the deliveries that succeed are recorded in the ledger (:mod:`qlrf.alerts.ledger`), which is
 pruned of records older than its retention whenever new ones are written.
@@ -14,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qlrf.alerts.channels import Channel, ChannelError, channels_from_env
-from qlrf.alerts.ledger import DEFAULT_RETENTION, AlertLedger, Ledger, MemoryLedger
+from qlrf.alerts.ledger import DEFAULT_RETENTION, NO_CHANNEL, AlertLedger, Ledger, MemoryLedger
 from qlrf.alerts.model import SEVERITIES, Alert, AlertConfigError, cut, env_number, severity_at_least
 from qlrf.db import utc
 from qlrf.envparse import environ
@@ -34,6 +36,7 @@ class DispatchResult:
     suppressed: list[str] = field(default_factory=list)  # delivered within the window already
     failed: dict[str, str] = field(default_factory=dict)  # channel -> error (no secrets)
     dropped: bool = False  # below the minimum severity
+    kept: bool = False  # no channel configured: recorded in the ledger under channel "none"
 
     @property
     def ok(self) -> bool:
@@ -81,8 +84,8 @@ class Dispatcher:
         chosen = channels_from_env(env) if channels is None else list(channels)
         window = timedelta(hours=env_number(env, ENV_DEDUP_HOURS, 6.0, minimum=0.0))
         retention = _retention(env, window)
-        # no channel: touch no database
-        ledger: Ledger = AlertLedger(url, retention=retention) if chosen else MemoryLedger(retention=retention)
+        # With no channel too: the alerts are kept in the ledger (channel "none") rather than dropped.
+        ledger: Ledger = AlertLedger(url, retention=retention)
         return cls(
             chosen,
             ledger,
@@ -103,6 +106,8 @@ class Dispatcher:
         if not severity_at_least(alert.severity, self.min_severity):
             result.dropped = True
             return result
+        if not self.channels:
+            return self._keep(alert, now, result)
         for channel in self.channels:
             try:
                 last = self.ledger.last_sent(alert.key, channel.name)
@@ -121,7 +126,7 @@ class Dispatcher:
                 continue
             result.sent.append(channel.name)
             try:
-                self.ledger.mark(alert.key, channel.name, alert.kind, now)
+                self.ledger.mark(alert.key, channel.name, alert.kind, now, alert.severity, cut(alert.title, 500))
             except Exception as exc:  # noqa: BLE001
                 self._log(f"alert {alert.key}: delivered to {channel.name} but not recorded ({type(exc).__name__})")
         if result.sent:
@@ -134,6 +139,18 @@ class Dispatcher:
                 })
             except Exception as exc:  # noqa: BLE001
                 self._log(f"alert {alert.key}: audit record not written ({type(exc).__name__}: {exc})")
+        return result
+
+    def _keep(self, alert: Alert, now: datetime, result: DispatchResult) -> DispatchResult:
+        """No channel: record the alert under channel "none" so it is listed, never lost silently."""
+        try:
+            self.ledger.mark(alert.key, NO_CHANNEL, alert.kind, now, alert.severity, cut(alert.title, 500))
+        except Exception as exc:  # noqa: BLE001 - the caller's work (a sensor tick) must go on
+            self._log(f"alert {alert.key} ({alert.severity}) not kept: no channel configured and the ledger "
+                      f"is unwritable ({type(exc).__name__})")
+            return result
+        result.kept = True
+        self._prune(alert.key, now)
         return result
 
     def _prune(self, key: str, now: datetime) -> None:

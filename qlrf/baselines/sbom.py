@@ -149,6 +149,21 @@ def write_sample_sboms(contracts_dir: Path, versions_by_family: dict[str, list[s
             path.write_text(json.dumps(sample_spdx(family, version, index), indent=1))
 
 
+def exposure_summary(hits: list[dict]) -> dict:
+    """How wide a package's exposure is, from vms_running rows: the first thing a reader needs before
+    ten thousand rows. ``by_image``: ((family, version), VMs) most VMs first."""
+    from collections import Counter
+
+    by_image = Counter((r["family"], r["image_version"]) for r in hits)
+    return {
+        "vms": len(hits),
+        "images": len(by_image),
+        "sites": len({r["site"] for r in hits if r["site"]}),
+        "platforms": len({r["platform"] for r in hits}),
+        "by_image": sorted(by_image.items(), key=lambda item: (-item[1], item[0])),
+    }
+
+
 def vms_running(wh, day, query: PackageQuery, platforms=PLATFORMS) -> pa.Table:
     """VMs (from the day's vm_drift) whose golden image's SBOM matches `query`."""
     from qlrf import sql

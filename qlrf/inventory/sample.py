@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from qlrf.baselines.sbom import write_sample_sboms
+from qlrf.dates import SAMPLE_ANCHOR, SAMPLE_SPAN_DAYS
 
 SITES: dict[str, dict[str, str]] = {
     "lon1": {"aws": "eu-west-2", "azure": "uksouth", "gcp": "europe-west2", "vsphere": "dc-lon1"},
@@ -57,7 +59,7 @@ SITE_TREND = {"lon1": 0.004, "fra1": 0.001, "nyc1": 0.0, "sfo1": -0.001, "sin1":
 
 
 def hygiene(site: str, as_of: datetime) -> float:
-    days = max(-60, min(60, (as_of.date() - date(2026, 11, 1)).days))
+    days = max(-SAMPLE_SPAN_DAYS, min(SAMPLE_SPAN_DAYS, (as_of.date() - SAMPLE_ANCHOR).days))
     cycle = 1.15 - 0.3 * ((as_of.toordinal() % 28) / 27)
     return max(0.2, SITE_HYGIENE[site] * cycle * (1 + SITE_TREND[site] * days))
 
@@ -458,8 +460,15 @@ def _dump(path: Path, doc: object) -> str:
     return path.name
 
 
-def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict[str, int] | None = None) -> dict:
-    """Write raw exports and golden contracts for `as_of`; returns the manifest (also written)."""
+def generate_estate(
+    directory: Path, as_of: date, *, seed: int = 7, counts: dict[str, int] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Write raw exports and golden contracts for `as_of`; returns the manifest (also written).
+
+    `progress` is called with each step's name as it starts ("golden contracts", then each platform)."""
+    step = progress or (lambda _name: None)
+    step("golden contracts")
     counts = counts or DEFAULT_COUNTS
     as_of_dt = datetime.combine(as_of, time(6, 0), tzinfo=UTC)
     directory = Path(directory)
@@ -471,6 +480,7 @@ def generate_estate(directory: Path, as_of: date, *, seed: int = 7, counts: dict
     write_contracts(directory / "golden", versions, as_of_dt)
     manifest: dict = {"as_of": as_of.isoformat(), "seed": seed, "counts": counts, "contracts_format": CONTRACTS_FORMAT, "files": {}}
     for platform, n in counts.items():
+        step(f"{platform} ({n} VMs)")
         rng = random.Random(f"{seed}:{platform}:{as_of.isoformat()}")
         plans = [_VmPlan(rng, platform, i, versions, as_of_dt) for i in range(n)]
         files: list[dict] = []

@@ -122,12 +122,19 @@ def test_a_proposal_granting_itself_no_approval_tried_too():
     assert proposal_set_autonomy({"intent": "x", "approval_required": False})
 
 
-def test_a_low_risk_scope_above_its_limit_is_denied_with_the_numbers(gate, policy):
-    s = spec(policy, task_type="rightsize", environment="dev", target_count=60)
-    assert s.risk_level == "low"
-    result = policy_step(s, gate, requested_by="user:alice")
-    assert result.outcome is Outcome.POLICY_DENY
-    assert result.reasons == ("scope of 60 targets is above the limit of 50 for risk level low: split the task",)
+def test_a_scope_above_the_low_limit_is_raised_to_medium_by_the_rule_before_the_policy_sees_it(gate, policy):
+    # The policy's limits are the rule's steps, so a sealed spec never carries a risk too low for its size.
+    s = spec(policy, task_type="rightsize", environment="dev", target_count=150)
+    assert s.risk_level == "medium"
+    assert policy_step(s, gate, requested_by="user:alice").reasons == ()
+
+
+def test_a_request_whose_risk_is_too_low_for_its_size_is_denied_with_the_numbers(gate, policy):
+    request = {**policy_request(spec(policy, task_type="rightsize", environment="dev", target_count=60),
+                                requested_by="user:alice"), "targets": 160}
+    decision = gate.decide(request)
+    assert decision.outcome is Outcome.POLICY_DENY
+    assert decision.reasons == ("scope of 160 targets is above the limit of 100 for risk level low: split the task",)
 
 
 def test_full_auto_never_applies_to_an_ai_task_in_prod(gate, policy):
@@ -148,7 +155,8 @@ def test_a_gate_that_cannot_decide_fails_the_step_closed(policy, tmp_path):
 
 def test_the_remote_gate_gives_the_ai_task_the_same_verdicts(gate, policy):
     specs = [spec(policy, task_type="answer", environment="prod"), spec(policy, environment="prod"),
-             spec(policy, task_type="rightsize", target_count=60)]
+             TaskSpec.model_validate({**spec(policy, environment="prod").model_dump(), "autonomy_mode": "full_auto",
+                                      "content_hash": None}).sealed()]
     with start_opa_fake() as fake:
         remote = Gate.remote(fake.url, decision_path=AI_TASK_DECISION_PATH)
         try:

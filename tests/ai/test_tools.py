@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-import pyarrow as pa
 import pytest
 
 from qlrf.ai.tools import AUDIT_KIND, READ_ONLY_TOOLS, ToolBox, ToolContext
-from qlrf.baselines.contracts import REGISTRY_SCHEMA
-from qlrf.baselines.sbom import PACKAGES_SCHEMA
 from qlrf.inventory.contract import inventory_table, snapshot_table
 from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
-from qlrf.scoring import compliance, stages
+from qlrf.scoring import stages
 from qlrf.warehouse import Warehouse
+from tests.ai.support import openssl_packages, scored_aws_day
 from tests.remediation.support import PENDING, make_plan
 
 DAY = date(2026, 11, 20)
@@ -53,20 +51,12 @@ VMS = [_vm(1, "lon1", "prod", "ami-00000003"), _vm(2, "lon1", "prod", "ami-00000
 def warehouse(tmp_path_factory) -> Warehouse:
     """One AWS day, scored by the real stages: inventory -> vm_drift/compliance/dr and their scores."""
     wh = Warehouse(str(tmp_path_factory.mktemp("wh")))
-    wh.write("golden_images", pa.Table.from_pylist(REGISTRY, schema=REGISTRY_SCHEMA), DAY)
-    wh.write("inventory", inventory_table(VMS), DAY, "aws")
-    wh.write("vm_snapshots", snapshot_table([{"asset_id": "i-0001", "platform": "aws", "snapshot_id": "s1",
-                                              "created_at": AS_OF - timedelta(hours=2)}]), DAY, "aws")
-    stages.run_drift(wh, DAY, "aws", AS_OF)
-    stages.run_compliance(wh, DAY, "aws", AS_OF, compliance.load_catalogue(), [])
-    stages.run_dr(wh, DAY, "aws", AS_OF)
+    scored_aws_day(wh, DAY, AS_OF, REGISTRY, VMS)
     # A second platform whose only VM runs an image no contract knows: the tools read both partitions.
     wh.write("inventory", inventory_table([_vm(5, "syd1", "prod", "projects/x/global/images/y", platform="gcp")]), DAY, "gcp")
     wh.write("vm_snapshots", snapshot_table([]), DAY, "gcp")
     stages.run_drift(wh, DAY, "gcp", AS_OF)
-    packages = [{"family": "ubuntu-22", "version": v, "package": "openssl", "package_version": pv, "purl": None,
-                 "license": None} for v, pv in (("1.0", "3.0.2"), ("1.1", "3.0.7"), ("1.2", "3.0.9"))]
-    wh.write("image_packages", pa.Table.from_pylist(packages, schema=PACKAGES_SCHEMA), DAY)
+    openssl_packages(wh, DAY)
     return wh
 
 

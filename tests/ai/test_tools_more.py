@@ -47,11 +47,14 @@ def audit(db_url) -> AuditLog:
 @pytest.fixture()
 def box(warehouse, audit, db_url) -> ToolBox:
     ledger = AlertLedger(db_url)
-    for minutes, key, channel, kind in [(30, "drift_findings|2026-11-20|aws|ab12", "slack", "drift_findings"),
-                                        (20, "run_failure|r-1", "slack", "run_failure"),
-                                        (10, "drift_findings|2026-11-20|gcp|cd34", "webhook", "drift_findings"),
-                                        (5, "approval_expiring|t-9", "slack", "approval_expiring")]:
-        ledger.mark(key, channel, kind, AS_OF - timedelta(minutes=minutes))
+    for minutes, key, channel, kind, severity in [
+        (40, "run_failure|r-0", "slack", "run_failure", None),  # recorded before severities were kept
+        (30, "drift_findings|2026-11-20|aws|ab12", "slack", "drift_findings", "critical"),
+        (20, "run_failure|r-1", "slack", "run_failure", "warning"),
+        (10, "drift_findings|2026-11-20|gcp|cd34", "webhook", "drift_findings", "critical"),
+        (5, "approval_expiring|t-9", "slack", "approval_expiring", "warning"),
+    ]:
+        ledger.mark(key, channel, kind, AS_OF - timedelta(minutes=minutes), severity)
     return ToolBox(READ_ONLY_TOOLS, ToolContext(warehouse, audit), audit, conversation="c1")
 
 
@@ -71,9 +74,9 @@ def test_the_three_new_tools_are_read_only_with_closed_schemas():
 def test_query_alerts_newest_first_and_filtered(box):
     r = _ok(box.call("query_alerts", {}))
     assert [a["key"] for a in r["rows"]] == ["approval_expiring|t-9", "drift_findings|2026-11-20|gcp|cd34",
-                                             "run_failure|r-1", "drift_findings|2026-11-20|aws|ab12"]
+                                             "run_failure|r-1", "drift_findings|2026-11-20|aws|ab12", "run_failure|r-0"]
     assert r["rows"][0] == {"key": "approval_expiring|t-9", "kind": "approval_expiring", "channel": "slack",
-                            "sent_at": (AS_OF - timedelta(minutes=5)).isoformat()}
+                            "severity": "warning", "sent_at": (AS_OF - timedelta(minutes=5)).isoformat()}
     assert r["facts"]["source"] == "alert ledger" and r["facts"]["table"] == "rf_alert_ledger"
     drift = _ok(box.call("query_alerts", {"kind": "drift_findings", "channel": "slack"}))
     assert [a["key"] for a in drift["rows"]] == ["drift_findings|2026-11-20|aws|ab12"]
@@ -86,6 +89,14 @@ def test_query_alerts_key_prefix_is_a_literal_not_a_pattern(box):
     assert r["rows"] == [] and r["matching"] == 0
     one = _ok(box.call("query_alerts", {"key_prefix": "run_failure|", "limit": 1}))
     assert one["rows"][0]["key"] == "run_failure|r-1"
+
+
+def test_query_alerts_filters_by_severity_and_leaves_out_rows_without_one(box):
+    critical = _ok(box.call("query_alerts", {"severity": "critical"}))
+    assert [a["key"] for a in critical["rows"]] == ["drift_findings|2026-11-20|gcp|cd34", "drift_findings|2026-11-20|aws|ab12"]
+    warning = _ok(box.call("query_alerts", {"severity": "warning", "kind": "run_failure"}))
+    assert [a["key"] for a in warning["rows"]] == ["run_failure|r-1"] and warning["matching"] == 1
+    assert "severity is null on rows recorded before" in warning["facts"]["holds"]
 
 
 def test_simulate_failover_says_what_is_missing_and_what_vm_dr_shows(box):
@@ -127,7 +138,7 @@ def test_the_price_table_has_a_default_per_platform():
 
 
 @pytest.mark.parametrize(("name", "arguments", "reason"), [
-    ("query_alerts", {"severity": "critical"}, "severity: Extra inputs are not permitted"),
+    ("query_alerts", {"severity": "fatal"}, "severity: Input should be 'info', 'warning' or 'critical'"),
     ("query_alerts", {"limit": 0}, "limit: Input should be greater than or equal to 1"),
     ("simulate_failover", {"rto_hours": 4}, "rto_hours: Extra inputs are not permitted"),
     ("simulate_failover", {"day": "2026-11-21"}, "vm_dr: no platform partition materialised for 2026-11-21"),
@@ -142,7 +153,7 @@ def test_refusals_are_structured_errors_and_audited(box, audit, name, arguments,
 
 
 def test_successful_calls_are_audited_with_their_facts(box, audit):
-    _ok(box.call("query_alerts", {"kind": "run_failure"}))
+    _ok(box.call("query_alerts", {"kind": "run_failure", "severity": "warning"}))
     _ok(box.call("simulate_failover", {}))
     _ok(box.call("estimate_cost", {}))
     records = audit.records(kind=AUDIT_KIND)
@@ -154,8 +165,8 @@ def test_successful_calls_are_audited_with_their_facts(box, audit):
 def test_alert_and_cost_rows_are_capped_by_the_toolbox(box):
     box.max_rows = 1
     alerts = _ok(box.call("query_alerts", {}))
-    assert len(alerts["rows"]) == 1 and alerts["matching"] == 4
-    assert alerts["truncated"]["rows_total"] == 4 and alerts["truncated"]["reason"] == "row limit"
+    assert len(alerts["rows"]) == 1 and alerts["matching"] == 5
+    assert alerts["truncated"]["rows_total"] == 5 and alerts["truncated"]["reason"] == "row limit"
     cost = _ok(box.call("estimate_cost", {"state": None}))
     assert len(cost["rows"]) == 1 and cost["truncated"]["rows_total"] == 3
     assert cost["vms"] == 4  # the totals cover the whole scope even when the lines are cut

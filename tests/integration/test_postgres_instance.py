@@ -16,7 +16,7 @@ def test_run_records_runs_and_materializations_in_postgres(pg_url, tmp_path):
     env.update(QLRF_HOME=str(tmp_path), QLRF_POSTGRES_URL=pg_url)
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines.run", "--date", "2026-11-24", "--platform", "vsphere"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env=env, timeout=900,  # three launched runs (pipelines/launch.py)
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Dagster instance: postgres" in proc.stdout

@@ -88,6 +88,6 @@ def test_vsphere_normalize_needs_and_takes_datacenter(estate):
 def test_report_without_results_says_what_to_run(isolated_env):
     import os
 
-    proc = subprocess.run([*QLRF, "report", "--date", "2026-01-02"], capture_output=True, text=True, env=os.environ.copy())
+    proc = subprocess.run([*QLRF, "report", "--date", "2026-09-03"], capture_output=True, text=True, env=os.environ.copy())
     assert proc.returncode == 2
-    assert "qlrf run --date 2026-01-02" in proc.stderr
+    assert "qlrf run --date 2026-09-03" in proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,49 @@ def test_definitions_match_the_committed_snapshot():
     if os.environ.get("QLRF_UPDATE_SNAPSHOT") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     assert current == json.loads(SNAPSHOT.read_text()), "definitions changed: review, then QLRF_UPDATE_SNAPSHOT=1"
+
+
+def _starts(defs) -> dict[str, str]:
+    """Each partitioned asset's first daily partition key."""
+    from dagster import MultiPartitionsDefinition
+
+    graph = defs.resolve_asset_graph()
+    starts = {}
+    for key in graph.get_all_asset_keys():
+        partitions = graph.get(key).partitions_def
+        if isinstance(partitions, MultiPartitionsDefinition):
+            partitions = next(d.partitions_def for d in partitions.partitions_defs if d.name == "date")
+        starts[key.to_user_string()] = partitions.start.date().isoformat()
+    return starts
+
+
+def test_partitions_start_on_the_estates_first_day_not_on_new_year():
+    """A healthy install showed 1,336 "missing" partitions: every day since 2026-01-01 per platform."""
+    from pipelines.definitions import build_definitions
+    from qlrf.dates import ESTATE_FIRST_DAY
+
+    assert ESTATE_FIRST_DAY.isoformat() == "2026-09-02"  # the sample's trend window: 60 days either side of 2026-11-01
+    starts = _starts(build_definitions({}))
+    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 18
+
+
+def test_partitions_start_is_configurable_and_jobs_follow():
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions({"QLRF_PARTITIONS_START": "2026-11-01"})
+    assert set(_starts(defs).values()) == {"2026-11-01"}
+    job = defs.resolve_job_def("platform_daily_job")
+    keys = job.partitions_def.get_partition_keys(current_time=datetime(2026, 11, 3, 12))
+    assert keys[0] == "2026-11-01|aws" and len(keys) == 3 * 4
+    with pytest.raises(ValueError, match="QLRF_PARTITIONS_START: 'first of may' is not a date"):
+        build_definitions({"QLRF_PARTITIONS_START": "first of may"})
+
+
+@pytest.mark.slow
+def test_the_code_location_module_reads_no_partitions_start_at_import(tmp_path):
+    """A bad value fails when the definitions are built (naming the variable), never the import."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QLRF_")}, "QLRF_PARTITIONS_START": "nope"}
+    code = "import pipelines.definitions as d\ntry:\n    d.defs\nexcept ValueError as e:\n    print(e)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "QLRF_PARTITIONS_START: 'nope' is not a date: expected YYYY-MM-DD"

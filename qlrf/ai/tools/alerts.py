@@ -2,12 +2,15 @@
 
 The ledger is the dispatcher's dedup memory, kept in the remediation database next to the audit log,
 so the tool reads it through the audit log's engine. It holds one row per (key, channel): the last
-delivery of each alert key to each channel, within the ledger's retention. It stores the alert's
-kind (its source: drift_findings, run_failure, ...) but not its severity, so the tool filters by
-kind, channel and key prefix and says so in its facts rather than pretending to filter by severity.
+delivery of each alert key to each channel (or, with no channel configured, the alert kept under
+channel "none"), within the ledger's retention, with its kind (its source: drift_findings,
+run_failure, ...) and severity. Rows written before severities were recorded have none: a severity
+filter leaves them out, and the facts say so.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -22,7 +25,8 @@ class AlertQuery(BaseModel):
     model_config = _MODEL
     kind: str | None = Field(None, description="alert source kind, e.g. drift_findings, compliance_breach, "
                                                "run_failure, approval_expiring, approval_expired")
-    channel: str | None = Field(None, description="delivery channel, e.g. slack, webhook")
+    channel: str | None = Field(None, description="delivery channel, e.g. slack, webhook; none = kept, no channel configured")
+    severity: Literal["info", "warning", "critical"] | None = Field(None, description="only alerts of this severity")
     key_prefix: str | None = Field(None, description="literal start of the alert key, e.g. drift_findings|2026-11-20|")
     limit: int = Field(20, ge=1, le=200)
 
@@ -34,6 +38,8 @@ def _conditions(q: AlertQuery) -> list:
         conditions.append(c.kind == q.kind)
     if q.channel is not None:
         conditions.append(c.channel == q.channel)
+    if q.severity is not None:
+        conditions.append(c.severity == q.severity)
     if q.key_prefix is not None:  # substr, not LIKE: a prefix is literal text, never a pattern
         conditions.append(func.substr(c.key, 1, len(q.key_prefix)) == q.key_prefix)
     return conditions
@@ -41,12 +47,14 @@ def _conditions(q: AlertQuery) -> list:
 
 def query_alerts(ctx: ToolContext, q: AlertQuery) -> dict:
     c, where = alert_ledger.c, _conditions(q)
-    rows_q = select(c.key, c.kind, c.channel, c.sent_at).where(*where).order_by(c.sent_at.desc(), c.key).limit(q.limit)
+    rows_q = (select(c.key, c.kind, c.channel, c.severity, c.sent_at).where(*where)
+              .order_by(c.sent_at.desc(), c.key).limit(q.limit))
     with read_tx(ctx.audit.engine) as conn:
         matching = conn.execute(select(func.count()).select_from(alert_ledger).where(*where)).scalar_one()
-        rows = [{"key": r.key, "kind": r.kind, "channel": r.channel, "sent_at": utc(r.sent_at)}
+        rows = [{"key": r.key, "kind": r.kind, "channel": r.channel, "severity": r.severity, "sent_at": utc(r.sent_at)}
                 for r in conn.execute(rows_q)]
     return {"rows": rows, "matching": matching,
             "facts": {"source": "alert ledger", "table": alert_ledger.name, "newest_first": True,
-                      "holds": "the last delivery per alert key and channel, within the ledger retention; "
-                               "no severity is recorded"}}
+                      "holds": "the last delivery per alert key and channel (channel none: kept, no channel "
+                               "configured), within the ledger retention; severity is null on rows recorded "
+                               "before severities were kept, and a severity filter leaves those out"}}

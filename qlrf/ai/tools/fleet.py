@@ -10,7 +10,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qlrf.ai.tools.context import ToolContext, select_day
+from qlrf import sql
+from qlrf.ai.tools.context import ToolContext, day_view, select_day
 
 _MODEL = ConfigDict(extra="forbid", strict=True)
 _SCOPE = ("platform", "site", "environment")
@@ -47,12 +48,11 @@ def query_assets(ctx: ToolContext, q: AssetQuery) -> dict:
     where = _where((*_SCOPE, "state")) + " AND ($family::VARCHAR IS NULL OR family = $family)"
     params = {"platform": q.platform, "site": q.site, "environment": q.environment, "state": q.state,
               "family": q.image_family, "limit": q.limit}
-    rows, facts = select_day(ctx, "vm_drift", q.day,
-                             f"SELECT {_ASSET_COLUMNS}, count(*) OVER () AS matching FROM t WHERE {where} "
-                             "ORDER BY asset_id LIMIT $limit", params)
-    matching = rows[0].pop("matching") if rows else 0
-    for r in rows[1:]:
-        r.pop("matching")
+    # The count apart from the rows: a window count would materialise every match of a million-VM day.
+    con = sql.connect(threads=1)
+    facts = day_view(con, ctx, "vm_drift", q.day)
+    rows = sql.table(con, f"SELECT {_ASSET_COLUMNS} FROM t WHERE {where} ORDER BY asset_id LIMIT $limit", params).to_pylist()
+    matching = sql.one(con, f"SELECT count(*) FROM t WHERE {where}", {k: v for k, v in params.items() if k != "limit"})[0]
     return {"rows": rows, "matching": matching, "facts": facts}
 
 

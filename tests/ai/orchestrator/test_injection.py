@@ -25,17 +25,17 @@ ATTEMPTS = [
     ("patch syd1\u200b dev", Scripted("patch", "remediate_drift", narrow), "screen"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "autonomy_mode": "full_auto"}), "policy"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "approval_required": False}), "policy"),
-    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1"), tools=STAGING_TOOLS), "scope"),
-    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i), tools=STAGING_TOOLS), "scope"),
+    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1"), tools=STAGING_TOOLS), "screen_tools"),
+    (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i), tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1", environment="prod"),
-                     tools=STAGING_TOOLS), "scope"),
+                     tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "scope": {"site": "syd1", "environment": "dev",
                                                                                    "asset_ids": ["i-0001"]}},
-                     tools=STAGING_TOOLS), "scope"),
+                     tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "scope": {"site": "syd1", "environment": "dev",
                                                                                    "target_count": 1}}), None),
-    # Flagged tool data, but the proposal stays inside what was asked: a task, pending, autonomy from policy.
-    (PATCH, Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS), None),
+    # Flagged tool data, even with a proposal inside what was asked: no task until a human cleans the data.
+    (PATCH, Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS), "screen_tools"),
     (PATCH, Scripted("patch", "remediate_drift", lambda i: {**narrow(i), "model_risk_level": "low"}), None),
 ]
 
@@ -60,7 +60,8 @@ def test_flagged_tool_results_are_reported_and_kept_as_data(orchestrator):
     router = Scripted("patch", "remediate_drift", narrow, tools=STAGING_TOOLS)
     result = orchestrator(router).ask(PATCH, requested_by="cli:alice")
     steps = {s.step: s for s in result.validation}
-    assert steps["screen_tools"].outcome == "flagged" and "rows[0].owner" in steps["screen_tools"].detail
+    assert steps["screen_tools"].outcome in ("flagged", "failed") and "rows[0].owner" in steps["screen_tools"].detail
+    assert result.refused_by == "screen_tools" and result.task_id is None
     assert {h["check"] for h in result.extra["injection"]} >= {"widen_scope", "approve_this"}
 
 
@@ -71,3 +72,17 @@ def test_an_injected_question_is_still_answered_read_only_and_flagged(orchestrat
     assert result.refused_by is None and result.task_id is None and store.list() == []
     assert {s.step: s.outcome for s in result.validation}["screen"] == "flagged"
     assert result.answer.startswith("2 VMs")
+
+
+def test_an_instruction_planted_in_the_scope_blocks_the_task_even_when_no_tool_showed_it(orchestrator, store):
+    # The planner never reads owner tags, so no tool result carries the planted text: the scope check must.
+    intent = "rightsize lon1 staging"
+    router = Scripted("cost", "rightsize", lambda i: proposal(i, agent="cost", task_type="rightsize",
+                                                               site="lon1", environment="staging"))
+    result = orchestrator(router).ask(intent, requested_by="cli:alice")
+    assert result.refused_by == "screen_tools" and result.task_id is None and store.list() == []
+    assert "vm-0007.owner" in result.answer or ".owner" in result.answer
+    # The same request for a scope without planted text goes through to a pending task.
+    clean = Scripted("cost", "rightsize", lambda i: proposal(i, agent="cost", task_type="rightsize",
+                                                              site="lon1", environment="dev"))
+    assert orchestrator(clean).ask("rightsize lon1 dev", requested_by="cli:alice").task_id is not None
