@@ -65,6 +65,7 @@ class GroupTarget(_Strict):
     region: str
     name: str
     size: int = Field(ge=0)
+    from_family: str | None = Field(default=None, description="the image family every member runs (the gate requires it)")
 
 
 class InstanceTarget(_Strict):
@@ -76,6 +77,7 @@ class InstanceTarget(_Strict):
     region: str
     name: str
     from_image: str | None = None
+    from_family: str | None = Field(default=None, description="the VM's image family (the gate requires it)")
 
 
 class Targets(_Strict):
@@ -90,6 +92,10 @@ class Targets(_Strict):
 
     def count(self) -> int:
         return sum(g.size for g in self.groups) + len(self.instances)
+
+    def from_families(self) -> list[str | None]:
+        """Each target's from-family, groups first (None where a target does not carry one)."""
+        return [g.from_family for g in self.groups] + [t.from_family for t in self.instances]
 
 
 class HealthGate(_Strict):

@@ -34,6 +34,14 @@ def window_open(plan: PatchPlan, now: datetime | None) -> bool:
     return window.is_open(now)
 
 
+def from_families(plan: PatchPlan) -> dict[str, Any]:
+    """``to_family`` and ``from_families`` (distinct, None first) of every target and from-image:
+    what policy/image_family.rego checks so that no plan changes what a VM is."""
+    found = {*plan.spec.targets.from_families(), *(image.family for image in plan.spec.from_images)}
+    return {"to_family": plan.spec.to_image.family,
+            "from_families": sorted(found, key=lambda f: (f is not None, f or ""))}
+
+
 def gate_request(
     plan: PatchPlan,
     *,
@@ -72,6 +80,7 @@ def gate_request(
         "site": meta.site,
         "platform": meta.platform,
     }
+    request.update(from_families(plan))
     if action != "plan":
         request.update(wave=wave, canary=plan.spec.waves[wave].canary)
     if action == "execute_wave":
@@ -83,4 +92,4 @@ def gate_request(
     return request
 
 
-__all__ = ["ACTIONS", "gate_request", "percent", "window_open"]
+__all__ = ["ACTIONS", "from_families", "gate_request", "percent", "window_open"]
