@@ -89,6 +89,7 @@ APPROVED_STATES: frozenset[str] = frozenset({"approved", "running"}) | FINISH_ST
 AUTO_APPROVER = "policy:auto"
 POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
+QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope
 
 
 class TaskStateError(ValueError):
@@ -320,23 +321,44 @@ class TaskStore:
 
     # --- proposing ---------------------------------------------------------------------------------
 
-    def propose(self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any) -> Task:
-        """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash."""
+    def propose(
+        self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, supersede: Iterable[str] = ()
+    ) -> Task:
+        """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash.
+
+        `supersede`: pending tasks this plan replaces (the queue keeps one open plan per scope). When
+        the new task is pending or approved, each of them still pending is rejected "superseded by
+        <new id>" by ``policy:queue`` in the same transaction (audited); ``supersedes`` names the first.
+        """
         requested_by = _identity(requested_by, "requested_by")
         sealed = _sealed(plan)
         existing = self.by_hash(sealed.content_hash)
         if existing is not None:
             return existing
         decision = _decision_dict(decision)
+        replaced = [t for t in dict.fromkeys(supersede) if t != task_id_for(sealed.content_hash)]
         try:
             with self._write() as change:
-                task = self._insert(change, sealed, requested_by, decision, self._now(change.conn), supersedes=None)
+                now = self._now(change.conn)
+                task = self._insert(change, sealed, requested_by, decision, now, supersedes=replaced[0] if replaced else None)
+                if task.state in ("pending_approval", "approved"):
+                    for old_id in replaced:
+                        self._supersede(change, old_id, task, now)
         except IntegrityError:  # a concurrent propose of the same plan won
             found = self.by_hash(sealed.content_hash)
             if found is None:
                 raise
             return found
         return task
+
+    def _supersede(self, change: _Change, old_id: str, new: Task, now: datetime) -> None:
+        old = self._load(change.conn, old_id, for_update=True)
+        if old.state != "pending_approval":
+            return  # decided meanwhile: nothing to supersede
+        self._move(change, old, "rejected", actor=QUEUE_ACTOR, kind="rejection", reason=f"superseded by {new.id}",
+                   now=now, approver=QUEUE_ACTOR, set_approver=True,
+                   data={"superseded_by": new.id, "new_plan_hash": new.plan_hash,
+                         "scope": {"site": old.site, "environment": old.environment, "platform": old.platform}})
 
     def _insert(
         self,

@@ -38,9 +38,10 @@ from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
-from qlrf.remediation.planner import build_plans
+from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import RemediationPolicy
+from qlrf.remediation.queue import finding_day, open_in_scope, plan_score, rank_plans, scope_of
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
@@ -162,6 +163,7 @@ class PlanningOutcome:
     current: list[Finding]
     proposed: list[Proposed] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # plans left for later: their scope has an open plan
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -201,16 +203,60 @@ def plan_finding(
         scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
     )
     fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
-    for plan in plans:
+    propose_plans(store, gate, rank_plans(plans), outcome, day=day, requested_by=requested_by, fleet_size=fleet, log=log)
+    _audit_notes(store, finding, outcome, requested_by)
+    return outcome
+
+
+def propose_plans(
+    store: TaskStore,
+    gate: GateLike,
+    ranked: list[PatchPlan],
+    outcome: PlanningOutcome,
+    *,
+    day: str,
+    requested_by: str,
+    fleet_size: int,
+    log: Log = _quiet,
+) -> None:
+    """Propose the finding's plans, best-ranked first, keeping one open (pending) plan per scope.
+
+    A plan that would wait for a person is proposed only if its scope has no open plan yet from
+    this finding or a newer day; it then supersedes the scope's older pending plans. The others
+    are deferred (noted, not proposed): the next finding of the scope plans them again.
+    """
+    for plan in ranked:
         try:
-            decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet)
+            decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet_size)
         except GateUnavailable as exc:
             raise PlanningFailed(plan.metadata.id, exc, outcome.proposed) from exc
-        task = store.propose(plan, requested_by, decision)
+        open_tasks = [t for t in open_in_scope(store, plan) if t.plan_hash != plan.content_hash]
+        newer = [t for t in open_tasks if finding_day(t) > day]
+        would_wait = bool(decision["requires_approval"] and not decision["allow"] and not decision["deny"])
+        if would_wait and store.by_hash(plan.content_hash) is None and (newer or any(
+                p.state == "pending_approval" for p in outcome.proposed)):
+            holder = newer[0].id if newer else next(p.task_id for p in outcome.proposed if p.state == "pending_approval")
+            note = (f"{plan.metadata.id} ({plan.spec.targets.count()} target(s), score {plan_score(plan)}) deferred: "
+                    f"scope {'/'.join(scope_of(plan))} has an open plan ({holder}); planned again once it is decided")
+            outcome.deferred.append(note)
+            log(note)
+            continue
+        supersede = [t.id for t in open_tasks if finding_day(t) <= day] if not decision["deny"] else []
+        task = store.propose(plan, requested_by, decision, supersede=supersede)
         log(f"{task.id} {plan.metadata.id}: {task.state} ({plan.spec.targets.count()} target(s), "
             f"risk {plan.metadata.risk_level}, {plan.metadata.autonomy_mode}){': ' + task.reason if task.reason else ''}")
         outcome.proposed.append(Proposed(task.id, plan.metadata.id, task.plan_hash, task.state))
-    return outcome
+
+
+def _audit_notes(store: TaskStore, finding: Finding, outcome: PlanningOutcome, requested_by: str) -> None:
+    """What planning left out and why (mixed-family groups, missing images, deferred plans), once per finding."""
+    if store.audit is None or not (outcome.skipped or outcome.deferred):
+        return
+    store.audit.append_once("planning_notes", requested_by, f"finding:{finding.fingerprint()}", {
+        "scope": finding.scope, "day": finding.day, "kind": finding.kind,
+        "mixed_family_groups": [n for n in outcome.skipped if n.startswith(MIXED_GROUP)],
+        "skipped": outcome.skipped[:200], "deferred": outcome.deferred,
+    })
 
 
 # --- execution -------------------------------------------------------------------------------------
