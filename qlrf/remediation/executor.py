@@ -18,7 +18,9 @@ For each wave, in order:
 3. allowed: ``driver.prepare(plan)`` once (before the first change), audit ``wave_start``,
    ``driver.run_wave(plan, i)`` (the driver replaces instances in chunks of
    ``spec.max_unavailable``), then ``driver.health(plan, i)`` polled until healthy or the plan's
-   ``health_gate.timeout_seconds`` -> audit ``health_gate`` and ``wave_end``;
+   ``health_gate.timeout_seconds``, then (the soak) polled on for ``health_gate.soak_seconds``,
+   every look still healthy: a canary that dies a second after launch fails its wave
+   -> audit ``health_gate`` and ``wave_end``;
 4. unhealthy (or the wave raised): the gate decides the ``rollback`` action (audited), then
    ``driver.rollback(plan, waves_done)`` restores the previous launch-template version / image /
    template / VM; audit ``rollback``; the plan stops as ``rolled_back`` (``failed`` when the gate
@@ -254,7 +256,7 @@ def execute_plan(
             return roll_back(index, f"wave {index} ({wave.name}) failed: {result.error}")
 
         report, polls, waited = _await_health(driver, plan, index, spec.health_gate.timeout_seconds,
-                                              poll_interval, sleep, clock)
+                                              poll_interval, sleep, clock, soak=spec.health_gate.soak_seconds)
         result.health = report
         result.state = "healthy" if report.healthy else "unhealthy"
         result.seconds = clock() - t0
@@ -262,6 +264,7 @@ def execute_plan(
                                "healthy_count": report.healthy_count, "polls": polls,
                                "waited_seconds": round(waited, 3),
                                "timeout_seconds": spec.health_gate.timeout_seconds,
+                               "soak_seconds": spec.health_gate.soak_seconds,
                                "min_healthy_percent": spec.health_gate.min_healthy_percent,
                                "details": report.details}, actor="health_gate")
         record("wave_end", {"wave": index, "state": result.state, "seconds": round(result.seconds, 3),
@@ -270,6 +273,8 @@ def execute_plan(
         if not report.healthy:
             why = (f"health gate failed after wave {index} ({wave.name}): {report.healthy_count}/{report.total} "
                    f"healthy within {spec.health_gate.timeout_seconds}s")
+            if report.details.get("soak"):
+                why += f" ({report.details['soak']})"
             problems = report.details.get("unhealthy")
             if problems:
                 why += f" (unhealthy: {_short(problems)})"
@@ -296,23 +301,40 @@ def _await_health(
     interval: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    soak: float = 0.0,
 ) -> tuple[HealthReport, int, float]:
-    """Poll driver.health until healthy or the deadline; a look that raises counts as unhealthy."""
+    """Poll driver.health until healthy or the deadline, then through the soak; a look that raises
+    counts as unhealthy, and so does any look during the soak."""
     t0 = clock()
     deadline = t0 + timeout
     polls = 0
+
+    def look() -> HealthReport:
+        try:
+            return driver.health(plan, index)
+        except Exception as exc:  # noqa: BLE001 - an API hiccup is one failed look, not the verdict
+            return HealthReport(False, 0, 0, {"error": _error_text(exc)})
+
     while True:
         polls += 1
-        try:
-            report = driver.health(plan, index)
-        except Exception as exc:  # noqa: BLE001 - an API hiccup is one failed look, not the verdict
-            report = HealthReport(False, 0, 0, {"error": _error_text(exc)})
+        report = look()
         if report.healthy:
-            return report, polls, clock() - t0
+            break
         remaining = deadline - clock()
         if remaining <= 0:
             return report, polls, clock() - t0
         sleep(max(0.0, min(interval, remaining)))
+    healthy_at = clock()
+    while (remaining := healthy_at + soak - clock()) > 0:
+        sleep(max(0.0, min(interval, remaining)))
+        polls += 1
+        again = look()
+        if not again.healthy:
+            into = clock() - healthy_at
+            details = {**again.details, "soak": f"unhealthy {into:.1f}s into the {soak:g}s soak"}
+            return HealthReport(False, again.total, again.healthy_count, details), polls, clock() - t0
+        report = again
+    return report, polls, clock() - t0
 
 
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:

@@ -105,6 +105,8 @@ class HealthGate(_Strict):
     require_status_checks: bool = True
     timeout_seconds: int = Field(default=600, ge=1, le=86_400)
     min_healthy_percent: int = Field(default=100, ge=1, le=100, description="for groups: the refresh's healthy percentage")
+    soak_seconds: int = Field(default=0, ge=0, le=86_400,
+                              description="once healthy, the wave must stay healthy this long (every look) to pass")
 
 
 class Wave(_Strict):

@@ -208,6 +208,42 @@ def plan_finding(
     return outcome
 
 
+def newest_drift_day(wh: Warehouse) -> str:
+    """The newest day with a drift_scores partition (what `qlrf plan propose` plans by default)."""
+    days = [d for d in wh.dates("drift_scores") if any(wh.exists("drift_scores", d, p) for p in PLATFORMS)]
+    if not days:
+        raise PartitionMissing("no drift_scores partition in the warehouse: run `qlrf run` first")
+    return days[-1]
+
+
+def propose_day(
+    wh: Warehouse,
+    policy: RemediationPolicy,
+    store: TaskStore,
+    gate: GateLike,
+    *,
+    day: str,
+    requested_by: str,
+    site: str | None = None,
+    log: Log = _quiet,
+) -> list[PlanningOutcome]:
+    """Plan every finding of `day` (optionally one site) as the planning job plans each one."""
+    outcomes = []
+    present = [p for p in PLATFORMS if wh.exists("drift_scores", day, p) and wh.exists("vm_drift", day, p)]
+    if not present:
+        raise PartitionMissing(f"no drift partition for {day}: run `qlrf run --date {day}` first")
+    for platform in present:
+        findings = findings_from_partition(
+            wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform), policy, day)
+        for finding in findings:
+            if site is not None and finding.site != site:
+                continue
+            outcomes.append(plan_finding(
+                wh, policy, store, gate, day=day, platform=platform, environment=finding.environment,
+                fingerprint=finding.fingerprint(), requested_by=requested_by, log=log))
+    return outcomes
+
+
 def propose_plans(
     store: TaskStore,
     gate: GateLike,
@@ -402,7 +438,10 @@ __all__ = [
     "find_finding",
     "fleet_size_of",
     "plan_decision",
+    "newest_drift_day",
     "plan_finding",
+    "propose_day",
+    "propose_plans",
     "registry_for",
     "run_approved",
     "scaling_groups_for",
