@@ -107,6 +107,7 @@ def plan_for(
     max_unavailable: int = 1,
     timeout_seconds: int = 60,
     min_healthy_percent: int = 100,
+    soak_seconds: int = 0,
     window: dict | None = None,
     rollback: dict | None = None,
 ) -> PatchPlan:
@@ -118,7 +119,8 @@ def plan_for(
         "from_images": [{"image_ref": from_image, "family": "golden", "version": "1.0.0"}],
         "to_image": {"image_ref": to_image, "family": "golden", "version": "2.0.0"},
         "waves": waves,
-        "health_gate": {"timeout_seconds": timeout_seconds, "min_healthy_percent": min_healthy_percent},
+        "health_gate": {"timeout_seconds": timeout_seconds, "min_healthy_percent": min_healthy_percent,
+                        "soak_seconds": soak_seconds},
         "max_unavailable": max_unavailable,
         "rollback": rollback or {"strategy": "previous_launch_template_version"},
     }
