@@ -32,6 +32,7 @@ test_later_wave_waits_for_approval if {
 		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.targets as 40
 		with input.wave as 1
+		with input.canary_passed as true
 		with input.drift_delta as 8
 		with input.maintenance_window_open as true
 	d.allow == false
@@ -49,6 +50,7 @@ test_approved_later_wave_is_allowed if {
 		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.targets as 40
 		with input.wave as 1
+		with input.canary_passed as true
 		with input.drift_delta as 8
 		with input.maintenance_window_open as true
 		with input.requested_by as "sensor:drift"
@@ -182,6 +184,7 @@ test_mixed_family_wave_is_denied_even_approved if {
 		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.targets as 4
 		with input.wave as 1
+		with input.canary_passed as true
 		with input.drift_delta as 5
 		with input.requested_by as "sensor:drift"
 		with input.approval as {"plan_hash": "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "approver": "alice"}

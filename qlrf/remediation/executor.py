@@ -43,7 +43,7 @@ from qlrf.remediation.gate.request import window_open as gate_window_open
 from qlrf.remediation.plans import PatchPlan
 
 POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.remediation.approvals records them)
-State = Literal["succeeded", "failed", "rolled_back", "blocked"]
+State = Literal["succeeded", "failed", "rolled_back", "blocked", "paused"]  # paused: stopped after `stop_after`
 WaveState = Literal["blocked", "healthy", "unhealthy", "error"]
 
 
@@ -166,6 +166,8 @@ def execute_plan(
     poll_interval: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
     subject: str | None = None,
+    first_wave: int = 0,
+    stop_after: int | None = None,
 ) -> ExecutionResult:
     """Run ``plan`` through ``driver`` under ``gate``; see the module docstring.
 
@@ -174,6 +176,11 @@ def execute_plan(
     for tests (the health gate's deadline is measured on ``clock``). ``poll_interval``: seconds
     between health looks. ``subject``: what the audit records are about (the approval task id,
     ``task-...``, when there is one; default ``plan:<plan id>``).
+
+    canary_only (issue 12 item 5): ``stop_after=0`` runs the canary wave alone and ends ``paused``
+    once it is healthy (the later waves wait for the approval of the plan hash); ``first_wave=1``
+    then runs the later waves of a plan whose canary passed in that earlier run (told to the gate as
+    ``canary_passed``; a rollback covers the canary's wave too, as far as the driver can restore it).
     """
     if fleet_size < 1:
         raise ValueError(f"fleet_size must be >= 1 (the environment's VM count), got {fleet_size}")
@@ -197,9 +204,12 @@ def execute_plan(
     if plan.content_hash is not None and plan.content_hash != plan_hash:
         return finish("blocked", "the plan's content_hash does not match its content (edited after sealing?)")
 
+    canary_ok = {"passed": first_wave > 0}  # a canary passed in an earlier run, or (below) in this one
+
     def request_for(action: str, index: int, targets: int | None = None, reason: str | None = None) -> dict[str, Any]:
         return gate_request(plan, action=action, wave=index, requested_by=requested_by, fleet_size=fleet_size,
-                            window_is_open=window_open, approval=approval, targets=targets, reason=reason)
+                            window_is_open=window_open, approval=approval, targets=targets, reason=reason,
+                            canary_passed=canary_ok["passed"])
 
     def roll_back(index: int, why: str) -> ExecutionResult:
         done = sorted(set(waves_done))
@@ -223,7 +233,13 @@ def execute_plan(
         return finish("rolled_back", f"{why}; rolled back waves {done}", details)
 
     prepared = False
+    waves_done.extend(range(first_wave))  # earlier runs changed these: a rollback restores them too
     for index, wave in enumerate(spec.waves):
+        if index < first_wave:
+            continue
+        if stop_after is not None and index > stop_after:
+            return finish("paused", f"waves 0..{stop_after} healthy; wave {index} ({wave.name}) waits for the approval "
+                                    f"of {plan_hash}")
         targets = plan.wave_targets(index)
         request = request_for("execute_wave", index)
         drift_delta = request["drift_delta"]
@@ -279,6 +295,8 @@ def execute_plan(
             if problems:
                 why += f" (unhealthy: {_short(problems)})"
             return roll_back(index, why)
+        if wave.canary:
+            canary_ok["passed"] = True
     return finish("succeeded", f"all {len(spec.waves)} waves healthy")
 
 

@@ -45,7 +45,8 @@ from qlrf.remediation.queue import finding_day, open_in_scope, plan_score, rank_
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
-PREVIEW_NOTE = "execute_wave previews with the maintenance window assumed open; every wave is decided again when it runs"
+PREVIEW_NOTE = ("execute_wave previews with the maintenance window assumed open and the canary assumed passed; "
+                "every wave is decided again when it runs")
 DONE_STATES = ("running", "succeeded", "failed", "rolled_back")
 
 Log = Callable[[str], None]
@@ -122,7 +123,8 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
         raise GateUnavailable(f"the gate did not allow the read-only plan action: {'; '.join(decision.reasons) or 'no reason'}")
     waves = []
     for index in range(len(plan.spec.waves)):
-        wave_request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, wave=index, window_is_open=True)
+        wave_request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, wave=index, window_is_open=True,
+                                    canary_passed=True)
         wave_decision = gate.decide(wave_request)
         if wave_decision.gate_failed:
             raise GateUnavailable(f"the gate could not decide wave {index}: {'; '.join(wave_decision.reasons)}")
@@ -131,6 +133,9 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
     if not deny and not all(d.allow or d.requires_approval for d in [decision, *waves]):
         deny = ["the gate neither allowed the plan nor asked for an approval"]
     needs = not deny and any(d.requires_approval for d in waves)
+    # canary_only as the policy says: the canary may run before any approval when the gate allows it
+    # on its own and only later waves wait (the approval sensor launches it; the verdict is recorded).
+    canary_first = bool(needs and waves and waves[0].allow and plan.spec.waves[0].canary and len(waves) > 1)
     return {
         "allow": bool(decision.allow and not deny and all(d.allow for d in waves)),
         "requires_approval": bool(needs),
@@ -140,6 +145,7 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
         "source": decision.source,
         "input": request,
         "waves": [_wave_preview(i, d) for i, d in enumerate(waves)],
+        "canary_allowed": canary_first,
         "note": PREVIEW_NOTE,
     }
 
@@ -266,7 +272,8 @@ def propose_plans(
             decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet_size)
         except GateUnavailable as exc:
             raise PlanningFailed(plan.metadata.id, exc, outcome.proposed) from exc
-        open_tasks = [t for t in open_in_scope(store, plan) if t.plan_hash != plan.content_hash]
+        siblings = {p.task_id for p in outcome.proposed}  # this finding's other families: never superseded here
+        open_tasks = [t for t in open_in_scope(store, plan) if t.plan_hash != plan.content_hash and t.id not in siblings]
         newer = [t for t in open_tasks if finding_day(t) > day]
         would_wait = bool(decision["requires_approval"] and not decision["allow"] and not decision["deny"])
         if would_wait and store.by_hash(plan.content_hash) is None and (newer or any(

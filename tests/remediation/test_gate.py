@@ -45,6 +45,7 @@ def wave(**overrides) -> dict:
         "site": "lon1",
         "to_family": "ubuntu-22.04",
         "from_families": ["ubuntu-22.04"],
+        "canary_passed": True,
     }
     request.update(overrides)
     return {k: v for k, v in request.items() if v is not ...}
@@ -78,6 +79,9 @@ CASES = {
     "prod full_auto even blocks planning": (
         {"action": "plan", "environment": "prod", "autonomy_mode": "full_auto", "risk_level": "low",
          "to_family": "rhel-9", "from_families": ["rhel-9"]}, False, False, [FULL_AUTO]),
+    "canary_only later wave before the canary passed": (
+        wave(wave=1, canary=False, canary_passed=..., drift_delta=5, approval={"plan_hash": HASH, "approver": "alice"}),
+        False, True, ["canary_only: wave 1 runs only after the canary passed its health gate"]),
     "a plan changing what a VM is": (wave(from_families=["rhel-9", "ubuntu-22.04"]), False, False, [
         "never change what a VM is: from-family 'rhel-9' is not the to-family 'ubuntu-22.04'"]),
     "staging may be full_auto": (wave(environment="staging", autonomy_mode="full_auto", wave=2, canary=False, drift_delta=20), True, False, []),

@@ -54,12 +54,15 @@ def gate_request(
     approval: Mapping | None = None,
     targets: int | None = None,
     reason: str | None = None,
+    canary_passed: bool | None = None,
 ) -> dict[str, Any]:
     """The gate input for `action` on `plan` (wave `wave` for ``execute_wave`` and ``rollback``).
 
     ``targets`` defaults to the wave's targets (``execute_wave``) or the whole plan (``plan``);
     a rollback passes the machines of the waves it undoes. ``window_is_open`` overrides the
     window check at ``now`` (previews assume it open: it is decided again when the wave runs).
+    ``canary_passed``: whether the plan's canary wave passed its health gate (later waves only;
+    previews assume it did, as they assume the window open).
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -85,6 +88,8 @@ def gate_request(
         request.update(wave=wave, canary=plan.spec.waves[wave].canary)
     if action == "execute_wave":
         request["drift_delta"] = percent(targets, fleet_size)
+        if wave > 0:  # a later wave: has this plan's canary passed (in this run, or in the canary-only run)?
+            request["canary_passed"] = bool(canary_passed)
     if approval is not None:
         request["approval"] = dict(approval)
     if reason is not None:
