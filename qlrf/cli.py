@@ -468,6 +468,11 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     if task.supersedes:
         print(f"supersedes  {task.supersedes}")
     decision = {k: v for k, v in task.decision.items() if k != "input"}
+    canary = task.decision.get("canary")
+    if canary:  # canary_only: the verdict of the canary that ran before the approval
+        print(f"canary      {'passed' if canary.get('passed') else 'FAILED'}: {canary.get('reason')}")
+    elif task.decision.get("canary_allowed") and task.state == "pending_approval":
+        print("canary      may run before the approval (canary_only); no verdict yet")
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
     print(_plan_summary(task.plan()))
     return 0

@@ -90,6 +90,7 @@ AUTO_APPROVER = "policy:auto"
 POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
 QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope
+CANARY_ACTOR = "policy:canary"  # records a canary-only run's verdict (and rejects a failed canary's plan)
 
 
 class TaskStateError(ValueError):
@@ -564,6 +565,36 @@ class TaskStore:
             if task is not None:
                 expired.append(task)
         return expired
+
+    # --- canary_only: the canary before the approval ----------------------------------------------
+
+    def record_canary(self, task_id: str, plan_hash: str, verdict: Mapping[str, Any], *, actor: str = CANARY_ACTOR) -> Task:
+        """Keep the canary-only run's verdict with the pending task (the approval card shows it).
+
+        `verdict`: ``{"passed": bool, "state": ..., "reason": ..., "health": ...}``. Passed: the task
+        stays pending, its decision gains ``canary``. Failed: the task is rejected ("canary failed:
+        ..."): nobody should approve the later waves of a plan whose canary did not hold. Audited
+        as ``canary_verdict``.
+        """
+        verdict = json.loads(canonical_json(json.loads(json.dumps(dict(verdict), default=str))))
+        with self._write() as change:
+            now = self._now(change.conn)
+            task = self._load(change.conn, task_id, for_update=True)
+            if plan_hash != task.plan_hash:
+                raise TaskStateError(f"task {task_id}: the canary verdict is for plan {plan_hash}, the task's is {task.plan_hash}")
+            if task.state != "pending_approval":
+                raise TaskStateError(f"task {task_id}: is {task.state}, not pending_approval: canary verdict not recorded")
+            if "canary" in task.decision:
+                raise TaskStateError(f"task {task_id}: its canary verdict is recorded already")
+            decision = {**task.decision, "canary": {**verdict, "at": now.isoformat()}}
+            change.conn.execute(update(tasks).where(tasks.c.id == task_id).values(decision=canonical_json(decision)))
+            change.record("canary_verdict", actor, task_id, {"task_id": task_id, "plan_hash": plan_hash, **verdict})
+            task = self._load(change.conn, task_id)
+            if verdict.get("passed") is True:
+                return task
+            return self._move(change, task, "rejected", actor=actor, kind="rejection",
+                              reason=f"canary failed: {verdict.get('reason') or verdict.get('state')}"[:2000],
+                              now=now, approver=actor, set_approver=True)
 
     # --- execution ---------------------------------------------------------------------------------
 

@@ -389,6 +389,7 @@ def run_approved(
             plan, driver=driver, gate=gate, audit=audit, approval=approval_of(task), requested_by=task.requested_by,
             fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
+            first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
         )
     except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
         _record_crash(store, task, exc, log)
@@ -397,6 +398,59 @@ def run_approved(
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
     task = store.finish(task.id, state, reason[:2000] or state)
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
+
+
+def canary_waiting(task: Task) -> bool:
+    """A pending canary_only task whose canary may run before the approval and has not run yet."""
+    return task.state == "pending_approval" and task.decision.get("canary_allowed") is True and "canary" not in task.decision
+
+
+def canary_passed(task: Task) -> bool:
+    return (task.decision.get("canary") or {}).get("passed") is True
+
+
+def run_canary(
+    store: TaskStore,
+    plan_hash: str,
+    *,
+    driver_for: Callable[[str], Driver],
+    gate: GateLike,
+    audit: AuditSink,
+    actor: str,
+    log: Log = _quiet,
+    now: datetime | None = None,
+) -> ExecutionOutcome:
+    """canary_only as the policy says: run the pending task's canary wave alone, before any approval.
+
+    The gate decides the canary wave again (no approval attached); healthy -> the verdict "passed"
+    is kept with the task, which stays pending for the approval of the later waves; unhealthy or
+    refused -> the canary is rolled back (or never ran) and the task is rejected. The task never
+    moves to running here: the approval, when it comes, is for the plan hash as before.
+    """
+    task = _task_by_hash(store, plan_hash)
+    if not canary_waiting(task):
+        why = "its canary ran already" if "canary" in task.decision else (
+            f"it is {task.state}" if task.state != "pending_approval" else "the gate did not allow its canary before approval")
+        return ExecutionOutcome(task.id, task.state, skipped=True, note=f"{task.id}: no canary-only run: {why}")
+    plan = task.plan()
+    driver = _driver(task, driver_for)
+    result = execute_plan(
+        plan, driver=driver, gate=gate, audit=audit, approval=None, requested_by=task.requested_by,
+        fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id, stop_after=0,
+    )
+    canary = result.waves[0] if result.waves else None
+    verdict = {
+        "passed": result.state == "paused",
+        "state": result.state,
+        "reason": result.reason,
+        "wave": canary.name if canary else None,
+        "targets": canary.targets if canary else 0,
+        "health": canary.health.as_dict() if canary and canary.health else None,
+        "actor": actor,
+    }
+    task = store.record_canary(task.id, task.plan_hash, verdict)
+    log(f"{task.id}: canary {'passed' if verdict['passed'] else 'failed'}: {result.reason}")
+    return ExecutionOutcome(task.id, task.state, result.reason, plan.metadata.id, result)
 
 
 def dry_run_task(
@@ -440,6 +494,9 @@ __all__ = [
     "PlanningOutcome",
     "Proposed",
     "approval_of",
+    "canary_passed",
+    "canary_waiting",
+    "run_canary",
     "environment_fleet_size",
     "dry_run_task",
     "find_finding",
