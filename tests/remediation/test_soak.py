@@ -25,17 +25,13 @@ class DiesInSoak(MemoryDriver):
         return super().health(plan, index)
 
 
-@pytest.fixture(scope="module")
-def gate():
-    return Gate.embedded()
-
-
 @pytest.fixture()
-def audit(tmp_path):
-    return audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
+def gate_and_audit(tmp_path):
+    return Gate.embedded(), audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
 
 
-def test_a_healthy_wave_is_watched_for_the_whole_soak(gate, audit):
+def test_a_healthy_wave_is_watched_for_the_whole_soak(gate_and_audit):
+    gate, audit = gate_and_audit
     driver, clock = MemoryDriver(), Clock()
     result = run(plan(soak_seconds=20), driver, gate, audit, clock)
     assert result.state == "succeeded"
@@ -44,7 +40,8 @@ def test_a_healthy_wave_is_watched_for_the_whole_soak(gate, audit):
     assert (record["healthy"], record["polls"], record["soak_seconds"], record["waited_seconds"]) == (True, 5, 20, 20)
 
 
-def test_a_canary_that_dies_during_the_soak_fails_its_wave(gate, audit):
+def test_a_canary_that_dies_during_the_soak_fails_its_wave(gate_and_audit):
+    gate, audit = gate_and_audit
     driver, clock = DiesInSoak(), Clock()
     result = run(plan(soak_seconds=60), driver, gate, audit, clock)
     assert result.state == "rolled_back"
@@ -53,7 +50,8 @@ def test_a_canary_that_dies_during_the_soak_fails_its_wave(gate, audit):
     assert set(driver.images.values()) == {"old"}
 
 
-def test_without_a_soak_the_same_canary_would_have_passed(gate, audit):
+def test_without_a_soak_the_same_canary_would_have_passed(gate_and_audit):
+    gate, audit = gate_and_audit
     driver = DiesInSoak()
     assert run(plan(), driver, gate, audit).state == "succeeded"  # what the soak is for
 
