@@ -71,10 +71,12 @@ def main() -> int:
             queue = store.list(states="pending_approval")
             pending = len(queue)
             by_risk = Counter(t.risk_level for t in queue)
+            by_env = Counter(t.environment for t in queue)
             print(f"{day}: {len(outcomes)} findings, {sum(states.values()) + deferred} plans built, proposed "
                   f"{dict(sorted(states.items()))}, {deferred} deferred (scope had an open plan), "
                   f"{mixed} mixed-family groups not planned; planning took {seconds:.1f} s")
-            print(f"{day}: queue {pending} pending task(s) by risk {dict(sorted(by_risk.items()))}; "
+            print(f"{day}: queue {pending} pending task(s) by risk {dict(sorted(by_risk.items()))}, "
+                  f"by environment {dict(sorted(by_env.items()))}; "
                   f"superseded so far {len([t for t in store.list(states='rejected') if (t.reason or '').startswith('superseded by')])}")
         gate.close()
     verdict = "meets" if pending <= GOAL else "MISSES"
