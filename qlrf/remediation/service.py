@@ -14,6 +14,15 @@ open: it is decided again when the wave runs), then propose each plan to the tas
   a transient error must not become a permanent rejection of that plan hash);
 * any policy deny -> the task is ``rejected``; any wave needing approval -> ``pending_approval``;
   otherwise -> ``approved`` by ``policy:auto`` (TaskStore.propose, idempotent on the plan hash).
+* one open plan per site x environment x platform (:func:`propose_plans`, :mod:`.queue`): the
+  finding's plans go best-ranked first; only the first that waits for a person is proposed, and it
+  supersedes the scope's older pending plans; the rest are deferred (``PlanningOutcome.deferred``).
+  What planning left out (mixed-family groups, deferred plans) is audited once per finding
+  (``planning_notes``). :func:`propose_day` plans a whole day this way (``qlrf plan propose``).
+
+canary_only (:func:`run_canary`): a pending task whose decision says ``canary_allowed`` runs its
+canary wave alone before the approval; the verdict is kept with the task (a failed canary rejects
+it), and :func:`run_approved` then starts at wave 1.
 
 Execution (:func:`run_approved`): load the approved task, refuse it unless the audit log holds its
 authentic approval record (``TaskStore.approval_problem``: a state written straight into the
