@@ -111,6 +111,8 @@ def plan_remediation(
         return []
     for note in outcome.skipped:
         context.log.warning(f"not planned: {note}")
+    for note in outcome.deferred:
+        context.log.info(f"deferred: {note}")
     proposed = [p.as_dict() for p in outcome.proposed]
     context.add_output_metadata({
         "finding": outcome.finding.summary(),
@@ -118,6 +120,7 @@ def plan_remediation(
         "states": MetadataValue.json(outcome.states()),
         "tasks": MetadataValue.json(proposed),
         "skipped_targets": len(outcome.skipped),
+        "deferred_plans": len(outcome.deferred),
     })
     return proposed
 
