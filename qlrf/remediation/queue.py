@@ -70,10 +70,21 @@ def finding_day(task: Task) -> str:
         return ""
 
 
+def is_plan(task: Task) -> bool:
+    """A patch-plan task. Why the getattr: the task store gains a ``kind`` (``ai_task``) on a parallel
+    branch; AI tasks must never be superseded, ranked or bulk-decided as plans here."""
+    return getattr(task, "kind", "patch_plan") == "patch_plan"
+
+
+def pending_plans(store: TaskStore, environment: str | None = None) -> list[Task]:
+    """Pending patch-plan tasks, oldest first."""
+    return [t for t in store.list(states="pending_approval", environment=environment) if is_plan(t)]
+
+
 def open_in_scope(store: TaskStore, plan: PatchPlan) -> list[Task]:
-    """The pending tasks of `plan`'s scope, oldest first."""
+    """The pending plan tasks of `plan`'s scope, oldest first."""
     scope = scope_of(plan)
-    return [t for t in store.list(states="pending_approval", environment=plan.metadata.environment) if scope_of(t) == scope]
+    return [t for t in pending_plans(store, plan.metadata.environment) if scope_of(t) == scope]
 
 
 @dataclass(frozen=True)
@@ -94,9 +105,9 @@ QUEUE_HEADER = f"{'score':>5} {'task':<22}{'risk':<9}{'env':<9}{'platform':<9}{'
 
 
 def ranked_queue(store: TaskStore, *, environment: str | None = None) -> list[QueueEntry]:
-    """The pending tasks, best-ranked first (ties: oldest first)."""
+    """The pending plan tasks, best-ranked first (ties: oldest first)."""
     entries = []
-    for task in store.list(states="pending_approval", environment=environment):
+    for task in pending_plans(store, environment):
         try:
             plan = task.plan()
             targets, revoked = plan.spec.targets.count(), _revoked(plan.metadata.finding)
@@ -150,7 +161,9 @@ __all__ = [
     "QueueEntry",
     "bulk_decide",
     "finding_day",
+    "is_plan",
     "open_in_scope",
+    "pending_plans",
     "plan_score",
     "queue_score",
     "rank_plans",

@@ -50,7 +50,7 @@ from qlrf.remediation.gate import Decision, gate_request
 from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import RemediationPolicy
-from qlrf.remediation.queue import finding_day, open_in_scope, plan_score, rank_plans, scope_of
+from qlrf.remediation.queue import finding_day, is_plan, open_in_scope, plan_score, rank_plans, scope_of
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
@@ -411,7 +411,8 @@ def run_approved(
 
 def canary_waiting(task: Task) -> bool:
     """A pending canary_only task whose canary may run before the approval and has not run yet."""
-    return task.state == "pending_approval" and task.decision.get("canary_allowed") is True and "canary" not in task.decision
+    return (task.state == "pending_approval" and is_plan(task) and task.decision.get("canary_allowed") is True
+            and "canary" not in task.decision)
 
 
 def canary_passed(task: Task) -> bool:
