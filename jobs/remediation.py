@@ -39,10 +39,12 @@ class FindingConfig(Config):
 
 
 class ExecutionConfig(Config):
-    """Which approved plan to execute; ``dry_run`` walks its waves and lists the cloud calls instead."""
+    """Which approved plan to execute; ``dry_run`` walks its waves and lists the cloud calls instead;
+    ``canary_only`` runs a pending canary_only plan's canary wave alone, before its approval."""
 
     plan_hash: str
     dry_run: bool = False
+    canary_only: bool = False
 
 
 def planning_run_config(partition: str, finding: Finding, requested_by: str) -> dict:
@@ -54,10 +56,12 @@ def planning_run_config(partition: str, finding: Finding, requested_by: str) -> 
     return {"ops": {PLAN_OP: {"config": config}}}
 
 
-def execution_run_config(plan_hash: str, *, dry_run: bool = False) -> dict:
+def execution_run_config(plan_hash: str, *, dry_run: bool = False, canary_only: bool = False) -> dict:
     config: dict = {"plan_hash": plan_hash}
     if dry_run:
         config["dry_run"] = True
+    if canary_only:
+        config["canary_only"] = True
     return {"ops": {EXECUTE_OP: {"config": config}}}
 
 
@@ -107,6 +111,8 @@ def plan_remediation(
         return []
     for note in outcome.skipped:
         context.log.warning(f"not planned: {note}")
+    for note in outcome.deferred:
+        context.log.info(f"deferred: {note}")
     proposed = [p.as_dict() for p in outcome.proposed]
     context.add_output_metadata({
         "finding": outcome.finding.summary(),
@@ -114,6 +120,7 @@ def plan_remediation(
         "states": MetadataValue.json(outcome.states()),
         "tasks": MetadataValue.json(proposed),
         "skipped_targets": len(outcome.skipped),
+        "deferred_plans": len(outcome.deferred),
     })
     return proposed
 
@@ -140,9 +147,10 @@ def execute_approved_plan(
 ) -> dict:
     if config.dry_run:
         return _dry_run(context, config, remediation, gate)
+    run = service.run_canary if config.canary_only else service.run_approved
     engine = gate.get()
     try:
-        outcome = service.run_approved(
+        outcome = run(
             remediation.store(), config.plan_hash, driver_for=remediation.driver, gate=engine, audit=remediation.audit(),
             actor=f"dagster:{context.run_id}", log=context.log.info,
         )
@@ -155,6 +163,8 @@ def execute_approved_plan(
         return {"task_id": outcome.task_id, "state": outcome.state, "skipped": True}
     summary = MetadataValue.json(outcome.result.summary())
     context.add_output_metadata({"task_id": outcome.task_id, "state": outcome.state, "execution": summary})
+    if config.canary_only and outcome.result.state == "paused":
+        return {"task_id": outcome.task_id, "state": outcome.state, "canary": "passed"}
     if outcome.state != "succeeded":
         raise Failure(f"{outcome.task_id} ({outcome.plan_id}) {outcome.state}: {outcome.reason}", metadata={"execution": summary})
     return {"task_id": outcome.task_id, "state": outcome.state, "waves": len(outcome.result.waves)}

@@ -25,3 +25,13 @@ needs_approval contains concat("", ["canary_only: wave ", common.show(common.fie
 	input.autonomy_mode == "canary_only"
 	input.action == "execute_wave"
 }
+
+# canary_only as the policy says (issue 12 item 5): a later wave runs only after the canary passed its
+# health gate, approved or not. The executor sets canary_passed (true only if exactly true): in the
+# same run after wave 0, or from the verdict of the canary-only run that preceded the approval.
+deny contains concat("", ["canary_only: wave ", common.show(common.field("wave")), " runs only after the canary passed its health gate"]) if {
+	input.autonomy_mode == "canary_only"
+	input.action == "execute_wave"
+	not common.canary
+	not input.canary_passed == true
+}

@@ -9,6 +9,8 @@ import data.qlrf.gate
 
 test_prod_canary_in_canary_only_is_allowed if {
 	gate.decision == {"allow": true, "requires_approval": false, "deny": set(), "approval_reasons": set(), "approved": false} with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "low"
@@ -22,12 +24,15 @@ test_prod_canary_in_canary_only_is_allowed if {
 
 test_later_wave_waits_for_approval if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "low"
 		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.targets as 40
 		with input.wave as 1
+		with input.canary_passed as true
 		with input.drift_delta as 8
 		with input.maintenance_window_open as true
 	d.allow == false
@@ -37,12 +42,15 @@ test_later_wave_waits_for_approval if {
 
 test_approved_later_wave_is_allowed if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "canary_only"
 		with input.risk_level as "high"
 		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		with input.targets as 40
 		with input.wave as 1
+		with input.canary_passed as true
 		with input.drift_delta as 8
 		with input.maintenance_window_open as true
 		with input.requested_by as "sensor:drift"
@@ -54,6 +62,8 @@ test_approved_later_wave_is_allowed if {
 
 test_approval_of_another_plan_denies if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "staging"
 		with input.autonomy_mode as "full_auto"
 		with input.risk_level as "high"
@@ -68,6 +78,8 @@ test_approval_of_another_plan_denies if {
 
 test_self_approval_denies if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "staging"
 		with input.autonomy_mode as "full_auto"
 		with input.risk_level as "critical"
@@ -84,6 +96,8 @@ test_self_approval_denies if {
 
 test_high_risk_in_full_auto_needs_approval if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "dev"
 		with input.autonomy_mode as "full_auto"
 		with input.risk_level as "high"
@@ -97,10 +111,14 @@ test_high_risk_in_full_auto_needs_approval if {
 
 test_plan_only_plans_but_never_executes if {
 	gate.allow with input.action as "plan"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "plan_only"
 		with input.risk_level as "critical"
 	not gate.allow with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "plan_only"
 		with input.risk_level as "low"
@@ -114,6 +132,8 @@ test_plan_only_plans_but_never_executes if {
 
 test_unknown_environment_is_never_allowed if {
 	not gate.allow with input.action as "plan"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "PROD"
 		with input.autonomy_mode as "full_auto"
 		with input.risk_level as "low"
@@ -121,6 +141,8 @@ test_unknown_environment_is_never_allowed if {
 
 test_every_reason_is_reported if {
 	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12"]
 		with input.environment as "prod"
 		with input.autonomy_mode as "full_auto"
 		with input.risk_level as "low"
@@ -133,4 +155,83 @@ test_every_reason_is_reported if {
 		"production waves run only inside an open maintenance window",
 		"drift delta 30% exceeds the prod limit of 10%",
 	}
+}
+
+# Never change what a VM is (image_family.rego): a plan mixing families is denied, as a plan and per wave.
+test_mixed_family_plan_is_denied if {
+	d := gate.decision with input.action as "execute_wave"
+		with input.environment as "dev"
+		with input.autonomy_mode as "full_auto"
+		with input.risk_level as "low"
+		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.targets as 4
+		with input.wave as 0
+		with input.canary as true
+		with input.drift_delta as 1
+		with input.to_family as "debian-12"
+		with input.from_families as ["debian-12", "ubuntu-22.04"]
+	d.allow == false
+	d.deny == {"never change what a VM is: from-family 'ubuntu-22.04' is not the to-family 'debian-12'"}
+}
+
+test_mixed_family_wave_is_denied_even_approved if {
+	d := gate.decision with input.action as "execute_wave"
+		with input.to_family as "debian-12"
+		with input.from_families as ["ubuntu-22.04"]
+		with input.environment as "staging"
+		with input.autonomy_mode as "canary_only"
+		with input.risk_level as "high"
+		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.targets as 4
+		with input.wave as 1
+		with input.canary_passed as true
+		with input.drift_delta as 5
+		with input.requested_by as "sensor:drift"
+		with input.approval as {"plan_hash": "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "approver": "alice"}
+	d.allow == false
+	d.approved == true
+	d.deny == {"never change what a VM is: from-family 'ubuntu-22.04' is not the to-family 'debian-12'"}
+}
+
+test_target_without_family_is_denied if {
+	d := gate.decision with input.action as "execute_wave"
+		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.targets as 4
+		with input.wave as 1
+		with input.drift_delta as 1
+		with input.to_family as "debian-12"
+		with input.from_families as [null, "debian-12"]
+		with input.environment as "dev"
+		with input.autonomy_mode as "full_auto"
+		with input.risk_level as "low"
+	d.allow == false
+	d.deny == {"every target must carry its from-family: a target without one could be any OS"}
+}
+
+test_wave_without_families_is_denied if {
+	d := gate.decision with input.action as "execute_wave"
+		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.targets as 4
+		with input.wave as 1
+		with input.drift_delta as 1
+		with input.environment as "dev"
+		with input.autonomy_mode as "full_auto"
+		with input.risk_level as "low"
+	d.allow == false
+	d.deny == {
+		"the plan must carry each target's from-family (from_families is missing or empty)",
+		"the plan must name its to-image family (to_family)",
+	}
+}
+
+test_rollback_is_never_stopped_by_families if {
+	d := gate.decision with input.action as "rollback"
+		with input.to_family as "debian-12"
+		with input.from_families as ["ubuntu-22.04"]
+		with input.environment as "dev"
+		with input.autonomy_mode as "full_auto"
+		with input.risk_level as "low"
+		with input.plan_hash as "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		with input.targets as 4
+	d.allow == true
 }

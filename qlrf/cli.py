@@ -388,11 +388,65 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    """Who runs the CLI: the trusted local mode's identity (the OS account), never typed."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _print_queue(store) -> int:
+    from qlrf.remediation.queue import QUEUE_HEADER, ranked_queue
+
+    entries = ranked_queue(store)
+    print(QUEUE_HEADER)
+    for entry in entries:
+        print(entry.line())
+    print(f"queue: {len(entries)} pending task(s)")
+    return len(entries)
+
+
+def cmd_plan_propose(args: argparse.Namespace) -> int:
+    """Plan a day's findings as remediation_planning_job does, then print the approval queue."""
+    from qlrf.remediation import service
+    from qlrf.remediation.gate import Gate
+    from qlrf.remediation.policy import RemediationPolicy
+    from qlrf.warehouse import Warehouse
+
+    wh = Warehouse(Settings.from_env().warehouse)
+    day = args.date.isoformat() if args.date else service.newest_drift_day(wh)
+    store = _task_store()
+    gate = Gate.from_env()
+    try:
+        outcomes = service.propose_day(wh, RemediationPolicy.load(args.policy), store, gate, day=day, site=args.site,
+                                       requested_by=_cli_actor(), log=print)
+    except service.GateUnavailable as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        gate.close()
+    for outcome in outcomes:
+        for note in outcome.skipped:
+            print(f"not planned: {note}")
+    states: dict[str, int] = {}
+    for outcome in outcomes:
+        for state, n in outcome.states().items():
+            states[state] = states.get(state, 0) + n
+    deferred = sum(len(o.deferred) for o in outcomes)
+    print(f"{day}: {len(outcomes)} finding(s){' at ' + args.site if args.site else ''}; proposed "
+          f"{json.dumps(states, sort_keys=True)}; {deferred} deferred (their scope has an open plan)")
+    _print_queue(store)
+    return 0
+
+
 def cmd_plan_execute(args: argparse.Namespace) -> int:
-    """Dry run only: a real execution starts from an approved task (remediation_execution_job)."""
+    """A task id: execute the approved task (as remediation_execution_job does), or dry-run it.
+    A plan file: dry run only (as before)."""
+    if not Path(args.file).is_file():
+        return _execute_task(args)
     if not args.dry_run:
-        print("error: `qlrf plan execute` only dry-runs (add --dry-run): a real execution runs from an approved task, "
-              "through remediation_execution_job (launched by remediation_approval_sensor)", file=sys.stderr)
+        print("error: a plan file only dry-runs (add --dry-run); to execute, give the approved task's id: "
+              "`qlrf plan execute TASK_ID`", file=sys.stderr)
         return 2
     import getpass
 
@@ -428,6 +482,45 @@ def cmd_plan_execute(args: argparse.Namespace) -> int:
     return 1 if result.error else 0
 
 
+def _execute_task(args: argparse.Namespace) -> int:
+    from qlrf.remediation import service
+    from qlrf.remediation.calls import CallRecorder
+    from qlrf.remediation.drivers import driver_for
+    from qlrf.remediation.gate import Gate
+
+    store = _task_store()
+    task = store.get(args.file)  # TaskNotFound (a ValueError): exit 2 naming the id
+    actor = _cli_actor()
+
+    def progress(message: str) -> None:
+        print(f"{datetime.now(UTC):%H:%M:%S} {message}", flush=True)
+
+    gate = Gate.from_env()
+    try:
+        if args.dry_run:
+            result = service.dry_run_task(
+                store, task.plan_hash, driver_for=lambda p: driver_for(p, recorder=CallRecorder(dry_run=True)), gate=gate,
+                audit=store.audit, actor=actor, now=datetime.now(UTC), log=lambda _: None)
+            print(json.dumps(result.summary(), default=json_default) if args.json else "\n".join(result.lines()))
+            return 1 if result.error else 0
+        outcome = service.run_approved(
+            store, task.plan_hash, driver_for=lambda p: driver_for(p, recorder=CallRecorder(dry_run=False)), gate=gate,
+            audit=store.audit, actor=actor, log=progress, now=datetime.now(UTC))
+    except service.ExecutionRefused as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        gate.close()
+    if outcome.skipped:
+        print(outcome.note)
+        return 0
+    if args.json:
+        print(json.dumps({"task_id": outcome.task_id, "state": outcome.state, **outcome.result.summary()}, default=json_default))
+    else:
+        print(f"{outcome.task_id} ({outcome.plan_id}): {outcome.state}: {outcome.reason}")
+    return 0 if outcome.state == "succeeded" else 1
+
+
 def _task_store():
     from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
@@ -452,8 +545,16 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approvals_queue(args: argparse.Namespace) -> int:
+    _print_queue(_task_store())
+    return 0
+
+
 def cmd_approvals_show(args: argparse.Namespace) -> int:
     task = _task_store().get(args.task_id)
+    if args.plan:  # the exact document whose hash an approval binds: `qlrf plan validate` accepts it
+        sys.stdout.write(task.plan_yaml)
+        return 0
     print(f"task        {task.id}  state {task.state}  requested by {task.requested_by}")
     if task.expires_at:
         print(f"expires     {task.expires_at.isoformat()}")
@@ -462,6 +563,11 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     if task.supersedes:
         print(f"supersedes  {task.supersedes}")
     decision = {k: v for k, v in task.decision.items() if k != "input"}
+    canary = task.decision.get("canary")
+    if canary:  # canary_only: the verdict of the canary that ran before the approval
+        print(f"canary      {'passed' if canary.get('passed') else 'FAILED'}: {canary.get('reason')}")
+    elif task.decision.get("canary_allowed") and task.state == "pending_approval":
+        print("canary      may run before the approval (canary_only); no verdict yet")
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
     if task.kind == "patch_plan":
         print(_plan_summary(task.plan()))
@@ -482,10 +588,33 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
 
 def _cmd_review(args: argparse.Namespace, approve: bool) -> int:
     store = _task_store()
+    if args.bulk:
+        return _cmd_bulk(store, args, approve)
+    if args.risk or args.environment or args.site or args.platform:
+        raise ValueError("--risk, --environment, --site and --platform select tasks for --bulk only")
+    if not args.task_id or not args.hash:
+        raise ValueError("give TASK_ID and --hash (the plan hash you reviewed), or --bulk --risk low")
     act = store.approve if approve else store.reject
     task = act(args.task_id, args.hash, args.approver, args.reason)
     print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
     return 0
+
+
+def _cmd_bulk(store, args: argparse.Namespace, approve: bool) -> int:
+    from qlrf.remediation.queue import bulk_decide
+
+    if args.task_id or args.hash:
+        raise ValueError("--bulk decides every matching low-risk task: give no TASK_ID or --hash")
+    if not args.risk:
+        raise ValueError("--bulk needs --risk low (bulk decisions are for low-risk plans only)")
+    result = bulk_decide(store, approve=approve, approver=args.approver, reason=args.reason, risk=args.risk,
+                         environment=args.environment, site=args.site, platform=args.platform)
+    for task in result.decided:
+        print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
+    for refusal in result.refused:
+        print(f"refused: {refusal}", file=sys.stderr)
+    print(f"{len(result.decided)} task(s) {'approved' if approve else 'rejected'}, {len(result.refused)} refused", file=sys.stderr)
+    return 1 if result.refused else 0
 
 
 def cmd_approvals_approve(args: argparse.Namespace) -> int:
@@ -556,8 +685,13 @@ def add_alert_commands(sub) -> None:
     al.set_defaults(func=cmd_alerts_list)
 
 
-def add_remediation_commands(sub) -> None:
+def add_remediation_commands(sub, day=date.fromisoformat) -> None:
     plan = sub.add_parser("plan", help="patch plans (YAML contracts)").add_subparsers(dest="plan_command", required=True)
+    propose = plan.add_parser("propose", help="plan a day's findings (as the planning job does) and print the queue")
+    propose.add_argument("--date", type=day, help="YYYY-MM-DD; default: the newest drift day in the warehouse")
+    propose.add_argument("--site", help="only this site's findings")
+    propose.add_argument("--policy", help="remediation policy file (default: QLRF_REMEDIATION_POLICY or policy/remediation.yaml)")
+    propose.set_defaults(func=cmd_plan_propose)
     show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
     show.add_argument("file")
     show.add_argument("--json", action="store_true")
@@ -565,10 +699,10 @@ def add_remediation_commands(sub) -> None:
     validate = plan.add_parser("validate", help="exit 0 if valid, 2 with the field named if not")
     validate.add_argument("file")
     validate.set_defaults(func=cmd_plan_validate)
-    execute = plan.add_parser("execute", help="--dry-run: each wave's gate decision and every cloud call, nothing changed")
-    execute.add_argument("file")
-    execute.add_argument("--dry-run", action="store_true",
-                         help="required: list the calls without making them (real runs start from an approved task)")
+    execute = plan.add_parser("execute", help="execute an approved task (TASK_ID) with progress, as the execution job does; "
+                                              "--dry-run: each wave's gate decision and every cloud call, nothing changed")
+    execute.add_argument("file", metavar="TASK_ID|FILE", help="an approved task's id, or a plan file (dry run only)")
+    execute.add_argument("--dry-run", action="store_true", help="list the calls without making them")
     execute.add_argument("--fleet-size", type=int, help="the environment's VM count; default: the approval task's")
     execute.add_argument("--json", action="store_true")
     execute.set_defaults(func=cmd_plan_execute)
@@ -581,13 +715,22 @@ def add_remediation_commands(sub) -> None:
     ls.set_defaults(func=cmd_approvals_list)
     sh = appr.add_parser("show", help="one task with its plan and policy decision")
     sh.add_argument("task_id")
+    sh.add_argument("--plan", action="store_true", help="print only the exact plan YAML whose hash an approval binds")
     sh.set_defaults(func=cmd_approvals_show)
+    qu = appr.add_parser("queue", help="pending tasks ranked by risk score and exposure")
+    qu.set_defaults(func=cmd_approvals_queue)
     for name, func, verb in (("approve", cmd_approvals_approve, "approve"), ("reject", cmd_approvals_reject, "reject")):
-        p = appr.add_parser(name, help=f"{verb} a pending task, bound to the plan hash you reviewed")
-        p.add_argument("task_id")
-        p.add_argument("--hash", required=True, help="the plan hash you reviewed (sha256:...)")
+        p = appr.add_parser(name, help=f"{verb} a pending task, bound to the plan hash you reviewed "
+                                       f"(--bulk --risk low: every pending low-risk task)")
+        p.add_argument("task_id", nargs="?")
+        p.add_argument("--hash", help="the plan hash you reviewed (sha256:...)")
         p.add_argument("--approver", required=True)
         p.add_argument("--reason", required=True)
+        p.add_argument("--bulk", action="store_true", help=f"{verb} every pending task of --risk (low only)")
+        p.add_argument("--risk", choices=["low", "medium", "high", "critical"], help="with --bulk: must be low")
+        p.add_argument("--environment", help="with --bulk: only this environment")
+        p.add_argument("--site", help="with --bulk: only this site")
+        p.add_argument("--platform", choices=PLATFORMS, help="with --bulk: only this platform")
         p.set_defaults(func=func)
 
     audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
@@ -709,7 +852,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     ev.set_defaults(func=cmd_ai_eval)
 
-    add_remediation_commands(sub)
+    add_remediation_commands(sub, day)
     return parser
 
 

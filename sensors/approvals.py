@@ -7,6 +7,10 @@ and ``TaskStore.start`` lets exactly one run move the task to running, so a plan
 once, ever; a changed plan has a new hash and needs a new approval. A plan whose maintenance window
 is closed now is held back (no request, so its run key stays unused) until a tick inside the window.
 This sensor changes machines: it ships STOPPED (see pipelines/definitions.py to enable it).
+canary_only as the policy says: a pending task whose canary the gate allows before any approval
+(``decision.canary_allowed``) and that has no canary verdict yet becomes a canary-only run
+(``canary_only`` config, ``run_key = "canary:<plan hash>"``); its verdict is kept with the task,
+and after the approval the execution run starts at the first later wave.
 
 ``approval_expiry_sensor``: expires pending tasks past their 24 h (``TaskStore.expire_due``, audited
 as ``expiry``), and alerts on approvals expiring within 2 h and on those it expired. It launches
@@ -33,6 +37,7 @@ from jobs.remediation import EXECUTION_JOB, execution_run_config, remediation_ex
 from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
 from qlrf.remediation.approvals import Task, TaskStore
+from qlrf.remediation.service import canary_waiting
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 
@@ -57,7 +62,10 @@ def evaluate_approvals(
     """One RunRequest per approved, not yet started task whose maintenance window is open."""
     now = now or datetime.now(UTC)
     tick = ApprovalTick()
-    for task in store.approved_waiting():
+    canaries = [t for t in store.list(states="pending_approval") if canary_waiting(t)]
+    for task in [*store.approved_waiting(), *canaries]:
+        canary = task.state == "pending_approval"
+        run_key = f"canary:{task.plan_hash}" if canary else task.plan_hash
         try:
             plan = task.plan()
         except Exception as exc:  # noqa: BLE001 - a corrupt plan must not block the others
@@ -69,9 +77,9 @@ def evaluate_approvals(
             continue
         tick.requests.append(
             RunRequest(
-                run_key=task.plan_hash,
+                run_key=run_key,
                 job_name=EXECUTION_JOB,
-                run_config=execution_run_config(task.plan_hash),
+                run_config=execution_run_config(task.plan_hash, canary_only=canary),
                 tags={
                     "qlrf/task_id": task.id,
                     "qlrf/plan_id": task.plan_id,
@@ -80,12 +88,13 @@ def evaluate_approvals(
                     "qlrf/platform": task.platform,
                     "qlrf/approver": task.approver or "",
                     "qlrf/trigger": sensor_name,
+                    "qlrf/canary_only": str(canary).lower(),
                 },
             )
         )
         if audit is not None:
-            audit.append_once("sensor_request", f"sensor:{sensor_name}", task.plan_hash, {
-                "job": EXECUTION_JOB, "run_key": task.plan_hash, "task_id": task.id, "plan_id": task.plan_id,
+            audit.append_once("sensor_request", f"sensor:{sensor_name}", run_key, {
+                "job": EXECUTION_JOB, "run_key": run_key, "task_id": task.id, "plan_id": task.plan_id,
                 "approver": task.approver, "environment": task.environment, "platform": task.platform,
             })
     return tick

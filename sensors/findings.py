@@ -10,9 +10,11 @@ with ``run_key = "<date>|<platform>|<finding fingerprint>"``: re-materialising a
 the same facts asks for nothing new (Dagster drops a run key it has seen), changed facts make new
 keys. The run config carries the finding's scope and fingerprint; the job re-reads its targets.
 
-With no cursor yet (first start) it reads every drift_scores materialisation the instance holds,
-oldest first; to start from now instead, set the cursor to the newest event's storage id
-(``dagster sensor cursor drift_findings_sensor --set <id>``) before starting it.
+With no cursor yet (first start) it plans only the newest day: of the newest ``EVENTS_PER_TICK``
+materialisations it keeps those of the newest partition date, and the cursor moves past all of them.
+The backlog of older days is not planned (a note says how many partitions it skipped): a first
+start on an estate with history would otherwise fill the approval queue with stale plans, each
+superseded by the next day's. To plan an older day, run ``qlrf plan propose --date D``.
 
 Side effects, each at most once per run key: a ``sensor_request`` audit record, and one alert per
 partition summarising its findings (threshold breaches and revoked images).
@@ -113,14 +115,13 @@ def evaluate_findings(
     log: Callable[[str], None] = lambda _m: None,
 ) -> FindingTick:
     """The sensor's tick as a plain function (tests and bench/bench_sensor_tick.py call it)."""
-    after = int(cursor) if cursor else None
-    result = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=WATCHED, after_storage_id=after), limit=limit, ascending=True
-    )
     tick = FindingTick(cursor=cursor)
+    records = _first_start(instance, limit, tick) if not cursor else instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=WATCHED, after_storage_id=int(cursor)), limit=limit, ascending=True
+    ).records
     newest: dict[str, int] = {}
-    for record in result.records:
-        tick.cursor = str(record.storage_id)
+    for record in records:
+        tick.cursor = str(max(record.storage_id, int(tick.cursor or 0)))
         if record.partition_key is None:
             tick.notes.append(f"event {record.storage_id}: drift_scores without a partition, ignored")
             continue
@@ -170,6 +171,27 @@ def evaluate_findings(
                 dispatcher.send(alert)
         log(f"{partition}: {len(findings)} finding(s)")
     return tick
+
+
+def _first_start(instance: DagsterInstance, limit: int, tick: FindingTick) -> list:
+    """The newest partition date's records (oldest first); the cursor moves past every record read."""
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=WATCHED), limit=limit, ascending=False).records
+    if not records:
+        return []
+    tick.cursor = str(max(r.storage_id for r in records))
+    days: dict[int, str] = {}
+    for record in records:
+        try:
+            days[record.storage_id] = _day_platform(str(record.partition_key))[0]
+        except Exception:  # noqa: BLE001 - no or foreign partition: reported by the caller
+            days[record.storage_id] = ""
+    newest_day = max(days.values())
+    kept = [r for r in records if days[r.storage_id] in (newest_day, "")]
+    backlog = {str(r.partition_key) for r in records if days[r.storage_id] not in (newest_day, "")}
+    if backlog:
+        tick.notes.append(f"first start: planning only the newest day {newest_day}; {len(backlog)} older partition(s) "
+                          "not planned (qlrf plan propose --date D plans one)")
+    return sorted(kept, key=lambda r: r.storage_id)
 
 
 def build_drift_findings_sensor(

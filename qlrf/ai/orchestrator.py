@@ -15,6 +15,9 @@ Each question walks the same steps, each recorded as a :class:`~qlrf.ai.answers.
   for the policy, which denies such a task); agent, task type and intent must be the draft's and the
   user's. Never trusted against the catalogue without checking.
 * ``agent``: the spec within its agent's task types and tools (:func:`qlrf.ai.agents.violations`).
+* ``screen_scope``: the owner and group text of every VM in the resolved scope. No proposer read it,
+  so it shaped nothing: flagged and shown to the reviewer (named VM and field), not a refusal, so
+  five planted tags cannot block every fleet-wide task.
 * ``scope``: resolved against the warehouse day (:mod:`qlrf.ai.scope`); unknown names, an empty
   scope or a scope wider than the intent asked are refused; ``remediate_drift`` takes its plan from
   the planner (:mod:`qlrf.ai.remediate`).
@@ -82,8 +85,9 @@ from qlrf.warehouse import PartitionMissing, Warehouse
 
 ASK_AUDIT_KIND = "ai_ask"
 DRAFT_STEP, SCHEMA_STEP, AGENT_STEP, TASK_STEP = "draft", "schema", "agent", "task"
-STEPS: tuple[str, ...] = (SCREEN_STEP, DRAFT_STEP, TOOL_SCREEN_STEP, SCHEMA_STEP, AGENT_STEP, SCOPE_STEP, POLICY_STEP,
-                          TASK_STEP)
+SCOPE_SCREEN_STEP = "screen_scope"  # free text of every VM in a task's scope, which no proposer read
+STEPS: tuple[str, ...] = (SCREEN_STEP, DRAFT_STEP, TOOL_SCREEN_STEP, SCHEMA_STEP, AGENT_STEP, SCOPE_SCREEN_STEP,
+                          SCOPE_STEP, POLICY_STEP, TASK_STEP)
 
 
 def default_proposers(env: Mapping[str, str] | None = None) -> list[Proposer]:
@@ -147,6 +151,7 @@ class _Ask:
     boxes: list[ScreenedToolBox] = field(default_factory=list)
     draft: Draft | None = None
     intent_hits: list[Hit] = field(default_factory=list)
+    scope_hits: list[Hit] = field(default_factory=list)
     spec: TaskSpec | None = None
     task: Task | None = None
     extra_answer: list[str] = field(default_factory=list)
@@ -300,7 +305,7 @@ class Orchestrator:
         if outside:
             raise Refused(AGENT_STEP, f"agent {draft.agent!r} may not call {', '.join(map(repr, outside))}")
         run.step(AGENT_STEP, "passed", f"agent {draft.agent}: {len(called)} tool call(s) within its tools")
-        for name in (SCOPE_STEP, POLICY_STEP, TASK_STEP):
+        for name in (SCOPE_SCREEN_STEP, SCOPE_STEP, POLICY_STEP, TASK_STEP):
             run.step(name, "skipped", "read-only answer: no task")
 
     def _proposal(self, run: _Ask, draft: Draft) -> tuple[TaskProposal, bool]:
@@ -351,10 +356,14 @@ class Orchestrator:
             resolved = resolve(view, proposal.scope, proposal.task_type)
             planted = [hit for asset, field, value in view.free_text(resolved.scope)
                        for hit in screen_text(value, f"{asset}.{field}")] if resolved.ok else []
-        if planted:  # an instruction in the estate data of the VMs this task would act on
-            raise Refused(TOOL_SCREEN_STEP, "VMs in this scope carry injection-like text, so no task is created "
-                                            f"for them ({summarise(planted, 1)}); clean that field or narrow the "
-                                            "request to exclude them")
+        if planted:  # never shown to the proposer, so it shaped nothing; the reviewer must still see it
+            run.step(SCOPE_SCREEN_STEP, "flagged", summarise(planted) + ": never read by the proposer; shown to the "
+                                                   "reviewer, clean these fields")
+            run.scope_hits = planted
+            run.extra_answer.append("Warning: VMs in this scope carry injection-like text in their tags ("
+                                    + summarise(planted, 2) + "); it was not read while proposing. Clean those fields.")
+        elif resolved.ok:
+            run.step(SCOPE_SCREEN_STEP, "passed", "owner and group of every VM in scope screened")
         if not resolved.ok:
             raise Refused(SCOPE_STEP, "; ".join(resolved.problems))
         scope_note = f"{describe(resolved.scope)} on {day}: {resolved.scope.target_count} target(s)"
@@ -445,7 +454,7 @@ class Orchestrator:
             notes=tuple(run.notes),
             usage=draft.usage if draft is not None else None,
             extra={"conversation": run.conversation,
-                   "injection": [h.as_dict() for h in [*run.intent_hits, *run.tool_hits]][:20]},
+                   "injection": [h.as_dict() for h in [*run.intent_hits, *run.tool_hits, *run.scope_hits]][:20]},
         )
 
     def _record(self, run: _Ask, result: AskResult) -> None:

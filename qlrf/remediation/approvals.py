@@ -110,6 +110,8 @@ AI_TASK = "ai_task"
 KINDS: tuple[str, ...] = (PATCH_PLAN, AI_TASK)
 ANY_SCOPE = "*"  # environment/platform of an AI task whose scope names none (every one is in scope)
 NO_EXECUTOR = "no executor for AI task type {task_type!r} yet (issue 13 brings DR drills): it can be approved or rejected, not run"
+QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope
+CANARY_ACTOR = "policy:canary"  # records a canary-only run's verdict (and rejects a failed canary's plan)
 
 
 class TaskStateError(ValueError):
@@ -420,17 +422,29 @@ class TaskStore:
 
     # --- proposing ---------------------------------------------------------------------------------
 
-    def propose(self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any) -> Task:
-        """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash."""
+    def propose(
+        self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, supersede: Iterable[str] = ()
+    ) -> Task:
+        """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash.
+
+        `supersede`: pending tasks this plan replaces (the queue keeps one open plan per scope). When
+        the new task is pending or approved, each of them still pending is rejected "superseded by
+        <new id>" by ``policy:queue`` in the same transaction (audited); ``supersedes`` names the first.
+        """
         requested_by = _identity(requested_by, "requested_by")
         sealed = _sealed(plan)
         existing = self.by_hash(sealed.content_hash)
         if existing is not None:
             return existing
         decision = _decision_dict(decision)
+        replaced = [t for t in dict.fromkeys(supersede) if t != task_id_for(sealed.content_hash)]
         try:
             with self._write() as change:
-                task = self._insert(change, sealed, requested_by, decision, self._now(change.conn), supersedes=None)
+                now = self._now(change.conn)
+                task = self._insert(change, sealed, requested_by, decision, now, supersedes=replaced[0] if replaced else None)
+                if task.state in ("pending_approval", "approved"):
+                    for old_id in replaced:
+                        self._supersede(change, old_id, task, now)
         except IntegrityError:  # a concurrent propose of the same plan won
             found = self.by_hash(sealed.content_hash)
             if found is None:
@@ -477,6 +491,15 @@ class TaskStore:
             "supersedes": supersedes,
         })
         return self._settle(change, task_id, spec.content_hash, decision, now, force_pending=not _reasons(decision, "deny"))
+
+    def _supersede(self, change: _Change, old_id: str, new: Task, now: datetime) -> None:
+        old = self._load(change.conn, old_id, for_update=True)
+        if old.state != "pending_approval":
+            return  # decided meanwhile: nothing to supersede
+        self._move(change, old, "rejected", actor=QUEUE_ACTOR, kind="rejection", reason=f"superseded by {new.id}",
+                   now=now, approver=QUEUE_ACTOR, set_approver=True,
+                   data={"superseded_by": new.id, "new_plan_hash": new.plan_hash,
+                         "scope": {"site": old.site, "environment": old.environment, "platform": old.platform}})
 
     def _insert(
         self,
@@ -702,6 +725,36 @@ class TaskStore:
             if task is not None:
                 expired.append(task)
         return expired
+
+    # --- canary_only: the canary before the approval ----------------------------------------------
+
+    def record_canary(self, task_id: str, plan_hash: str, verdict: Mapping[str, Any], *, actor: str = CANARY_ACTOR) -> Task:
+        """Keep the canary-only run's verdict with the pending task (the approval card shows it).
+
+        `verdict`: ``{"passed": bool, "state": ..., "reason": ..., "health": ...}``. Passed: the task
+        stays pending, its decision gains ``canary``. Failed: the task is rejected ("canary failed:
+        ..."): nobody should approve the later waves of a plan whose canary did not hold. Audited
+        as ``canary_verdict``.
+        """
+        verdict = json.loads(canonical_json(json.loads(json.dumps(dict(verdict), default=str))))
+        with self._write() as change:
+            now = self._now(change.conn)
+            task = self._load(change.conn, task_id, for_update=True)
+            if plan_hash != task.plan_hash:
+                raise TaskStateError(f"task {task_id}: the canary verdict is for plan {plan_hash}, the task's is {task.plan_hash}")
+            if task.state != "pending_approval":
+                raise TaskStateError(f"task {task_id}: is {task.state}, not pending_approval: canary verdict not recorded")
+            if "canary" in task.decision:
+                raise TaskStateError(f"task {task_id}: its canary verdict is recorded already")
+            decision = {**task.decision, "canary": {**verdict, "at": now.isoformat()}}
+            change.conn.execute(update(tasks).where(tasks.c.id == task_id).values(decision=canonical_json(decision)))
+            change.record("canary_verdict", actor, task_id, {"task_id": task_id, "plan_hash": plan_hash, **verdict})
+            task = self._load(change.conn, task_id)
+            if verdict.get("passed") is True:
+                return task
+            return self._move(change, task, "rejected", actor=actor, kind="rejection",
+                              reason=f"canary failed: {verdict.get('reason') or verdict.get('state')}"[:2000],
+                              now=now, approver=actor, set_approver=True)
 
     # --- execution ---------------------------------------------------------------------------------
 

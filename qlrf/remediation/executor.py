@@ -18,7 +18,9 @@ For each wave, in order:
 3. allowed: ``driver.prepare(plan)`` once (before the first change), audit ``wave_start``,
    ``driver.run_wave(plan, i)`` (the driver replaces instances in chunks of
    ``spec.max_unavailable``), then ``driver.health(plan, i)`` polled until healthy or the plan's
-   ``health_gate.timeout_seconds`` -> audit ``health_gate`` and ``wave_end``;
+   ``health_gate.timeout_seconds``, then (the soak) polled on for ``health_gate.soak_seconds``,
+   every look still healthy: a canary that dies a second after launch fails its wave
+   -> audit ``health_gate`` and ``wave_end``;
 4. unhealthy (or the wave raised): the gate decides the ``rollback`` action (audited), then
    ``driver.rollback(plan, waves_done)`` restores the previous launch-template version / image /
    template / VM; audit ``rollback``; the plan stops as ``rolled_back`` (``failed`` when the gate
@@ -41,7 +43,7 @@ from qlrf.remediation.gate.request import window_open as gate_window_open
 from qlrf.remediation.plans import PatchPlan
 
 POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.remediation.approvals records them)
-State = Literal["succeeded", "failed", "rolled_back", "blocked"]
+State = Literal["succeeded", "failed", "rolled_back", "blocked", "paused"]  # paused: stopped after `stop_after`
 WaveState = Literal["blocked", "healthy", "unhealthy", "error"]
 
 
@@ -164,6 +166,8 @@ def execute_plan(
     poll_interval: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
     subject: str | None = None,
+    first_wave: int = 0,
+    stop_after: int | None = None,
 ) -> ExecutionResult:
     """Run ``plan`` through ``driver`` under ``gate``; see the module docstring.
 
@@ -172,6 +176,11 @@ def execute_plan(
     for tests (the health gate's deadline is measured on ``clock``). ``poll_interval``: seconds
     between health looks. ``subject``: what the audit records are about (the approval task id,
     ``task-...``, when there is one; default ``plan:<plan id>``).
+
+    canary_only (issue 12 item 5): ``stop_after=0`` runs the canary wave alone and ends ``paused``
+    once it is healthy (the later waves wait for the approval of the plan hash); ``first_wave=1``
+    then runs the later waves of a plan whose canary passed in that earlier run (told to the gate as
+    ``canary_passed``; a rollback covers the canary's wave too, as far as the driver can restore it).
     """
     if fleet_size < 1:
         raise ValueError(f"fleet_size must be >= 1 (the environment's VM count), got {fleet_size}")
@@ -195,9 +204,12 @@ def execute_plan(
     if plan.content_hash is not None and plan.content_hash != plan_hash:
         return finish("blocked", "the plan's content_hash does not match its content (edited after sealing?)")
 
+    canary_ok = {"passed": first_wave > 0}  # a canary passed in an earlier run, or (below) in this one
+
     def request_for(action: str, index: int, targets: int | None = None, reason: str | None = None) -> dict[str, Any]:
         return gate_request(plan, action=action, wave=index, requested_by=requested_by, fleet_size=fleet_size,
-                            window_is_open=window_open, approval=approval, targets=targets, reason=reason)
+                            window_is_open=window_open, approval=approval, targets=targets, reason=reason,
+                            canary_passed=canary_ok["passed"])
 
     def roll_back(index: int, why: str) -> ExecutionResult:
         done = sorted(set(waves_done))
@@ -221,7 +233,13 @@ def execute_plan(
         return finish("rolled_back", f"{why}; rolled back waves {done}", details)
 
     prepared = False
+    waves_done.extend(range(first_wave))  # earlier runs changed these: a rollback restores them too
     for index, wave in enumerate(spec.waves):
+        if index < first_wave:
+            continue
+        if stop_after is not None and index > stop_after:
+            return finish("paused", f"waves 0..{stop_after} healthy; wave {index} ({wave.name}) waits for the approval "
+                                    f"of {plan_hash}")
         targets = plan.wave_targets(index)
         request = request_for("execute_wave", index)
         drift_delta = request["drift_delta"]
@@ -254,7 +272,7 @@ def execute_plan(
             return roll_back(index, f"wave {index} ({wave.name}) failed: {result.error}")
 
         report, polls, waited = _await_health(driver, plan, index, spec.health_gate.timeout_seconds,
-                                              poll_interval, sleep, clock)
+                                              poll_interval, sleep, clock, soak=spec.health_gate.soak_seconds)
         result.health = report
         result.state = "healthy" if report.healthy else "unhealthy"
         result.seconds = clock() - t0
@@ -262,6 +280,7 @@ def execute_plan(
                                "healthy_count": report.healthy_count, "polls": polls,
                                "waited_seconds": round(waited, 3),
                                "timeout_seconds": spec.health_gate.timeout_seconds,
+                               "soak_seconds": spec.health_gate.soak_seconds,
                                "min_healthy_percent": spec.health_gate.min_healthy_percent,
                                "details": report.details}, actor="health_gate")
         record("wave_end", {"wave": index, "state": result.state, "seconds": round(result.seconds, 3),
@@ -270,10 +289,14 @@ def execute_plan(
         if not report.healthy:
             why = (f"health gate failed after wave {index} ({wave.name}): {report.healthy_count}/{report.total} "
                    f"healthy within {spec.health_gate.timeout_seconds}s")
+            if report.details.get("soak"):
+                why += f" ({report.details['soak']})"
             problems = report.details.get("unhealthy")
             if problems:
                 why += f" (unhealthy: {_short(problems)})"
             return roll_back(index, why)
+        if wave.canary:
+            canary_ok["passed"] = True
     return finish("succeeded", f"all {len(spec.waves)} waves healthy")
 
 
@@ -296,23 +319,40 @@ def _await_health(
     interval: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    soak: float = 0.0,
 ) -> tuple[HealthReport, int, float]:
-    """Poll driver.health until healthy or the deadline; a look that raises counts as unhealthy."""
+    """Poll driver.health until healthy or the deadline, then through the soak; a look that raises
+    counts as unhealthy, and so does any look during the soak."""
     t0 = clock()
     deadline = t0 + timeout
     polls = 0
+
+    def look() -> HealthReport:
+        try:
+            return driver.health(plan, index)
+        except Exception as exc:  # noqa: BLE001 - an API hiccup is one failed look, not the verdict
+            return HealthReport(False, 0, 0, {"error": _error_text(exc)})
+
     while True:
         polls += 1
-        try:
-            report = driver.health(plan, index)
-        except Exception as exc:  # noqa: BLE001 - an API hiccup is one failed look, not the verdict
-            report = HealthReport(False, 0, 0, {"error": _error_text(exc)})
+        report = look()
         if report.healthy:
-            return report, polls, clock() - t0
+            break
         remaining = deadline - clock()
         if remaining <= 0:
             return report, polls, clock() - t0
         sleep(max(0.0, min(interval, remaining)))
+    healthy_at = clock()
+    while (remaining := healthy_at + soak - clock()) > 0:
+        sleep(max(0.0, min(interval, remaining)))
+        polls += 1
+        again = look()
+        if not again.healthy:
+            into = clock() - healthy_at
+            details = {**again.details, "soak": f"unhealthy {into:.1f}s into the {soak:g}s soak"}
+            return HealthReport(False, again.total, again.healthy_count, details), polls, clock() - t0
+        report = again
+    return report, polls, clock() - t0
 
 
 def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:

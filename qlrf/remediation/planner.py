@@ -8,8 +8,12 @@ for AWS AMIs; elsewhere when the registry has no ``*`` image), per region. In ea
 
 * targets: drifted VMs in a scaling group become the group (``asg`` / ``vmss`` / ``mig`` by
   platform; size = the ``scaling_groups`` fact's desired capacity, else the group's VMs in the
-  partition; a group goes to the plan of its drifted members' most common family); the other
-  drifted VMs are instances. vSphere VMs are always instances.
+  partition); the other drifted VMs are instances. vSphere VMs are always instances.
+* never change what a VM is: a target moves only to a newer version of its own image family, and
+  carries that ``from_family`` (the gate checks it). A group whose members (every non-terminated
+  member in the partition, drifted or not) run more than one family, or an image with no family,
+  is not planned: rebuilding it from one family's image would change the OS of the others. The
+  note naming it (``MIXED_GROUP`` ...) goes to `skipped`, for the planning output and the audit.
 * from_images: the targets' distinct current images; to_image: the current golden version for the
   environment's channel (newest non-revoked version promoted at least that far, as drift computes
   it) for the platform and region.
@@ -29,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -59,6 +62,7 @@ from qlrf.remediation.policy import EnvironmentPolicy, RemediationPolicy
 GROUP_KIND = {p.name: p.group_kind for p in REGISTRY if p.group_kind}
 GROUP_ROLLBACK = {p.name: p.group_rollback for p in REGISTRY if p.group_rollback}
 RISK_ORDER = ("low", "medium", "high", "critical")
+MIXED_GROUP = "mixed-family group"  # how a skipped note about a group of several families starts
 
 
 def risk_level(environment: str, targets: int, revoked: bool) -> str:
@@ -145,8 +149,8 @@ def current_golden(registry: pa.Table | Sequence[Mapping], platform: str, enviro
     return out
 
 
-def _target_rows(finding: Finding, vm_drift: pa.Table | str) -> tuple[list[dict], dict[tuple, int]]:
-    """The finding's VMs (with their columns) and the partition's group sizes for their groups."""
+def _target_rows(finding: Finding, vm_drift: pa.Table | str) -> tuple[list[dict], dict[tuple, int], dict[tuple, list]]:
+    """The finding's VMs (with their columns), the partition's group sizes and each group's families."""
     con = sql.connect()
     sql.relation(con, "vm_drift", vm_drift)
     con.register("wanted", pa.table({"asset_id": pa.array(list(finding.asset_ids), pa.string())}))
@@ -161,16 +165,18 @@ def _target_rows(finding: Finding, vm_drift: pa.Table | str) -> tuple[list[dict]
         params={"platform": finding.platform, "site": finding.site, "environment": finding.environment},
     ).to_arrow_table().to_pylist()
     sizes: dict[tuple, int] = {}
+    families: dict[tuple, list] = {}
     if any(r["grp"] for r in rows):
-        for account, region, grp, n in con.sql(
-            """SELECT account, region, "group", count(*) FROM vm_drift
+        for account, region, grp, n, fams in con.sql(
+            """SELECT account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
                WHERE platform = $platform AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
                GROUP BY ALL""",
             params={"platform": finding.platform},
         ).fetchall():
             sizes[(account, region, grp)] = int(n)
+            families[(account, region, grp)] = sorted(f or None for f in fams) if all(fams) else [None, *sorted(f for f in fams if f)]
     con.close()
-    return rows, sizes
+    return rows, sizes, families
 
 
 def _group_facts(scaling_groups: Sequence[Mapping] | None) -> tuple[dict[tuple, Mapping], dict[str, list[Mapping]]]:
@@ -220,20 +226,26 @@ def build_plans(
     env = policy.for_env(finding.environment)
     platform = finding.platform
     golden = current_golden(registry, platform, finding.environment)
-    rows, partition_sizes = _target_rows(finding, vm_drift)
+    rows, partition_sizes, partition_families = _target_rows(finding, vm_drift)
     grouped = platform in GROUP_KIND
     notes: list[str] = []
 
-    # Scaling groups: the family most of their drifted members run.
+    # Scaling groups: planned only when every member runs one family (never change what a VM is).
     group_family: dict[tuple, str] = {}
     members: dict[tuple, list[dict]] = {}
     for r in rows:
         if grouped and r["grp"]:
             members.setdefault((r["account"], r["region"], r["grp"]), []).append(r)
-    for key, vms in members.items():
-        counts = Counter(v["family"] for v in vms if v["family"])
-        if counts:
-            group_family[key] = min(counts, key=lambda f: (-counts[f], f))
+    for key, vms in sorted(members.items()):
+        families = partition_families.get(key) or sorted({v["family"] for v in vms}, key=lambda f: (f is not None, f or ""))
+        if len(families) == 1 and families[0]:
+            group_family[key] = families[0]
+        elif len(families) > 1:
+            shown = ", ".join(f or "(no family)" for f in families)
+            notes.append(f"{MIXED_GROUP} {key[2]} ({platform} {key[0]}/{key[1]}): its members run {len(families)} image "
+                         f"families ({shown}); not planned: rebuilding it from one family's image would change what "
+                         "the others are; a person must split the group or move it by hand")
+            members[key] = []  # not a target of any plan
 
     slices: dict[tuple[str, str | None], dict[str, Any]] = {}
 
@@ -257,6 +269,8 @@ def build_plans(
             s["vms"].append(r)
     exact, by_name = _group_facts(scaling_groups)
     for key, vms in sorted(members.items()):
+        if not vms:
+            continue
         account, region, name = key
         s = slice_for(group_family.get(key), region, f"group {name}")
         if s is None:
@@ -265,7 +279,7 @@ def build_plans(
         size = _fact_size(fact)
         if size is None:
             size = partition_sizes.get(key, len(vms))
-        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact}
+        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact, "drifted": len(vms)}
         s["vms"].extend(vms)
 
     created_at = now.astimezone(UTC) if now else datetime.combine(date.fromisoformat(finding.day), time(0), UTC)
@@ -275,24 +289,24 @@ def build_plans(
         gold: _Golden = s["gold"]
         instances = [
             InstanceTarget(asset_id=r["asset_id"], platform=platform, account=r["account"], region=r["region"],
-                           name=r["name"] or r["asset_id"], from_image=r["image_ref"])
+                           name=r["name"] or r["asset_id"], from_image=r["image_ref"], from_family=r["family"])
             for r in s["instances"]
         ]
         groups = [
             GroupTarget(kind=GROUP_KIND[platform], platform=platform, account=g["account"], region=g["region"], name=name,
-                        size=g["size"])
+                        size=g["size"], from_family=family)
             for name, g in sorted(s["groups"].items())
         ]
         from_images = sorted(
             {(v["image_ref"], v["family"], v["image_version"]) for v in s["vms"] if v["image_ref"]}
         )
-        revoked = any(v["status"] == "revoked" for v in s["vms"])
+        revoked_vms = sum(1 for v in s["vms"] if v["status"] == "revoked")
+        revoked = revoked_vms > 0
         count = sum(g.size for g in groups) + len(instances)
         to_ref = gold.image_for(region or next(iter(sorted({v["region"] for v in s["vms"]}))))
         rollback = _rollback(platform, groups, s["groups"], from_images)
         plan_id = f"rp-{fingerprint[:12]}-{_slug(family)}" + (f"-{_slug(region)}" if region else "")
-        where = f"{family}" + (f" in {region}" if region else "")
-        reason = f"{finding.summary()}: {len(s['vms'])} VM(s) on {where} -> {gold.version}"
+        reason = f"{finding.summary()}: {_title(family, region, gold.version, instances, s['groups'])}"
         plan = PatchPlan(
             metadata=Metadata(
                 id=plan_id,
@@ -315,6 +329,8 @@ def build_plans(
                     "family": family,
                     "region": region,
                     "target_vms": len(s["vms"]),
+                    "targets": count,
+                    "revoked_targets": revoked_vms,
                 },
             ),
             spec=Spec(
@@ -323,7 +339,8 @@ def build_plans(
                 to_image=ImageRef(image_ref=to_ref, family=family, version=gold.version),
                 waves=plan_waves([t.asset_id for t in instances], [g.name for g in groups], env),
                 health_gate=HealthGate(timeout_seconds=env.health_gate.timeout_seconds,
-                                       min_healthy_percent=env.health_gate.min_healthy_percent),
+                                       min_healthy_percent=env.health_gate.min_healthy_percent,
+                                       soak_seconds=env.health_gate.soak_seconds),
                 max_unavailable=env.max_unavailable,
                 maintenance_window=env.maintenance_window,
                 rollback=rollback,
@@ -333,6 +350,20 @@ def build_plans(
     if skipped is not None:
         skipped.extend(notes)
     return plans
+
+
+def _title(family: str, region: str | None, version: str, instances: list, groups: dict[str, dict]) -> str:
+    """What the plan changes, counted as the plan counts it: whole groups by their size, plus VMs."""
+    where = family + (f" in {region}" if region else "")
+    size = sum(g["size"] for g in groups.values())
+    total = size + len(instances)
+    parts = []
+    if groups:
+        drifted = sum(g["drifted"] for g in groups.values())
+        parts.append(f"{len(groups)} whole group(s) of {size} VM(s) ({drifted} drifted)")
+    if instances:
+        parts.append(f"{len(instances)} standalone VM(s)")
+    return f"{total} VM(s) on {where} -> {version}: {' + '.join(parts)}"
 
 
 def _rollback(platform: str, groups: list[GroupTarget], facts: dict[str, dict], from_images: list[tuple]) -> Rollback:

@@ -65,6 +65,7 @@ class GroupTarget(_Strict):
     region: str
     name: str
     size: int = Field(ge=0)
+    from_family: str | None = Field(default=None, description="the image family every member runs (the gate requires it)")
 
 
 class InstanceTarget(_Strict):
@@ -76,6 +77,7 @@ class InstanceTarget(_Strict):
     region: str
     name: str
     from_image: str | None = None
+    from_family: str | None = Field(default=None, description="the VM's image family (the gate requires it)")
 
 
 class Targets(_Strict):
@@ -91,6 +93,10 @@ class Targets(_Strict):
     def count(self) -> int:
         return sum(g.size for g in self.groups) + len(self.instances)
 
+    def from_families(self) -> list[str | None]:
+        """Each target's from-family, groups first (None where a target does not carry one)."""
+        return [g.from_family for g in self.groups] + [t.from_family for t in self.instances]
+
 
 class HealthGate(_Strict):
     """What must hold after a wave before the next starts; failing it rolls back and stops the plan."""
@@ -99,6 +105,8 @@ class HealthGate(_Strict):
     require_status_checks: bool = True
     timeout_seconds: int = Field(default=600, ge=1, le=86_400)
     min_healthy_percent: int = Field(default=100, ge=1, le=100, description="for groups: the refresh's healthy percentage")
+    soak_seconds: int = Field(default=0, ge=0, le=86_400,
+                              description="once healthy, the wave must stay healthy this long (every look) to pass")
 
 
 class Wave(_Strict):

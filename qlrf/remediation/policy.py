@@ -39,6 +39,7 @@ class _Strict(BaseModel):
 class HealthGatePolicy(_Strict):
     timeout_seconds: int = Field(default=600, ge=1, le=86_400)
     min_healthy_percent: int = Field(default=100, ge=1, le=100)
+    soak_seconds: int = Field(default=0, ge=0, le=86_400)
 
 
 class EnvironmentPolicy(_Strict):

@@ -14,6 +14,15 @@ open: it is decided again when the wave runs), then propose each plan to the tas
   a transient error must not become a permanent rejection of that plan hash);
 * any policy deny -> the task is ``rejected``; any wave needing approval -> ``pending_approval``;
   otherwise -> ``approved`` by ``policy:auto`` (TaskStore.propose, idempotent on the plan hash).
+* one open plan per site x environment x platform (:func:`propose_plans`, :mod:`.queue`): the
+  finding's plans go best-ranked first; only the first that waits for a person is proposed, and it
+  supersedes the scope's older pending plans; the rest are deferred (``PlanningOutcome.deferred``).
+  What planning left out (mixed-family groups, deferred plans) is audited once per finding
+  (``planning_notes``). :func:`propose_day` plans a whole day this way (``qlrf plan propose``).
+
+canary_only (:func:`run_canary`): a pending task whose decision says ``canary_allowed`` runs its
+canary wave alone before the approval; the verdict is kept with the task (a failed canary rejects
+it), and :func:`run_approved` then starts at wave 1.
 
 Execution (:func:`run_approved`): load the approved task, refuse it unless the audit log holds its
 authentic approval record (``TaskStore.approval_problem``: a state written straight into the
@@ -38,13 +47,15 @@ from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
-from qlrf.remediation.planner import build_plans
+from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import RemediationPolicy
+from qlrf.remediation.queue import finding_day, is_plan, open_in_scope, plan_score, rank_plans, scope_of
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
-PREVIEW_NOTE = "execute_wave previews with the maintenance window assumed open; every wave is decided again when it runs"
+PREVIEW_NOTE = ("execute_wave previews with the maintenance window assumed open and the canary assumed passed; "
+                "every wave is decided again when it runs")
 DONE_STATES = ("running", "succeeded", "failed", "rolled_back")
 
 Log = Callable[[str], None]
@@ -121,7 +132,8 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
         raise GateUnavailable(f"the gate did not allow the read-only plan action: {'; '.join(decision.reasons) or 'no reason'}")
     waves = []
     for index in range(len(plan.spec.waves)):
-        wave_request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, wave=index, window_is_open=True)
+        wave_request = gate_request(plan, requested_by=requested_by, fleet_size=fleet_size, wave=index, window_is_open=True,
+                                    canary_passed=True)
         wave_decision = gate.decide(wave_request)
         if wave_decision.gate_failed:
             raise GateUnavailable(f"the gate could not decide wave {index}: {'; '.join(wave_decision.reasons)}")
@@ -130,6 +142,9 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
     if not deny and not all(d.allow or d.requires_approval for d in [decision, *waves]):
         deny = ["the gate neither allowed the plan nor asked for an approval"]
     needs = not deny and any(d.requires_approval for d in waves)
+    # canary_only as the policy says: the canary may run before any approval when the gate allows it
+    # on its own and only later waves wait (the approval sensor launches it; the verdict is recorded).
+    canary_first = bool(needs and waves and waves[0].allow and plan.spec.waves[0].canary and len(waves) > 1)
     return {
         "allow": bool(decision.allow and not deny and all(d.allow for d in waves)),
         "requires_approval": bool(needs),
@@ -139,6 +154,7 @@ def plan_decision(gate: GateLike, plan: PatchPlan, *, requested_by: str, fleet_s
         "source": decision.source,
         "input": request,
         "waves": [_wave_preview(i, d) for i, d in enumerate(waves)],
+        "canary_allowed": canary_first,
         "note": PREVIEW_NOTE,
     }
 
@@ -162,6 +178,7 @@ class PlanningOutcome:
     current: list[Finding]
     proposed: list[Proposed] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # plans left for later: their scope has an open plan
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -201,16 +218,97 @@ def plan_finding(
         scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
     )
     fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
-    for plan in plans:
+    propose_plans(store, gate, rank_plans(plans), outcome, day=day, requested_by=requested_by, fleet_size=fleet, log=log)
+    _audit_notes(store, finding, outcome, requested_by)
+    return outcome
+
+
+def newest_drift_day(wh: Warehouse) -> str:
+    """The newest day with a drift_scores partition (what `qlrf plan propose` plans by default)."""
+    days = [d for d in wh.dates("drift_scores") if any(wh.exists("drift_scores", d, p) for p in PLATFORMS)]
+    if not days:
+        raise PartitionMissing("no drift_scores partition in the warehouse: run `qlrf run` first")
+    return days[-1]
+
+
+def propose_day(
+    wh: Warehouse,
+    policy: RemediationPolicy,
+    store: TaskStore,
+    gate: GateLike,
+    *,
+    day: str,
+    requested_by: str,
+    site: str | None = None,
+    log: Log = _quiet,
+) -> list[PlanningOutcome]:
+    """Plan every finding of `day` (optionally one site) as the planning job plans each one."""
+    outcomes = []
+    present = [p for p in PLATFORMS if wh.exists("drift_scores", day, p) and wh.exists("vm_drift", day, p)]
+    if not present:
+        raise PartitionMissing(f"no drift partition for {day}: run `qlrf run --date {day}` first")
+    for platform in present:
+        findings = findings_from_partition(
+            wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform), policy, day)
+        for finding in findings:
+            if site is not None and finding.site != site:
+                continue
+            outcomes.append(plan_finding(
+                wh, policy, store, gate, day=day, platform=platform, environment=finding.environment,
+                fingerprint=finding.fingerprint(), requested_by=requested_by, log=log))
+    return outcomes
+
+
+def propose_plans(
+    store: TaskStore,
+    gate: GateLike,
+    ranked: list[PatchPlan],
+    outcome: PlanningOutcome,
+    *,
+    day: str,
+    requested_by: str,
+    fleet_size: int,
+    log: Log = _quiet,
+) -> None:
+    """Propose the finding's plans, best-ranked first, keeping one open (pending) plan per scope.
+
+    A plan that would wait for a person is proposed only if its scope has no open plan yet from
+    this finding or a newer day; it then supersedes the scope's older pending plans. The others
+    are deferred (noted, not proposed): the next finding of the scope plans them again.
+    """
+    for plan in ranked:
         try:
-            decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet)
+            decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet_size)
         except GateUnavailable as exc:
             raise PlanningFailed(plan.metadata.id, exc, outcome.proposed) from exc
-        task = store.propose(plan, requested_by, decision)
+        siblings = {p.task_id for p in outcome.proposed}  # this finding's other families: never superseded here
+        open_tasks = [t for t in open_in_scope(store, plan) if t.plan_hash != plan.content_hash and t.id not in siblings]
+        newer = [t for t in open_tasks if finding_day(t) > day]
+        would_wait = bool(decision["requires_approval"] and not decision["allow"] and not decision["deny"])
+        if would_wait and store.by_hash(plan.content_hash) is None and (newer or any(
+                p.state == "pending_approval" for p in outcome.proposed)):
+            holder = newer[0].id if newer else next(p.task_id for p in outcome.proposed if p.state == "pending_approval")
+            note = (f"{plan.metadata.id} ({plan.spec.targets.count()} target(s), score {plan_score(plan)}) deferred: "
+                    f"scope {'/'.join(scope_of(plan))} has an open plan ({holder}); planned again once it is decided")
+            outcome.deferred.append(note)
+            log(note)
+            continue
+        supersede = [t.id for t in open_tasks if finding_day(t) <= day] if not decision["deny"] else []
+        task = store.propose(plan, requested_by, decision, supersede=supersede)
         log(f"{task.id} {plan.metadata.id}: {task.state} ({plan.spec.targets.count()} target(s), "
             f"risk {plan.metadata.risk_level}, {plan.metadata.autonomy_mode}){': ' + task.reason if task.reason else ''}")
         outcome.proposed.append(Proposed(task.id, plan.metadata.id, task.plan_hash, task.state))
-    return outcome
+
+
+def _audit_notes(store: TaskStore, finding: Finding, outcome: PlanningOutcome, requested_by: str) -> None:
+    """What planning left out and why (mixed-family groups, missing images, deferred plans), once per finding."""
+    if store.audit is None or not (outcome.skipped or outcome.deferred):
+        return
+    store.audit.append_once("planning_notes", requested_by, f"finding:{finding.fingerprint()}", {
+        "scope": finding.scope, "day": finding.day, "kind": finding.kind,
+        "mixed_family_groups": [n for n in outcome.skipped if n.startswith(MIXED_GROUP)],
+        "skipped": outcome.skipped[:200], "deferred": outcome.deferred,
+    })
 
 
 # --- execution -------------------------------------------------------------------------------------
@@ -303,6 +401,7 @@ def run_approved(
             plan, driver=driver, gate=gate, audit=audit, approval=approval_of(task), requested_by=task.requested_by,
             fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
+            first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
         )
     except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
         _record_crash(store, task, exc, log)
@@ -311,6 +410,60 @@ def run_approved(
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
     task = store.finish(task.id, state, reason[:2000] or state)
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
+
+
+def canary_waiting(task: Task) -> bool:
+    """A pending canary_only task whose canary may run before the approval and has not run yet."""
+    return (task.state == "pending_approval" and is_plan(task) and task.decision.get("canary_allowed") is True
+            and "canary" not in task.decision)
+
+
+def canary_passed(task: Task) -> bool:
+    return (task.decision.get("canary") or {}).get("passed") is True
+
+
+def run_canary(
+    store: TaskStore,
+    plan_hash: str,
+    *,
+    driver_for: Callable[[str], Driver],
+    gate: GateLike,
+    audit: AuditSink,
+    actor: str,
+    log: Log = _quiet,
+    now: datetime | None = None,
+) -> ExecutionOutcome:
+    """canary_only as the policy says: run the pending task's canary wave alone, before any approval.
+
+    The gate decides the canary wave again (no approval attached); healthy -> the verdict "passed"
+    is kept with the task, which stays pending for the approval of the later waves; unhealthy or
+    refused -> the canary is rolled back (or never ran) and the task is rejected. The task never
+    moves to running here: the approval, when it comes, is for the plan hash as before.
+    """
+    task = _task_by_hash(store, plan_hash)
+    if not canary_waiting(task):
+        why = "its canary ran already" if "canary" in task.decision else (
+            f"it is {task.state}" if task.state != "pending_approval" else "the gate did not allow its canary before approval")
+        return ExecutionOutcome(task.id, task.state, skipped=True, note=f"{task.id}: no canary-only run: {why}")
+    plan = task.plan()
+    driver = _driver(task, driver_for)
+    result = execute_plan(
+        plan, driver=driver, gate=gate, audit=audit, approval=None, requested_by=task.requested_by,
+        fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id, stop_after=0,
+    )
+    canary = result.waves[0] if result.waves else None
+    verdict = {
+        "passed": result.state == "paused",
+        "state": result.state,
+        "reason": result.reason,
+        "wave": canary.name if canary else None,
+        "targets": canary.targets if canary else 0,
+        "health": canary.health.as_dict() if canary and canary.health else None,
+        "actor": actor,
+    }
+    task = store.record_canary(task.id, task.plan_hash, verdict)
+    log(f"{task.id}: canary {'passed' if verdict['passed'] else 'failed'}: {result.reason}")
+    return ExecutionOutcome(task.id, task.state, result.reason, plan.metadata.id, result)
 
 
 def dry_run_task(
@@ -354,12 +507,18 @@ __all__ = [
     "PlanningOutcome",
     "Proposed",
     "approval_of",
+    "canary_passed",
+    "canary_waiting",
+    "run_canary",
     "environment_fleet_size",
     "dry_run_task",
     "find_finding",
     "fleet_size_of",
     "plan_decision",
+    "newest_drift_day",
     "plan_finding",
+    "propose_day",
+    "propose_plans",
     "registry_for",
     "run_approved",
     "scaling_groups_for",

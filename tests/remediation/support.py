@@ -107,16 +107,20 @@ def plan_for(
     max_unavailable: int = 1,
     timeout_seconds: int = 60,
     min_healthy_percent: int = 100,
+    soak_seconds: int = 0,
     window: dict | None = None,
     rollback: dict | None = None,
 ) -> PatchPlan:
-    """A sealed PatchPlan (the shape of tests/remediation/test_plans.py)."""
+    """A sealed PatchPlan (the shape of tests/remediation/test_plans.py); every target carries the
+    from-family "golden" unless it names its own (the gate refuses a target without one)."""
     spec: dict[str, Any] = {
-        "targets": {"groups": groups or [], "instances": instances or []},
+        "targets": {"groups": [{"from_family": "golden", **g} for g in groups or []],
+                    "instances": [{"from_family": "golden", **t} for t in instances or []]},
         "from_images": [{"image_ref": from_image, "family": "golden", "version": "1.0.0"}],
         "to_image": {"image_ref": to_image, "family": "golden", "version": "2.0.0"},
         "waves": waves,
-        "health_gate": {"timeout_seconds": timeout_seconds, "min_healthy_percent": min_healthy_percent},
+        "health_gate": {"timeout_seconds": timeout_seconds, "min_healthy_percent": min_healthy_percent,
+                        "soak_seconds": soak_seconds},
         "max_unavailable": max_unavailable,
         "rollback": rollback or {"strategy": "previous_launch_template_version"},
     }
@@ -278,7 +282,8 @@ def make_plan(plan_id: str = "plan-1", environment: str = "prod", to_ref: str = 
                      "risk_level": "high", "autonomy_mode": "canary_only"},
         "spec": {
             "targets": {"instances": [
-                {"asset_id": f"i-{n}", "platform": "aws", "account": "1", "region": "eu-west-1", "name": f"web-{n}"}
+                {"asset_id": f"i-{n}", "platform": "aws", "account": "1", "region": "eu-west-1", "name": f"web-{n}",
+                 "from_family": "ubuntu-22.04"}
                 for n in range(3)
             ]},
             "from_images": [{"image_ref": "ami-0000000000000aaa1", "family": "ubuntu-22.04", "version": "2.1.0"}],

@@ -182,7 +182,7 @@ def test_cli_plan_execute_only_dry_runs(moto, tmp_path):
                               capture_output=True, text=True, env=env, timeout=120)
 
     refused = qlrf()
-    assert refused.returncode == 2 and "only dry-runs (add --dry-run)" in refused.stderr
+    assert refused.returncode == 2 and "a plan file only dry-runs (add --dry-run)" in refused.stderr
     no_fleet = qlrf("--dry-run")
     assert no_fleet.returncode == 2 and "give --fleet-size" in no_fleet.stderr
     done = qlrf("--dry-run", "--fleet-size", "200")

@@ -43,6 +43,9 @@ def wave(**overrides) -> dict:
         "requested_by": "sensor:drift_breach",
         "fleet_size": 5490,
         "site": "lon1",
+        "to_family": "ubuntu-22.04",
+        "from_families": ["ubuntu-22.04"],
+        "canary_passed": True,
     }
     request.update(overrides)
     return {k: v for k, v in request.items() if v is not ...}
@@ -74,7 +77,13 @@ CASES = {
     "prod canary in canary_only runs": (wave(), True, False, []),
     "prod is never full_auto": (wave(autonomy_mode="full_auto"), False, False, [FULL_AUTO]),
     "prod full_auto even blocks planning": (
-        {"action": "plan", "environment": "prod", "autonomy_mode": "full_auto", "risk_level": "low"}, False, False, [FULL_AUTO]),
+        {"action": "plan", "environment": "prod", "autonomy_mode": "full_auto", "risk_level": "low",
+         "to_family": "rhel-9", "from_families": ["rhel-9"]}, False, False, [FULL_AUTO]),
+    "canary_only later wave before the canary passed": (
+        wave(wave=1, canary=False, canary_passed=..., drift_delta=5, approval={"plan_hash": HASH, "approver": "alice"}),
+        False, True, ["canary_only: wave 1 runs only after the canary passed its health gate"]),
+    "a plan changing what a VM is": (wave(from_families=["rhel-9", "ubuntu-22.04"]), False, False, [
+        "never change what a VM is: from-family 'rhel-9' is not the to-family 'ubuntu-22.04'"]),
     "staging may be full_auto": (wave(environment="staging", autonomy_mode="full_auto", wave=2, canary=False, drift_delta=20), True, False, []),
     "prod wave needs an open window": (wave(maintenance_window_open=False), False, False, [WINDOW]),
     "prod rollback outside the window": (wave(action="rollback", maintenance_window_open=False, wave=..., canary=...), True, False, []),
@@ -88,7 +97,8 @@ CASES = {
         wave(autonomy_mode="plan_only"), False, False, ["autonomy mode plan_only never executes (action execute_wave)"]),
     "plan_only never rolls back": (
         wave(autonomy_mode="plan_only", action="rollback"), False, False, ["autonomy mode plan_only never executes (action rollback)"]),
-    "plan_only may plan": ({"action": "plan", "environment": "prod", "autonomy_mode": "plan_only", "risk_level": "critical"}, True, False, []),
+    "plan_only may plan": ({"action": "plan", "environment": "prod", "autonomy_mode": "plan_only", "risk_level": "critical",
+                           "to_family": "rhel-9", "from_families": ["rhel-9"]}, True, False, []),
     "canary_only later wave waits for approval": (wave(wave=1, canary=False, drift_delta=8), False, True, []),
     "canary_only later wave approved runs": (
         wave(wave=1, canary=False, drift_delta=8, approval={"plan_hash": HASH, "approver": "alice"}), True, True, []),

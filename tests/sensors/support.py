@@ -38,7 +38,8 @@ def make_plan(
         waves.append({"name": "batch-1", "instances": ids[1:]})
     spec: dict[str, Any] = {
         "targets": {"instances": [
-            {"asset_id": i, "platform": "aws", "account": "111111111111", "region": "eu-west-1", "name": i, "from_image": "ami-old"}
+            {"asset_id": i, "platform": "aws", "account": "111111111111", "region": "eu-west-1", "name": i, "from_image": "ami-old",
+             "from_family": "ubuntu-22.04"}
             for i in ids
         ]},
         "from_images": [{"image_ref": "ami-old", "family": "ubuntu-22.04", "version": "2026.10.1"}],

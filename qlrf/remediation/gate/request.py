@@ -34,6 +34,14 @@ def window_open(plan: PatchPlan, now: datetime | None) -> bool:
     return window.is_open(now)
 
 
+def from_families(plan: PatchPlan) -> dict[str, Any]:
+    """``to_family`` and ``from_families`` (distinct, None first) of every target and from-image:
+    what policy/image_family.rego checks so that no plan changes what a VM is."""
+    found = {*plan.spec.targets.from_families(), *(image.family for image in plan.spec.from_images)}
+    return {"to_family": plan.spec.to_image.family,
+            "from_families": sorted(found, key=lambda f: (f is not None, f or ""))}
+
+
 def gate_request(
     plan: PatchPlan,
     *,
@@ -46,12 +54,15 @@ def gate_request(
     approval: Mapping | None = None,
     targets: int | None = None,
     reason: str | None = None,
+    canary_passed: bool | None = None,
 ) -> dict[str, Any]:
     """The gate input for `action` on `plan` (wave `wave` for ``execute_wave`` and ``rollback``).
 
     ``targets`` defaults to the wave's targets (``execute_wave``) or the whole plan (``plan``);
     a rollback passes the machines of the waves it undoes. ``window_is_open`` overrides the
     window check at ``now`` (previews assume it open: it is decided again when the wave runs).
+    ``canary_passed``: whether the plan's canary wave passed its health gate (later waves only;
+    previews assume it did, as they assume the window open).
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -72,10 +83,13 @@ def gate_request(
         "site": meta.site,
         "platform": meta.platform,
     }
+    request.update(from_families(plan))
     if action != "plan":
         request.update(wave=wave, canary=plan.spec.waves[wave].canary)
     if action == "execute_wave":
         request["drift_delta"] = percent(targets, fleet_size)
+        if wave > 0:  # a later wave: has this plan's canary passed (in this run, or in the canary-only run)?
+            request["canary_passed"] = bool(canary_passed)
     if approval is not None:
         request["approval"] = dict(approval)
     if reason is not None:
@@ -83,4 +97,4 @@ def gate_request(
     return request
 
 
-__all__ = ["ACTIONS", "gate_request", "percent", "window_open"]
+__all__ = ["ACTIONS", "from_families", "gate_request", "percent", "window_open"]

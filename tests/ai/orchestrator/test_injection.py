@@ -74,15 +74,18 @@ def test_an_injected_question_is_still_answered_read_only_and_flagged(orchestrat
     assert result.answer.startswith("2 VMs")
 
 
-def test_an_instruction_planted_in_the_scope_blocks_the_task_even_when_no_tool_showed_it(orchestrator, store):
-    # The planner never reads owner tags, so no tool result carries the planted text: the scope check must.
+def test_an_instruction_planted_in_the_scope_is_flagged_for_the_reviewer_but_never_read(orchestrator, store):
+    # The planner never reads owner tags, so no tool result carries the planted text: the scope screen names it.
     intent = "rightsize lon1 staging"
     router = Scripted("cost", "rightsize", lambda i: proposal(i, agent="cost", task_type="rightsize",
                                                                site="lon1", environment="staging"))
     result = orchestrator(router).ask(intent, requested_by="cli:alice")
-    assert result.refused_by == "screen_tools" and result.task_id is None and store.list() == []
-    assert "vm-0007.owner" in result.answer or ".owner" in result.answer
-    # The same request for a scope without planted text goes through to a pending task.
+    steps = {s.step: s for s in result.validation}
+    assert steps["screen_scope"].outcome == "flagged" and ".owner" in steps["screen_scope"].detail
+    assert "injection-like text" in result.answer and {h["where"].split(".")[-1] for h in result.extra["injection"]} >= {"owner"}
+    [task] = store.list()
+    assert task.state == "pending_approval" and result.task_spec["scope"]["environment"] == "staging"
     clean = Scripted("cost", "rightsize", lambda i: proposal(i, agent="cost", task_type="rightsize",
                                                               site="lon1", environment="dev"))
-    assert orchestrator(clean).ask("rightsize lon1 dev", requested_by="cli:alice").task_id is not None
+    assert {s.step: s.outcome for s in orchestrator(clean).ask("rightsize lon1 dev", requested_by="cli:alice").validation}[
+        "screen_scope"] == "passed"
