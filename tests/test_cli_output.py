@@ -95,10 +95,10 @@ def test_approvals_list_has_a_header_and_columns_that_never_run_together(capsys,
     task = TaskStore(audit=AuditLog()).propose(make_plan().sealed(), long_requester, PENDING)
     assert cli.main(["approvals", "list"], today=TODAY) == 0
     out = capsys.readouterr().out.splitlines()
-    assert re.split(r"\s{2,}", out[0]) == ["TASK", "STATE", "ENV", "PLATFORM", "SITE", "RISK", "AUTONOMY",
+    assert re.split(r"\s{2,}", out[0]) == ["TASK", "STATE", "KIND", "ENV", "PLATFORM", "SITE", "RISK", "AUTONOMY",
                                           "REQUESTED BY", "EXPIRES", "PLAN HASH"]
     cells = re.split(r"\s{2,}", out[1])
-    assert cells[0] == task.id and cells[7] == long_requester and cells[9] == task.plan_hash
+    assert cells[0] == task.id and cells[2] == "patch" and cells[8] == long_requester and cells[10] == task.plan_hash
     # Every column starts where its header starts.
     assert out[1].index(long_requester) == out[0].index("REQUESTED BY")
     assert out[1].index(task.plan_hash) == out[0].index("PLAN HASH")

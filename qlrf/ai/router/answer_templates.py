@@ -201,13 +201,18 @@ def assets(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> N
     t = "query_assets"
     for _, args, result in _ok(calls, t):
         what = " ".join(str(args[k]) for k in ("state", "image_family") if args.get(k)) or "matching"
+        what = "on revoked images:" if args.get("status") == "revoked" else what
         shown = [w.v(t, f"[{_args_key(args)}] rows[{i}].asset_id", r["asset_id"]) for i, r in enumerate(result["rows"])]
+        if args.get("status") == "revoked":
+            w.say(f"- VMs in {_scope(args)} on revoked images: {w.v(t, f'[{_args_key(args)}] matching', result['matching'])}"
+                  + (f"; the first {len(shown)}: {', '.join(shown)}" if shown else "") + ".")
+            continue
         w.say(f"- {w.v(t, f'[{_args_key(args)}] matching', result['matching'])} {what} VMs in {_scope(args)}"
               + (f", e.g. {', '.join(shown)}" if shown else "") + ".")
 
 
 def _args_key(args: Mapping[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(args.items()) if k in ("image_family", "state", "site"))
+    return ",".join(f"{k}={v}" for k, v in sorted(args.items()) if k in ("image_family", "state", "site", "status"))
 
 
 def _listed(head: str, items: list[str], lead: str = ": ") -> str:

@@ -7,6 +7,7 @@ VM's own row, and returns the facts (table, day, partitions) the rows came from 
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +38,8 @@ class ScopeOrVm(Scope):
 class AssetQuery(Scope):
     state: str | None = Field(None, description="running, stopped, ...")
     image_family: str | None = Field(None, description="golden image family, e.g. ubuntu-22")
+    status: Literal["current", "behind", "revoked", "unmanaged", "unknown"] | None = Field(
+        None, description="drift status: current, behind (older golden version), revoked, unmanaged, unknown")
     limit: int = Field(50, ge=1, le=500)
 
 
@@ -45,9 +48,9 @@ _ASSET_COLUMNS = ("asset_id, platform, account, region, site, environment, owner
 
 
 def query_assets(ctx: ToolContext, q: AssetQuery) -> dict:
-    where = _where((*_SCOPE, "state")) + " AND ($family::VARCHAR IS NULL OR family = $family)"
+    where = _where((*_SCOPE, "state", "status")) + " AND ($family::VARCHAR IS NULL OR family = $family)"
     params = {"platform": q.platform, "site": q.site, "environment": q.environment, "state": q.state,
-              "family": q.image_family, "limit": q.limit}
+              "status": q.status, "family": q.image_family, "limit": q.limit}
     # The count apart from the rows: a window count would materialise every match of a million-VM day.
     con = sql.connect(threads=1)
     facts = day_view(con, ctx, "vm_drift", q.day)

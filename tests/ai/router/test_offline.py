@@ -50,8 +50,10 @@ def test_a_drift_question_answers_with_the_tools_numbers(boxes):
     assert (draft.source, draft.agent, draft.task_type) == ("offline", "drift", "answer")
     assert draft.answer.startswith("Offline router (no model): drift agent, answer, scope syd1 prod.")
     assert [(c["name"], c["arguments"], c["status"]) for c in draft.tool_calls] == [
-        ("get_drift_status", {"site": "syd1", "environment": "prod"}, "ok")]
+        ("get_drift_status", {"site": "syd1", "environment": "prod"}, "ok"),
+        ("query_assets", {"site": "syd1", "environment": "prod", "status": "revoked", "limit": 10}, "ok")]
     results = _grounded(boxes, draft)
+    assert "- VMs in syd1 prod on revoked images: 1; the first 1: i-0006." in draft.answer  # "which VMs": named
     rows = results[0][2]["rows"]
     assert [(r["vms"], r["revoked"]) for r in rows] == [(1, 1)]  # i-0006 runs the revoked 1.0
     assert "1 VMs, 0 on the current golden image, 1 on revoked images" in draft.answer
@@ -105,7 +107,7 @@ def test_a_misspelt_site_is_read_as_the_known_one_and_said(boxes):
 
 def test_a_tool_error_is_said_plainly(boxes):
     draft = OfflineProposer().draft(boxes.ask("drift of syd1 prod on 2026-11-25"))
-    assert [c["status"] for c in draft.tool_calls] == ["error"]
+    assert [c["status"] for c in draft.tool_calls] == ["error", "error"]  # the roll-up and the revoked listing
     assert ("- get_drift_status (syd1 prod) could not answer: drift_scores: no platform partition materialised for "
             "2026-11-25.") in draft.answer
 
