@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     try:
         print(report_text(Warehouse(settings.warehouse), day))
     except FileNotFoundError as exc:
+        for failure in failures:  # why there is no report comes first
+            print(f"error: {failure}", file=sys.stderr)
         print(f"no report: {exc}", file=sys.stderr)
         return 1
     summary = stored_summary(Warehouse(settings.warehouse), day)

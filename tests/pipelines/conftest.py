@@ -27,7 +27,7 @@ def qlrf_env(home: Path, **extra: str) -> dict:
     return {**env, "QLRF_HOME": str(home), **extra}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def day_run(tmp_path_factory):
     """day_run(mode, failing=False) -> DayRun of `qlrf run --date DAY --platform vsphere` in that mode."""
     done: dict[tuple[str, bool], DayRun] = {}

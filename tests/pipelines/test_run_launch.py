@@ -38,7 +38,8 @@ def test_the_launchers_error_is_its_error_line_not_its_logging():
 
 @pytest.mark.slow
 def test_qlrf_run_records_runs_with_the_code_location_origin(day_run):
-    proc, home = day_run("launch")
+    run = day_run("launch")
+    proc, home = run.proc, run.home
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok    vsphere" in proc.stdout and "fleet report" in proc.stdout
     assert "\x1b[" not in proc.stderr  # not a terminal: no progress bar in the captured output
