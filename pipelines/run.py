@@ -1,9 +1,11 @@
 """Run a whole day of the graph on the current instance: what `qlrf run` and `make run` call.
 
-Each partition is its own run (golden images, then every platform, then the fleet roll-up),
-launched through the code location as the Dagster UI launches them (pipelines/launch.py), so they
-show in the UI's Overview timeline and re-execute from it like its own. A failing platform does not
-stop the others; the run exits non-zero and says which failed and why.
+Each partition is its own run (golden images, then every platform, then the fleet roll-up). By
+default each is launched through the code location as the Dagster UI launches them
+(pipelines/launch.py), so they show in the UI's Overview timeline and re-execute from it like its
+own; `--in-process` (or QLRF_RUN_MODE=in_process) executes them in this process instead, several
+times faster, outside the timeline (pipelines/modes.py). A failing platform does not stop the
+others; the run exits non-zero and says which failed and why.
 """
 
 from __future__ import annotations
@@ -21,24 +23,19 @@ from datetime import UTC, date, datetime
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.instance import prepare_dagster_home
-from pipelines.launch import (
-    LaunchFailed,
-    failed_error_check_names,
-    finish_launch,
-    prepare_launch_home,
-    start_launch,
-)
+from pipelines.launch import prepare_launch_home
+from pipelines.modes import MODE_LINES, RunStrategy, strategy_for
 from qlrf.ai.summary import stored_summary
-from qlrf.cli import OneLineParser
+from qlrf.cli import OneLineParser, add_run_mode_arguments
 from qlrf.dates import argparse_date, partitions_start
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.progress import Progress
 from qlrf.scoring.report import report_text
-from qlrf.settings import Settings, shown
+from qlrf.settings import Settings, run_mode_setting, shown
 from qlrf.warehouse import Warehouse
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SESSION_TAG = "qlrf/session"  # one value per `qlrf run`, so its unfinished runs can be found and failed
+MODE_TAG = "qlrf/run_mode"  # launch | in_process (pipelines/modes.py)
 
 
 class Stopped(Exception):
@@ -77,16 +74,19 @@ class StopSignals:
         self._reader.close()
         self._writer.close()
 
-    def check(self) -> None:
-        """Raise Stopped if a stop signal arrived since the last check."""
+    def requested(self) -> bool:
+        """Whether a stop signal has arrived (reading what the wakeup fd holds, raising nothing)."""
         try:
             data = self._reader.recv(512)
         except BlockingIOError:
             data = b""
-        names = [signal.Signals(n).name for n in data if n in {int(s) for s in STOP_SIGNALS}]
-        self.received += names
-        if names:
-            raise Stopped(f"stopped by {names[0]}")
+        self.received += [signal.Signals(n).name for n in data if n in {int(s) for s in STOP_SIGNALS}]
+        return bool(self.received)
+
+    def check(self) -> None:
+        """Raise Stopped if a stop signal has arrived."""
+        if self.requested():
+            raise Stopped(f"stopped by {self.received[0]}")
 
 
 def _die_with_parent() -> None:
@@ -107,11 +107,6 @@ def fail_unfinished_runs(instance: DagsterInstance, session: str, why: str) -> l
     return [run.run_id for run in unfinished]
 
 
-def failed_error_checks(result) -> list[str]:
-    """failed_error_check_names of an in-process ExecutionResult (tests materialise in process)."""
-    return failed_error_check_names(result.get_asset_check_evaluations())
-
-
 def day_plan(day: date, platforms: list[str]) -> list[list[tuple[str, str, str]]]:
     """Phases of (job, partition key, label): golden images, then every platform at once, then the roll-up.
 
@@ -126,52 +121,50 @@ def day_plan(day: date, platforms: list[str]) -> list[list[tuple[str, str, str]]
 
 
 def run_day(
-    day: date, platforms: list[str], instance: DagsterInstance, launch_home, log=print, session: str | None = None,
-    stop: StopSignals | None = None, progress=None,
+    day: date, platforms: list[str], instance: DagsterInstance, strategy: RunStrategy, log=print,
+    session: str | None = None, stop: StopSignals | None = None, progress=None,
 ) -> list[str]:
     """Materialise every asset for `day`; returns failure messages (empty when all succeeded).
 
-    With `stop`, a stop signal ends the day after the runs in flight: later runs never start, any of
-    this call's runs still unfinished is marked failed, and Stopped is raised. `progress` (a
+    `strategy` (pipelines/modes.py) starts each run and waits for it; everything else is this loop's.
+    With `stop`, a stop signal ends the day after the runs in flight: runs not yet started never start,
+    any of this call's runs still unfinished is marked failed, and Stopped is raised. `progress` (a
     qlrf.progress.Progress) is told which runs are in flight and when each is done.
     """
     session = session or uuid.uuid4().hex
     phases = day_plan(day, platforms)
     failures = []
-    tags = {"qlrf/trigger": "qlrf run", SESSION_TAG: session}
+    tags = {"qlrf/trigger": "qlrf run", SESSION_TAG: session, MODE_TAG: strategy.mode}
     for index, phase in enumerate(phases):
-        started = time.perf_counter()
         if progress is not None:
             progress.doing(", ".join(label for _, _, label in phase))
-        launches = []
-        for job_name, key, label in phase:
-            run_id = str(uuid.uuid4())
-            launches.append((label, run_id, start_launch(launch_home, job_name, key, tags, run_id, QUIET)))
-        for label, run_id, launcher in launches:
-            try:
-                watch = (lambda step, label=label: progress.doing(f"{label}: {step}")) if progress and progress.enabled else None
-                launched = finish_launch(instance, launch_home, launcher, run_id, label, watch=watch)
-                success, failed_checks, failure = launched.success, launched.failed_checks, launched.failure
-            except LaunchFailed as exc:
-                success, failed_checks, failure = False, [], str(exc)
-            took = time.perf_counter() - started
+        pendings = [strategy.start(job_name, key, label, tags) for job_name, key, label in phase]
+        skipped = []
+        for pending in pendings:
+            if not pending.started and stop is not None and stop.requested():
+                skipped.append(pending.label)
+                continue
+            label = pending.label
+            watch = (lambda step, label=label: progress.doing(f"{label}: {step}")) if progress and progress.enabled else None
+            outcome = strategy.wait(pending, watch=watch)
             if progress is not None:
                 progress.advance()
-            if success and not failed_checks:
-                log(f"  ok    {label:<14} {took:5.1f}s  run {run_id[:8]}")
-            elif success:
-                message = "check(s) failed: " + ", ".join(failed_checks)
+            run = outcome.run_id[:8]
+            if outcome.success and not outcome.failed_checks:
+                log(f"  ok    {label:<14} {outcome.seconds:5.1f}s  run {run}")
+            elif outcome.success:
+                message = "check(s) failed: " + ", ".join(outcome.failed_checks)
                 failures.append(f"{label}: {message}")
-                log(f"  FAIL  {label:<14} {took:5.1f}s  run {run_id[:8]}  {message}")
+                log(f"  FAIL  {label:<14} {outcome.seconds:5.1f}s  run {run}  {message}")
             else:
-                failures.append(f"{label}: {failure}")
-                log(f"  FAIL  {label:<14} {took:5.1f}s  run {run_id[:8]}  {failure}")
+                failures.append(f"{label}: {outcome.failure}")
+                log(f"  FAIL  {label:<14} {outcome.seconds:5.1f}s  run {run}  {outcome.failure}")
         try:
             if stop is not None:
                 stop.check()
         except Stopped as stopped:
             failed = fail_unfinished_runs(instance, session, str(stopped))
-            rest = [label for later in phases[index + 1:] for _, _, label in later]
+            rest = skipped + [label for later in phases[index + 1:] for _, _, label in later]
             log(f"  STOP  {stopped}: not started: {', '.join(rest) or 'nothing'}"
                 + (f"; {len(failed)} unfinished run(s) marked failed" if failed else ""))
             raise
@@ -189,6 +182,7 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     parser = OneLineParser(prog="qlrf run")
     parser.add_argument("--date", default=today.isoformat(), type=argparse_date(today, first))
     parser.add_argument("--platform", action="append", choices=PLATFORMS)
+    add_run_mode_arguments(parser)
     args = parser.parse_args(argv)
     # Dagster 1.13 itself passes its beta `owners` parameter when it resolves any sensor; the warning
     # it prints says nothing about this project, so keep it out of the report.
@@ -196,22 +190,25 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     day = args.date
     try:
         settings = Settings.from_env()
+        mode = args.mode or run_mode_setting()
     except ValueError as exc:  # a malformed QLRF_* variable: named in one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
     home = prepare_dagster_home(settings)
-    launch_home = prepare_launch_home(settings, home)
+    launch_home = prepare_launch_home(settings, home) if mode == "launch" else None
     swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))
     if swept:
         print(f"  removed {len(swept)} temporary file(s) an interrupted run left in the warehouse", file=sys.stderr)
     started = time.perf_counter()
     print(f"Resilience Fabric: materialising {day} for {', '.join(args.platform or PLATFORMS)}")
     print(f"  Dagster instance: {f'postgres ({settings.postgres_shown})' if settings.postgres_url else 'sqlite'} at {shown(home)}")
+    print(f"  mode: {MODE_LINES[mode]}")
     platforms = list(args.platform or PLATFORMS)
     try:
         with (StopSignals() as stop, DagsterInstance.get() as instance,
               Progress(sum(map(len, day_plan(day, platforms))), f"{day} partitions") as progress):
-            failures = run_day(day, platforms, instance, launch_home, stop=stop, progress=progress)
+            strategy = strategy_for(mode, instance, launch_home)
+            failures = run_day(day, platforms, instance, strategy, stop=stop, progress=progress)
     except Stopped as stopped:
         print(f"error: {stopped}; the partitions written are whole, the rest were not written", file=sys.stderr)
         return 130
@@ -221,6 +218,8 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
     try:
         print(report_text(Warehouse(settings.warehouse), day))
     except FileNotFoundError as exc:
+        for failure in failures:  # why there is no report comes first
+            print(f"error: {failure}", file=sys.stderr)
         print(f"no report: {exc}", file=sys.stderr)
         return 1
     summary = stored_summary(Warehouse(settings.warehouse), day)

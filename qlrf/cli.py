@@ -24,7 +24,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "pipelines.run", "--date", args.date.isoformat()]
     for p in args.platform or []:
         argv += ["--platform", p]
+    if args.mode:
+        argv.append("--in-process" if args.mode == "in_process" else "--launch")
     return run_child(argv)
+
+
+def add_run_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """--in-process / --launch (dest `mode`, None when neither: QLRF_RUN_MODE decides); pipelines.run shares them."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--in-process", dest="mode", action="store_const", const="in_process",
+                       help="run each partition in this process: faster, but the runs stay out of the Dagster UI's "
+                            "Overview timeline (QLRF_RUN_MODE=in_process)")
+    group.add_argument("--launch", dest="mode", action="store_const", const="launch",
+                       help="launch each partition through the code location, as the Dagster UI does (the default)")
 
 
 def run_child(argv: list[str]) -> int:
@@ -777,6 +789,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialise every asset for a day (embedded default: the sample estate)")
     run.add_argument("--date", default=today, type=day, help=f"YYYY-MM-DD, from {first} ({PARTITIONS_START_VARIABLE}) to today (default: today)")
     run.add_argument("--platform", action="append", choices=PLATFORMS)
+    add_run_mode_arguments(run)
     run.set_defaults(func=cmd_run)
 
     inventory = sub.add_parser("inventory", help="inventory tools").add_subparsers(dest="inventory_command", required=True)

@@ -22,6 +22,10 @@ EXECUTORS = ("in_process", "multiprocess", "celery", "k8s", "docker")
 # Where a launched run goes (pipelines/instance.py writes it into dagster.yaml): default = a local
 # subprocess; k8s and docker need dagster-k8s / dagster-docker installed on the instance.
 RUN_LAUNCHERS = ("default", "k8s", "docker")
+# How `qlrf run` runs each partition (pipelines/modes.py): launch = through the code location, as the
+# Dagster UI does (its runs show in the UI's timeline); in_process = in the `qlrf run` process itself,
+# several times faster but without the code-location origin the UI's timeline needs.
+RUN_MODES = ("launch", "in_process")
 
 
 def project_root() -> Path:
@@ -61,6 +65,12 @@ def executor_setting(env: Mapping[str, str] | None = None) -> str:
 
 def run_launcher_setting(env: Mapping[str, str] | None = None) -> str:
     return choice(environ(env), "QLRF_RUN_LAUNCHER", RUN_LAUNCHERS, "default")
+
+
+def run_mode_setting(env: Mapping[str, str] | None = None) -> str:
+    """QLRF_RUN_MODE on its own: only `qlrf run` reads it, so a bad value stops that command, not the
+    code location."""
+    return choice(environ(env), "QLRF_RUN_MODE", RUN_MODES, "launch")
 
 
 def postgres_url_setting(env: Mapping[str, str]) -> str | None:

@@ -23,7 +23,7 @@ from dagster import (
     materialize,
 )
 
-from pipelines.run import failed_error_checks
+from pipelines.modes import failed_error_checks
 from qlrf.quality import Gate, PartitionRejected
 from qlrf.scoring.stages import SCORE_RANGES
 from qlrf.warehouse import Warehouse

@@ -359,7 +359,8 @@ def _run_and_scan(env: dict, database: str, monkeypatch, *platforms: str) -> dic
     from pathlib import Path
 
     argv = [sys.executable, "-m", "qlrf.cli", "run", "--date", DAY, *(a for p in platforms for a in ("--platform", p))]
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1200)  # launched runs (pipelines/launch.py)
+    # In process: what this checks is where the secrets go, not the code-location origin (tests/pipelines/test_run_launch.py).
+    proc = subprocess.run(argv, env={**env, "QLRF_RUN_MODE": "in_process"}, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0, proc.stdout + proc.stderr  # the day failed, and said so
     home = Path(env["QLRF_HOME"])
     return {

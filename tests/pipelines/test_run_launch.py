@@ -6,24 +6,13 @@ warns. These tests read back what the instance recorded for every run of a real 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from pipelines.launch import LAUNCH_DIR, launch_instance_config
 from qlrf.settings import Settings
-
-DAY = "2026-11-20"
-
-
-def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
-    return {**env, "QLRF_HOME": str(home)}
+from tests.pipelines.conftest import DAY
 
 
 def test_the_launch_instance_shares_the_storage_and_launches_without_the_daemon(tmp_path):
@@ -48,10 +37,9 @@ def test_the_launchers_error_is_its_error_line_not_its_logging():
 
 
 @pytest.mark.slow
-def test_qlrf_run_records_runs_with_the_code_location_origin(tmp_path):
-    home = tmp_path / "home"
-    proc = subprocess.run([sys.executable, "-m", "qlrf.cli", "run", "--date", DAY, "--platform", "vsphere"],
-                          env=_env(home), capture_output=True, text=True, timeout=900)
+def test_qlrf_run_records_runs_with_the_code_location_origin(day_run):
+    run = day_run("launch")
+    proc, home = run.proc, run.home
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok    vsphere" in proc.stdout and "fleet report" in proc.stdout
     assert "\x1b[" not in proc.stderr  # not a terminal: no progress bar in the captured output
