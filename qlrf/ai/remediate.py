@@ -51,7 +51,7 @@ def drift_plan(wh: Warehouse, policy: RemediationPolicy, scope: Scope, platforms
         if not (wh.exists("drift_scores", day, platform) and wh.exists("vm_drift", day, platform)):
             continue
         findings = findings_from_partition(wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform),
-                                           policy, day)
+                                           policy, day, site=scope.site, environment=scope.environment)
         for finding in filter(None, (_in_scope(f, scope) for f in findings)):
             plans = build_plans(finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
                                 scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=skipped)

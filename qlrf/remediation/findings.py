@@ -98,8 +98,14 @@ def findings_from_partition(
     vm_drift: pa.Table | str,
     policy: RemediationPolicy,
     day: date | datetime | str,
+    *,
+    site: str | None = None,
+    environment: str | None = None,
 ) -> list[Finding]:
-    """The findings of one partition (tables, or Parquet paths), sorted by platform, site, environment."""
+    """The findings of one partition (tables, or Parquet paths), sorted by platform, site, environment.
+
+    ``site``/``environment`` keep only those scopes, in the query: an AI task about one site must not
+    gather the target lists of a million-VM partition to throw almost all of them away."""
     day_s = _day(day)
     con = sql.connect()
     sql.relation(con, "drift_scores", drift_scores)
@@ -115,6 +121,7 @@ WITH scopes AS (
            CASE WHEN s.drift_score > t.threshold THEN 'drift_threshold'
                 WHEN {revoked_flag} AND s.revoked > 0 THEN 'revoked_image' END AS kind
     FROM drift_scores s JOIN thresholds t ON t.environment = s.environment
+    WHERE ($site::VARCHAR IS NULL OR s.site = $site) AND ($environment::VARCHAR IS NULL OR s.environment = $environment)
 ),
 breaches AS (SELECT * FROM scopes WHERE kind IS NOT NULL),
 targets AS (
@@ -130,7 +137,7 @@ SELECT b.kind, b.platform, b.site, b.environment, b.drift_score, b.threshold, b.
 FROM breaches b LEFT JOIN targets t USING (platform, site, environment)
 ORDER BY b.platform, b.site, b.environment
 """
-    result = sql.table(con, query)
+    result = sql.table(con, query, {"site": site, "environment": environment})
     con.close()
     cols = {name: result.column(name).to_pylist() for name in result.column_names if name != "asset_ids"}
     ids = result.column("asset_ids")

@@ -263,3 +263,14 @@ def test_gate_request_is_a_well_formed_gate_input(findings, policy):
     decision = Gate.embedded().decide(request)
     assert decision.requires_approval and not decision.allow and decision.reasons == ()
     assert yaml.safe_load(plan.to_yaml())["metadata"]["risk_level"] == "high"
+
+
+
+def test_findings_can_be_limited_to_a_site_and_environment_in_the_query(findings, policy):
+    # The AI path asks for one scope: the same findings as filtering the whole partition afterwards.
+    vm_drift = partition()
+    [wanted] = [f for f in findings if f.site == "lon1" and f.environment == "prod"]
+    assert len(findings) == 2
+    assert findings_from_partition(drift.drift_scores(vm_drift), vm_drift, policy, DAY,
+                                   site="lon1", environment="prod") == [wanted]
+    assert findings_from_partition(drift.drift_scores(vm_drift), vm_drift, policy, DAY, site="nowhere") == []
