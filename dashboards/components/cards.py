@@ -60,6 +60,17 @@ def decide(action: str, task_id: str, plan_hash: str, environment: str, requeste
     tasks.audit_verification.clear()
 
 
+def canary_note(decision: dict) -> str:
+    """What the canary-only run did before this approval (the later waves wait for it), in one line."""
+    canary = decision.get("canary")
+    if canary:
+        verdict = "passed" if canary.get("passed") else "FAILED (rolled back; the plan is rejected)"
+        return f"{verdict} at {canary.get('at', '?')}: {canary.get('reason') or canary.get('state') or '-'}"
+    if decision.get("canary_allowed"):
+        return "allowed to run before the approval; no verdict yet (the approval sensor launches it)"
+    return "runs after the approval, as the first wave"
+
+
 def patch_details(task, prefix: str = "") -> bool:
     """A patch plan's targets, waves, gate decisions and YAML; False when the stored plan cannot be reviewed."""
     try:
@@ -79,6 +90,7 @@ def patch_details(task, prefix: str = "") -> bool:
     st.caption(f"Plan hash `{task.plan_hash}` · window {safe(view['window'])} · health gate {safe(view['health_gate'])} · "
                f"rollback: {safe(view['rollback'])}")
     st.markdown(f"**Execution**: {safe(execution_note(task.autonomy_mode, view['window']))}")
+    st.markdown(f"**Canary**: {safe(canary_note(task.decision or {}))}")
     table(view["waves"], key=f"{prefix}waves-{task.id}", file_name=f"{task.plan_id}-waves")
     with st.expander(f"Targets ({view['targets_count']:,})"):
         table(view["targets"].head(1000), key=f"{prefix}targets-{task.id}", file_name=f"{task.plan_id}-targets",

@@ -128,3 +128,14 @@ def test_no_pending_plan(isolated_env, monkeypatch, tmp_path):
     monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "no-warehouse"))
     at = open_page("approvals")
     assert "No patch plan is waiting" in texts(at)
+
+
+def test_the_card_says_what_the_canary_did():
+    from dashboards.components.cards import canary_note
+
+    assert canary_note({}) == "runs after the approval, as the first wave"
+    assert canary_note({"canary_allowed": True}).startswith("allowed to run before the approval; no verdict yet")
+    passed = canary_note({"canary_allowed": True, "canary": {"passed": True, "at": "2026-11-20T10:00:00+00:00",
+                                                             "reason": "3/3 healthy through the soak"}})
+    assert passed == "passed at 2026-11-20T10:00:00+00:00: 3/3 healthy through the soak"
+    assert canary_note({"canary": {"passed": False, "state": "rolled_back"}}).startswith("FAILED (rolled back")
