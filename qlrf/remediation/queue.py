@@ -108,15 +108,31 @@ class QueueEntry:
 QUEUE_HEADER = f"{'score':>5} {'task':<22}{'risk':<9}{'env':<9}{'platform':<9}{'site':<12}{'targets':>6} {'rvkd':>4}  {'expires':<18}plan"
 
 
+_FACTS: dict[str, tuple[int, int]] = {}  # plan hash -> (targets, revoked targets): content-addressed, never stale
+_FACTS_MAX = 4096
+
+
+def _facts(task: Task) -> tuple[int, int]:
+    """A pending plan's size and revoked targets; cached by hash, since planning ranks the queue once per plan."""
+    known = _FACTS.get(task.plan_hash)
+    if known is not None:
+        return known
+    try:
+        plan = task.plan()
+        facts = (plan.spec.targets.count(), _revoked(plan.metadata.finding))
+    except Exception:  # noqa: BLE001 - an unreadable plan still shows, on its risk alone (not cached)
+        return (0, 0)
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    _FACTS[task.plan_hash] = facts
+    return facts
+
+
 def ranked_queue(store: TaskStore, *, environment: str | None = None) -> list[QueueEntry]:
     """The pending plan tasks, best-ranked first (ties: oldest first)."""
     entries = []
     for task in pending_plans(store, environment):
-        try:
-            plan = task.plan()
-            targets, revoked = plan.spec.targets.count(), _revoked(plan.metadata.finding)
-        except Exception:  # noqa: BLE001 - an unreadable plan still shows, on its risk alone
-            targets = revoked = 0
+        targets, revoked = _facts(task)
         entries.append(QueueEntry(task, queue_score(task.risk_level, task.environment, targets, revoked), targets, revoked))
     return sorted(entries, key=lambda e: (-e.score, e.task.created_at, e.task.id))
 
