@@ -69,7 +69,8 @@ def main() -> int:
             seconds = time.perf_counter() - t0
             states = Counter(p.state for o in outcomes for p in o.proposed)
             in_scope = sum(len(o.deferred) for o in outcomes)
-            deferred = sum(len(o.queue_deferred) for o in outcomes)
+            deferred = sum(len(o.queue_deferred) for o in outcomes)  # scopes
+            deferred_plans = sum(d["plans"] for o in outcomes for d in o.queue_deferred)
             displaced = sum(len(o.displaced) for o in outcomes)
             mixed = sum(1 for o in outcomes for n in o.skipped if n.startswith(MIXED_GROUP))
             queue = store.list(states="pending_approval")
@@ -79,10 +80,10 @@ def main() -> int:
             rejected = [t.reason or "" for t in store.list(states="rejected")]
             superseded = sum(1 for r in rejected if r.startswith("superseded by"))
             outranked = sum(1 for r in rejected if r.startswith("deferred: outranked by"))
-            print(f"{day}: {len(outcomes)} findings, {sum(states.values()) + in_scope + deferred} plans built, proposed "
+            print(f"{day}: {len(outcomes)} findings, {sum(states.values()) + in_scope + deferred_plans} plans built, proposed "
                   f"{dict(sorted(states.items()))}, {in_scope} left for later (scope had an open plan), "
                   f"{mixed} mixed-family groups not planned; planning took {seconds:.1f} s")
-            print(f"{day}: pending {pending} (limit {policy.queue.max_pending}), deferred {deferred} (queue full), "
+            print(f"{day}: pending {pending} (limit {policy.queue.max_pending}), deferred {deferred} scope(s) / {deferred_plans} plan(s) (queue full), "
                   f"displaced {displaced} (outranked), superseded so far {superseded}, outranked so far {outranked}; "
                   f"queue by risk {dict(sorted(by_risk.items()))}, by environment {dict(sorted(by_env.items()))}")
         gate.close()

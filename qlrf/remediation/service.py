@@ -359,8 +359,10 @@ def propose_plans(
     this finding or a newer day; it then supersedes the scope's older pending plans. The others
     are deferred (noted, not proposed): the next finding of the scope plans them again. With
     `limits`, a new pending plan that does not replace its scope's open plan must also find room
-    in the queue (:func:`.queue.admit`): it displaces an outranked plan or is deferred.
+    in the queue (:func:`.queue.admit`): it displaces an outranked plan or is deferred (one entry
+    per scope: its best plan, and how many of the finding's plans wait with it).
     """
+    queued: dict[str, Any] | None = None
     for plan in ranked:
         try:
             decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet_size)
@@ -381,12 +383,15 @@ def propose_plans(
         supersede = [t.id for t in open_tasks if finding_day(t) <= day] if not decision["deny"] else []
         displace: list[str] = []
         if limits is not None and would_wait and not supersede and store.by_hash(plan.content_hash) is None:
+            if queued is not None:  # a better plan of this scope did not fit: neither does this one
+                queued["plans"] += 1
+                continue
             score, environment = plan_score(plan), plan.metadata.environment
             room = admit(ranked_queue(store), score, environment, limits.max_pending, limits.max_pending_per_environment)
             if not room.admit:
-                entry = {"scope": "/".join(scope_of(plan)), "plan_id": plan.metadata.id, "rank": room.rank, "score": score,
-                         "targets": plan.spec.targets.count(), "limit": room.limit, "pool": room.pool}
-                outcome.queue_deferred.append(entry)
+                queued = {"scope": "/".join(scope_of(plan)), "plan_id": plan.metadata.id, "rank": room.rank, "score": score,
+                          "targets": plan.spec.targets.count(), "plans": 1, "limit": room.limit, "pool": room.pool}
+                outcome.queue_deferred.append(queued)
                 log(f"{plan.metadata.id} (score {score}, rank {room.rank}) deferred: the {room.pool} holds its limit of "
                     f"{room.limit} pending plan(s), all ranked at least as high; planned again with the next findings")
                 continue

@@ -137,7 +137,7 @@ def test_a_full_queue_defers_a_plan_that_does_not_outrank_its_lowest(store):
     outcome = plan_one(store, late, limits(3))
     assert outcome.proposed == [] and outcome.displaced == []
     assert outcome.queue_deferred == [{"scope": "d1/dev/aws", "plan_id": late.metadata.id, "rank": 4, "score": plan_score(late),
-                                       "targets": 3, "limit": 3, "pool": "queue"}]
+                                       "targets": 3, "plans": 1, "limit": 3, "pool": "queue"}]
     assert store.by_hash(late.content_hash) is None  # deferred: no task written
     assert sorted(t.id for t in pending_plans(store)) == sorted(t.id for t in held)
 
@@ -193,10 +193,10 @@ def test_a_deferred_scope_becomes_a_task_once_the_queue_has_room(store, lon1_pro
     ranked = rank_plans(lon1_prod_plans)
     first = PlanningOutcome(None, [])
     propose_plans(store, Gate.embedded(), ranked, first, day=DAY, requested_by="sensor:drift", fleet_size=1000, limits=limits(1))
-    assert first.proposed == [] and [d["scope"] for d in first.queue_deferred] == ["lon1/prod/aws"] * 2
+    assert first.proposed == [] and [(d["scope"], d["plans"]) for d in first.queue_deferred] == [("lon1/prod/aws", 2)]
     audit_queue(store, [first], limits(1), day=DAY, requested_by="sensor:drift")
     (record,) = store.audit.records(subject=f"planning:{DAY}", kind="queue_deferred")
-    assert record.actor == "policy:queue" and [d["plan_id"] for d in record.data["deferred"]] == [p.metadata.id for p in ranked]
+    assert record.actor == "policy:queue" and [(d["plan_id"], d["rank"]) for d in record.data["deferred"]] == [(ranked[0].metadata.id, 2)]
     store.reject(blocker.id, blocker.plan_hash, "bob@example.com", "not this week")  # the queue has room again
     again = PlanningOutcome(None, [])
     propose_plans(store, Gate.embedded(), ranked, again, day=DAY, requested_by="sensor:drift", fleet_size=1000, limits=limits(1))
