@@ -6,9 +6,11 @@ Materialises the default sample estate (12,200 VMs, every platform) for 2026-11-
 days with ``--days``) as the daily run does, unless ``--warehouse`` names one already built, then
 plans every finding of each day exactly as remediation_planning_job does (qlrf.remediation.service
 .propose_day: findings, plans, the embedded Rego gate's previews, TaskStore.propose with one open
-plan per site x environment x platform) into a fresh SQLite task store. Prints per day: findings,
-plans built, what was proposed (by state), deferred plans, groups left out for mixing image
-families, and the pending queue by risk level, then the goal check.
+plan per site x environment x platform and the policy's ``queue.max_pending``) into a fresh SQLite
+task store. Prints per day: findings, plans built, what was proposed (by state), plans left for
+later because their scope had an open plan, groups left out for mixing image families, then
+pending, deferred (queue full), displaced (outranked), superseded, and the queue by risk and
+environment, then the goal check.
 """
 
 from __future__ import annotations
@@ -66,18 +68,24 @@ def main() -> int:
             outcomes = service.propose_day(wh, policy, store, gate, day=day, requested_by="sensor:drift_findings_sensor")
             seconds = time.perf_counter() - t0
             states = Counter(p.state for o in outcomes for p in o.proposed)
-            deferred = sum(len(o.deferred) for o in outcomes)
+            in_scope = sum(len(o.deferred) for o in outcomes)
+            deferred = sum(len(o.queue_deferred) for o in outcomes)  # scopes
+            deferred_plans = sum(d["plans"] for o in outcomes for d in o.queue_deferred)
+            displaced = sum(len(o.displaced) for o in outcomes)
             mixed = sum(1 for o in outcomes for n in o.skipped if n.startswith(MIXED_GROUP))
             queue = store.list(states="pending_approval")
             pending = len(queue)
             by_risk = Counter(t.risk_level for t in queue)
             by_env = Counter(t.environment for t in queue)
-            print(f"{day}: {len(outcomes)} findings, {sum(states.values()) + deferred} plans built, proposed "
-                  f"{dict(sorted(states.items()))}, {deferred} deferred (scope had an open plan), "
+            rejected = [t.reason or "" for t in store.list(states="rejected")]
+            superseded = sum(1 for r in rejected if r.startswith("superseded by"))
+            outranked = sum(1 for r in rejected if r.startswith("deferred: outranked by"))
+            print(f"{day}: {len(outcomes)} findings, {sum(states.values()) + in_scope + deferred_plans} plans built, proposed "
+                  f"{dict(sorted(states.items()))}, {in_scope} left for later (scope had an open plan), "
                   f"{mixed} mixed-family groups not planned; planning took {seconds:.1f} s")
-            print(f"{day}: queue {pending} pending task(s) by risk {dict(sorted(by_risk.items()))}, "
-                  f"by environment {dict(sorted(by_env.items()))}; "
-                  f"superseded so far {len([t for t in store.list(states='rejected') if (t.reason or '').startswith('superseded by')])}")
+            print(f"{day}: pending {pending} (limit {policy.queue.max_pending}), deferred {deferred} scope(s) / {deferred_plans} plan(s) (queue full), "
+                  f"displaced {displaced} (outranked), superseded so far {superseded}, outranked so far {outranked}; "
+                  f"queue by risk {dict(sorted(by_risk.items()))}, by environment {dict(sorted(by_env.items()))}")
         gate.close()
     verdict = "meets" if pending <= GOAL else "MISSES"
     print(f"pending tasks after {len(days)} day(s): {pending} ({verdict} the goal <= {GOAL})")

@@ -121,6 +121,8 @@ def plan_remediation(
         "tasks": MetadataValue.json(proposed),
         "skipped_targets": len(outcome.skipped),
         "deferred_plans": len(outcome.deferred),
+        "queue_deferred": MetadataValue.json(outcome.queue_deferred),  # the queue's limit was full (audited)
+        "displaced": MetadataValue.json(outcome.displaced),
     })
     return proposed
 

@@ -444,9 +444,16 @@ def cmd_plan_propose(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         for state, n in outcome.states().items():
             states[state] = states.get(state, 0) + n
-    deferred = sum(len(o.deferred) for o in outcomes)
+    in_scope = sum(len(o.deferred) for o in outcomes)
+    deferred = sorted((d for o in outcomes for d in o.queue_deferred), key=lambda d: (d["rank"], d["plan_id"]))
+    for d in deferred:
+        print(f"deferred (queue full, {d['pool']} limit {d['limit']}): {d['scope']} {d['plan_id']} rank {d['rank']} "
+              f"score {d['score']} ({d['plans']} plan(s))")
+    for note in (n for o in outcomes for n in o.displaced):
+        print(f"displaced (outranked): {note}")
     print(f"{day}: {len(outcomes)} finding(s){' at ' + args.site if args.site else ''}; proposed "
-          f"{json.dumps(states, sort_keys=True)}; {deferred} deferred (their scope has an open plan)")
+          f"{json.dumps(states, sort_keys=True)}; {in_scope} left for later (their scope has an open plan); "
+          f"{len(deferred)} scope(s) deferred (the queue is full)")
     _print_queue(store)
     return 0
 

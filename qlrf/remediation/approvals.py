@@ -110,7 +110,7 @@ AI_TASK = "ai_task"
 KINDS: tuple[str, ...] = (PATCH_PLAN, AI_TASK)
 ANY_SCOPE = "*"  # environment/platform of an AI task whose scope names none (every one is in scope)
 NO_EXECUTOR = "no executor for AI task type {task_type!r} yet (issue 13 brings DR drills): it can be approved or rejected, not run"
-QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope
+QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope; displaces an outranked one
 CANARY_ACTOR = "policy:canary"  # records a canary-only run's verdict (and rejects a failed canary's plan)
 
 
@@ -423,13 +423,17 @@ class TaskStore:
     # --- proposing ---------------------------------------------------------------------------------
 
     def propose(
-        self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, supersede: Iterable[str] = ()
+        self, plan: PatchPlan | str, requested_by: str, decision: Mapping | Any, *, supersede: Iterable[str] = (),
+        displace: Iterable[str] = (),
     ) -> Task:
         """Store the sealed plan with the gate's decision (see the module docstring). Idempotent on the hash.
 
         `supersede`: pending tasks this plan replaces (the queue keeps one open plan per scope). When
         the new task is pending or approved, each of them still pending is rejected "superseded by
         <new id>" by ``policy:queue`` in the same transaction (audited); ``supersedes`` names the first.
+        `displace`: pending tasks of other scopes this plan outranks in a full queue (the policy's
+        ``queue.max_pending``): when the new task is pending, each is rejected "deferred: outranked by
+        <new id>" by ``policy:queue`` in the same transaction (audited).
         """
         requested_by = _identity(requested_by, "requested_by")
         sealed = _sealed(plan)
@@ -445,6 +449,9 @@ class TaskStore:
                 if task.state in ("pending_approval", "approved"):
                     for old_id in replaced:
                         self._supersede(change, old_id, task, now)
+                if task.state == "pending_approval":
+                    for old_id in dict.fromkeys(displace):
+                        self._supersede(change, old_id, task, now, why="deferred: outranked by", key="outranked_by")
         except IntegrityError:  # a concurrent propose of the same plan won
             found = self.by_hash(sealed.content_hash)
             if found is None:
@@ -492,13 +499,14 @@ class TaskStore:
         })
         return self._settle(change, task_id, spec.content_hash, decision, now, force_pending=not _reasons(decision, "deny"))
 
-    def _supersede(self, change: _Change, old_id: str, new: Task, now: datetime) -> None:
+    def _supersede(self, change: _Change, old_id: str, new: Task, now: datetime, *,
+                   why: str = "superseded by", key: str = "superseded_by") -> None:
         old = self._load(change.conn, old_id, for_update=True)
         if old.state != "pending_approval":
             return  # decided meanwhile: nothing to supersede
-        self._move(change, old, "rejected", actor=QUEUE_ACTOR, kind="rejection", reason=f"superseded by {new.id}",
+        self._move(change, old, "rejected", actor=QUEUE_ACTOR, kind="rejection", reason=f"{why} {new.id}",
                    now=now, approver=QUEUE_ACTOR, set_approver=True,
-                   data={"superseded_by": new.id, "new_plan_hash": new.plan_hash,
+                   data={key: new.id, "new_plan_hash": new.plan_hash,
                          "scope": {"site": old.site, "environment": old.environment, "platform": old.platform}})
 
     def _insert(

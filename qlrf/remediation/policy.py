@@ -1,6 +1,7 @@
 """The remediation policy (``policy/remediation.yaml``): per environment, when a scope needs a patch
 plan and how that plan runs (threshold, autonomy mode, canary share, batches, max unavailable,
-health gate, maintenance window), plus ``revoked_image_always_breaches``.
+health gate, maintenance window), plus ``revoked_image_always_breaches`` and the approval queue's
+work-in-progress limit (``queue.max_pending``, optionally ``queue.max_pending_per_environment``).
 
 The file is the single source of the defaults: :meth:`RemediationPolicy.defaults` is the shipped
 ``remediation.yaml`` (in ``$QLRF_POLICY_DIR`` or ``policy/``), and a policy loaded from elsewhere
@@ -59,9 +60,28 @@ class EnvironmentPolicy(_Strict):
         return self
 
 
+class QueuePolicy(_Strict):
+    """How many plans may wait for a person at once: a change-approval board's work-in-progress limit.
+
+    Why a limit and not a filter: every plan keeps its risk; the lower-ranked ones wait (deferred,
+    audited) until the queue has room, so the queue stays one a person can work through.
+    """
+
+    max_pending: int = Field(ge=1, le=10_000)
+    max_pending_per_environment: dict[Literal["dev", "staging", "prod"], int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _positive(self) -> QueuePolicy:
+        for env, limit in self.max_pending_per_environment.items():
+            if limit < 1:
+                raise ValueError(f"max_pending_per_environment.{env}: must be at least 1, got {limit}")
+        return self
+
+
 class RemediationPolicy(_Strict):
     version: Literal[1] = 1
     revoked_image_always_breaches: bool = True
+    queue: QueuePolicy
     environments: dict[Literal["dev", "staging", "prod"], EnvironmentPolicy]
 
     @model_validator(mode="before")
@@ -71,10 +91,14 @@ class RemediationPolicy(_Strict):
         if not isinstance(doc, Mapping):
             return doc
         doc = dict(doc)
+        context = info.context or {}
+        queue = doc.get("queue")
+        if queue is None or isinstance(queue, Mapping):
+            queue_defaults = context["queue"] if "queue" in context else default_queue()
+            doc["queue"] = {**queue_defaults, **(queue or {})}
         given = doc.get("environments") or {}
         if not isinstance(given, Mapping):
             return doc
-        context = info.context or {}
         defaults: Mapping[str, Any] = context["defaults"] if "defaults" in context else default_environments()
         merged: dict[str, Any] = {}
         for env in sorted(set(ENVIRONMENTS) | set(given), key=lambda e: (e not in ENVIRONMENTS, e)):
@@ -107,7 +131,7 @@ class RemediationPolicy(_Strict):
     @classmethod
     def defaults(cls) -> RemediationPolicy:
         """The shipped policy file as it is now (re-read when it changes)."""
-        return cls.model_validate({}, context={"defaults": default_environments()})
+        return cls.model_validate({}, context={"defaults": default_environments(), "queue": default_queue()})
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> RemediationPolicy:
@@ -140,7 +164,7 @@ def _read(path: Path) -> Mapping[str, Any]:
 
 
 def _validate(path: Path, doc: Mapping[str, Any], defaults: Mapping[str, Any] | None) -> RemediationPolicy:
-    context = None if defaults is None else {"defaults": defaults}
+    context = None if defaults is None else {"defaults": defaults, "queue": {}}
     try:
         return RemediationPolicy.model_validate(doc, context=context)
     except ValidationError as exc:
@@ -154,16 +178,25 @@ def default_environments() -> dict[str, Any]:
     Re-read on every call (a few hundred bytes) and validated once per distinct content, so an
     edited file takes effect at once, without trusting file timestamps.
     """
+    return dict(_shipped()["environments"])
+
+
+def default_queue() -> dict[str, Any]:
+    """The shipped file's ``queue`` section (re-read like :func:`default_environments`)."""
+    return dict(_shipped()["queue"])
+
+
+def _shipped() -> dict[str, dict[str, Any]]:
     path = RemediationPolicy.defaults_path()
     try:
         text = path.read_text()
     except OSError as exc:
         raise RemediationPolicyError(f"{path}: cannot read the default remediation policy: {exc.strerror or exc}") from exc
-    return dict(_defaults_of(str(path), text))
+    return _defaults_of(str(path), text)
 
 
 @lru_cache(maxsize=8)
-def _defaults_of(path: str, text: str) -> dict[str, Any]:
+def _defaults_of(path: str, text: str) -> dict[str, dict[str, Any]]:
     try:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -171,7 +204,8 @@ def _defaults_of(path: str, text: str) -> dict[str, Any]:
     if not isinstance(doc, Mapping):
         raise RemediationPolicyError(f"{path}: invalid remediation policy: expected a mapping")
     _validate(Path(path), doc, defaults={})
-    return {str(env): dict(value) for env, value in (doc.get("environments") or {}).items()}
+    return {"environments": {str(env): dict(value) for env, value in (doc.get("environments") or {}).items()},
+            "queue": dict(doc.get("queue") or {})}
 
 
 __all__ = [
@@ -179,7 +213,9 @@ __all__ = [
     "ENV_REMEDIATION_POLICY",
     "EnvironmentPolicy",
     "HealthGatePolicy",
+    "QueuePolicy",
     "RemediationPolicy",
     "RemediationPolicyError",
     "default_environments",
+    "default_queue",
 ]

@@ -11,6 +11,11 @@
   supersedes the older pending ones of the scope (``TaskStore.propose(..., supersede=...)``:
   rejected "superseded by <new id>", audited). A scope's pending plan from a newer day is never
   superseded by an older day's plan.
+* A work-in-progress limit (:func:`admit`, policy ``queue.max_pending`` and optionally
+  ``queue.max_pending_per_environment``): a plan that would wait for a person enters a full queue
+  only by outranking its lowest-ranked pending plan, which it then displaces (rejected "deferred:
+  outranked by <new id>"); otherwise it is deferred, to be planned again from the next day's
+  findings. AI tasks are neither counted nor displaced: a person asked for them.
 * Bulk decisions (:func:`bulk_decide`) only for low-risk plans, each bound to its own plan hash and
   refused one by one as a single decision would be (self-approval, expiry).
 """
@@ -103,17 +108,67 @@ class QueueEntry:
 QUEUE_HEADER = f"{'score':>5} {'task':<22}{'risk':<9}{'env':<9}{'platform':<9}{'site':<12}{'targets':>6} {'rvkd':>4}  {'expires':<18}plan"
 
 
+_FACTS: dict[str, tuple[int, int]] = {}  # plan hash -> (targets, revoked targets): content-addressed, never stale
+_FACTS_MAX = 4096
+
+
+def _facts(task: Task) -> tuple[int, int]:
+    """A pending plan's size and revoked targets; cached by hash, since planning ranks the queue once per plan."""
+    known = _FACTS.get(task.plan_hash)
+    if known is not None:
+        return known
+    try:
+        plan = task.plan()
+        facts = (plan.spec.targets.count(), _revoked(plan.metadata.finding))
+    except Exception:  # noqa: BLE001 - an unreadable plan still shows, on its risk alone (not cached)
+        return (0, 0)
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    _FACTS[task.plan_hash] = facts
+    return facts
+
+
 def ranked_queue(store: TaskStore, *, environment: str | None = None) -> list[QueueEntry]:
     """The pending plan tasks, best-ranked first (ties: oldest first)."""
     entries = []
     for task in pending_plans(store, environment):
-        try:
-            plan = task.plan()
-            targets, revoked = plan.spec.targets.count(), _revoked(plan.metadata.finding)
-        except Exception:  # noqa: BLE001 - an unreadable plan still shows, on its risk alone
-            targets = revoked = 0
+        targets, revoked = _facts(task)
         entries.append(QueueEntry(task, queue_score(task.risk_level, task.environment, targets, revoked), targets, revoked))
     return sorted(entries, key=lambda e: (-e.score, e.task.created_at, e.task.id))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a plan of `score` enters the queue now; ``displace`` is the pending task it pushes out."""
+
+    admit: bool
+    rank: int  # the place the plan takes (or would take) in the ranked queue, 1 = first
+    limit: int | None  # the limit that was full (None: room left)
+    pool: str  # "queue" or "environment <env>": what the limit counts
+    displace: QueueEntry | None = None
+
+
+def admit(queue: list[QueueEntry], score: int, environment: str, max_pending: int,
+          per_environment: Mapping[str, int] | None = None) -> Admission:
+    """Room for a new pending plan in `queue` (ranked, best first) under the limits.
+
+    The environment's own limit is checked first: when it is full the plan can only push out that
+    environment's lowest-ranked plan, so a tighter prod limit is never bypassed through the total.
+    Ties keep the plan already waiting (it was there first).
+    """
+    rank = 1 + sum(1 for e in queue if e.score >= score)
+    env_limit = (per_environment or {}).get(environment)
+    in_env = [e for e in queue if e.task.environment == environment]
+    if env_limit is not None and len(in_env) >= env_limit:
+        pool, limit, members = f"environment {environment}", env_limit, in_env
+    elif len(queue) >= max_pending:
+        pool, limit, members = "queue", max_pending, queue
+    else:
+        return Admission(True, rank, None, "queue")
+    lowest = members[-1] if members else None
+    if lowest is not None and score > lowest.score:
+        return Admission(True, rank, limit, pool, lowest)
+    return Admission(False, rank, limit, pool)
 
 
 @dataclass
@@ -154,10 +209,12 @@ def bulk_decide(
 
 
 __all__ = [
+    "Admission",
     "BULK_RISK",
     "QUEUE_HEADER",
     "BulkResult",
     "QueueEntry",
+    "admit",
     "bulk_decide",
     "finding_day",
     "is_plan",

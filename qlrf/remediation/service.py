@@ -19,6 +19,13 @@ open: it is decided again when the wave runs), then propose each plan to the tas
   supersedes the scope's older pending plans; the rest are deferred (``PlanningOutcome.deferred``).
   What planning left out (mixed-family groups, deferred plans) is audited once per finding
   (``planning_notes``). :func:`propose_day` plans a whole day this way (``qlrf plan propose``).
+* the queue's work-in-progress limit (policy ``queue``, :func:`.queue.admit`): a new pending plan
+  enters a full queue only by outranking the lowest-ranked pending plan (which is rejected
+  "deferred: outranked by <id>"); otherwise it is deferred (``PlanningOutcome.queue_deferred``)
+  and planned again from the next day's findings. Each planning run (one job run, one
+  :func:`propose_day`) audits its queue deferrals in one ``queue_deferred`` record. propose_day
+  builds every finding's plans first and proposes the findings best-ranked first, so one run does
+  not fill the queue with plans it then displaces.
 
 canary_only (:func:`run_canary`): a pending task whose decision says ``canary_allowed`` runs its
 canary wave alone before the approval; the verdict is kept with the task (a failed canary rejects
@@ -42,15 +49,32 @@ from typing import Any
 import pyarrow as pa
 
 from qlrf.inventory.contract import PLATFORMS
-from qlrf.remediation.approvals import AUTO_APPROVER, NO_EXECUTOR, PATCH_PLAN, Task, TaskStateError, TaskStore
+from qlrf.remediation.approvals import (
+    AUTO_APPROVER,
+    NO_EXECUTOR,
+    PATCH_PLAN,
+    QUEUE_ACTOR,
+    Task,
+    TaskStateError,
+    TaskStore,
+)
 from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
 from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
-from qlrf.remediation.policy import RemediationPolicy
-from qlrf.remediation.queue import finding_day, is_plan, open_in_scope, plan_score, rank_plans, scope_of
+from qlrf.remediation.policy import QueuePolicy, RemediationPolicy
+from qlrf.remediation.queue import (
+    admit,
+    finding_day,
+    is_plan,
+    open_in_scope,
+    plan_score,
+    rank_plans,
+    ranked_queue,
+    scope_of,
+)
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
@@ -179,6 +203,8 @@ class PlanningOutcome:
     proposed: list[Proposed] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # plans left for later: their scope has an open plan
+    queue_deferred: list[dict[str, Any]] = field(default_factory=list)  # left for later: the queue was full
+    displaced: list[str] = field(default_factory=list)  # "<old task> by <new task>": outranked in a full queue
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -195,6 +221,46 @@ class PlanningFailed(GateUnavailable):
         self.plan_id, self.proposed = plan_id, list(proposed)
 
 
+@dataclass
+class _Prepared:
+    """One finding rebuilt with its plans ranked, ready to propose."""
+
+    outcome: PlanningOutcome
+    plans: list[PatchPlan]
+    environment: str
+    fleet: int
+
+    def best(self) -> int:
+        return plan_score(self.plans[0]) if self.plans else -1
+
+
+def _prepare(
+    wh: Warehouse, policy: RemediationPolicy, *, day: str, platform: str, environment: str, fingerprint: str,
+    requested_by: str,
+) -> _Prepared:
+    finding, current = find_finding(wh, policy, day, platform, fingerprint)
+    outcome = PlanningOutcome(finding, current)
+    if finding is None:
+        return _Prepared(outcome, [], environment, 1)
+    plans = build_plans(
+        finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
+        scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
+    )
+    fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
+    return _Prepared(outcome, rank_plans(plans), environment, fleet)
+
+
+def _propose_prepared(store: TaskStore, gate: GateLike, prepared: _Prepared, policy: RemediationPolicy, *,
+                      day: str, requested_by: str, log: Log) -> PlanningOutcome:
+    outcome = prepared.outcome
+    if outcome.finding is None:
+        return outcome
+    propose_plans(store, gate, prepared.plans, outcome, day=day, requested_by=requested_by, fleet_size=prepared.fleet,
+                  log=log, limits=policy.queue)
+    _audit_notes(store, outcome.finding, outcome, requested_by)
+    return outcome
+
+
 def plan_finding(
     wh: Warehouse,
     policy: RemediationPolicy,
@@ -209,17 +275,10 @@ def plan_finding(
     log: Log = _quiet,
 ) -> PlanningOutcome:
     """Rebuild one finding, build its plans, ask the gate and propose them (see the module docstring)."""
-    finding, current = find_finding(wh, policy, day, platform, fingerprint)
-    outcome = PlanningOutcome(finding, current)
-    if finding is None:
-        return outcome
-    plans = build_plans(
-        finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
-        scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
-    )
-    fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
-    propose_plans(store, gate, rank_plans(plans), outcome, day=day, requested_by=requested_by, fleet_size=fleet, log=log)
-    _audit_notes(store, finding, outcome, requested_by)
+    prepared = _prepare(wh, policy, day=day, platform=platform, environment=environment, fingerprint=fingerprint,
+                        requested_by=requested_by)
+    outcome = _propose_prepared(store, gate, prepared, policy, day=day, requested_by=requested_by, log=log)
+    audit_queue(store, [outcome], policy.queue, day=day, requested_by=requested_by)
     return outcome
 
 
@@ -242,21 +301,44 @@ def propose_day(
     site: str | None = None,
     log: Log = _quiet,
 ) -> list[PlanningOutcome]:
-    """Plan every finding of `day` (optionally one site) as the planning job plans each one."""
-    outcomes = []
+    """Plan every finding of `day` (optionally one site) as the planning job plans each one.
+
+    Every finding's plans are built first and the findings proposed best-ranked first, so the
+    queue's limit admits the most urgent plans without first admitting, then displacing, others.
+    One ``queue_deferred`` audit record covers the whole run.
+    """
     present = [p for p in PLATFORMS if wh.exists("drift_scores", day, p) and wh.exists("vm_drift", day, p)]
     if not present:
         raise PartitionMissing(f"no drift partition for {day}: run `qlrf run --date {day}` first")
+    prepared = []
     for platform in present:
         findings = findings_from_partition(
             wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform), policy, day)
         for finding in findings:
             if site is not None and finding.site != site:
                 continue
-            outcomes.append(plan_finding(
-                wh, policy, store, gate, day=day, platform=platform, environment=finding.environment,
-                fingerprint=finding.fingerprint(), requested_by=requested_by, log=log))
+            prepared.append(_prepare(wh, policy, day=day, platform=platform, environment=finding.environment,
+                                     fingerprint=finding.fingerprint(), requested_by=requested_by))
+    order = sorted(range(len(prepared)), key=lambda i: (-prepared[i].best(), i))
+    for i in order:
+        _propose_prepared(store, gate, prepared[i], policy, day=day, requested_by=requested_by, log=log)
+    outcomes = [p.outcome for p in prepared]
+    audit_queue(store, outcomes, policy.queue, day=day, requested_by=requested_by)
     return outcomes
+
+
+def audit_queue(store: TaskStore, outcomes: list[PlanningOutcome], limits: QueuePolicy, *, day: str,
+                requested_by: str) -> None:
+    """One ``queue_deferred`` record per planning run naming what the full queue left for later."""
+    deferred = [d for o in outcomes for d in o.queue_deferred]
+    displaced = [d for o in outcomes for d in o.displaced]
+    if store.audit is None or not (deferred or displaced):
+        return
+    store.audit.append("queue_deferred", QUEUE_ACTOR, f"planning:{day}", {
+        "day": day, "requested_by": requested_by, "max_pending": limits.max_pending,
+        "max_pending_per_environment": dict(limits.max_pending_per_environment),
+        "deferred": sorted(deferred, key=lambda d: (d["rank"], d["plan_id"])), "displaced": displaced,
+    })
 
 
 def propose_plans(
@@ -269,13 +351,18 @@ def propose_plans(
     requested_by: str,
     fleet_size: int,
     log: Log = _quiet,
+    limits: QueuePolicy | None = None,
 ) -> None:
     """Propose the finding's plans, best-ranked first, keeping one open (pending) plan per scope.
 
     A plan that would wait for a person is proposed only if its scope has no open plan yet from
     this finding or a newer day; it then supersedes the scope's older pending plans. The others
-    are deferred (noted, not proposed): the next finding of the scope plans them again.
+    are deferred (noted, not proposed): the next finding of the scope plans them again. With
+    `limits`, a new pending plan that does not replace its scope's open plan must also find room
+    in the queue (:func:`.queue.admit`): it displaces an outranked plan or is deferred (one entry
+    per scope: its best plan, and how many of the finding's plans wait with it).
     """
+    queued: dict[str, Any] | None = None
     for plan in ranked:
         try:
             decision = plan_decision(gate, plan, requested_by=requested_by, fleet_size=fleet_size)
@@ -294,7 +381,25 @@ def propose_plans(
             log(note)
             continue
         supersede = [t.id for t in open_tasks if finding_day(t) <= day] if not decision["deny"] else []
-        task = store.propose(plan, requested_by, decision, supersede=supersede)
+        displace: list[str] = []
+        if limits is not None and would_wait and not supersede and store.by_hash(plan.content_hash) is None:
+            if queued is not None:  # a better plan of this scope did not fit: neither does this one
+                queued["plans"] += 1
+                continue
+            score, environment = plan_score(plan), plan.metadata.environment
+            room = admit(ranked_queue(store), score, environment, limits.max_pending, limits.max_pending_per_environment)
+            if not room.admit:
+                queued = {"scope": "/".join(scope_of(plan)), "plan_id": plan.metadata.id, "rank": room.rank, "score": score,
+                          "targets": plan.spec.targets.count(), "plans": 1, "limit": room.limit, "pool": room.pool}
+                outcome.queue_deferred.append(queued)
+                log(f"{plan.metadata.id} (score {score}, rank {room.rank}) deferred: the {room.pool} holds its limit of "
+                    f"{room.limit} pending plan(s), all ranked at least as high; planned again with the next findings")
+                continue
+            displace = [room.displace.task.id] if room.displace is not None else []
+        task = store.propose(plan, requested_by, decision, supersede=supersede, displace=displace)
+        if displace and task.state == "pending_approval":
+            outcome.displaced.append(f"{displace[0]} by {task.id}")
+            log(f"{displace[0]}: deferred: outranked by {task.id} (the {room.pool} holds its limit)")
         log(f"{task.id} {plan.metadata.id}: {task.state} ({plan.spec.targets.count()} target(s), "
             f"risk {plan.metadata.risk_level}, {plan.metadata.autonomy_mode}){': ' + task.reason if task.reason else ''}")
         outcome.proposed.append(Proposed(task.id, plan.metadata.id, task.plan_hash, task.state))
@@ -507,6 +612,7 @@ __all__ = [
     "PlanningOutcome",
     "Proposed",
     "approval_of",
+    "audit_queue",
     "canary_passed",
     "canary_waiting",
     "run_canary",

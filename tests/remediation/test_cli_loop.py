@@ -118,3 +118,30 @@ def test_execute_an_approved_task_from_the_cli_on_moto(home, tmp_path, monkeypat
         assert s.get(task.id).state == "succeeded"
         twice = qlrf("plan", "execute", task.id)
         assert twice.returncode == 0 and "already succeeded" in twice.stdout
+
+
+@pytest.mark.slow
+def test_propose_keeps_the_queue_within_its_limit_and_plans_deferred_scopes_once_there_is_room(
+        home, materialized_day, monkeypatch, tmp_path, capsys):
+    warehouse, day = materialized_day
+    monkeypatch.setenv("QLRF_WAREHOUSE", str(warehouse))
+    policy = tmp_path / "remediation.yaml"
+    policy.write_text("queue:\n  max_pending: 2\n")
+    assert main(["plan", "propose", "--date", day, "--site", "sfo1", "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    first = store().list(states="pending_approval")
+    assert len(first) == 2 and "scope(s) deferred (the queue is full)" in out
+    (record,) = store().audit.records(subject=f"planning:{day}", kind="queue_deferred")  # one record for the run
+    deferred = record.data["deferred"]
+    assert deferred and record.data["max_pending"] == 2 and all(d["rank"] > 2 for d in deferred)
+    assert f"deferred (queue full, queue limit 2): {deferred[0]['scope']} {deferred[0]['plan_id']} rank" in out
+    best = min(deferred, key=lambda d: d["rank"])
+    pending, rounds = first, 0
+    while best["plan_id"] not in {t.plan_id for t in pending}:  # the approval board works through the queue
+        assert rounds < 8, f"{best['scope']} was never planned: {[t.plan_id for t in pending]}"
+        for task in pending:
+            assert store().reject(task.id, task.plan_hash, "bob@example.com", "not this week").state == "rejected"
+        assert main(["plan", "propose", "--date", day, "--site", "sfo1", "--policy", str(policy)]) == 0
+        pending, rounds = store().list(states="pending_approval"), rounds + 1
+        assert 0 < len(pending) <= 2  # the queue refills with the most urgent work, never past its limit
+    assert rounds >= 1  # it waited for room, then became a task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,22 @@ def test_the_defaults_file_must_be_yaml(policy_dir):
     (policy_dir / "remediation.yaml").write_text("environments: [unclosed\n")
     with pytest.raises(RemediationPolicyError, match="remediation.yaml: not YAML"):
         RemediationPolicy.defaults()
+
+
+def test_the_queue_limit_is_validated_and_defaults_to_the_shipped_file(tmp_path):
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("environments:\n  staging:\n    drift_threshold: 20\n")
+    assert RemediationPolicy.load(partial).queue.max_pending == RemediationPolicy.load(POLICY_FILE).queue.max_pending == 25
+    partial.write_text("queue:\n  max_pending_per_environment: {prod: 10}\n")
+    loaded = RemediationPolicy.load(partial).queue
+    assert (loaded.max_pending, loaded.max_pending_per_environment) == (25, {"prod": 10})
+    for text, error in [
+        ("queue:\n  max_pending: 0\n", "queue.max_pending: Input should be greater than or equal to 1"),
+        ("queue:\n  max_pending_per_environment: {qa: 3}\n", "queue.max_pending_per_environment.qa.[key]: Input should be 'dev', 'staging' or 'prod'"),
+        ("queue:\n  max_pending_per_environment: {prod: 0}\n", "queue: Value error, max_pending_per_environment.prod: must be at least 1"),
+        ("queue:\n  max_pendng: 3\n", "queue.max_pendng: Extra inputs are not permitted"),
+        ("queue: 25\n", "queue: Input should be a valid dictionary"),
+    ]:
+        partial.write_text(text)
+        with pytest.raises(RemediationPolicyError, match=re.escape(f"partial.yaml: invalid remediation policy: {error}")):
+            RemediationPolicy.load(partial)

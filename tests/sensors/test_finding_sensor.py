@@ -130,3 +130,27 @@ def test_a_bad_alert_setting_does_not_stop_planning(drift_day, db_url, monkeypat
     resources = {**_resources(root, db_url), "alerts": AlertsResource(database_url=db_url)}
     result = _tick(instance, resources)
     assert len(result.run_requests) == len(_expected_findings(root))
+
+
+def test_the_next_day_plans_the_same_scopes_again(drift_day, db_url, tmp_path, captured):
+    """Plans the queue's limit deferred are not lost: the next day's partition asks for every finding again."""
+    import shutil
+
+    from dagster import DagsterInstance
+
+    source, _ = drift_day
+    root, next_day = tmp_path / "warehouse", "2026-11-21"
+    shutil.copytree(source, root)
+    for day_dir in list(root.glob(f"*/date={DAY}")):  # the same facts, one day later (findings persist)
+        shutil.copytree(day_dir, day_dir.parent / f"date={next_day}")
+    instance = DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(AssetMaterialization("drift_scores", partition=MultiPartitionKey({"date": DAY, "platform": "aws"})))
+    first = _tick(instance, _resources(root, db_url))
+    instance.report_runless_asset_event(
+        AssetMaterialization("drift_scores", partition=MultiPartitionKey({"date": next_day, "platform": "aws"})))
+    second = _tick(instance, _resources(root, db_url), cursor=first.cursor)
+    scopes = [r.tags["qlrf/scope"] for r in first.run_requests]
+    assert scopes and [r.tags["qlrf/scope"] for r in second.run_requests] == scopes  # every scope planned again
+    assert all(r.run_key.startswith(f"{next_day}|aws|") for r in second.run_requests)
+    assert not {r.run_key for r in second.run_requests} & {r.run_key for r in first.run_requests}  # new keys: Dagster launches them
+    assert {r.run_config["ops"][PLAN_OP]["config"]["day"] for r in second.run_requests} == {next_day}
