@@ -205,7 +205,7 @@ def assets(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> N
         shown = [w.v(t, f"[{_args_key(args)}] rows[{i}].asset_id", r["asset_id"]) for i, r in enumerate(result["rows"])]
         if args.get("status") == "revoked":
             w.say(f"- VMs in {_scope(args)} on revoked images: {w.v(t, f'[{_args_key(args)}] matching', result['matching'])}"
-                  + (f"; the first {len(shown)}: {', '.join(shown)}" if shown else "") + ".")
+                  + (f"; first by id: {', '.join(shown)}" if shown else "") + ".")  # no uncited count
             continue
         w.say(f"- {w.v(t, f'[{_args_key(args)}] matching', result['matching'])} {what} VMs in {_scope(args)}"
               + (f", e.g. {', '.join(shown)}" if shown else "") + ".")

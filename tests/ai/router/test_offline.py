@@ -53,7 +53,7 @@ def test_a_drift_question_answers_with_the_tools_numbers(boxes):
         ("get_drift_status", {"site": "syd1", "environment": "prod"}, "ok"),
         ("query_assets", {"site": "syd1", "environment": "prod", "status": "revoked", "limit": 10}, "ok")]
     results = _grounded(boxes, draft)
-    assert "- VMs in syd1 prod on revoked images: 1; the first 1: i-0006." in draft.answer  # "which VMs": named
+    assert "- VMs in syd1 prod on revoked images: 1; first by id: i-0006." in draft.answer  # "which VMs": named
     rows = results[0][2]["rows"]
     assert [(r["vms"], r["revoked"]) for r in rows] == [(1, 1)]  # i-0006 runs the revoked 1.0
     assert "1 VMs, 0 on the current golden image, 1 on revoked images" in draft.answer
