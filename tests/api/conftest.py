@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from qlrf.remediation.approvals import TaskStore
-from qlrf.remediation.audit import AuditLog
 from tests.api.support import T0, client_for
-from tests.remediation.support import Clock
+from tests.remediation.support import Clock, sqlite_task_store
 
 
 @pytest.fixture()
@@ -15,8 +13,7 @@ def clock():
 
 @pytest.fixture()
 def store(tmp_path, clock):
-    url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    return TaskStore(url, audit=AuditLog(url), clock=clock)
+    return sqlite_task_store(tmp_path, clock)
 
 
 @pytest.fixture()

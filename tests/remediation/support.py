@@ -29,6 +29,14 @@ class Clock:
         return self
 
 
+def sqlite_task_store(tmp_path: Any, clock: Clock) -> Any:
+    """A TaskStore and its audit log on one temp SQLite file, on the test's clock."""
+    from qlrf.remediation.approvals import TaskStore
+
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    return TaskStore(url, audit=audit_log(url), clock=clock)
+
+
 def audit_log(url: str) -> Any:
     """The project's hash-chained AuditLog on ``url`` (a temp SQLite file in tests)."""
     from qlrf.remediation.audit import AuditLog

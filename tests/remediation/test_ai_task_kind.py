@@ -14,9 +14,8 @@ from qlrf.ai.taskspec import TaskSpec, parse_proposal
 from qlrf.db import dispose_engines, engine_for
 from qlrf.remediation import service
 from qlrf.remediation.approvals import AI_TASK, PATCH_PLAN, TaskStateError, TaskStore
-from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.policy import RemediationPolicy
-from tests.remediation.support import ALLOW, DENY, PENDING, Clock, make_plan
+from tests.remediation.support import ALLOW, DENY, PENDING, Clock, make_plan, sqlite_task_store
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -35,8 +34,7 @@ def clock():
 
 @pytest.fixture()
 def store(tmp_path, clock):
-    url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    return TaskStore(url, audit=AuditLog(url), clock=clock)
+    return sqlite_task_store(tmp_path, clock)
 
 
 def test_an_ai_task_waits_for_a_human_even_when_the_policy_allows(store):
