@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from qlrf.platforms import PLATFORMS
 from qlrf.warehouse import Warehouse
 
 TABLE = "dr_drills"
@@ -107,7 +108,7 @@ def drill_history(warehouse: Warehouse, as_of: date, days: int = 180, platform: 
     for day in warehouse.dates(TABLE):
         if not first <= day <= as_of.isoformat():
             continue
-        for p in [platform] if platform else ("aws", "azure", "gcp", "vsphere"):
+        for p in [platform] if platform else PLATFORMS:
             if warehouse.exists(TABLE, day, p):
                 tables.append(warehouse.read(TABLE, day, p).select(SCHEMA.names).cast(SCHEMA))
     if not tables:
