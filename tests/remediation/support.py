@@ -54,7 +54,7 @@ def dry_run_first(plan: PatchPlan, driver: Any, tmp_path: Any) -> tuple[Any, Any
     audit = audit_log(f"sqlite:///{tmp_path / 'dry-run-audit.db'}")
     result = dry_run_plan(plan, driver=driver, gate=Gate.embedded(), audit=audit, requested_by="cli:alice",
                           fleet_size=100, now=NOW, log=lambda _: None)
-    assert result.error is None and result.would_run and kinds(audit) == ["dry_run"]
+    assert result.error is None and result.would_run and kinds(audit) == ["dry_run"], result.lines()
     return result, audit
 
 
