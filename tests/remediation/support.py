@@ -322,3 +322,25 @@ def race(action: Callable[[], object], racers: int, refused: type[Exception]) ->
     for t in threads:
         t.join()
     return sorted(outcomes)
+
+
+class AfterWave:
+    """The real driver, with ``hook(index, details)`` run right after each wave: how a test breaks a
+    canary (stops it, powers it off) the moment the driver has made it."""
+
+    def __init__(self, inner: Any, hook: Callable[[int, dict], None]):
+        self.inner, self.hook = inner, hook
+
+    def prepare(self, plan: PatchPlan) -> Any:
+        return self.inner.prepare(plan)
+
+    def run_wave(self, plan: PatchPlan, index: int) -> dict:
+        details = self.inner.run_wave(plan, index)
+        self.hook(index, details)
+        return details
+
+    def health(self, plan: PatchPlan, index: int) -> Any:
+        return self.inner.health(plan, index)
+
+    def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict:
+        return self.inner.rollback(plan, waves_done)

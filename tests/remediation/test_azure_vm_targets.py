@@ -16,7 +16,7 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from tests.fakes.azure_fake import start_azure_fake
 from tests.fakes.fixtures import azure_fixture
-from tests.remediation.support import NOW, audit_log, dry_run_first, kinds, plan_for, sent
+from tests.remediation.support import NOW, AfterWave, audit_log, dry_run_first, kinds, plan_for, sent
 
 
 def _linux(vm) -> bool:
@@ -116,32 +116,13 @@ def test_vms_are_rebuilt_from_the_golden_image_keeping_nics_and_data_disks(estat
     assert kinds(audit).count("health_gate") == 2 and audit.verify().ok
 
 
-class StopCanary:
-    def __init__(self, inner, fake, vm):
-        self.inner, self.fake, self.vm = inner, fake, vm
-
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        if index == 0:
-            self.fake.set_power_state(self.vm["id"], "PowerState/stopped")
-        return details
-
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
-
-
 def test_failing_canary_is_rebuilt_from_its_previous_image(estate, tmp_path):
     fake, sub, location, vms, golden = estate
     plan = make_plan(sub, location, vms, golden, timeout_seconds=1)
     before = {vm["name"]: look(fake, vm) for vm in vms}
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
-    result = run(plan, StopCanary(make_driver(fake), fake, vms[0]), audit)
+    stop = lambda index, _d: index == 0 and fake.set_power_state(vms[0]["id"], "PowerState/stopped")  # noqa: E731
+    result = run(plan, AfterWave(make_driver(fake), stop), audit)
 
     assert result.state == "rolled_back" and "PowerState/stopped" in result.reason
     assert {vm["name"]: look(fake, vm) for vm in vms} == before  # previous image, same NICs and data disks, running

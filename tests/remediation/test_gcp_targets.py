@@ -16,7 +16,7 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from tests.fakes.fixtures import gcp_fixture
 from tests.fakes.gcp_fake import start_gcp_fake
-from tests.remediation.support import NOW, audit_log, dry_run_first, kinds, plan_for, sent
+from tests.remediation.support import NOW, AfterWave, audit_log, dry_run_first, kinds, plan_for, sent
 
 
 def _tail(url: str) -> str:
@@ -114,35 +114,14 @@ def test_regional_mig_and_standalone_instances_in_one_plan(estate, tmp_path):
     assert kinds(audit).count("health_gate") == 2 and audit.verify().ok
 
 
-class StopCanaryInstance:
-    """The real driver; the canary instance stops right after wave 0 (never comes up healthy)."""
-
-    def __init__(self, inner, fake, project, name):
-        self.inner, self.fake, self.project, self.name = inner, fake, project, name
-
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        if index == 0:
-            self.fake.set_instance_status(self.project, self.name, "STOPPING")
-        return details
-
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
-
-
 def test_failing_canary_rolls_the_mig_and_the_instance_back(estate, tmp_path):
     fake, project, mig, region, instances, inst_region, golden = estate
     plan = make_plan(project, mig, region, instances, inst_region, golden, timeout_seconds=1)
     before = {i["name"]: boot(fake, project, i["name"]) for i in instances}
     templates = regional_images(fake, project, mig)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
-    driver = StopCanaryInstance(make_driver(fake), fake, project, instances[0]["name"])
+    stop = lambda index, _d: index == 0 and fake.set_instance_status(project, instances[0]["name"], "STOPPING")  # noqa: E731
+    driver = AfterWave(make_driver(fake), stop)  # the canary instance never comes up healthy
     result = run(plan, driver, audit)
 
     assert result.state == "rolled_back" and "status STOPPING" in result.reason

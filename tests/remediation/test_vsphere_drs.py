@@ -19,7 +19,7 @@ from qlrf.remediation.drivers.vsphere import VsphereDriverConfig  # noqa: E402
 from qlrf.remediation.drivers.vsphere_drs import VsphereDrsDriver  # noqa: E402
 from qlrf.remediation.executor import execute_plan  # noqa: E402
 from qlrf.remediation.gate import Gate  # noqa: E402
-from tests.remediation.support import NOW, audit_log, dry_run_first, kinds, plan_for  # noqa: E402
+from tests.remediation.support import NOW, AfterWave, audit_log, dry_run_first, kinds, plan_for  # noqa: E402
 from tests.servers.vcsim import _wait_task, retrieve_vms, start_vcsim, vcsim_needs_build  # noqa: E402
 
 pytestmark = [pytest.mark.slow] if vcsim_needs_build() else []
@@ -122,28 +122,6 @@ def test_clones_take_the_old_vms_place_in_the_drs_cluster(cluster, tmp_path):
     driver.close()
 
 
-class BreakCanary:
-    def __init__(self, inner):
-        self.inner = inner
-
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        if index == 0:
-            for s in self.inner.swaps.values():
-                if s.clone is not None:
-                    _wait_task(s.clone.PowerOffVM_Task())
-        return details
-
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
-
-
 def test_failing_canary_gives_the_place_back(cluster, tmp_path):
     si, vc, rows, ccr, hosts = cluster
     plan = make_plan(vc, rows, timeout_seconds=1)
@@ -152,7 +130,12 @@ def test_failing_canary_gives_the_place_back(cluster, tmp_path):
     spread_before = sorted(v._moId for r in ccr.configurationEx.rule if r.name == "spread" for v in r.vm)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
     driver = make_driver(vc)
-    result = run(plan, BreakCanary(driver), audit)
+    def power_off_canary(index, _details):
+        for s in driver.swaps.values():
+            if index == 0 and s.clone is not None:
+                _wait_task(s.clone.PowerOffVM_Task())
+
+    result = run(plan, AfterWave(driver, power_off_canary), audit)
     assert result.state == "rolled_back" and "poweredOff" in result.reason
     assert {g.name: sorted(v._moId for v in g.vm or []) for g in ccr.configurationEx.group
             if isinstance(g, vim.cluster.VmGroup)} == groups_before

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qlrf.remediation.calls import CallRecorder, CloudCall
-from qlrf.remediation.drivers import DriverError, chunks, instances_through
+from qlrf.remediation.drivers import DriverError, chunks
 from qlrf.remediation.drivers.azure import (
     AzureDriver,
     AzureDriverConfig,
@@ -48,7 +48,7 @@ from qlrf.remediation.drivers.azure import (
     image_reference,
     same_image,
 )
-from qlrf.remediation.drivers.split import SplitDriver
+from qlrf.remediation.drivers.split import OnBase, SplitDriver, standalone_health, undo_each
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
 
@@ -149,7 +149,7 @@ def create_body(original: Mapping[str, Any], image: Mapping[str, Any], os_disk_n
     return body
 
 
-class AzureVmDriver:
+class AzureVmDriver(OnBase):
     """Executes one plan's standalone Azure VMs; see the module docstring."""
 
     def __init__(self, config: AzureDriverConfig | None = None, recorder: CallRecorder | None = None,
@@ -159,14 +159,6 @@ class AzureVmDriver:
         self.golden: dict[str, str] = {}
         self.plan_id = ""
         self.digest = ""
-
-    @property
-    def recorder(self) -> CallRecorder:
-        return self.base.recorder
-
-    @recorder.setter
-    def recorder(self, value: CallRecorder) -> None:
-        self.base.recorder = value
 
     def _vms(self, r: _Rebuild) -> Any:
         return self.base.client(r.subscription).virtual_machines
@@ -270,21 +262,11 @@ class AzureVmDriver:
 
     # -- health -----------------------------------------------------------------------------------
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
-        total = healthy = 0
-        details: dict[str, Any] = {}
-        unhealthy: dict[str, str] = {}
-        for asset in instances_through(plan, index):
+        def look(asset: str) -> tuple[str, str | None]:
             r = self.rebuilds[asset]
-            total += 1
-            problem = self._problem(r, self._get(r))
-            if problem:
-                unhealthy[r.name] = problem
-            else:
-                healthy += 1
-            details[asset] = {"name": r.name, "problem": problem}
-        if unhealthy:
-            details["unhealthy"] = unhealthy
-        return HealthReport(total > 0 and healthy == total, total, healthy, details)
+            return r.name, self._problem(r, self._get(r))
+
+        return standalone_health(plan, index, look)
 
     def _problem(self, r: _Rebuild, vm: Mapping[str, Any] | None) -> str | None:
         if vm is None:
@@ -303,19 +285,11 @@ class AzureVmDriver:
 
     # -- rollback ---------------------------------------------------------------------------------
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
-        details: dict[str, Any] = {}
-        errors: list[str] = []
-        for asset in instances_through(plan, max(waves_done)) if waves_done else []:
+        def pick(asset: str) -> _Rebuild | None:
             r = self.rebuilds.get(asset)
-            if r is None or not r.touched:
-                continue
-            try:
-                details[asset] = self._restore_one(r)
-            except Exception as exc:  # noqa: BLE001 - restore the others, then report
-                errors.append(f"VM {r.name}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-        if errors:
-            raise DriverError("rollback incomplete: " + "; ".join(errors))
-        return details
+            return r if r is not None and r.touched else None
+
+        return undo_each(plan, waves_done, pick, self._restore_one, lambda r: f"VM {r.name}")
 
     def _restore_one(self, r: _Rebuild) -> dict[str, Any]:
         vm = self._get(r)

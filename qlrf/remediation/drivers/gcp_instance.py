@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qlrf.remediation.calls import CallRecorder, CloudCall
-from qlrf.remediation.drivers import DriverError, chunks, instances_through
+from qlrf.remediation.drivers import DriverError, chunks
 from qlrf.remediation.drivers.gcp import GcpDriver, GcpDriverConfig, config_from_env, image_url
-from qlrf.remediation.drivers.split import SplitDriver
+from qlrf.remediation.drivers.split import OnBase, SplitDriver, standalone_health, undo_each
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
 
@@ -66,7 +66,7 @@ class _Swap:
     touched: bool = False  # a mutating call was made on the instance
 
 
-class GcpInstanceDriver:
+class GcpInstanceDriver(OnBase):
     """Executes one plan's standalone GCE instances; see the module docstring."""
 
     def __init__(self, config: GcpDriverConfig | None = None, recorder: CallRecorder | None = None,
@@ -74,14 +74,6 @@ class GcpInstanceDriver:
         self.base = base or GcpDriver(config, recorder)  # clients, retries and the operation wait
         self.swaps: dict[str, _Swap] = {}
         self.golden = ""
-
-    @property
-    def recorder(self) -> CallRecorder:
-        return self.base.recorder
-
-    @recorder.setter
-    def recorder(self, value: CallRecorder) -> None:
-        self.base.recorder = value
 
     def _instances(self) -> Any:
         return self.base.client("InstancesClient")
@@ -188,21 +180,7 @@ class GcpInstanceDriver:
 
     # -- health -----------------------------------------------------------------------------------
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
-        total = healthy = 0
-        details: dict[str, Any] = {}
-        unhealthy: dict[str, str] = {}
-        for asset in instances_through(plan, index):
-            s = self.swaps[asset]
-            total += 1
-            problem = self._problem(s)
-            if problem:
-                unhealthy[s.name] = problem
-            else:
-                healthy += 1
-            details[asset] = {"name": s.name, "problem": problem}
-        if unhealthy:
-            details["unhealthy"] = unhealthy
-        return HealthReport(total > 0 and healthy == total, total, healthy, details)
+        return standalone_health(plan, index, lambda asset: (self.swaps[asset].name, self._problem(self.swaps[asset])))
 
     def _problem(self, s: _Swap) -> str | None:
         inst = self.base._call(self._instances().get, project=s.project, zone=s.zone, instance=s.name)
@@ -219,23 +197,11 @@ class GcpInstanceDriver:
 
     # -- rollback ---------------------------------------------------------------------------------
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
-        from google.api_core import exceptions as gexc
-
-        details: dict[str, Any] = {}
-        errors: list[str] = []
-        for asset in instances_through(plan, max(waves_done)) if waves_done else []:
+        def pick(asset: str) -> _Swap | None:
             s = self.swaps.get(asset)
-            if s is None or not s.touched:
-                continue
-            try:
-                details[asset] = self._restore_one(s)
-            except gexc.GoogleAPICallError as exc:
-                errors.append(f"instance {s.name}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-            except DriverError as exc:
-                errors.append(f"instance {s.name}: {exc}")
-        if errors:
-            raise DriverError("rollback incomplete: " + "; ".join(errors))
-        return details
+            return s if s is not None and s.touched else None
+
+        return undo_each(plan, waves_done, pick, self._restore_one, lambda s: f"instance {s.name}")
 
     def _restore_one(self, s: _Swap) -> dict[str, Any]:
         from google.api_core import exceptions as gexc

@@ -6,14 +6,18 @@ one VM). :class:`SplitDriver` keeps them apart: each part sees the plan restrict
 (the same plan object when it has only those, so group-only plans behave exactly as before), the
 waves run group part first, health is both parts' verdict, and rollback undoes both, reporting
 every failure. ``checkpoint``/``restore`` nest each part's state.
+
+The instance drivers share their group driver's plumbing (:class:`OnBase`: clients, credential,
+operation waits and the recorder) and one health roll-up (:func:`standalone_health`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qlrf.remediation.calls import CallRecorder
-from qlrf.remediation.drivers import DriverError
+from qlrf.remediation.drivers import DriverError, instances_through
 from qlrf.remediation.executor import HealthReport
 from qlrf.remediation.plans import PatchPlan
 
@@ -51,6 +55,59 @@ def merge_health(reports: list[tuple[str, HealthReport]]) -> HealthReport:
         details["unhealthy"] = unhealthy
     return HealthReport(all(r.healthy for _, r in reports), sum(r.total for _, r in reports),
                         sum(r.healthy_count for _, r in reports), details)
+
+
+class OnBase:
+    """An instance driver riding on its platform's group driver (``base``): one recorder for both,
+    so a dry run that swaps the recorder swaps it everywhere."""
+
+    base: Any
+
+    @property
+    def recorder(self) -> CallRecorder:
+        return self.base.recorder
+
+    @recorder.setter
+    def recorder(self, value: CallRecorder) -> None:
+        self.base.recorder = value
+
+
+def standalone_health(plan: PatchPlan, index: int, look: Callable[[str], tuple[str, str | None]]) -> HealthReport:
+    """The health gate over the standalone VMs of waves 0..index: ``look(asset_id)`` gives (name,
+    problem or None); every one must be healthy (standalone machines have no healthy percentage)."""
+    total = healthy = 0
+    details: dict[str, Any] = {}
+    unhealthy: dict[str, str] = {}
+    for asset in instances_through(plan, index):
+        name, problem = look(asset)
+        total += 1
+        if problem:
+            unhealthy[name] = problem
+        else:
+            healthy += 1
+        details[asset] = {"name": name, "problem": problem}
+    if unhealthy:
+        details["unhealthy"] = unhealthy
+    return HealthReport(total > 0 and healthy == total, total, healthy, details)
+
+
+def undo_each(plan: PatchPlan, waves_done: list[int], pick: Callable[[str], Any], undo: Callable[[Any], dict],
+              label: Callable[[Any], str]) -> dict[str, Any]:
+    """Undo every standalone VM the waves touched (``pick(asset)`` gives its state, or None when
+    there is nothing to undo), each even if another failed; DriverError naming every failure."""
+    details: dict[str, Any] = {}
+    errors: list[str] = []
+    for asset in instances_through(plan, max(waves_done)) if waves_done else []:
+        state = pick(asset)
+        if state is None:
+            continue
+        try:
+            details[asset] = undo(state)
+        except Exception as exc:  # noqa: BLE001 - restore the others, then report
+            errors.append(f"{label(state)}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    if errors:
+        raise DriverError("rollback incomplete: " + "; ".join(errors))
+    return details
 
 
 class SplitDriver:
@@ -120,4 +177,4 @@ class SplitDriver:
             self.groups.restore(state["groups"])
 
 
-__all__ = ["SplitDriver", "merge_health", "part"]
+__all__ = ["OnBase", "SplitDriver", "merge_health", "part", "standalone_health", "undo_each"]
