@@ -156,3 +156,23 @@ def test_a_windows_vm_is_refused_with_the_reason(estate):
     plan = make_plan(sub, win["location"], [win], golden)
     with pytest.raises(Exception, match="Windows VM: its admin password cannot be read back"):
         make_driver(fake).prepare(plan)
+
+
+def test_a_rebuild_cut_off_after_the_delete_is_rolled_back_from_the_checkpoint(estate):
+    """The crash a journal exists for: the VM is deleted (NICs and disks detached), not yet created."""
+    fake, sub, location, vms, golden = estate
+    plan = make_plan(sub, location, vms[:1], golden, waves=[{"name": "canary", "canary": True,
+                                                              "instances": [vms[0]["properties"]["vmId"]]}])
+    before = look(fake, vms[0])
+    first = make_driver(fake)
+    first.prepare(plan)
+    r = first.instances.rebuilds[vms[0]["properties"]["vmId"]]
+    first.instances._delete(r, os_disk_option="Detach")
+    assert vms[0]["id"].lower() not in fake.state.by_id
+    state = json.loads(json.dumps(first.checkpoint()))
+
+    fresh = make_driver(fake)
+    fresh.restore(state)
+    steps = fresh.rollback(plan, [0])[vms[0]["properties"]["vmId"]]["steps"]
+    assert len(steps) == 1 and steps[0].startswith("created from")
+    assert look(fake, vms[0])[:3] == before[:3]  # the previous image, the same NICs and data disks

@@ -146,3 +146,27 @@ def test_rollback_from_a_checkpoint_in_a_fresh_driver(estate, tmp_path):
     details = fresh.rollback(plan, [0])
     assert details[instances[0]["id"]]["steps"][0] == "stopped"
     assert {i["name"]: boot(fake, project, i["name"]) for i in instances} == before
+
+
+def test_a_swap_cut_off_between_detach_and_attach_is_rolled_back_from_the_checkpoint(estate):
+    """The crash a journal exists for: the old boot disk is detached, the new one not yet attached."""
+    fake, project, mig, region, instances, inst_region, golden = estate
+    plan = make_plan(project, mig, region, instances[:1], inst_region, golden, with_mig=False,
+                     waves=[{"name": "canary", "canary": True, "instances": [instances[0]["id"]]}])
+    before = boot(fake, project, instances[0]["name"])
+    first = make_driver(fake)
+    first.prepare(plan)
+    part = first.instances
+    s = part.swaps[instances[0]["id"]]
+    part._create_disk(s)
+    where = {"project": project, "zone": s.zone, "instance": s.name}
+    part.base._done(part._instances().stop(**where), "stop")
+    part.base._done(part._instances().detach_disk(device_name=s.device_name, **where), "detach")
+    assert boot(fake, project, s.name)[1] == "-"  # no boot disk: the instance cannot start like this
+    state = json.loads(json.dumps(first.checkpoint()))
+
+    fresh = make_driver(fake)
+    fresh.restore(state)
+    steps = fresh.rollback(plan, [0])[instances[0]["id"]]["steps"]
+    assert steps[0].startswith("attached") and "started" in steps
+    assert boot(fake, project, s.name) == before
