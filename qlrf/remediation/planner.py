@@ -8,7 +8,9 @@ for AWS AMIs; elsewhere when the registry has no ``*`` image), per region. In ea
 
 * targets: drifted VMs in a scaling group become the group (``asg`` / ``vmss`` / ``mig`` by
   platform; size = the ``scaling_groups`` fact's desired capacity, else the group's VMs in the
-  partition); the other drifted VMs are instances. vSphere VMs are always instances.
+  partition; its ``region`` is the fact's zone for a zonal MIG, see :func:`group_location`); the
+  other drifted VMs are instances (standalone AWS/Azure/GCP VMs, each driver replaces its kind).
+  vSphere VMs are always instances (in a DRS cluster or not).
 * never change what a VM is: a target moves only to a newer version of its own image family, and
   carries that ``from_family`` (the gate checks it). A group whose members (every non-terminated
   member in the partition, drifted or not) run more than one family, or an image with no family,
@@ -198,6 +200,14 @@ def _fact_for(exact: dict, by_name: dict, account: str, region: str, name: str) 
     return fact
 
 
+def group_location(fact: Mapping | None, region: str) -> str:
+    """Where a group's API addresses it: a zonal group by its zone (a GCP zonal MIG's fact names one;
+    regional MIGs and other platforms' groups have none), any other by its region. The driver tells
+    a zonal from a regional MIG by this location, so a zonal MIG planned by its region would not be found."""
+    zone = fact.get("zone") if fact is not None else None
+    return zone if isinstance(zone, str) and zone else region
+
+
 def _fact_size(fact: Mapping | None) -> int | None:
     if fact is None:
         return None
@@ -279,7 +289,8 @@ def build_plans(
         size = _fact_size(fact)
         if size is None:
             size = partition_sizes.get(key, len(vms))
-        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact, "drifted": len(vms)}
+        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact, "drifted": len(vms),
+                             "location": group_location(fact, region)}
         s["vms"].extend(vms)
 
     created_at = now.astimezone(UTC) if now else datetime.combine(date.fromisoformat(finding.day), time(0), UTC)
@@ -293,7 +304,7 @@ def build_plans(
             for r in s["instances"]
         ]
         groups = [
-            GroupTarget(kind=GROUP_KIND[platform], platform=platform, account=g["account"], region=g["region"], name=name,
+            GroupTarget(kind=GROUP_KIND[platform], platform=platform, account=g["account"], region=g["location"], name=name,
                         size=g["size"], from_family=family)
             for name, g in sorted(s["groups"].items())
         ]
@@ -412,6 +423,7 @@ __all__ = [
     "build_plan",
     "build_plans",
     "current_golden",
+    "group_location",
     "plan_waves",
     "risk_level",
 ]

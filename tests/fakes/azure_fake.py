@@ -24,6 +24,7 @@ Write side (for the remediation drivers), on Uniform scale sets:
   ``Azure-AsyncOperation`` + ``Location`` (``Retry-After: 0``), and
   ``GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}`` answers
   ``InProgress`` ``operation_polls`` times (``fake.set_operation_polls(n)``), then ``Succeeded``;
+* standalone VMs (``PATCH``/``DELETE``/``PUT`` honouring ``deleteOption``): :mod:`tests.fakes.azure_vms`;
 * ``fake.set_power_state(id, "PowerState/stopped")`` fails a health gate; ``fake.resource(id)`` is the
   live JSON.
 
@@ -56,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from tests.fakes.azure_vms import seed_nics, vm_write_route
 from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
 
 # fixture list name -> ARM resource type
@@ -143,6 +145,7 @@ class AzureFakeState:
     # async operation id -> {"status": final status, "polls": InProgress answers left, "error": ...}
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     operation_polls: int = 1  # InProgress answers before an operation reports its final status
+    nics: dict[str, str | None] = field(default_factory=dict)  # NIC id -> VM using it (tests.fakes.azure_vms)
 
     def index(self) -> None:
         self.by_id.clear()
@@ -410,6 +413,8 @@ class _Handler(FakeHandler):
         ``Location`` (``Retry-After: 0``); the operation reads ``InProgress`` ``operation_polls``
         times, then ``Succeeded``.
         """
+        if vm_write_route(self, method, path, sub, rec, body):  # standalone VMs: tests.fakes.azure_vms
+            return None
         low = path.lower()
         m = _VMSS_RE.match(low)
         if not m or not isinstance(body, dict):
@@ -808,6 +813,7 @@ def start_azure_fake(
         accepted_tokens=accepted_tokens,
     )
     state.index()
+    seed_nics(state)
     fake = AzureFake(state, host)
     faults = fixture.get("faults", {})
     for sub, kind in {**faults.get("fail", {}), **(fail or {})}.items():

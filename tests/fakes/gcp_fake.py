@@ -24,6 +24,8 @@ Write side (for the remediation drivers), every change answering a ``compute#ope
   ``zones/z/instances/name``, or ``allInstances``): each member gets the MIG's current template,
   its boot disk the template's ``sourceImage``, status ``RUNNING``. ``listManagedInstances`` then
   reports each member's own version.
+* standalone instances (stop/start, detachDisk/attachDisk, disks insert/delete):
+  :mod:`tests.fakes.gcp_instances`;
 * ``fake.set_instance_status(project, name, status)`` (e.g. ``STOPPING``) fails a health gate.
 
 GCE behaviour reproduced: Google JSON error bodies (``{"error": {"code", "message", "errors",
@@ -52,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
+from tests.fakes.gcp_instances import instance_write_route
 
 GCE = "https://www.googleapis.com/compute/v1"
 MAX_RESULTS = 500
@@ -600,6 +603,8 @@ class _Handler(FakeHandler):
         n = len(parts)
         if method in ("POST", "PATCH") and body is None:
             self._error(400, "Invalid JSON payload received.", "parseError", rec)
+            return True
+        if instance_write_route(self, method, project, parts, body, rec):  # standalone instances
             return True
         # operations
         if method == "GET" and n >= 3 and parts[-2] == "operations" and (

@@ -553,3 +553,62 @@ def test_gcp_failing_project_raises_sdk_error(gcp_fake, gcp_fx) -> None:
                 request={"project": _healthy_projects(gcp_fx)[0], "max_results": 1000}
             )
         )
+
+
+# ---------------------------------------------------------------------------
+# shapes the write sides create (standalone-VM drivers): they parse as strictly as the fixtures
+# ---------------------------------------------------------------------------
+
+
+def test_gcp_boot_disk_swap_shapes_parse_strictly() -> None:
+    fx = gcp_fixture(projects=1, instances_per_project=4, zonal_mig_size=0, regional_mig_size=0, snapshot_ratio=0)
+    pid = fx["workload_projects"][0]
+    image = next(i for p in fx["projects"].values() for i in p["images"])["selfLink"]
+    inst = fx["projects"][pid]["instances"][0]
+    zone = inst["zone"].rsplit("/", 1)[1]
+    with start_gcp_fake(fx) as fake:
+        fake.set_operation_polls(0)
+        disks, instances = fake.disks_client(), fake.instances_client()
+        disks.insert(project=pid, zone=zone, disk_resource=compute_v1.Disk(name="swap-1", source_image=image, size_gb=20))
+        instances.stop(project=pid, zone=zone, instance=inst["name"])
+        instances.detach_disk(project=pid, zone=zone, instance=inst["name"], device_name="persistent-disk-0")
+        instances.attach_disk(project=pid, zone=zone, instance=inst["name"], attached_disk_resource=compute_v1.AttachedDisk(
+            source=f"projects/{pid}/zones/{zone}/disks/swap-1", boot=True, device_name="persistent-disk-0"))
+        served = {"Disk": disks.get(project=pid, zone=zone, disk="swap-1"),
+                  "Instance": instances.get(project=pid, zone=zone, instance=inst["name"])}
+        raw_disk = next(d for d in fake.fixture["projects"][pid]["disks"] if d["name"] == "swap-1")
+        raw_inst = next(i for i in fake.fixture["projects"][pid]["instances"] if i["name"] == inst["name"])
+    problems = gcp_dropped_paths(raw_disk, _gcp_roundtrip(compute_v1.Disk, raw_disk), "disk")
+    problems += gcp_dropped_paths(raw_inst, _gcp_roundtrip(compute_v1.Instance, raw_inst), "instance")
+    assert problems == []
+    assert served["Disk"].source_image == image and served["Instance"].status == "TERMINATED"
+    assert [d.boot for d in served["Instance"].disks] == [True] and served["Instance"].disks[0].source.endswith("/swap-1")
+
+
+def test_azure_rebuilt_vm_and_its_disk_parse_strictly() -> None:
+    fx = azure_fixture(subscriptions=1, vms_per_sub=3, vmss_uniform_per_sub=0, vmss_flex_members=0, snapshot_ratio=0)
+    sub = next(iter(fx["subscriptions"]))
+    vm = next(v for v in fx["subscriptions"][sub]["virtualMachines"]
+              if "linuxConfiguration" in v["properties"]["osProfile"])
+    rg = vm["id"].split("/")[4]
+    with start_azure_fake(fx) as fake:
+        fake.set_operation_polls(0)
+        client = fake.compute_client(sub)
+        body = {"location": vm["location"], "tags": vm["tags"], "properties": {
+            "hardwareProfile": vm["properties"]["hardwareProfile"], "osProfile": vm["properties"]["osProfile"],
+            "networkProfile": vm["properties"]["networkProfile"],
+            "storageProfile": {"imageReference": vm["properties"]["storageProfile"]["imageReference"],
+                               "osDisk": {"name": "rebuilt-os", "createOption": "FromImage"}}}}
+        client.virtual_machines.begin_update(rg, vm["name"], {"properties": {"storageProfile": {"osDisk": {
+            "deleteOption": "Detach"}}, "networkProfile": {"networkInterfaces": [
+                {**n, "properties": {"deleteOption": "Detach"}} for n in vm["properties"]["networkProfile"]["networkInterfaces"]]}}},
+            polling_interval=0).result()
+        client.virtual_machines.begin_delete(rg, vm["name"], polling_interval=0).result()
+        made = client.virtual_machines.begin_create_or_update(rg, vm["name"], body, polling_interval=0).result()
+        raw_vm = {k: v for k, v in fake.resource(vm["id"]).items()}
+        raw_vm["properties"] = {k: v for k, v in raw_vm["properties"].items() if k != "instanceView"}
+        raw_disk = fake.resource(made.storage_profile.os_disk.managed_disk.id)
+    problems = azure_dropped_paths(az.VirtualMachine(raw_vm), raw_vm, "vm")
+    problems += azure_dropped_paths(az.Disk(raw_disk), raw_disk, "disk")
+    assert problems == []
+    assert made.vm_id != vm["properties"]["vmId"] and made.storage_profile.os_disk.name == "rebuilt-os"

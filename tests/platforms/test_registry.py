@@ -37,7 +37,7 @@ def test_the_four_platforms_in_partition_order():
     assert {p.name: p.scope_noun for p in REGISTRY} == {
         "aws": "account/region", "azure": "subscription", "gcp": "project", "vsphere": "vCenter"
     }
-    assert REGISTRY.get("vsphere").driver_kinds == ("clone_swap",)
+    assert REGISTRY.get("vsphere").driver_kinds == ("clone_swap", "drs_clone_swap")
     assert REGISTRY.fact_tables() == {"images": "cloud_images", "scaling_groups": "scaling_groups", "templates": "cloud_images"}
 
 

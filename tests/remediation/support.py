@@ -54,7 +54,7 @@ def dry_run_first(plan: PatchPlan, driver: Any, tmp_path: Any) -> tuple[Any, Any
     audit = audit_log(f"sqlite:///{tmp_path / 'dry-run-audit.db'}")
     result = dry_run_plan(plan, driver=driver, gate=Gate.embedded(), audit=audit, requested_by="cli:alice",
                           fleet_size=100, now=NOW, log=lambda _: None)
-    assert result.error is None and result.would_run and kinds(audit) == ["dry_run"]
+    assert result.error is None and result.would_run and kinds(audit) == ["dry_run"], result.lines()
     return result, audit
 
 
@@ -322,3 +322,25 @@ def race(action: Callable[[], object], racers: int, refused: type[Exception]) ->
     for t in threads:
         t.join()
     return sorted(outcomes)
+
+
+class AfterWave:
+    """The real driver, with ``hook(index, details)`` run right after each wave: how a test breaks a
+    canary (stops it, powers it off) the moment the driver has made it."""
+
+    def __init__(self, inner: Any, hook: Callable[[int, dict], None]):
+        self.inner, self.hook = inner, hook
+
+    def prepare(self, plan: PatchPlan) -> Any:
+        return self.inner.prepare(plan)
+
+    def run_wave(self, plan: PatchPlan, index: int) -> dict:
+        details = self.inner.run_wave(plan, index)
+        self.hook(index, details)
+        return details
+
+    def health(self, plan: PatchPlan, index: int) -> Any:
+        return self.inner.health(plan, index)
+
+    def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict:
+        return self.inner.rollback(plan, waves_done)

@@ -5,6 +5,13 @@
     gcp      GcpDriver      managed instance group: new instance template + applyUpdatesToInstances per wave
     vsphere  VsphereDriver  standalone VMs: clone from the golden template, power on, swap names
 
+and, for the target kinds beyond those (the registry's drivers; see the README's "Target kinds"):
+
+    azure_vm      AzurePlanDriver   scale sets (AzureDriver) + standalone VMs rebuilt from the golden image
+    gcp_instance  GcpPlanDriver     zonal/regional MIGs (GcpDriver) + standalone instances by boot-disk swap
+    vsphere_drs   VsphereDrsDriver  clone-and-swap that keeps a VM's place in its DRS cluster
+    split         SplitDriver       one plan's groups to one driver, its standalone VMs to another
+
 Every driver implements qlrf.remediation.executor.Driver and keeps, between ``prepare`` and
 ``rollback``, what it needs to undo its changes (previous versions, replaced instances). The
 helpers below are the rules they share: which share of a group a wave replaces, and when a health

@@ -16,7 +16,7 @@
 - ``rollback``: the model goes back to the previous ``imageReference`` (or the plan's
   ``rollback.image_ref``), and the upgraded instances are upgraded again onto it.
 
-Standalone Azure VMs are not handled here (the plan is refused in ``prepare``).
+Standalone Azure VMs are not handled here (the plan is refused in ``prepare``): see ``azure_vm.py``.
 """
 
 from __future__ import annotations

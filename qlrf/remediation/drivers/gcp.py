@@ -16,7 +16,7 @@
   passes with ``min_healthy_percent`` of them.
 - ``rollback``: patch the MIG back to the previous template and apply it to the updated instances.
 
-Standalone GCE instances are not handled here (the plan is refused in ``prepare``).
+Standalone GCE instances are not handled here (the plan is refused in ``prepare``): see ``gcp_instance.py``.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ class VsphereDriver:
     def _clone(self, s: _Swap) -> None:
         from pyVmomi import vim
 
-        spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=s.pool), powerOn=True, template=False)
+        spec = vim.vm.CloneSpec(location=self._relocate_spec(s), powerOn=True, template=False)
         template = self.template[s.vcenter]
         s.clone = self._send(
             "CloneVM_Task", self.template_name, {"name": f"{s.name}{NEW_SUFFIX}", "folder": s.folder.name, "powerOn": True},
@@ -201,6 +201,12 @@ class VsphereDriver:
             # powerOn is a request, not a promise (a dry run cannot know: it lists the call as conditional)
             self._send("PowerOnVM_Task", f"{s.name}{NEW_SUFFIX}", {"only_if": "the clone did not power on"},
                        lambda: s.clone.PowerOnVM_Task(), f"powering on the clone for {s.name}")
+
+    def _relocate_spec(self, s: _Swap) -> Any:
+        """Where the clone goes: the old VM's resource pool (drivers/vsphere_drs.py adds a host in a DRS cluster)."""
+        from pyVmomi import vim
+
+        return vim.vm.RelocateSpec(pool=s.pool)
 
     def _wait_on(self, s: _Swap) -> None:
         from pyVmomi import vim
