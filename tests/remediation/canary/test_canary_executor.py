@@ -1,0 +1,139 @@
+"""Canary analysis inside execute_plan, on moto with the real AWS driver and CloudWatch: a good
+canary lets the plan go on, a bad one rolls the wave back (the reason names the metric), and
+missing metrics, gaps or clock skew pause the plan for a human with nothing further changed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from qlrf.remediation.canary.analyst import CanaryAnalyst
+from qlrf.remediation.canary.sources.cloudwatch import CloudWatchSource
+from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig
+from qlrf.remediation.executor import execute_plan
+from qlrf.remediation.gate import Gate
+from qlrf.remediation.plans import PatchPlan
+from tests.remediation.canary.seed import put_cloudwatch
+from tests.remediation.support import NOW, asg_images, asg_plan, audit_log, kinds, seed_asg
+from tests.servers.moto_server import start_moto_thread, use_loopback
+
+pytestmark = pytest.mark.slow
+CANARY = {"min_points": 10, "lookback_seconds": 900, "step_seconds": 60,
+          "metrics": [{"name": "cpu", "source": "cloudwatch", "metric": "CPUUtilization", "allowed_increase": 1.25},
+                      {"name": "net", "source": "cloudwatch", "metric": "NetworkIn", "direction": "decrease"}]}
+MINUTES = [NOW - timedelta(minutes=15 - i) for i in range(15)]
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    with start_moto_thread(default_amis=False) as url:
+        use_loopback(mp, url, str(tmp_path_factory.mktemp("aws")))
+        yield url
+    mp.undo()
+
+
+class Telemetry:
+    """The real AWS driver; after each wave the new machines report metrics (as the CloudWatch agent
+    would), shaped by ``canary`` ("good", "bad", "missing", "gap", "skew"); the baseline reports normally."""
+
+    def __init__(self, inner: AwsDriver, cw, canary: str):
+        self.inner, self.cw, self.canary, self.seeded = inner, cw, canary, set()
+
+    def prepare(self, plan):
+        return self.inner.prepare(plan)
+
+    def run_wave(self, plan, index):
+        details = self.inner.run_wave(plan, index)
+        changed, baseline = self.inner.members(plan, index)
+        new_base = [i for i in baseline if i not in self.seeded]
+        put_cloudwatch(self.cw, "CPUUtilization", {i: [40 + n % 3 for n in range(15)] for i in new_base}, MINUTES)
+        put_cloudwatch(self.cw, "NetworkIn", dict.fromkeys(new_base, 1000.0), MINUTES)
+        new = [i for i in changed if i not in self.seeded]
+        cpu = 90.0 if self.canary == "bad" else 41.0
+        times = {"missing": [], "gap": MINUTES[:5] + MINUTES[11:], "skew": [t + timedelta(minutes=6) for t in MINUTES]}
+        at = times.get(self.canary, MINUTES)
+        if at:
+            put_cloudwatch(self.cw, "CPUUtilization", dict.fromkeys(new, cpu), at)
+            put_cloudwatch(self.cw, "NetworkIn", dict.fromkeys(new, 1000.0), at)
+        self.seeded |= set(new_base) | set(new)
+        return details
+
+    def health(self, plan, index):
+        return self.inner.health(plan, index)
+
+    def members(self, plan, index):
+        return self.inner.members(plan, index)
+
+    def rollback(self, plan, waves_done):
+        return self.inner.rollback(plan, waves_done)
+
+
+def with_canary(plan: PatchPlan, canary: dict) -> PatchPlan:
+    doc = plan.model_dump(mode="json", exclude={"content_hash"})
+    doc["spec"]["canary"] = canary
+    return PatchPlan.model_validate(doc).sealed()
+
+
+def execute(moto, name: str, canary: str, tmp_path):
+    session = boto3.Session()
+    estate = seed_asg(session, moto, name=name, size=4)
+    cw = session.client("cloudwatch", region_name=estate.region, endpoint_url=moto)
+    driver = Telemetry(AwsDriver(AwsDriverConfig(endpoint_url=moto, poll_interval=0.05, replace_timeout=20,
+                                                 max_attempts=2)), cw, canary)
+    analyst = CanaryAnalyst({"cloudwatch": CloudWatchSource(cw)}, now=lambda: NOW)
+    audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
+    plan = with_canary(asg_plan(estate), CANARY)
+    result = execute_plan(plan, driver=driver, gate=Gate.embedded(), audit=audit, requested_by="sensor:drift_findings_sensor",
+                          fleet_size=200, now=NOW, poll_interval=0.2, log=lambda _m: None, analyst=analyst)
+    return result, audit, estate, session
+
+
+def test_a_good_canary_goes_on_and_the_last_wave_has_no_baseline_left(moto, tmp_path):
+    result, audit, estate, session = execute(moto, "good", "good", tmp_path)
+    assert result.state == "succeeded", result.reason
+    verdicts = [w.details["canary_analysis"]["verdict"] for w in result.waves]
+    assert verdicts == ["pass", "pass", "skipped"]
+    first = result.waves[0].details["canary_analysis"]
+    assert len(first["canary"]) == 1 and len(first["baseline"]) == 3  # 1 of 4 patched (10 %, rounded up)
+    cpu = next(m for m in first["metrics"] if m["name"] == "cpu")
+    assert cpu["classification"] == "pass" and cpu["n_canary"] == 15 and cpu["n_baseline"] == 45
+    assert {"u", "p_value", "effect", "ratio", "hl_shift", "canary_median", "baseline_median"} <= set(cpu)
+    records = audit.records(kind="canary_analysis")
+    assert [r.data["verdict"] for r in records] == verdicts and records[0].actor == "canary_analysis"
+    assert records[0].data["thresholds"]["min_points"] == 10 and audit.verify().ok
+    assert result.summary()["waves"][0]["canary_analysis"] == "pass"
+
+
+def test_a_bad_canary_rolls_back_and_names_the_metric(moto, tmp_path):
+    result, audit, estate, session = execute(moto, "bad", "bad", tmp_path)
+    assert result.state == "rolled_back", result.reason
+    assert result.reason.startswith("canary analysis failed after wave 0 (canary): score 50.0 (pass 95); failed: cpu (high")
+    assert [w.index for w in result.waves] == [0]
+    version, images = asg_images(session, moto, estate)
+    assert version == "1" and set(images.values()) == {estate.old_ami}  # the canary is back on the old image
+    assert kinds(audit) == ["policy_decision", "wave_start", "health_gate", "wave_end", "canary_analysis",
+                            "policy_decision", "rollback", "execution_end"]
+    record = audit.records(kind="canary_analysis")[0].data
+    cpu = next(m for m in record["metrics"] if m["name"] == "cpu")
+    assert record["verdict"] == "fail" and cpu["classification"] == "high" and cpu["p_value"] < 0.01
+    assert cpu["ratio"] == pytest.approx(90 / 41, rel=0.05) and cpu["allowed_increase"] == 1.25
+
+
+@pytest.mark.parametrize(("bad", "named"), [
+    ("missing", "missing: no points for canary target(s) i-"),
+    ("gap", "gap: canary target i-"),
+    ("skew", "clock skew: canary series start +360s"),
+])
+def test_bad_metrics_pause_the_plan_with_a_named_reason_and_change_nothing_further(moto, tmp_path, bad, named):
+    result, audit, estate, session = execute(moto, f"pause-{bad}", bad, tmp_path)
+    assert result.state == "paused", result.reason
+    assert result.reason.startswith("canary analysis inconclusive after wave 0 (canary): not enough data to judge: cpu: ")
+    assert named in result.reason and "a human decides" in result.reason
+    assert [w.index for w in result.waves] == [0] and kinds(audit).count("wave_start") == 1
+    version, images = asg_images(session, moto, estate)
+    golden = [i for i, image in images.items() if image == estate.golden_ami]
+    assert version == "2" and len(golden) == 1 and len(images) == 4  # the canary stays for the human; no other wave ran
+    assert "rollback" not in kinds(audit)
