@@ -58,6 +58,8 @@ from qlrf.remediation.approvals import (
     TaskStateError,
     TaskStore,
 )
+from qlrf.remediation.canary.analyst import Analyst
+from qlrf.remediation.canary.wiring import EnvAnalyst
 from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
@@ -484,8 +486,10 @@ def run_approved(
     actor: str,
     log: Log = _quiet,
     now: datetime | None = None,
+    analyst: Analyst | None = None,
 ) -> ExecutionOutcome:
-    """Execute the approved task of `plan_hash` once and finish it (see the module docstring)."""
+    """Execute the approved task of `plan_hash` once and finish it (see the module docstring).
+    ``analyst``: the canary analysis after each wave (default: the plan's / policy's, from the environment)."""
     task = _task_by_hash(store, plan_hash)
     if task.state != "approved":
         if task.state in DONE_STATES:
@@ -507,6 +511,7 @@ def run_approved(
             fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
             first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
+            analyst=analyst if analyst is not None else EnvAnalyst(),
         )
     except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
         _record_crash(store, task, exc, log)
@@ -537,6 +542,7 @@ def run_canary(
     actor: str,
     log: Log = _quiet,
     now: datetime | None = None,
+    analyst: Analyst | None = None,
 ) -> ExecutionOutcome:
     """canary_only as the policy says: run the pending task's canary wave alone, before any approval.
 
@@ -555,6 +561,7 @@ def run_canary(
     result = execute_plan(
         plan, driver=driver, gate=gate, audit=audit, approval=None, requested_by=task.requested_by,
         fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id, stop_after=0,
+        analyst=analyst if analyst is not None else EnvAnalyst(),
     )
     canary = result.waves[0] if result.waves else None
     verdict = {

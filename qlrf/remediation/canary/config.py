@@ -13,6 +13,7 @@ plan hash also binds the analysis it will be judged by).
       min_points: 10
       lookback_seconds: 600
       step_seconds: 60
+      probe: {url_template: "https://{target}.internal:8443/healthz", samples: 12, interval_seconds: 5}
 
 Why these knobs (Kayenta's, mostly): a Mann-Whitney test says *whether* canary and baseline differ;
 the allowed effect says whether the difference *matters* (a 1 % CPU rise with a p-value of 1e-9 is
@@ -96,6 +97,22 @@ class MetricSpec(_Strict):
         return field in harmful
 
 
+class ProbeSpec(_Strict):
+    """The HTTP health probe (source ``http_probe``): GET ``url_template`` with ``{target}``
+    replaced by the target id, ``samples`` rounds ``interval_seconds`` apart."""
+
+    url_template: str = Field(min_length=1)
+    samples: int = Field(default=12, ge=1, le=10_000)
+    interval_seconds: float = Field(default=5.0, ge=0, le=3_600)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _placeholder(self) -> ProbeSpec:
+        if "{target}" not in self.url_template:
+            raise ValueError(f"url_template must contain {{target}}, got {self.url_template!r}")
+        return self
+
+
 class CanaryConfig(_Strict):
     """The analysis of one plan; see the module docstring."""
 
@@ -111,6 +128,7 @@ class CanaryConfig(_Strict):
     max_gap_seconds: int | None = Field(default=None, ge=1, description="a larger hole in a series is a gap (default 2 x step)")
     skew_tolerance_seconds: int | None = Field(default=None, ge=0,
                                                description="canary and baseline series may start/end this far apart (default 1 step)")
+    probe: ProbeSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> CanaryConfig:
@@ -125,6 +143,8 @@ class CanaryConfig(_Strict):
             for i, m in enumerate(self.metrics):
                 if m.group not in self.groups:
                     raise ValueError(f"metrics.{i}.group: {m.group!r} has no weight in groups ({sorted(self.groups)})")
+        if self.probe is None and any(m.source == "http_probe" for m in self.metrics):
+            raise ValueError("probe: required when a metric uses source http_probe (url_template, samples, ...)")
         if self.marginal_score is not None and self.marginal_score >= self.pass_score:
             raise ValueError(f"marginal_score ({self.marginal_score}) must be below pass_score ({self.pass_score})")
         if self.lookback_seconds < self.step_seconds:
@@ -172,4 +192,4 @@ def resolve_config(plan: object, policy: object | None = None) -> CanaryConfig |
     return getattr(env, "canary", None)
 
 
-__all__ = ["CanaryConfig", "CanaryConfigError", "MetricSpec", "parse_canary", "resolve_config"]
+__all__ = ["CanaryConfig", "CanaryConfigError", "MetricSpec", "ProbeSpec", "parse_canary", "resolve_config"]

@@ -142,7 +142,7 @@ def test_http_probe_against_a_loopback_server():
         slept: list[float] = []
         probe = HttpProbeSource(f"http://127.0.0.1:{server.server_port}/health/{{target}}", samples=12,
                                 interval_seconds=5, timeout_seconds=2, clock=lambda: float(next(ticks)), sleep=slept.append)
-        cfg = parse_canary({"min_points": 10, "step_seconds": 5, "metrics": [
+        cfg = parse_canary({"min_points": 10, "step_seconds": 5, "probe": {"url_template": "http://x/{target}"}, "metrics": [
             {"name": "errors", "source": "http_probe", "metric": "error", "critical": True, "effect": "shift",
              "allowed_increase": 0.1},
             {"name": "latency", "source": "http_probe", "metric": "latency_ms", "effect": "shift", "allowed_increase": 200}]})

@@ -1,0 +1,103 @@
+"""The service's default analyst: a canary section in the remediation policy reaches the
+canary_only run (Dagster job / CLI path) with sources built from the environment, and a plan
+without one executes exactly as before."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from qlrf.remediation.approvals import TaskStore
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.canary.wiring import EnvAnalyst
+from qlrf.remediation.gate import Gate
+from qlrf.remediation.policy import RemediationPolicy
+from qlrf.remediation.service import plan_decision, run_canary
+from tests.remediation.support import NOW, Clock
+from tests.remediation.test_canary_first import Recorder
+from tests.sensors.support import make_plan
+
+
+class Members(Recorder):
+    """Changes nothing (the cloud is not what is tested here) but says which machines the canary
+    wave changed: the first target, against the others."""
+
+    def members(self, plan, index):
+        ids = [t.asset_id for t in plan.spec.targets.instances]
+        return ids[:1], ids[1:]
+
+
+class _Health(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True
+
+    def do_GET(self):  # noqa: N802
+        status = 503 if self.path.endswith("-000") else 200  # the canary (first target) is down
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def health_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def policy_with_canary(tmp_path, url: str) -> RemediationPolicy:
+    path = tmp_path / "remediation.yaml"
+    path.write_text(f"""environments:
+  staging:
+    canary:
+      min_points: 5
+      step_seconds: 1
+      probe: {{url_template: "{url}/healthz/{{target}}", samples: 6, interval_seconds: 0, timeout_seconds: 2}}
+      metrics:
+        - {{name: errors, source: http_probe, metric: error, critical: true, effect: shift, allowed_increase: 0.1}}
+""")
+    return RemediationPolicy.load(path)
+
+
+@pytest.mark.slow
+def test_the_policy_canary_section_fails_a_canary_through_the_service(tmp_path, health_server):
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    store = TaskStore(url, audit=AuditLog(url), clock=Clock(datetime(2026, 11, 27, 10, tzinfo=UTC)))
+    gate = Gate.embedded()
+    plan = make_plan("rp-canary", instances=4, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    task = store.propose(plan, "sensor:drift_findings_sensor",
+                         plan_decision(gate, plan, requested_by="sensor:drift_findings_sensor", fleet_size=1000))
+    driver = Members()
+    analyst = EnvAnalyst(policy=policy_with_canary(tmp_path, health_server), env={}, now=lambda: NOW)
+    outcome = run_canary(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
+                         actor="dagster:run-1", now=NOW, analyst=analyst)
+    assert outcome.result.state == "rolled_back" and driver.rolled_back == [[0]]
+    task = store.get(task.id)
+    assert task.state == "rejected"
+    assert task.reason.startswith("canary failed: canary analysis failed after wave 0 (canary): critical metric(s) "
+                                  "failed: errors (high")
+    (record,) = store.audit.records(subject=task.id, kind="canary_analysis")
+    assert record.data["canary"] == ["i-rp-canary-000"] and record.data["metrics"][0]["n_baseline"] == 18
+
+
+def test_no_canary_section_no_analysis(tmp_path):
+    plan = make_plan("rp-plain", instances=3, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    analyst = EnvAnalyst(policy=RemediationPolicy.defaults(), env={})
+    assert analyst(plan, 0, Members()) is None  # the shipped policy asks for none: the health gate alone decides
+
+
+def test_a_source_that_cannot_be_built_is_named(tmp_path, health_server):
+    policy = policy_with_canary(tmp_path, health_server)
+    plan = make_plan("rp-vs", instances=3, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    doc = plan.model_dump(mode="json", exclude={"content_hash"})
+    doc["spec"]["canary"] = {"metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average"}]}
+    vs_plan = type(plan).model_validate(doc)
+    analysis = EnvAnalyst(policy=policy, env={}, now=lambda: NOW)(vs_plan, 0, Members())
+    assert analysis.verdict == "inconclusive" and "cpu: missing: no vsphere metric source is configured" in analysis.reason
