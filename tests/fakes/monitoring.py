@@ -4,8 +4,9 @@ route to them:
 * Azure Monitor: ``GET {resource id}/providers/Microsoft.Insights/metrics`` (api-version,
   ``metricnames``, ``timespan=start/end``, ``interval=PT1M``, ``aggregation``) on the ARM fake,
   behind its token / api-version / fault checks. Every interval bucket of the timespan is
-  answered; a bucket without points carries only ``timeStamp`` (Azure's "no data"). An unknown
-  metric name is 400 ``BadRequest``, an unknown resource 404 ``ResourceNotFound``.
+  answered; a bucket without points carries only ``timeStamp`` (Azure's "no data"). The VM
+  platform metrics (``VM_METRICS``) always exist; any other name without points is 400
+  ``BadRequest``; an unknown resource 404 ``ResourceNotFound``.
 * Cloud Monitoring: ``GET /v3/projects/{p}/timeSeries`` (``filter`` = ``metric.type="..." AND
   resource.labels.instance_id="..."``, ``interval.startTime/endTime``,
   ``aggregation.alignmentPeriod``/``perSeriesAligner``, ``pageSize``/``pageToken``) on the GCE
@@ -23,6 +24,9 @@ from typing import Any
 
 AZURE_METRICS = "_monitor_metrics"  # fixture key: {resource id lower: {metric name: [(epoch, value)]}}
 GCP_SERIES = "_monitoring_series"  # fixture key: {project: {(metric type, instance id): [(epoch, value)]}}
+# platform metrics every VM / scale-set VM defines (answered empty when nothing was put), as Azure does
+VM_METRICS = frozenset({"Percentage CPU", "Network In Total", "Network Out Total", "Disk Read Bytes", "Disk Write Bytes",
+                        "Available Memory Bytes", "VmAvailabilityMetric"})
 _AGG = {"average": statistics.fmean, "maximum": max, "minimum": min, "total": sum, "count": len}
 _ALIGN = {"ALIGN_MEAN": statistics.fmean, "ALIGN_MAX": max, "ALIGN_MIN": min, "ALIGN_SUM": sum}
 _FILTER = re.compile(r'^\s*metric\.type\s*=\s*"(?P<type>[^"]+)"\s+AND\s+resource\.labels\.instance_id\s*=\s*"(?P<id>[^"]+)"\s*$')
@@ -85,12 +89,12 @@ def azure_metrics(handler: Any, path: str, query: dict[str, str], rec: Any) -> N
         stored = state.fixture.get(AZURE_METRICS, {}).get(resource.lower(), {})
         value = []
         for name in names:
-            if name not in stored:
+            if name not in stored and name not in VM_METRICS:
                 return handler._arm_error(400, "BadRequest", f"Failed to find metric configuration for provider: "
                                           f"Microsoft.Compute, resource Type: virtualMachines, metric: {name}, "
-                                          f"Valid metrics: {', '.join(sorted(stored))}", rec)
+                                          f"Valid metrics: {', '.join(sorted(VM_METRICS | set(stored)))}", rec)
             data = [{"timeStamp": _iso(at), **({aggregation: _AGG[aggregation](vs)} if vs else {})}
-                    for at, vs in _buckets(stored[name], start, end, step)]
+                    for at, vs in _buckets(stored.get(name, []), start, end, step)]
             value.append({"id": f"{resource}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
                           "name": {"value": name, "localizedValue": name}, "unit": "Unspecified",
                           "timeseries": [{"metadatavalues": [], "data": data}], "errorCode": "Success"})

@@ -84,8 +84,8 @@ def test_azure_monitor_metrics_rest_against_the_arm_fake(azure):
 
     cfg = parse_canary({"metrics": [{"name": "cpu", "source": "azure_monitor", "metric": "Percentage CPU"}]})
     assert judge(cfg, collect(cfg, {"azure_monitor": source}, [canary], [base1, base2], WINDOW)).verdict == "pass"
-    with pytest.raises(MetricSourceError, match="HTTP 400 BadRequest: Failed to find metric configuration.*Network In"):
-        source.fetch(spec("azure_monitor", "Network In"), [canary], WINDOW)
+    with pytest.raises(MetricSourceError, match="HTTP 400 BadRequest: Failed to find metric configuration.*Requests Per Second"):
+        source.fetch(spec("azure_monitor", "Requests Per Second"), [canary], WINDOW)
 
 
 @pytest.fixture()
