@@ -174,26 +174,3 @@ def test_a_source_that_is_missing_or_fails_is_named_not_raised():
     assert "NotAuthenticated" in data["cpu"].error
     assert judge(cfg, data).verdict == "inconclusive"
 
-
-@pytest.mark.slow
-def test_vsphere_query_perf_on_vcsim():
-    from qlrf.remediation.canary.sources.vsphere import VspherePerfSource
-    from tests.servers.vcsim import retrieve_vms, start_vcsim
-
-    with start_vcsim(vms=4) as server:
-        si = server.connect()
-        uuids = sorted(row["config.instanceUuid"] for row in retrieve_vms(si, ["config.instanceUuid"]))[:3]
-        source = VspherePerfSource(si)
-        window = Window(END - timedelta(minutes=10), END, 20)  # vCenter's real-time interval
-        got = source.fetch(spec("vsphere", "cpu.usage.average"), [*uuids, "no-such-uuid"], window)
-        assert sorted(got) == uuids  # an unknown VM has no series: the judge names it missing
-        first = got[uuids[0]]
-        assert len(first) == 30 and first.times[-1] == END.timestamp() and first.times[1] - first.times[0] == 20
-        # vcsim's samples follow one recorded pattern with noise for every VM: canary ~ baseline
-        cfg = parse_canary({"step_seconds": 20, "metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average",
-                                                             "allowed_increase": 2.0, "allowed_decrease": 0.5}]})
-        verdict = judge(cfg, collect(cfg, {"vsphere": source}, uuids[:1], uuids[1:], window))
-        assert verdict.metrics[0].n_canary == 30 and verdict.metrics[0].n_baseline == 60
-        assert verdict.verdict == "pass", verdict.reason
-        with pytest.raises(MetricSourceError, match="no performance counter 'cpu.nonsense.average'"):
-            source.fetch(spec("vsphere", "cpu.nonsense.average"), uuids, window)
