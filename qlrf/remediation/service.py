@@ -518,6 +518,8 @@ def run_approved(
         raise
     state = result.state if result.state != "blocked" else "failed"
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
+    if result.state == "paused":  # an inconclusive canary analysis; the task store has no paused state
+        state, reason = "failed", f"paused for a human, nothing further changed: {result.reason}"
     task = store.finish(task.id, state, reason[:2000] or state)
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
 
@@ -564,8 +566,12 @@ def run_canary(
         analyst=analyst if analyst is not None else EnvAnalyst(),
     )
     canary = result.waves[0] if result.waves else None
+    analysis = (canary.details.get("canary_analysis") or {}) if canary else {}
+    inconclusive = result.state == "paused" and analysis.get("verdict") == "inconclusive"  # a person decides
     verdict = {
-        "passed": result.state == "paused",
+        "passed": result.state == "paused" and not inconclusive,
+        "inconclusive": inconclusive,
+        "analysis": {k: analysis.get(k) for k in ("verdict", "score", "reason")} if analysis else None,
         "state": result.state,
         "reason": result.reason,
         "wave": canary.name if canary else None,
@@ -574,7 +580,8 @@ def run_canary(
         "actor": actor,
     }
     task = store.record_canary(task.id, task.plan_hash, verdict)
-    log(f"{task.id}: canary {'passed' if verdict['passed'] else 'failed'}: {result.reason}")
+    said = "passed" if verdict["passed"] else "inconclusive" if inconclusive else "failed"
+    log(f"{task.id}: canary {said}: {result.reason}")
     return ExecutionOutcome(task.id, task.state, result.reason, plan.metadata.id, result)
 
 

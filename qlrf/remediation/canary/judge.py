@@ -164,8 +164,6 @@ def _judge_all(config: CanaryConfig, data: Mapping[str, MetricData]) -> list[Met
     """Every metric's result. The Mann-Whitney tests of metrics with the same sample sizes run as
     one vectorised scipy call (axis=1): scipy's per-call overhead, not the arithmetic, dominates
     at a few hundred points, so 10 metrics cost about one test."""
-    from scipy.stats import mannwhitneyu  # scipy costs seconds to import: only when judging
-
     results: list[MetricResult] = []
     ready: dict[tuple[int, int], list[tuple[MetricSpec, MetricResult, np.ndarray, np.ndarray]]] = {}
     for spec in config.metrics:
@@ -174,6 +172,8 @@ def _judge_all(config: CanaryConfig, data: Mapping[str, MetricData]) -> list[Met
         if canary is not None and baseline is not None:
             ready.setdefault((len(canary), len(baseline)), []).append((spec, result, canary, baseline))
     for batch in ready.values():
+        from scipy.stats import mannwhitneyu  # seconds to import: only when some metric can be judged
+
         test = mannwhitneyu(np.stack([c for _, _, c, _ in batch]), np.stack([b for _, _, _, b in batch]),
                             alternative="two-sided", axis=1, method="asymptotic")
         for (spec, result, canary, baseline), u, p in zip(batch, np.atleast_1d(test.statistic),

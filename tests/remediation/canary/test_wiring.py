@@ -101,3 +101,36 @@ def test_a_source_that_cannot_be_built_is_named(tmp_path, health_server):
     vs_plan = type(plan).model_validate(doc)
     analysis = EnvAnalyst(policy=policy, env={}, now=lambda: NOW)(vs_plan, 0, Members())
     assert analysis.verdict == "inconclusive" and "cpu: missing: no vsphere metric source is configured" in analysis.reason
+
+
+def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_ends_the_task(tmp_path, health_server):
+    from dashboards.components.cards import canary_note
+    from qlrf.remediation.service import run_approved
+
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    store = TaskStore(url, audit=AuditLog(url), clock=Clock(datetime(2026, 11, 27, 10, tzinfo=UTC)))
+    gate = Gate.embedded()
+    plan = make_plan("rp-unsure", instances=4, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    doc = plan.model_dump(mode="json", exclude={"content_hash"})
+    doc["spec"]["canary"] = {"metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average"}]}
+    plan = type(plan).model_validate(doc).sealed()
+    task = store.propose(plan, "sensor:drift_findings_sensor",
+                         plan_decision(gate, plan, requested_by="sensor:drift_findings_sensor", fleet_size=1000))
+    analyst = EnvAnalyst(policy=RemediationPolicy.defaults(), env={}, now=lambda: NOW)
+    driver = Members()
+    outcome = run_canary(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
+                         actor="dagster:run-1", now=NOW, analyst=analyst)
+    assert outcome.result.state == "paused" and driver.rolled_back == []
+    task = store.get(task.id)
+    assert task.state == "pending_approval"  # not passed, not rejected: the approver decides
+    assert task.decision["canary"]["passed"] is False and task.decision["canary"]["inconclusive"] is True
+    assert task.decision["canary"]["analysis"]["verdict"] == "inconclusive"
+    assert canary_note(task.decision).startswith("INCONCLUSIVE (canary analysis")
+
+    store.approve(task.id, task.plan_hash, "alice@example.com", "looked at the canary myself")
+    done = run_approved(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
+                        actor="dagster:run-2", now=NOW, analyst=analyst)
+    task = store.get(task.id)
+    assert done.result.state == "paused" and driver.waves == [0, 0]  # the canary wave again, nothing after it
+    assert task.state == "failed" and task.reason.startswith("paused for a human, nothing further changed: canary "
+                                                             "analysis inconclusive after wave 0")
