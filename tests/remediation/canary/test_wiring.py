@@ -103,6 +103,7 @@ def test_a_source_that_cannot_be_built_is_named(tmp_path, health_server):
     assert analysis.verdict == "inconclusive" and "cpu: missing: no vsphere metric source is configured" in analysis.reason
 
 
+@pytest.mark.slow
 def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_ends_the_task(tmp_path, health_server):
     from dashboards.components.cards import canary_note
     from qlrf.remediation.service import run_approved
