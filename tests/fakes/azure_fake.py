@@ -24,7 +24,6 @@ Write side (for the remediation drivers), on Uniform scale sets:
   ``Azure-AsyncOperation`` + ``Location`` (``Retry-After: 0``), and
   ``GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}`` answers
   ``InProgress`` ``operation_polls`` times (``fake.set_operation_polls(n)``), then ``Succeeded``;
-* Azure Monitor metrics of any resource (canary analysis): see :mod:`tests.fakes.monitoring`;
 * ``fake.set_power_state(id, "PowerState/stopped")`` fails a health gate; ``fake.resource(id)`` is the
   live JSON.
 
@@ -58,7 +57,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
-from tests.fakes.monitoring import azure_metrics
 
 # fixture list name -> ARM resource type
 RESOURCE_TYPES = {
@@ -314,7 +312,9 @@ class _Handler(FakeHandler):
     def _route(self, path: str, query: dict[str, list[str]], sub: str, rec: RecordedRequest) -> None:
         low = path.lower()
         q1 = {k: v[0] for k, v in query.items()}
-        if low.endswith("/providers/microsoft.insights/metrics"):  # Azure Monitor (tests/fakes/monitoring.py)
+        if low.endswith("/providers/microsoft.insights/metrics"):  # Azure Monitor, for canary analysis
+            from tests.fakes.monitoring import azure_metrics
+
             return azure_metrics(self, path, q1, rec)
         m = _OPERATION_RE.match(low)
         if m:

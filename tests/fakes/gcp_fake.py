@@ -24,7 +24,6 @@ Write side (for the remediation drivers), every change answering a ``compute#ope
   ``zones/z/instances/name``, or ``allInstances``): each member gets the MIG's current template,
   its boot disk the template's ``sourceImage``, status ``RUNNING``. ``listManagedInstances`` then
   reports each member's own version.
-* Cloud Monitoring ``GET /v3/projects/{p}/timeSeries`` (canary analysis): see :mod:`tests.fakes.monitoring`.
 * ``fake.set_instance_status(project, name, status)`` (e.g. ``STOPPING``) fails a health gate.
 
 GCE behaviour reproduced: Google JSON error bodies (``{"error": {"code", "message", "errors",
@@ -53,7 +52,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.base import FakeHandler, HttpFake, RecordedRequest, scope_is
-from tests.fakes.monitoring import gcp_time_series
 
 GCE = "https://www.googleapis.com/compute/v1"
 MAX_RESULTS = 500
@@ -242,7 +240,9 @@ class _Handler(FakeHandler):
 
     def _dispatch(self, method: str, rec: RecordedRequest, body: Any) -> None:
         path, query = rec.path, rec.query
-        if path.startswith("/v3/"):  # Cloud Monitoring timeSeries.list (tests/fakes/monitoring.py)
+        if path.startswith("/v3/"):  # Cloud Monitoring timeSeries.list, for canary analysis
+            from tests.fakes.monitoring import gcp_time_series
+
             return gcp_time_series(self, rec)
         m = re.match(r"^/compute/v1/projects/(?P<project>[^/]+)(?P<rest>/.*)?$", path)
         if not m:
