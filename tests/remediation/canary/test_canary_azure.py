@@ -14,35 +14,21 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from qlrf.remediation.plans import PatchPlan
 from tests.fakes.monitoring import put_azure_metric
+from tests.remediation.canary.seed import Telemetry
 from tests.remediation.support import NOW, audit_log, kinds
 from tests.remediation.test_azure_driver import estate, make_driver, make_plan  # noqa: F401 - the fixture
 
 MINUTES = [NOW - timedelta(minutes=10 - i) for i in range(10)]
 
 
-class Telemetry:
-    """The real Azure driver; after each wave the baseline VMs report CPU, the canary reports nothing."""
+def agent(inner, fake) -> Telemetry:
+    """After each wave the baseline VMs report CPU to Azure Monitor; the canary reports nothing."""
 
-    def __init__(self, inner, fake):
-        self.inner, self.fake = inner, fake
+    def report(plan, index):
+        for vm in inner.members(plan, index)[1]:
+            put_azure_metric(fake, vm, "Percentage CPU", [(t, 30.0) for t in MINUTES])
 
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        for vm in self.inner.members(plan, index)[1]:
-            put_azure_metric(self.fake, vm, "Percentage CPU", [(t, 30.0) for t in MINUTES])
-        return details
-
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def members(self, plan, index):
-        return self.inner.members(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
+    return Telemetry(inner, report)
 
 
 @pytest.mark.slow
@@ -53,7 +39,7 @@ def test_a_silent_canary_pauses_the_scale_set_plan(estate, tmp_path):  # noqa: F
     plan = PatchPlan.model_validate(doc).sealed()
     source = AzureMonitorSource(fake.credential(), base_url=fake.base_url, connection_verify=fake.ca_path, retry_total=0)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
-    result = execute_plan(plan, driver=Telemetry(make_driver(fake), fake), gate=Gate.embedded(), audit=audit,
+    result = execute_plan(plan, driver=agent(make_driver(fake), fake), gate=Gate.embedded(), audit=audit,
                           requested_by="sensor:drift_findings_sensor", fleet_size=100, now=NOW, poll_interval=0.1,
                           log=lambda _m: None, analyst=CanaryAnalyst({"azure_monitor": source}, now=lambda: NOW))
     assert result.state == "paused", result.reason

@@ -15,7 +15,7 @@ from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig
 from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from qlrf.remediation.plans import PatchPlan
-from tests.remediation.canary.seed import put_cloudwatch
+from tests.remediation.canary.seed import Telemetry, put_cloudwatch
 from tests.remediation.support import NOW, asg_images, asg_plan, audit_log, kinds, seed_asg
 from tests.servers.moto_server import start_moto_thread, use_loopback
 
@@ -35,40 +35,26 @@ def moto(tmp_path_factory):
     mp.undo()
 
 
-class Telemetry:
-    """The real AWS driver; after each wave the new machines report metrics (as the CloudWatch agent
-    would), shaped by ``canary`` ("good", "bad", "missing", "gap", "skew"); the baseline reports normally."""
+def agent(inner: AwsDriver, cw, canary: str):
+    """After each wave the new machines report metrics, shaped by ``canary`` ("good", "bad",
+    "missing", "gap", "skew"); the baseline reports normally."""
+    seeded: set[str] = set()
 
-    def __init__(self, inner: AwsDriver, cw, canary: str):
-        self.inner, self.cw, self.canary, self.seeded = inner, cw, canary, set()
-
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        changed, baseline = self.inner.members(plan, index)
-        new_base = [i for i in baseline if i not in self.seeded]
-        put_cloudwatch(self.cw, "CPUUtilization", {i: [40 + n % 3 for n in range(15)] for i in new_base}, MINUTES)
-        put_cloudwatch(self.cw, "NetworkIn", dict.fromkeys(new_base, 1000.0), MINUTES)
-        new = [i for i in changed if i not in self.seeded]
-        cpu = 90.0 if self.canary == "bad" else 41.0
+    def report(plan, index):
+        changed, baseline = inner.members(plan, index)
+        new_base = [i for i in baseline if i not in seeded]
+        put_cloudwatch(cw, "CPUUtilization", {i: [40 + n % 3 for n in range(15)] for i in new_base}, MINUTES)
+        put_cloudwatch(cw, "NetworkIn", dict.fromkeys(new_base, 1000.0), MINUTES)
+        new = [i for i in changed if i not in seeded]
+        cpu = 90.0 if canary == "bad" else 41.0
         times = {"missing": [], "gap": MINUTES[:5] + MINUTES[11:], "skew": [t + timedelta(minutes=6) for t in MINUTES]}
-        at = times.get(self.canary, MINUTES)
+        at = times.get(canary, MINUTES)
         if at:
-            put_cloudwatch(self.cw, "CPUUtilization", dict.fromkeys(new, cpu), at)
-            put_cloudwatch(self.cw, "NetworkIn", dict.fromkeys(new, 1000.0), at)
-        self.seeded |= set(new_base) | set(new)
-        return details
+            put_cloudwatch(cw, "CPUUtilization", dict.fromkeys(new, cpu), at)
+            put_cloudwatch(cw, "NetworkIn", dict.fromkeys(new, 1000.0), at)
+        seeded.update(new_base, new)
 
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def members(self, plan, index):
-        return self.inner.members(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
+    return Telemetry(inner, report)
 
 
 def with_canary(plan: PatchPlan, canary: dict) -> PatchPlan:
@@ -81,8 +67,8 @@ def execute(moto, name: str, canary: str, tmp_path):
     session = boto3.Session()
     estate = seed_asg(session, moto, name=name, size=4)
     cw = session.client("cloudwatch", region_name=estate.region, endpoint_url=moto)
-    driver = Telemetry(AwsDriver(AwsDriverConfig(endpoint_url=moto, poll_interval=0.05, replace_timeout=20,
-                                                 max_attempts=2)), cw, canary)
+    driver = agent(AwsDriver(AwsDriverConfig(endpoint_url=moto, poll_interval=0.05, replace_timeout=20,
+                                             max_attempts=2)), cw, canary)
     analyst = CanaryAnalyst({"cloudwatch": CloudWatchSource(cw)}, now=lambda: NOW)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
     plan = with_canary(asg_plan(estate), CANARY)

@@ -17,6 +17,7 @@ from qlrf.remediation.executor import execute_plan
 from qlrf.remediation.gate import Gate
 from qlrf.remediation.plans import PatchPlan
 from tests.fakes.monitoring import put_gcp_metric
+from tests.remediation.canary.seed import Telemetry
 from tests.remediation.support import NOW, audit_log, kinds
 from tests.remediation.test_gcp_driver import estate, make_plan  # noqa: F401 - the fixture
 
@@ -24,32 +25,16 @@ CPU = "compute.googleapis.com/instance/cpu/utilization"
 MINUTES = [NOW - timedelta(minutes=12 - i) for i in range(12)]
 
 
-class Telemetry:
-    """The real GCP driver; after each wave every member reports CPU to Cloud Monitoring (the
-    canary 0.9, the baseline 0.3), as the Ops Agent would."""
+def agent(inner: GcpDriver, fake, project: str) -> Telemetry:
+    """After each wave every member reports CPU to Cloud Monitoring (canary 0.9, baseline 0.3)."""
 
-    def __init__(self, inner: GcpDriver, fake, project: str):
-        self.inner, self.fake, self.project = inner, fake, project
-
-    def prepare(self, plan):
-        return self.inner.prepare(plan)
-
-    def run_wave(self, plan, index):
-        details = self.inner.run_wave(plan, index)
-        changed, baseline = self.inner.members(plan, index)
+    def report(plan, index):
+        changed, baseline = inner.members(plan, index)
         for ids, value in ((changed, 0.9), (baseline, 0.3)):
             for iid in ids:
-                put_gcp_metric(self.fake, self.project, CPU, iid, [(t, value + (n % 3) / 100) for n, t in enumerate(MINUTES)])
-        return details
+                put_gcp_metric(fake, project, CPU, iid, [(t, value + (n % 3) / 100) for n, t in enumerate(MINUTES)])
 
-    def health(self, plan, index):
-        return self.inner.health(plan, index)
-
-    def members(self, plan, index):
-        return self.inner.members(plan, index)
-
-    def rollback(self, plan, waves_done):
-        return self.inner.rollback(plan, waves_done)
+    return Telemetry(inner, report)
 
 
 @pytest.mark.slow
@@ -62,7 +47,7 @@ def test_a_hot_canary_on_a_mig_rolls_back(estate, tmp_path):  # noqa: F811
                                        operation_poll_initial=0.01, operation_poll_maximum=0.05))
     source = CloudMonitoringSource(project, AnonymousCredentials(), endpoint=fake.base_url)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
-    result = execute_plan(plan, driver=Telemetry(driver, fake, project), gate=Gate.embedded(), audit=audit,
+    result = execute_plan(plan, driver=agent(driver, fake, project), gate=Gate.embedded(), audit=audit,
                           requested_by="sensor:drift_findings_sensor", fleet_size=100, now=NOW, poll_interval=0.1,
                           log=lambda _m: None, analyst=CanaryAnalyst({"cloud_monitoring": source}, now=lambda: NOW))
     assert result.state == "rolled_back", result.reason
