@@ -17,22 +17,13 @@ from qlrf.remediation.gate import Gate
 from qlrf.remediation.plans import PatchPlan
 from tests.remediation.canary.seed import Telemetry, put_cloudwatch
 from tests.remediation.support import NOW, asg_images, asg_plan, audit_log, kinds, seed_asg
-from tests.servers.moto_server import start_moto_thread, use_loopback
+from tests.remediation.test_aws_driver import moto  # noqa: F401 - the module's moto server
 
 pytestmark = pytest.mark.slow
 CANARY = {"min_points": 10, "lookback_seconds": 900, "step_seconds": 60,
           "metrics": [{"name": "cpu", "source": "cloudwatch", "metric": "CPUUtilization", "allowed_increase": 1.25},
                       {"name": "net", "source": "cloudwatch", "metric": "NetworkIn", "direction": "decrease"}]}
 MINUTES = [NOW - timedelta(minutes=15 - i) for i in range(15)]
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    with start_moto_thread(default_amis=False) as url:
-        use_loopback(mp, url, str(tmp_path_factory.mktemp("aws")))
-        yield url
-    mp.undo()
 
 
 def agent(inner: AwsDriver, cw, canary: str):
@@ -63,11 +54,11 @@ def with_canary(plan: PatchPlan, canary: dict) -> PatchPlan:
     return PatchPlan.model_validate(doc).sealed()
 
 
-def execute(moto, name: str, canary: str, tmp_path):
+def execute(url: str, name: str, canary: str, tmp_path):
     session = boto3.Session()
-    estate = seed_asg(session, moto, name=name, size=4)
-    cw = session.client("cloudwatch", region_name=estate.region, endpoint_url=moto)
-    driver = agent(AwsDriver(AwsDriverConfig(endpoint_url=moto, poll_interval=0.05, replace_timeout=20,
+    estate = seed_asg(session, url, name=name, size=4)
+    cw = session.client("cloudwatch", region_name=estate.region, endpoint_url=url)
+    driver = agent(AwsDriver(AwsDriverConfig(endpoint_url=url, poll_interval=0.05, replace_timeout=20,
                                              max_attempts=2)), cw, canary)
     analyst = CanaryAnalyst({"cloudwatch": CloudWatchSource(cw)}, now=lambda: NOW)
     audit = audit_log(f"sqlite:///{tmp_path / 'audit.db'}")
@@ -77,7 +68,7 @@ def execute(moto, name: str, canary: str, tmp_path):
     return result, audit, estate, session
 
 
-def test_a_good_canary_goes_on_and_the_last_wave_has_no_baseline_left(moto, tmp_path):
+def test_a_good_canary_goes_on_and_the_last_wave_has_no_baseline_left(moto, tmp_path):  # noqa: F811
     result, audit, estate, session = execute(moto, "good", "good", tmp_path)
     assert result.state == "succeeded", result.reason
     verdicts = [w.details["canary_analysis"]["verdict"] for w in result.waves]
@@ -93,7 +84,7 @@ def test_a_good_canary_goes_on_and_the_last_wave_has_no_baseline_left(moto, tmp_
     assert result.summary()["waves"][0]["canary_analysis"] == "pass"
 
 
-def test_a_bad_canary_rolls_back_and_names_the_metric(moto, tmp_path):
+def test_a_bad_canary_rolls_back_and_names_the_metric(moto, tmp_path):  # noqa: F811
     result, audit, estate, session = execute(moto, "bad", "bad", tmp_path)
     assert result.state == "rolled_back", result.reason
     assert result.reason.startswith("canary analysis failed after wave 0 (canary): score 50.0 (pass 95); failed: cpu (high")
@@ -113,7 +104,7 @@ def test_a_bad_canary_rolls_back_and_names_the_metric(moto, tmp_path):
     ("gap", "gap: canary target i-"),
     ("skew", "clock skew: canary series start +360s"),
 ])
-def test_bad_metrics_pause_the_plan_with_a_named_reason_and_change_nothing_further(moto, tmp_path, bad, named):
+def test_bad_metrics_pause_the_plan_with_a_named_reason_and_change_nothing_further(moto, tmp_path, bad, named):  # noqa: F811
     result, audit, estate, session = execute(moto, f"pause-{bad}", bad, tmp_path)
     assert result.state == "paused", result.reason
     assert result.reason.startswith("canary analysis inconclusive after wave 0 (canary): not enough data to judge: cpu: ")

@@ -66,14 +66,32 @@ def policy_with_canary(tmp_path, url: str) -> RemediationPolicy:
     return RemediationPolicy.load(path)
 
 
-@pytest.mark.slow
-def test_the_policy_canary_section_fails_a_canary_through_the_service(tmp_path, health_server):
+VSPHERE_CPU = {"metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average"}]}
+
+
+def staging_plan(name: str, canary: dict | None = None):
+    """A canary_only staging plan over 4 VMs, with ``canary`` as its spec's section if given."""
+    plan = make_plan(name, instances=4, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    if canary is None:
+        return plan
+    doc = plan.model_dump(mode="json", exclude={"content_hash"})
+    doc["spec"]["canary"] = canary
+    return type(plan).model_validate(doc).sealed()
+
+
+def propose(tmp_path, plan):
+    """(store, gate, task): ``plan`` proposed to a fresh SQLite task store as the findings sensor would."""
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
     store = TaskStore(url, audit=AuditLog(url), clock=Clock(datetime(2026, 11, 27, 10, tzinfo=UTC)))
     gate = Gate.embedded()
-    plan = make_plan("rp-canary", instances=4, environment="staging", autonomy_mode="canary_only", risk_level="medium")
     task = store.propose(plan, "sensor:drift_findings_sensor",
                          plan_decision(gate, plan, requested_by="sensor:drift_findings_sensor", fleet_size=1000))
+    return store, gate, task
+
+
+@pytest.mark.slow
+def test_the_policy_canary_section_fails_a_canary_through_the_service(tmp_path, health_server):
+    store, gate, task = propose(tmp_path, staging_plan("rp-canary"))
     driver = Members()
     analyst = EnvAnalyst(policy=policy_with_canary(tmp_path, health_server), env={}, now=lambda: NOW)
     outcome = run_canary(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
@@ -88,17 +106,14 @@ def test_the_policy_canary_section_fails_a_canary_through_the_service(tmp_path, 
 
 
 def test_no_canary_section_no_analysis(tmp_path):
-    plan = make_plan("rp-plain", instances=3, environment="staging", autonomy_mode="canary_only", risk_level="medium")
+    plan = staging_plan("rp-plain")
     analyst = EnvAnalyst(policy=RemediationPolicy.defaults(), env={})
     assert analyst(plan, 0, Members()) is None  # the shipped policy asks for none: the health gate alone decides
 
 
 def test_a_source_that_cannot_be_built_is_named(tmp_path, health_server):
     policy = policy_with_canary(tmp_path, health_server)
-    plan = make_plan("rp-vs", instances=3, environment="staging", autonomy_mode="canary_only", risk_level="medium")
-    doc = plan.model_dump(mode="json", exclude={"content_hash"})
-    doc["spec"]["canary"] = {"metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average"}]}
-    vs_plan = type(plan).model_validate(doc)
+    vs_plan = staging_plan("rp-vs", VSPHERE_CPU)
     analysis = EnvAnalyst(policy=policy, env={}, now=lambda: NOW)(vs_plan, 0, Members())
     assert analysis.verdict == "inconclusive" and "cpu: missing: no vsphere metric source is configured" in analysis.reason
 
@@ -108,15 +123,7 @@ def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_end
     from dashboards.components.cards import canary_note
     from qlrf.remediation.service import run_approved
 
-    url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    store = TaskStore(url, audit=AuditLog(url), clock=Clock(datetime(2026, 11, 27, 10, tzinfo=UTC)))
-    gate = Gate.embedded()
-    plan = make_plan("rp-unsure", instances=4, environment="staging", autonomy_mode="canary_only", risk_level="medium")
-    doc = plan.model_dump(mode="json", exclude={"content_hash"})
-    doc["spec"]["canary"] = {"metrics": [{"name": "cpu", "source": "vsphere", "metric": "cpu.usage.average"}]}
-    plan = type(plan).model_validate(doc).sealed()
-    task = store.propose(plan, "sensor:drift_findings_sensor",
-                         plan_decision(gate, plan, requested_by="sensor:drift_findings_sensor", fleet_size=1000))
+    store, gate, task = propose(tmp_path, staging_plan("rp-unsure", VSPHERE_CPU))
     analyst = EnvAnalyst(policy=RemediationPolicy.defaults(), env={}, now=lambda: NOW)
     driver = Members()
     outcome = run_canary(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
