@@ -64,7 +64,9 @@ def canary_note(decision: dict) -> str:
     """What the canary-only run did before this approval (the later waves wait for it), in one line."""
     canary = decision.get("canary")
     if canary:
-        verdict = "passed" if canary.get("passed") else "FAILED (rolled back; the plan is rejected)"
+        verdict = "passed" if canary.get("passed") else (
+            "INCONCLUSIVE (canary analysis: nothing rolled back; approving re-runs the canary wave with its analysis)"
+            if canary.get("inconclusive") else "FAILED (rolled back; the plan is rejected)")
         return f"{verdict} at {canary.get('at', '?')}: {canary.get('reason') or canary.get('state') or '-'}"
     if decision.get("canary_allowed"):
         return "allowed to run before the approval; no verdict yet (the approval sensor launches it)"

@@ -740,7 +740,9 @@ class TaskStore:
         """Keep the canary-only run's verdict with the pending task (the approval card shows it).
 
         `verdict`: ``{"passed": bool, "state": ..., "reason": ..., "health": ...}``. Passed: the task
-        stays pending, its decision gains ``canary``. Failed: the task is rejected ("canary failed:
+        stays pending, its decision gains ``canary``. Inconclusive (``"inconclusive": true``, a canary
+        analysis without enough data): pending too, nothing rolled back, for the approver to decide
+        (approving runs the canary wave again, with its analysis). Failed: the task is rejected ("canary failed:
         ..."): nobody should approve the later waves of a plan whose canary did not hold. Audited
         as ``canary_verdict``.
         """
@@ -758,7 +760,7 @@ class TaskStore:
             change.conn.execute(update(tasks).where(tasks.c.id == task_id).values(decision=canonical_json(decision)))
             change.record("canary_verdict", actor, task_id, {"task_id": task_id, "plan_hash": plan_hash, **verdict})
             task = self._load(change.conn, task_id)
-            if verdict.get("passed") is True:
+            if verdict.get("passed") is True or verdict.get("inconclusive") is True:  # inconclusive: a person decides
                 return task
             return self._move(change, task, "rejected", actor=actor, kind="rejection",
                               reason=f"canary failed: {verdict.get('reason') or verdict.get('state')}"[:2000],

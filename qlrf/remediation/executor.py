@@ -36,11 +36,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from qlrf.remediation.gate.request import gate_request
 from qlrf.remediation.gate.request import window_open as gate_window_open
 from qlrf.remediation.plans import PatchPlan
+
+if TYPE_CHECKING:
+    from qlrf.remediation.canary.analyst import Analyst
 
 POLICY_ACTOR = "policy:gate"  # who decides policy_decision records (as qlrf.remediation.approvals records them)
 State = Literal["succeeded", "failed", "rolled_back", "blocked", "paused"]  # paused: stopped after `stop_after`
@@ -130,6 +133,8 @@ class ExecutionResult:
                     "state": w.state,
                     "targets": w.targets,
                     "healthy": None if w.health is None else f"{w.health.healthy_count}/{w.health.total}",
+                    **({"canary_analysis": w.details["canary_analysis"]["verdict"]}
+                       if "canary_analysis" in w.details else {}),
                     "seconds": round(w.seconds, 3),
                 }
                 for w in self.waves
@@ -168,6 +173,7 @@ def execute_plan(
     subject: str | None = None,
     first_wave: int = 0,
     stop_after: int | None = None,
+    analyst: Analyst | None = None,
 ) -> ExecutionResult:
     """Run ``plan`` through ``driver`` under ``gate``; see the module docstring.
 
@@ -181,6 +187,10 @@ def execute_plan(
     once it is healthy (the later waves wait for the approval of the plan hash); ``first_wave=1``
     then runs the later waves of a plan whose canary passed in that earlier run (told to the gate as
     ``canary_passed``; a rollback covers the canary's wave too, as far as the driver can restore it).
+
+    ``analyst`` (issue 12 item 1, qlrf.remediation.canary.analyst): after a healthy wave, judges the
+    changed machines against the baseline; audited as ``canary_analysis`` and kept in the wave's
+    details; ``fail`` rolls back, ``inconclusive`` ends the plan ``paused`` for a human.
     """
     if fleet_size < 1:
         raise ValueError(f"fleet_size must be >= 1 (the environment's VM count), got {fleet_size}")
@@ -295,9 +305,35 @@ def execute_plan(
             if problems:
                 why += f" (unhealthy: {_short(problems)})"
             return roll_back(index, why)
+        if analyst is not None:
+            stop = _analyse(analyst, plan, index, wave.name, driver, result, record)
+            if stop is not None:
+                return roll_back(index, stop[1]) if stop[0] == "fail" else finish("paused", stop[1])
         if wave.canary:
             canary_ok["passed"] = True
     return finish("succeeded", f"all {len(spec.waves)} waves healthy")
+
+
+def _analyse(analyst: Analyst, plan: PatchPlan, index: int, name: str, driver: Driver, result: WaveResult,
+             record: Callable[..., None]) -> tuple[str, str] | None:
+    """Run the canary analysis of wave ``index``; (verdict, reason) when the plan must stop."""
+    try:
+        analysis = analyst(plan, index, driver)
+    except Exception as exc:  # noqa: BLE001 - an analysis that cannot run is never a pass
+        from qlrf.remediation.canary.analyst import CanaryAnalysis
+
+        analysis = CanaryAnalysis("inconclusive", f"the analysis failed: {_error_text(exc)}")
+    if analysis is None:
+        return None
+    body = analysis.as_dict()
+    result.details["canary_analysis"] = body
+    record("canary_analysis", {"wave": index, **body}, actor="canary_analysis")
+    if analysis.verdict == "fail":
+        return "fail", f"canary analysis failed after wave {index} ({name}): {analysis.reason}"
+    if analysis.verdict == "inconclusive":
+        return "inconclusive", (f"canary analysis inconclusive after wave {index} ({name}): {analysis.reason}; "
+                                "nothing further changed: a human decides (approve the later waves or roll back)")
+    return None
 
 
 def _decision_record(index: int, action: str, decision: Any) -> dict[str, Any]:

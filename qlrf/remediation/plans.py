@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.platforms import GROUP_PLATFORMS
+from qlrf.remediation.canary.config import CanaryConfig
 
 AutonomyMode = Literal["plan_only", "canary_only", "full_auto"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
@@ -161,6 +162,9 @@ class Spec(_Strict):
     max_unavailable: int = Field(default=1, ge=1)
     maintenance_window: MaintenanceWindow | None = None
     rollback: Rollback
+    # optional, left out of the dump (and so of the hash) when absent: plans made before it keep their hash
+    canary: CanaryConfig | None = Field(default=None, exclude_if=lambda v: v is None,
+                                        description="canary analysis after each wave (else the policy's, if any)")
 
     @model_validator(mode="after")
     def _waves_cover_targets(self) -> Spec:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from qlrf.envparse import environ
+from qlrf.remediation.canary.config import CanaryConfig
 from qlrf.remediation.gate.modules import default_policy_dir
 from qlrf.remediation.plans import AutonomyMode, MaintenanceWindow
 
@@ -52,6 +53,7 @@ class EnvironmentPolicy(_Strict):
     max_unavailable: int = Field(ge=1)
     health_gate: HealthGatePolicy
     maintenance_window: MaintenanceWindow | None
+    canary: CanaryConfig | None = None  # canary analysis for this environment's plans (a plan's own wins)
 
     @model_validator(mode="after")
     def _room_for_batches(self) -> EnvironmentPolicy:

@@ -58,6 +58,8 @@ from qlrf.remediation.approvals import (
     TaskStateError,
     TaskStore,
 )
+from qlrf.remediation.canary.analyst import Analyst
+from qlrf.remediation.canary.wiring import EnvAnalyst
 from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
@@ -484,8 +486,10 @@ def run_approved(
     actor: str,
     log: Log = _quiet,
     now: datetime | None = None,
+    analyst: Analyst | None = None,
 ) -> ExecutionOutcome:
-    """Execute the approved task of `plan_hash` once and finish it (see the module docstring)."""
+    """Execute the approved task of `plan_hash` once and finish it (see the module docstring).
+    ``analyst``: the canary analysis after each wave (default: the plan's / policy's, from the environment)."""
     task = _task_by_hash(store, plan_hash)
     if task.state != "approved":
         if task.state in DONE_STATES:
@@ -507,12 +511,15 @@ def run_approved(
             fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
             first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
+            analyst=analyst if analyst is not None else EnvAnalyst(),
         )
     except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
         _record_crash(store, task, exc, log)
         raise
     state = result.state if result.state != "blocked" else "failed"
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
+    if result.state == "paused":  # an inconclusive canary analysis; the task store has no paused state
+        state, reason = "failed", f"paused for a human, nothing further changed: {result.reason}"
     task = store.finish(task.id, state, reason[:2000] or state)
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
 
@@ -537,6 +544,7 @@ def run_canary(
     actor: str,
     log: Log = _quiet,
     now: datetime | None = None,
+    analyst: Analyst | None = None,
 ) -> ExecutionOutcome:
     """canary_only as the policy says: run the pending task's canary wave alone, before any approval.
 
@@ -555,10 +563,15 @@ def run_canary(
     result = execute_plan(
         plan, driver=driver, gate=gate, audit=audit, approval=None, requested_by=task.requested_by,
         fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id, stop_after=0,
+        analyst=analyst if analyst is not None else EnvAnalyst(),
     )
     canary = result.waves[0] if result.waves else None
+    analysis = (canary.details.get("canary_analysis") or {}) if canary else {}
+    inconclusive = result.state == "paused" and analysis.get("verdict") == "inconclusive"  # a person decides
     verdict = {
-        "passed": result.state == "paused",
+        "passed": result.state == "paused" and not inconclusive,
+        "inconclusive": inconclusive,
+        "analysis": {k: analysis.get(k) for k in ("verdict", "score", "reason")} if analysis else None,
         "state": result.state,
         "reason": result.reason,
         "wave": canary.name if canary else None,
@@ -567,7 +580,8 @@ def run_canary(
         "actor": actor,
     }
     task = store.record_canary(task.id, task.plan_hash, verdict)
-    log(f"{task.id}: canary {'passed' if verdict['passed'] else 'failed'}: {result.reason}")
+    said = "passed" if verdict["passed"] else "inconclusive" if inconclusive else "failed"
+    log(f"{task.id}: canary {said}: {result.reason}")
     return ExecutionOutcome(task.id, task.state, result.reason, plan.metadata.id, result)
 
 

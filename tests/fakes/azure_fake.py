@@ -315,6 +315,10 @@ class _Handler(FakeHandler):
     def _route(self, path: str, query: dict[str, list[str]], sub: str, rec: RecordedRequest) -> None:
         low = path.lower()
         q1 = {k: v[0] for k, v in query.items()}
+        if low.endswith("/providers/microsoft.insights/metrics"):  # Azure Monitor, for canary analysis
+            from tests.fakes.monitoring import azure_metrics
+
+            return azure_metrics(self, path, q1, rec)
         m = _OPERATION_RE.match(low)
         if m:
             return self._operation(m.group("op"), q1.get("monitor") == "true", rec)

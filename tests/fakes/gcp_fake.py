@@ -243,6 +243,10 @@ class _Handler(FakeHandler):
 
     def _dispatch(self, method: str, rec: RecordedRequest, body: Any) -> None:
         path, query = rec.path, rec.query
+        if path.startswith("/v3/"):  # Cloud Monitoring timeSeries.list, for canary analysis
+            from tests.fakes.monitoring import gcp_time_series
+
+            return gcp_time_series(self, rec)
         m = re.match(r"^/compute/v1/projects/(?P<project>[^/]+)(?P<rest>/.*)?$", path)
         if not m:
             return self._error(404, f"No route for {method} {path}", "notFound", rec)

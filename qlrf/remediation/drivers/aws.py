@@ -19,6 +19,8 @@ Groups (``kind: asg``):
   ``rollback.launch_template_version`` if given, else the version it ran before ``prepare``) and
   its golden-AMI instances are replaced the same way, so they come back on the previous image.
 
+- ``members``: for canary analysis, the instances on the golden AMI (canary) and the rest (baseline).
+
 Standalone instances (``asset_id`` = instance id): ``run_instances`` from the golden AMI with the
 old one's type, subnet, security groups, key, instance profile and tags (+ ``qlrf:replaces``,
 ``qlrf:plan``), wait for ``running`` and status checks ``ok``, then terminate the old instance.
@@ -469,6 +471,25 @@ class AwsDriver:
         if unhealthy:
             details["unhealthy"] = unhealthy
         return HealthReport(ok_all and total > 0, total, healthy, details)
+
+    # -- canary analysis --------------------------------------------------------------------------
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """(canary, baseline) instance ids after wave ``index``: the group members on the golden AMI
+        and the standalone replacements of waves 0..index, against the members still on another
+        image (groups not yet touched included) and the standalone instances of later waves."""
+        changed: list[str] = []
+        baseline: list[str] = []
+        for g in self.groups.values():
+            _, images = self._members(g)
+            for iid, inst in sorted(images.items()):
+                (changed if inst.get("ImageId") == self.golden else baseline).append(iid)
+        done = set(instances_through(plan, index))
+        for asset, st in self.instances.items():
+            if asset in done and st.replacement and not st.skipped:
+                changed.append(st.replacement)
+            elif asset not in done and not st.skipped:
+                baseline.append(asset)
+        return changed, baseline
 
     # -- rollback ---------------------------------------------------------------------------------
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:

@@ -222,6 +222,19 @@ class AzureDriver:
             checked[name] = [(f"{name}/{iid}", _problem(by_id.get(iid), self.golden)) for iid in s.upgraded]
         return group_health(plan, checked, "upgraded")
 
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: (canary, baseline) ARM ids of the scale-set VMs (what Azure Monitor
+        takes), on the golden image with the latest model or not."""
+        changed: list[str] = []
+        baseline: list[str] = []
+        for s in self.sets.values():
+            for vm in self._instances(s):
+                props = vm.get("properties", {})
+                on_golden = bool(props.get("latestModelApplied")) and same_image(
+                    props.get("storageProfile", {}).get("imageReference"), self.golden)
+                (changed if on_golden else baseline).append(vm["id"])
+        return changed, baseline
+
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
         details: dict[str, Any] = {}
         errors: list[str] = []

@@ -316,6 +316,17 @@ class GcpDriver:
             checked[name] = [(_tail(url), _problem(by_url.get(url), m.new_template)) for url in m.updated]
         return group_health(plan, checked, "updated")
 
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: (canary, baseline) instance ids (the numeric ids Cloud Monitoring
+        labels ``instance_id``) of every MIG of the plan, on the new template or not."""
+        changed: list[str] = []
+        baseline: list[str] = []
+        for m in self.migs.values():
+            for mi in self._managed(m):
+                on_new = bool(m.new_template) and _same(mi.version.instance_template, m.new_template)
+                (changed if on_new else baseline).append(str(mi.id) if mi.id else _tail(mi.instance))
+        return changed, baseline
+
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
         details: dict[str, Any] = {}
         errors: list[str] = []

@@ -281,6 +281,14 @@ class VsphereDriver:
             details["unhealthy"] = unhealthy
         return HealthReport(total > 0 and healthy == total, total, healthy, details)
 
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: (canary, baseline) instanceUuids, what the vSphere metric source
+        finds VMs by: the clones of waves 0..index against the targets of later waves."""
+        done = set(instances_through(plan, index))
+        changed = [s.clone.config.instanceUuid for a, s in self.swaps.items() if a in done and s.clone is not None]
+        baseline = [a for a in self.swaps if a not in done]
+        return changed, baseline
+
     def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
         from pyVmomi import vim
 
