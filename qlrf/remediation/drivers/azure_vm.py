@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qlrf.remediation.calls import CallRecorder, CloudCall
-from qlrf.remediation.drivers import DriverError, chunks
+from qlrf.remediation.drivers import DriverError, chunks, instances_through
 from qlrf.remediation.drivers.azure import (
     AzureDriver,
     AzureDriverConfig,
@@ -261,6 +261,14 @@ class AzureVmDriver(OnBase):
         return made
 
     # -- health -----------------------------------------------------------------------------------
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: (canary, baseline) ARM ids (what Azure Monitor takes; a rebuilt VM keeps its name, so its id): the VMs of waves 0..index
+        against those of later waves."""
+        done = set(instances_through(plan, index))
+        changed = [r.original.get("id") or r.asset_id for a, r in self.rebuilds.items() if a in done and r.touched]
+        baseline = [r.original.get("id") or r.asset_id for a, r in self.rebuilds.items() if a not in done]
+        return changed, baseline
+
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
         def look(asset: str) -> tuple[str, str | None]:
             r = self.rebuilds[asset]

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qlrf.remediation.calls import CallRecorder, CloudCall
-from qlrf.remediation.drivers import DriverError, chunks
+from qlrf.remediation.drivers import DriverError, chunks, instances_through
 from qlrf.remediation.drivers.gcp import GcpDriver, GcpDriverConfig, config_from_env, image_url
 from qlrf.remediation.drivers.split import OnBase, SplitDriver, standalone_health, undo_each
 from qlrf.remediation.executor import HealthReport
@@ -179,6 +179,14 @@ class GcpInstanceDriver(OnBase):
                    f"attaching {_tail(disk)} to {s.name} as its boot disk")
 
     # -- health -----------------------------------------------------------------------------------
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: (canary, baseline) instance ids (a boot-disk swap keeps the instance and its id): the VMs of waves 0..index
+        against those of later waves."""
+        done = set(instances_through(plan, index))
+        changed = [r.asset_id for a, r in self.swaps.items() if a in done and r.touched]
+        baseline = [r.asset_id for a, r in self.swaps.items() if a not in done]
+        return changed, baseline
+
     def health(self, plan: PatchPlan, index: int) -> HealthReport:
         return standalone_health(plan, index, lambda asset: (self.swaps[asset].name, self._problem(self.swaps[asset])))
 

@@ -165,6 +165,20 @@ class SplitDriver:
             raise DriverError("; ".join(errors))
         return details
 
+    def members(self, plan: PatchPlan, index: int) -> tuple[list[str], list[str]]:
+        """For canary analysis: both parts' (canary, baseline). A part that cannot tell them apart
+        raises, so the analysis is inconclusive rather than judged on half the machines."""
+        changed: list[str] = []
+        baseline: list[str] = []
+        for name, driver, sub in self._parts(plan):
+            members = getattr(driver, "members", None)
+            if members is None:
+                raise DriverError(f"the {name} part ({type(driver).__name__}) cannot tell canary from baseline")
+            c, b = members(sub, index)
+            changed += c
+            baseline += b
+        return changed, baseline
+
     def checkpoint(self) -> dict[str, Any]:
         state: dict[str, Any] = {"instances": self.instances.checkpoint()}
         if hasattr(self.groups, "checkpoint"):
