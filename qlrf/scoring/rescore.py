@@ -56,7 +56,8 @@ def score_partition(
     A stage that fails raises (nothing of it is written: the warehouse's gates keep the previous
     partition); the stages before it stay written, as in the asset graph."""
     from qlrf.dates import partition_as_of
-    from qlrf.scoring import compliance, stages as st
+    from qlrf.scoring import compliance
+    from qlrf.scoring import stages as st
 
     as_of = as_of or partition_as_of(day)
     wanted = parse_stages(",".join(stages))
