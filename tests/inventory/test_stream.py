@@ -12,8 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from qlrf.inventory.contract import json_default
-from qlrf.inventory.normalize import normalise_files
-from qlrf.inventory.normalize import stream
+from qlrf.inventory.normalize import normalise_files, stream
 from qlrf.inventory.sample import generate_estate
 from qlrf.inventory.tags import TagMapping
 
