@@ -37,9 +37,9 @@ def _old(paths, mapping):
     return "".join(encode(r) + "\n" for r in out.vms), sorted(str(e) for e in out.errors)
 
 
-def _new(paths, mapping):
+def _new(paths, mapping, workers=0):
     buf = io.BytesIO()
-    written = stream.normalise_to(buf, "aws", paths, mapping=mapping, discovered_at=NOW)
+    written = stream.normalise_to(buf, "aws", paths, mapping=mapping, discovered_at=NOW, workers=workers)
     text = buf.getvalue().decode()
     assert written.rows == text.count("\n")
     return text, sorted(str(e) for e in written.errors)
@@ -97,3 +97,24 @@ def test_streaming_equals_the_whole_file_path_on_the_sample_estate(tmp_path):
     new_rows, new_errors = _new(paths, mapping)
     assert old_rows.count("\n") > 500
     assert new_rows == old_rows and new_errors == old_errors
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_output_in_file_order(tmp_path):
+    files = []
+    for n in range(4):  # i-dup in every file: only the first file's row is kept, the rest name it
+        path = tmp_path / f"f{n}.json"
+        path.write_text(_doc(*[_ec2(f"i-{n}-{k}") for k in range(50)], _ec2("i-dup")))
+        files.append(path)
+    files.insert(2, tmp_path / "missing.json")
+    sequential = _new(files, TagMapping(), workers=0)
+    parallel = _new(files, TagMapping(), workers=2)
+    assert parallel == sequential
+    assert sequential == _old(files, TagMapping())
+    assert sum("duplicate asset id i-dup" in e for e in parallel[1]) == 3
+
+
+def test_workers_only_for_several_large_files(tmp_path):
+    small = tmp_path / "small.json"
+    small.write_text("{}")
+    assert stream.default_workers([str(small)] * 3, cpus=2) == 0
