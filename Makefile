@@ -56,13 +56,16 @@ lint: setup
 lock:  ## re-resolve requirements.lock from pyproject.toml (the dagster packages stay pinned together)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
+# The side-by-side ones (issue 18: fresh processes, interleaved with their reference, medians, ratio,
+# load average) first: run + start-up, normalize (vs jq), fleet_scoring (vs DuckDB), aws_discovery (vs custodian).
 bench: setup vcsim  ## print the benchmark figures the README quotes
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_normalize.py
 	$(BIN)/python bench/bench_fleet_scoring.py
+	$(BIN)/python bench/bench_aws_discovery.py
 	$(BIN)/python bench/bench_gate.py
 	$(BIN)/python bench/bench_vsphere_discovery.py
-	@for b in bench_aws_discovery bench_remediation bench_sensor_tick bench_api; do \
+	@for b in bench_remediation bench_sensor_tick bench_api; do \
 	  test ! -f bench/$$b.py || $(BIN)/python bench/$$b.py; done
 
 clean:
