@@ -4,7 +4,7 @@ The stages are the very functions the assets call (qlrf.scoring.stages), in the 
 with the same evaluation instant (qlrf.dates.partition_as_of), the same catalogue and waivers, and
 the same gates before anything replaces a partition. Used by `qlrf score` (a user who changed a
 policy re-scores a day) and by the scoring benchmark. When compliance and DR readiness both run,
-their shared per-VM facts are built once (stages.PartitionFacts).
+their per-VM facts are set up once on one connection (stages.PartitionFacts).
 """
 
 from __future__ import annotations
