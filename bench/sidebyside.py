@@ -167,10 +167,3 @@ def interleave(sides: Sequence[Side], rounds: int = 3, runner: Callable[[Side], 
 
 def goal(text: str, met: bool) -> str:
     return f"{text}: {'met' if met else 'NOT met'}"
-
-
-def python_side(name: str, code_or_args: Sequence[str] | str, env: Mapping[str, str] | None = None,
-                **kwargs) -> Side:
-    """A Python child with this interpreter: `-c CODE args...` or a module/script argv."""
-    argv = [PYTHON, "-c", code_or_args] if isinstance(code_or_args, str) else [PYTHON, *code_or_args]
-    return Side(name, argv, env=env, **kwargs)
