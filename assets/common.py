@@ -1,7 +1,7 @@
 """Helpers every asset uses: partition keys to dates, and check results from simple facts."""
 
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 import pyarrow as pa
 from dagster import (
@@ -11,6 +11,8 @@ from dagster import (
     MetadataValue,
     MultiPartitionKey,
 )
+
+from qlrf.dates import partition_as_of
 
 
 def partition_day_platform(context: AssetExecutionContext) -> tuple[date, str]:
@@ -28,12 +30,8 @@ def partition_day(context: AssetExecutionContext) -> date:
 
 
 def as_of(day: date) -> datetime:
-    """The instant a day's partition is evaluated at: the end of that day, whatever hour the run starts.
-
-    Ages and expiries (snapshot age, waiver expiry, days behind) then depend only on the partition's
-    inputs and its date, so re-running a day gives identical numbers (as of "now" they drifted by the hour).
-    """
-    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+    """The instant a day's partition is evaluated at (qlrf.dates.partition_as_of: `qlrf score` uses it too)."""
+    return partition_as_of(day)
 
 
 def preview(table: pa.Table, rows: int = 10) -> MetadataValue:

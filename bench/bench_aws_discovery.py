@@ -2,16 +2,16 @@
 
 One moto server (its own process) holds 2,000 instances in 4 regions, their AMIs, one Auto Scaling
 group per region (launch template) and EBS snapshots (every attached volume has one, every third a
-newer second one). Then, alternating for --rounds rounds:
+newer second one). Then, interleaved A B A B A B (bench/sidebyside.py), each a fresh process:
 
-- ours: `qlrf.inventory.connectors.aws.discover` over the 4 regions, in this (warm) process as the Dagster
-  code server runs it: instances + AMIs + scaling groups with launch-template resolution + the
-  newest snapshot per volume;
-- ours, fresh process: the same in a new interpreter (imports included), for a like-for-like look;
+- ours: `qlrf discover --platform aws` over the 4 regions (QLRF_AWS_REGIONS), imports included:
+  instances + AMIs + scaling groups with launch-template resolution + the newest snapshot per volume;
 - custodian: `custodian run --cache-period 0 -s <tmp> -r r1..r4 policy.yml`, one `aws.ec2` policy
   with an `image-age` filter (instances + their AMIs), through AWS_ENDPOINT_URL.
 
-Prints each time, VM counts and the ratio of medians (goal: ours <= 0.8x custodian).
+Then ours once more in this (warm) process, as the Dagster code server runs it, for reference.
+Prints medians, min-max, the moto server's busy time per side and the ratio of medians
+(goal, issue 18: ours <= 0.8x custodian).
 
     .venv/bin/python bench/bench_aws_discovery.py [--instances 2000] [--rounds 3]
 """
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
+from bench.sidebyside import PYTHON, Side, goal, interleave, load_line, ratio, run_once  # noqa: E402
 from qlrf.inventory.connectors.aws import AwsConfig, discover  # noqa: E402
 from qlrf.inventory.tags import TagMapping  # noqa: E402
 from tests.servers.moto_server import MotoProcess, loopback_env, seed_region  # noqa: E402
@@ -51,17 +51,6 @@ policies:
         days: 0
         op: ge
 """
-
-FRESH = """\
-import sys, time
-t0 = time.perf_counter()
-from datetime import UTC, datetime
-from qlrf.inventory.connectors.aws import AwsConfig, discover
-from qlrf.inventory.tags import TagMapping
-out = discover(AwsConfig(regions=sys.argv[1].split(",")), mapping=TagMapping(), discovered_at=datetime.now(UTC))
-print(len(out.vms), len(out.failed_scopes), time.perf_counter() - t0)
-"""
-
 
 def seed(instances: int) -> dict:
     per_region = instances // len(REGIONS) - ASG_SIZE
@@ -102,38 +91,8 @@ def run_ours() -> tuple[float, object]:
     return time.perf_counter() - started, out
 
 
-def run_ours_fresh(env: dict) -> tuple[float, int]:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", FRESH, ",".join(REGIONS)], env=env, capture_output=True, text=True, cwd=ROOT
-    )
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"fresh-process discovery failed:\n{proc.stderr[-2000:]}")
-    vms, failed, _ = proc.stdout.split()
-    if int(failed):
-        raise RuntimeError(f"fresh-process discovery had {failed} failed scopes")
-    return elapsed, int(vms)
-
-
-def run_custodian(env: dict, workdir: Path) -> tuple[float, int]:
-    policy = workdir / "policy.yml"
-    policy.write_text(POLICY)
-    out = Path(tempfile.mkdtemp(dir=workdir, prefix="c7n-out-"))
-    custodian = ROOT / ".venv" / "bin" / "custodian"
-    cmd = [str(custodian), "run", "--cache-period", "0", "-s", str(out)]
-    for region in REGIONS:
-        cmd += ["-r", region]
-    cmd.append(str(policy))
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"custodian failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    count = 0
-    for resources in out.rglob("resources.json"):
-        count += len(json.loads(resources.read_text()))
-    return elapsed, count
+def custodian_count(out: Path) -> int:
+    return sum(len(json.loads(f.read_text())) for f in out.rglob("resources.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,42 +111,51 @@ def main(argv: list[str] | None = None) -> int:
             f"{estate['snapshots']} volumes with snapshots, {len(REGIONS)} AMI sets + ASGs "
             f"in {len(REGIONS)} regions in {estate['seconds']:.1f} s"
         )
-        ours: list[float] = []
-        fresh: list[float] = []
-        c7n: list[float] = []
-        last = None
+        ours_env = {**env, "QLRF_AWS_REGIONS": ",".join(REGIONS), "QLRF_HOME": str(Path(tmp) / "home")}
+        workdir = Path(tmp)
+        policy = workdir / "policy.yml"
+        policy.write_text(POLICY)
+        c7n_out = workdir / "c7n-out"
+        cmd = [str(ROOT / ".venv" / "bin" / "custodian"), "run", "--cache-period", "0", "-s", str(c7n_out)]
+        for region in REGIONS:
+            cmd += ["-r", region]
+        cmd.append(str(policy))
+
+        def ours_found(text: str) -> None:
+            if f"aws: {estate['instances']} VMs" not in text or " 0 failed scope(s)" not in text:
+                raise RuntimeError(f"qlrf discover did not find every instance:\n{text[-2000:]}")
+
+        def c7n_found(_text: str) -> None:
+            if custodian_count(c7n_out) != estate["instances"]:
+                raise RuntimeError(f"custodian found {custodian_count(c7n_out)} instances")
+
         pid = moto.proc.pid
-        for round_no in range(1, args.rounds + 1):
+        busy: dict[str, list[float]] = {"ours": [], "custodian": []}
+
+        def runner(side: Side):
             cpu = server_cpu(pid)
-            t_ours, last = run_ours()
-            cpu_ours, cpu = server_cpu(pid) - cpu, server_cpu(pid)
-            ours.append(t_ours)
-            t_fresh, fresh_vms = run_ours_fresh(env)
-            cpu = server_cpu(pid)
-            fresh.append(t_fresh)
-            t_c7n, c7n_vms = run_custodian(env, Path(tmp))
-            cpu_c7n = server_cpu(pid) - cpu
-            c7n.append(t_c7n)
-            print(
-                f"round {round_no}: ours {t_ours:.2f} s ({len(last.vms)} VMs, moto busy {cpu_ours:.2f} s) | "
-                f"ours fresh process {t_fresh:.2f} s ({fresh_vms} VMs) | "
-                f"custodian {t_c7n:.2f} s ({c7n_vms} VMs, moto busy {cpu_c7n:.2f} s)"
-            )
-        assert last is not None
-        facts = last.facts
-        m_ours, m_fresh, m_c7n = statistics.median(ours), statistics.median(fresh), statistics.median(c7n)
-        print(
-            f"ours fetched: {len(last.vms)} VMs, {len(facts['images'])} AMI facts, "
-            f"{len(facts['scaling_groups'])} scaling groups (launch templates resolved), "
-            f"{len(last.snapshots)} newest snapshots, {len(last.failed_scopes)} failed scopes"
-        )
-        print(f"custodian fetched: {c7n_vms} VMs matching an image-age filter (instances + AMIs)")
-        print(f"median ours (in-process)      {m_ours:.2f} s")
-        print(f"median ours (fresh process)   {m_fresh:.2f} s")
-        print(f"median custodian              {m_c7n:.2f} s")
-        print(
-            f"ratio ours/custodian: {m_ours / m_c7n:.2f}x in-process, {m_fresh / m_c7n:.2f}x fresh process (goal <= 0.8x)"
-        )
+            sample = run_once(side)
+            busy["ours" if side.name.startswith("ours") else "custodian"].append(server_cpu(pid) - cpu)
+            return sample
+
+        ours = Side("ours (qlrf discover)", [PYTHON, "-m", "qlrf.cli", "discover", "--platform", "aws"],
+                    env=ours_env, check=ours_found)
+        c7n = Side("custodian run", cmd, env=env, check=c7n_found)
+        print(f"AWS discovery, {len(REGIONS)} regions, fresh processes, interleaved ({load_line()})")
+        result = interleave([ours, c7n], rounds=args.rounds, runner=runner)
+        a, b = result[ours.name], result[c7n.name]
+        fetched = a.samples[-1].stdout.strip().splitlines()
+        print(a.line(22) + f"  moto busy {statistics.median(busy['ours']):.2f} s")
+        print(b.line(22) + f"  moto busy {statistics.median(busy['custodian']):.2f} s")
+        print("ours fetched: " + "; ".join(line.strip() for line in fetched[:5]))
+        print(f"custodian fetched: {custodian_count(c7n_out)} instances matching an image-age filter (instances + AMIs)")
+        r = ratio(a, b)
+        print(f"ratio ours/custodian {r:.2f}x (medians) " + goal("[goal <= 0.8x]", r <= 0.8))
+        warm, last = run_ours()
+        print(f"ours in a warm process (as the code server runs it): {warm:.2f} s, {len(last.vms)} VMs, "
+              f"{len(last.facts['images'])} AMI facts, {len(last.facts['scaling_groups'])} scaling groups, "
+              f"{len(last.snapshots)} newest snapshots, {len(last.failed_scopes)} failed scopes")
+        print(f"after: {load_line()}")
     return 0
 
 

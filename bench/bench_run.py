@@ -1,7 +1,9 @@
-"""Benchmark: `qlrf run` for the full sample estate on the embedded default (goal: under 30 s).
+"""Benchmark: `qlrf run` for the full sample estate on the embedded default (goal: under 30 s), then start-up.
 
 Runs twice in a fresh QLRF_HOME: the first run includes generating the sample estate, the second is
-the steady state (same day, partitions replaced).
+the steady state (same day, partitions replaced). Then start-up, each a fresh process, interleaved
+(issue 18 goals: `qlrf --help` < 0.3 s, `qlrf report` < 1 s on the sample estate), next to a bare
+`python -c pass` as the interpreter's floor.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sidebyside import PYTHON, Side, goal, interleave, load_line  # noqa: E402
 
 
 def main() -> int:
@@ -28,6 +35,16 @@ def main() -> int:
             graph = re.search(r"graph complete in ([\d.]+)s", proc.stdout)
             vms = re.search(r"^all\s+(\d+)", proc.stdout, re.M)
             print(f"qlrf run, {label}: {took:.1f} s wall, graph {graph.group(1)} s, {vms.group(1)} VMs [goal < 30 s]")
+        qlrf = [PYTHON, "-m", "qlrf.cli"]
+        sides = [Side("python -c pass (floor)", [PYTHON, "-c", "pass"], env=env),
+                 Side("qlrf --help", [*qlrf, "--help"], env=env),
+                 Side("qlrf report", [*qlrf, "report"], env=env)]
+        print(f"start-up, fresh processes, interleaved ({load_line()})")
+        result = interleave(sides, rounds=5)
+        for summary in result.values():
+            print(summary.line())
+        print(goal("goal qlrf --help < 0.3 s", result["qlrf --help"].median < 0.3) + "; "
+              + goal("qlrf report < 1 s", result["qlrf report"].median < 1.0))
     return 0
 
 

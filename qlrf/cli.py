@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from qlrf import cli_score
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -62,17 +63,15 @@ def run_child(argv: list[str]) -> int:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
-    from qlrf.inventory.normalize import no_cyclic_gc, normalise_files
+    from qlrf.inventory.normalize.stream import normalise_to
     from qlrf.inventory.tags import TagMapping
 
     settings = Settings.from_env()
     mapping = TagMapping.from_file(args.tag_mapping or settings.tag_mapping)
-    result = normalise_files(args.platform, args.files, mapping=mapping, account=args.account, region=args.region)
-    out = sys.stdout
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=json_default).encode
-    rows = result.snapshots if args.snapshots else result.vms
-    with no_cyclic_gc():
-        out.write("".join(dumps(r) + "\n" for r in rows))
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    result = normalise_to(out, args.platform, args.files, mapping=mapping, discovered_at=datetime.now(UTC),
+                          account=args.account, region=args.region, snapshots=args.snapshots)
     out.flush()
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
@@ -81,7 +80,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         print(f"error: none of the {len(args.files)} file(s) could be read as {args.platform} exports", file=sys.stderr)
         return 2
     if result.errors:
-        print(f"{len(result.errors)} record(s) rejected, {len(rows)} written", file=sys.stderr)
+        print(f"{len(result.errors)} record(s) rejected, {result.rows} written", file=sys.stderr)
     return 1 if result.errors else 0
 
 
@@ -873,6 +872,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_ai_eval)
 
     add_remediation_commands(sub, day)
+    cli_score.register(sub, day)
     return parser
 
 

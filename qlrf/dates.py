@@ -92,3 +92,14 @@ def argparse_iso_day(value: str) -> date:
 
 
 argparse_iso_day.__name__ = "date"
+
+
+def partition_as_of(day: date):
+    """The instant a day's partition is evaluated at: the end of that day, whatever hour the run starts.
+
+    Ages and expiries (snapshot age, waiver expiry, days behind) then depend only on the partition's
+    inputs and its date, so re-running a day gives identical numbers. The assets and `qlrf score`
+    share this one definition."""
+    from datetime import UTC, datetime, time
+
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)

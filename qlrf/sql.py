@@ -11,6 +11,7 @@ scoring stage; a waiver or tag value could have rewritten a query. SQL text here
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 
 import duckdb
@@ -20,14 +21,36 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
+_SHARED: duckdb.DuckDBPyConnection | None = None
+_SHARED_LOCK = threading.Lock()
+
+
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A new in-memory database of its own (~50-80 ms to open here; see `session` for the cheap kind)."""
     config: dict[str, str | int] = {}
     if threads:
         config["threads"] = int(threads)
     if memory_limit:
         config["memory_limit"] = str(memory_limit)
-    con = duckdb.connect(":memory:", config=config)
+    return _session_defaults(duckdb.connect(":memory:", config=config))
+
+
+def session() -> duckdb.DuckDBPyConnection:
+    """A new connection (cursor) to one process-wide in-memory database: ~0.5 ms instead of ~60 ms.
+
+    A scoring stage used to open three databases per partition (stage, per-VM gate, scores gate), a
+    fifth of a million-VM stage's time. Safe to share because what a stage defines is connection-local:
+    `relation` registers (never a catalog view) and the stages create TEMP views and tables only."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = duckdb.connect(":memory:")
+        return _session_defaults(_SHARED.cursor())
+
+
+def _session_defaults(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a bar on a terminal's stderr is noise in a batch stage
     return con
 
 
@@ -39,15 +62,14 @@ def identifier(name: str) -> str:
 
 
 def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str) -> None:
-    """Expose an Arrow table, or a Parquet path, as a view called `name`.
+    """Expose an Arrow table, or a Parquet path, as a connection-local view called `name`.
 
     The path goes to DuckDB as a value through the relational API (`read_parquet` still streams and
-    prunes columns), so quotes, spaces, semicolons or glob characters in it are just characters."""
+    prunes columns), so quotes, spaces, semicolons or glob characters in it are just characters.
+    Registered, not created as a catalog view, so connections of one `session` database never see
+    each other's names."""
     identifier(name)
-    if isinstance(source, str):
-        con.read_parquet(source, hive_partitioning=False).create_view(name, replace=True)
-    else:
-        con.register(name, source)
+    con.register(name, con.read_parquet(source, hive_partitioning=False) if isinstance(source, str) else source)
 
 
 def table(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | list | None = None) -> pa.Table:

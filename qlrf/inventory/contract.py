@@ -92,10 +92,18 @@ class RecordError(ValueError):
         self.source = source
         self.index = index
         self.record_id = record_id
+        self.message = message
         where = _where(source, index)
         if record_id:
             where += f" ({record_id})"
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):  # pickled as its parts (normalisation workers send errors back to the parent)
+        return _record_error, (self.message, self.source, self.index, self.record_id)
+
+
+def _record_error(message: str, source: str, index: int | None, record_id: str) -> RecordError:
+    return RecordError(message, source=source, index=index, record_id=record_id)
 
 
 @dataclass

@@ -7,19 +7,21 @@ the true severity-weighted pass rate.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from qlrf import sql
 from qlrf.inventory.contract import PLATFORMS
-from qlrf.scoring.drift import WEIGHT_SQL
 from qlrf.settings import shown
 from qlrf.warehouse import PartitionMissing, Warehouse
 
-_PLATFORM = f"""
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _platform_query(weight_sql: str) -> str:
+    return f"""
 WITH d AS (SELECT platform, count(*) AS vms, count(*) FILTER (WHERE status = 'current') AS cur,
                   count(*) FILTER (WHERE status = 'revoked') AS revoked,
-                  avg({WEIGHT_SQL}) AS drift
+                  avg({weight_sql}) AS drift
            FROM vm_drift GROUP BY GROUPING SETS ((platform), ())),
 c AS (SELECT platform, sum(weight_passed) / nullif(sum(weight_applicable), 0) AS score
       FROM vm_compliance GROUP BY GROUPING SETS ((platform), ())),
@@ -33,9 +35,11 @@ FROM d LEFT JOIN c ON c.platform IS NOT DISTINCT FROM d.platform
 ORDER BY d.platform IS NULL, d.platform
 """
 
-_SITES = f"""
+
+def _sites_query(weight_sql: str) -> str:
+    return f"""
 SELECT site, count(*)::INTEGER AS vms, string_agg(DISTINCT platform, ',' ORDER BY platform) AS platforms,
-       round(avg({WEIGHT_SQL}), 1) AS drift_score,
+       round(avg({weight_sql}), 1) AS drift_score,
        round(100.0 * count(*) FILTER (WHERE status = 'current') / count(*), 1) AS pct_current_golden,
        count(*) FILTER (WHERE status = 'revoked')::INTEGER AS on_revoked_image
 FROM vm_drift GROUP BY site ORDER BY drift_score DESC, site
@@ -44,10 +48,14 @@ FROM vm_drift GROUP BY site ORDER BY drift_score DESC, site
 
 def fleet_tables(wh: Warehouse, day: date | str, platforms: tuple[str, ...] = PLATFORMS) -> tuple[pa.Table, pa.Table]:
     """(per-platform summary with an 'all' row, per-site drift ranking) for one day."""
+    # DuckDB only to build the report: printing it (`qlrf report`) reads two small files
+    from qlrf import sql
+    from qlrf.scoring.drift import WEIGHT_SQL
+
     con = sql.connect()
     for name in ("vm_drift", "vm_compliance", "vm_dr"):
         con.register(name, wh.read_platforms(name, day, platforms))
-    return sql.table(con, _PLATFORM), sql.table(con, _SITES)
+    return sql.table(con, _platform_query(WEIGHT_SQL)), sql.table(con, _sites_query(WEIGHT_SQL))
 
 
 def render(day: date | str, summary: list[dict], sites: list[dict], where: str, top: int = 5) -> str:

@@ -87,6 +87,16 @@ def instance_row(instance: dict, owner_id: str, mapping: TagMapping, discovered_
     }
 
 
+def owned_instance_row(owner: object, instance: object, account: str | None, mapping: TagMapping,
+                       discovered_at: datetime) -> dict:
+    """The row of one instance of a reservation owned by `owner` (or --account); raises a RECORD_FAULT
+    naming the field when the record is unusable. Shared by `normalise` and the streaming reader."""
+    owner_id = account or (require_id({"OwnerId": owner}, "OwnerId", kind="reservation") if owner else "")
+    if not owner_id:
+        raise ValueError("reservation has no OwnerId (pass --account)")
+    return instance_row(instance, owner_id, mapping, discovered_at)
+
+
 def volume_owners(instance: dict) -> Iterable[tuple[str, str]]:
     for i, mapping in enumerate(as_list(instance.get("BlockDeviceMappings"), "BlockDeviceMappings")):
         volume_id = as_dict(as_dict(mapping, f"BlockDeviceMappings[{i}]").get("Ebs"), "Ebs").get("VolumeId")
@@ -122,10 +132,7 @@ def normalise(
                 if source in suspect:
                     screened({"OwnerId": owner}, source, suspect)
                     screened(instance, source, suspect)
-                owner_id = account or (require_id({"OwnerId": owner}, "OwnerId", kind="reservation") if owner else "")
-                if not owner_id:
-                    raise ValueError("reservation has no OwnerId (pass --account)")
-                out.add_vm(instance_row(instance, owner_id, mapping, discovered_at), source, index)
+                out.add_vm(owned_instance_row(owner, instance, account, mapping, discovered_at), source, index)
                 volumes.update(volume_owners(instance))
             except RECORD_FAULTS as exc:
                 reject(out.errors, exc, source, index, instance, "InstanceId")
