@@ -39,7 +39,7 @@ def _count(con, relation: str) -> tuple[int, int]:
 SCORE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "drift_scores": {"drift_score": (0, 100), "pct_current": (0, 100)},
     "compliance_scores": {"compliance_score": (0, 100)},
-    "dr_scores": {"dr_readiness": (0, 100)},
+    "dr_scores": {"dr_readiness": (0, 100), "readiness_score": (0, 100), "drill_credit": (0, 100)},
 }
 
 
@@ -127,7 +127,12 @@ def run_compliance(
 
 
 def run_dr(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
+    """vm_dr + dr_scores; drill evidence is the platform's dr_drills rows of the 180 days up to the day
+    (qlrf.dr.records is the drill journal's data contract, the one thing this stage reads from dr/)."""
+    from qlrf.dr.records import drill_history
+
     con = _facts(wh, day, platform, as_of, threads)
+    dr.register_drills(con, drill_history(wh, day, dr.ZERO_CREDIT_DAYS, platform))
     path = wh.write_with("vm_dr", day, platform, sql.copy_to_parquet(con, dr.VM_QUERY), gate=per_vm_gate(wh, day, platform))
     return _finish(con, wh, "vm_dr", "dr_scores", dr.SCORES_QUERY, day, platform, path,
                    "SELECT coalesce(gap, 'ready'), count(*) FROM vm_dr GROUP BY ALL ORDER BY ALL")
