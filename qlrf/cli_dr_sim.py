@@ -25,14 +25,6 @@ def _warehouse():
     return Warehouse(Settings.from_env().warehouse)
 
 
-def load_configured_targets(path: str | None = None):
-    """The DR target map: `path`, else QLRF_DR_TARGETS, else policy/dr_targets.yaml."""
-    from qlrf.dr.targets import TARGETS_VARIABLE, load_targets
-    from qlrf.envparse import environ, text
-
-    return load_targets(path or text(environ(), TARGETS_VARIABLE))
-
-
 def _hours(seconds: float | None) -> str:
     if seconds is None:
         return "unmeasured"
@@ -86,9 +78,10 @@ def render_simulation(result: dict, top: int = TOP_GROUPS) -> str:
 
 def cmd_dr_simulate(args: argparse.Namespace) -> int:
     from qlrf.dr.simulation import simulate
+    from qlrf.dr.targets import configured_targets
     from qlrf.inventory.instance_types import default_instance_types
 
-    targets = load_configured_targets(args.targets)
+    targets = configured_targets(args.targets)
     kind, value = next((k, getattr(args, k)) for k in ("site", "region", "platform") if getattr(args, k))
     scenario = targets.scenario(kind, value, args.environment)
     result = simulate(_warehouse(), scenario, targets, default_instance_types(),
@@ -157,6 +150,6 @@ def add_history(dr_sub) -> None:
     p.set_defaults(func=cmd_dr_history)
 
 
-__all__ = ["add_history", "add_simulate", "load_configured_targets", "render_history", "render_simulation"]
+__all__ = ["add_history", "add_simulate", "render_history", "render_simulation"]
 
 

@@ -131,4 +131,11 @@ def load_targets(path: Path | str | None = None) -> DrTargets:
                      dict(parsed.objectives.rto_minutes), tuple(parsed.scenarios))
 
 
-__all__ = ["KINDS", "TARGETS_PATH", "TARGETS_VARIABLE", "DrTargets", "Scenario", "Target", "TargetsError", "load_targets"]
+def configured_targets(path: str | None = None, env=None) -> DrTargets:
+    """The DR target map in force: `path`, else QLRF_DR_TARGETS (read now, never at import), else the default."""
+    from qlrf.envparse import environ, text
+
+    return load_targets(path or text(environ(env), TARGETS_VARIABLE))
+
+
+__all__ = ["configured_targets", "KINDS", "TARGETS_PATH", "TARGETS_VARIABLE", "DrTargets", "Scenario", "Target", "TargetsError", "load_targets"]
