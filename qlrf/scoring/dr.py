@@ -10,8 +10,9 @@ runner's journal, qlrf.dr.records), and a 0-100 *readiness score* combines the t
 ``drill_credit`` comes from the VM's newest drill in the 180 days up to the end of the scored day
 (time is an input: ``as_of``, never the clock). When that drill passed, it counts fully for 30 days,
 then decays linearly to zero at 180 days: ``credit = clamp((180 - age_days) / 150, 0, 1)``. When it
-failed, timed out or deviated the credit is 0, and the whole site (every environment of the site in
-the platform partition) is capped at :data:`FAILED_DRILL_CAP` until a later drill of that VM passes:
+failed, timed out or deviated the credit is 0, and the whole site (every environment and platform of
+the site: the drills of every platform are read) is capped at :data:`FAILED_DRILL_CAP` until a later
+drill of that VM passes:
 a recovery that was tried and did not work outranks any inference. An RTO measured above its
 objective is a named gap (``drill_gap``) and counted per site (``rto_gaps``).
 
@@ -54,6 +55,13 @@ WITH ev AS (
     WHERE started_at <= n.as_of AND started_at > n.as_of - INTERVAL {ZERO_CREDIT_DAYS} DAY
     GROUP BY asset_id
 ),
+failed_sites AS (  -- sites (any platform) where a VM's newest drill in the window did not pass
+    SELECT DISTINCT site FROM (
+        SELECT asset_id, arg_max(outcome, started_at) AS outcome, arg_max(site, started_at) AS site
+        FROM drills, facts_as_of n
+        WHERE started_at <= n.as_of AND started_at > n.as_of - INTERVAL {ZERO_CREDIT_DAYS} DAY GROUP BY asset_id)
+    WHERE outcome IN ({", ".join(f"'{o}'" for o in UNSUCCESSFUL)}) AND site IS NOT NULL
+),
 base AS (
     SELECT f.asset_id, f.platform, f.account, f.region, f.site, f.environment, f.state, f.last_snapshot_at,
            round(f.snapshot_age_hours, 2) AS snapshot_age_hours, f.rpo_hours,
@@ -78,7 +86,8 @@ base AS (
                 WHEN e.last_drill_outcome = 'deviated' THEN '{DRILL_GAPS["deviated"]}'
                 WHEN e.rto_measured_seconds > e.rto_objective_seconds THEN '{DRILL_GAPS["rto"]}'
                 WHEN {_AGE_DAYS} > {FULL_CREDIT_DAYS} THEN '{DRILL_GAPS["stale"]}'
-                ELSE NULL END AS drill_gap
+                ELSE NULL END AS drill_gap,
+           f.site IN (SELECT site FROM failed_sites) AS site_capped
     FROM facts f
     LEFT JOIN ev e USING (asset_id)
     CROSS JOIN facts_as_of n
@@ -87,7 +96,7 @@ base AS (
 SELECT asset_id, platform, account, region, site, environment, state, last_snapshot_at, snapshot_age_hours, rpo_hours,
        rpo_met, rebuildable, rpo_met AND rebuildable AS ready, gap,
        instance_type, "group", app, dr_group, last_drill_id, last_drill_at, last_drill_outcome, rto_measured_seconds,
-       rto_objective_seconds, rpo_achieved_seconds, drill_credit, rto_over_objective, drill_gap,
+       rto_objective_seconds, rpo_achieved_seconds, drill_credit, rto_over_objective, drill_gap, site_capped,
        round({WEIGHTS["rpo_met"]} * rpo_met::INTEGER + {WEIGHTS["rebuildable"]} * rebuildable::INTEGER
              + {WEIGHTS["drill_credit"]} * drill_credit, 2) AS readiness_score
 FROM base
@@ -109,17 +118,16 @@ WITH g AS (
            count(*) FILTER (WHERE last_drill_at IS NULL)::INTEGER AS no_drill_vms,
            count(*) FILTER (WHERE last_drill_outcome IN ({_UNSUCCESSFUL_SQL}))::INTEGER AS failed_drill_vms,
            count(*) FILTER (WHERE rto_over_objective)::INTEGER AS rto_gaps,
-           max(last_drill_at) AS last_drill_at
-    FROM vm_dr GROUP BY ALL
-),
-capped AS (SELECT *, sum(failed_drill_vms) OVER (PARTITION BY platform, site) > 0 AS site_capped FROM g)
+           max(last_drill_at) AS last_drill_at, bool_or(site_capped) AS site_capped
+    FROM vm_dr GROUP BY platform, site, environment
+)
 SELECT platform, site, environment, vms, ready_vms, dr_readiness, rpo_breaches, p95_snapshot_age_hours,
        round(CASE WHEN site_capped THEN least({FAILED_DRILL_CAP}, raw_score) ELSE raw_score END, 2) AS readiness_score,
        drill_credit, drilled_vms, stale_drill_vms, no_drill_vms, failed_drill_vms, rto_gaps, last_drill_at,
        site_capped AS capped,
        CASE WHEN site_capped THEN 'capped at {FAILED_DRILL_CAP:g}: a drill at this site failed, timed out or deviated'
             ELSE NULL END AS cap_reason
-FROM capped ORDER BY platform, site, environment
+FROM g ORDER BY platform, site, environment
 """
 
 
