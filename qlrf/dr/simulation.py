@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from qlrf import sql
-from qlrf.dr.records import drill_history
+from qlrf.dr.evidence import register_drills
 from qlrf.dr.targets import DrTargets, Scenario
 from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_SQL, InstanceTypes
 from qlrf.platforms import PLATFORMS
@@ -105,6 +105,13 @@ def newest_day(wh: Warehouse) -> str:
     return days[-1]
 
 
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[str, list]]) -> None:
+    """A small temporary table from Python lists passed as parameters: no Arrow registration, whose
+    first use imports pyarrow.dataset and pandas (seconds in a fresh process)."""
+    cols = ", ".join(f"unnest(${c}::{t}[]) AS {c}" for c, (t, _) in columns.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.identifier(name)} AS SELECT {cols}", {c: v for c, (_, v) in columns.items()})
+
+
 def _register_inputs(con: duckdb.DuckDBPyConnection, wh: Warehouse, day: str, targets: DrTargets,
                      types: InstanceTypes, as_of: datetime) -> dict:
     present = [p for p in PLATFORMS if wh.exists("vm_dr", day, p)]
@@ -113,32 +120,30 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, wh: Warehouse, day: str, ta
     if wh.local:
         con.read_parquet([wh.file("vm_dr", day, p) for p in present], union_by_name=True).create_view("vm_dr_all")
     else:
-        con.register("vm_dr_all", wh.read_platforms("vm_dr", day, present))
+        sql.relation(con, "vm_dr_all", wh.read_platforms("vm_dr", day, present))
     have = {r[0] for r in con.execute("DESCRIBE vm_dr_all").fetchall()}
     missing = [c for c in NEEDED_COLUMNS if c not in have]
     if missing:
         raise SimulationError(f"vm_dr for {day} predates failover simulation (no {', '.join(missing)}): "
                               f"re-run the day with `qlrf run --date {day}`")
-    drills = drill_history(wh, date.fromisoformat(day), DRILL_WINDOW_DAYS)
-    con.register("drills", drills.select(["drill_id", "asset_id", "platform", "instance_type", "outcome", "rto_seconds",
-                                          "started_at"]))
-    con.register("types", types.table())
-    con.register("as_of", pa.table({"as_of": pa.array([as_of], pa.timestamp("us", tz="UTC"))}))
+    drill_rows = register_drills(con, wh, date.fromisoformat(day), DRILL_WINDOW_DAYS)
+    sizes = sorted(types.sizes.items())
+    temp_table(con, "types", {"platform": ("VARCHAR", [p for (p, _), _s in sizes]),
+                              "instance_type": ("VARCHAR", [t for (_, t), _s in sizes]),
+                              "vcpu": ("INTEGER", [z.vcpu for _, z in sizes]),
+                              "memory_gib": ("DOUBLE", [z.memory_gib for _, z in sizes])})
+    temp_table(con, "as_of", {"as_of": ("TIMESTAMPTZ", [as_of])})
     tnames = sorted(targets.targets)
-    con.register("targets", pa.table({
-        "target": tnames,
-        "vcpu": pa.array([targets.targets[t].vcpu for t in tnames], pa.int64()),
-        "memory_gib": pa.array([targets.targets[t].memory_gib for t in tnames], pa.float64()),
-        "target_site": [targets.targets[t].site for t in tnames],
-    }))
-    con.register("site_map", pa.table({"site": list(targets.sites), "target": list(targets.sites.values())},
-                                      schema=pa.schema([("site", pa.string()), ("target", pa.string())])))
-    con.register("region_map", pa.table({"region": list(targets.regions), "target": list(targets.regions.values())},
-                                        schema=pa.schema([("region", pa.string()), ("target", pa.string())])))
-    con.register("rto_objectives", pa.table({
-        "environment": list(targets.rto_minutes), "rto_objective_seconds": [60.0 * m for m in targets.rto_minutes.values()]},
-        schema=pa.schema([("environment", pa.string()), ("rto_objective_seconds", pa.float64())])))
-    return {"vm_dr": [f"{day}|{p}" for p in present], "dr_drills_rows_in_window": drills.num_rows,
+    temp_table(con, "targets", {"target": ("VARCHAR", tnames),
+                                "vcpu": ("BIGINT", [targets.targets[t].vcpu for t in tnames]),
+                                "memory_gib": ("DOUBLE", [targets.targets[t].memory_gib for t in tnames]),
+                                "target_site": ("VARCHAR", [targets.targets[t].site for t in tnames])})
+    temp_table(con, "site_map", {"site": ("VARCHAR", list(targets.sites)), "target": ("VARCHAR", list(targets.sites.values()))})
+    temp_table(con, "region_map", {"region": ("VARCHAR", list(targets.regions)),
+                                   "target": ("VARCHAR", list(targets.regions.values()))})
+    temp_table(con, "rto_objectives", {"environment": ("VARCHAR", list(targets.rto_minutes)),
+                                       "rto_objective_seconds": ("DOUBLE", [60.0 * m for m in targets.rto_minutes.values()])})
+    return {"vm_dr": [f"{day}|{p}" for p in present], "dr_drills_rows_in_window": drill_rows,
             "targets": targets.path}
 
 
@@ -196,7 +201,7 @@ GROUP BY ALL
 _RTO = """
 SELECT a.platform, a.size_class, count(*)::INTEGER AS vms, any_value(e.estimate_seconds) AS estimate_seconds,
        coalesce(any_value(e.drills), 0)::INTEGER AS drills, coalesce(any_value(e.measured_vms), 0)::INTEGER AS measured_vms,
-       any_value(e.newest_drill_at) AS newest_drill_at
+       strftime(any_value(e.newest_drill_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS newest_drill_at
 FROM affected a LEFT JOIN est e USING (platform, size_class)
 GROUP BY ALL ORDER BY a.platform, a.size_class
 """
