@@ -22,7 +22,7 @@ def test_asset_graph_snapshot():
     assert keys == sorted([
         "inventory", "vm_snapshots", "cloud_images", "scaling_groups", "golden_images", "vm_drift", "drift_scores", "vm_compliance",
         "compliance_scores", "vm_dr", "dr_scores", "fleet_report", "fleet_sites", "drift_trends", "inventory_quality", "image_packages", "fleet_summary", "golden_current",
-        "ai_insights",
+        "ai_insights", "dr_failover_scenarios", "dr_trends",
     ])
     assert graph.get(AssetKey("vm_drift")).parent_keys == {AssetKey("inventory"), AssetKey("golden_images")}
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
