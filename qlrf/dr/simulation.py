@@ -42,7 +42,7 @@ from qlrf.warehouse import PartitionMissing, Warehouse
 DRILL_WINDOW_DAYS = 180
 UNMAPPED = "unmapped"
 NEEDED_COLUMNS = ("asset_id", "platform", "region", "site", "environment", "state", "snapshot_age_hours", "rpo_hours",
-                  "last_snapshot_at", "rebuildable", "instance_type", "dr_group")
+                  "rebuildable", "instance_type", "dr_group")
 SIZE_CLASS_SQL = """CASE WHEN {v} IS NULL THEN 'unknown' WHEN {v} <= 2 THEN 'small' WHEN {v} <= 4 THEN 'medium'
                          WHEN {v} <= 8 THEN 'large' ELSE 'xlarge' END"""
 REASONS = {
@@ -161,29 +161,29 @@ def _memory(alias: str) -> str:
             f"{VSPHERE_MEMORY_GIB_SQL.replace('instance_type', f'{alias}.instance_type')} END)")
 
 
-def _affected_sql(scenario: Scenario) -> str:
+def _affected_sql(scenario: Scenario, per_vm: bool = False) -> str:
+    """The affected VMs as a temporary table `affected`; only the columns the roll-ups read unless
+    `per_vm` (the listing): strings cost most when a million rows are materialised."""
     first, second = ("region_map", "site_map") if scenario.kind == "region" else ("site_map", "region_map")
     first_key, second_key = ("region", "site") if scenario.kind == "region" else ("site", "region")
-    vcpu = _vcpu("v")
+    ident = "v.asset_id, v.site, v.region, " if per_vm else ""
     return f"""
     CREATE OR REPLACE TEMP TABLE affected AS
-    WITH
-    v AS (
-        SELECT v.asset_id, v.platform, v.site, v.region, v.environment, v.state, v.dr_group, v.instance_type,
-               v.snapshot_age_hours, v.rpo_hours, v.last_snapshot_at, v.rebuildable,
-               {vcpu} AS vcpu, {_memory('v')} AS memory_gib
+    WITH v AS (
+        SELECT {ident}v.platform, v.environment, v.state, v.dr_group, v.instance_type, v.snapshot_age_hours, v.rpo_hours,
+               v.rebuildable, {_vcpu("v")} AS vcpu, {_memory('v')} AS memory_gib,
+               coalesce(m1.target, m2.target, '{UNMAPPED}') AS target
         FROM vm_dr_all v LEFT JOIN types ty USING (platform, instance_type)
+        LEFT JOIN {first} m1 ON m1.{first_key} = v.{first_key}
+        LEFT JOIN {second} m2 ON m2.{second_key} = v.{second_key}
         WHERE v.{scenario.kind} = $value AND v.state <> 'terminated'
           AND ($environment::VARCHAR IS NULL OR v.environment = $environment)
-    )
-    SELECT v.*, {SIZE_CLASS_SQL.format(v='v.vcpu')} AS size_class,
-           coalesce(m1.target, m2.target, '{UNMAPPED}') AS target,
-           e.estimate_seconds AS rto_estimate_seconds, o.rto_objective_seconds
-    FROM v
-    LEFT JOIN {first} m1 ON m1.{first_key} = v.{first_key}
-    LEFT JOIN {second} m2 ON m2.{second_key} = v.{second_key}
-    LEFT JOIN est e ON e.platform = v.platform AND e.size_class = ({SIZE_CLASS_SQL.format(v='v.vcpu')})
-    LEFT JOIN rto_objectives o ON o.environment = v.environment
+    ),
+    c AS (SELECT *, {SIZE_CLASS_SQL.format(v='vcpu')} AS size_class FROM v)
+    SELECT c.*, e.estimate_seconds AS rto_estimate_seconds, o.rto_objective_seconds
+    FROM c
+    LEFT JOIN est e USING (platform, size_class)
+    LEFT JOIN rto_objectives o USING (environment)
     """
 
 
@@ -222,7 +222,7 @@ FROM need n LEFT JOIN targets t USING (target) ORDER BY n.target
 
 _RPO = """
 SELECT environment, any_value(rpo_hours)::INTEGER AS rpo_objective_hours, count(*)::INTEGER AS vms,
-       count(*) FILTER (WHERE last_snapshot_at IS NULL)::INTEGER AS no_restore_point,
+       count(*) FILTER (WHERE snapshot_age_hours IS NULL)::INTEGER AS no_restore_point,
        count(*) FILTER (WHERE snapshot_age_hours > rpo_hours)::INTEGER AS over_objective,
        round(max(snapshot_age_hours), 1) AS max_exposure_hours,
        round(quantile_cont(snapshot_age_hours, 0.95), 1) AS p95_exposure_hours,
@@ -231,19 +231,28 @@ FROM affected GROUP BY environment ORDER BY environment
 """
 
 _GROUPS = """
+WITH cell AS (  -- per group x target x environment first: no per-row lists over a million VMs
+    SELECT dr_group, target, environment, count(*) AS vms,
+           count(*) FILTER (WHERE rto_estimate_seconds IS NULL) AS rto_unmeasured,
+           count(*) FILTER (WHERE rto_estimate_seconds > rto_objective_seconds) AS rto_exceeded,
+           count(*) FILTER (WHERE snapshot_age_hours IS NULL) AS no_restore_point,
+           count(*) FILTER (WHERE snapshot_age_hours > rpo_hours) AS rpo_exceeded,
+           count(*) FILTER (WHERE NOT rebuildable) AS not_rebuildable,
+           max(rto_estimate_seconds) AS rto_max, min(rto_objective_seconds) AS rto_objective,
+           max(snapshot_age_hours) AS exposure_max, min(rpo_hours) AS rpo_objective
+    FROM affected GROUP BY dr_group, target, environment
+)
 SELECT dr_group AS "group", string_agg(DISTINCT environment, ',' ORDER BY environment) AS environment,
-       count(*)::INTEGER AS vms, list_sort(list_distinct(list(target))) AS targets,
-       count(*) FILTER (WHERE target = '{unmapped}')::INTEGER AS no_target,
-       count(*) FILTER (WHERE list_contains($short::VARCHAR[], target))::INTEGER AS capacity_short,
-       count(*) FILTER (WHERE list_contains($lost::VARCHAR[], target))::INTEGER AS target_lost,
-       count(*) FILTER (WHERE rto_estimate_seconds IS NULL)::INTEGER AS rto_unmeasured,
-       count(*) FILTER (WHERE rto_estimate_seconds > rto_objective_seconds)::INTEGER AS rto_exceeded,
-       count(*) FILTER (WHERE last_snapshot_at IS NULL)::INTEGER AS no_restore_point,
-       count(*) FILTER (WHERE snapshot_age_hours > rpo_hours)::INTEGER AS rpo_exceeded,
-       count(*) FILTER (WHERE NOT rebuildable)::INTEGER AS not_rebuildable,
-       max(rto_estimate_seconds) AS rto_estimate_seconds_max, min(rto_objective_seconds) AS rto_objective_seconds,
-       round(max(snapshot_age_hours), 1) AS rpo_exposure_hours_max, min(rpo_hours)::INTEGER AS rpo_objective_hours
-FROM affected GROUP BY dr_group ORDER BY dr_group
+       sum(vms)::INTEGER AS vms, list_sort(list_distinct(list(target))) AS targets,
+       coalesce(sum(vms) FILTER (WHERE target = '{unmapped}'), 0)::INTEGER AS no_target,
+       coalesce(sum(vms) FILTER (WHERE list_contains($short::VARCHAR[], target)), 0)::INTEGER AS capacity_short,
+       coalesce(sum(vms) FILTER (WHERE list_contains($lost::VARCHAR[], target)), 0)::INTEGER AS target_lost,
+       sum(rto_unmeasured)::INTEGER AS rto_unmeasured, sum(rto_exceeded)::INTEGER AS rto_exceeded,
+       sum(no_restore_point)::INTEGER AS no_restore_point, sum(rpo_exceeded)::INTEGER AS rpo_exceeded,
+       sum(not_rebuildable)::INTEGER AS not_rebuildable,
+       max(rto_max) AS rto_estimate_seconds_max, min(rto_objective) AS rto_objective_seconds,
+       round(max(exposure_max), 1) AS rpo_exposure_hours_max, min(rpo_objective)::INTEGER AS rpo_objective_hours
+FROM cell GROUP BY dr_group ORDER BY dr_group
 """.replace("{unmapped}", UNMAPPED)
 
 
@@ -330,7 +339,7 @@ def affected_vms(wh: Warehouse, scenario: Scenario, targets: DrTargets, types: I
     con = sql.connect(2)
     _register_inputs(con, wh, day, targets, types, end_of_day(date.fromisoformat(day)))
     con.execute(_EST)
-    con.execute(_affected_sql(scenario), {"value": scenario.value, "environment": scenario.environment})
+    con.execute(_affected_sql(scenario, per_vm=True), {"value": scenario.value, "environment": scenario.environment})
     return sql.table(con, """
         SELECT asset_id, platform, site, region, environment, dr_group AS "group", instance_type, size_class, target,
                round(rto_estimate_seconds, 1) AS rto_estimate_seconds, rto_objective_seconds,

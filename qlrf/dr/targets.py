@@ -17,18 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
 
 from qlrf.settings import project_root
+from qlrf.yamlfile import load_model
 
 TARGETS_PATH = project_root() / "policy" / "dr_targets.yaml"
 TARGETS_VARIABLE = "QLRF_DR_TARGETS"
@@ -118,15 +117,7 @@ class DrTargets:
 
 def load_targets(path: Path | str | None = None) -> DrTargets:
     path = Path(path or TARGETS_PATH)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        parsed = _File.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise TargetsError(f"{path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise TargetsError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from exc
+    parsed = load_model(_File, path, TargetsError)
     return DrTargets(str(path), dict(parsed.targets), dict(parsed.sites), dict(parsed.regions),
                      dict(parsed.objectives.rto_minutes), tuple(parsed.scenarios))
 
