@@ -57,7 +57,7 @@ def render_simulation(result: dict, top: int = TOP_GROUPS) -> str:
         [(r["platform"], r["size_class"], r["vms"], _hours(r["estimate_seconds"]), r["method"]) for r in result["rto"]],
         right=(2,))]
     rpo = result["rpo"]
-    lines += ["", f"Data at risk ({rpo['measured_as']}): {rpo['vms_over_objective']} VMs over their RPO, "
+    lines += ["", f"Data at risk (newest restore point's age at the end of the day): {rpo['vms_over_objective']} VMs over their RPO, "
               f"{rpo['vms_without_restore_point']} with no restore point, worst {rpo['max_exposure_hours']} h"]
     lines += ["  " + line for line in table_lines(
         ("ENVIRONMENT", "RPO H", "VMS", "OVER RPO", "NO RESTORE POINT", "MEDIAN H", "P95 H", "MAX H"),
