@@ -98,7 +98,7 @@ def test_partitions_start_on_the_estates_first_day_not_on_new_year():
 
     assert ESTATE_FIRST_DAY.isoformat() == "2026-09-02"  # the sample's trend window: 60 days either side of 2026-11-01
     starts = _starts(build_definitions({}))
-    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 19  # every partitioned asset, ai_insights too
+    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 21  # every partitioned asset, ai_insights and the DR roll-ups too
 
 
 def test_partitions_start_is_configurable_and_jobs_follow():
