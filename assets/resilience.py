@@ -12,13 +12,17 @@ from resources.warehouse import WarehouseResource
 @multi_asset(
     specs=[
         AssetSpec("vm_dr", deps=["inventory", "vm_snapshots", "vm_drift"], group_name="resilience", kinds={"parquet"},
-                  description="Per VM: newest restore point, RPO met, rebuildable from a golden image, ready, and the gap."),
+                  description="Per VM: newest restore point, RPO met, rebuildable from a golden image, ready, and the gap; "
+                              "drill evidence (newest drill, decaying credit, measured RTO) and a 0-100 readiness score."),
         AssetSpec("dr_scores", deps=["vm_dr"], group_name="resilience", kinds={"parquet"},
-                  description="Share of VMs ready to recover (0-100) per platform x site x environment."),
+                  description="Per platform x site x environment: share of VMs ready to recover (0-100) and the readiness "
+                              "score with drill credit (capped at 50 where a drill failed)."),
     ],
     check_specs=[
         check("unique_keys", asset="vm_dr", blocking=True),
         check("dr_readiness_in_range", asset="dr_scores", blocking=True),
+        check("readiness_score_in_range", asset="dr_scores", blocking=True),
+        check("drill_credit_in_range", asset="dr_scores", blocking=True),
     ],
     partitions_def=daily_platform,
 )
@@ -36,3 +40,5 @@ def resilience_assets(context: AssetExecutionContext, warehouse: WarehouseResour
     )
     yield from outcome_checks("vm_dr", out)
     yield range_check("dr_scores", out.scores, "dr_readiness")
+    yield range_check("dr_scores", out.scores, "readiness_score")
+    yield range_check("dr_scores", out.scores, "drill_credit")

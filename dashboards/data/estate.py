@@ -165,3 +165,33 @@ def sbom_search(root: str, day: str, text: str) -> tuple[pd.DataFrame, int, int]
 @st.cache_data(ttl=60, max_entries=4)
 def connectors(root: str) -> pd.DataFrame:
     return config.connectors(warehouse(root), Settings.from_env())
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def dr_readiness_drills(root: str, scope: Scope) -> pd.DataFrame:
+    return dr.readiness_with_drills(warehouse(root), scope)
+
+
+@st.cache_data(ttl=TTL, max_entries=LARGE)
+def dr_drill_gaps(root: str, scope: Scope) -> pd.DataFrame:
+    return dr.drill_gaps(warehouse(root), scope)
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def dr_readiness_history(root: str, scope: Scope) -> pd.DataFrame:
+    return dr.readiness_history(warehouse(root), scope)
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def dr_drills(root: str, scope: Scope) -> pd.DataFrame:
+    return dr.drills(warehouse(root), scope)
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def dr_regions(root: str, scope: Scope) -> list[str]:
+    return dr.regions(warehouse(root), scope)
+
+
+@st.cache_data(ttl=TTL, max_entries=SMALL)
+def dr_simulation(root: str, day: str, kind: str, value: str, environment: str | None) -> tuple[dict, pd.DataFrame]:
+    return dr.simulation(warehouse(root), day, kind, value, environment)

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import yaml
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from qlrf.settings import project_root
+from qlrf.yamlfile import load_model
 
 TYPES_PATH = project_root() / "policy" / "instance_types.yaml"
 _VSPHERE = re.compile(r"^(\d+)vCPU-(\d+)MB$")
@@ -77,15 +77,7 @@ VSPHERE_MEMORY_GIB_SQL = "TRY_CAST(regexp_extract(instance_type, '^(\\d+)vCPU-(\
 
 def load_instance_types(path: Path | str | None = None) -> InstanceTypes:
     path = Path(path or TYPES_PATH)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        parsed = _File.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InstanceTypesError(f"{path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InstanceTypesError(f"{path}: {where}: {first['msg']}") from exc
+    parsed = load_model(_File, path, InstanceTypesError)
     sizes = {(platform, name): Size(s.vcpu, s.memory_gib)
              for platform, types in parsed.platforms.items() for name, s in types.items()}
     return InstanceTypes(sizes)

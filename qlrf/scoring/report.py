@@ -87,4 +87,8 @@ def report_text(wh: Warehouse, day: date | str) -> str:
         raise PartitionMissing(f"no fleet report for {day} in {wh.root}; run `qlrf run --date {day}` first")
     summary = wh.read("fleet_report", day).to_pylist()
     sites = wh.read("fleet_sites", day).to_pylist()
-    return render(day, summary, sites, shown(wh.root))
+    from qlrf.scoring.dr_report import dr_section
+
+    text = render(day, summary, sites, shown(wh.root))
+    head, _, tail = text.rpartition("\n\nResults: ")
+    return "\n".join([head, *dr_section(wh, day), "", f"Results: {tail}"])

@@ -41,7 +41,7 @@ def _connect(threads: int | None):
 SCORE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "drift_scores": {"drift_score": (0, 100), "pct_current": (0, 100)},
     "compliance_scores": {"compliance_score": (0, 100)},
-    "dr_scores": {"dr_readiness": (0, 100)},
+    "dr_scores": {"dr_readiness": (0, 100), "readiness_score": (0, 100), "drill_credit": (0, 100)},
 }
 
 
@@ -153,7 +153,13 @@ def run_compliance(
 
 def run_dr(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None,
            facts: PartitionFacts | None = None) -> StageOutcome:
+    """vm_dr + dr_scores; drill evidence is the dr_drills rows of the 180 days up to the day, every platform's
+    (a failed drill anywhere in a site caps the site) - qlrf.dr.records is the drill journal's data
+    contract, the one thing this stage reads from dr/ (through qlrf.dr.evidence)."""
+    from qlrf.dr.evidence import register_drills
+
     con = _facts(wh, day, platform, as_of, threads, facts)
+    register_drills(con, wh, day, dr.ZERO_CREDIT_DAYS)
     path = wh.write_with("vm_dr", day, platform, sql.copy_to_parquet(con, dr.VM_QUERY), gate=per_vm_gate(wh, day, platform))
     return _finish(con, wh, "vm_dr", "dr_scores", dr.SCORES_QUERY, day, platform, path,
                    "SELECT coalesce(gap, 'ready'), count(*) FROM vm_dr GROUP BY ALL ORDER BY ALL")

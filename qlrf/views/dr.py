@@ -1,14 +1,14 @@
 """DR views: readiness by site and how old the newest restore point is against each objective.
 
-Drills with measured RTO/RPO and failover what-ifs are not recorded yet (they arrive with the DR
-drill work); these views only read what the pipeline measures today.
+Also the drill evidence (the dr_drills journal, readiness credit that decays, the gaps) and the
+failover what-if (qlrf.dr.simulation) for a chosen site or region.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from qlrf.views.base import DRILL_LIMIT, Scope, scan, weighted
+from qlrf.views.base import DRILL_LIMIT, DataProblem, Scope, scan, scan_history, weighted
 
 # Restore-point age as a share of the VM's RPO objective.
 AGE_BANDS = ("within half the RPO", "within the RPO", "up to 2x the RPO", "over 2x the RPO", "no restore point")
@@ -52,3 +52,66 @@ def not_ready(wh, scope: Scope, limit: int = DRILL_LIMIT) -> tuple[pd.DataFrame,
         {**params, "limit": limit})
     total = int(frame["total"].iloc[0]) if len(frame) else 0
     return frame.drop(columns="total"), total
+
+
+def readiness_with_drills(wh, scope: Scope) -> pd.DataFrame:
+    """Per site x environment: the readiness score with decayed drill credit, drill coverage and caps."""
+    where, params = scope.where()
+    return scan(wh, "dr_scores", scope, f"""
+        SELECT site, environment, sum(vms)::BIGINT AS vms, {weighted('readiness_score')} AS readiness_score,
+               {weighted('drill_credit')} AS drill_credit, sum(drilled_vms)::BIGINT AS drilled_vms,
+               sum(stale_drill_vms)::BIGINT AS stale_drill_vms, sum(no_drill_vms)::BIGINT AS no_drill_vms,
+               sum(failed_drill_vms)::BIGINT AS failed_drill_vms, sum(rto_gaps)::BIGINT AS rto_gaps,
+               bool_or(capped) AS capped, max(last_drill_at) AS last_drill_at
+        FROM t WHERE {where} GROUP BY site, environment ORDER BY readiness_score, site, environment""", params)
+
+
+def drill_gaps(wh, scope: Scope) -> pd.DataFrame:
+    """VMs per drill-evidence gap (no drill, stale, failed, RTO above objective)."""
+    where, params = scope.where()
+    return scan(wh, "vm_dr", scope, f"""
+        SELECT drill_gap, count(*)::BIGINT AS vms, count(DISTINCT site)::BIGINT AS sites FROM t
+        WHERE {where} AND drill_gap IS NOT NULL GROUP BY drill_gap ORDER BY vms DESC""", params)
+
+
+def readiness_history(wh, scope: Scope, days: int = 28) -> pd.DataFrame:
+    """The readiness score per site over the last `days` partitions (drill credit decays day by day)."""
+    where, params = scope.where()
+    return scan_history(wh, "dr_scores", scope.day, days, f"""
+        SELECT date, site, {weighted('readiness_score')} AS readiness_score FROM t WHERE {where}
+        GROUP BY date, site ORDER BY date, site""", params, platforms=scope.platforms)
+
+
+def drills(wh, scope: Scope) -> pd.DataFrame:
+    """Drills of the 180 days up to the scope's day, newest first, with RTO/RPO against their objectives."""
+    from datetime import date
+
+    from qlrf.dr.history import drill_summary
+
+    frame = drill_summary(wh, date.fromisoformat(scope.day), site=scope.site, platform=scope.platform).to_pandas()
+    if scope.environment and len(frame):
+        frame = frame[frame["environment"].str.split(",").apply(lambda envs: scope.environment in envs)]
+    return frame
+
+
+def regions(wh, scope: Scope) -> list[str]:
+    """Regions present in the day's vm_dr (what a region failover can be simulated for)."""
+    frame = scan(wh, "vm_dr", scope, "SELECT DISTINCT region FROM t ORDER BY region")
+    return frame["region"].tolist()
+
+
+def simulation(wh, day: str, kind: str, value: str, environment: str | None = None) -> tuple[dict, pd.DataFrame]:
+    """(the simulation as qlrf dr simulate --json prints it, the worst-exposed affected VMs)."""
+    from qlrf.dr.simulation import SimulationError, affected_vms, simulate
+    from qlrf.dr.targets import TargetsError, configured_targets
+    from qlrf.inventory.instance_types import default_instance_types
+
+    try:
+        targets = configured_targets()
+        scenario = targets.scenario(kind, value, environment)
+        types = default_instance_types()
+        result = simulate(wh, scenario, targets, types, day, threads=2).as_dict()
+        vms = affected_vms(wh, scenario, targets, types, day, limit=DRILL_LIMIT).to_pandas()
+    except (SimulationError, TargetsError) as exc:
+        raise DataProblem(str(exc)) from None
+    return result, vms

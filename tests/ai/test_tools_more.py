@@ -1,5 +1,5 @@
-"""The last three read-only tools: alert deliveries from the ledger, what a failover simulation can
-and cannot say yet, and a cost estimate from the shipped list-price table; each through the ToolBox."""
+"""The last three read-only tools: alert deliveries from the ledger, the failover simulation (and what
+it needs to run), and a cost estimate from the shipped list-price table; each through the ToolBox."""
 
 from __future__ import annotations
 
@@ -99,15 +99,24 @@ def test_query_alerts_filters_by_severity_and_leaves_out_rows_without_one(box):
     assert "severity is null on rows recorded before" in warning["facts"]["holds"]
 
 
-def test_simulate_failover_says_what_is_missing_and_what_vm_dr_shows(box):
-    r = _ok(box.call("simulate_failover", {"site": "lon1", "environment": "prod"}))
+def test_simulate_failover_without_a_scope_says_what_is_missing_and_what_vm_dr_shows(box):
+    r = _ok(box.call("simulate_failover", {"environment": "prod"}))
     assert r["simulated"] is False
-    assert {m["what"] for m in r["missing"]} == {"drill plans", "failover simulator"}
-    assert r["readiness"] == {"vms": 2, "dr_ready": 1, "gaps": {"no restore point": 1}}
-    assert not any("rto" in k.lower() or "rpo" in k.lower() for k in r["readiness"])
+    assert {m["what"] for m in r["missing"]} == {"failure scope"}
+    assert r["readiness"]["vms"] == 3 and not any("rto" in k.lower() or "rpo" in k.lower() for k in r["readiness"])
     assert r["facts"]["table"] == "vm_dr" and r["facts"]["day"] == "2026-11-20"
+
+
+def test_simulate_failover_of_a_site_runs_the_simulator_and_cites_what_it_read(box):
+    r = _ok(box.call("simulate_failover", {"site": "lon1", "environment": "prod"}))
+    assert r["simulated"] is True and r["scenario"]["kind"] == "site" and r["scenario"]["value"] == "lon1"
+    assert r["affected_vms"] == 2 and r["groups_breached"] == r["affected_groups"]  # no drill: RTO unmeasured
+    assert [c["target"] for c in r["capacity"]] == ["fra1-dr"]  # policy/dr_targets.yaml: lon1 -> fra1-dr
+    assert all(x["estimate_seconds"] is None and x["method"].startswith("unmeasured") for x in r["rto"])
+    assert r["rto_measured_classes"] == 0 and r["rpo"]["vms_without_restore_point"] == 1
+    assert r["facts"]["table"] == "vm_dr" and r["facts"]["day"] == "2026-11-20" and r["facts"]["drills_in_window"] == 0
     empty = _ok(box.call("simulate_failover", {"site": "nowhere"}))
-    assert empty["readiness"] == {"vms": 0, "dr_ready": 0, "gaps": {}}
+    assert empty["affected_vms"] == 0 and empty["affected_groups"] == 0
 
 
 def test_estimate_cost_sums_list_prices_and_names_unknown_types(box):
@@ -142,6 +151,7 @@ def test_the_price_table_has_a_default_per_platform():
     ("query_alerts", {"limit": 0}, "limit: Input should be greater than or equal to 1"),
     ("simulate_failover", {"rto_hours": 4}, "rto_hours: Extra inputs are not permitted"),
     ("simulate_failover", {"day": "2026-11-21"}, "vm_dr: no platform partition materialised for 2026-11-21"),
+    ("simulate_failover", {"site": "lon1", "day": "2026-11-21"}, "no vm_dr partition for 2026-11-21"),
     ("estimate_cost", {"platform": "aws'; DROP TABLE t; --"}, "unknown platform"),
     ("estimate_cost", {"hours": 10}, "hours: Extra inputs are not permitted"),
 ])

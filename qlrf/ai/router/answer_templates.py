@@ -167,14 +167,28 @@ def dr(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
 def failover(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:
     t = "simulate_failover"
     for _, _, result in _ok(calls, t):
-        readiness = result["readiness"]
-        w.say(f"- Failover of {scope}: {w.v(t, 'answer', result['answer'])}. Missing: "
-              + "; ".join(f"{w.v(t, f'missing[{i}].what', m['what'])} ({w.v(t, f'missing[{i}].why', m['why'])})"
-                        for i, m in enumerate(result["missing"])) + ".")
-        w.say(f"- What is known: {w.v(t, 'readiness.dr_ready', readiness['dr_ready'])} of "
-              f"{w.v(t, 'readiness.vms', readiness['vms'])} VMs in scope are DR-ready"
-              + ("; gaps: " + "; ".join(f"{gap} {w.v(t, f'readiness.gaps.{gap}', n)}" for gap, n in readiness["gaps"].items())
-                 if readiness["gaps"] else "") + ".")
+        if not result.get("simulated"):
+            readiness = result["readiness"]
+            w.say(f"- Failover of {scope}: {w.v(t, 'answer', result['answer'])}. Missing: "
+                  + "; ".join(f"{w.v(t, f'missing[{i}].what', m['what'])} ({w.v(t, f'missing[{i}].why', m['why'])})"
+                            for i, m in enumerate(result["missing"])) + ".")
+            w.say(f"- What is known: {w.v(t, 'readiness.dr_ready', readiness['dr_ready'])} of "
+                  f"{w.v(t, 'readiness.vms', readiness['vms'])} VMs in scope are DR-ready"
+                  + ("; gaps: " + "; ".join(f"{gap} {w.v(t, f'readiness.gaps.{gap}', n)}" for gap, n in readiness["gaps"].items())
+                     if readiness["gaps"] else "") + ".")
+            continue
+        w.say(f"- Failover of {scope}: {w.v(t, 'affected_vms', result['affected_vms'])} VMs in "
+              f"{w.v(t, 'affected_groups', result['affected_groups'])} groups affected; "
+              f"{w.v(t, 'groups_breached', result['groups_breached'])} groups would breach their objectives.")
+        for i, c in enumerate(result["capacity"]):
+            w.say(f"- Capacity at {w.v(t, f'capacity[{i}].target', c['target'])}: "
+                  f"{w.v(t, f'capacity[{i}].vcpu_needed', c['vcpu_needed'])} vCPU needed of "
+                  f"{w.v(t, f'capacity[{i}].vcpu_available', c['vcpu_available'])} available"
+                  f" ({'fits' if c['fits'] else 'short'}).")
+        w.say(f"- RTO: measured for {w.v(t, 'rto_measured_classes', result['rto_measured_classes'])} of "
+              f"{w.v(t, 'len(rto)', len(result['rto']))} platform x size classes (passed drills only); "
+              f"RPO: {w.v(t, 'rpo.vms_over_objective', result['rpo']['vms_over_objective'])} VMs over their RPO, "
+              f"{w.v(t, 'rpo.vms_without_restore_point', result['rpo']['vms_without_restore_point'])} without a restore point.")
 
 
 def cost(w: Writer, calls: Sequence[Call], scope: str, count: int | None) -> None:

@@ -26,9 +26,10 @@ READ_ONLY_TOOLS: tuple[Tool, ...] = (
     Tool("query_alerts", "Recent alert deliveries from the alert ledger, newest first, filtered by kind (source), "
          "channel or literal key prefix; the ledger keeps the last delivery per key and channel, without severity.",
          alerts.AlertQuery, alerts.query_alerts, idempotent=False),
-    Tool("simulate_failover", "Failover simulation for a platform x site x environment scope. Not available yet "
-         "(no drill plans, no simulator): says what is missing and gives the scope's VMs, DR-ready count and gaps "
-         "by reason from vm_dr; never an RTO or RPO.", failover.FailoverQuery, failover.simulate_failover),
+    Tool("simulate_failover", "What if a site (else region, else platform) were lost: affected VMs and groups, capacity "
+         "needed at the DR targets vs configured, RTO from measured drills per platform and size class (or unmeasured), "
+         "RPO exposure from restore-point age, and groups whose objectives would be breached. Warehouse only.",
+         failover.FailoverQuery, failover.simulate_failover),
     Tool("estimate_cost", "Hourly and monthly USD for a scope of VMs (default: running) from the inventory, at the "
          "shipped list prices per platform x instance type; types the table does not know are priced at the "
          "platform default and listed under unknown_instance_types.", cost.CostQuery, cost.estimate_cost),
