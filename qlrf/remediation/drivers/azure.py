@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qlrf.envparse import environ
@@ -92,6 +92,7 @@ class _ScaleSet:
     rollback_ref: dict[str, Any]
     switched: bool = False
     upgraded: list[str] = field(default_factory=list)  # instance ids the plan moved to the golden image
+    by_wave: dict[str, list[str]] = field(default_factory=dict)  # wave index -> instance ids it upgraded
 
 
 class AzureDriver:
@@ -103,6 +104,15 @@ class AzureDriver:
         self._lock = threading.Lock()
         self.sets: dict[str, _ScaleSet] = {}
         self.golden: dict[str, str] = {}
+
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """The scale sets' previous and rollback imageReferences and the instances upgraded, as JSON."""
+        return {"golden": dict(self.golden), "sets": {n: asdict(s) for n, s in self.sets.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.golden = dict(state["golden"])
+        self.sets = {n: _ScaleSet(**s) for n, s in state["sets"].items()}
 
     def client(self, subscription: str) -> Any:
         with self._lock:
@@ -206,11 +216,13 @@ class AzureDriver:
                         and same_image(vm.get("properties", {}).get("storageProfile", {}).get("imageReference"), self.golden))
             ]
             quota = group_quota(plan, index, name)
-            pick = old if quota is None else old[:quota]
+            done = s.by_wave.setdefault(str(index), [])  # a resumed wave: what it upgraded before the crash
+            pick = old if quota is None else old[: max(0, quota - len(done))]
             calls = chunks(pick, plan.spec.max_unavailable)
             for chunk in calls:
-                self._upgrade(s, chunk)
+                done += chunk  # noted before the call: a checkpoint taken during it already counts it
                 s.upgraded += chunk
+                self._upgrade(s, chunk)
             details[name] = {"upgraded": pick, "calls": len(calls), "image": self.golden}
         return details
 

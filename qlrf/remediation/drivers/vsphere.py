@@ -82,6 +82,51 @@ class VsphereDriver:
         self.template: dict[str, Any] = {}  # vCenter label -> golden template VM
         self.template_name = ""
 
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Each swap's original VM, clone, folder and pool by managed-object id, its names and power
+        history, and the golden templates: what rollback() needs to put the original VM back."""
+        def moid(obj: Any) -> str | None:
+            return None if obj is None else obj._moId
+
+        return {
+            "template_name": self.template_name,
+            "templates": {label: moid(t) for label, t in self.template.items()},
+            "swaps": {a: {"asset_id": s.asset_id, "vcenter": s.vcenter, "name": s.name, "vm": moid(s.vm),
+                          "folder": moid(s.folder), "pool": moid(s.pool), "was_on": s.was_on, "clone": moid(s.clone),
+                          "powered_off": s.powered_off, "renamed_to": s.renamed_to, "swapped": s.swapped}
+                      for a, s in self.swaps.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Rebuild the managed-object references on this driver's own connections."""
+        from pyVmomi import vim
+
+        def ref(kind: Any, label: str, moid: str | None) -> Any:
+            if moid is None:
+                return None
+            _, si = self.si(label)
+            return kind(moid, si._stub)
+
+        self.template_name = state["template_name"]
+        self.template = {label: ref(vim.VirtualMachine, label, m) for label, m in state["templates"].items()}
+        self.swaps = {}
+        for asset, s in state["swaps"].items():
+            label = s["vcenter"]
+            self.swaps[asset] = _Swap(
+                s["asset_id"], label, s["name"], ref(vim.VirtualMachine, label, s["vm"]), ref(vim.Folder, label, s["folder"]),
+                ref(vim.ResourcePool, label, s["pool"]), s["was_on"], clone=ref(vim.VirtualMachine, label, s["clone"]),
+                powered_off=s["powered_off"], renamed_to=s["renamed_to"], swapped=s["swapped"])
+        for s in self.swaps.values():
+            if s.clone is None:
+                s.clone = self._orphan_clone(s)
+
+    def _orphan_clone(self, s: _Swap) -> Any:
+        """A clone ``<name>-qlrf-new`` whose CloneVM_Task result was never journalled (killed mid-task):
+        found by name so it is destroyed on rollback, or reused on resume, never doubled."""
+        _, si = self.si(s.vcenter)
+        return self._find_by_name(si, f"{s.name}{NEW_SUFFIX}", template=False)
+
     # -- plumbing ---------------------------------------------------------------------------------
     def _vcenter(self, account: str) -> VcenterConfig:
         for vc in self.config.vcenters:
@@ -190,6 +235,13 @@ class VsphereDriver:
     def _clone(self, s: _Swap) -> None:
         from pyVmomi import vim
 
+        if s.swapped:  # a resumed wave: this VM was swapped before the crash
+            return
+        if s.clone is not None:  # a resumed wave: cloned before the crash; power it on if need be
+            if s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
+                self._send("PowerOnVM_Task", f"{s.name}{NEW_SUFFIX}", {}, s.clone.PowerOnVM_Task,
+                           f"powering on the clone for {s.name}")
+            return
         spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=s.pool), powerOn=True, template=False)
         template = self.template[s.vcenter]
         s.clone = self._send(
@@ -216,6 +268,8 @@ class VsphereDriver:
     def _swap(self, s: _Swap) -> None:
         from pyVmomi import vim
 
+        if s.swapped:
+            return
         if s.vm.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
             self._send("PowerOffVM_Task", s.name, {}, s.vm.PowerOffVM_Task, f"powering off {s.name}")
             s.powered_off = True
