@@ -340,9 +340,13 @@ class AwsDriver:
                 self._switch(g, g.new_version)
             g.switched = True
             _, images = self._members(g)
+            done = g.by_wave.setdefault(str(index), [])  # a resumed wave: what it replaced before the crash
+            if not self.recorder.dry_run:  # noted but still an old member: its termination was never sent
+                kept = {iid for iid, inst in images.items() if inst.get("ImageId") != self.golden}
+                done[:] = [i for i in done if i not in kept]
+                g.replaced = [i for i in g.replaced if i not in kept]
             old = sorted(iid for iid, inst in images.items() if inst.get("ImageId") != self.golden and iid not in g.replaced)
             quota = group_quota(plan, index, name)
-            done = g.by_wave.setdefault(str(index), [])  # a resumed wave: what it replaced before the crash
             pick = old if quota is None else old[: max(0, quota - len(done))]
             launched: list[str] = []
             for chunk in chunks(pick, size):

@@ -208,15 +208,19 @@ class AzureDriver:
             if not s.switched:
                 self._set_model(s, self.golden, s.previous_ref)
                 s.switched = True
+            vms = self._instances(s)
+            done = s.by_wave.setdefault(str(index), [])  # a resumed wave: what it upgraded before the crash
+            if not self.recorder.dry_run:  # noted but not on the golden model: its upgrade was never sent
+                kept = {vm["instanceId"] for vm in vms if not _on_model(vm, self.golden)}
+                done[:] = [i for i in done if i not in kept]
+                s.upgraded = [i for i in s.upgraded if i not in kept]
             old = [
                 vm["instanceId"]
-                for vm in self._instances(s)
+                for vm in vms
                 if vm["instanceId"] not in s.upgraded  # (a dry run's upgraded instances still show the old model)
-                and not (vm.get("properties", {}).get("latestModelApplied")
-                        and same_image(vm.get("properties", {}).get("storageProfile", {}).get("imageReference"), self.golden))
+                and not _on_model(vm, self.golden)
             ]
             quota = group_quota(plan, index, name)
-            done = s.by_wave.setdefault(str(index), [])  # a resumed wave: what it upgraded before the crash
             pick = old if quota is None else old[: max(0, quota - len(done))]
             calls = chunks(pick, plan.spec.max_unavailable)
             for chunk in calls:
@@ -252,6 +256,12 @@ class AzureDriver:
         if errors:
             raise DriverError("rollback incomplete: " + "; ".join(errors))
         return details
+
+
+def _on_model(vm: Mapping[str, Any], golden: Mapping[str, Any]) -> bool:
+    """The instance runs the latest model, and that model is the golden image."""
+    props = vm.get("properties", {})
+    return bool(props.get("latestModelApplied")) and same_image(props.get("storageProfile", {}).get("imageReference"), golden)
 
 
 def _problem(vm: Mapping[str, Any] | None, golden: Mapping[str, Any]) -> str | None:

@@ -306,11 +306,17 @@ class GcpDriver:
             if not m.switched:
                 self._patch(m, m.new_template, plan.spec.max_unavailable)
                 m.switched = True
-            old = [mi.instance for mi in self._managed(m)
+            managed = self._managed(m)
+            done = m.by_wave.setdefault(str(index), [])  # a resumed wave: what it updated before the crash
+            if not self.recorder.dry_run:  # noted but on another version and idle: its update was never sent
+                kept = {mi.instance for mi in managed
+                        if not _same(mi.version.instance_template, m.new_template) and mi.current_action == "NONE"}
+                done[:] = [i for i in done if i not in kept]
+                m.updated = [i for i in m.updated if i not in kept]
+            old = [mi.instance for mi in managed
                    if mi.instance not in m.updated  # (a dry run's updated instances still show the old template)
                    and not _same(mi.version.instance_template, m.new_template)]
             quota = group_quota(plan, index, name)
-            done = m.by_wave.setdefault(str(index), [])  # a resumed wave: what it updated before the crash
             pick = old if quota is None else old[: max(0, quota - len(done))]
             calls = chunks(pick, plan.spec.max_unavailable)
             for chunk in calls:
