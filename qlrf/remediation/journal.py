@@ -22,6 +22,8 @@ tables), one row per step:
     status                        intent -> done | failed (``interrupted``: the attempt row of a run
                                   stopped by a signal)
     intent, result, checkpoint    JSON: the call about to be made; what came back; the driver state
+    checkpoint_no                 the checkpoints' order within the attempt (a step's checkpoint is
+                                  replaced by a newer one when the step ends, after later rows began)
     owner                         host:pid of the process that wrote the attempt (liveness)
     created_at, updated_at        the injected clock, else the database clock
 
@@ -66,6 +68,7 @@ journal_table = Table(
     Column("intent", Text, nullable=False),  # JSON
     Column("result", Text),  # JSON
     Column("checkpoint", Text),  # JSON: the driver's checkpoint() at this step
+    Column("checkpoint_no", Integer),  # order of the checkpoints within the attempt (a step's is replaced when it ends)
     Column("owner", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -120,6 +123,7 @@ class Entry:
     intent: Any
     result: Any
     checkpoint: Any
+    checkpoint_no: int | None
     owner: str
     created_at: datetime
     updated_at: datetime
@@ -132,7 +136,7 @@ class Entry:
 
 def _entry(row: Any) -> Entry:
     return Entry(row.id, row.task_id, row.plan_id, row.plan_hash, row.attempt, row.seq, row.step, row.wave, row.status,
-                 _load(row.intent), _load(row.result), _load(row.checkpoint), row.owner, utc(row.created_at),
+                 _load(row.intent), _load(row.result), _load(row.checkpoint), row.checkpoint_no, row.owner, utc(row.created_at),
                  utc(row.updated_at))
 
 
@@ -211,10 +215,12 @@ class ExecutionJournal:
 
     def latest_checkpoint(self, task_id: str) -> tuple[dict[str, Any], Entry] | None:
         """The newest driver checkpoint of the task (any attempt) with the row that holds it."""
-        for entry in reversed(self.entries(task_id)):
-            if entry.checkpoint is not None:
-                return entry.checkpoint, entry
-        return None
+        saved = [e for e in self.entries(task_id) if e.checkpoint is not None]
+        if not saved:
+            return None
+        order = list(dict.fromkeys(e.attempt for e in saved))  # attempts in the order they began
+        newest = max(saved, key=lambda e: (order.index(e.attempt), e.checkpoint_no or 0))
+        return newest.checkpoint, newest
 
     def waves_started(self, task_id: str) -> list[int]:
         """Waves any attempt began to run (a rollback must cover them all)."""
@@ -232,6 +238,13 @@ class Attempt:
         self.journal, self.task_id, self.plan_id, self.plan_hash = journal, task_id, plan_id, plan_hash
         self.id, self.owner = attempt, owner
         self._seq = 0
+        self._checkpoints = 0
+
+    def _checkpoint_no(self, checkpoint: Mapping[str, Any] | None) -> int | None:
+        if checkpoint is None:
+            return None
+        self._checkpoints += 1
+        return self._checkpoints
 
     def write(self, step: str, intent: Mapping[str, Any], *, wave: int | None = None, seq: int | None = None,
               checkpoint: Mapping[str, Any] | None = None, status: str = INTENT, result: Any = None) -> int:
@@ -245,7 +258,8 @@ class Attempt:
                 task_id=self.task_id, plan_id=self.plan_id, plan_hash=self.plan_hash, attempt=self.id, seq=seq,
                 step=step, wave=wave, status=status, intent=_json(dict(intent)),
                 result=None if result is None else _json(result),
-                checkpoint=None if checkpoint is None else _json(dict(checkpoint)), owner=self.owner,
+                checkpoint=None if checkpoint is None else _json(dict(checkpoint)),
+                checkpoint_no=self._checkpoint_no(checkpoint), owner=self.owner,
                 created_at=now, updated_at=now))
             return int(row.inserted_primary_key[0])
 
@@ -256,6 +270,7 @@ class Attempt:
         values: dict[str, Any] = {"status": status, "result": None if result is None else _json(result)}
         if checkpoint is not None:
             values["checkpoint"] = _json(dict(checkpoint))
+            values["checkpoint_no"] = self._checkpoint_no(checkpoint)
         with write_tx(self.journal.engine) as conn:
             values["updated_at"] = self.journal._now(conn)
             conn.execute(update(journal_table).where(journal_table.c.id == row_id).values(**values))
