@@ -12,18 +12,10 @@ from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.journal import ExecutionJournal
 from tests.remediation.crash import cli_env, execute_and_kill, qlrf
 from tests.remediation.support import PENDING, asg_images, asg_plan, seed_asg
+from tests.remediation.test_cli_loop import home  # noqa: F401 - the fixture: a fresh QLRF_HOME shared with the CLI
 from tests.servers.moto_server import start_moto_thread, use_loopback
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("QLRF_HOME", str(home))
-    for var in ("QLRF_POSTGRES_URL", "QLRF_OPA_URL", "QLRF_AUDIT_DIR", "QLRF_REMEDIATION_POLICY"):
-        monkeypatch.delenv(var, raising=False)
-    return home
 
 
 def live_instances(session, url, region) -> set[str]:
@@ -42,7 +34,7 @@ def approved_task(estate):
 
 
 @pytest.mark.parametrize("on_crash", ["rollback", "resume"])
-def test_a_killed_execution_ends_fully_patched_or_fully_back(home, tmp_path, monkeypatch, on_crash):
+def test_a_killed_execution_ends_fully_patched_or_fully_back(home, tmp_path, monkeypatch, on_crash):  # noqa: F811
     with start_moto_thread(default_amis=False) as url:
         use_loopback(monkeypatch, url, str(tmp_path / "aws"))
         session = boto3.Session()

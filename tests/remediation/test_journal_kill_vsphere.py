@@ -13,18 +13,10 @@ from qlrf.remediation.audit import AuditLog  # noqa: E402
 from qlrf.remediation.drivers.vsphere import NEW_SUFFIX  # noqa: E402
 from tests.remediation.crash import cli_env, execute_and_kill, qlrf  # noqa: E402
 from tests.remediation.support import PENDING  # noqa: E402
+from tests.remediation.test_cli_loop import home  # noqa: E402, F401 - a fresh QLRF_HOME shared with the CLI
 from tests.remediation.test_vsphere_driver import by_name, make_plan, vcsim  # noqa: E402, F401
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("QLRF_HOME", str(home))
-    for var in ("QLRF_POSTGRES_URL", "QLRF_OPA_URL", "QLRF_AUDIT_DIR", "QLRF_REMEDIATION_POLICY"):
-        monkeypatch.delenv(var, raising=False)
-    return home
 
 
 @pytest.mark.parametrize(("on_crash", "targets"), [("rollback", slice(0, 3)), ("resume", slice(3, 6))])
