@@ -117,15 +117,24 @@ class VsphereDriver:
                 s["asset_id"], label, s["name"], ref(vim.VirtualMachine, label, s["vm"]), ref(vim.Folder, label, s["folder"]),
                 ref(vim.ResourcePool, label, s["pool"]), s["was_on"], clone=ref(vim.VirtualMachine, label, s["clone"]),
                 powered_off=s["powered_off"], renamed_to=s["renamed_to"], swapped=s["swapped"])
-        for s in self.swaps.values():
-            if s.clone is None:
-                s.clone = self._orphan_clone(s)
 
     def _orphan_clone(self, s: _Swap) -> Any:
-        """A clone ``<name>-qlrf-new`` whose CloneVM_Task result was never journalled (killed mid-task):
-        found by name so it is destroyed on rollback, or reused on resume, never doubled."""
+        """A clone ``<name>-qlrf-new`` whose CloneVM_Task result was never recorded (a run killed
+        mid-task): found by name so it is reused on resume and destroyed on rollback, never doubled."""
+        if self.recorder.dry_run:
+            return None
         _, si = self.si(s.vcenter)
         return self._find_by_name(si, f"{s.name}{NEW_SUFFIX}", template=False)
+
+    def _golden(self, label: str) -> Any:
+        """The golden template on vCenter ``label`` (looked up once; a restored driver looks it up again)."""
+        if label not in self.template:
+            _, si = self.si(label)
+            tpl = self._find_by_name(si, self.template_name, template=True)
+            if tpl is None:
+                raise DriverError(f"golden template {self.template_name!r} not found on vCenter {label}")
+            self.template[label] = tpl
+        return self.template[label]
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _vcenter(self, account: str) -> VcenterConfig:
@@ -198,11 +207,7 @@ class VsphereDriver:
             if target.platform != "vsphere":
                 raise DriverError(f"instance {target.asset_id!r}: platform {target.platform} is not vsphere")
             label, si = self.si(target.account)
-            if label not in self.template:
-                tpl = self._find_by_name(si, self.template_name, template=True)
-                if tpl is None:
-                    raise DriverError(f"golden template {self.template_name!r} not found on vCenter {label}")
-                self.template[label] = tpl
+            self._golden(label)
             vm = si.RetrieveContent().searchIndex.FindByUuid(None, target.asset_id, True, True)
             if vm is None:
                 vm = self._find_by_name(si, target.name, template=False)
@@ -237,13 +242,15 @@ class VsphereDriver:
 
         if s.swapped:  # a resumed wave: this VM was swapped before the crash
             return
+        if s.clone is None:
+            s.clone = self._orphan_clone(s)
         if s.clone is not None:  # a resumed wave: cloned before the crash; power it on if need be
             if s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
                 self._send("PowerOnVM_Task", f"{s.name}{NEW_SUFFIX}", {}, s.clone.PowerOnVM_Task,
                            f"powering on the clone for {s.name}")
             return
         spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=s.pool), powerOn=True, template=False)
-        template = self.template[s.vcenter]
+        template = self._golden(s.vcenter)
         s.clone = self._send(
             "CloneVM_Task", self.template_name, {"name": f"{s.name}{NEW_SUFFIX}", "folder": s.folder.name, "powerOn": True},
             lambda: template.CloneVM_Task(folder=s.folder, name=f"{s.name}{NEW_SUFFIX}", spec=spec),
@@ -340,6 +347,8 @@ class VsphereDriver:
                 continue
             done: dict[str, Any] = {}
             try:
+                if s.clone is None and not s.swapped:
+                    s.clone = self._orphan_clone(s)
                 if s.clone is not None:
                     if s.clone.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
                         self._send("PowerOffVM_Task", s.clone.name, {}, s.clone.PowerOffVM_Task,
