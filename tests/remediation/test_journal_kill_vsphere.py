@@ -58,5 +58,5 @@ def test_a_killed_vsphere_execution_ends_swapped_or_back(vcsim, home, tmp_path, 
             vm = vms[row["name"]]
             assert vm["config.instanceUuid"] == row["config.instanceUuid"] and vm["runtime.powerState"] == "poweredOn"
         assert not [n for n in vms if any(n.startswith(name + "-") for name in names)]  # no clone, no renamed VM
-    verify = qlrf("audit", "verify", env=env)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    verify = store.audit.verify()  # what `qlrf audit verify` runs
+    assert verify.ok, verify
