@@ -46,6 +46,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, Index, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from qlrf.db import db_now, engine_for, metadata, read_tx, utc, write_tx
 
@@ -78,6 +79,23 @@ Index("ix_rf_journal_task", journal_table.c.task_id, journal_table.c.attempt, jo
 
 class JournalError(RuntimeError):
     """The journal cannot support what was asked (no checkpoint to roll back from...); names the task."""
+
+
+def _create(engine: Engine) -> None:
+    """The table, once per engine: two processes creating it at once, one loses, retries, finds it."""
+    if engine in _created:
+        return
+    for attempt in range(3):
+        try:
+            journal_table.create(engine, checkfirst=True)
+            break
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 2:
+                raise
+    _created.add(engine)
+
+
+_created: set[Engine] = set()
 
 
 def _json(value: Any) -> str:
@@ -150,7 +168,7 @@ class ExecutionJournal:
                  clock: Callable[[], datetime] | None = None):
         self.engine = engine or engine_for(url)
         self.clock = clock
-        journal_table.create(self.engine, checkfirst=True)
+        _create(self.engine)
 
     def _now(self, conn: Connection) -> datetime:
         return utc(self.clock()) if self.clock is not None else db_now(conn)
