@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr_sim, cli_score
+from qlrf import cli_dr_sim, cli_journal, cli_score
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -877,6 +877,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
         dest="dr_command", required=True)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
+    cli_journal.register(sub)
     return parser
 
 

@@ -34,7 +34,8 @@ one chain.
 
 Kinds (``kind``) in use: sensor_request, plan_proposed, policy_decision (``data`` must hold the gate
 ``input`` and the ``decision``), approval_requested, approval, rejection, modification, expiry, execution_start,
-wave_start, wave_end, health_gate, canary_analysis (verdict, per-metric statistics, thresholds), rollback, execution_end, dry_run (a plan walked without changing
+wave_start, wave_end, health_gate, canary_analysis (verdict, per-metric statistics, thresholds), rollback, execution_end, execution_recovery and execution_resumed (a
+killed run found by its next execution: qlrf.remediation.recovery), dry_run (a plan walked without changing
 anything: never an execution, never a task state change), alert. ``subject`` is what the record is
 about: the task id (``task-...``) for everything about an approval task and its execution, a run
 key or finding fingerprint for sensor requests.
@@ -80,6 +81,8 @@ KINDS = frozenset(
         "canary_analysis",
         "rollback",
         "execution_end",
+        "execution_recovery",
+        "execution_resumed",
         "dry_run",
         "alert",
     }

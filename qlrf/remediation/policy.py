@@ -80,10 +80,22 @@ class QueuePolicy(_Strict):
         return self
 
 
+class JournalPolicy(_Strict):
+    """What the next execution of a task does when the journal shows its last run was killed
+    (qlrf.remediation.recovery): ``rollback`` (the default: back to the known-good state the journal
+    recorded) or ``resume`` (continue from the first unfinished wave, every wave decided by the gate
+    again). ``stale_after_seconds``: an unfinished run on another host counts as dead after this long
+    without a journal write (a process of this host is checked directly)."""
+
+    on_crash: Literal["rollback", "resume"] = "rollback"
+    stale_after_seconds: int = Field(default=900, ge=1)
+
+
 class RemediationPolicy(_Strict):
     version: Literal[1] = 1
     revoked_image_always_breaches: bool = True
     queue: QueuePolicy
+    journal: JournalPolicy = Field(default_factory=JournalPolicy)
     environments: dict[Literal["dev", "staging", "prod"], EnvironmentPolicy]
 
     @model_validator(mode="before")
@@ -215,6 +227,7 @@ __all__ = [
     "ENV_REMEDIATION_POLICY",
     "EnvironmentPolicy",
     "HealthGatePolicy",
+    "JournalPolicy",
     "QueuePolicy",
     "RemediationPolicy",
     "RemediationPolicyError",

@@ -64,9 +64,11 @@ from qlrf.remediation.dryrun import DryRunResult, RecordingDriver, dry_run_plan
 from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLike, execute_plan
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
+from qlrf.remediation.journal import DONE, FAILED, INTERRUPTED, ExecutionJournal
+from qlrf.remediation.journaled import JournaledDriver
 from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
-from qlrf.remediation.policy import QueuePolicy, RemediationPolicy
+from qlrf.remediation.policy import JournalPolicy, QueuePolicy, RemediationPolicy
 from qlrf.remediation.queue import (
     admit,
     finding_day,
@@ -77,6 +79,7 @@ from qlrf.remediation.queue import (
     ranked_queue,
     scope_of,
 )
+from qlrf.remediation.recovery import Crash, crashed_attempt, journal_for, recover
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
@@ -487,10 +490,23 @@ def run_approved(
     log: Log = _quiet,
     now: datetime | None = None,
     analyst: Analyst | None = None,
+    journal: ExecutionJournal | None = None,
+    crash_policy: JournalPolicy | None = None,
 ) -> ExecutionOutcome:
     """Execute the approved task of `plan_hash` once and finish it (see the module docstring).
-    ``analyst``: the canary analysis after each wave (default: the plan's / policy's, from the environment)."""
+
+    ``analyst``: the canary analysis after each wave (default: the plan's / policy's, from the environment).
+    Crash-safe (:mod:`.journal`, :mod:`.recovery`): every step is journalled in the task database
+    (``journal``, default: the store's database); a task left ``running`` by a killed run is rolled
+    back or resumed from the journal here, as ``crash_policy`` (default: the policy file's
+    ``journal`` section) says."""
     task = _task_by_hash(store, plan_hash)
+    journal = journal or journal_for(store)
+    if task.state == "running":
+        crash = crashed_attempt(journal, task, crash_policy)
+        if crash is not None:
+            return _recover_running(store, task, crash, journal=journal, driver_for=driver_for, gate=gate, audit=audit,
+                                    actor=actor, log=log, now=now, crash_policy=crash_policy)
     if task.state != "approved":
         if task.state in DONE_STATES:
             return ExecutionOutcome(task.id, task.state, skipped=True,
@@ -505,17 +521,24 @@ def run_approved(
         task = store.start(task.id, actor=actor)
     except TaskStateError as exc:
         return ExecutionOutcome(task.id, store.get(task.id).state, skipped=True, note=f"{task.id} not started here: {exc}")
+    attempt = journal.begin(task.id, plan.metadata.id, task.plan_hash, mode="execute", actor=actor)
     try:
         result = execute_plan(
-            plan, driver=driver, gate=gate, audit=audit, approval=approval_of(task), requested_by=task.requested_by,
-            fleet_size=fleet_size_of(task, plan), log=log, now=now,
+            plan, driver=JournaledDriver(driver, attempt), gate=gate, audit=audit, approval=approval_of(task),
+            requested_by=task.requested_by, fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
             first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
             analyst=analyst if analyst is not None else EnvAnalyst(),
         )
-    except BaseException as exc:  # an error, or the run interrupted (SIGTERM): never leave the task "running"
-        _record_crash(store, task, exc, log)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # interrupted (SIGTERM, Ctrl-C): the next run rolls back or resumes
+            attempt.finish(INTERRUPTED, {"error": f"{type(exc).__name__}: {exc}"[:500]})
+            log(f"{task.id}: interrupted; left running for the next execution to roll back or resume from the journal")
+            raise
+        attempt.finish(FAILED, {"error": f"{type(exc).__name__}: {exc}"[:500]})
+        _record_crash(store, task, exc, log)  # an error: never leave the task "running"
         raise
+    attempt.finish(DONE, result.summary())
     state = result.state if result.state != "blocked" else "failed"
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
     if result.state == "paused":  # an inconclusive canary analysis; the task store has no paused state
@@ -545,8 +568,12 @@ def run_canary(
     log: Log = _quiet,
     now: datetime | None = None,
     analyst: Analyst | None = None,
+    journal: ExecutionJournal | None = None,
 ) -> ExecutionOutcome:
     """canary_only as the policy says: run the pending task's canary wave alone, before any approval.
+
+    Journalled like :func:`run_approved`; a canary run killed mid-wave is always rolled back from the
+    journal on the next call (and recorded as a failed canary, which rejects the task).
 
     The gate decides the canary wave again (no approval attached); healthy -> the verdict "passed"
     is kept with the task, which stays pending for the approval of the later waves; unhealthy or
@@ -554,17 +581,34 @@ def run_canary(
     moves to running here: the approval, when it comes, is for the plan hash as before.
     """
     task = _task_by_hash(store, plan_hash)
+    journal = journal or journal_for(store)
+    crash = crashed_attempt(journal, task, None) if canary_waiting(task) else None
+    if crash is not None:
+        return _recover_canary(store, task, crash, journal=journal, driver_for=driver_for, gate=gate, audit=audit,
+                               actor=actor, log=log, now=now)
     if not canary_waiting(task):
         why = "its canary ran already" if "canary" in task.decision else (
             f"it is {task.state}" if task.state != "pending_approval" else "the gate did not allow its canary before approval")
         return ExecutionOutcome(task.id, task.state, skipped=True, note=f"{task.id}: no canary-only run: {why}")
     plan = task.plan()
     driver = _driver(task, driver_for)
-    result = execute_plan(
-        plan, driver=driver, gate=gate, audit=audit, approval=None, requested_by=task.requested_by,
-        fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id, stop_after=0,
-        analyst=analyst if analyst is not None else EnvAnalyst(),
-    )
+    attempt = journal.begin(task.id, plan.metadata.id, task.plan_hash, mode="canary", actor=actor)
+    try:
+        result = execute_plan(
+            plan, driver=JournaledDriver(driver, attempt), gate=gate, audit=audit, approval=None,
+            requested_by=task.requested_by, fleet_size=fleet_size_of(task, plan), log=log, now=now, subject=task.id,
+            stop_after=0, analyst=analyst if analyst is not None else EnvAnalyst(),
+        )
+    except BaseException as exc:
+        attempt.finish(INTERRUPTED if not isinstance(exc, Exception) else FAILED, {"error": f"{type(exc).__name__}"})
+        raise
+    attempt.finish(DONE, result.summary())
+    return _canary_verdict(store, task, plan, result, actor, log)
+
+
+def _canary_verdict(store: TaskStore, task: Task, plan: PatchPlan, result: ExecutionResult, actor: str,
+                    log: Log) -> ExecutionOutcome:
+    """Keep a canary-only run's verdict with the task (a failed one rejects it)."""
     canary = result.waves[0] if result.waves else None
     analysis = (canary.details.get("canary_analysis") or {}) if canary else {}
     inconclusive = result.state == "paused" and analysis.get("verdict") == "inconclusive"  # a person decides
@@ -607,6 +651,37 @@ def dry_run_task(
         plan, driver=_driver(task, driver_for), gate=gate, audit=audit, approval=approval_of(task),
         requested_by=task.requested_by, actor=actor, fleet_size=fleet_size_of(task, plan), now=now, subject=task.id, log=log,
     )
+
+
+def _recover_running(store: TaskStore, task: Task, crash: Crash, *, journal: ExecutionJournal,
+                     driver_for: Callable[[str], Driver], gate: GateLike, audit: AuditSink, actor: str, log: Log,
+                     now: datetime | None, crash_policy: JournalPolicy | None) -> ExecutionOutcome:
+    """A task a killed run left ``running``: roll back or resume it from the journal, then finish it."""
+    unproven = store.approval_problem(task)
+    if unproven:
+        raise ExecutionRefused(f"refusing to recover: {unproven}")
+    plan = task.plan()
+    done = recover(store, task, crash, journal=journal, driver=_driver(task, driver_for), gate=gate, audit=audit,
+                   actor=actor, approval=approval_of(task), fleet_size=fleet_size_of(task, plan), policy=crash_policy,
+                   canary_passed=canary_passed(task), log=log, now=now)
+    if done is None:
+        return ExecutionOutcome(task.id, store.get(task.id).state, skipped=True,
+                                note=f"{task.id}: another run is recovering it from the journal")
+    task = store.finish(task.id, done.state, done.reason[:2000])
+    return ExecutionOutcome(task.id, done.state, done.reason, plan.metadata.id, done.result)
+
+
+def _recover_canary(store: TaskStore, task: Task, crash: Crash, *, journal: ExecutionJournal,
+                    driver_for: Callable[[str], Driver], gate: GateLike, audit: AuditSink, actor: str, log: Log,
+                    now: datetime | None) -> ExecutionOutcome:
+    """A canary-only run that was killed: roll the canary back from the journal; the canary failed."""
+    plan = task.plan()
+    done = recover(store, task, crash, journal=journal, driver=_driver(task, driver_for), gate=gate, audit=audit,
+                   actor=actor, approval=None, fleet_size=fleet_size_of(task, plan), policy=None, canary_passed=False,
+                   log=log, now=now, mode="rollback")
+    if done is None:
+        return ExecutionOutcome(task.id, task.state, skipped=True, note=f"{task.id}: another run is recovering its canary")
+    return _canary_verdict(store, task, plan, done.result, actor, log)
 
 
 def _record_crash(store: TaskStore, task: Task, exc: BaseException, log: Log) -> None:

@@ -4,6 +4,7 @@ model moves to the golden gallery image and its instances are upgraded wave by w
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -152,3 +153,25 @@ def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(estate, 
     real = make_driver(fake)
     assert run(plan, real, gate, audit).state == "succeeded"
     assert sent(real) == sent(dry_driver)
+
+
+def test_a_fresh_driver_rolls_back_or_resumes_from_the_checkpoint(estate):
+    """The state protocol: what one driver did, another (a fresh process's) undoes or finishes from
+    its JSON checkpoint alone."""
+    fake, sub, vmss, golden = estate
+    previous = dict(vmss["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"])
+    plan = make_plan(sub, vmss, golden)
+    first = make_driver(fake)
+    first.prepare(plan)
+    first.run_wave(plan, 0)
+    saved = json.loads(json.dumps(first.checkpoint()))
+    resumed = make_driver(fake)
+    resumed.restore(saved)
+    assert [len(resumed.run_wave(plan, i)[vmss["name"]]["upgraded"]) for i in (1, 2)] == [3, 2]
+    assert all(same_image(vm["properties"]["storageProfile"]["imageReference"], {"id": golden}) for vm in members(fake, vmss))
+    back = make_driver(fake)
+    back.restore(json.loads(json.dumps(resumed.checkpoint())))
+    assert sorted(back.rollback(plan, [0, 1, 2])[vmss["name"]]["reverted"], key=int) == [str(i) for i in range(6)]
+    model = fake.resource(vmss["id"])["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]
+    assert same_image(model, previous)
+    assert all(same_image(vm["properties"]["storageProfile"]["imageReference"], previous) for vm in members(fake, vmss))

@@ -4,6 +4,7 @@ new instance template with the golden image, explicitly wave by wave, and rolls 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -160,3 +161,25 @@ def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(estate, 
     real = make_driver(fake)
     assert run(plan, real, gate, audit).state == "succeeded"
     assert sent(real) == sent(dry_driver)
+
+
+def test_a_fresh_driver_rolls_back_or_resumes_from_the_checkpoint(estate):
+    """The state protocol: what one driver did, another (a fresh process's) undoes or finishes from
+    its JSON checkpoint alone."""
+    fake, project, mig, golden = estate
+    old_template = mig["instanceTemplate"]
+    plan = make_plan(project, mig, golden)
+    first = make_driver(fake)
+    first.prepare(plan)
+    first.run_wave(plan, 0)
+    resumed = make_driver(fake)
+    resumed.restore(json.loads(json.dumps(first.checkpoint())))
+    assert [len(resumed.run_wave(plan, i)[mig["name"]]["updated"]) for i in (1, 2)] == [3, 2]
+    assert set(boot_images(fake, project, mig).values()) == {golden}
+    back = make_driver(fake)
+    back.restore(json.loads(json.dumps(resumed.checkpoint())))
+    assert len(back.rollback(plan, [0, 1, 2])[mig["name"]]["reverted"]) == 6
+    igm = next(g for g in fake.fixture["projects"][project]["instanceGroupManagers"] if g["name"] == mig["name"])
+    assert igm["instanceTemplate"] == old_template
+    assert all(mi.version.instance_template == old_template for mi in managed(fake, project, mig))
+    assert golden not in boot_images(fake, project, mig).values()

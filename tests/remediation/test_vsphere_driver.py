@@ -3,6 +3,7 @@ swap names (the old VM kept, powered off), and the rollback that undoes the swap
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -25,7 +26,7 @@ TODAY = date(2026, 11, 28)
 
 @pytest.fixture(scope="module")
 def vcsim():
-    with start_vcsim(vms=6) as server:
+    with start_vcsim(vms=7) as server:
         si = server.connect()
         rows = sorted(retrieve_vms(si, ["name", "config.instanceUuid"]), key=lambda r: r["name"])
         content = si.RetrieveContent()
@@ -163,3 +164,27 @@ def test_dry_run_changes_nothing_and_lists_the_calls_the_real_run_makes(vcsim, g
     real.close()
     assert result.state == "succeeded", result.reason
     assert sent(real) == sent(dry_driver)
+
+
+def test_a_clone_whose_result_was_never_recorded_is_found_and_destroyed_on_rollback(vcsim, tmp_path):
+    """A run killed while CloneVM_Task ran leaves a clone its checkpoint does not name: a fresh driver
+    restored from that checkpoint finds it by name and destroys it, so nothing is left over."""
+    server, si, vc, rows, keys = vcsim
+    target = rows[6]  # the one VM no other test of this module touches
+    plan = make_plan(vc, [target], [{"name": "canary", "canary": True, "instances": [target["config.instanceUuid"]]}])
+    first = make_driver(vc)
+    first.prepare(plan)
+    saved = json.loads(json.dumps(first.checkpoint()))  # before the clone: it names no clone
+    swap = first.swaps[target["config.instanceUuid"]]
+    spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(pool=swap.pool), powerOn=True, template=False)
+    _wait_task(first.template[swap.vcenter].CloneVM_Task(folder=swap.folder, name=f"{swap.name}-qlrf-new", spec=spec))
+    first.close()
+    assert f"{target['name']}-qlrf-new" in by_name(si)
+
+    fresh = make_driver(vc)
+    fresh.restore(saved)
+    details = fresh.rollback(plan, [0])
+    fresh.close()
+    assert "destroyed" in details[target["config.instanceUuid"]]
+    vms = by_name(si)
+    assert f"{target['name']}-qlrf-new" not in vms and vms[target["name"]]["runtime.powerState"] == "poweredOn"

@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qlrf.envparse import environ
@@ -121,6 +121,7 @@ class _Group:
     switched: bool = False  # the group points at new_version
     replaced: list[str] = field(default_factory=list)  # old instances terminated by the plan
     launched: list[str] = field(default_factory=list)  # their replacements
+    by_wave: dict[str, list[str]] = field(default_factory=dict)  # wave index -> old instances it replaced
 
 
 @dataclass
@@ -147,7 +148,21 @@ class AwsDriver:
         self.instances: dict[str, _Instance] = {}
         self.golden = ""
         self._plan_tag = ""
-        self._run_id = uuid.uuid4().hex[:12]  # client tokens: idempotent retries within this run only
+        self._run_id = uuid.uuid4().hex[:12]  # client tokens: idempotent retries (restored with the checkpoint)
+
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything rollback() and a resumed run need, as JSON: the groups' template versions and
+        previous images, the standalone instances' launch specs, replacements and client-token run id."""
+        return {"golden": self.golden, "plan_tag": self._plan_tag, "run_id": self._run_id,
+                "groups": {n: asdict(g) for n, g in self.groups.items()},
+                "instances": {a: asdict(i) for a, i in self.instances.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a checkpoint into this (fresh) driver: the same client tokens, versions and replacements."""
+        self.golden, self._plan_tag, self._run_id = state["golden"], state["plan_tag"], state["run_id"]
+        self.groups = {n: _Group(**g) for n, g in state["groups"].items()}
+        self.instances = {a: _Instance(**i) for a, i in state["instances"].items()}
 
     # -- clients ----------------------------------------------------------------------------------
     def client(self, service: str, region: str) -> Any:
@@ -327,13 +342,19 @@ class AwsDriver:
                 self._switch(g, g.new_version)
             g.switched = True
             _, images = self._members(g)
+            done = g.by_wave.setdefault(str(index), [])  # a resumed wave: what it replaced before the crash
+            if not self.recorder.dry_run:  # noted but still an old member: its termination was never sent
+                kept = {iid for iid, inst in images.items() if inst.get("ImageId") != self.golden}
+                done[:] = [i for i in done if i not in kept]
+                g.replaced = [i for i in g.replaced if i not in kept]
             old = sorted(iid for iid, inst in images.items() if inst.get("ImageId") != self.golden and iid not in g.replaced)
             quota = group_quota(plan, index, name)
-            pick = old if quota is None else old[:quota]
+            pick = old if quota is None else old[: max(0, quota - len(done))]
             launched: list[str] = []
             for chunk in chunks(pick, size):
-                launched += self._replace_in_group(g, chunk)
+                done += chunk  # noted before the calls: a checkpoint taken during them already counts them
                 g.replaced += chunk
+                launched += self._replace_in_group(g, chunk)
             g.launched += launched
             details["groups"][name] = {"version": g.new_version, "replaced": pick, "launched": launched,
                                        "chunks": len(chunks(pick, size))}
@@ -387,6 +408,19 @@ class AwsDriver:
         )
         return resp["Instances"][0]["InstanceId"]
 
+    def _launched_for(self, st: _Instance, tag: str) -> str | None:
+        """An instance this plan already launched for ``st`` (tag ``tag`` = its id) and did not terminate:
+        a run killed between RunInstances and its journalled result left it; it is reused, not doubled."""
+        pages = self.client("ec2", st.region).get_paginator("describe_instances").paginate(Filters=[
+            {"Name": f"tag:{tag}", "Values": [st.asset_id]}, {"Name": "tag:qlrf:plan", "Values": [self._plan_tag]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
+        found = sorted(i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"])
+        return found[0] if found else None
+
+    def _gone(self, st: _Instance) -> bool:
+        state = self._describe_instances(st.region, [st.asset_id]).get(st.asset_id, {}).get("State", {}).get("Name")
+        return state in (None, "shutting-down", "terminated")
+
     def _running_ok(self, region: str, ids: list[str]) -> bool:
         images = self._describe_instances(region, ids)
         if any(images.get(i, {}).get("State", {}).get("Name") != "running" for i in ids):
@@ -398,6 +432,8 @@ class AwsDriver:
         out: dict[str, Any] = {}
         todo = [self.instances[a] for a in chunk if not self.instances[a].skipped]
         for st in todo:
+            if st.replacement is None and not self.recorder.dry_run:
+                st.replacement = self._launched_for(st, "qlrf:replaces")
             if st.replacement is None:
                 st.replacement = self._run(
                     st,
@@ -518,13 +554,18 @@ class AwsDriver:
                 continue
             try:
                 done: dict[str, Any] = {}
+                if st.replacement is None and not self.recorder.dry_run:
+                    st.replacement = self._launched_for(st, "qlrf:replaces")  # launched, result never journalled
                 if st.replacement:
                     ec2 = self.client("ec2", st.region)
                     self._send("ec2", "TerminateInstances", st.replacement, {"InstanceIds": [st.replacement]},
                                lambda st=st, ec2=ec2: ec2.terminate_instances(InstanceIds=[st.replacement]))
                     done["terminated"] = st.replacement
+                if not st.old_terminated and not self.recorder.dry_run:
+                    st.old_terminated = self._gone(st)  # terminated by a run killed before it noted so
                 if st.old_terminated:
-                    new = self._run(st, st.image, [{"Key": "qlrf:restores", "Value": st.asset_id},
+                    new = None if self.recorder.dry_run else self._launched_for(st, "qlrf:restores")
+                    new = new or self._run(st, st.image, [{"Key": "qlrf:restores", "Value": st.asset_id},
                                                    {"Key": "qlrf:plan", "Value": self._plan_tag}],
                                     f"qlrf-r-{self._run_id}-{st.asset_id}")
                     if not self.recorder.dry_run:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qlrf.envparse import environ
@@ -92,6 +92,7 @@ class _ScaleSet:
     rollback_ref: dict[str, Any]
     switched: bool = False
     upgraded: list[str] = field(default_factory=list)  # instance ids the plan moved to the golden image
+    by_wave: dict[str, list[str]] = field(default_factory=dict)  # wave index -> instance ids it upgraded
 
 
 class AzureDriver:
@@ -103,6 +104,15 @@ class AzureDriver:
         self._lock = threading.Lock()
         self.sets: dict[str, _ScaleSet] = {}
         self.golden: dict[str, str] = {}
+
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """The scale sets' previous and rollback imageReferences and the instances upgraded, as JSON."""
+        return {"golden": dict(self.golden), "sets": {n: asdict(s) for n, s in self.sets.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.golden = dict(state["golden"])
+        self.sets = {n: _ScaleSet(**s) for n, s in state["sets"].items()}
 
     def client(self, subscription: str) -> Any:
         with self._lock:
@@ -198,19 +208,25 @@ class AzureDriver:
             if not s.switched:
                 self._set_model(s, self.golden, s.previous_ref)
                 s.switched = True
+            vms = self._instances(s)
+            done = s.by_wave.setdefault(str(index), [])  # a resumed wave: what it upgraded before the crash
+            if not self.recorder.dry_run:  # noted but not on the golden model: its upgrade was never sent
+                kept = {vm["instanceId"] for vm in vms if not _on_model(vm, self.golden)}
+                done[:] = [i for i in done if i not in kept]
+                s.upgraded = [i for i in s.upgraded if i not in kept]
             old = [
                 vm["instanceId"]
-                for vm in self._instances(s)
+                for vm in vms
                 if vm["instanceId"] not in s.upgraded  # (a dry run's upgraded instances still show the old model)
-                and not (vm.get("properties", {}).get("latestModelApplied")
-                        and same_image(vm.get("properties", {}).get("storageProfile", {}).get("imageReference"), self.golden))
+                and not _on_model(vm, self.golden)
             ]
             quota = group_quota(plan, index, name)
-            pick = old if quota is None else old[:quota]
+            pick = old if quota is None else old[: max(0, quota - len(done))]
             calls = chunks(pick, plan.spec.max_unavailable)
             for chunk in calls:
-                self._upgrade(s, chunk)
+                done += chunk  # noted before the call: a checkpoint taken during it already counts it
                 s.upgraded += chunk
+                self._upgrade(s, chunk)
             details[name] = {"upgraded": pick, "calls": len(calls), "image": self.golden}
         return details
 
@@ -253,6 +269,12 @@ class AzureDriver:
         if errors:
             raise DriverError("rollback incomplete: " + "; ".join(errors))
         return details
+
+
+def _on_model(vm: Mapping[str, Any], golden: Mapping[str, Any]) -> bool:
+    """The instance runs the latest model, and that model is the golden image."""
+    props = vm.get("properties", {})
+    return bool(props.get("latestModelApplied")) and same_image(props.get("storageProfile", {}).get("imageReference"), golden)
 
 
 def _problem(vm: Mapping[str, Any] | None, golden: Mapping[str, Any]) -> str | None:

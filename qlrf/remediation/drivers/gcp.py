@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qlrf.envparse import environ
@@ -97,6 +97,7 @@ class _Mig:
     new_template: str = ""
     switched: bool = False
     updated: list[str] = field(default_factory=list)  # instance URLs the plan moved to new_template
+    by_wave: dict[str, list[str]] = field(default_factory=dict)  # wave index -> instance URLs it updated
 
 
 class GcpDriver:
@@ -108,6 +109,15 @@ class GcpDriver:
         self._lock = threading.Lock()
         self.migs: dict[str, _Mig] = {}
         self.golden = ""
+
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """The MIGs' previous, new and rollback instance templates and the instances updated, as JSON."""
+        return {"golden": self.golden, "migs": {n: asdict(m) for n, m in self.migs.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.golden = state["golden"]
+        self.migs = {n: _Mig(**m) for n, m in state["migs"].items()}
 
     # -- plumbing ---------------------------------------------------------------------------------
     def client(self, name: str) -> Any:
@@ -296,15 +306,23 @@ class GcpDriver:
             if not m.switched:
                 self._patch(m, m.new_template, plan.spec.max_unavailable)
                 m.switched = True
-            old = [mi.instance for mi in self._managed(m)
+            managed = self._managed(m)
+            done = m.by_wave.setdefault(str(index), [])  # a resumed wave: what it updated before the crash
+            if not self.recorder.dry_run:  # noted but on another version and idle: its update was never sent
+                kept = {mi.instance for mi in managed
+                        if not _same(mi.version.instance_template, m.new_template) and mi.current_action == "NONE"}
+                done[:] = [i for i in done if i not in kept]
+                m.updated = [i for i in m.updated if i not in kept]
+            old = [mi.instance for mi in managed
                    if mi.instance not in m.updated  # (a dry run's updated instances still show the old template)
                    and not _same(mi.version.instance_template, m.new_template)]
             quota = group_quota(plan, index, name)
-            pick = old if quota is None else old[:quota]
+            pick = old if quota is None else old[: max(0, quota - len(done))]
             calls = chunks(pick, plan.spec.max_unavailable)
             for chunk in calls:
-                self._apply(m, chunk)
+                done += chunk  # noted before the call: a checkpoint taken during it already counts it
                 m.updated += chunk
+                self._apply(m, chunk)
             details[name] = {"template": m.new_template, "updated": [_tail(u) for u in pick], "calls": len(calls)}
         return details
 

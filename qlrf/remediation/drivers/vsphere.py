@@ -82,6 +82,60 @@ class VsphereDriver:
         self.template: dict[str, Any] = {}  # vCenter label -> golden template VM
         self.template_name = ""
 
+    # -- state (qlrf.remediation.journal) ---------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Each swap's original VM, clone, folder and pool by managed-object id, its names and power
+        history, and the golden templates: what rollback() needs to put the original VM back."""
+        def moid(obj: Any) -> str | None:
+            return None if obj is None else obj._moId
+
+        return {
+            "template_name": self.template_name,
+            "templates": {label: moid(t) for label, t in self.template.items()},
+            "swaps": {a: {"asset_id": s.asset_id, "vcenter": s.vcenter, "name": s.name, "vm": moid(s.vm),
+                          "folder": moid(s.folder), "pool": moid(s.pool), "was_on": s.was_on, "clone": moid(s.clone),
+                          "powered_off": s.powered_off, "renamed_to": s.renamed_to, "swapped": s.swapped}
+                      for a, s in self.swaps.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Rebuild the managed-object references on this driver's own connections."""
+        from pyVmomi import vim
+
+        def ref(kind: Any, label: str, moid: str | None) -> Any:
+            if moid is None:
+                return None
+            _, si = self.si(label)
+            return kind(moid, si._stub)
+
+        self.template_name = state["template_name"]
+        self.template = {label: ref(vim.VirtualMachine, label, m) for label, m in state["templates"].items()}
+        self.swaps = {}
+        for asset, s in state["swaps"].items():
+            label = s["vcenter"]
+            self.swaps[asset] = _Swap(
+                s["asset_id"], label, s["name"], ref(vim.VirtualMachine, label, s["vm"]), ref(vim.Folder, label, s["folder"]),
+                ref(vim.ResourcePool, label, s["pool"]), s["was_on"], clone=ref(vim.VirtualMachine, label, s["clone"]),
+                powered_off=s["powered_off"], renamed_to=s["renamed_to"], swapped=s["swapped"])
+
+    def _orphan_clone(self, s: _Swap) -> Any:
+        """A clone ``<name>-qlrf-new`` whose CloneVM_Task result was never recorded (a run killed
+        mid-task): found by name so it is reused on resume and destroyed on rollback, never doubled."""
+        if self.recorder.dry_run:
+            return None
+        _, si = self.si(s.vcenter)
+        return self._find_by_name(si, f"{s.name}{NEW_SUFFIX}", template=False)
+
+    def _golden(self, label: str) -> Any:
+        """The golden template on vCenter ``label`` (looked up once; a restored driver looks it up again)."""
+        if label not in self.template:
+            _, si = self.si(label)
+            tpl = self._find_by_name(si, self.template_name, template=True)
+            if tpl is None:
+                raise DriverError(f"golden template {self.template_name!r} not found on vCenter {label}")
+            self.template[label] = tpl
+        return self.template[label]
+
     # -- plumbing ---------------------------------------------------------------------------------
     def _vcenter(self, account: str) -> VcenterConfig:
         for vc in self.config.vcenters:
@@ -153,11 +207,7 @@ class VsphereDriver:
             if target.platform != "vsphere":
                 raise DriverError(f"instance {target.asset_id!r}: platform {target.platform} is not vsphere")
             label, si = self.si(target.account)
-            if label not in self.template:
-                tpl = self._find_by_name(si, self.template_name, template=True)
-                if tpl is None:
-                    raise DriverError(f"golden template {self.template_name!r} not found on vCenter {label}")
-                self.template[label] = tpl
+            self._golden(label)
             vm = si.RetrieveContent().searchIndex.FindByUuid(None, target.asset_id, True, True)
             if vm is None:
                 vm = self._find_by_name(si, target.name, template=False)
@@ -190,8 +240,17 @@ class VsphereDriver:
     def _clone(self, s: _Swap) -> None:
         from pyVmomi import vim
 
+        if s.swapped:  # a resumed wave: this VM was swapped before the crash
+            return
+        if s.clone is None:
+            s.clone = self._orphan_clone(s)
+        if s.clone is not None:  # a resumed wave: cloned before the crash; power it on if need be
+            if s.clone.runtime.powerState != vim.VirtualMachine.PowerState.poweredOn:
+                self._send("PowerOnVM_Task", f"{s.name}{NEW_SUFFIX}", {}, s.clone.PowerOnVM_Task,
+                           f"powering on the clone for {s.name}")
+            return
         spec = vim.vm.CloneSpec(location=self._relocate_spec(s), powerOn=True, template=False)
-        template = self.template[s.vcenter]
+        template = self._golden(s.vcenter)
         s.clone = self._send(
             "CloneVM_Task", self.template_name, {"name": f"{s.name}{NEW_SUFFIX}", "folder": s.folder.name, "powerOn": True},
             lambda: template.CloneVM_Task(folder=s.folder, name=f"{s.name}{NEW_SUFFIX}", spec=spec),
@@ -222,6 +281,8 @@ class VsphereDriver:
     def _swap(self, s: _Swap) -> None:
         from pyVmomi import vim
 
+        if s.swapped:
+            return
         if s.vm.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
             self._send("PowerOffVM_Task", s.name, {}, s.vm.PowerOffVM_Task, f"powering off {s.name}")
             s.powered_off = True
@@ -300,6 +361,8 @@ class VsphereDriver:
                 continue
             done: dict[str, Any] = {}
             try:
+                if s.clone is None and not s.swapped:
+                    s.clone = self._orphan_clone(s)
                 if s.clone is not None:
                     if s.clone.runtime.powerState == vim.VirtualMachine.PowerState.poweredOn:
                         self._send("PowerOffVM_Task", s.clone.name, {}, s.clone.PowerOffVM_Task,

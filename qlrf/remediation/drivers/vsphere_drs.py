@@ -251,27 +251,11 @@ class VsphereDrsDriver(VsphereDriver):
 
     # -- the journal's state protocol -------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
-        swaps = {}
-        for asset, s in self.swaps.items():
-            swaps[asset] = {"asset_id": s.asset_id, "vcenter": s.vcenter, "name": s.name, "vm": _moid(s.vm),
-                            "folder": _moid(s.folder), "pool": _moid(s.pool), "was_on": s.was_on,
-                            "clone": None if s.clone is None else _moid(s.clone), "powered_off": s.powered_off,
-                            "renamed_to": s.renamed_to, "swapped": s.swapped}
-        return {"kind": KIND, "template_name": self.template_name, "swaps": swaps,
-                "places": {a: asdict(p) for a, p in self.places.items()}}
+        """The base driver's swaps and templates (qlrf.remediation.journal) plus each VM's DRS place."""
+        return {**super().checkpoint(), "kind": KIND, "places": {a: asdict(p) for a, p in self.places.items()}}
 
     def restore(self, state: dict[str, Any]) -> None:
-        from pyVmomi import vim
-
-        self.template_name = state["template_name"]
-        self.swaps = {}
-        for asset, d in state["swaps"].items():
-            stub = self.si(d["vcenter"])[1]._stub
-            self.swaps[asset] = _Swap(
-                d["asset_id"], d["vcenter"], d["name"], vim.VirtualMachine(d["vm"], stub), vim.Folder(d["folder"], stub),
-                vim.ResourcePool(d["pool"], stub), d["was_on"],
-                clone=None if d["clone"] is None else vim.VirtualMachine(d["clone"], stub),
-                powered_off=d["powered_off"], renamed_to=d["renamed_to"], swapped=d["swapped"])
+        super().restore(state)
         self.places = {a: DrsPlace(**p) for a, p in state["places"].items()}
 
 

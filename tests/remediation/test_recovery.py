@@ -1,0 +1,76 @@
+"""Recovery in-process through service.run_approved on moto: a run interrupted by a signal (here:
+KeyboardInterrupt raised as the standalone instance's old copy is about to be terminated) leaves the
+task running with its attempt interrupted; the next execution rolls the whole plan back from the
+journal, audited, and a third execution has nothing to do."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from qlrf.remediation import service
+from qlrf.remediation.approvals import TaskStore
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.drivers.aws import AwsDriver, AwsDriverConfig
+from qlrf.remediation.gate import Gate
+from qlrf.remediation.journal import INTERRUPTED
+from qlrf.remediation.policy import JournalPolicy
+from qlrf.remediation.recovery import journal_for
+from tests.remediation.support import NOW, PENDING, asg_images, asg_plan, seed_asg
+from tests.servers.moto_server import start_moto_thread, use_loopback
+
+pytestmark = pytest.mark.slow
+
+
+class SignalBeforeTerminate(AwsDriver):
+    """The real AWS driver; the operator's Ctrl-C arrives just before the first standalone termination."""
+
+    fired = False
+
+    def _send(self, service, operation, target, params, perform, dry_result=None):
+        if operation == "TerminateInstances" and not SignalBeforeTerminate.fired:
+            SignalBeforeTerminate.fired = True
+            raise KeyboardInterrupt("Ctrl-C")
+        return super()._send(service, operation, target, params, perform, dry_result)
+
+
+def test_an_interrupted_run_is_rolled_back_by_the_next_execution(tmp_path, monkeypatch):
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    with start_moto_thread(default_amis=False) as url:
+        use_loopback(monkeypatch, url, str(tmp_path / "aws"))
+        session = boto3.Session()
+        estate = seed_asg(session, url, name="intr", standalone=1)
+        url_db = f"sqlite:///{tmp_path / 'tasks.db'}"
+        store = TaskStore(url_db, audit=AuditLog(url_db))
+        task = store.propose(asg_plan(estate), "sensor:drift_findings_sensor",
+                             {**PENDING, "input": {**PENDING["input"], "fleet_size": 200}})
+        store.approve(task.id, task.plan_hash, "alice@example.com", "CAB-12")
+        config = AwsDriverConfig(endpoint_url=url, poll_interval=0.05, replace_timeout=20, max_attempts=2)
+        gate = Gate.embedded()
+        kwargs = {"gate": gate, "audit": store.audit, "actor": "cli:bob", "now": NOW,
+                  "crash_policy": JournalPolicy(on_crash="rollback")}
+
+        with pytest.raises(KeyboardInterrupt):
+            service.run_approved(store, task.plan_hash, driver_for=lambda _p: SignalBeforeTerminate(config), **kwargs)
+        assert store.get(task.id).state == "running"  # left for the next execution, not marked failed
+        journal = journal_for(store)
+        assert journal.unfinished(task.id).status == INTERRUPTED
+        _, mid = asg_images(session, url, estate)
+        assert list(mid.values()).count(estate.golden_ami) == 8  # canary 2 + wave 1's 6
+
+        outcome = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config), **kwargs)
+        assert outcome.state == "rolled_back" and "the run was interrupted" in outcome.reason
+        version, images = asg_images(session, url, estate)
+        assert version == "1" and set(images.values()) == {estate.old_ami} and len(images) == 12
+        ec2 = session.client("ec2", region_name=estate.region, endpoint_url=url)
+        old = ec2.describe_instances(InstanceIds=estate.standalone)["Reservations"][0]["Instances"][0]
+        assert old["State"]["Name"] == "running"  # never terminated: only its replacement was removed
+        replacements = ec2.describe_instances(Filters=[{"Name": "tag:qlrf:replaces", "Values": estate.standalone}])
+        states = {i["State"]["Name"] for r in replacements["Reservations"] for i in r["Instances"]}
+        assert states <= {"terminated", "shutting-down"}
+        recovery = store.audit.records(subject=task.id, kind="execution_recovery")[-1].data
+        assert recovery["decision"] == "rollback" and recovery["waves_started"] == [0, 1]
+        assert store.audit.verify().ok
+
+        again = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config), **kwargs)
+        assert again.skipped and "already rolled_back" in again.note
