@@ -168,3 +168,31 @@ def drift_forecasts(rows: list[tuple], thresholds: dict[str, float], horizon: in
         row.update({"threshold": thresholds.get(env), "crosses_threshold_on": crosses_on, "crossing": state})
         out.append(row)
     return out
+
+
+def backtest(rows: list[tuple], origins: int, horizons: tuple[int, ...] = (1, SHORT_HORIZON),
+             min_history: int = MIN_ETS_DAYS) -> dict[int, dict[str, float]]:
+    """Replay history: for each series and each of the last `origins` days that leave every horizon
+    inside the data, forecast from the days up to it and compare with what happened.
+
+    Returns per horizon: MAE of the model, MAE of the naive forecast (the last value carried forward,
+    "tomorrow = today"), 80 % interval coverage and the number of forecasts scored."""
+    series: dict[tuple, list[tuple]] = {}
+    for platform, site, env, d, score, _vms in rows:
+        series.setdefault((platform, site, env), []).append((d, float(score)))
+    errors: dict[int, dict[str, list[float]]] = {h: {"model": [], "naive": [], "covered": []} for h in horizons}
+    top = max(horizons)
+    for points in series.values():
+        y = np.array([s for _, s in sorted(points)])
+        last_origin = len(y) - top  # the forecast from index i-1 for i + h - 1 must exist
+        for end in range(max(min_history, last_origin - origins + 1), last_origin + 1):
+            f = forecast(y[:end], top)
+            for h in horizons:
+                actual = y[end + h - 1]
+                errors[h]["model"].append(abs(f.mean[h - 1] - actual))
+                errors[h]["naive"].append(abs(y[end - 1] - actual))
+                if f.lower is not None:
+                    errors[h]["covered"].append(float(f.lower[h - 1] <= actual <= f.upper[h - 1]))
+    return {h: {"mae_model": float(np.mean(e["model"])), "mae_naive": float(np.mean(e["naive"])),
+                "coverage_80": float(np.mean(e["covered"])) if e["covered"] else float("nan"), "forecasts": len(e["model"])}
+            for h, e in errors.items()}
