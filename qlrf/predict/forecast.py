@@ -6,7 +6,7 @@ exponential smoothing and a damped additive trend are both fitted and the one wi
 kept). Intervals are the model's own 80 % prediction intervals (``get_prediction().summary_frame``).
 With fewer than ``MIN_ETS_DAYS`` days the series falls back to the least-squares line of
 qlrf/scoring/trends.py (the forecast that existed before) with an OLS prediction interval; with fewer
-than 3 days today's score is carried forward with no interval. Scores are clamped to 0-100.
+than ``MIN_LINE_DAYS`` (7) days today's score is carried forward with no interval. Scores are clamped to 0-100.
 
 Threshold crossing: the environment's ``drift_threshold`` (policy/remediation.yaml); the first day
 the point forecast reaches it within ``HORIZON_DAYS``, ``today`` when it is already above, else none.
@@ -30,6 +30,7 @@ from qlrf.warehouse import Warehouse
 
 WINDOW_DAYS = 90
 MIN_ETS_DAYS = 14
+MIN_LINE_DAYS = 7  # a line through fewer noisy days extrapolated 30 days ahead says nothing
 HORIZON_DAYS = 30
 SHORT_HORIZON = 7
 ALPHA = 0.2  # 80 % prediction intervals
@@ -52,8 +53,9 @@ def _clamp(a: np.ndarray | None) -> np.ndarray | None:
 def line_forecast(y: np.ndarray, horizon: int) -> Forecast:
     """Least squares against the day number (the trends.py fit), with the OLS prediction interval."""
     n = len(y)
-    if n < 3:
-        return Forecast("carry forward (fewer than 3 days of history)", np.full(horizon, float(y[-1])), None, None)
+    if n < MIN_LINE_DAYS:
+        return Forecast(f"carry forward (fewer than {MIN_LINE_DAYS} days of history)", np.full(horizon, float(y[-1])),
+                        None, None)
     from scipy import stats
 
     x = np.arange(n, dtype=float)
