@@ -12,6 +12,7 @@ from pydantic import Field
 
 from qlrf.ai.tools.context import ToolContext, select_day
 from qlrf.ai.tools.fleet import Scope, _where
+from qlrf.predict.risk import FACTORS
 
 _SCOPE = ("platform", "site", "environment")
 _LEVELS = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -22,8 +23,9 @@ WHERE {_where(_SCOPE)} ORDER BY risk_score DESC, platform, site, environment
 """
 
 _VMS = f"""
-SELECT asset_id, platform, site, environment, owner, risk_score, risk_level, top_factors, drift_status,
-       vulnerable_cves, cve_ids, failed_controls, dr_gap_reason, public_ip FROM t
+SELECT asset_id, platform, site, environment, owner, risk_score, risk_level, top_factor_1, top_factor_2, top_factor_3,
+       drift_status, vulnerable_cves, cve_ids, failed_controls, dr_gap_reason, public_ip,
+       {", ".join(f"{f}_points" for f in FACTORS)} FROM t
 WHERE {_where(_SCOPE)} AND ($asset_id::VARCHAR IS NULL OR asset_id = $asset_id)
   AND (CASE risk_level WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 ELSE 3 END) >= $min_level
 ORDER BY risk_score DESC, asset_id LIMIT $top
