@@ -24,6 +24,7 @@ from assets.common import (
     preview,
     range_check,
     rows_check,
+    unique_check,
 )
 from assets.partitions import by_date, daily, daily_platform
 from qlrf.predict.policyfile import PolicyFileError
@@ -115,6 +116,8 @@ _BY_DATE = [AssetDep(k, partition_mapping=by_date) for k in ("risk_scores", "vm_
         check("risk_score_in_range", asset="risk_sites", blocking=True),
         check("has_rows", asset="capacity_plan"),
         check("has_rows", asset="cost_summary"),
+        check("has_rows", asset="capacity_recommendations"),
+        check("unique_keys", asset="reclaim_candidates"),
         check("forecast_30d_in_range", asset="drift_forecast", blocking=True),
     ],
     partitions_def=daily,
@@ -153,4 +156,6 @@ def predict_fleet_assets(context: AssetExecutionContext, warehouse: WarehouseRes
     yield range_check("risk_sites", sites, "risk_score")
     yield rows_check("capacity_plan", plan)
     yield rows_check("cost_summary", summary)
+    yield rows_check("capacity_recommendations", recs)
+    yield unique_check("reclaim_candidates", reclaim, ["asset_id"])
     yield range_check("drift_forecast", forecasts, "forecast_30d")
