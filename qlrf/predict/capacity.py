@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from qlrf import sql
 from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_SQL, InstanceTypes
 from qlrf.predict.policyfile import fail, load_policy
+from qlrf.predict.tables import register_sizes
 from qlrf.settings import project_root
 from qlrf.warehouse import Warehouse
 
@@ -95,11 +96,7 @@ def prepare_history(con: duckdb.DuckDBPyConnection, wh: Warehouse, day: date, da
         tables = [src.select(cols.split(", ")).append_column("day", pa.array([d] * src.num_rows, pa.date32()))
                   for d, _, src in found]
         sql.relation(con, "inv", pa.concat_tables(tables, promote_options="default"))
-    sizes = sorted(types.sizes.items())
-    con.execute("CREATE OR REPLACE TEMP TABLE sizes AS SELECT unnest($p::VARCHAR[]) AS platform, "
-                "unnest($t::VARCHAR[]) AS instance_type, unnest($v::INTEGER[]) AS vcpu, unnest($m::DOUBLE[]) AS memory_gib",
-                {"p": [k[0] for k, _ in sizes], "t": [k[1] for k, _ in sizes], "v": [s.vcpu for _, s in sizes],
-                 "m": [s.memory_gib for _, s in sizes]})
+    register_sizes(con, types)
     vcpu = VSPHERE_VCPU_SQL.replace("instance_type", "i.instance_type")
     mem = VSPHERE_MEMORY_GIB_SQL.replace("instance_type", "i.instance_type")
     con.execute(f"""CREATE OR REPLACE TEMP VIEW hist AS

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, PositiveFloat
 from qlrf import sql
 from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_SQL, InstanceTypes
 from qlrf.predict.policyfile import fail, load_policy
+from qlrf.predict.tables import register_sizes
 from qlrf.settings import project_root
 
 PRICES_PATH = project_root() / "policy" / "prices.yaml"
@@ -123,11 +124,7 @@ def prepare(con: duckdb.DuckDBPyConnection, inventory, prices: PriceTable, types
     con.execute("CREATE OR REPLACE TEMP TABLE prices AS SELECT unnest($p::VARCHAR[]) AS platform, "
                 "unnest($t::VARCHAR[]) AS instance_type, unnest($h::DOUBLE[]) AS hourly",
                 {"p": [x[0] for x in listed], "t": [x[1] for x in listed], "h": [x[2] for x in listed]})
-    sizes = sorted(types.sizes.items())
-    con.execute("CREATE OR REPLACE TEMP TABLE sizes AS SELECT unnest($p::VARCHAR[]) AS platform, "
-                "unnest($t::VARCHAR[]) AS instance_type, unnest($v::INTEGER[]) AS vcpu, unnest($m::DOUBLE[]) AS memory_gib",
-                {"p": [k[0] for k, _ in sizes], "t": [k[1] for k, _ in sizes], "v": [s.vcpu for _, s in sizes],
-                 "m": [s.memory_gib for _, s in sizes]})
+    register_sizes(con, types)
     hints = rightsizing_hints(prices, types)
     con.execute("CREATE OR REPLACE TEMP TABLE hints AS SELECT unnest($p::VARCHAR[]) AS platform, "
                 "unnest($t::VARCHAR[]) AS instance_type, unnest($to::VARCHAR[]) AS rightsize_to, "
