@@ -79,7 +79,7 @@ def bench_risk(n: int) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         wh = build(Path(tmp), DAY, n)
-        subprocess.run([sys.executable, "-c", SETUP, tmp, DAY.isoformat()], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-c", SETUP, tmp, DAY.isoformat()], cwd=ROOT, check=True, capture_output=True)
         print(f"built and scored a {n:,}-VM partition in {time.perf_counter() - started:.1f} s (not timed below)")
         runs = []
         for _ in range(3):
