@@ -72,15 +72,21 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def bench_risk(n: int) -> bool:
+def bench_risk(n: int, keep: Path | None = None) -> bool:
     sys.path.insert(0, str(ROOT))
     from bench.fleet_gen import build
+    from qlrf.warehouse import Warehouse
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(keep or scratch)
         started = time.perf_counter()
-        wh = build(Path(tmp), DAY, n)
-        subprocess.run([sys.executable, "-c", SETUP, tmp, DAY.isoformat()], cwd=ROOT, check=True, capture_output=True)
-        print(f"built and scored a {n:,}-VM partition in {time.perf_counter() - started:.1f} s (not timed below)")
+        wh = Warehouse(str(Path(tmp) / "warehouse"))
+        if keep is None or not wh.exists("vm_dr", DAY, "aws") or wh.num_rows("inventory", DAY, "aws") != n:
+            wh = build(Path(tmp), DAY, n)
+            subprocess.run([sys.executable, "-c", SETUP, tmp, DAY.isoformat()], cwd=ROOT, check=True, capture_output=True)
+            print(f"built and scored a {n:,}-VM partition in {time.perf_counter() - started:.1f} s (not timed below)")
+        else:
+            print(f"reusing the {n:,}-VM partition scored in {tmp} (--keep)")
         runs = []
         for _ in range(3):
             proc = subprocess.run([sys.executable, "-c", CHILD, wh.root, DAY.isoformat()], capture_output=True, text=True,
@@ -132,11 +138,12 @@ def main() -> int:
     parser.add_argument("--origins", type=int, default=14)
     parser.add_argument("--skip-risk", action="store_true")
     parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--keep", type=Path, help="build the million-VM warehouse here once and reuse it next time")
     args = parser.parse_args()
     print(f"bench_predict on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({load()})")
     ok = True
     if not args.skip_risk:
-        ok = bench_risk(args.vms) and ok
+        ok = bench_risk(args.vms, args.keep) and ok
     if not args.skip_backtest:
         ok = bench_backtest(args.days, args.origins) and ok
     return 0 if ok else 1
