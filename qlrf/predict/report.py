@@ -60,8 +60,8 @@ def predict_text(wh: Warehouse, day: date | str, top: int = 5) -> str | None:
         total = next((r for r in rows if r["dimension"] == "all"), None)
         meta = wh.run_metadata("cost_summary", day)
         if total:
-            unknown = f"; {total['unknown_cost_vms']} VM(s) of unknown cost" + (
-                f" (no price: {total['unknown_types']})" if total["unknown_types"] else "") if total["unknown_cost_vms"] else ""
+            why = f"no price: {total['unknown_types']}" if total["unknown_types"] else "in a state other than running or stopped"
+            unknown = f"; {total['unknown_cost_vms']} VM(s) of unknown cost ({why})" if total["unknown_cost_vms"] else ""
             lines.append(f"  Cost ESTIMATE: {_money(total['monthly_usd_estimate_known'])}/month for VMs with a known "
                          f"price{unknown}; right-sizing hints {_money(total['rightsizing_monthly_saving'])}/month; "
                          f"reclaiming {_saving(meta.get('reclaim_monthly_saving'))}/month")
