@@ -38,6 +38,9 @@ DESCRIPTIONS: dict[str, str] = {
     "all_platforms_present": "Every registered platform has results for the day (warns when one is missing).",
     "every_version_has_an_sbom": "Every golden-image version has a readable SPDX SBOM (warns otherwise).",
     "expectations_pass": "The great-expectations suite passes on the inventory partition.",
+    "risk_score_in_range": "Risk scores lie in 0-100 with no nulls (the additive sum is clipped at 100).",
+    "unknown_costs_named": "No running VM is costed at zero or left blank without naming its unpriced type.",
+    "forecast_30d_in_range": "The 30-day drift forecast lies in 0-100 with no nulls.",
 }
 
 

@@ -249,11 +249,16 @@ def cmd_contracts_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from qlrf.predict.report import predict_text
     from qlrf.scoring.report import report_text
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     try:
-        print(report_text(Warehouse(Settings.from_env().warehouse), args.date))
+        wh = Warehouse(Settings.from_env().warehouse)
+        print(report_text(wh, args.date))
+        section = predict_text(wh, args.date)
+        if section:
+            print(section)
     except PartitionMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -83,11 +83,13 @@ def _params(params: Mapping | list | None) -> dict | list | None:
 
 
 def copy_to_parquet(
-    con: duckdb.DuckDBPyConnection, query: str, metadata: dict[str, str] | None = None, params: Mapping | None = None
+    con: duckdb.DuckDBPyConnection, query: str, metadata: dict[str, str] | None = None, params: Mapping | None = None,
+    zstd_level: int | None = None,
 ):
     """A Warehouse.write_with writer that streams `query` into Parquet (zstd) with key-value metadata.
 
-    The target path and every metadata value are parameters; metadata keys are code and checked."""
+    The target path and every metadata value are parameters; metadata keys are code and checked.
+    `zstd_level` (1-22, DuckDB's default 3 when None): level 1 costs ~30 % less CPU for wide tables."""
 
     def writer(path: str, filesystem) -> None:
         values = dict(params or {})
@@ -101,7 +103,8 @@ def copy_to_parquet(
                 pairs.append(f"'{key}': $qlrf_kv{i}")
             kv = f", KV_METADATA {{{', '.join(pairs)}}}"
         values["qlrf_path"] = path
-        con.execute(f"COPY ({query}) TO $qlrf_path (FORMAT parquet, COMPRESSION zstd{kv})", values)
+        level = f", COMPRESSION_LEVEL {int(zstd_level)}" if zstd_level is not None else ""
+        con.execute(f"COPY ({query}) TO $qlrf_path (FORMAT parquet, COMPRESSION zstd{level}{kv})", values)
 
     return writer
 

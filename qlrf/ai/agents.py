@@ -39,6 +39,7 @@ PLANNED_TOOLS: tuple[str, ...] = (
     "simulate_failover",
     "list_pending_tasks",
     "estimate_cost",
+    "get_risk",
 )
 
 

@@ -23,7 +23,8 @@ for AWS AMIs; elsewhere when the registry has no ``*`` image), per region. In ea
   group), then up to ``batches`` batches splitting the rest evenly (empty batches are dropped).
 * risk (:func:`risk_level`): low = dev, at most 100 targets, no revoked image; medium = staging or
   more than 100 targets; high = prod, any revoked image among the targets, or more than 1000
-  targets; critical = prod with more than 1000 targets.
+  targets; critical = prod with more than 1000 targets; raised (never lowered) to the level the
+  highest risk score among the targets reaches, when the day's vm_risk is given (``risk_scores``).
 * rollback: AWS groups ``previous_launch_template_version``, GCP groups
   ``previous_instance_template``, vSphere ``restore_clone``, everything else ``previous_image``.
 * id ``rp-<fingerprint[:12]>-<family>[-<region>]``: deterministic. ``created_at`` is ``now`` or, by
@@ -67,8 +68,12 @@ RISK_ORDER = ("low", "medium", "high", "critical")
 MIXED_GROUP = "mixed-family group"  # how a skipped note about a group of several families starts
 
 
-def risk_level(environment: str, targets: int, revoked: bool) -> str:
-    """The plan's risk (see the module docstring for the rule)."""
+def risk_level(environment: str, targets: int, revoked: bool, risk_score: float | None = None) -> str:
+    """The plan's risk (see the module docstring for the rule).
+
+    `risk_score`: the highest risk score (qlrf/predict/risk.py, 0-100) among the plan's targets, when
+    the day's vm_risk exists; it can only raise the level, to the one its score reaches
+    (policy/risk_weights.yaml `levels`)."""
     level = {"dev": 0, "staging": 1}.get(environment, 2)  # prod and anything unknown: high
     if targets > 100:
         level = max(level, 1)
@@ -76,6 +81,10 @@ def risk_level(environment: str, targets: int, revoked: bool) -> str:
         level = max(level, 2)
     if environment == "prod" and targets > 1000:
         level = 3
+    if risk_score is not None:
+        from qlrf.predict.risk import default_weights
+
+        level = max(level, RISK_ORDER.index(default_weights().level(risk_score)))
     return RISK_ORDER[level]
 
 
@@ -227,6 +236,7 @@ def build_plans(
     *,
     created_by: str = "qlrf.remediation.planner",
     skipped: list[str] | None = None,
+    risk_scores: Mapping[str, float] | None = None,
 ) -> list[PatchPlan]:
     """Every plan the finding needs (one per family, and per region where images are regional).
 
@@ -314,6 +324,8 @@ def build_plans(
         revoked_vms = sum(1 for v in s["vms"] if v["status"] == "revoked")
         revoked = revoked_vms > 0
         count = sum(g.size for g in groups) + len(instances)
+        scored = [risk_scores[v["asset_id"]] for v in s["vms"] if risk_scores and v["asset_id"] in risk_scores]
+        top_risk = max(scored) if scored else None
         to_ref = gold.image_for(region or next(iter(sorted({v["region"] for v in s["vms"]}))))
         rollback = _rollback(platform, groups, s["groups"], from_images)
         plan_id = f"rp-{fingerprint[:12]}-{_slug(family)}" + (f"-{_slug(region)}" if region else "")
@@ -327,7 +339,7 @@ def build_plans(
                 environment=finding.environment,
                 platform=platform,
                 site=finding.site,
-                risk_level=risk_level(finding.environment, count, revoked),
+                risk_level=risk_level(finding.environment, count, revoked, top_risk),
                 autonomy_mode=env.autonomy_mode,
                 finding={
                     "kind": finding.kind,
@@ -342,6 +354,7 @@ def build_plans(
                     "target_vms": len(s["vms"]),
                     "targets": count,
                     "revoked_targets": revoked_vms,
+                    **({"risk_score": top_risk} if top_risk is not None else {}),
                 },
             ),
             spec=Spec(

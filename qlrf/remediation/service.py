@@ -123,6 +123,18 @@ def scaling_groups_for(wh: Warehouse, day: str, platform: str) -> list[dict] | N
     return wh.read("scaling_groups", day, platform).to_pylist()
 
 
+def risk_scores_for(wh: Warehouse, day: str, platform: str, asset_ids) -> dict[str, float] | None:
+    """asset_id -> risk score (qlrf/predict/risk.py) of the finding's VMs, when the day's vm_risk exists."""
+    if not wh.exists("vm_risk", day, platform):
+        return None
+    from qlrf import sql
+
+    con = sql.connect(threads=1)
+    sql.relation(con, "vm_risk", wh.source("vm_risk", day, platform))
+    return dict(sql.rows(con, "SELECT asset_id, risk_score FROM vm_risk WHERE list_contains($ids::VARCHAR[], asset_id)",
+                         {"ids": list(asset_ids)}))
+
+
 def find_finding(
     wh: Warehouse, policy: RemediationPolicy, day: str, platform: str, fingerprint: str
 ) -> tuple[Finding | None, list[Finding]]:
@@ -250,6 +262,7 @@ def _prepare(
     plans = build_plans(
         finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
         scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
+        risk_scores=risk_scores_for(wh, day, platform, finding.asset_ids),
     )
     fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
     return _Prepared(outcome, rank_plans(plans), environment, fleet)

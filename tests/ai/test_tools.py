@@ -81,7 +81,7 @@ def test_every_tool_is_read_only_data_with_a_closed_schema():
     names = [t.name for t in READ_ONLY_TOOLS]
     assert names == ["query_assets", "get_drift_status", "get_golden_image", "check_compliance", "sbom_query",
                      "list_pending_tasks", "query_audit", "get_dr_status", "query_alerts", "simulate_failover",
-                     "estimate_cost"]
+                     "estimate_cost", "get_risk"]
     for tool in READ_ONLY_TOOLS:
         d = tool.definition()
         assert d["annotations"] == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": tool.idempotent}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qlrf.ai.tools import alerts, cost, failover, fleet, images, records
+from qlrf.ai.tools import alerts, cost, failover, fleet, images, records, risk
 from qlrf.ai.tools.registry import Tool
 
 READ_ONLY_TOOLS: tuple[Tool, ...] = (
@@ -33,4 +33,7 @@ READ_ONLY_TOOLS: tuple[Tool, ...] = (
     Tool("estimate_cost", "Hourly and monthly USD for a scope of VMs (default: running) from the inventory, at the "
          "shipped list prices per platform x instance type; types the table does not know are priced at the "
          "platform default and listed under unknown_instance_types.", cost.CostQuery, cost.estimate_cost),
+    Tool("get_risk", "Risk scores (0-100, additive, with the top contributing factors) per platform x site x "
+         "environment for a day; or, with asset_id, one VM's score and factors; or, with top, the riskiest VMs in scope.",
+         risk.RiskQuery, risk.get_risk),
 )

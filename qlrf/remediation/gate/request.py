@@ -74,6 +74,9 @@ def gate_request(
         "environment": meta.environment,
         "autonomy_mode": meta.autonomy_mode,
         "risk_level": meta.risk_level,
+        # The top risk score among the targets (qlrf/predict/risk.py), when the plan was built with one:
+        # risk_level above already reflects it; the score travels so the decision record shows why.
+        "risk_score": meta.finding.get("risk_score"),
         "plan_hash": plan.content_hash or plan.compute_hash(),
         "targets": targets,
         "requested_by": requested_by,
