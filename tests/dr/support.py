@@ -6,6 +6,7 @@ clock too (RPO = drill start - snapshot time must be a real difference); the pur
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +27,10 @@ class AwsEstate:
     volumes: dict[str, str]
 
 
-def seed_aws(session: Any, endpoint: str, n: int, *, without_snapshot: int = 0, group: str = "web") -> AwsEstate:
-    """``n`` tagged instances in SOURCE, each with an old and a newer root-volume snapshot, except the
-    last ``without_snapshot`` ones (no restore point at all)."""
+def seed_aws(session: Any, endpoint: str, n: int, *, without_snapshot: int = 0, group: str = "web",
+             older: bool = False) -> AwsEstate:
+    """``n`` tagged instances in SOURCE, each with a root-volume snapshot (and an older one before it
+    when ``older``), except the last ``without_snapshot`` ones (no restore point at all)."""
     ec2 = session.client("ec2", region_name=SOURCE, endpoint_url=endpoint)
     image = ec2.register_image(Name="base-image", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
                                BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
@@ -39,8 +41,12 @@ def seed_aws(session: Any, endpoint: str, n: int, *, without_snapshot: int = 0, 
     for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
         for inst in r["Instances"]:
             volumes[inst["InstanceId"]] = inst["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-    for iid in ids[: n - without_snapshot]:
+    protected = ids[: n - without_snapshot]
+    for iid in protected if older else ():
         ec2.create_snapshot(VolumeId=volumes[iid], Description="older")
+    if older:
+        time.sleep(1.01)  # moto stamps snapshots to the second: the newest must be later, not a tie
+    for iid in protected:
         snapshots[iid] = ec2.create_snapshot(VolumeId=volumes[iid], Description="newest")["SnapshotId"]
     return AwsEstate(ids, snapshots, volumes)
 
@@ -90,3 +96,29 @@ def source_state(session: Any, endpoint: str) -> dict:
     inst = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
     snaps = sorted(s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"])
     return {"instances": inst, "snapshots": snaps}
+
+
+def killed_drill_main(argv: list[str]) -> None:
+    """Child process of the killed-run test: run a drill and SIGKILL itself once ``launch`` is done
+    (instances, images and snapshot copies exist; no cleanup, no journal can run)."""
+    import os
+    import signal
+    from datetime import date
+
+    from qlrf.dr.authorise import DR_DECISION_PATH
+    from qlrf.dr.drivers.aws import AwsDrillConfig, AwsDrillDriver
+    from qlrf.dr.plans import load_drill_plan
+    from qlrf.dr.service import run_drill
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.remediation.gate import Gate
+
+    endpoint, warehouse, audit_url, plan_file = argv
+
+    def die_after_launch(step: str, _active: int) -> None:
+        if step == "launch":
+            print("launched", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run_drill(load_drill_plan(plan_file), warehouse=Warehouse(warehouse), driver=AwsDrillDriver(AwsDrillConfig(endpoint_url=endpoint)),
+              gate=Gate.embedded(decision_path=DR_DECISION_PATH), store=None, audit=AuditLog(audit_url),
+              requested_by="cli:child", as_of=date.today(), poll_interval=0.05, on_step=die_after_launch)
