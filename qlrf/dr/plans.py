@@ -103,6 +103,7 @@ class Target(_Strict):
     project: str | None = None              # GCP (default: the source's)
     resource_pool: str | None = None        # vSphere (default: the datacenter's first cluster's pool)
     folder: str | None = None               # vSphere (default: the datacenter's VM folder)
+    network: str | None = None              # vSphere: the DR port group every NIC moves to (default: as is)
 
 
 class RestoreFrom(_Strict):
