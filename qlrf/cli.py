@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from qlrf import cli_dr
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -873,6 +874,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_ai_eval)
 
     add_remediation_commands(sub, day)
+    cli_dr.register(sub, day)
     return parser
 
 
