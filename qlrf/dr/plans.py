@@ -30,7 +30,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlrf.inventory.contract import PLATFORMS
-from qlrf.remediation.plans import AutonomyMode, ContentSealed, RiskLevel
+from qlrf.remediation.plans import (
+    AutonomyMode,
+    ContentSealed,
+    RiskLevel,
+    field_errors,
+    read_contract,
+    yaml_document,
+)
 
 KIND = "DrillPlan"
 # The phases of a drill, in order. Where a platform has nothing to do in a phase (GCP snapshots are
@@ -203,10 +210,7 @@ class DrillPlan(_Strict, ContentSealed):
 
 def parse_drill_plan(text: str, source: str = "<drill plan>") -> DrillPlan:
     """Validate a drill plan document; a hash that does not match its content is refused (tampering)."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DrillPlanError(f"{source}: not YAML: {exc}") from exc
+    doc = yaml_document(text, source, DrillPlanError)
     if not isinstance(doc, dict):
         raise DrillPlanError(f"{source}: a drill plan is a YAML mapping (apiVersion, kind, metadata, spec)")
     if doc.get("kind") != KIND:
@@ -214,8 +218,7 @@ def parse_drill_plan(text: str, source: str = "<drill plan>") -> DrillPlan:
     try:
         plan = DrillPlan.model_validate(doc)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors())
-        raise DrillPlanError(f"{source}: invalid drill plan: {fields}") from exc
+        raise DrillPlanError(f"{source}: invalid drill plan: {field_errors(exc)}") from exc
     if plan.content_hash is not None and plan.content_hash != plan.compute_hash():
         raise DrillPlanError(f"{source}: content_hash {plan.content_hash} does not match the plan's content "
                              f"({plan.compute_hash()}): edited after sealing? Re-seal it and get a new approval")
@@ -223,12 +226,7 @@ def parse_drill_plan(text: str, source: str = "<drill plan>") -> DrillPlan:
 
 
 def load_drill_plan(path: str | Path) -> DrillPlan:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DrillPlanError(f"{path}: cannot read: {exc}") from exc
-    return parse_drill_plan(text, str(path))
+    return parse_drill_plan(read_contract(path, DrillPlanError), str(path))
 
 
 __all__ = ["AFTER_CHECKS", "BEFORE_CHECKS", "STEP_MEANING", "STEP_NAMES", "DrillPlan", "DrillPlanError", "load_drill_plan",

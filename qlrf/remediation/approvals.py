@@ -217,6 +217,14 @@ def sealed_hash(document: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def checked_hash(document: Mapping[str, Any], what: str) -> str:
+    """A sealed JSON document's claimed content hash, refused unless its content hashes to it."""
+    claimed = document.get("content_hash")
+    if not isinstance(claimed, str) or claimed != sealed_hash(document):
+        raise TaskStateError(f"{what}'s content_hash does not match its content (unsealed or edited?)")
+    return claimed
+
+
 @dataclass(frozen=True)
 class AiTaskDocument:
     """What the store keeps of a sealed AI TaskSpec (built by ``qlrf.ai``; see the module docstring)."""
@@ -232,10 +240,7 @@ class AiTaskDocument:
 
     @property
     def content_hash(self) -> str:
-        claimed = self.document.get("content_hash")
-        if not isinstance(claimed, str) or claimed != sealed_hash(self.document):
-            raise TaskStateError("the AI task spec's content_hash does not match its content (unsealed or edited?)")
-        return claimed
+        return checked_hash(self.document, "the AI task spec")
 
     @property
     def plan_id(self) -> str:
@@ -257,10 +262,7 @@ class DrillDocument:
 
     @property
     def content_hash(self) -> str:
-        claimed = self.document.get("content_hash")
-        if not isinstance(claimed, str) or claimed != sealed_hash(self.document):
-            raise TaskStateError("the drill plan's content_hash does not match its content (unsealed or edited?)")
-        return claimed
+        return checked_hash(self.document, "the drill plan")
 
 
 def task_id_for(plan_hash: str) -> str:
