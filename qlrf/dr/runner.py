@@ -54,7 +54,9 @@ SEVERITY = {"failed": 3, "timed_out": 2, "deviated": 1, "passed": 0}
 
 
 def new_drill_id(plan: DrillPlan, started_at: datetime) -> str:
-    return f"{plan.metadata.id}-{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    """``<plan id>-<YYYYmmdd>-<HHMMSS>-<6 hex>``, lowercase: it must fit every platform's tags and
+    labels (GCE label values are lowercase letters, digits, ``-`` and ``_``)."""
+    return f"{plan.metadata.id.lower()}-{started_at.astimezone(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -38,8 +38,8 @@ from qlrf.envparse import environ
 from qlrf.inventory.connectors.vsphere import VcenterConfig, connect, disconnect
 from qlrf.inventory.connectors.vsphere import config_from_env as _vsphere_from_env
 
-# qlrf-drill-<plan id>-<YYYYmmddTHHMMSSZ>-<6 hex>-<vm name>: the drill id, from a name alone
-_DRILL_NAME = re.compile(rf"^{NAME_PREFIX}(.+?-\d{{8}}T\d{{6}}Z-[0-9a-f]{{6}})-")
+# qlrf-drill-<plan id>-<YYYYmmdd>-<HHMMSS>-<6 hex>-<vm name>: the drill id, from a name alone
+_DRILL_NAME = re.compile(rf"^{NAME_PREFIX}(.+?-\d{{8}}-\d{{6}}-[0-9a-f]{{6}})-")
 
 
 def drill_of_name(name: str) -> str | None:
