@@ -100,17 +100,16 @@ def source_state(session: Any, endpoint: str) -> dict:
 
 def killed_drill_main(argv: list[str]) -> None:
     """Child process of the killed-run test: run a drill and SIGKILL itself once ``launch`` is done
-    (instances, images and snapshot copies exist; no cleanup, no journal can run)."""
+    (instances, images and snapshot copies exist; no cleanup, no journal can run). The runner is
+    used directly (the gate's decision is not what this test is about, and compiling it costs seconds)."""
     import os
     import signal
-    from datetime import date
 
-    from qlrf.dr.authorise import DR_DECISION_PATH
     from qlrf.dr.drivers.aws import AwsDrillConfig, AwsDrillDriver
     from qlrf.dr.plans import load_drill_plan
-    from qlrf.dr.service import run_drill
+    from qlrf.dr.runner import DrillRunner
+    from qlrf.dr.scope import inventory_rows, resolve_scope
     from qlrf.remediation.audit import AuditLog
-    from qlrf.remediation.gate import Gate
 
     endpoint, warehouse, audit_url, plan_file = argv
 
@@ -119,6 +118,8 @@ def killed_drill_main(argv: list[str]) -> None:
             print("launched", flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    run_drill(load_drill_plan(plan_file), warehouse=Warehouse(warehouse), driver=AwsDrillDriver(AwsDrillConfig(endpoint_url=endpoint)),
-              gate=Gate.embedded(decision_path=DR_DECISION_PATH), store=None, audit=AuditLog(audit_url),
-              requested_by="cli:child", as_of=date.today(), poll_interval=0.05, on_step=die_after_launch)
+    plan, wh = load_drill_plan(plan_file), Warehouse(warehouse)
+    _, rows = inventory_rows(wh, "aws", datetime.now(UTC).date())
+    runner = DrillRunner(AwsDrillDriver(AwsDrillConfig(endpoint_url=endpoint)), audit=AuditLog(audit_url), warehouse=wh,
+                         actor="cli:child", poll_interval=0.05)
+    runner.run(plan, resolve_scope(plan, rows), on_step=die_after_launch)
