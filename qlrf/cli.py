@@ -557,7 +557,7 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
     from qlrf.textable import table_lines
 
     headers = ("TASK", "STATE", "KIND", "ENV", "PLATFORM", "SITE", "RISK", "AUTONOMY", "REQUESTED BY", "EXPIRES", "PLAN HASH")
-    rows = [(t.id, t.state, "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}", t.environment, t.platform, t.site, t.risk_level, t.autonomy_mode, t.requested_by,
+    rows = [(t.id, t.state, "patch" if t.kind == "patch_plan" else ("drill" if t.kind == "dr_drill" else f"ai:{t.task_type}"), t.environment, t.platform, t.site, t.risk_level, t.autonomy_mode, t.requested_by,
              t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else None, t.plan_hash) for t in tasks]
     if rows:
         print("\n".join(table_lines(headers, rows)))
@@ -591,6 +591,9 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
     if task.kind == "patch_plan":
         print(_plan_summary(task.plan()))
+        return 0
+    if task.kind == "dr_drill":
+        print(cli_dr.task_summary(task))
         return 0
     from qlrf.ai.tasks import spec_of
 

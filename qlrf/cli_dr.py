@@ -57,6 +57,16 @@ def plan_summary(plan) -> str:
     return "\n".join(lines)
 
 
+def task_summary(task) -> str:
+    """A ``dr_drill`` approval task's plan as `qlrf approvals show` prints it (its hash checked)."""
+    import yaml
+
+    from qlrf.dr.plans import parse_drill_plan
+
+    plan = parse_drill_plan(yaml.safe_dump(task.spec_document()), f"task {task.id}")
+    return plan_summary(plan) + "\nrun it     qlrf dr drill <the plan file> --yes  (once approved; the approval is used once)"
+
+
 def cmd_plan_show(args: argparse.Namespace) -> int:
     from qlrf.dr.plans import load_drill_plan
 

@@ -125,3 +125,23 @@ def test_a_dr_drill_task_binds_the_approval_to_the_plan_hash(gate, tmp_path):
     assert approved.state == "approved" and store.approval_record(approved) is not None
     assert store.approved_waiting() == []  # the patch-plan execution sensor never launches a drill
     assert [r.kind for r in store.audit.records(subject=task.id)][:3] == ["drill_proposed", "policy_decision", "approval_requested"]
+
+
+def test_approvals_show_and_list_present_a_drill_task(gate, tmp_path, monkeypatch, capsys):
+    from qlrf.cli import main
+
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path))
+    monkeypatch.delenv("QLRF_POSTGRES_URL", raising=False)
+    from qlrf.remediation.approvals import TaskStore
+    from qlrf.remediation.audit import AuditLog
+
+    store = TaskStore(audit=AuditLog())
+    plan = drill_plan(environment="prod", autonomy="canary_only")
+    task = store.propose_drill(drill_document(plan, 2), "cli:alice",
+                               gate.decide(drill_request(plan, targets=2, requested_by="cli:alice")))
+    assert main(["approvals", "show", task.id]) == 0
+    out = capsys.readouterr().out
+    assert f"drill plan  aws-drill ({plan.plan_hash})" in out and "target      region=us-west-2" in out
+    assert main(["approvals", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(task.id))
+    assert row.split()[1:3] == ["pending_approval", "drill"]
