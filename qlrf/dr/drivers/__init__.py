@@ -32,7 +32,8 @@ TAG_PLAN = "qlrf:drill-plan"        # the plan id
 TAG_HASH = "qlrf:drill-plan-hash"   # the plan hash
 TAG_STARTED = "qlrf:drill-started"  # drill start, ISO 8601 UTC
 NAME_PREFIX = "qlrf-drill-"
-DRIVERS = {"aws": "qlrf.dr.drivers.aws:AwsDrillDriver", "gcp": "qlrf.dr.drivers.gcp:GcpDrillDriver",
+DRIVERS = {"aws": "qlrf.dr.drivers.aws:AwsDrillDriver", "azure": "qlrf.dr.drivers.azure:AzureDrillDriver",
+           "gcp": "qlrf.dr.drivers.gcp:GcpDrillDriver",
            "vsphere": "qlrf.dr.drivers.vsphere:VsphereDrillDriver"}
 
 
