@@ -19,7 +19,8 @@ drill) finds and removes what a killed run left behind.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -122,6 +123,30 @@ class VmRun:
         return self.outcome is None
 
 
+class ClientCache:
+    """One SDK client per key (region, client class, subscription), made on first use, thread-safe:
+    a drill calls the same few clients for every VM, and building one (credentials, endpoint
+    discovery) costs more than the call."""
+
+    def __init__(self, make: Callable[[str], Any]):
+        self._make = make
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._make(key)
+            return self._clients[key]
+
+    def keys(self) -> list[str]:
+        return list(self._clients)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._clients.clear()
+
+
 class DrillDriver(Protocol):
     platform: str
 
@@ -146,5 +171,5 @@ def drill_driver_for(platform: str, **kwargs: Any) -> DrillDriver:
     return getattr(module, cls_name)(**kwargs)
 
 
-__all__ = ["DRIVERS", "NAME_PREFIX", "TAG_DRILL", "TAG_HASH", "TAG_PLAN", "TAG_STARTED", "TAG_VM", "DrillContext",
+__all__ = ["DRIVERS", "NAME_PREFIX", "ClientCache", "TAG_DRILL", "TAG_HASH", "TAG_PLAN", "TAG_STARTED", "TAG_VM", "DrillContext",
            "DrillDriver", "DrillStepError", "DrillVm", "Resource", "RestorePoint", "VmRun", "drill_driver_for"]

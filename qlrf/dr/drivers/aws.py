@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -28,6 +27,7 @@ from qlrf.dr.drivers import (
     NAME_PREFIX,
     TAG_DRILL,
     TAG_VM,
+    ClientCache,
     DrillContext,
     DrillStepError,
     Resource,
@@ -72,22 +72,20 @@ class AwsDrillDriver:
 
     def __init__(self, config: AwsDrillConfig | None = None):
         self.config = config or AwsDrillConfig()
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._clients = ClientCache(self._make_client)
         self._session = None
 
-    def ec2(self, region: str) -> Any:
+    def _make_client(self, region: str) -> Any:
         import boto3
         from botocore.config import Config
 
-        with self._lock:
-            if region not in self._clients:
-                if self._session is None:
-                    self._session = boto3.Session(profile_name=self.config.profile) if self.config.profile else boto3.Session()
-                cfg = Config(retries={"max_attempts": self.config.max_attempts, "mode": "standard"})
-                self._clients[region] = self._session.client("ec2", region_name=region, endpoint_url=self.config.endpoint_url,
-                                                             config=cfg)
-            return self._clients[region]
+        if self._session is None:
+            self._session = boto3.Session(profile_name=self.config.profile) if self.config.profile else boto3.Session()
+        cfg = Config(retries={"max_attempts": self.config.max_attempts, "mode": "standard"})
+        return self._session.client("ec2", region_name=region, endpoint_url=self.config.endpoint_url, config=cfg)
+
+    def ec2(self, region: str) -> Any:
+        return self._clients.get(region)
 
     def close(self) -> None:
         self._clients.clear()

@@ -17,13 +17,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from qlrf.dr.drivers import TAG_DRILL, TAG_VM, DrillContext, DrillStepError, Resource, RestorePoint, VmRun
+from qlrf.dr.drivers import (
+    TAG_DRILL,
+    TAG_VM,
+    ClientCache,
+    DrillContext,
+    DrillStepError,
+    Resource,
+    RestorePoint,
+    VmRun,
+)
 from qlrf.dr.plans import Target
 from qlrf.envparse import environ
 from qlrf.inventory.connectors.azure import AzureConfig, compute_client, make_credential
@@ -56,16 +64,15 @@ class AzureDrillDriver:
     def __init__(self, config: AzureDrillConfig | None = None):
         self.config = config or AzureDrillConfig()
         self._credential = self.config.credential
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._clients = ClientCache(self._make_client)
+
+    def _make_client(self, subscription: str) -> Any:
+        if self._credential is None:
+            self._credential = make_credential(self.config.azure)
+        return compute_client(self.config.azure, self._credential, subscription)
 
     def client(self, subscription: str) -> Any:
-        with self._lock:
-            if subscription not in self._clients:
-                if self._credential is None:
-                    self._credential = make_credential(self.config.azure)
-                self._clients[subscription] = compute_client(self.config.azure, self._credential, subscription)
-            return self._clients[subscription]
+        return self._clients.get(subscription)
 
     def close(self) -> None:
         self._clients.clear()
@@ -189,7 +196,7 @@ class AzureDrillDriver:
     def leftovers(self, target: Target, keep_drill: str | None = None) -> list[Resource]:
         group = self._group(target)
         found = []
-        for sub in self.config.azure.subscriptions or list(self._clients):
+        for sub in self.config.azure.subscriptions or self._clients.keys():
             compute = self.client(sub)
             for kind, items in (("vm", compute.virtual_machines.list(group)), ("disk", compute.disks.list_by_resource_group(group)),
                                 ("snapshot", compute.snapshots.list_by_resource_group(group))):

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from qlrf.dr.drivers import (
     TAG_PLAN,
     TAG_STARTED,
     TAG_VM,
+    ClientCache,
     DrillContext,
     DrillStepError,
     Resource,
@@ -73,23 +73,21 @@ class GcpDrillDriver:
 
     def __init__(self, config: GcpDrillConfig | None = None):
         self.config = config or GcpDrillConfig()
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._clients = ClientCache(self._make_client)
         self._credentials = None
 
-    def client(self, name: str) -> Any:
-        with self._lock:
-            if name not in self._clients:
-                from google.api_core.client_options import ClientOptions
-                from google.cloud import compute_v1
+    def _make_client(self, name: str) -> Any:
+        from google.api_core.client_options import ClientOptions
+        from google.cloud import compute_v1
 
-                if self._credentials is None:
-                    self._credentials = make_credentials(self.config.gcp)
-                endpoint = self.config.gcp.api_endpoint
-                self._clients[name] = getattr(compute_v1, name)(
-                    transport="rest", credentials=self._credentials,
-                    client_options=ClientOptions(api_endpoint=endpoint) if endpoint else None)
-            return self._clients[name]
+        if self._credentials is None:
+            self._credentials = make_credentials(self.config.gcp)
+        endpoint = self.config.gcp.api_endpoint
+        return getattr(compute_v1, name)(transport="rest", credentials=self._credentials,
+                                         client_options=ClientOptions(api_endpoint=endpoint) if endpoint else None)
+
+    def client(self, name: str) -> Any:
+        return self._clients.get(name)
 
     def close(self) -> None:
         self._clients.clear()
