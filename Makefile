@@ -65,7 +65,7 @@ bench: setup vcsim  ## print the benchmark figures the README quotes
 	$(BIN)/python bench/bench_aws_discovery.py
 	$(BIN)/python bench/bench_gate.py
 	$(BIN)/python bench/bench_vsphere_discovery.py
-	@for b in bench_remediation bench_sensor_tick bench_api; do \
+	@for b in bench_remediation bench_sensor_tick bench_api bench_dr_drill; do \
 	  test ! -f bench/$$b.py || $(BIN)/python bench/$$b.py; done
 
 clean:

@@ -27,6 +27,7 @@ from dagster import (
 import assets
 from assets.partitions import starting_on
 from jobs.assets import fleet_job, golden_job, platform_job, quality_job
+from jobs.dr import dr_drill_job
 from jobs.remediation import remediation_execution_job, remediation_planning_job
 from pipelines.executors import executor_for
 from qlrf.dates import partitions_start
@@ -103,7 +104,8 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     defs = Definitions(
         # Every asset (and its checks) in the assets/ package, found by module scan: no hand-kept list.
         assets=load_assets_from_package_module(assets),
-        jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job],
+        jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job,
+              dr_drill_job],
         schedules=[daily_platform_schedule, inventory_quality_schedule],
         sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor],
         resources=resources(env),

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr_sim, cli_journal, cli_score
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -560,7 +560,7 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
     from qlrf.textable import table_lines
 
     headers = ("TASK", "STATE", "KIND", "ENV", "PLATFORM", "SITE", "RISK", "AUTONOMY", "REQUESTED BY", "EXPIRES", "PLAN HASH")
-    rows = [(t.id, t.state, "patch" if t.kind == "patch_plan" else f"ai:{t.task_type}", t.environment, t.platform, t.site, t.risk_level, t.autonomy_mode, t.requested_by,
+    rows = [(t.id, t.state, "patch" if t.kind == "patch_plan" else ("drill" if t.kind == "dr_drill" else f"ai:{t.task_type}"), t.environment, t.platform, t.site, t.risk_level, t.autonomy_mode, t.requested_by,
              t.expires_at.strftime("%Y-%m-%dT%H:%MZ") if t.expires_at else None, t.plan_hash) for t in tasks]
     if rows:
         print("\n".join(table_lines(headers, rows)))
@@ -594,6 +594,9 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     print(f"policy      {json.dumps(decision, sort_keys=True)}")
     if task.kind == "patch_plan":
         print(_plan_summary(task.plan()))
+        return 0
+    if task.kind == "dr_drill":
+        print(cli_dr.task_summary(task))
         return 0
     from qlrf.ai.tasks import spec_of
 
@@ -878,8 +881,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
 
     add_remediation_commands(sub, day)
     cli_score.register(sub, day)
-    dr = sub.add_parser("dr", help="disaster recovery: failover simulation, drill history").add_subparsers(
-        dest="dr_command", required=True)
+    dr = cli_dr.register(sub, day)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
     cli_journal.register(sub)

@@ -52,6 +52,11 @@ Two kinds of task share these states, rules and expiry (column ``kind``):
   :meth:`Task.plan` refuses them by name, :meth:`TaskStore.approved_waiting` leaves them out, so
   the approval sensor never launches one. The store never imports ``qlrf.ai`` (data flows from
   remediation to ai): it keeps the spec as :class:`AiTaskDocument` and checks its hash as JSON.
+* ``dr_drill``: a disaster-recovery drill plan (``qlrf.dr.plans.DrillPlan``, sealed) as JSON, its
+  content hash the task's ``plan_hash``. Proposed with :meth:`TaskStore.propose_drill`, which settles
+  it by the ``dr`` policy's decision like a patch plan (allowed: approved by ``policy:auto``; needs
+  approval: pending; denied: rejected). The drill runner (qlrf.dr) starts and finishes it; an
+  approval is used once: a finished drill task is not run again (re-seal the plan for a new one).
 
 Every state change appends an audit record when an :class:`~qlrf.remediation.audit.AuditLog` is given
 (subject = task id; actor and reason in the record). When the log uses the same database, the
@@ -107,7 +112,8 @@ POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
 PATCH_PLAN = "patch_plan"
 AI_TASK = "ai_task"
-KINDS: tuple[str, ...] = (PATCH_PLAN, AI_TASK)
+DR_DRILL = "dr_drill"
+KINDS: tuple[str, ...] = (PATCH_PLAN, AI_TASK, DR_DRILL)
 ANY_SCOPE = "*"  # environment/platform of an AI task whose scope names none (every one is in scope)
 NO_EXECUTOR = "no executor for AI task type {task_type!r} yet (issue 13 brings DR drills): it can be approved or rejected, not run"
 QUEUE_ACTOR = "policy:queue"  # supersedes an older pending plan of the same scope; displaces an outranked one
@@ -167,12 +173,16 @@ class Task:
     @property
     def task_type(self) -> str:
         """``patch`` for a patch plan; an AI task's own type (``rebuild_image``, ``dr_drill``...)."""
+        if self.kind == DR_DRILL:
+            return DR_DRILL
         if self.kind != AI_TASK:
             return "patch"
         return str(json.loads(self.plan_yaml).get("task_type", "?"))
 
     def plan(self) -> PatchPlan:
         """The stored plan, re-validated; its content hash is checked against the stored one."""
+        if self.kind == DR_DRILL:
+            raise TaskStateError(f"task {self.id} is a drill plan, not a patch plan: the drill runner (qlrf.dr) runs it")
         if self.kind != PATCH_PLAN:
             raise TaskStateError(f"task {self.id} is an {self.kind}, not a patch plan: "
                                  + NO_EXECUTOR.format(task_type=self.task_type))
@@ -182,8 +192,8 @@ class Task:
         return plan
 
     def spec_document(self) -> dict:
-        """An AI task's sealed spec (JSON object), its content hash checked against the task's."""
-        if self.kind != AI_TASK:
+        """An AI task's sealed spec or a drill plan (JSON object), its content hash checked against the task's."""
+        if self.kind not in (AI_TASK, DR_DRILL):
             raise TaskStateError(f"task {self.id} is a {self.kind}: it has no AI task spec")
         doc = json.loads(self.plan_yaml)
         if doc.get("content_hash") != self.plan_hash or sealed_hash(doc) != self.plan_hash:
@@ -207,6 +217,14 @@ def sealed_hash(document: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def checked_hash(document: Mapping[str, Any], what: str) -> str:
+    """A sealed JSON document's claimed content hash, refused unless its content hashes to it."""
+    claimed = document.get("content_hash")
+    if not isinstance(claimed, str) or claimed != sealed_hash(document):
+        raise TaskStateError(f"{what}'s content_hash does not match its content (unsealed or edited?)")
+    return claimed
+
+
 @dataclass(frozen=True)
 class AiTaskDocument:
     """What the store keeps of a sealed AI TaskSpec (built by ``qlrf.ai``; see the module docstring)."""
@@ -222,14 +240,29 @@ class AiTaskDocument:
 
     @property
     def content_hash(self) -> str:
-        claimed = self.document.get("content_hash")
-        if not isinstance(claimed, str) or claimed != sealed_hash(self.document):
-            raise TaskStateError("the AI task spec's content_hash does not match its content (unsealed or edited?)")
-        return claimed
+        return checked_hash(self.document, "the AI task spec")
 
     @property
     def plan_id(self) -> str:
         return f"ai-{self.task_type}-{self.content_hash.split(':', 1)[-1][:12]}"
+
+
+@dataclass(frozen=True)
+class DrillDocument:
+    """What the store keeps of a sealed drill plan (built by ``qlrf.dr``, which imports this module)."""
+
+    document: Mapping[str, Any]  # the sealed plan as JSON (``DrillPlan.sealed().model_dump(mode="json")``)
+    plan_id: str
+    environment: str
+    platform: str
+    site: str | None
+    risk_level: str
+    autonomy_mode: str
+    targets: int
+
+    @property
+    def content_hash(self) -> str:
+        return checked_hash(self.document, "the drill plan")
 
 
 def task_id_for(plan_hash: str) -> str:
@@ -479,6 +512,34 @@ class TaskStore:
                 return self._insert_ai(change, spec, requested_by, stored, self._now(change.conn), supersedes)
         except IntegrityError:
             found = self.by_hash(spec.content_hash)
+            if found is None:
+                raise
+            return found
+
+    def propose_drill(self, drill: DrillDocument, requested_by: str, decision: Mapping | Any) -> Task:
+        """Store a sealed drill plan settled by the ``dr`` policy's decision (idempotent on the hash)."""
+        requested_by = _identity(requested_by, "requested_by")
+        existing = self.by_hash(drill.content_hash)
+        if existing is not None:
+            return existing
+        stored = _decision_dict(decision)
+        try:
+            with self._write() as change:
+                now = self._now(change.conn)
+                task_id = task_id_for(drill.content_hash)
+                self._insert_row(change, task_id=task_id, plan_hash=drill.content_hash, plan_id=drill.plan_id,
+                                 document=canonical_json(dict(drill.document)), kind=DR_DRILL,
+                                 environment=drill.environment, platform=drill.platform, site=drill.site,
+                                 risk_level=drill.risk_level, autonomy_mode=drill.autonomy_mode,
+                                 requested_by=requested_by, decision=stored, now=now, supersedes=None)
+                change.record("drill_proposed", requested_by, task_id, {
+                    "task_id": task_id, "plan_id": drill.plan_id, "plan_hash": drill.content_hash,
+                    "environment": drill.environment, "platform": drill.platform, "site": drill.site,
+                    "risk_level": drill.risk_level, "autonomy_mode": drill.autonomy_mode, "targets": drill.targets,
+                })
+                return self._settle(change, task_id, drill.content_hash, stored, now, force_pending=False)
+        except IntegrityError:
+            found = self.by_hash(drill.content_hash)
             if found is None:
                 raise
             return found
@@ -890,6 +951,8 @@ __all__ = [
     "ANY_SCOPE",
     "APPROVED_STATES",
     "AiTaskDocument",
+    "DR_DRILL",
+    "DrillDocument",
     "KINDS",
     "PATCH_PLAN",
     "AUTO_APPROVER",

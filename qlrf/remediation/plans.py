@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -212,29 +212,40 @@ class PatchPlan(_Strict, ContentSealed):
         return len(wave.instances) + sum(-(-sizes[g] * wave.group_percent // 100) for g in wave.groups)
 
 
+def yaml_document(text: str, source: str, error: type[ValueError]) -> Any:
+    """The YAML document of a contract; ``error`` naming ``source`` when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not YAML: {exc}") from exc
+
+
+def field_errors(exc: ValidationError) -> str:
+    """Every validation error as ``field.path: message``, so the user finds the field (shared by the contracts)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors())
+
+
+def read_contract(path: str | Path, error: type[ValueError]) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc}") from exc
+
+
 def parse_plan(text: str, source: str = "<plan>") -> PatchPlan:
     """Validate a plan document; a hash that does not match its content is refused (tampering)."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{source}: not YAML: {exc}") from exc
+    doc = yaml_document(text, source, PlanError)
     try:
         plan = PatchPlan.model_validate(doc)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors())
-        raise PlanError(f"{source}: invalid patch plan: {fields}") from exc
+        raise PlanError(f"{source}: invalid patch plan: {field_errors(exc)}") from exc
     if plan.content_hash is not None and plan.content_hash != plan.compute_hash():
         raise PlanError(f"{source}: content_hash does not match the plan's content (edited after sealing?)")
     return plan
 
 
 def load_plan(path: str | Path) -> PatchPlan:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read: {exc}") from exc
-    return parse_plan(text, str(path))
+    return parse_plan(read_contract(path, PlanError), str(path))
 
 
 __all__ = ["PLATFORMS", "PatchPlan", "PlanError", "load_plan", "parse_plan"]

@@ -25,6 +25,8 @@ Write side (for the remediation drivers), on Uniform scale sets:
   ``GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}`` answers
   ``InProgress`` ``operation_polls`` times (``fake.set_operation_polls(n)``), then ``Succeeded``;
 * standalone VMs (``PATCH``/``DELETE``/``PUT`` honouring ``deleteOption``): :mod:`tests.fakes.azure_vms`;
+* DR drills: ``PUT``/``DELETE`` of ``snapshots``, ``disks`` and ``virtualMachines`` (final body at
+  once; a VM runs at once; ``fake.exhaust_quota(sub)``: 409 ``QuotaExceeded`` on a VM ``PUT``);
 * ``fake.set_power_state(id, "PowerState/stopped")`` fails a health gate; ``fake.resource(id)`` is the
   live JSON.
 
@@ -89,6 +91,11 @@ _OPERATION_RE = re.compile(
 _VMSS_RE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/"
     r"virtualmachinescalesets/(?P<name>[^/]+)(?P<action>/manualupgrade)?$"
+)
+# what a DR drill creates and removes (PUT / DELETE)
+_DRILL_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/"
+    r"(?P<type>snapshots|disks|virtualmachines)/(?P<name>[^/]+)$"
 )
 # read-only properties of a scale set that a PUT cannot change
 _VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
@@ -420,6 +427,9 @@ class _Handler(FakeHandler):
         if vm_write_route(self, method, path, sub, rec, body):  # standalone VMs: tests.fakes.azure_vms
             return None
         low = path.lower()
+        drill = _DRILL_RE.match(low)
+        if drill and method in ("PUT", "DELETE"):
+            return self._drill_write(method, path, drill, sub, rec, body)
         m = _VMSS_RE.match(low)
         if not m or not isinstance(body, dict):
             return self._arm_error(
@@ -473,6 +483,62 @@ class _Handler(FakeHandler):
                     vm["properties"]["latestModelApplied"] = json.dumps(ref, sort_keys=True) == model
             answer = copy.deepcopy(vmss)
         answer["properties"]["provisioningState"] = "Updating"
+        return self._send(200, answer, rec=rec)
+
+    def _drill_write(self, method: str, path: str, m: re.Match, sub: str, rec: RecordedRequest, body: Any) -> None:
+        """``PUT`` (create; 200 with the final body, ``provisioningState: Succeeded``) and ``DELETE``
+        (200) of snapshots, managed disks and VMs, as a DR drill restores: a snapshot copied into the
+        paired location (``creationData.sourceResourceId`` a snapshot), a disk from it, a VM attaching
+        that disk (running at once). ``fake.exhaust_quota(sub)`` answers a VM ``PUT`` with ARM's 409
+        ``QuotaExceeded``."""
+        rid, kind, name = path, m.group("type"), path.rsplit("/", 1)[-1]
+        with self.state.lock:
+            if method == "DELETE":
+                res = self.state.by_id.pop(rid.lower(), None)
+                if res is not None:
+                    self.state.by_sub[sub].remove(res)
+                    disk_id = ((res["properties"].get("storageProfile") or {}).get("osDisk") or {}).get("managedDisk", {}).get("id", "")
+                    disk = self.state.by_id.get(disk_id.lower())
+                    if disk is not None:
+                        disk["properties"]["diskState"] = "Unattached"
+                        disk.pop("managedBy", None)
+                return self._send(200, {}, rec=rec)
+            if not isinstance(body, dict) or not body.get("location"):
+                return self._arm_error(400, "LocationRequired", "The location property is required for this definition.", rec)
+            props = copy.deepcopy(body.get("properties") or {})
+            if kind in ("snapshots", "disks"):
+                source = (props.get("creationData") or {}).get("sourceResourceId", "")
+                src = self.state.by_id.get(source.lower())
+                if src is None:
+                    return self._arm_error(404, "NotFound", f"Resource {source} not found.", rec)
+                props.update(diskSizeGB=src["properties"].get("diskSizeGB", 30), osType=src["properties"].get("osType"),
+                             timeCreated="2026-11-27T06:00:00.0000000+00:00")
+                props["diskState"] = "Unattached" if kind == "disks" else "ActiveSAS"
+            else:
+                quota = self.fake.faults.take(rec, "quota")
+                if quota is not None:
+                    return self._arm_error(409, "QuotaExceeded", (
+                        f"Operation could not be completed as it results in exceeding approved Total Regional Cores quota. "
+                        f"Location: {body['location']}, Current Limit: {quota.args['limit']}."), rec)
+                disk_id = ((props.get("storageProfile") or {}).get("osDisk") or {}).get("managedDisk", {}).get("id", "")
+                disk = self.state.by_id.get(disk_id.lower())
+                if disk is None:
+                    return self._arm_error(404, "NotFound", f"Disk {disk_id} not found.", rec)
+                disk["properties"]["diskState"] = "Attached"
+                disk["managedBy"] = rid
+                props["vmId"] = str(uuid.uuid4())
+                props["instanceView"] = {"statuses": [
+                    {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
+                    {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}]}
+            props["provisioningState"] = "Succeeded"
+            rtype = {"snapshots": "snapshots", "disks": "disks"}.get(kind, "virtualMachines")
+            res = {"id": rid, "name": name, "type": RESOURCE_TYPES[rtype], "location": body["location"],
+                   "tags": dict(body.get("tags") or {}), "properties": props}
+            if kind in ("snapshots", "disks"):
+                res["sku"] = body.get("sku") or {"name": "Standard_LRS"}
+            self.state.by_id[rid.lower()] = res
+            self.state.by_sub[sub].append(res)
+            answer = self._public(res, instance_view=False) if kind == "virtualmachines" else copy.deepcopy(res)
         return self._send(200, answer, rec=rec)
 
     def _manual_upgrade(
@@ -718,6 +784,10 @@ class AzureFake(HttpFake):
 
     def unfail(self, subscription: str) -> None:
         self.faults.remove(("fail", subscription.lower()))
+
+    def exhaust_quota(self, subscription: str = "*", times: int | None = None, limit: int = 20) -> None:
+        """Answer a VM ``PUT`` in ``subscription`` with ARM's 409 ``QuotaExceeded`` (a DR region without quota)."""
+        self.faults.add("quota", when=scope_is(subscription), times=times, key=("quota", subscription.lower()), limit=limit)
 
     def throttle(self, subscription: str = "*", times: int = 1, retry_after: str | int = "0") -> None:
         """Answer the next ``times`` requests for ``subscription`` (``"*"``: any) with 429."""

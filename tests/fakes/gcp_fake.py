@@ -27,6 +27,10 @@ Write side (for the remediation drivers), every change answering a ``compute#ope
 * standalone instances (stop/start, detachDisk/attachDisk, disks insert/delete):
   :mod:`tests.fakes.gcp_instances`;
 * ``fake.set_instance_status(project, name, status)`` (e.g. ``STOPPING``) fails a health gate.
+* DR drills: ``POST .../zones/{z}/disks`` (``sourceSnapshot``: a disk restored from a snapshot),
+  ``POST .../zones/{z}/instances`` (booting such a disk; ``RUNNING`` at once), ``DELETE`` of either
+  (an instance's ``autoDelete`` boot disk goes with it; a disk in use is refused 400);
+  ``fake.exhaust_quota(project)`` answers ``instances.insert`` with 403 ``quotaExceeded``.
 
 GCE behaviour reproduced: Google JSON error bodies (``{"error": {"code", "message", "errors",
 "status", "details"}}``), 404 ``notFound`` for unknown resources/projects, 400 for
@@ -656,7 +660,72 @@ class _Handler(FakeHandler):
                 else:
                     self._apply_updates(project, pdata, parts[0], parts[1], igm, body, rec)
                 return True
+        # disks and instances (the DR drill driver): POST zones/z/{disks|instances}, DELETE .../{name}
+        if n in (3, 4) and parts[0] == "zones" and parts[2] in ("disks", "instances"):
+            if method == "POST" and n == 3:
+                self._insert_zonal(project, pdata, parts[1], parts[2], body, rec)
+                return True
+            if method == "DELETE" and n == 4:
+                self._delete_zonal(project, pdata, parts[1], parts[2], parts[3], rec)
+                return True
         return False
+
+    def _insert_zonal(self, project: str, pdata: dict[str, Any], zone: str, coll: str, body: dict[str, Any],
+                      rec: RecordedRequest) -> None:
+        """``disks.insert`` (from ``sourceSnapshot``) and ``instances.insert`` (booting an existing disk)."""
+        name = body.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
+            return self._error(400, f"Invalid value for field 'resource.name': '{name}'.", "invalid", rec)
+        base = f"{GCE}/projects/{project}/zones/{zone}"
+        if any(i["name"] == name and _tail(i.get("zone", "")) == zone for i in pdata[coll]):
+            return self._error(409, f"The resource 'projects/{project}/zones/{zone}/{coll}/{name}' already exists",
+                               "alreadyExists", rec)
+        self.state.op_counter += 1
+        item: dict[str, Any] = {"kind": f"compute#{coll[:-1]}", "id": str(8000000000000000000 + self.state.op_counter),
+                                "name": name, "zone": base, "selfLink": f"{base}/{coll}/{name}",
+                                "creationTimestamp": "2026-11-27T12:00:00.000-08:00", "labels": dict(body.get("labels") or {})}
+        if coll == "disks":
+            source = body.get("sourceSnapshot") or ""
+            snap = next((s for s in pdata["snapshots"] if s["selfLink"].endswith(source.split("/compute/v1/")[-1]) and source), None)
+            if snap is None:
+                return self._not_found(source.split("/compute/v1/")[-1] or "sourceSnapshot", rec)
+            item.update(sizeGb=body.get("sizeGb") or snap.get("diskSizeGb", "10"), status="READY", sourceSnapshot=snap["selfLink"],
+                        sourceSnapshotId=snap["id"], type=f"{base}/diskTypes/pd-balanced", users=[])
+        else:
+            quota = self.fake.faults.take(rec, "quota")
+            if quota is not None:
+                return self._error(403, f"Quota 'CPUS' exceeded. Limit: {quota.args['limit']} in region {zone.rsplit('-', 1)[0]}.",
+                                   "quotaExceeded", rec, grpc_status="PERMISSION_DENIED")
+            boot = next((d for d in body.get("disks") or () if d.get("boot")), None)
+            disk = next((d for d in pdata["disks"] if boot and d["selfLink"].endswith(str(boot.get("source", "")).split("/compute/v1/")[-1])), None)
+            if disk is None:
+                return self._error(400, "Invalid value for field 'resource.disks[0].source': the boot disk does not exist.",
+                                   "invalid", rec)
+            disk.setdefault("users", []).append(item["selfLink"])
+            item.update(status="RUNNING", machineType=f"{base}/machineTypes/{_tail(body.get('machineType') or 'e2-small')}",
+                        disks=[{"boot": True, "source": disk["selfLink"], "autoDelete": bool(boot.get("autoDelete")),
+                                "deviceName": name}],
+                        networkInterfaces=body.get("networkInterfaces") or [])
+        pdata[coll].append(item)
+        return self._operation(project, f"zones/{zone}", "insert", item["selfLink"], rec)
+
+    def _delete_zonal(self, project: str, pdata: dict[str, Any], zone: str, coll: str, name: str,
+                      rec: RecordedRequest) -> None:
+        item = next((i for i in pdata[coll] if i["name"] == name and _tail(i.get("zone", "")) == zone), None)
+        if item is None:
+            return self._not_found(f"projects/{project}/zones/{zone}/{coll}/{name}", rec)
+        if coll == "disks" and item.get("users"):
+            return self._error(400, f"The disk resource '{item['selfLink']}' is already being used by '{item['users'][0]}'",
+                               "resourceInUseByAnotherResource", rec)
+        pdata[coll].remove(item)
+        if coll == "instances":
+            for d in item.get("disks", []):
+                disk = next((x for x in pdata["disks"] if x["selfLink"] == d.get("source")), None)
+                if disk is not None:
+                    disk["users"] = [u for u in disk.get("users", []) if u != item["selfLink"]]
+                    if d.get("autoDelete"):
+                        pdata["disks"].remove(disk)
+        return self._operation(project, f"zones/{zone}", "delete", item["selfLink"], rec)
 
     @staticmethod
     def _igm(pdata: dict[str, Any], scope_kind: str, scope: str, name: str) -> dict[str, Any] | None:
@@ -836,6 +905,10 @@ class GcpFake(HttpFake):
             return None
         with self.state.lock:
             return _resolve_template(self.state, m.group(1), m.group(2), m.group(3))
+
+    def exhaust_quota(self, project: str = "*", times: int | None = None, limit: float = 24.0) -> None:
+        """Answer ``instances.insert`` in ``project`` with GCE's 403 ``quotaExceeded`` (a DR region without quota)."""
+        self.faults.add("quota", when=scope_is(project), times=times, key=("quota", project.lower()), limit=limit)
 
     def throttle(self, project: str = "*", times: int = 1, status: int = 429) -> None:
         """Answer the next ``times`` requests for ``project`` (``"*"``: any) with 429 (or 503)."""
