@@ -54,10 +54,13 @@ def propose_compliance_day(
         chosen = [p for p in planned.plans if site is None or p.metadata.site == site]
         result.plans.extend(chosen)
         result.held.update({a: w for a, w in planned.held.items() if site is None or planned.held_where[a][0] == site})
-    for plan in rank_plans(result.plans):
+    for plan in rank_plans(result.plans):  # one plan per scope and type: each is its own "finding" to propose_plans
         fleet = environment_fleet_size(wh, day, plan.metadata.environment) or plan.spec.targets.count()
-        propose_plans(store, gate, [plan], result.outcome, day=day, requested_by=requested_by, fleet_size=fleet, log=log,
+        one = PlanningOutcome(None, [])
+        propose_plans(store, gate, [plan], one, day=day, requested_by=requested_by, fleet_size=fleet, log=log,
                       limits=policy.queue)
+        for name in ("proposed", "deferred", "queue_deferred", "displaced"):
+            getattr(result.outcome, name).extend(getattr(one, name))
     audit_queue(store, [result.outcome], policy.queue, day=day, requested_by=requested_by)
     if store.audit is not None and result.held:
         store.audit.append_once("compliance_held", requested_by, f"compliance:{day}" + (f":{site}" if site else ""),
