@@ -48,14 +48,19 @@ def propose_compliance_day(
     present = [p for p in PLATFORMS if wh.exists("vm_compliance", day, p) and wh.exists("inventory", day, p)]
     if not present:
         raise PartitionMissing(f"no vm_compliance + inventory partition for {day}: run `qlrf run --date {day}` first")
+    fleet_by_env: dict[str, int] = {}  # the drift-delta denominator when no drift partition gives it
     for platform in present:
-        planned = build_compliance_plans(wh.read("vm_compliance", day, platform), wh.read("inventory", day, platform),
+        vm_compliance = wh.read("vm_compliance", day, platform)
+        for env in vm_compliance.column("environment").to_pylist():
+            fleet_by_env[env] = fleet_by_env.get(env, 0) + 1
+        planned = build_compliance_plans(vm_compliance, wh.read("inventory", day, platform),
                                          policy, day, created_by=requested_by)
         chosen = [p for p in planned.plans if site is None or p.metadata.site == site]
         result.plans.extend(chosen)
         result.held.update({a: w for a, w in planned.held.items() if site is None or planned.held_where[a][0] == site})
     for plan in rank_plans(result.plans):  # one plan per scope and type: each is its own "finding" to propose_plans
-        fleet = environment_fleet_size(wh, day, plan.metadata.environment) or plan.spec.targets.count()
+        env = plan.metadata.environment
+        fleet = environment_fleet_size(wh, day, env) or fleet_by_env.get(env) or plan.spec.targets.count()
         one = PlanningOutcome(None, [])
         propose_plans(store, gate, [plan], one, day=day, requested_by=requested_by, fleet_size=fleet, log=log,
                       limits=policy.queue)

@@ -218,3 +218,29 @@ def test_moto_detach_rolls_back_when_the_wave_fails_its_health_gate(moto, tmp_pa
                           fleet_size=100, now=NOW, log=lambda _: None, sleep=sleep, clock=lambda: t[0], poll_interval=300)
     assert result.state == "rolled_back", result.reason
     assert public_ip(ec2, iid) == eips[iid]  # the same Elastic IP is back
+
+
+@pytest.mark.slow
+def test_cli_plans_a_days_compliance_fixes_from_the_warehouse(tmp_path, monkeypatch, capsys):
+    import pyarrow as pa
+
+    from qlrf.cli import main
+    from qlrf.warehouse import Warehouse
+
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "wh"))
+    for var in ("QLRF_POSTGRES_URL", "QLRF_OPA_URL", "QLRF_AUDIT_DIR", "QLRF_REMEDIATION_POLICY"):
+        monkeypatch.delenv(var, raising=False)
+    rows = [vm("i-0000000000000a003", owner="team-web", failed=["RF-NET-001"]),
+            vm("i-0000000000000a002", failed=["RF-TAG-001"], account="999999999999")]
+    rows += [vm(f"i-00000000000c{n:04d}", owner="team-web") for n in range(98)]  # the compliant rest of the fleet
+    wh = Warehouse(str(tmp_path / "wh"))
+    wh.write("vm_compliance", pa.Table.from_pylist([c for c, _ in rows]), DAY, "aws")
+    inventory = [{**i, "tags": list(i["tags"].items())} for _, i in rows]
+    wh.write("inventory", pa.Table.from_pylist(inventory, schema=pa.schema([
+        ("asset_id", pa.string()), ("region", pa.string()), ("name", pa.string()), ("state", pa.string()),
+        ("tags", pa.map_(pa.string(), pa.string()))])), DAY, "aws")
+    assert main(["plan", "compliance", "--date", DAY]) == 0
+    out = capsys.readouterr().out
+    assert "held for a person: i-0000000000000a002: no owner" in out
+    assert "detach-public-ip" in out and "queue: 1 pending task(s)" in out
