@@ -418,11 +418,13 @@ class TaskStore:
     def approved_waiting(self, kinds: Iterable[str] = (PATCH_PLAN,)) -> builtins.list[Task]:
         """Approved tasks not yet started, oldest approval first: what the execution sensor launches.
 
-        Only patch plans by default: an approved ``ai_task`` has no executor yet and must not be launched."""
+        Only patch plans by default: an approved ``ai_task`` has no executor yet and must not be launched,
+        nor a Terraform-managed plan (``spec.terraform``: a person applies its checked plan file)."""
         query = (select(tasks).where(tasks.c.state == "approved", tasks.c.kind.in_(builtins.list(kinds)))
                  .order_by(tasks.c.updated_at, tasks.c.id))
         with read_tx(self.engine) as conn:
-            return [_row_task(r) for r in conn.execute(query).all()]
+            found = [_row_task(r) for r in conn.execute(query).all()]
+        return [t for t in found if t.kind != PATCH_PLAN or "terraform:" not in t.plan_yaml or t.plan().spec.terraform is None]
 
     # --- proposing ---------------------------------------------------------------------------------
 

@@ -204,3 +204,22 @@ def test_cli_patch_and_evidence(tmp_path, repo, monkeypatch, capsys):
     assert main(["approvals", "approve", task.id, "--hash", plan.content_hash, "--approver", "alice", "--reason", "ok",
                  "--evidence-hash", digest]) == 0
     assert store.get(task.id).state == "approved"
+
+
+def test_an_approved_terraform_task_is_not_launched_by_the_execution_sensor(tmp_path, repo, gate):
+    store = sqlite_task_store(tmp_path, Clock(NOW))
+    plan = tf_plan(repo)
+    task = store.propose(plan, "sensor:drift_breach", PENDING)
+    evidence = record_evidence(store, task.id, PLANS / "replace_ok.json", gate, actor="cli:bob")
+    store.approve(task.id, plan.content_hash, "alice", "checked", evidence_hash=evidence.sha256)
+    plain = store.propose(make_plan("plan-2", to_ref=GOLDEN).sealed(), "sensor:drift_breach", PENDING)
+    store.approve(plain.id, plain.plan_hash, "alice", "ok")
+    assert [t.id for t in store.approved_waiting()] == [plain.id]
+
+
+def test_the_approval_card_says_how_the_change_is_delivered(repo):
+    from dashboards.data.tasks import change_text
+
+    text = change_text(tf_plan(repo).spec)
+    assert text.startswith(f"ubuntu-22.04 3.0.0 ({GOLDEN}); Terraform-managed (policy:web-prod)")
+    assert "terraform plan file's hash" in text
