@@ -14,10 +14,11 @@ from qlrf.remediation.plans import parse_plan
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.remediation.queue import ranked_queue
 from qlrf.remediation.service import PlanningOutcome, plan_decision, propose_plans, run_approved
+from tests.remediation import test_aws_driver
 from tests.remediation.support import NOW, Clock, sqlite_task_store
-from tests.servers.moto_server import start_moto_thread, use_loopback
 
 DAY = "2026-11-28"
+moto = test_aws_driver.moto  # the same moto server fixture (module scope), not a copy of it
 
 
 def policy() -> RemediationPolicy:
@@ -109,15 +110,6 @@ def test_one_open_plan_per_scope_and_type_in_the_queue(tmp_path):
     assert {e.task.plan_id.rsplit("-", 2)[-1] for e in queue} == {"tags", "ip"}
     old = store.by_hash(next(p for p in first.plans if p.spec.plan_type == "detach_public_ip").content_hash)
     assert old.state == "rejected" and "superseded" in old.reason
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    with start_moto_thread(default_amis=False) as url:
-        use_loopback(mp, url, str(tmp_path_factory.mktemp("aws")))
-        yield url
-    mp.undo()
 
 
 def seed(url: str) -> tuple[object, list[str], dict[str, str]]:
