@@ -15,15 +15,16 @@ import rego.v1
 
 import data.qlrf.gate.autonomy
 import data.qlrf.gate.common
+import data.qlrf.gate.compliance
 import data.qlrf.gate.drift_delta
 import data.qlrf.gate.image_family
 import data.qlrf.gate.production_safety
 import data.qlrf.gate.risk_level
 
 # Every policy's reasons, plus the approval rules below.
-deny := union({common.deny, production_safety.deny, autonomy.deny, drift_delta.deny, image_family.deny, approval_deny})
+deny := union({common.deny, production_safety.deny, autonomy.deny, drift_delta.deny, image_family.deny, compliance.deny, approval_deny})
 
-needs_approval := autonomy.needs_approval | risk_level.needs_approval
+needs_approval := (autonomy.needs_approval | risk_level.needs_approval) | compliance.needs_approval
 
 # An approval is bound to the exact plan hash (modifying a plan makes a new hash that needs a new
 # approval), names its approver, and does not come from the requester.

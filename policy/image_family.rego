@@ -5,15 +5,20 @@
 # The planner's previews ask for every wave, so such a plan is proposed as rejected, never pending.
 # The read-only `plan` action is not checked (a deny there means "the gate is unusable" to the
 # planner, and would retry forever); a rollback restores what was there, so it is never denied.
+# Compliance plans (apply_tags, detach_public_ip: policy/compliance.rego) change no image: not checked.
 package qlrf.gate.image_family
 
 import rego.v1
 
 import data.qlrf.gate.common
+import data.qlrf.gate.compliance
 
 checked_actions := {"execute_wave"}
 
-deny := reasons if input.action in checked_actions else := set()
+deny := reasons if {
+	input.action in checked_actions
+	not compliance.is_compliance_plan
+} else := set()
 
 reasons contains "the plan must carry each target's from-family (from_families is missing or empty)" if {
 	not has_from_families

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -362,7 +362,9 @@ def _plan_summary(plan) -> str:
         lines.append(f"  ... {len(spec.targets.instances) - len(shown)} more instance(s)")
     for image in spec.from_images:
         lines.append(f"from        {image.family or '-'} {image.version or '-'} {image.image_ref}")
-    lines.append(f"to          {spec.to_image.family or '-'} {spec.to_image.version} {spec.to_image.image_ref}")
+    if spec.to_image is not None:
+        lines.append(f"to          {spec.to_image.family or '-'} {spec.to_image.version} {spec.to_image.image_ref}")
+    lines.extend(_plan_kind_lines(spec))
     lines.append(f"waves       {len(spec.waves)}")
     for i, wave in enumerate(spec.waves):
         parts = []
@@ -383,6 +385,13 @@ def _plan_summary(plan) -> str:
     extra += f" (image {rb.image_ref})" if rb.image_ref else ""
     lines.append(f"rollback    {rb.strategy}{extra}")
     return "\n".join(lines)
+
+
+def _plan_kind_lines(spec) -> list[str]:
+    """The compliance fix or Terraform delivery of a plan (issue 12 items 4 and 6), if it has one."""
+    from qlrf.cli_tfcomp import plan_kind_lines
+
+    return plan_kind_lines(spec)
 
 
 def cmd_plan_show(args: argparse.Namespace) -> int:
@@ -620,8 +629,11 @@ def _cmd_review(args: argparse.Namespace, approve: bool) -> int:
         raise ValueError("--risk, --environment, --site and --platform select tasks for --bulk only")
     if not args.task_id or not args.hash:
         raise ValueError("give TASK_ID and --hash (the plan hash you reviewed), or --bulk --risk low")
-    act = store.approve if approve else store.reject
-    task = act(args.task_id, args.hash, args.approver, args.reason)
+    evidence = getattr(args, "evidence_hash", None)
+    if approve:
+        task = store.approve(args.task_id, args.hash, args.approver, args.reason, evidence_hash=evidence)
+    else:
+        task = store.reject(args.task_id, args.hash, args.approver, args.reason)
     print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
     return 0
 
@@ -885,6 +897,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
     cli_journal.register(sub)
+    cli_tfcomp.register(sub)
     return parser
 
 

@@ -65,7 +65,7 @@ def plan_view(task) -> dict:
         "plan": plan,
         "reason": meta.reason,
         "from_images": ", ".join(f"{i.family or '?'} {i.version or ''} ({i.image_ref})".replace("  ", " ") for i in spec.from_images),
-        "to_image": f"{spec.to_image.family or '?'} {spec.to_image.version} ({spec.to_image.image_ref})",
+        "to_image": change_text(spec),
         "targets_count": spec.targets.count(),
         "targets": targets,
         "waves": waves,
@@ -76,6 +76,22 @@ def plan_view(task) -> dict:
                         f"max {spec.max_unavailable} unavailable"),
         "rollback": spec.rollback.strategy.replace("_", " "),
     }
+
+
+def change_text(spec) -> str:
+    """What the plan changes, for the card: the golden image, or the compliance fix, and how it is delivered."""
+    if spec.compliance is not None:
+        c = spec.compliance
+        text = f"{c.type.replace('_', ' ')} (fixes {', '.join(c.controls)})"
+        if c.tags:
+            keys = sorted({k for t in c.tags for k in t.tags})
+            text += f": sets {', '.join(keys)} on {len(c.tags)} VM(s)"
+        return text + (f"; {len(c.held)} VM(s) held for a person" if c.held else "")
+    text = f"{spec.to_image.family or '?'} {spec.to_image.version} ({spec.to_image.image_ref})"
+    if spec.terraform is not None:
+        text += (f"; Terraform-managed ({spec.terraform.source}): patch {spec.terraform.path_glob} in {spec.terraform.repo}, "
+                 "approval needs the checked terraform plan file's hash")
+    return text
 
 
 def audit_entries(url: str, limit: int = 25) -> pd.DataFrame:

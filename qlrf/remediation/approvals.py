@@ -136,6 +136,10 @@ class SelfApprovalRefused(TaskStateError, PermissionError):
     """The requester of a task tried to approve (or reject) it."""
 
 
+class EvidenceRefused(TaskStateError):
+    """A Terraform-managed plan's approval without the sha256 of its accepted terraform plan file."""
+
+
 class ApprovalExpired(TaskStateError):
     """The task's approval window closed before the decision arrived (the task is now expired)."""
 
@@ -447,11 +451,13 @@ class TaskStore:
     def approved_waiting(self, kinds: Iterable[str] = (PATCH_PLAN,)) -> builtins.list[Task]:
         """Approved tasks not yet started, oldest approval first: what the execution sensor launches.
 
-        Only patch plans by default: an approved ``ai_task`` has no executor yet and must not be launched."""
+        Only patch plans by default: an approved ``ai_task`` has no executor yet and must not be launched,
+        nor a Terraform-managed plan (``spec.terraform``: a person applies its checked plan file)."""
         query = (select(tasks).where(tasks.c.state == "approved", tasks.c.kind.in_(builtins.list(kinds)))
                  .order_by(tasks.c.updated_at, tasks.c.id))
         with read_tx(self.engine) as conn:
-            return [_row_task(r) for r in conn.execute(query).all()]
+            found = [_row_task(r) for r in conn.execute(query).all()]
+        return [t for t in found if t.kind != PATCH_PLAN or "terraform:" not in t.plan_yaml or t.plan().spec.terraform is None]
 
     # --- proposing ---------------------------------------------------------------------------------
 
@@ -688,23 +694,46 @@ class TaskStore:
             raise TaskStateError(f"task {task_id}: is {task.state}, not pending_approval: cannot {what}")
         return task
 
-    def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, new: str) -> Task:
+    def _evidence(self, task_id: str, plan_hash: str, evidence_hash: str | None) -> dict | None:
+        """For a Terraform-managed plan: the accepted evidence the approval must name (EvidenceRefused otherwise)."""
+        task = self.get(task_id)
+        if task.kind != PATCH_PLAN or task.plan_hash != plan_hash or task.plan().spec.terraform is None:
+            if evidence_hash is not None:
+                raise EvidenceRefused(f"task {task_id}: is not Terraform-managed: it takes no evidence hash")
+            return None
+        from qlrf.remediation.tf_evidence import accepted_evidence  # the evidence lives in the audit log
+
+        accepted = accepted_evidence(self.audit, task_id, plan_hash)
+        if accepted is None:
+            raise EvidenceRefused(f"task {task_id}: Terraform-managed: record an accepted terraform plan file first "
+                                  f"(`qlrf plan evidence {task_id} PLAN.json`)")
+        if evidence_hash != accepted["evidence_sha256"]:
+            raise EvidenceRefused(f"task {task_id}: the approval must name the accepted terraform plan file "
+                                  f"{accepted['evidence_sha256']}, got {evidence_hash}: a different file is not the one checked")
+        return {"evidence_sha256": accepted["evidence_sha256"], "evidence_file": accepted.get("file")}
+
+    def _decide(self, task_id: str, plan_hash: str, approver: str, reason: str, new: str,
+                evidence_hash: str | None = None) -> Task:
         approver = _identity(approver, "approver")
         reason = _named(reason, "reason")
         what = "approval" if new == "approved" else "rejection"
+        evidence = self._evidence(task_id, plan_hash, evidence_hash) if new == "approved" else None
         try:
             with self._write() as change:
                 now = self._now(change.conn)
                 task = self._reviewable(change, task_id, plan_hash, approver, now, what)
                 return self._move(
-                    change, task, new, actor=approver, kind=what, reason=reason, now=now, approver=approver, set_approver=True
+                    change, task, new, actor=approver, kind=what, reason=reason, now=now, approver=approver, set_approver=True,
+                    data=evidence,
                 )
         except _Expired as exc:
             self._expire_one(exc.task.id)
             raise ApprovalExpired(f"task {task_id}: approval expired at {exc.task.expires_at.isoformat()}: {what} refused") from None
 
-    def approve(self, task_id: str, plan_hash: str, approver: str, reason: str) -> Task:
-        return self._decide(task_id, plan_hash, approver, reason, "approved")
+    def approve(self, task_id: str, plan_hash: str, approver: str, reason: str, *, evidence_hash: str | None = None) -> Task:
+        """Approve the plan hash; a Terraform-managed plan also needs ``evidence_hash``, the sha256 of its
+        accepted `terraform show -json` file (:mod:`qlrf.remediation.tf_evidence`)."""
+        return self._decide(task_id, plan_hash, approver, reason, "approved", evidence_hash)
 
     def reject(self, task_id: str, plan_hash: str, approver: str, reason: str) -> Task:
         return self._decide(task_id, plan_hash, approver, reason, "rejected")
@@ -948,6 +977,7 @@ class _Change:
 
 __all__ = [
     "AI_TASK",
+    "EvidenceRefused",
     "ANY_SCOPE",
     "APPROVED_STATES",
     "AiTaskDocument",

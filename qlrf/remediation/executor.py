@@ -213,6 +213,9 @@ def execute_plan(
 
     if plan.content_hash is not None and plan.content_hash != plan_hash:
         return finish("blocked", "the plan's content_hash does not match its content (edited after sealing?)")
+    if spec.terraform is not None:  # issue 12 item 4: Terraform owns these resources; a driver call would fight it
+        return finish("blocked", "Terraform-managed (spec.terraform): changed through the Terraform code only "
+                                 "(`qlrf plan terraform`), never through the cloud API")
 
     canary_ok = {"passed": first_wave > 0}  # a canary passed in an earlier run, or (below) in this one
 

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.platforms import GROUP_PLATFORMS
@@ -135,7 +145,8 @@ class MaintenanceWindow(_Strict):
 
 
 class Rollback(_Strict):
-    strategy: Literal["previous_launch_template_version", "previous_image", "previous_instance_template", "restore_clone"]
+    strategy: Literal["previous_launch_template_version", "previous_image", "previous_instance_template", "restore_clone",
+                      "restore_tags", "reattach_public_ip"]
     launch_template_version: str | None = None
     image_ref: str | None = None
 
@@ -153,10 +164,63 @@ class Metadata(_Strict):
     finding: dict[str, str | int | float | None] = Field(default_factory=dict)
 
 
+PlanType = Literal["reimage", "apply_tags", "detach_public_ip"]
+COMPLIANCE_TYPES: tuple[str, ...] = ("apply_tags", "detach_public_ip")
+
+
+class TagChange(_Strict):
+    """The tags one VM gets: only keys it lacks (a present value is never overwritten)."""
+
+    asset_id: str
+    tags: dict[str, str] = Field(min_length=1)
+    derived_from: dict[str, str] = Field(default_factory=dict, description="tag key -> where the value came from")
+
+
+class ComplianceChange(_Strict):
+    """A compliance fix re-imaging cannot make (issue 12 item 6): ``apply_tags`` or ``detach_public_ip``.
+
+    ``held`` names the VMs of the scope the planner could not fix on its own (no derivable value):
+    listed for a human, never guessed, and not targets of this plan.
+    """
+
+    type: Literal["apply_tags", "detach_public_ip"]
+    controls: list[str] = Field(min_length=1, description="the failed control ids this plan fixes")
+    tags: list[TagChange] = Field(default_factory=list)
+    held: dict[str, str] = Field(default_factory=dict, description="asset id -> why a person must decide")
+
+
+class TerraformDelivery(_Strict):
+    """A Terraform/OpenTofu-managed target (issue 12 item 4): the change is made in the Terraform code,
+    never through the cloud API, and proven by a ``terraform show -json`` plan file (the evidence).
+
+    Hashed with the plan, so the repo, file pattern, pointer and expected resources are approved too.
+    """
+
+    delivery: Literal["terraform"] = "terraform"
+    repo: str = Field(min_length=1, description="the local checkout the patch is made against")
+    path_glob: str = Field(min_length=1, description="glob (relative to repo) of the files that pin the image")
+    json_pointer: str | None = Field(default=None, description="RFC 6901 pointer in a *.tfvars.json file")
+    hcl_variable: str | None = Field(default=None, description="variable name in a *.tfvars file (`name = \"...\"`)")
+    image_attribute: str = Field(default="ami", min_length=1, description="the resource attribute that carries the image")
+    expected_resources: list[str] = Field(min_length=1, description="resource addresses the terraform plan may change")
+    source: str = Field(description="why the target is Terraform-managed: tag:<k>=<v> or policy:<estate name>")
+
+    @model_validator(mode="after")
+    def _one_locator(self) -> TerraformDelivery:
+        if (self.json_pointer is None) == (self.hcl_variable is None):
+            raise ValueError("name exactly one of json_pointer (for *.tfvars.json) or hcl_variable (for *.tfvars)")
+        if self.json_pointer is not None and not self.json_pointer.startswith("/"):
+            raise ValueError(f"json_pointer {self.json_pointer!r} must start with '/'")
+        return self
+
+
+_OPTIONAL_SECTIONS = ("compliance", "terraform")  # left out of the document when absent: older plans keep their hash
+
+
 class Spec(_Strict):
     targets: Targets
-    from_images: list[ImageRef] = Field(min_length=1)
-    to_image: ImageRef
+    from_images: list[ImageRef] = Field(default_factory=list)
+    to_image: ImageRef | None = None
     waves: list[Wave] = Field(min_length=1)
     health_gate: HealthGate = HealthGate()
     max_unavailable: int = Field(default=1, ge=1)
@@ -165,6 +229,39 @@ class Spec(_Strict):
     # optional, left out of the dump (and so of the hash) when absent: plans made before it keep their hash
     canary: CanaryConfig | None = Field(default=None, exclude_if=lambda v: v is None,
                                         description="canary analysis after each wave (else the policy's, if any)")
+    compliance: ComplianceChange | None = None
+    terraform: TerraformDelivery | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_sections(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict:
+        out = handler(self)
+        for key in _OPTIONAL_SECTIONS:
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
+
+    @property
+    def plan_type(self) -> str:
+        return self.compliance.type if self.compliance else "reimage"
+
+    @model_validator(mode="after")
+    def _images_or_compliance(self) -> Spec:
+        if self.compliance is None:
+            if self.to_image is None:
+                raise ValueError("to_image: a re-imaging plan must name its golden image")
+            if not self.from_images:
+                raise ValueError("from_images: a re-imaging plan must list the images it replaces")
+        else:
+            if self.terraform is not None:
+                raise ValueError("terraform: compliance plans are executed through the cloud API, not Terraform")
+            if self.targets.groups:
+                raise ValueError("targets.groups: compliance plans target VMs, not groups")
+            if self.compliance.type == "apply_tags":
+                tagged = sorted(t.asset_id for t in self.compliance.tags)
+                wanted = sorted(t.asset_id for t in self.targets.instances)
+                if tagged != wanted:
+                    raise ValueError(f"compliance.tags must name every target exactly once (tags {tagged}, targets {wanted})")
+        return self
 
     @model_validator(mode="after")
     def _waves_cover_targets(self) -> Spec:
@@ -191,8 +288,8 @@ class Spec(_Strict):
 
     @field_validator("to_image")
     @classmethod
-    def _to_image_pinned(cls, value: ImageRef) -> ImageRef:
-        if value.version is None:
+    def _to_image_pinned(cls, value: ImageRef | None) -> ImageRef | None:
+        if value is not None and value.version is None:
             raise ValueError("to_image.version must name the golden version")
         return value
 
@@ -248,4 +345,5 @@ def load_plan(path: str | Path) -> PatchPlan:
     return parse_plan(read_contract(path, PlanError), str(path))
 
 
-__all__ = ["PLATFORMS", "PatchPlan", "PlanError", "load_plan", "parse_plan"]
+__all__ = ["COMPLIANCE_TYPES", "PLATFORMS", "ComplianceChange", "PatchPlan", "PlanError", "TagChange",
+           "TerraformDelivery", "load_plan", "parse_plan"]

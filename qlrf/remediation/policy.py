@@ -89,6 +89,36 @@ class JournalPolicy(_Strict):
 
     on_crash: Literal["rollback", "resume"] = "rollback"
     stale_after_seconds: int = Field(default=900, ge=1)
+class TagDefault(_Strict):
+    """A configured tag value for a scope: used only for a VM whose value the tag mapping cannot derive."""
+
+    match: dict[Literal["platform", "account", "region", "site", "environment"], str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(min_length=1)
+
+
+class CompliancePolicy(_Strict):
+    """Compliance remediation (issue 12 item 6): which controls plan apply_tags / detach_public_ip, and the
+    tag values per scope. Tag keys: ``owner``, ``site``, ``environment`` (the canonical keys written)."""
+
+    tag_control: str = "RF-TAG-001"
+    public_ip_control: str = "RF-NET-001"
+    tag_defaults: list[TagDefault] = Field(default_factory=list)
+
+
+class TerraformPolicy(_Strict):
+    """Terraform/OpenTofu-managed estates (issue 12 item 4), see :mod:`qlrf.remediation.terraform`."""
+
+    estates: list[dict[str, Any]] = Field(default_factory=list)
+
+    def parsed(self) -> list[Any]:
+        from qlrf.remediation.terraform import TerraformEstate
+
+        return [TerraformEstate.model_validate(e) for e in self.estates]
+
+    @model_validator(mode="after")
+    def _valid_estates(self) -> TerraformPolicy:
+        self.parsed()  # a bad estate is refused on load, naming its field
+        return self
 
 
 class RemediationPolicy(_Strict):
@@ -97,6 +127,8 @@ class RemediationPolicy(_Strict):
     queue: QueuePolicy
     journal: JournalPolicy = Field(default_factory=JournalPolicy)
     environments: dict[Literal["dev", "staging", "prod"], EnvironmentPolicy]
+    compliance: CompliancePolicy = CompliancePolicy()
+    terraform: TerraformPolicy = TerraformPolicy()
 
     @model_validator(mode="before")
     @classmethod

@@ -85,10 +85,19 @@ def pending_plans(store: TaskStore, environment: str | None = None) -> list[Task
     return [t for t in store.list(states="pending_approval", environment=environment) if is_plan(t)]
 
 
+def plan_type_of(task: Task) -> str:
+    """reimage | apply_tags | detach_public_ip ('reimage' for an unreadable plan)."""
+    try:
+        return task.plan().spec.plan_type
+    except Exception:  # noqa: BLE001 - an unreadable plan is treated as the default kind
+        return "reimage"
+
+
 def open_in_scope(store: TaskStore, plan: PatchPlan) -> list[Task]:
-    """The pending plan tasks of `plan`'s scope, oldest first."""
-    scope = scope_of(plan)
-    return [t for t in pending_plans(store, plan.metadata.environment) if scope_of(t) == scope]
+    """The pending plan tasks of `plan`'s scope and plan type, oldest first (a tag fix never supersedes
+    a re-imaging plan of the same site x environment x platform, nor the other way round)."""
+    scope, kind = scope_of(plan), plan.spec.plan_type
+    return [t for t in pending_plans(store, plan.metadata.environment) if scope_of(t) == scope and plan_type_of(t) == kind]
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ from qlrf.remediation.queue import (
     scope_of,
 )
 from qlrf.remediation.recovery import Crash, crashed_attempt, journal_for, recover
+from qlrf.remediation.terraform import inventory_tags, route_plans
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
 
@@ -264,6 +265,8 @@ def _prepare(
         scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=outcome.skipped,
         risk_scores=risk_scores_for(wh, day, platform, finding.asset_ids),
     )
+    plans = route_plans(plans, policy.terraform.parsed(), inventory_tags(wh, day, platform, finding.asset_ids),
+                        notes=outcome.skipped)  # Terraform-managed targets: the plan patches the code instead
     fleet = environment_fleet_size(wh, day, environment) or max(1, len(finding.asset_ids))
     return _Prepared(outcome, rank_plans(plans), environment, fleet)
 
@@ -486,7 +489,16 @@ def _task_by_hash(store: TaskStore, plan_hash: str) -> Task:
 
 def _driver(task: Task, driver_for: Callable[[str], Driver]) -> Driver:
     try:
-        return driver_for(task.platform)
+        driver = driver_for(task.platform)
+        plan = task.plan()
+        if plan.spec.terraform is not None:
+            raise ValueError("Terraform-managed: changed through the Terraform code only (`qlrf plan terraform`); "
+                             "apply the approved, checked plan file with terraform")
+        if plan.spec.compliance is not None:  # apply_tags / detach_public_ip: the platform's compliance driver
+            from qlrf.remediation.drivers.aws_compliance import compliance_driver
+
+            return compliance_driver(plan, driver)
+        return driver
     except Exception as exc:
         # Nothing started: the task stays approved, so re-executing after the fix resumes it.
         raise ExecutionRefused(f"{task.id}: no execution driver for {task.platform}: {type(exc).__name__}: {exc}") from exc

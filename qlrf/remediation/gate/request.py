@@ -38,7 +38,7 @@ def from_families(plan: PatchPlan) -> dict[str, Any]:
     """``to_family`` and ``from_families`` (distinct, None first) of every target and from-image:
     what policy/image_family.rego checks so that no plan changes what a VM is."""
     found = {*plan.spec.targets.from_families(), *(image.family for image in plan.spec.from_images)}
-    return {"to_family": plan.spec.to_image.family,
+    return {"to_family": plan.spec.to_image.family if plan.spec.to_image else None,
             "from_families": sorted(found, key=lambda f: (f is not None, f or ""))}
 
 
@@ -87,6 +87,9 @@ def gate_request(
         "platform": meta.platform,
     }
     request.update(from_families(plan))
+    request["plan_type"] = plan.spec.plan_type  # reimage | apply_tags | detach_public_ip (policy/compliance.rego)
+    if plan.spec.terraform is not None:
+        request["delivery"] = "terraform"  # changed through the Terraform code only (policy/delivery.rego)
     if action != "plan":
         request.update(wave=wave, canary=plan.spec.waves[wave].canary)
     if action == "execute_wave":
