@@ -119,7 +119,8 @@ class JournaledDriver:
     def prepare(self, plan: PatchPlan) -> dict[str, Any] | None:
         if self.restored:
             return {"restored_from_journal": True}
-        return self._step("prepare", {"plan_id": plan.metadata.id, "to_image": plan.spec.to_image.image_ref}, None,
+        return self._step("prepare", {"plan_id": plan.metadata.id, "plan_type": plan.spec.plan_type,
+                                       "to_image": plan.spec.to_image.image_ref if plan.spec.to_image else None}, None,
                           lambda: self.inner.prepare(plan))
 
     def run_wave(self, plan: PatchPlan, index: int) -> dict[str, Any]:
