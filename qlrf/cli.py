@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
+from qlrf.cli_events import register as register_events
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
@@ -541,10 +542,10 @@ def _execute_task(args: argparse.Namespace) -> int:
 
 
 def _task_store():
-    from qlrf.remediation.approvals import TaskStore
+    from qlrf.events.wiring import evented_store
     from qlrf.remediation.audit import AuditLog
 
-    return TaskStore(audit=AuditLog())
+    return evented_store(audit=AuditLog())
 
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
@@ -873,6 +874,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_ai_eval)
 
     add_remediation_commands(sub, day)
+    register_events(sub)
     return parser
 
 

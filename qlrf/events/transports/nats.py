@@ -52,9 +52,14 @@ class NatsTransport:
     async def _connect(self):
         import nats
 
+        async def _quiet(_exc: Exception) -> None:  # nats-py logs a traceback per failed attempt otherwise
+            return None
+
         try:
-            return await nats.connect(self.url, connect_timeout=self.connect_timeout, allow_reconnect=False,
-                                      max_reconnect_attempts=0)
+            # max_reconnect_attempts=0 means "forever" in nats-py: 1 (and no reconnect) fails fast.
+            return await asyncio.wait_for(nats.connect(
+                self.url, connect_timeout=self.connect_timeout, allow_reconnect=False, max_reconnect_attempts=1,
+                error_cb=_quiet), self.connect_timeout * 2)
         except Exception as exc:  # noqa: BLE001 - nats raises several kinds (NoServers, OSError, timeouts)
             raise TransportUnavailable(f"NATS at {self.url} unreachable: {type(exc).__name__}: {exc}") from None
 
