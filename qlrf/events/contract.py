@@ -147,7 +147,7 @@ def build(short: str, *, key: str, source: str, subject: str, data: dict, time: 
     return Event(event_id(short, key), full_type(short), src, subject, when, data)
 
 
-def parse(body: bytes | str, where: str = "event") -> Event:
+def parse(body: bytes | str, where: str = "event", allowed: tuple[str, ...] | None = None) -> Event:
     """Read a structured CloudEvent from outside: not CloudEvents, unknown type or bad data -> EventContractError."""
     from cloudevents.core.formats.json import JSONFormat
 
@@ -164,6 +164,8 @@ def parse(body: bytes | str, where: str = "event") -> Event:
     full = ce.get_type()
     if not full.startswith(NAMESPACE) or short_type(full) not in ALL_TYPES:
         raise EventContractError(f"{where} id={ce.get_id()!r}: unknown event type {full!r}")
+    if allowed is not None and short_type(full) not in allowed:
+        raise EventContractError(f"{where} id={ce.get_id()!r}: {full} is not accepted here (accepted: {', '.join(allowed)})")
     data = ce.get_data()
     if not isinstance(data, dict):
         raise EventContractError(f"{where} id={ce.get_id()!r}: data must be a JSON object")
