@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 from datetime import UTC, datetime
@@ -38,10 +39,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
         return 1 if result.errors else 0
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         relay.run(interval=args.interval, stop=lambda: bool(stopping))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dagster import DefaultSensorStatus, RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from qlrf.events.inbound import process, record_rejections
 from qlrf.events.outbox import Outbox

@@ -10,7 +10,16 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
-from qlrf.events.contract import ALL_TYPES, INBOUND, OUTBOUND, EventContractError, build, parse, schema, validate_data
+from qlrf.events.contract import (
+    ALL_TYPES,
+    INBOUND,
+    OUTBOUND,
+    EventContractError,
+    build,
+    parse,
+    schema,
+    validate_data,
+)
 from qlrf.events.outbox import Outbox, outbox_table, task_listener
 from qlrf.remediation.approvals import PlanHashMismatch, SelfApprovalRefused, TaskStore
 from qlrf.remediation.audit import AuditLog
@@ -143,3 +152,19 @@ def test_builder_refuses_secrets_and_vm_lists():
               data={"key": "k", "kind": "x", "severity": "info", "title": "t", "token": "hunter2"})
     with pytest.raises(EventContractError, match="fails its schema at vms"):
         validate_data("inventory.discovered", {"date": "2026-11-27", "platform": "aws", "vms": ["i-1", "i-2"]})
+
+
+def test_warehouse_derived_events_match_their_schemas(url):
+    from qlrf.events.emit import compliance_breached, drift_detected
+    from qlrf.remediation.findings import Finding
+
+    finding = Finding("drift_threshold", "2026-11-27", "aws", "lon1", "prod", 23.5, 10.0, 40, 0,
+                      tuple(f"i-{n}" for n in range(40)))
+    rows = [{"site": "lon1", "environment": "prod", "compliance_score": 71.5, "floor": 90.0, "vms": 40,
+             "non_compliant_vms": 12}]
+    outbox = Outbox(url, clock=Clock(T0))
+    events = [*drift_detected([finding], T0), *compliance_breached("2026-11-27", "aws", rows, T0)]
+    assert outbox.write(events) == 2 and outbox.write(drift_detected([finding], T0)) == 0  # re-read: nothing new
+    bodies = [_check_against_schema(r) for r in outbox.pending()]
+    assert [b["subject"] for b in bodies] == ["site/lon1/prod/aws", "site/lon1/prod/aws"]
+    assert "i-0" not in json.dumps(bodies)  # ids and figures, never the VM list

@@ -14,7 +14,7 @@ from qlrf.remediation.audit import AuditLog
 from resources.events import EventsResource
 from resources.remediation import RemediationResource
 from sensors.events import build_event_inbound_sensor
-from tests.events.conftest import nats_stream  # noqa: F401 - the shared fixture
+from tests.events.conftest import nats_stream  # noqa: F401, F811 - the shared fixture
 from tests.remediation.support import PENDING, make_plan
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -27,7 +27,7 @@ def _ce(etype: str, eid: str, data, source: str = BOT) -> bytes:
                        "subject": "x", "datacontenttype": "application/json", "data": data}).encode()
 
 
-def test_inbound_events_map_to_work_and_refusals_change_nothing(db_url, nats_stream):
+def test_inbound_events_map_to_work_and_refusals_change_nothing(db_url, nats_stream):  # noqa: F811
     store = evented_store(db_url, audit=AuditLog(db_url))
     task = store.propose(make_plan("p1"), "sensor:drift", PENDING)
     other = store.propose(make_plan("p2"), "chatops:ops-team", PENDING)  # requested by the bot's own identity

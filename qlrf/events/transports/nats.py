@@ -12,11 +12,11 @@ closes; connection failures raise :class:`TransportUnavailable` with the acks ga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qlrf.events.contract import CONTENT_TYPE, Event
-
 
 
 class TransportUnavailable(ConnectionError):
@@ -110,19 +110,15 @@ class NatsTransport:
                                  headers={"Nats-Msg-Id": ev.id, "Content-Type": CONTENT_TYPE})
             await nc.flush(timeout=self.ack_timeout)
             if rows:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), self.ack_timeout)
-                except TimeoutError:
-                    pass
             await sub.unsubscribe()
         except Exception as exc:  # noqa: BLE001 - connection lost mid-batch
             raise TransportUnavailable(f"NATS at {self.url}: {type(exc).__name__}: {exc}",
                                        _prefix(rows, acks)) from None
         finally:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection
                 await nc.close()
-            except Exception:  # noqa: BLE001, S110 - closing a dead connection
-                pass
         acked = _prefix(rows, acks)
         if len(acked) < len(rows):
             first = len(acked)
