@@ -59,7 +59,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     from qlrf.events.contract import schema, short_type
 
-    transport = _settings().outbound()
+    settings = _settings()
+    if settings.transport != "nats":
+        raise ValueError("qlrf events tail reads JetStream only (QLRF_EVENTS_TRANSPORT=kafka: use a Kafka consumer)")
+    transport = settings.outbound()
     if args.type:
         schema(short_type(args.type))  # an unknown type fails here, naming the known ones
     subject = f"{transport.prefix}.{short_type(args.type)}" if args.type else None

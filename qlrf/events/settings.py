@@ -8,6 +8,8 @@ QLRF_EVENTS_STREAM             outbound stream (``RF_EVENTS``), captures ``<pref
 QLRF_EVENTS_PREFIX             outbound subject prefix (``rf.events``): ``rf.events.task.approved``
 QLRF_EVENTS_INBOUND_STREAM     inbound stream (``RF_INBOUND``)
 QLRF_EVENTS_INBOUND_PREFIX     inbound subject prefix (``rf.inbound``)
+QLRF_EVENTS_TRANSPORT          ``nats`` (default) or ``kafka`` for the outbound relay
+QLRF_KAFKA_BOOTSTRAP           Kafka bootstrap servers (``127.0.0.1:9092``); the topic is the prefix
 QLRF_EVENTS_TRUSTED_SOURCES    ``source=identity,...``: CloudEvents sources whose ``task.approve``
                                events approve as that identity (unset: none is trusted)
 =============================  ==============================================================
@@ -18,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from qlrf.envparse import environ, text
+from qlrf.envparse import choice, environ, text
 from qlrf.events.inbound import ENV_TRUSTED, parse_trusted
+from qlrf.events.transports.kafka import KafkaTransport
 from qlrf.events.transports.nats import NatsTransport
 
 
@@ -31,6 +34,8 @@ class EventSettings:
     inbound_stream: str
     inbound_prefix: str
     trusted: dict
+    transport: str = "nats"
+    kafka_bootstrap: str = "127.0.0.1:9092"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EventSettings:
@@ -42,9 +47,14 @@ class EventSettings:
             inbound_stream=text(env, "QLRF_EVENTS_INBOUND_STREAM", "RF_INBOUND"),
             inbound_prefix=text(env, "QLRF_EVENTS_INBOUND_PREFIX", "rf.inbound"),
             trusted=parse_trusted(text(env, ENV_TRUSTED)),
+            transport=choice(env, "QLRF_EVENTS_TRANSPORT", ("nats", "kafka"), "nats"),
+            kafka_bootstrap=text(env, "QLRF_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         )
 
-    def outbound(self) -> NatsTransport:
+    def outbound(self) -> NatsTransport | KafkaTransport:
+        """The relay's transport: JetStream, or Kafka (topic = the prefix) with QLRF_EVENTS_TRANSPORT=kafka."""
+        if self.transport == "kafka":
+            return KafkaTransport(self.kafka_bootstrap, self.prefix)
         return NatsTransport(self.nats_url, self.stream, self.prefix)
 
     def inbound(self) -> NatsTransport:
