@@ -37,12 +37,14 @@ from resources.alerts import AlertsResource
 from resources.azure import AzureResource
 from resources.discovery import DiscoveryResource
 from resources.estate import EstateResource
+from resources.events import EventsResource
 from resources.gcp import GcpResource
 from resources.llm import LlmResource
 from resources.remediation import GateResource, RemediationResource
 from resources.vsphere import VsphereResource
 from resources.warehouse import WarehouseResource
 from sensors import remediation_sensors
+from sensors.events import build_event_inbound_sensor
 from sensors.schedules import daily_platform_schedule, inventory_quality_schedule
 
 # Sensors' default statuses (see sensors/__init__.py). The one
@@ -88,6 +90,7 @@ def resources(env: Mapping[str, str] | None = None) -> dict:
             slack_url=secret("QLRF_ALERT_SLACK_URL", env),
             smtp_password=secret("QLRF_SMTP_PASSWORD", env),
         ),
+        "events": EventsResource(),  # QLRF_NATS_URL, QLRF_EVENTS_* (qlrf/events/settings.py)
     }
 
 
@@ -107,7 +110,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         jobs=[golden_job, platform_job, fleet_job, quality_job, remediation_planning_job, remediation_execution_job,
               dr_drill_job],
         schedules=[daily_platform_schedule, inventory_quality_schedule],
-        sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor],
+        sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor, build_event_inbound_sensor()],
         resources=resources(env),
         executor=executor_for(executor_setting(env)),
     )

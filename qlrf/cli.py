@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
+from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
@@ -554,10 +555,10 @@ def _execute_task(args: argparse.Namespace) -> int:
 
 
 def _task_store():
-    from qlrf.remediation.approvals import TaskStore
+    from qlrf.events.wiring import evented_store
     from qlrf.remediation.audit import AuditLog
 
-    return TaskStore(audit=AuditLog())
+    return evented_store(audit=AuditLog())
 
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
@@ -898,6 +899,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     cli_dr_sim.add_history(dr)
     cli_journal.register(sub)
     cli_tfcomp.register(sub)
+    register_events(sub)
     return parser
 
 

@@ -49,8 +49,10 @@ class RemediationResource(ConfigurableResource):
         return AuditLog(self.database_url)
 
     def store(self) -> TaskStore:
-        """A TaskStore whose state changes are audited in the same transaction (same database)."""
-        return TaskStore(self.database_url, audit=self.audit(), approval_ttl=timedelta(hours=self.approval_ttl_hours))
+        """A TaskStore whose state changes are audited, and their events written to the outbox, in the same transaction."""
+        from qlrf.events.wiring import evented_store
+
+        return evented_store(self.database_url, audit=self.audit(), approval_ttl=timedelta(hours=self.approval_ttl_hours))
 
     def policy(self) -> RemediationPolicy:
         return RemediationPolicy.load(self.policy_path)

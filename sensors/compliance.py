@@ -7,6 +7,7 @@ and keeps a storage-id cursor over ``compliance_scores`` materialisations like t
 """
 
 import hashlib
+from datetime import UTC, datetime
 
 from dagster import (
     AssetKey,
@@ -21,6 +22,8 @@ from dagster import (
 
 from assets.partitions import daily_platform
 from qlrf.alerts.model import Alert
+from qlrf.events.emit import compliance_breached
+from qlrf.events.outbox import Outbox
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
@@ -61,8 +64,8 @@ def breach_alert(partition: str, found: list[dict]) -> Alert:
 
 
 def evaluate_compliance(instance: DagsterInstance, wh: Warehouse, policy: RemediationPolicy, cursor: str | None,
-                        limit: int = 200) -> tuple[list[Alert], str | None, list[str]]:
-    """The tick as a plain function: (alerts, new cursor, notes)."""
+                        limit: int = 200, breached: list | None = None) -> tuple[list[Alert], str | None, list[str]]:
+    """The tick as a plain function: (alerts, new cursor, notes); `breached` collects (date, platform, rows)."""
     after = int(cursor) if cursor else None
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=WATCHED, after_storage_id=after), limit=limit, ascending=True
@@ -82,6 +85,8 @@ def evaluate_compliance(instance: DagsterInstance, wh: Warehouse, policy: Remedi
         found = breaches(scores, policy)
         if found:
             alerts.append(breach_alert(partition, found))
+            if breached is not None:
+                breached.append((dims["date"], dims["platform"], found))
     return alerts, cursor, notes
 
 
@@ -96,7 +101,11 @@ def build_compliance_breach_sensor(default_status: DefaultSensorStatus = Default
         context: SensorEvaluationContext, warehouse: WarehouseResource, remediation: RemediationResource, alerts: AlertsResource
     ):
         audit = remediation.audit()
-        found, cursor, notes = evaluate_compliance(context.instance, warehouse.get(), remediation.policy(), context.cursor)
+        breached: list = []
+        found, cursor, notes = evaluate_compliance(context.instance, warehouse.get(), remediation.policy(), context.cursor,
+                                                   breached=breached)
+        outbox, now = Outbox(remediation.database_url), datetime.now(UTC)
+        outbox.write([e for day, platform, rows in breached for e in compliance_breached(day, platform, rows, now)])
         for note in notes:
             context.log.warning(note)
         dispatcher = alerts.dispatcher(audit=audit, log=context.log.error, strict=False)

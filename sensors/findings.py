@@ -28,6 +28,7 @@ storage-id cursor, both public in 1.13.
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -47,6 +48,8 @@ from assets.partitions import daily_platform
 from jobs.remediation import PLANNING_JOB, planning_run_config, remediation_planning_job
 from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
+from qlrf.events.emit import drift_detected
+from qlrf.events.outbox import Outbox
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.warehouse import PartitionMissing, Warehouse
@@ -226,6 +229,8 @@ def build_drift_findings_sensor(
         )
         for note in tick.notes:
             context.log.warning(note)
+        # drift.detected events (stable ids: a re-read partition writes nothing new) for the relay to publish
+        Outbox(remediation.database_url).write(drift_detected((f for _, f in tick.findings), datetime.now(UTC)))
         if tick.requests:
             return SensorResult(run_requests=tick.requests, cursor=tick.cursor)
         reason = f"no finding in {len(tick.partitions)} new partition(s)" if tick.partitions else "no new drift partition"

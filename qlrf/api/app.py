@@ -47,10 +47,11 @@ class StoreOpener:
     def __call__(self) -> TaskStore:
         with self._lock:
             if self._store is None:
+                from qlrf.events.wiring import evented_store
                 from qlrf.remediation.audit import AuditLog
 
                 try:
-                    self._store = TaskStore(audit=AuditLog())
+                    self._store = evented_store(audit=AuditLog())  # decisions emit task.* events (outbox)
                 except Exception as exc:  # the driver's text may name the host; never the URL or password
                     raise StoreUnavailable(f"task database unreachable ({type(exc).__name__}): see GET /readyz") from None
             return self._store

@@ -344,8 +344,12 @@ class TaskStore:
         audit: AuditLog | None = None,
         approval_ttl: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] | None = None,
+        on_change: Iterable[Callable[[Connection, str, str, str, dict], None]] = (),
     ):
         self.engine = engine_for(url)
+        # Called with the write connection of every audited change (kind, actor, subject, data), inside
+        # its transaction: the event outbox (qlrf.events) hooks in here, so a rolled-back change emits nothing.
+        self.on_change = tuple(on_change)
         self.audit = audit
         self.approval_ttl = approval_ttl
         # None (the default): the database clock. A clock here is for tests only: it is the one way
@@ -958,6 +962,8 @@ class _Change:
         return self
 
     def record(self, kind: str, actor: str, subject: str, data: dict) -> None:
+        for hook in self.store.on_change:
+            hook(self.conn, kind, actor, subject, data)
         if self.store.audit is None:
             return
         if self.shared:

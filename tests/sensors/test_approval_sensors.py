@@ -155,6 +155,7 @@ def test_default_statuses_and_the_env_override():
         "run_failure_alert_sensor": DefaultSensorStatus.RUNNING,
         "compliance_breach_sensor": DefaultSensorStatus.RUNNING,  # alerts only
         "automation_condition_sensor": DefaultSensorStatus.RUNNING,  # the assets' AutomationConditions
+        "event_inbound_sensor": DefaultSensorStatus.STOPPED,  # task.approve changes task state
     }
     env = {"QLRF_SENSOR_STATUS": "remediation_approval_sensor=running, drift_findings_sensor=stopped"}
     overridden = {s.name: s.default_status for s in remediation_sensors(sensor_statuses(SENSOR_DEFAULT_STATUS, env))}
