@@ -93,6 +93,14 @@ _VMSS_RE = re.compile(
     r"virtualmachinescalesets/(?P<name>[^/]+)(?P<action>/manualupgrade)?$"
 )
 # what a DR drill creates and removes (PUT / DELETE)
+def _attaches_os_disk(body: Any) -> bool:
+    """A VM ``PUT`` whose OS disk is an existing managed disk (``createOption: Attach``), as a DR drill
+    restores; a VM built from an image goes to tests.fakes.azure_vms."""
+    props = body.get("properties") if isinstance(body, dict) else None
+    os_disk = ((props or {}).get("storageProfile") or {}).get("osDisk") or {}
+    return str(os_disk.get("createOption", "")).lower() == "attach"
+
+
 _DRILL_RE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/microsoft\.compute/"
     r"(?P<type>snapshots|disks|virtualmachines)/(?P<name>[^/]+)$"
@@ -424,10 +432,12 @@ class _Handler(FakeHandler):
         ``Location`` (``Retry-After: 0``); the operation reads ``InProgress`` ``operation_polls``
         times, then ``Succeeded``.
         """
-        if vm_write_route(self, method, path, sub, rec, body):  # standalone VMs: tests.fakes.azure_vms
-            return None
         low = path.lower()
         drill = _DRILL_RE.match(low)
+        if drill and method == "PUT" and _attaches_os_disk(body):  # a DR drill's VM on a restored disk
+            return self._drill_write(method, path, drill, sub, rec, body)
+        if vm_write_route(self, method, path, sub, rec, body):  # standalone VMs: tests.fakes.azure_vms
+            return None
         if drill and method in ("PUT", "DELETE"):
             return self._drill_write(method, path, drill, sub, rec, body)
         m = _VMSS_RE.match(low)

@@ -45,6 +45,8 @@ def instance_write_route(handler: Any, method: str, project: str, parts: list[st
     zone = parts[1]
     scope = f"zones/{zone}"
     if parts[2] == "disks":
+        if method == "POST" and n == 3 and isinstance(body, dict) and body.get("sourceSnapshot"):
+            return False  # a disk restored from a snapshot (a DR drill): tests.fakes.gcp_fake._insert_zonal
         if method == "POST" and n == 3:
             _insert_disk(handler, project, pdata, zone, body, rec)
             return True

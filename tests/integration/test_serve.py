@@ -48,7 +48,7 @@ def test_serve_then_stop_leaves_nothing_running(tmp_path):
     subprocess.run(["bash", "-c", f"{' '.join(serve)} start & wait"], env=env, check=True, timeout=60, cwd=ROOT)
     pids = {p.stem: int(p.read_text()) for p in (tmp_path / "run").glob("*.pid")}
     try:
-        assert set(pids) == {"dagster", "streamlit", "api"}
+        assert set(pids) == {"dagster", "streamlit", "api", "events-relay"}
         assert _wait(f"http://127.0.0.1:{env['QLRF_API_PORT']}/healthz") == '{"status":"ok"}'
         assert _wait(f"http://127.0.0.1:{env['QLRF_DASHBOARD_PORT']}/_stcore/health") == "ok"
         assert "dagster_webserver_version" in _wait(f"http://127.0.0.1:{env['QLRF_DAGSTER_PORT']}/server_info")
