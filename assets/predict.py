@@ -99,7 +99,7 @@ _BY_DATE = [AssetDep(k, partition_mapping=by_date) for k in ("risk_scores", "vm_
                   description="Per site across platforms: VM-weighted risk, critical/high VMs, top factors."),
         AssetSpec("capacity_plan", deps=[_BY_DATE[2]], group_name=GROUP, kinds={"parquet"}, automation_condition=_DAILY,
                   description="vCPU and memory per site x region x platform, weekly growth and a forecast."),
-        AssetSpec("capacity_recommendations", deps=["capacity_plan"], group_name=GROUP, kinds={"parquet"},
+        AssetSpec("capacity_recommendations", deps=["capacity_plan", AssetDep("vm_dr", partition_mapping=by_date)], group_name=GROUP, kinds={"parquet"},
                   automation_condition=_DAILY,
                   description="Where a site will exceed its configured capacity (policy/capacity.yaml), and when."),
         AssetSpec("reclaim_candidates", deps=[_BY_DATE[2]], group_name=GROUP, kinds={"parquet"}, automation_condition=_DAILY,

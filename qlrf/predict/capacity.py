@@ -62,13 +62,41 @@ def load_capacity(path: Path | str | None = None) -> CapacityPolicy:
     return policy
 
 
-def failover_needs(wh: Warehouse, day: date) -> pa.Table | None:
-    """HOOK (drsim): what a failover of each site needs at its target, from qlrf.dr.simulation.
+def failover_needs(wh: Warehouse, day: date) -> list[dict] | None:
+    """What losing each site needs at its DR target, from the failover simulation (qlrf.dr.simulation:
+    one "lose site S" per site the DR target map names), so capacity and DR answer with the same
+    figures. None when the day's vm_dr is not there yet (the recommendations then say so).
 
-    TODO(drsim): once qlrf/dr/simulation.py writes its per-site failover demand (vCPU, memory at the
-    target site), return it here; capacity_recommendations then adds one 'dr_failover' row per target.
-    Until then there is nothing to add and the recommendations say so."""
-    return None
+    The one place predict reads dr/: the simulation owns the target map and the per-VM sizes at the
+    target; repeating that arithmetic here would let the two disagree."""
+    from qlrf.dr.simulation import SimulationError, simulate
+    from qlrf.dr.targets import configured_targets
+    from qlrf.inventory.instance_types import default_instance_types
+
+    targets, types = configured_targets(), default_instance_types()
+    rows: list[dict] = []
+    try:
+        for site in sorted(targets.sites):
+            sim = simulate(wh, targets.scenario("site", site), targets, types, day)
+            rows.extend({"lost_site": site, **c} for c in sim.capacity if c["running_vms"])
+    except (SimulationError, FileNotFoundError):
+        return None
+    return rows
+
+
+def _failover_rows(failover: list[dict]) -> list[dict]:
+    """One recommendation per (lost site, DR target): vCPU and memory the failover needs there."""
+    out = []
+    for f in failover:
+        for resource in ("vcpu", "memory_gib"):
+            needed, available = f[f"{resource}_needed"], f[f"{resource}_available"]
+            out.append({"kind": "dr_failover", "site": f["lost_site"], "platform": "all", "resource": resource,
+                        "used": round(float(needed), 1), "capacity": float(available), "growth_per_week": None,
+                        "forecast": None, "exceeds_on": None,
+                        "state": "fits at the target" if needed <= available else "does not fit at the target",
+                        "note": f"failover of {f['lost_site']} to {f['target']} ({f['running_vms']} running VMs)"
+                                + (f"; {f['note']}" if f.get("note") else "")})
+    return out
 
 
 def _files(wh: Warehouse, day: date, days: int) -> list[tuple[date, str, str | pa.Table]]:
@@ -161,7 +189,7 @@ def reclaim_candidates(con: duckdb.DuckDBPyConnection, day: date, policy: Capaci
     return sql.table(con, RECLAIM_QUERY, {"day": day, "after": policy.reclaim_after_days})
 
 
-def recommendations(plan: pa.Table, policy: CapacityPolicy, day: date, failover: pa.Table | None = None) -> list[dict]:
+def recommendations(plan: pa.Table, policy: CapacityPolicy, day: date, failover: list[dict] | None = None) -> list[dict]:
     """One row per configured limit: usage, forecast, capacity and when it is (or will be) exceeded."""
     rows = plan.to_pylist()
     out = []
@@ -187,6 +215,8 @@ def recommendations(plan: pa.Table, policy: CapacityPolicy, day: date, failover:
     if failover is None:
         out.append({"kind": "dr_failover", "site": "all", "platform": "all", "resource": "vcpu,memory_gib", "used": None,
                     "capacity": None, "growth_per_week": None, "forecast": None, "exceeds_on": None,
-                    "state": "pending", "note": "failover needs per target come from qlrf.dr.simulation (drsim) "
-                                                "when it lands: capacity.failover_needs() is the hook"})
+                    "state": "unknown", "note": "no DR readiness (vm_dr) for the day yet: the failover simulation "
+                                                "(qlrf dr simulate) has nothing to read"})
+    else:
+        out.extend(_failover_rows(failover))
     return out

@@ -44,7 +44,7 @@ def predict_text(wh: Warehouse, day: date | str, top: int = 5) -> str | None:
                          f"{r['forecast_30d']:>5.1f} in 30 d (80% {r['lower_30d']}-{r['upper_30d']}), crosses "
                          f"{r['threshold']:g} on {r['crosses_threshold_on']}")
     if "capacity_recommendations" in present:
-        recs = [r for r in wh.read("capacity_recommendations", day).to_pylist() if r["state"] not in ("within capacity",)]
+        recs = [r for r in wh.read("capacity_recommendations", day).to_pylist() if r["state"] not in ("within capacity", "fits at the target")]
         lines.append(f"  Capacity: {sum(1 for r in recs if r['kind'] == 'site_capacity')} limit(s) exceeded or "
                      "expected to be (policy/capacity.yaml):")
         for r in recs[:top * 2]:

@@ -43,7 +43,9 @@ def test_every_predict_asset_lands_with_passing_checks(day):
     forecasts = wh.read("drift_forecast", DAY).to_pylist()
     assert forecasts and all(r["method"].startswith("carry forward") for r in forecasts)  # one day of history
     text = predict_text(wh, DAY)
-    assert "Riskiest sites" in text and "Cost ESTIMATE" in text and "dr_failover: pending" in text
+    assert "Riskiest sites" in text and "Cost ESTIMATE" in text and "dr_failover: pending" not in text
+    failover = [r for r in wh.read("capacity_recommendations", DAY).to_pylist() if r["kind"] == "dr_failover"]
+    assert failover and all(r["state"] in ("fits at the target", "does not fit at the target") for r in failover)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from qlrf import sql
@@ -49,7 +50,19 @@ def test_plan_counts_sizes_growth_and_names_unknown_types(history):
     vcpu = next(r for r in recs if r["resource"] == "vcpu")
     assert vcpu["state"] == "will exceed within 28 days" and vcpu["exceeds_on"] == DAY + timedelta(days=7)
     assert vcpu["note"] == "1 VM(s) of unknown size not counted"
-    assert any(r["kind"] == "dr_failover" and r["state"] == "pending" for r in recs)
+    assert any(r["kind"] == "dr_failover" and r["state"] == "unknown" for r in recs)  # no vm_dr: nothing to simulate
+
+
+def test_failover_needs_become_one_row_per_lost_site_target_and_resource():
+    policy = capacity.CapacityPolicy(version=1)
+    plan = pa.table({"site": pa.array([], pa.string()), "platform": pa.array([], pa.string())})
+    needs = [{"lost_site": "syd1", "target": "sin1-dr", "running_vms": 10, "vcpu_needed": 40, "vcpu_available": 30,
+              "memory_gib_needed": 80.0, "memory_gib_available": 200.0, "note": None}]
+    recs = [r for r in capacity.recommendations(plan, policy, DAY, needs) if r["kind"] == "dr_failover"]
+    assert [(r["site"], r["resource"], r["used"], r["capacity"], r["state"]) for r in recs] == [
+        ("syd1", "vcpu", 40.0, 30.0, "does not fit at the target"),
+        ("syd1", "memory_gib", 80.0, 200.0, "fits at the target")]
+    assert all("sin1-dr" in r["note"] for r in recs)
 
 
 def test_reclaim_needs_the_vm_stopped_for_the_whole_window(history):
