@@ -52,7 +52,8 @@ def predict_text(wh: Warehouse, day: date | str, top: int = 5) -> str | None:
                 lines.append(f"    {r['site']:<11} {r['platform']:<8} {r['resource']:<10} {r['used']:>9,.0f} of "
                              f"{r['capacity']:>9,.0f}: {r['state']}" + (f" (on {r['exceeds_on']})" if r["exceeds_on"] else ""))
             else:
-                lines.append(f"    {r['kind']}: {r['state']} ({r['note']})")
+                what = f" {r['resource']} {r['used']:,.0f} of {r['capacity']:,.0f}" if r["used"] is not None else ""
+                lines.append(f"    {r['kind']}:{what} {r['state']} ({r['note']})")
     if "reclaim_candidates" in present:
         lines.append(f"  Reclaim: {wh.num_rows('reclaim_candidates', day)} VM(s) stopped for at least the configured days")
     if "cost_summary" in present:
