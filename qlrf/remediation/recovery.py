@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlrf.remediation.approvals import Task, TaskStore
 from qlrf.remediation.executor import AuditSink, ExecutionResult, GateLike, _decision_record, execute_plan
@@ -35,6 +35,9 @@ from qlrf.remediation.journal import DONE, FAILED, Entry, ExecutionJournal
 from qlrf.remediation.journaled import Checkpointing, JournaledDriver
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import JournalPolicy, RemediationPolicy
+
+if TYPE_CHECKING:
+    from qlrf.remediation.canary.analyst import Analyst
 
 Log = Callable[[str], None]
 POLICY_ACTOR = "policy:gate"
@@ -106,11 +109,14 @@ def recover(
     log: Log,
     now: datetime | None = None,
     mode: str | None = None,
+    analyst: Analyst | None = None,
 ) -> Recovered | None:
     """Take the abandoned attempt over and roll back or resume (see the module docstring).
 
     ``mode``: force ``rollback`` (a killed canary-only run is always rolled back); default the
-    policy's ``on_crash``. None when another recoverer took the attempt first.
+    policy's ``on_crash``. ``analyst``: the canary analysis a resumed run applies after each wave, as
+    the original run would have (a resume must not skip the analysis). None when another recoverer
+    took the attempt first.
     """
     plan = task.plan()
     if not journal.take_over(crash.entry, crash.why):
@@ -144,7 +150,7 @@ def recover(
             audit.append("execution_resumed", actor, task.id, {**base, "first_wave": first, "attempt": attempt.id})
             result = execute_plan(plan, driver=wrapped, gate=gate, audit=audit, approval=approval,
                                   requested_by=task.requested_by, fleet_size=fleet_size, log=log, now=now,
-                                  subject=task.id, first_wave=first)
+                                  subject=task.id, first_wave=first, analyst=analyst)
         else:
             result = rollback_from_journal(plan, wrapped, started, gate=gate, audit=audit, task=task, approval=approval,
                                            fleet_size=fleet_size, why=f"last run abandoned ({crash.why})",

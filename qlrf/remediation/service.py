@@ -531,7 +531,8 @@ def run_approved(
         crash = crashed_attempt(journal, task, crash_policy)
         if crash is not None:
             return _recover_running(store, task, crash, journal=journal, driver_for=driver_for, gate=gate, audit=audit,
-                                    actor=actor, log=log, now=now, crash_policy=crash_policy)
+                                    actor=actor, log=log, now=now, crash_policy=crash_policy,
+                                    analyst=analyst if analyst is not None else EnvAnalyst())
     if task.state != "approved":
         if task.state in DONE_STATES:
             return ExecutionOutcome(task.id, task.state, skipped=True,
@@ -680,15 +681,17 @@ def dry_run_task(
 
 def _recover_running(store: TaskStore, task: Task, crash: Crash, *, journal: ExecutionJournal,
                      driver_for: Callable[[str], Driver], gate: GateLike, audit: AuditSink, actor: str, log: Log,
-                     now: datetime | None, crash_policy: JournalPolicy | None) -> ExecutionOutcome:
-    """A task a killed run left ``running``: roll back or resume it from the journal, then finish it."""
+                     now: datetime | None, crash_policy: JournalPolicy | None,
+                     analyst: Analyst | None = None) -> ExecutionOutcome:
+    """A task a killed run left ``running``: roll back or resume it from the journal, then finish it
+    (a resume runs the same canary analysis after each wave as the original run)."""
     unproven = store.approval_problem(task)
     if unproven:
         raise ExecutionRefused(f"refusing to recover: {unproven}")
     plan = task.plan()
     done = recover(store, task, crash, journal=journal, driver=_driver(task, driver_for), gate=gate, audit=audit,
                    actor=actor, approval=approval_of(task), fleet_size=fleet_size_of(task, plan), policy=crash_policy,
-                   canary_passed=canary_passed(task), log=log, now=now)
+                   canary_passed=canary_passed(task), log=log, now=now, analyst=analyst)
     if done is None:
         return ExecutionOutcome(task.id, store.get(task.id).state, skipped=True,
                                 note=f"{task.id}: another run is recovering it from the journal")

@@ -74,3 +74,50 @@ def test_an_interrupted_run_is_rolled_back_by_the_next_execution(tmp_path, monke
 
         again = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config), **kwargs)
         assert again.skipped and "already rolled_back" in again.note
+
+
+class RecordingAnalyst:
+    """A canary analyst that passes every wave and remembers which waves it judged."""
+
+    def __init__(self):
+        self.waves: list[int] = []
+
+    def __call__(self, plan, index, driver):
+        from qlrf.remediation.canary.analyst import CanaryAnalysis
+
+        self.waves.append(index)
+        return CanaryAnalysis("pass", f"wave {index} healthy")
+
+
+def test_a_resumed_run_applies_the_canary_analysis_to_every_wave_it_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    SignalBeforeTerminate.fired = False
+    with start_moto_thread(default_amis=False) as url:
+        use_loopback(monkeypatch, url, str(tmp_path / "aws"))
+        session = boto3.Session()
+        estate = seed_asg(session, url, name="resume", standalone=1)
+        url_db = f"sqlite:///{tmp_path / 'tasks.db'}"
+        store = TaskStore(url_db, audit=AuditLog(url_db))
+        task = store.propose(asg_plan(estate), "sensor:drift_findings_sensor",
+                             {**PENDING, "input": {**PENDING["input"], "fleet_size": 200}})
+        store.approve(task.id, task.plan_hash, "alice@example.com", "CAB-12")
+        config = AwsDriverConfig(endpoint_url=url, poll_interval=0.05, replace_timeout=20, max_attempts=2)
+        kwargs = {"gate": Gate.embedded(), "audit": store.audit, "actor": "cli:bob", "now": NOW,
+                  "crash_policy": JournalPolicy(on_crash="resume")}
+        first = RecordingAnalyst()
+        with pytest.raises(KeyboardInterrupt):
+            service.run_approved(store, task.plan_hash, driver_for=lambda _p: SignalBeforeTerminate(config),
+                                 analyst=first, **kwargs)
+
+        resumed = RecordingAnalyst()
+        outcome = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config),
+                                       analyst=resumed, **kwargs)
+        recovery = store.audit.records(subject=task.id, kind="execution_recovery")[-1].data
+        assert recovery["decision"] == "resume", recovery
+        start = store.audit.records(subject=task.id, kind="execution_resumed")[-1].data["first_wave"]
+        plan = task.plan()
+        assert outcome.state == "succeeded", outcome.reason
+        assert resumed.waves == list(range(start, len(plan.spec.waves))), (start, resumed.waves)
+        judged = [r.data["wave"] for r in store.audit.records(subject=task.id, kind="canary_analysis")]
+        assert judged[-len(resumed.waves):] == resumed.waves
+        assert store.audit.verify().ok
