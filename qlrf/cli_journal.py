@@ -1,4 +1,5 @@
-"""``qlrf plan journal TASK_ID``: a task's execution journal, one line per step (or JSON).
+"""``qlrf plan journal TASK_ID``: a task's execution journal, one line per step (or JSON); and
+``qlrf plan continue|rollback TASK_ID --hash H``: an approver's decision on a paused plan.
 
 Registered onto the ``plan`` command group that :func:`qlrf.cli.add_remediation_commands` builds,
 so cli.py only calls :func:`register` once.
@@ -22,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("task_id", metavar="TASK_ID")
     show.add_argument("--json", action="store_true", help="one JSON object per step")
     show.set_defaults(func=cmd_plan_journal)
+    for choice, text in (("continue", "continue a paused plan from the wave where its canary analysis stopped it"),
+                         ("rollback", "roll every wave of a paused plan back (from the journal's driver checkpoint)")):
+        p = _plan_group(sub).add_parser(choice, help=text)
+        p.add_argument("task_id", metavar="TASK_ID")
+        p.add_argument("--hash", required=True, help="the plan hash you reviewed (qlrf approvals show TASK_ID)")
+        p.add_argument("--reason", required=True, help="why: recorded in the audit log")
+        p.add_argument("--as", dest="as_user", help="decide as this user (only in the trusted local mode)")
+        p.set_defaults(func=cmd_plan_paused, choice=choice)
 
 
 def cmd_plan_journal(args: argparse.Namespace) -> int:
@@ -43,4 +52,17 @@ def cmd_plan_journal(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_plan_journal", "register"]
+def cmd_plan_paused(args: argparse.Namespace) -> int:
+    """paused -> approved with the approver's choice; the execution sensor (or `qlrf plan execute`) runs it."""
+    from qlrf.cli import asker_identity
+    from qlrf.remediation.approvals import TaskStore
+
+    store = TaskStore()
+    task = store.decide_paused(args.task_id, args.hash, asker_identity(args.as_user), args.reason, args.choice)
+    then = (f"continues from wave {store.paused_at(task.id)}" if args.choice == "continue"
+            else "rolls back every wave it changed")
+    print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: the next execution {then}")
+    return 0
+
+
+__all__ = ["cmd_plan_journal", "cmd_plan_paused", "register"]

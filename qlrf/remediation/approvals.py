@@ -89,6 +89,7 @@ STATES: tuple[str, ...] = (
     "rejected",
     "expired",
     "running",
+    "paused",
     "succeeded",
     "failed",
     "rolled_back",
@@ -97,7 +98,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "proposed": frozenset({"pending_approval", "approved", "rejected"}),
     "pending_approval": frozenset({"approved", "rejected", "expired"}),
     "approved": frozenset({"running"}),
-    "running": frozenset({"succeeded", "failed", "rolled_back"}),
+    "running": frozenset({"succeeded", "failed", "rolled_back", "paused"}),
+    # paused: an inconclusive canary analysis stopped the plan after a healthy wave; nothing further
+    # changed. An approver (never the requester) continues it or has it rolled back: both go back
+    # through approved, so the execution sensor and the gate handle them like any approved run.
+    "paused": frozenset({"approved"}),
     "rejected": frozenset(),
     "expired": frozenset(),
     "succeeded": frozenset(),
@@ -107,6 +112,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 TERMINAL: frozenset[str] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 FINISH_STATES: frozenset[str] = TRANSITIONS["running"]
 APPROVED_STATES: frozenset[str] = frozenset({"approved", "running"}) | FINISH_STATES  # passed an approval
+PAUSED_CHOICES: tuple[str, ...] = ("continue", "rollback")  # what an approver decides for a paused plan
 AUTO_APPROVER = "policy:auto"
 POLICY_ACTOR = "policy:gate"
 EXPIRY_ACTOR = "system:expiry"
@@ -872,15 +878,56 @@ class TaskStore:
             task = self._load(change.conn, task_id, for_update=True)
             return self._move(change, task, "running", actor=actor, kind="execution_start", reason="execution started", now=now)
 
-    def finish(self, task_id: str, state: str, reason: str, *, actor: str = "executor") -> Task:
-        """running -> succeeded | failed | rolled_back."""
+    def finish(self, task_id: str, state: str, reason: str, *, actor: str = "executor",
+               next_wave: int | None = None) -> Task:
+        """running -> succeeded | failed | rolled_back | paused (``next_wave``: where a continued run starts)."""
         if state not in FINISH_STATES:
             raise TaskStateError(f"task {task_id}: finish state must be one of {sorted(FINISH_STATES)}, got {state!r}")
+        if (state == "paused") != (next_wave is not None):
+            raise TaskStateError(f"task {task_id}: a paused task needs next_wave (and only a paused one)")
         reason = _named(reason, "reason")
         with self._write() as change:
             now = self._now(change.conn)
             task = self._load(change.conn, task_id, for_update=True)
-            return self._move(change, task, state, actor=actor, kind="execution_end", reason=reason, now=now)
+            data = {"next_wave": next_wave} if next_wave is not None else None
+            return self._move(change, task, state, actor=actor, kind="execution_end", reason=reason, now=now, data=data)
+
+    def decide_paused(self, task_id: str, plan_hash: str, approver: str, reason: str, choice: str) -> Task:
+        """paused -> approved, to ``continue`` from the next wave or to ``rollback`` every wave done.
+
+        A decision like an approval: bound to the plan hash, never by the requester, audited as an
+        ``approval`` record whose ``paused_choice`` and ``next_wave`` the execution reads back."""
+        if choice not in PAUSED_CHOICES:
+            raise TaskStateError(f"task {task_id}: choose one of {', '.join(PAUSED_CHOICES)}, not {choice!r}")
+        approver = _identity(approver, "approver")
+        reason = _named(reason, "reason")
+        with self._write() as change:
+            now = self._now(change.conn)
+            task = self._load(change.conn, task_id, for_update=True)
+            if plan_hash != task.plan_hash:
+                raise PlanHashMismatch(f"task {task_id}: the decision is bound to plan hash {task.plan_hash}, got {plan_hash}")
+            if approver == normalise_identity(task.requested_by):
+                raise SelfApprovalRefused(f"task {task_id}: self-approval refused: {approver} requested this plan")
+            if task.state != "paused":
+                raise TaskStateError(f"task {task_id}: is {task.state}, not paused: nothing to continue or roll back")
+            data = {"paused_choice": choice, "next_wave": self.paused_at(task_id)}
+            return self._move(change, task, "approved", actor=approver, kind="approval", reason=reason, now=now,
+                              approver=approver, set_approver=True, data=data)
+
+    def paused_at(self, task_id: str) -> int | None:
+        """The wave a continued run starts from: the ``next_wave`` of the task's last pause, if any."""
+        if self.audit is None:
+            return None
+        ends = [r.data for r in self.audit.records(subject=task_id, kind="execution_end") if r.data.get("to") == "paused"]
+        return ends[-1].get("next_wave") if ends else None
+
+    def paused_choice(self, task: Task) -> tuple[str, int | None] | None:
+        """(choice, next_wave) when `task` is approved by a decision on its pause (its latest approval)."""
+        if self.audit is None or task.state != "approved":
+            return None
+        approvals = [r.data for r in self.audit.records(subject=task.id, kind="approval") if r.data.get("to") == "approved"]
+        last = approvals[-1] if approvals else {}
+        return (last["paused_choice"], last.get("next_wave")) if last.get("from") == "paused" else None
 
 
     # --- evidence ----------------------------------------------------------------------------------

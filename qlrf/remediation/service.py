@@ -51,6 +51,7 @@ import pyarrow as pa
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.remediation.approvals import (
     AUTO_APPROVER,
+    FINISH_STATES,
     NO_EXECUTOR,
     PATCH_PLAN,
     QUEUE_ACTOR,
@@ -65,7 +66,7 @@ from qlrf.remediation.executor import AuditSink, Driver, ExecutionResult, GateLi
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.gate import Decision, gate_request
 from qlrf.remediation.journal import DONE, FAILED, INTERRUPTED, ExecutionJournal
-from qlrf.remediation.journaled import JournaledDriver
+from qlrf.remediation.journaled import Checkpointing, JournaledDriver
 from qlrf.remediation.planner import MIXED_GROUP, build_plans
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import JournalPolicy, QueuePolicy, RemediationPolicy
@@ -79,7 +80,7 @@ from qlrf.remediation.queue import (
     ranked_queue,
     scope_of,
 )
-from qlrf.remediation.recovery import Crash, crashed_attempt, journal_for, recover
+from qlrf.remediation.recovery import Crash, crashed_attempt, journal_for, recover, rollback_from_journal
 from qlrf.remediation.terraform import inventory_tags, route_plans
 from qlrf.scoring.stages import BASELINE_MAX_AGE_DAYS
 from qlrf.warehouse import PartitionMissing, Warehouse
@@ -533,6 +534,10 @@ def run_approved(
             return _recover_running(store, task, crash, journal=journal, driver_for=driver_for, gate=gate, audit=audit,
                                     actor=actor, log=log, now=now, crash_policy=crash_policy,
                                     analyst=analyst if analyst is not None else EnvAnalyst())
+    if task.state == "paused":
+        return ExecutionOutcome(task.id, task.state, skipped=True,
+                                note=f"{task.id} is paused after an inconclusive canary analysis: an approver continues it "
+                                     f"or rolls it back (qlrf plan continue|rollback {task.id} --hash {task.plan_hash})")
     if task.state != "approved":
         if task.state in DONE_STATES:
             return ExecutionOutcome(task.id, task.state, skipped=True,
@@ -543,17 +548,21 @@ def run_approved(
         raise ExecutionRefused(f"refusing to execute: {unproven}")
     plan = task.plan()  # re-validates the stored plan against its hash
     driver = _driver(task, driver_for)
+    paused = store.paused_choice(task)  # an approver's decision on a paused run: continue or roll back
     try:
         task = store.start(task.id, actor=actor)
     except TaskStateError as exc:
         return ExecutionOutcome(task.id, store.get(task.id).state, skipped=True, note=f"{task.id} not started here: {exc}")
+    if paused is not None and paused[0] == "rollback":
+        return _rollback_paused(store, task, plan, driver, journal=journal, gate=gate, audit=audit, actor=actor, now=now)
+    first_wave = paused[1] if paused is not None and paused[1] is not None else (1 if canary_passed(task) else 0)
     attempt = journal.begin(task.id, plan.metadata.id, task.plan_hash, mode="execute", actor=actor)
     try:
         result = execute_plan(
             plan, driver=JournaledDriver(driver, attempt), gate=gate, audit=audit, approval=approval_of(task),
             requested_by=task.requested_by, fleet_size=fleet_size_of(task, plan), log=log, now=now,
             subject=task.id,  # one audit subject per task: proposal, approval and every wave
-            first_wave=1 if canary_passed(task) else 0,  # the canary ran before the approval
+            first_wave=first_wave,  # after a canary that ran before the approval, or where a paused run stopped
             analyst=analyst if analyst is not None else EnvAnalyst(),
         )
     except BaseException as exc:
@@ -567,10 +576,39 @@ def run_approved(
     attempt.finish(DONE, result.summary())
     state = result.state if result.state != "blocked" else "failed"
     reason = result.reason if result.state != "blocked" else f"blocked by the gate: {result.reason}"
-    if result.state == "paused":  # an inconclusive canary analysis; the task store has no paused state
-        state, reason = "failed", f"paused for a human, nothing further changed: {result.reason}"
-    task = store.finish(task.id, state, reason[:2000] or state)
+    next_wave = None
+    if result.state == "paused":  # an inconclusive canary analysis: nothing further changed, a human decides
+        next_wave = max(result.waves_done, default=first_wave - 1) + 1
+        reason = f"paused for a human before wave {next_wave}, nothing further changed: {result.reason}"
+    task = store.finish(task.id, state, reason[:2000] or state, next_wave=next_wave)
     return ExecutionOutcome(task.id, state, reason, plan.metadata.id, result)
+
+
+def _rollback_paused(store: TaskStore, task: Task, plan: PatchPlan, driver: Driver, *, journal: ExecutionJournal,
+                     gate: GateLike, audit: AuditSink, actor: str, now: datetime | None) -> ExecutionOutcome:
+    """An approver chose to roll a paused plan back: restore every wave it changed from the journal's
+    last driver checkpoint (the paused run's process is gone, and its driver's memory with it)."""
+    saved = journal.latest_checkpoint(task.id)
+    if saved is None or not isinstance(driver, Checkpointing):
+        reason = ("cannot roll back the paused plan: no driver checkpoint in the journal; "
+                  "a person must check what the journal shows was sent (qlrf plan journal)")
+        task = store.finish(task.id, "failed", reason)
+        return ExecutionOutcome(task.id, "failed", reason, plan.metadata.id)
+    driver.restore(saved[0])
+    attempt = journal.begin(task.id, plan.metadata.id, task.plan_hash, mode="rollback:paused", actor=actor)
+    waves = sorted(set(journal.waves_started(task.id)) | ({0} if canary_passed(task) else set()))
+    try:
+        result = rollback_from_journal(plan, JournaledDriver(driver, attempt, restored=True), waves, gate=gate,
+                                       audit=audit, task=task, approval=approval_of(task), fleet_size=fleet_size_of(task, plan),
+                                       why="an approver chose to roll back the paused plan",
+                                       canary_passed=canary_passed(task), now=now)
+    except BaseException as exc:
+        attempt.finish(FAILED, {"error": f"{type(exc).__name__}: {exc}"[:500]})
+        _record_crash(store, task, exc, lambda _m: None)
+        raise
+    attempt.finish(DONE, result.summary())
+    task = store.finish(task.id, result.state if result.state in FINISH_STATES else "failed", result.reason[:2000] or "rollback")
+    return ExecutionOutcome(task.id, task.state, result.reason, plan.metadata.id, result)
 
 
 def canary_waiting(task: Task) -> bool:

@@ -121,3 +121,39 @@ def test_a_resumed_run_applies_the_canary_analysis_to_every_wave_it_runs(tmp_pat
         judged = [r.data["wave"] for r in store.audit.records(subject=task.id, kind="canary_analysis")]
         assert judged[-len(resumed.waves):] == resumed.waves
         assert store.audit.verify().ok
+
+
+def test_an_approver_rolls_a_paused_plan_back_from_the_journal(tmp_path, monkeypatch):
+    """A canary analysis that cannot judge pauses the plan after its canary wave; the process is
+    gone, so the rollback an approver chooses restores the driver from the journal's checkpoint."""
+    from qlrf.remediation.canary.analyst import CanaryAnalysis
+
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    with start_moto_thread(default_amis=False) as url:
+        use_loopback(monkeypatch, url, str(tmp_path / "aws"))
+        session = boto3.Session()
+        estate = seed_asg(session, url, name="pause", standalone=1)
+        url_db = f"sqlite:///{tmp_path / 'tasks.db'}"
+        store = TaskStore(url_db, audit=AuditLog(url_db))
+        task = store.propose(asg_plan(estate), "sensor:drift_findings_sensor",
+                             {**PENDING, "input": {**PENDING["input"], "fleet_size": 200}})
+        store.approve(task.id, task.plan_hash, "alice@example.com", "CAB-12")
+        config = AwsDriverConfig(endpoint_url=url, poll_interval=0.05, replace_timeout=20, max_attempts=2)
+        kwargs = {"gate": Gate.embedded(), "audit": store.audit, "now": NOW}
+        unsure = lambda plan, index, driver: CanaryAnalysis("inconclusive", "cpu: missing: no datapoints")  # noqa: E731
+        paused = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config), actor="dagster:run-1",
+                                      analyst=unsure, **kwargs)
+        assert paused.state == "paused" and store.get(task.id).state == "paused"
+        _, mid = asg_images(session, url, estate)
+        assert list(mid.values()).count(estate.golden_ami) == 2  # the canary wave only
+
+        store.decide_paused(task.id, task.plan_hash, "carol@example.com", "no metrics: undo it", "rollback")
+        done = service.run_approved(store, task.plan_hash, driver_for=lambda _p: AwsDriver(config), actor="dagster:run-2",
+                                    analyst=unsure, **kwargs)
+        assert done.state == "rolled_back", done.reason
+        version, images = asg_images(session, url, estate)
+        assert version == "1" and set(images.values()) == {estate.old_ami}
+        assert store.get(task.id).state == "rolled_back"
+        rollback = store.audit.records(subject=task.id, kind="rollback")[-1].data
+        assert rollback["performed"] and rollback["from_journal"] and rollback["waves"] == [0]
+        assert store.audit.verify().ok

@@ -119,7 +119,7 @@ def test_a_source_that_cannot_be_built_is_named(tmp_path, health_server):
 
 
 @pytest.mark.slow
-def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_ends_the_task(tmp_path, health_server):
+def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_waits_for_an_approver(tmp_path, health_server):
     from dashboards.components.cards import canary_note
     from qlrf.remediation.service import run_approved
 
@@ -140,5 +140,31 @@ def test_an_inconclusive_canary_stays_pending_for_a_person_and_a_later_pause_end
                         actor="dagster:run-2", now=NOW, analyst=analyst)
     task = store.get(task.id)
     assert done.result.state == "paused" and driver.waves == [0, 0]  # the canary wave again, nothing after it
-    assert task.state == "failed" and task.reason.startswith("paused for a human, nothing further changed: canary "
-                                                             "analysis inconclusive after wave 0")
+    assert task.state == "paused" and task.reason.startswith("paused for a human before wave 1, nothing further "
+                                                             "changed: canary analysis inconclusive after wave 0")
+    again = run_approved(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
+                         actor="dagster:run-3", now=NOW, analyst=analyst)
+    assert again.skipped and "qlrf plan continue|rollback" in again.note and driver.waves == [0, 0]
+
+    from qlrf.remediation.approvals import PlanHashMismatch, SelfApprovalRefused
+
+    with pytest.raises(SelfApprovalRefused):  # the requester never decides their own plan, paused or not
+        store.decide_paused(task.id, task.plan_hash, task.requested_by.upper(), "mine", "continue")
+    with pytest.raises(PlanHashMismatch):
+        store.decide_paused(task.id, "0" * 64, "bob@example.com", "wrong hash", "continue")
+    assert store.get(task.id).state == "paused"
+    store.decide_paused(task.id, task.plan_hash, "bob@example.com", "metrics checked by hand", "continue")
+
+    def passing(plan, index, drv):
+        from qlrf.remediation.canary.analyst import CanaryAnalysis
+
+        return CanaryAnalysis("pass", "fine")
+
+    resumed = run_approved(store, task.plan_hash, driver_for=lambda _p: driver, gate=gate, audit=store.audit,
+                           actor="dagster:run-4", now=NOW, analyst=passing)
+    waves = len(task.plan().spec.waves)
+    assert resumed.state == "succeeded", resumed.reason
+    assert driver.waves == [0, 0, *range(1, waves)]  # continued at wave 1: the canary wave was not repeated
+    decision = [r.data for r in store.audit.records(subject=task.id, kind="approval")][-1]
+    assert decision["from"] == "paused" and decision["paused_choice"] == "continue" and decision["next_wave"] == 1
+    assert store.audit.verify().ok
