@@ -236,3 +236,47 @@ def test_cli_plans_a_days_compliance_fixes_from_the_warehouse(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "held for a person: i-0000000000000a002: no owner" in out
     assert "detach-public-ip" in out and "queue: 1 pending task(s)" in out
+
+
+@pytest.mark.slow
+def test_moto_a_killed_compliance_run_is_rolled_back_from_the_journal(moto, tmp_path):
+    """Ctrl-C as the second instance is about to be tagged: the next execution restores the
+    compliance driver from the journal's checkpoint and removes exactly the tags the plan added."""
+    from qlrf.remediation.journal import INTERRUPTED
+    from qlrf.remediation.policy import JournalPolicy
+    from qlrf.remediation.recovery import journal_for
+
+    ec2, ids, _ = seed(moto)
+    store, gate = sqlite_task_store(tmp_path, Clock(NOW)), Gate.embedded()
+    [plan] = [p for p in plans_for([vm(iid, failed=["RF-TAG-001"]) for iid in ids]).plans]
+    task = store.propose(plan, "sensor:compliance", plan_decision(gate, plan, requested_by="sensor:compliance", fleet_size=100))
+    store.approve(task.id, task.plan_hash, "alice", "tags for prod")
+    sent: list[str] = []
+
+    class CtrlCOnSecondTag(AwsDriver):
+        def _send(self, service, operation, target, params, perform, dry_result=None):
+            if operation == "CreateTags":
+                sent.append(target)
+                if len(sent) == 2:
+                    raise KeyboardInterrupt("Ctrl-C")
+            return super()._send(service, operation, target, params, perform, dry_result)
+
+    config = AwsDriverConfig(endpoint_url=moto, poll_interval=0.05, replace_timeout=20, max_attempts=2)
+    kwargs = {"gate": gate, "audit": store.audit, "actor": "cli:bob", "now": NOW,
+              "crash_policy": JournalPolicy(on_crash="rollback")}
+    with pytest.raises(KeyboardInterrupt):
+        run_approved(store, task.plan_hash, driver_for=lambda _p: CtrlCOnSecondTag(config), **kwargs)
+    assert store.get(task.id).state == "running" and journal_for(store).unfinished(task.id).status == INTERRUPTED
+
+    def tags(iid: str) -> dict[str, str]:
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+
+    assert tags(sent[0])["owner"] == "team-web"  # the first tag landed before the interrupt
+    outcome = run_approved(store, task.plan_hash, driver_for=driver_for(moto), **kwargs)
+    assert outcome.state == "rolled_back", outcome.reason
+    for iid in ids:
+        assert "owner" not in tags(iid) and tags(iid)["site"] == "lon1"  # added keys gone, a person's tags kept
+    recovery = store.audit.records(subject=task.id, kind="execution_recovery")[-1].data
+    assert recovery["decision"] == "rollback", recovery
+    assert store.audit.verify().ok

@@ -13,6 +13,11 @@ audit as a re-imaging plan:
 - ``health``: every changed target is ``running`` and carries the planned tags / has no public IP.
 - ``rollback``: ``delete_tags`` of exactly the keys the plan added / ``associate_address`` of the
   same allocation to the same network interface.
+- ``checkpoint`` / ``restore``: what prepare read and which targets a wave was about to change, as
+  JSON, so a run killed mid-wave is rolled back or resumed from the execution journal like a
+  re-imaging plan. A target is marked changed *before* its call is sent: the journal's checkpoint
+  before a call then covers it, and undoing a change that never landed is harmless (deleting tags
+  that are absent, re-associating an address that is still associated).
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ class AwsComplianceDriver:
         self.base = base  # an AwsDriver: clients + recorder (dry runs)
         self.state: dict[str, dict[str, Any]] = {}  # asset id -> what prepare read
         self.changed: list[str] = []
+
+    def checkpoint(self) -> dict[str, Any]:
+        base = self.base.checkpoint() if hasattr(self.base, "checkpoint") else None
+        return {"state": self.state, "changed": list(self.changed), "base": base}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.state = {k: dict(v) for k, v in state["state"].items()}
+        self.changed = list(state["changed"])
+        if state.get("base") is not None and hasattr(self.base, "restore"):
+            self.base.restore(state["base"])
 
     def _ec2(self, asset_id: str) -> Any:
         return self.base.client("ec2", self.state[asset_id]["region"])
@@ -83,6 +98,8 @@ class AwsComplianceDriver:
         for asset_id in plan.spec.waves[index].instances:
             st = self.state[asset_id]
             ec2 = self._ec2(asset_id)
+            if asset_id not in self.changed:  # before the call: see the module docstring
+                self.changed.append(asset_id)
             if change.type == "apply_tags":
                 tags = [{"Key": k, "Value": v} for k, v in sorted(wanted[asset_id].items())]
                 self.base._send("ec2", "CreateTags", asset_id, {"Resources": [asset_id], "Tags": tags},
@@ -91,7 +108,6 @@ class AwsComplianceDriver:
                 assoc = st["association_id"]
                 self.base._send("ec2", "DisassociateAddress", asset_id, {"AssociationId": assoc},
                                 lambda ec2=ec2, assoc=assoc: ec2.disassociate_address(AssociationId=assoc))
-            self.changed.append(asset_id)
             done.append(asset_id)
         return {"changed": done}
 
