@@ -53,6 +53,7 @@ def run_dr_drill(context: OpExecutionContext, config: DrillConfig, warehouse: Wa
     from qlrf.dr.drivers import drill_driver_for
     from qlrf.dr.plans import load_drill_plan, parse_drill_plan
     from qlrf.dr.service import DrillRefused, run_drill
+    from qlrf.events.outbox import Outbox
 
     if bool(config.plan_file) == bool(config.plan_yaml):
         raise Failure("give exactly one of plan_file or plan_yaml")
@@ -64,7 +65,8 @@ def run_dr_drill(context: OpExecutionContext, config: DrillConfig, warehouse: Wa
     engine, driver = _dr_gate(gate), drill_driver_for(plan.metadata.platform)
     try:
         result = run_drill(plan, warehouse=warehouse.get(), driver=driver, gate=engine, store=remediation.store(),
-                           audit=remediation.audit(), requested_by=config.requested_by, as_of=as_of, log=context.log.info)
+                           audit=remediation.audit(), requested_by=config.requested_by, as_of=as_of, log=context.log.info,
+                           outbox=Outbox(remediation.database_url))
     except DrillRefused as exc:
         raise Failure(f"drill {plan.metadata.id} not run: {exc}") from exc
     finally:

@@ -153,8 +153,8 @@ def execute_approved_plan(
     engine = gate.get()
     try:
         outcome = run(
-            remediation.store(), config.plan_hash, driver_for=remediation.driver, gate=engine, audit=remediation.audit(),
-            actor=f"dagster:{context.run_id}", log=context.log.info,
+            remediation.store(), config.plan_hash, driver_for=remediation.driver, gate=engine,
+            audit=remediation.execution_audit(), actor=f"dagster:{context.run_id}", log=context.log.info,
         )
     except service.ExecutionRefused as exc:
         raise Failure(str(exc)) from exc
@@ -167,6 +167,9 @@ def execute_approved_plan(
     context.add_output_metadata({"task_id": outcome.task_id, "state": outcome.state, "execution": summary})
     if config.canary_only and outcome.result.state == "paused":
         return {"task_id": outcome.task_id, "state": outcome.state, "canary": "passed"}
+    if outcome.state == "paused":  # an inconclusive canary analysis: waits for an approver, not a failed run
+        context.log.warning(f"{outcome.task_id} ({outcome.plan_id}) paused: {outcome.reason}")
+        return {"task_id": outcome.task_id, "state": outcome.state, "waves": len(outcome.result.waves)}
     if outcome.state != "succeeded":
         raise Failure(f"{outcome.task_id} ({outcome.plan_id}) {outcome.state}: {outcome.reason}", metadata={"execution": summary})
     return {"task_id": outcome.task_id, "state": outcome.state, "waves": len(outcome.result.waves)}

@@ -55,6 +55,7 @@ SENSOR_DEFAULT_STATUS = {
     "approval_expiry_sensor": DefaultSensorStatus.RUNNING,
     "run_failure_alert_sensor": DefaultSensorStatus.RUNNING,
     "compliance_breach_sensor": DefaultSensorStatus.RUNNING,  # alerts only
+    "outbound_events_sensor": DefaultSensorStatus.RUNNING,  # writes events to the outbox only
 }
 
 

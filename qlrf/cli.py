@@ -516,6 +516,7 @@ def cmd_plan_execute(args: argparse.Namespace) -> int:
 
 
 def _execute_task(args: argparse.Namespace) -> int:
+    from qlrf.events.wiring import evented_audit
     from qlrf.remediation import service
     from qlrf.remediation.calls import CallRecorder
     from qlrf.remediation.drivers import driver_for
@@ -538,7 +539,7 @@ def _execute_task(args: argparse.Namespace) -> int:
             return 1 if result.error else 0
         outcome = service.run_approved(
             store, task.plan_hash, driver_for=lambda p: driver_for(p, recorder=CallRecorder(dry_run=False)), gate=gate,
-            audit=store.audit, actor=actor, log=progress, now=datetime.now(UTC))
+            audit=evented_audit(audit=store.audit), actor=actor, log=progress, now=datetime.now(UTC))
     except service.ExecutionRefused as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2

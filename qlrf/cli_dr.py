@@ -90,8 +90,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from qlrf.dr.drivers import drill_driver_for
     from qlrf.dr.plans import STEP_NAMES, load_drill_plan
     from qlrf.dr.service import DrillRefused, dry_run, run_drill
+    from qlrf.events.outbox import Outbox
+    from qlrf.events.wiring import evented_store
     from qlrf.progress import Progress
-    from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
     from qlrf.warehouse import Warehouse
 
@@ -125,8 +126,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
                 print(f"{datetime.now(UTC):%H:%M:%S} {message}", file=sys.stderr, flush=True)
 
             try:
-                result = run_drill(plan, warehouse=wh, driver=driver, gate=gate, store=TaskStore(audit=audit), audit=audit,
-                                   requested_by=_actor(), as_of=as_of, log=log, on_step=on_step)
+                result = run_drill(plan, warehouse=wh, driver=driver, gate=gate, store=evented_store(audit=audit), audit=audit,
+                                   requested_by=_actor(), as_of=as_of, log=log, on_step=on_step, outbox=Outbox())
             except DrillRefused as exc:
                 print(f"not run: {exc}", file=sys.stderr)
                 return 3

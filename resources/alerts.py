@@ -50,7 +50,10 @@ class AlertsResource(ConfigurableResource):
         """The configured dispatcher. ``strict=False`` (sensors whose main work is not alerting): a bad
         alert setting is logged and alerts are off for this tick, instead of failing the tick."""
         try:
-            return Dispatcher.from_env(self._env(), url=self.database_url, audit=audit, log=log, channels=self.channels())
+            from qlrf.events.outbox import Outbox
+
+            return Dispatcher.from_env(self._env(), url=self.database_url, audit=audit, log=log, channels=self.channels(),
+                                       outbox=Outbox(self.database_url))
         except AlertConfigError as exc:
             if strict:
                 raise

@@ -48,6 +48,12 @@ class RemediationResource(ConfigurableResource):
     def audit(self) -> AuditLog:
         return AuditLog(self.database_url)
 
+    def execution_audit(self) -> Any:
+        """The executor's audit sink: the audit log, announcing each finished wave (wave.completed) in the outbox."""
+        from qlrf.events.wiring import evented_audit
+
+        return evented_audit(self.database_url, self.audit())
+
     def store(self) -> TaskStore:
         """A TaskStore whose state changes are audited, and their events written to the outbox, in the same transaction."""
         from qlrf.events.wiring import evented_store

@@ -11,6 +11,8 @@ remediation_approval_sensor    approved plan -> execution run (run key = plan ha
 approval_expiry_sensor         expires approvals after 24 h, alerts 2 h before           RUNNING
 run_failure_alert_sensor       failed run -> alert                                       RUNNING
 compliance_breach_sensor       site x env under its compliance floor -> alert            RUNNING
+outbound_events_sensor         new inventory / golden_images partition -> events in the  RUNNING
+                               outbox (inventory.discovered, image.revoked)
 =============================  ========================================================  ===============
 
 The defaults live in pipelines/definitions.py (``SENSOR_DEFAULT_STATUS``), which is configuration in
@@ -32,6 +34,7 @@ from sensors.alerts import build_run_failure_alert_sensor
 from sensors.approvals import build_approval_sensor, build_expiry_sensor
 from sensors.compliance import build_compliance_breach_sensor
 from sensors.findings import build_drift_findings_sensor
+from sensors.outbound import build_outbound_events_sensor
 
 ENV_SENSOR_STATUS = "QLRF_SENSOR_STATUS"
 BUILDERS = {
@@ -40,6 +43,7 @@ BUILDERS = {
     "approval_expiry_sensor": build_expiry_sensor,
     "run_failure_alert_sensor": build_run_failure_alert_sensor,
     "compliance_breach_sensor": build_compliance_breach_sensor,
+    "outbound_events_sensor": build_outbound_events_sensor,
 }
 
 

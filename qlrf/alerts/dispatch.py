@@ -55,6 +55,7 @@ class Dispatcher:
         min_severity: str = "info",
         audit: Any = None,
         log: Callable[[str], None] | None = None,
+        outbox: Any = None,
     ):
         if min_severity not in SEVERITIES:
             raise AlertConfigError(f"{ENV_MIN_SEVERITY}: expected one of {', '.join(SEVERITIES)}, got {min_severity!r}")
@@ -68,6 +69,7 @@ class Dispatcher:
         self.min_severity = min_severity
         self.audit = audit
         self._log = log or log_warning
+        self.outbox = outbox  # qlrf.events.outbox.Outbox: each raised alert also goes out as alert.raised
 
     @classmethod
     def from_env(
@@ -78,6 +80,7 @@ class Dispatcher:
         audit: Any = None,
         log: Callable[[str], None] | None = None,
         channels: Sequence[Channel] | None = None,
+        outbox: Any = None,
     ) -> Dispatcher:
         """Channels and settings from the environment (table in :mod:`qlrf.alerts`); the ledger in the task DB."""
         env = environ(env)
@@ -93,6 +96,7 @@ class Dispatcher:
             min_severity=(env.get(ENV_MIN_SEVERITY) or "info").strip().lower(),
             audit=audit,
             log=log,
+            outbox=outbox,
         )
 
     @property
@@ -131,6 +135,8 @@ class Dispatcher:
                 self._log(f"alert {alert.key}: delivered to {channel.name} but not recorded ({type(exc).__name__})")
         if result.sent:
             self._prune(alert.key, now)
+        if result.sent or result.failed:  # not when every channel suppressed it inside the dedup window
+            self._announce(alert, now)
         if self.audit is not None and (result.sent or result.failed):
             try:
                 self.audit.append("alert", "system:alerts", cut(alert.key, 200), {
@@ -144,6 +150,7 @@ class Dispatcher:
     def _keep(self, alert: Alert, now: datetime, result: DispatchResult) -> DispatchResult:
         """No channel: record the alert under channel "none" so it is listed, never lost silently."""
         try:
+            last = self.ledger.last_sent(alert.key, NO_CHANNEL)
             self.ledger.mark(alert.key, NO_CHANNEL, alert.kind, now, alert.severity, cut(alert.title, 500))
         except Exception as exc:  # noqa: BLE001 - the caller's work (a sensor tick) must go on
             self._log(f"alert {alert.key} ({alert.severity}) not kept: no channel configured and the ledger "
@@ -151,7 +158,20 @@ class Dispatcher:
             return result
         result.kept = True
         self._prune(alert.key, now)
+        if last is None or now - last >= self.window:  # once per key and dedup window, as a channel would send it
+            self._announce(alert, now)
         return result
+
+    def _announce(self, alert: Alert, now: datetime) -> None:
+        """alert.raised to the outbox (callers announce once per key and dedup window)."""
+        if self.outbox is None:
+            return
+        from qlrf.events.emit import alert_raised
+
+        try:
+            self.outbox.write(alert_raised(alert.key, alert.kind, alert.severity, alert.title, dict(alert.fields or {}), now))
+        except Exception as exc:  # noqa: BLE001 - the alert itself went out (or was kept); the event is extra
+            self._log(f"alert {alert.key}: alert.raised not written to the outbox ({type(exc).__name__}: {exc})")
 
     def _prune(self, key: str, now: datetime) -> None:
         """Records older than the retention go each time new ones are written: the table stays bounded."""

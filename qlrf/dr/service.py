@@ -92,8 +92,11 @@ def dry_run(plan: DrillPlan, *, warehouse: Warehouse, driver: DrillDriver, gate:
 def run_drill(plan: DrillPlan, *, warehouse: Warehouse, driver: DrillDriver, gate: Any, store: TaskStore | None,
               audit: AuditLog, requested_by: str, as_of: date, now: Callable[[], datetime] = lambda: datetime.now(UTC),
               poll_interval: float = 1.0, log: Callable[[str], None] = lambda _m: None,
-              on_step: Callable[[str, int], None] | None = None, sweep: bool = True, **clocks: Any) -> DrillResult:
-    """Authorise and run one drill of ``plan``; :class:`DrillRefused` when it may not run now."""
+              on_step: Callable[[str, int], None] | None = None, sweep: bool = True, outbox: Any = None,
+              **clocks: Any) -> DrillResult:
+    """Authorise and run one drill of ``plan``; :class:`DrillRefused` when it may not run now.
+
+    ``outbox`` (:class:`qlrf.events.outbox.Outbox`): the finished drill goes out as ``dr.drill.completed``."""
     day, vms = scope_of(plan, warehouse, as_of)
     drill_id = new_drill_id(plan, now())
     auth = authorise(plan, targets=len(vms), gate=gate, store=store, audit=audit, requested_by=requested_by,
@@ -114,7 +117,21 @@ def run_drill(plan: DrillPlan, *, warehouse: Warehouse, driver: DrillDriver, gat
         store.finish(auth.task.id, "succeeded" if result.outcome == "passed" else "failed",
                      f"drill {drill_id}: {result.outcome}" + (f": {result.reason}" if result.reason else ""),
                      actor=requested_by)
+    if outbox is not None:
+        announce(outbox, result, now())
     return result
 
 
-__all__ = ["DrillRefused", "DryRun", "dry_run", "run_drill", "scope_of"]
+def announce(outbox: Any, result: DrillResult, now: datetime) -> None:
+    """``dr.drill.completed`` with the drill's worst RTO and RPO over its VMs."""
+    from qlrf.events.emit import drill_completed
+
+    rtos = [r["rto_seconds"] for r in result.rows if r.get("rto_seconds") is not None]
+    rpos = [r["rpo_achieved_seconds"] for r in result.rows if r.get("rpo_achieved_seconds") is not None]
+    sites = sorted({r["site"] for r in result.rows if r.get("site")})
+    site = result.plan.metadata.site or (sites[0] if len(sites) == 1 else "all")
+    outbox.write(drill_completed(result.drill_id, site, result.plan.metadata.platform, result.outcome == "passed", now,
+                                 rto_seconds=max(rtos) if rtos else None, rpo_seconds=max(rpos) if rpos else None))
+
+
+__all__ = ["DrillRefused", "DryRun", "announce", "dry_run", "run_drill", "scope_of"]
