@@ -1,8 +1,9 @@
-"""The relay: outbox -> broker, in outbox order (hence in order per subject), delivered only once acked.
+"""The relay: outbox -> broker, in order per subject, delivered only once acked.
 
 Each pass takes the oldest undelivered events, publishes them (the transport pipelines publishes on
-one connection and returns the acked prefix) and marks exactly those delivered. A broker that is down
-raises :class:`~qlrf.events.transports.nats.TransportUnavailable`: nothing past the acked prefix is
+one connection, never sending an event before its subject's predecessor is acked, and returns what
+was acked) and marks exactly those delivered. A broker that is down
+raises :class:`~qlrf.events.transports.nats.TransportUnavailable`: only what was acked is
 marked, the events wait, and the next pass re-sends them with the same ``Nats-Msg-Id`` (the broker
 drops any copy it already stored). The lag (age of the oldest waiting event) is in ``Outbox.status``.
 """
@@ -48,7 +49,8 @@ class Relay:
             except TransportUnavailable as exc:
                 self.outbox.mark_delivered(exc.acked)
                 result.delivered += len(exc.acked)
-                self.outbox.note_attempt([r.seq for r in rows[len(exc.acked):]])
+                done = {seq for seq, _ in exc.acked}
+                self.outbox.note_attempt([r.seq for r in rows if r.seq not in done])
                 result.errors.append(str(exc))
                 self.log(f"relay: broker unavailable, {len(rows) - len(exc.acked)} event(s) wait: {exc}")
                 return result

@@ -64,3 +64,49 @@ def test_tail_filters_by_type(tmp_path, nats_stream):
     Relay(outbox, nats_stream).drain_once()
     only = nats_stream.fetch(0, 10, subject=f"{nats_stream.prefix}.image.revoked", wait=0.3)
     assert [json.loads(b)["id"] for _, b in only] == [other.id]
+
+
+def test_an_event_the_broker_refuses_holds_back_its_subject_only(tmp_path):
+    """JetStream refuses one event (over the stream's max message size): the later events of that
+    subject are not sent (they would overtake it), the other subjects are delivered, and the next
+    pass finds exactly the held-back ones still waiting."""
+    import asyncio
+    import uuid
+
+    import nats
+    from nats.js.api import StreamConfig
+
+    from qlrf.events.transports.nats import NatsTransport, rounds
+
+    tag = uuid.uuid4().hex[:10]
+    transport = NatsTransport("nats://127.0.0.1:4222", stream=f"T_{tag}", prefix=f"t{tag}.events", connect_timeout=1.0)
+
+    async def create() -> None:
+        nc = await nats.connect(transport.url, connect_timeout=1)
+        try:
+            await nc.jetstream().add_stream(StreamConfig(name=transport.stream, subjects=[f"{transport.prefix}.>"],
+                                                          max_msg_size=4096))
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(create())
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"NATS JetStream not reachable: {exc}")
+    try:
+        events = _events(21)
+        big = build("alert.raised", key="big", source="alerts", subject=events[3].subject, time=T0,
+                    data={"key": "k", "kind": "drift", "severity": "warning", "title": "big", "fields": {"x": "y" * 6000}})
+        events.insert(4, big)  # subject site3: events 3, big, 10, 17 in outbox order
+        assert [len(r) for r in rounds([(i, e) for i, e in enumerate(events)])] == [7, 7, 7, 1]
+        outbox = Outbox(f"sqlite:///{tmp_path / 'ob.db'}")
+        outbox.write(events)
+        result = Relay(outbox, transport).drain_once()
+        assert result.delivered == 19 and "not acked" in result.errors[0]
+        waiting = [r.event.id for r in outbox.pending()]
+        site3 = [e.id for e in events if e.subject == events[3].subject]
+        assert waiting == site3[1:]  # the refused event and the two after it; site3's first went out
+        seen = [json.loads(body) for _, body in transport.fetch(0, 100, wait=0.5)]
+        assert len(seen) == 19 and [s["id"] for s in seen if s["subject"] == events[3].subject] == site3[:1]
+    finally:
+        transport.delete_stream()

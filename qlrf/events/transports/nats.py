@@ -27,13 +27,24 @@ class TransportUnavailable(ConnectionError):
         self.acked = acked or []
 
 
-def _prefix(rows: Sequence[tuple[int, Event]], acks: dict[int, int]) -> list[tuple[int, int]]:
-    """``(outbox seq, stream seq)`` of the contiguous acked prefix: only these may be marked delivered."""
-    out = []
-    for index, (seq, _) in enumerate(rows):
-        if index not in acks:
-            break
-        out.append((seq, acks[index]))
+def _acked(rows: Sequence[tuple[int, Event]], acks: dict[int, int]) -> list[tuple[int, int]]:
+    """``(outbox seq, stream seq)`` of every acked event, in outbox order: each was published only
+    after its subject's earlier events in the batch were acked (see :meth:`NatsTransport._publish`),
+    so all of them may be marked delivered."""
+    return [(seq, acks[index]) for index, (seq, _) in enumerate(rows) if index in acks]
+
+
+def rounds(rows: Sequence[tuple[int, Event]]) -> list[list[int]]:
+    """Row indexes in publishing rounds: at most one event per CloudEvents subject per round, in outbox
+    order, so an event goes out only once its subject's predecessor is acked."""
+    out: list[list[int]] = []
+    depth: dict[str, int] = {}
+    for index, (_, ev) in enumerate(rows):
+        level = depth.get(ev.subject, 0)
+        depth[ev.subject] = level + 1
+        if level == len(out):
+            out.append([])
+        out[level].append(index)
     return out
 
 
@@ -76,22 +87,26 @@ class NatsTransport:
     # --- publishing --------------------------------------------------------------------------------
 
     def publish(self, rows: Sequence[tuple[int, Event]]) -> list[tuple[int, int]]:
-        """Publish ``(outbox seq, event)`` in order; returns ``(outbox seq, stream seq)`` for the acked prefix."""
+        """Publish ``(outbox seq, event)`` in order; returns ``(outbox seq, stream seq)`` for every acked event (see _publish)."""
         return asyncio.run(self._publish(rows))
 
     async def _publish(self, rows: Sequence[tuple[int, Event]]) -> list[tuple[int, int]]:
         # Core publishes with a reply inbox per message and one wildcard subscription collecting the
         # JetStream acks: the same protocol as js.publish without a future and a request per message.
+        # Pipelined in rounds of one event per subject: an event whose predecessor (same subject) was
+        # not acked is not sent at all, so a lost ack or a rejected publish can never let a later event
+        # of that subject into the stream ahead of it; other subjects go on.
         import json
 
         nc = await self._connect()
         acks: dict[int, int] = {}
         errors: dict[int, str] = {}
+        stuck: set[str] = set()  # subjects with an unacked event in this batch
         try:
             js = nc.jetstream(timeout=self.ack_timeout)
             await self._ensure_stream(js)
             inbox = nc.new_inbox()
-            done = asyncio.Event()
+            waiting: dict[str, object] = {"left": 0, "done": asyncio.Event()}
 
             async def on_ack(msg) -> None:
                 index = int(msg.subject.rsplit(".", 1)[1])
@@ -100,30 +115,38 @@ class NatsTransport:
                     acks[index] = int(reply["seq"])
                 else:
                     errors[index] = str(reply.get("error") or reply or "no ack")
-                if len(acks) + len(errors) >= len(rows):
-                    done.set()
+                waiting["left"] -= 1
+                if waiting["left"] <= 0:
+                    waiting["done"].set()
 
             sub = await nc.subscribe(f"{inbox}.*", cb=on_ack)
-            for index, (_, ev) in enumerate(rows):
-                body = ev.body if ev.body is not None else ev.to_json()
-                await nc.publish(self.subject_for(ev), body, reply=f"{inbox}.{index}",
-                                 headers={"Nats-Msg-Id": ev.id, "Content-Type": CONTENT_TYPE})
-            await nc.flush(timeout=self.ack_timeout)
-            if rows:
+            for batch in rounds(rows):
+                batch = [i for i in batch if rows[i][1].subject not in stuck]
+                if not batch:
+                    continue
+                waiting["left"], waiting["done"] = len(batch), asyncio.Event()
+                for index in batch:
+                    ev = rows[index][1]
+                    body = ev.body if ev.body is not None else ev.to_json()
+                    await nc.publish(self.subject_for(ev), body, reply=f"{inbox}.{index}",
+                                     headers={"Nats-Msg-Id": ev.id, "Content-Type": CONTENT_TYPE})
+                await nc.flush(timeout=self.ack_timeout)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), self.ack_timeout)
+                    await asyncio.wait_for(waiting["done"].wait(), self.ack_timeout)
+                stuck.update(rows[i][1].subject for i in batch if i not in acks)
             await sub.unsubscribe()
         except Exception as exc:  # noqa: BLE001 - connection lost mid-batch
             raise TransportUnavailable(f"NATS at {self.url}: {type(exc).__name__}: {exc}",
-                                       _prefix(rows, acks)) from None
+                                       _acked(rows, acks)) from None
         finally:
             with contextlib.suppress(Exception):  # closing a dead connection
                 await nc.close()
-        acked = _prefix(rows, acks)
+        acked = _acked(rows, acks)
         if len(acked) < len(rows):
-            first = len(acked)
+            first = next(i for i in range(len(rows)) if i not in acks)
             why = errors.get(first, f"no ack within {self.ack_timeout}s")
-            raise TransportUnavailable(f"NATS publish of event {rows[first][1].id} not acked: {why}", acked)
+            raise TransportUnavailable(f"NATS publish of event {rows[first][1].id} not acked: {why}; "
+                                       f"{len(rows) - len(acked)} event(s) wait, their subjects' later events unsent", acked)
         return acked
 
     # --- reading -----------------------------------------------------------------------------------
