@@ -154,6 +154,7 @@ def test_default_statuses_and_the_env_override():
         "approval_expiry_sensor": DefaultSensorStatus.RUNNING,
         "run_failure_alert_sensor": DefaultSensorStatus.RUNNING,
         "compliance_breach_sensor": DefaultSensorStatus.RUNNING,  # alerts only
+        "outbound_events_sensor": DefaultSensorStatus.RUNNING,  # announces, changes nothing
         "automation_condition_sensor": DefaultSensorStatus.RUNNING,  # the assets' AutomationConditions
         "event_inbound_sensor": DefaultSensorStatus.STOPPED,  # task.approve changes task state
     }
