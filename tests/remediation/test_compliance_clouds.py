@@ -183,3 +183,53 @@ def test_gcp_an_invalid_label_value_and_a_public_ip_detach_are_refused_before_an
     with pytest.raises(DriverError, match="ephemeral external IP"):
         GcpComplianceDriver(driver.groups).prepare(detach)
     assert all("owner" not in i["labels"] for i in instances)
+
+
+# -- vSphere ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def vsphere():
+    from pyVmomi import vim
+
+    from qlrf.inventory.connectors.vsphere import VcenterConfig
+    from tests.servers.vcsim import retrieve_vms, start_vcsim
+
+    with start_vcsim(vms=3) as server:
+        si = server.connect()
+        vms = sorted(retrieve_vms(si, ["name", "config.instanceUuid"]), key=lambda r: r["name"])[:2]
+        cfm = si.RetrieveContent().customFieldsManager
+        keys = {n: cfm.AddCustomFieldDef(name=n, moType=vim.VirtualMachine).key for n in ("site", "environment")}
+        for row in vms:
+            cfm.SetField(entity=row["obj"], key=keys["site"], value="lon1")
+            cfm.SetField(entity=row["obj"], key=keys["environment"], value="prod")
+        vc = VcenterConfig(host=server.host, port=server.port, user=server.user, password=server.password,
+                           protocol=server.protocol, verify_tls=False)
+        yield si, vc, vms
+
+
+def attributes(si, vm) -> dict[str, str]:
+    from tests.servers.vcsim import custom_values
+
+    names = {f.key: f.name for f in si.RetrieveContent().customFieldsManager.field or ()}
+    return {k: v for k, v in custom_values(vm.customValue, names).items() if v}
+
+
+def test_vsphere_owner_attribute_is_set_then_rolled_back_to_empty(vsphere, tmp_path):
+    from qlrf.remediation.drivers.cloud_compliance import VsphereComplianceDriver
+    from qlrf.remediation.drivers.vsphere import VsphereDriver, VsphereDriverConfig
+
+    si, vc, vms = vsphere
+    plan = the_plan("vsphere", vc.label, [(r["config.instanceUuid"], r["name"], "DC0") for r in vms])
+    platform_driver = VsphereDriver(VsphereDriverConfig(vcenters=[vc], poll_interval=0.05))
+    store, task, outcome = approve_and_run(tmp_path, plan, platform_driver)  # run_approved picks the compliance driver
+    assert outcome.state == "succeeded", outcome.reason
+    for r in vms:  # the owner field did not exist: defined, then set
+        assert attributes(si, r["obj"]) == {"site": "lon1", "environment": "prod", "owner": "team-web"}
+    assert store.audit.verify().ok
+    driver = VsphereComplianceDriver(platform_driver)  # a later run's rollback, from the journal's checkpoint
+    driver.restore({"state": {r["config.instanceUuid"]: {"vcenter": vc.label, "name": r["name"], "moid": r["moid"],
+                                                         "added": ["owner"]} for r in vms},
+                    "changed": [r["config.instanceUuid"] for r in vms]})
+    undo = driver.rollback(plan, [0, 1])
+    assert sorted(undo["restored"]) == sorted(r["config.instanceUuid"] for r in vms)
+    for r in vms:  # vSphere cannot delete a custom value: empty, which discovery reads as absent
+        assert attributes(si, r["obj"]) == {"site": "lon1", "environment": "prod"}

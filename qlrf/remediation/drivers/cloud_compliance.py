@@ -1,4 +1,4 @@
-"""Azure and GCP execution of ``apply_tags`` compliance plans (issue 12 item 6), through the real SDKs.
+"""Azure, GCP and vSphere execution of ``apply_tags`` compliance plans (issue 12 item 6), through the real SDKs.
 
 The AWS driver (:mod:`.aws_compliance`) set the contract; this module keeps it for the other two
 clouds, so an ``apply_tags`` plan runs under the same gate, waves, health gate, rollback, journal
@@ -18,7 +18,10 @@ and audit whichever cloud its VMs live on:
 GCE label values must be lower-case letters, digits, ``_`` and ``-`` (at most 63 characters):
 a planned value that is not is refused in ``prepare`` by name rather than rewritten.
 
-``detach_public_ip`` is refused on Azure and GCP with its reason: on Azure the public IP hangs off
+vSphere VMs carry their tags as custom attributes (what discovery reads):
+:class:`VsphereComplianceDriver` sets them with ``CustomFieldsManager.SetField``.
+
+``detach_public_ip`` is refused on Azure, GCP and vSphere with its reason: on Azure the public IP hangs off
 the NIC (Microsoft.Network, whose SDK is not one of the product's packages), and a GCE
 ephemeral external IP released by ``deleteAccessConfig`` cannot be given back by a rollback. The
 plan can be approved and the VMs are named for a person; it is never half-executed.
@@ -42,6 +45,8 @@ NOT_DETACHABLE = {
              "a person detaches it",
     "gcp": "a GCE ephemeral external IP released by deleteAccessConfig cannot be restored by a rollback: "
            "a person removes it",
+    "vsphere": "a vSphere VM's addresses belong to its guest and port groups, not to an API the product "
+               "changes: a person removes it",
 }
 
 
@@ -221,10 +226,75 @@ class GcpComplianceDriver(_TagDriver):
             self.base._done(op, f"labelling {st['name']}")
 
 
+class VsphereComplianceDriver(_TagDriver):
+    """Custom attributes of vSphere VMs through pyVmomi (``CustomFieldsManager.SetField``).
+
+    Discovery reads a VM's tags from its custom attributes, so that is where the fix goes. A field
+    the vCenter has no definition for is defined first (``AddCustomFieldDef`` for VirtualMachine,
+    recorded like every call; a rollback leaves the definition, which changes no VM). vSphere cannot
+    delete a VM's custom value: a rollback sets it to the empty string, which discovery and the
+    compliance check treat as absent."""
+
+    platform = "vsphere"
+
+    def _si(self, st: Mapping[str, Any]) -> Any:
+        return self.base.si(st["vcenter"])[1]
+
+    def _vm(self, st: Mapping[str, Any]) -> Any:
+        from pyVmomi import vim
+
+        return vim.VirtualMachine(st["moid"], self._si(st)._stub)
+
+    def _locate(self, target: Any) -> dict[str, Any]:
+        label, si = self.base.si(target.account)
+        vm = si.RetrieveContent().searchIndex.FindByUuid(None, target.asset_id, True, True)
+        if vm is None:
+            vm = self.base._find_by_name(si, target.name, template=False)
+        if vm is None or vm.name != target.name:
+            raise DriverError(f"vSphere VM {target.name!r} ({target.asset_id}) not found on vCenter {label}")
+        return {"vcenter": label, "name": vm.name, "moid": vm._moId}
+
+    def _fields(self, st: Mapping[str, Any]) -> tuple[Any, dict[int, str]]:
+        cfm = self._si(st).RetrieveContent().customFieldsManager
+        if cfm is None:
+            raise DriverError(f"vCenter {st['vcenter']} has no custom fields manager: cannot tag {st['name']}")
+        return cfm, {f.key: f.name for f in cfm.field or ()}
+
+    def _read(self, st: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+        _, names = self._fields(st)
+        values: dict[str, str] = {}
+        for v in self._vm(st).customValue or ():  # the last value of a key wins
+            values[names.get(v.key, str(v.key))] = getattr(v, "value", "") or ""
+        return {k: v for k, v in values.items() if v != ""}, {}
+
+    def _write(self, asset_id: str, st: Mapping[str, Any], tags: dict[str, str], extra: Mapping[str, Any]) -> None:
+        from pyVmomi import vim
+
+        current, _ = self._read(st)
+        cfm, names = self._fields(st)
+        keys = {name: key for key, name in names.items()}
+        vm = self._vm(st)
+        wanted = {k: v for k, v in tags.items() if current.get(k) != v}
+        wanted.update({k: "" for k in current if k not in tags})  # removal: the empty value
+        for name, value in sorted(wanted.items()):
+            if name not in keys:
+                made = self.base.recorder.send(
+                    CloudCall("vsphere", "CustomFieldsManager", "AddCustomFieldDef", st["name"], {"field": name}),
+                    lambda name=name: cfm.AddCustomFieldDef(name=name, moType=vim.VirtualMachine))
+                if made is None:  # a dry run: nothing defined, nothing more to send for this field
+                    continue
+                keys[name] = made.key
+            self.base.recorder.send(
+                CloudCall("vsphere", "CustomFieldsManager", "SetField", st["name"], {"field": name, "value": value}),
+                lambda name=name, value=value: cfm.SetField(entity=vm, key=keys[name], value=value))
+
+
 def tag_driver(platform: str, platform_driver: Any) -> _TagDriver:
-    """The Azure / GCP compliance driver around the platform's plan driver (its group part holds the plumbing)."""
+    """The Azure / GCP / vSphere compliance driver around the platform's plan driver (its group part
+    holds the plumbing on the clouds that have one)."""
     base = getattr(platform_driver, "groups", platform_driver)
-    return {"azure": AzureComplianceDriver, "gcp": GcpComplianceDriver}[platform](base)
+    drivers = {"azure": AzureComplianceDriver, "gcp": GcpComplianceDriver, "vsphere": VsphereComplianceDriver}
+    return drivers[platform](base)
 
 
 __all__ = ["NOT_DETACHABLE", "AzureComplianceDriver", "GcpComplianceDriver", "tag_driver"]
