@@ -1,8 +1,10 @@
 """The Parquet warehouse: one file per asset partition, on local disk or any pyarrow filesystem (S3).
 
 Layout: <root>/<table>/date=YYYY-MM-DD/[platform=P/]part.parquet (Hive-style, so DuckDB, Spark
-and Athena read it as is). Writes go to a temporary name and are renamed into place, so a reader
-never sees a half-written partition; object stores get the same guarantee from single-PUT uploads.
+and Athena read it as is). On local disk writes go to a temporary name and are renamed into place, so
+a reader never sees a half-written partition. Object stores have no rename: a partition is uploaded
+to a staging key, read back and verified, then server-side copied onto its final key
+(qlrf.warehouse_s3), with the same guarantee.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from qlrf.quality import Gate, PartitionRejected
+from qlrf.warehouse_s3 import STAGING, LocalFile, PartitionWriteFailed, S3Options, parse_s3_uri, publish
+
+__all__ = ["PART", "PartitionMissing", "PartitionWriteFailed", "Warehouse"]
 
 PART = "part.parquet"
 
@@ -28,10 +33,17 @@ class PartitionMissing(FileNotFoundError):
 
 @dataclass
 class Warehouse:
+    """`s3`: how to reach an s3:// root; None reads QLRF_S3_* when the warehouse is built (not at import)."""
+
     root: str
+    s3: S3Options | None = None
 
     def __post_init__(self) -> None:
-        if "://" in self.root:
+        if self.root.lower().startswith("s3://"):
+            bucket, prefix = parse_s3_uri(self.root)
+            self.s3 = self.s3 or S3Options.from_env()
+            self.fs, self.base, self.local = self.s3.filesystem(), f"{bucket}/{prefix}".rstrip("/"), False
+        elif "://" in self.root:
             self.fs, self.base = pafs.FileSystem.from_uri(self.root)
             self.local = isinstance(self.fs, pafs.LocalFileSystem)
         else:
@@ -76,7 +88,9 @@ class Warehouse:
         Lets DuckDB's COPY stream a partition straight to Parquet without a detour through Python.
         With a `gate`, the temporary file is checked first (qlrf.quality): a refused partition is
         deleted and PartitionRejected raised, so the previous file stays in force, byte for byte.
-        On object stores the writer fills a local temporary file that is checked, then uploaded in one PUT.
+        On object stores the writer fills a local temporary file that is checked, then published through
+        a staging key (qlrf.warehouse_s3.publish): any failure there raises PartitionWriteFailed and
+        leaves the previous partition in force.
         """
         directory = self.partition_dir(table, day, platform)
         final = f"{directory}/{PART}"
@@ -95,8 +109,12 @@ class Warehouse:
             local = f"{scratch}/{PART}"
             writer(local, pafs.LocalFileSystem())
             self._check(gate, local, table, day, platform)
-            self.fs.create_dir(directory, recursive=True)
-            pafs.copy_files(local, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+            where = f"{day}" + (f"|{platform}" if platform else "")
+            staging = f"{self.base}/{STAGING}/{uuid.uuid4().hex}.{table}.tmp"
+            try:
+                publish(self.fs, LocalFile.of(local), staging, final)
+            except OSError as exc:
+                raise PartitionWriteFailed(table, where, self.uri(table, day, platform), str(exc)) from exc
         return final
 
     def _check(self, gate: Gate | None, local_path: str, table: str, day: date | str, platform: str | None) -> None:
@@ -130,7 +148,7 @@ class Warehouse:
         its file (a partition streams to its temporary name in seconds, not minutes).
         """
         if not self.local:
-            return []  # object-store writes fill a local TemporaryDirectory and upload it in one PUT
+            return self._sweep_staging(now, older_than)
         selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
         stale = [
             info.path
@@ -138,6 +156,16 @@ class Warehouse:
             if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp")
             and info.mtime is not None and now - info.mtime.astimezone(UTC) > older_than
         ]
+        for path in stale:
+            self.fs.delete_file(path)
+        return stale
+
+    def _sweep_staging(self, now: datetime, older_than: timedelta) -> list[str]:
+        """Object stores: staging keys a killed or cut-off writer left under <prefix>/_staging."""
+        selector = pafs.FileSelector(f"{self.base}/{STAGING}", allow_not_found=True)
+        stale = [info.path for info in self.fs.get_file_info(selector)
+                 if info.type == pafs.FileType.File and info.mtime is not None
+                 and now - info.mtime.astimezone(UTC) > older_than]
         for path in stale:
             self.fs.delete_file(path)
         return stale
