@@ -9,10 +9,12 @@ to a staging key, read back and verified, then server-side copied onto its final
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -37,6 +39,8 @@ class Warehouse:
 
     root: str
     s3: S3Options | None = None
+    # Remote partitions DuckDB scans, copied locally (see source); removed with the Warehouse object.
+    _cache: tempfile.TemporaryDirectory | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.root.lower().startswith("s3://"):
@@ -184,12 +188,30 @@ class Warehouse:
             return pq.ParquetFile(handle).read(columns=columns)
 
     def source(self, table: str, day: date | str, platform: str | None = None) -> str | pa.Table:
-        """What DuckDB should scan: the local file path (streamed, column-pruned) or, remote, the table."""
+        """What DuckDB should scan: a local Parquet file path (streamed, column-pruned).
+
+        Remote partitions are copied to this warehouse's local cache first, so DuckDB reads the very same
+        Parquet file as on disk: a registered Arrow table would lose the file's NOT NULL columns and make
+        the S3 warehouse write different schemas from the local one (and hold whole tables in memory).
+        """
+        if not self.exists(table, day, platform):
+            self.read(table, day, platform)  # raises PartitionMissing with the details
         if self.local:
-            if not self.exists(table, day, platform):
-                self.read(table, day, platform)  # raises PartitionMissing with the details
             return self.file(table, day, platform)
-        return self.read(table, day, platform)
+        return self._cached(self.file(table, day, platform))
+
+    def _cached(self, path: str) -> str:
+        """A local copy of remote `path`, fetched again when the object's size or mtime changed."""
+        info = self.fs.get_file_info(path)
+        stamp = f"{info.size}-{info.mtime.timestamp() if info.mtime else 0}"
+        if self._cache is None:
+            self._cache = tempfile.TemporaryDirectory(prefix="qlrf-wh-cache-")
+        local = f"{self._cache.name}/{hashlib.sha256(path.encode()).hexdigest()[:32]}-{stamp}.parquet"
+        if not os.path.exists(local):
+            partial = f"{local}.{uuid.uuid4().hex}.part"
+            pafs.copy_files(path, partial, source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
+            os.replace(partial, local)  # a concurrent reader of the same partition sees the whole file or none
+        return local
 
     def read_platforms(self, table: str, day: date | str, platforms: list[str] | tuple[str, ...]) -> pa.Table:
         """All present platform partitions of a day; a missing platform is simply absent."""
