@@ -9,12 +9,15 @@ to a staging key, read back and verified, then server-side copied onto its final
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import threading
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -27,6 +30,21 @@ from qlrf.warehouse_s3 import STAGING, LocalFile, PartitionWriteFailed, S3Option
 __all__ = ["PART", "PartitionMissing", "PartitionWriteFailed", "Warehouse"]
 
 PART = "part.parquet"
+# Remote partitions DuckDB scans are copied to one cache directory per process (Warehouse.source),
+# removed at exit; a superseded copy goes after this many seconds (a scan may still have it open).
+CACHE_GRACE_S = 600
+_CACHE: tempfile.TemporaryDirectory | None = None
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_dir() -> str:
+    """Created on first use, not at import; lives as long as the process (a path handed to DuckDB must
+    outlive the Warehouse object that produced it)."""
+    global _CACHE
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = tempfile.TemporaryDirectory(prefix="qlrf-wh-cache-")
+        return _CACHE.name
 
 
 class PartitionMissing(FileNotFoundError):
@@ -39,8 +57,6 @@ class Warehouse:
 
     root: str
     s3: S3Options | None = None
-    # Remote partitions DuckDB scans, copied locally (see source); removed with the Warehouse object.
-    _cache: tempfile.TemporaryDirectory | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.root.lower().startswith("s3://"):
@@ -201,16 +217,22 @@ class Warehouse:
         return self._cached(self.file(table, day, platform))
 
     def _cached(self, path: str) -> str:
-        """A local copy of remote `path`, fetched again when the object's size or mtime changed."""
+        """A local copy of remote `path` in the process's cache, fetched again when the object's size or
+        mtime changed; copies of older versions go once they are a while old (a reader may be scanning)."""
         info = self.fs.get_file_info(path)
-        stamp = f"{info.size}-{info.mtime.timestamp() if info.mtime else 0}"
-        if self._cache is None:
-            self._cache = tempfile.TemporaryDirectory(prefix="qlrf-wh-cache-")
-        local = f"{self._cache.name}/{hashlib.sha256(path.encode()).hexdigest()[:32]}-{stamp}.parquet"
+        stamp = f"{info.size}-{int(info.mtime.timestamp() * 1e6) if info.mtime else 0}"
+        key = hashlib.sha256(f"{self.root}|{path}".encode()).hexdigest()[:32]
+        cache = _cache_dir()
+        local = os.path.join(cache, f"{key}-{stamp}.parquet")
         if not os.path.exists(local):
             partial = f"{local}.{uuid.uuid4().hex}.part"
             pafs.copy_files(path, partial, source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
             os.replace(partial, local)  # a concurrent reader of the same partition sees the whole file or none
+            for old in os.listdir(cache):
+                old_path = os.path.join(cache, old)
+                if old.startswith(key) and old_path != local and time.time() - os.path.getmtime(old_path) > CACHE_GRACE_S:
+                    with contextlib.suppress(OSError):
+                        os.remove(old_path)
         return local
 
     def read_platforms(self, table: str, day: date | str, platforms: list[str] | tuple[str, ...]) -> pa.Table:
