@@ -217,10 +217,13 @@ class Warehouse:
         return self._cached(self.file(table, day, platform))
 
     def _cached(self, path: str) -> str:
-        """A local copy of remote `path` in the process's cache, fetched again when the object's size or
-        mtime changed; copies of older versions go once they are a while old (a reader may be scanning)."""
+        """A local copy of remote `path` in the process's cache, fetched again when the object's size,
+        mtime or Parquet footer (run facts, column statistics) changed; copies of older versions go once they are a while old (a reader may be scanning)."""
         info = self.fs.get_file_info(path)
-        stamp = f"{info.size}-{int(info.mtime.timestamp() * 1e6) if info.mtime else 0}"
+        with self.fs.open_input_file(path) as handle:  # the footer too: S3 mtimes have 1 s resolution
+            footer = pq.ParquetFile(handle).metadata
+        facts = f"{info.size}|{info.mtime}|{footer.to_dict()}|{footer.metadata}"
+        stamp = hashlib.sha256(facts.encode()).hexdigest()[:16]
         key = hashlib.sha256(f"{self.root}|{path}".encode()).hexdigest()[:32]
         cache = _cache_dir()
         local = os.path.join(cache, f"{key}-{stamp}.parquet")

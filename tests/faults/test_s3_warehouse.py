@@ -244,3 +244,28 @@ def test_scratch_space_is_released_after_a_failed_write(s3, monkeypatch, tmp_pat
     with pytest.raises(PartitionWriteFailed):
         warehouse(f"http://127.0.0.1:{free_port()}").write("inventory", table(3, "x"), DAY, "aws")
     assert list(scratch.iterdir()) == []
+
+
+def test_settings_refuse_a_bad_object_store_before_anything_runs(tmp_path):
+    from qlrf.settings import Settings
+
+    base = {"QLRF_HOME": str(tmp_path), "QLRF_WAREHOUSE": f"s3://{BUCKET}/wh"}
+    assert Settings.from_env(base).warehouse == f"s3://{BUCKET}/wh"
+    with pytest.raises(ValueError, match="QLRF_S3_ADDRESSING"):
+        Settings.from_env({**base, "QLRF_S3_ADDRESSING": "dns"})
+    with pytest.raises(ValueError, match="not a valid S3 bucket name"):
+        Settings.from_env({**base, "QLRF_WAREHOUSE": "s3://Bad_Bucket/wh"})
+
+
+def test_duckdb_source_is_a_local_copy_that_follows_replacements(s3):
+    """source() hands DuckDB a local Parquet path; it outlives the Warehouse and tracks the object's version."""
+    import pyarrow.parquet as pq
+
+    url, _client = s3
+    warehouse(url).write("inventory", table(3, "old"), DAY, "aws")
+    first = warehouse(url).source("inventory", DAY, "aws")  # the Warehouse object is gone after this line
+    assert isinstance(first, str) and pq.read_table(first)["tag"].to_pylist() == ["old"] * 3
+    assert warehouse(url).source("inventory", DAY, "aws") == first  # same version: not fetched again
+    warehouse(url).write("inventory", table(4, "new"), DAY, "aws")
+    second = warehouse(url).source("inventory", DAY, "aws")
+    assert second != first and pq.read_table(second)["tag"].to_pylist() == ["new"] * 4
