@@ -269,3 +269,19 @@ def test_duckdb_source_is_a_local_copy_that_follows_replacements(s3):
     warehouse(url).write("inventory", table(4, "new"), DAY, "aws")
     second = warehouse(url).source("inventory", DAY, "aws")
     assert second != first and pq.read_table(second)["tag"].to_pylist() == ["new"] * 4
+
+
+def test_qlrf_run_with_an_unreachable_store_exits_2_naming_it(s3, monkeypatch, tmp_path, capsys):
+    from datetime import date
+
+    from pipelines.run import main as run_main
+
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QLRF_WAREHOUSE", f"s3://{BUCKET}/wh")
+    monkeypatch.setenv("QLRF_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("QLRF_S3_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("QLRF_S3_CONNECT_TIMEOUT", "1")
+    assert run_main(["--date", DAY, "--in-process"], today=date(2026, 11, 21)) == 2
+    err = capsys.readouterr().err
+    assert f"the warehouse s3://{BUCKET}/wh cannot be reached" in err
+    assert FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in err
