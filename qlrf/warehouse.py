@@ -133,7 +133,7 @@ class Warehouse:
             staging = f"{self.base}/{STAGING}/{uuid.uuid4().hex}.{table}.tmp"
             try:
                 publish(self.fs, LocalFile.of(local), staging, final)
-            except OSError as exc:
+            except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: the read-back is not Parquet
                 raise PartitionWriteFailed(table, where, self.uri(table, day, platform), str(exc)) from exc
         return final
 

@@ -285,3 +285,17 @@ def test_qlrf_run_with_an_unreachable_store_exits_2_naming_it(s3, monkeypatch, t
     err = capsys.readouterr().err
     assert f"the warehouse s3://{BUCKET}/wh cannot be reached" in err
     assert FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in err
+
+
+def test_a_read_back_that_differs_is_not_published(s3):
+    """The store answers the verification GET with other bytes (a corrupting middlebox): the final key keeps the old file."""
+    url, client = s3
+    warehouse(url).write("inventory", table(3, "old"), DAY, "aws")
+    before = final_bytes(client)
+    corrupt = times(lambda r: r.method == "GET" and "/_staging/" in r.path, (200, "NotTheObject"), None)
+    with S3FaultProxy(url, [corrupt]) as proxy, pytest.raises(PartitionWriteFailed) as failed:
+        warehouse(f"http://127.0.0.1:{proxy.port}").write("inventory", table(9, "new"), DAY, "aws")
+    assert not any(is_copy(r) for r in proxy.requests)  # never copied onto the final key
+    assert "_staging/" in failed.value.cause
+    assert final_bytes(client) == before
+    assert staged(client) == []
