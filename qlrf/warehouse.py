@@ -206,7 +206,7 @@ class Warehouse:
     def source(self, table: str, day: date | str, platform: str | None = None) -> str | pa.Table:
         """What DuckDB should scan: a local Parquet file path (streamed, column-pruned).
 
-        Remote partitions are copied to this warehouse's local cache first, so DuckDB reads the very same
+        Remote partitions are copied to the process's local cache first (`_cached`), so DuckDB reads the very same
         Parquet file as on disk: a registered Arrow table would lose the file's NOT NULL columns and make
         the S3 warehouse write different schemas from the local one (and hold whole tables in memory).
         """
@@ -218,7 +218,8 @@ class Warehouse:
 
     def _cached(self, path: str) -> str:
         """A local copy of remote `path` in the process's cache, fetched again when the object's size,
-        mtime or Parquet footer (run facts, column statistics) changed; copies of older versions go once they are a while old (a reader may be scanning)."""
+        mtime or Parquet footer (run facts, column statistics) changed. Copies of older versions go once
+        they are CACHE_GRACE_S old, so a scan that was handed one a moment ago can still open it."""
         info = self.fs.get_file_info(path)
         with self.fs.open_input_file(path) as handle:  # the footer too: S3 mtimes have 1 s resolution
             footer = pq.ParquetFile(handle).metadata
