@@ -1,8 +1,6 @@
 """Stage 1: normalised inventory and snapshot facts per day x platform."""
 
 
-from datetime import UTC, datetime
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -26,8 +24,6 @@ from qlrf.inventory.contract import (
 )
 from qlrf.platforms import REGISTRY
 from qlrf.quality import Gate, PartitionRejected, max_shrink_from_env
-from resources.discovery import DiscoveryResource
-from resources.estate import EstateResource
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
@@ -70,12 +66,12 @@ def _facts(found: Normalised, table: str) -> list[dict]:
 @partition_on_checks
 def inventory_assets(
     context: AssetExecutionContext,
-    estate: EstateResource,
-    discovery: DiscoveryResource,
+    discovered_inventory: Normalised,
     warehouse: WarehouseResource,
 ):
+    # Discovery ran as a fan-out over scopes (assets/discovery.py); this writes its merged result once.
     day, platform = partition_day_platform(context)
-    found = discovery.discover(platform, day=day, discovered_at=datetime.now(UTC), estate=estate, progress=context.log.info)
+    found = discovered_inventory
     for err in found.errors[:20]:
         context.log.warning(f"rejected: {err}")
     if not found.vms:

@@ -1,0 +1,201 @@
+"""Scope planning for discovery fan-out: which independent units one platform partition splits into,
+how they are grouped into steps, how a connector configuration is narrowed to a group, and how the
+groups' results merge back into the one result serial discovery gives. Plain Python, no Dagster.
+
+A scope is the unit that fails on its own (the connectors' own unit, qlrf/inventory/connectors/common):
+an AWS account (every region of it), an Azure subscription, a GCP project, a vCenter; for export files,
+one group of manifest files (the un-hinted files normalised together, then each file that carries its
+own account/region hint), exactly the groups `sources.from_manifest` normalises one by one.
+
+Scopes are grouped into batches of at most `per_step` scopes; each batch is one step (one Dagster op
+invocation, hence one Celery task or Kubernetes job with a distributed executor), and inside a step
+the connector still runs its scopes concurrently on its own thread pool. Merging the batches' results
+in plan order, then rejecting duplicate ids once (as `from_manifest` does), gives the serial result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from qlrf.envparse import redact_credentials
+from qlrf.inventory.contract import Normalised
+
+#: Scopes per step when nothing is configured (QLRF_SCOPES_PER_STEP): 500 accounts -> 20 steps.
+DEFAULT_SCOPES_PER_STEP = 25
+
+#: The kind of scope each live platform splits into (a platform not listed runs as one "whole" scope).
+LIVE_SCOPE_KINDS = {"aws": "account", "azure": "subscription", "gcp": "project", "vsphere": "vcenter"}
+
+#: Fact tables whose rows the connector de-duplicates across scopes by image id (Azure and GCP list an
+#: image once however many subscriptions or projects use it); merged batches do the same.
+DEDUPED_FACTS = {"azure": ("images",), "gcp": ("images",)}
+
+DEFAULT_AWS_ACCOUNT = "default"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One independent unit of discovery. `key` is what the connector configuration names it by (a role
+    ARN or "default", a subscription id, a project id, a vCenter label) or, for files, the group name;
+    `files` carries the manifest entries of a file scope."""
+
+    platform: str
+    kind: str  # account | subscription | project | vcenter | files | whole
+    key: str
+    files: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """How the scope is named in failed_scopes rows and log lines: "<platform>:<key>"."""
+        return f"{self.platform}:{self.key}"
+
+
+@dataclass(frozen=True)
+class ScopeBatch:
+    """The scopes one step discovers, with everything the step needs that must be the same for every
+    step of the partition (the source, the manifest directory, one discovery timestamp)."""
+
+    platform: str
+    index: int
+    source: str  # live | sample | files:<dir>
+    scopes: tuple[Scope, ...]
+    discovered_at: datetime
+    directory: str | None = None  # manifest directory of file scopes
+
+    @property
+    def key(self) -> str:
+        """A step mapping key (Dagster allows [A-Za-z0-9_] only): stable, sortable, names the first scope."""
+        first = re.sub(r"[^A-Za-z0-9_]", "_", self.scopes[0].key)[:40] if self.scopes else "none"
+        return f"b{self.index:04d}_{first}"
+
+    @property
+    def names(self) -> list[str]:
+        return [scope.name for scope in self.scopes]
+
+
+def scopes_per_step(value: str | None) -> int:
+    """QLRF_SCOPES_PER_STEP: a positive integer, or 0 for "every scope in one step" (unset: the default)."""
+    if value is None or not str(value).strip():
+        return DEFAULT_SCOPES_PER_STEP
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"QLRF_SCOPES_PER_STEP={value!r}: expected a whole number (0 = one step)") from None
+    if number < 0:
+        raise ValueError(f"QLRF_SCOPES_PER_STEP={value!r}: expected 0 or more")
+    return number
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------------
+
+
+def live_scopes(platform: str, config: Any) -> list[Scope]:
+    """The scopes a live connector configuration names, in the order the connector merges them.
+
+    AWS: the default chain's account first (its id is known only after a call), then each role in
+    account-id order; Azure subscriptions case-insensitively sorted; GCP projects sorted; vCenters in
+    configuration order. A platform with no known scope unit is one "whole" scope."""
+    kind = LIVE_SCOPE_KINDS.get(platform)
+    if kind is None or config is None:
+        return [Scope(platform, "whole", "*")]
+    if platform == "aws":
+        from qlrf.inventory.connectors.aws.config import role_account
+
+        keys = [DEFAULT_AWS_ACCOUNT] if config.include_default else []
+        keys += sorted(dict.fromkeys(config.role_arns), key=lambda arn: (role_account(arn), arn))
+    elif platform == "azure":
+        keys = sorted(dict.fromkeys(s.strip() for s in config.subscriptions if s.strip()), key=str.lower)
+    elif platform == "gcp":
+        keys = sorted(dict.fromkeys(p.strip() for p in config.projects if p.strip()))
+    else:
+        keys = list(dict.fromkeys(vc.label for vc in config.vcenters))
+    if not keys:
+        raise ValueError(f"{platform} discovery names no {kind}s: nothing to plan")
+    return [Scope(platform, kind, key) for key in keys]
+
+
+def manifest_scopes(platform: str, files: Sequence[Mapping[str, Any]]) -> list[Scope]:
+    """One scope for the manifest's un-hinted files (normalised together: an AWS snapshot file links to
+    every account's instances), then one per file that carries its own account/region hint."""
+    plain = tuple(f for f in files if not (f.get("account") or f.get("region")))
+    scopes = [Scope(platform, "files", "files", plain)] if plain else []
+    for entry in files:
+        if entry.get("account") or entry.get("region"):
+            key = "/".join(str(entry[k]) for k in ("account", "region") if entry.get(k))
+            scopes.append(Scope(platform, "files", key, (entry,)))
+    return scopes
+
+
+def batches(
+    scopes: Sequence[Scope], per_step: int, *, source: str, discovered_at: datetime, directory: str | None = None
+) -> list[ScopeBatch]:
+    """Consecutive groups of at most `per_step` scopes (0: all in one), in plan order."""
+    if not scopes:
+        return []
+    size = per_step if per_step > 0 else len(scopes)
+    return [
+        ScopeBatch(scopes[0].platform, i, source, tuple(scopes[start : start + size]), discovered_at, directory)
+        for i, start in enumerate(range(0, len(scopes), size))
+    ]
+
+
+def narrow(platform: str, config: Any, scopes: Sequence[Scope]) -> Any:
+    """A copy of the connector configuration that discovers only `scopes` (everything else unchanged)."""
+    keys = [scope.key for scope in scopes]
+    if platform == "aws":
+        return dataclasses.replace(
+            config,
+            include_default=DEFAULT_AWS_ACCOUNT in keys,
+            role_arns=[k for k in keys if k != DEFAULT_AWS_ACCOUNT],
+        )
+    if platform == "azure":
+        return dataclasses.replace(config, subscriptions=keys)
+    if platform == "gcp":
+        return dataclasses.replace(config, projects=keys)
+    if platform == "vsphere":
+        wanted = set(keys)
+        return dataclasses.replace(config, vcenters=[vc for vc in config.vcenters if vc.label in wanted])
+    raise ValueError(f"{platform}: no scope unit to narrow discovery to (it runs as one whole scope)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Failure and merge
+# --------------------------------------------------------------------------------------------------
+
+
+def failed_batch(batch: ScopeBatch, exc: BaseException) -> Normalised:
+    """A step that raised: every scope of it recorded as failed with the one-line reason (credentials
+    masked), so the other steps' rows are still written and the run says which scopes and why."""
+    text = " ".join(str(exc).split())[:1000]
+    out = Normalised()
+    for scope in batch.scopes:
+        reason = redact_credentials(f"{scope.name}: {type(exc).__name__}: {text}")
+        out.failed_scopes.append({"scope": scope.name, "reason": reason})
+    return out
+
+
+def merge(platform: str, parts: Sequence[tuple[int, Normalised]]) -> Normalised:
+    """The batches' results as one, as serial discovery would give it: concatenated in plan order
+    (`parts` are (batch index, result) in any order), duplicate asset ids rejected once across all of
+    them (naming both records), facts the connector de-duplicates by image id listed once, failed
+    scopes sorted by scope."""
+    out = Normalised()
+    for _, part in sorted(parts, key=lambda p: p[0]):
+        out.extend(part)
+    out.reject_duplicate_ids()
+    for table in DEDUPED_FACTS.get(platform, ()):
+        rows = out.facts.get(table)
+        if rows is not None and len(parts) > 1:
+            seen: dict[str, dict] = {}
+            for row in rows:
+                seen.setdefault(str(row.get("image_id", "")).lower(), row)
+            out.facts[table] = [seen[k] for k in sorted(seen)]
+    out.failed_scopes.sort(key=lambda f: f["scope"])
+    return out
