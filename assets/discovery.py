@@ -7,14 +7,14 @@ With the in-process executor the batches run one after the other (each still run
 connector's thread pool); with multiprocess, Celery or Kubernetes executors they run side by side.
 
 A batch that raises is recorded as failed scopes (which scopes, and why) and the other batches still
-count, as a failing scope inside a connector always was. QLRF_SCOPES_PER_STEP sets the batch size
+count, as a failing scope inside a connector always was (a plan of one batch fails its step with the
+error instead, exactly as the single serial call did). QLRF_SCOPES_PER_STEP sets the batch size
 (default 25; 0 = one step, exactly today's single call).
 
 `SCOPE_OP_TAGS` are the tags the per-scope op carries (the Celery queue / concurrency pool of
 discovery work are set there, in one place).
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 
@@ -61,6 +61,8 @@ def discover_scope(
     try:
         found = discovery.discover_batch(batch, day=day, estate=estate, progress=context.log.info)
     except Exception as exc:  # noqa: BLE001 - one batch must not lose the others; recorded and reported
+        if batch.total == 1:  # nothing else to keep: the step fails with the error, as serial discovery did
+            raise
         found = plan.failed_batch(batch, exc)
         context.log.warning(f"{batch.key}: FAILED: {found.failed_scopes[0]['reason']}")
     return batch.index, found

@@ -13,6 +13,7 @@ from dagster import (
 
 from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
+from assets.discovery import DISCOVERED
 from assets.partitions import daily_platform
 from qlrf.inventory.contract import (
     INVENTORY_SCHEMA,
@@ -39,7 +40,7 @@ FACT_DESCRIPTIONS = {
 
 def _fact_spec(table: str) -> AssetSpec:
     description = FACT_DESCRIPTIONS.get(table, f"Discovery facts ({table}) from the live connectors.")
-    return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory")
+    return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory", deps=[DISCOVERED])
 
 
 def _facts(found: Normalised, table: str) -> list[dict]:
@@ -48,8 +49,8 @@ def _facts(found: Normalised, table: str) -> list[dict]:
 
 @multi_asset(
     specs=[
-        AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"]),
-        AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory"),
+        AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"], deps=[DISCOVERED]),
+        AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory", deps=[DISCOVERED]),
         *(_fact_spec(table) for table in FACT_TABLE_NAMES),
     ],
     check_specs=[

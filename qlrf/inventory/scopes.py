@@ -66,6 +66,7 @@ class ScopeBatch:
     scopes: tuple[Scope, ...]
     discovered_at: datetime
     directory: str | None = None  # manifest directory of file scopes
+    total: int = 1  # batches in the plan: a lone batch that raises fails the step, as one call always did
 
     @property
     def key(self) -> str:
@@ -140,9 +141,12 @@ def batches(
     if not scopes:
         return []
     size = per_step if per_step > 0 else len(scopes)
+    starts = range(0, len(scopes), size)
     return [
-        ScopeBatch(scopes[0].platform, i, source, tuple(scopes[start : start + size]), discovered_at, directory)
-        for i, start in enumerate(range(0, len(scopes), size))
+        ScopeBatch(
+            scopes[0].platform, i, source, tuple(scopes[start : start + size]), discovered_at, directory, len(starts)
+        )
+        for i, start in enumerate(starts)
     ]
 
 
