@@ -71,7 +71,8 @@ class ScopeBatch:
     @property
     def key(self) -> str:
         """A step mapping key (Dagster allows [A-Za-z0-9_] only): stable, sortable, names the first scope."""
-        first = re.sub(r"[^A-Za-z0-9_]", "_", self.scopes[0].key)[:40] if self.scopes else "none"
+        first = re.sub(r"[^A-Za-z0-9_]", "_", self.scopes[0].key)[:40].strip("_") if self.scopes else ""
+        first = first or ("all" if self.scopes else "none")  # a whole-platform scope ("*")
         return f"b{self.index:04d}_{first}"
 
     @property
