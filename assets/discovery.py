@@ -19,9 +19,12 @@ discovery work are set there, in one place).
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     DynamicOut,
     DynamicOutput,
     OpExecutionContext,
+    Out,
     Output,
     graph_asset,
     op,
@@ -68,12 +71,23 @@ def discover_scope(
     return batch.index, found
 
 
-@op(description="Merge the batches in plan order into the one result serial discovery gives.")
+@op(
+    out={"result": Out(Normalised), "check": Out(is_required=False)},
+    description="Merge the batches in plan order into the one result serial discovery gives.",
+)
 def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Normalised]]):
     _, platform = partition_day_platform(context)
     merged = plan.merge(platform, parts)
-    return Output(
+    planned = {index for index, _ in parts}
+    yield AssetCheckResult(
+        asset_key=DISCOVERED,
+        check_name="every_batch_merged",
+        passed=planned == set(range(len(parts))) and (bool(merged.vms) or bool(merged.failed_scopes or merged.errors)),
+        metadata={"steps": len(parts)},
+    )
+    yield Output(
         merged,
+        output_name="result",
         metadata={
             "steps": len(parts),
             "vms": len(merged.vms),
@@ -89,7 +103,14 @@ def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Normalised]
     group_name="inventory",
     kinds={"python"},
     description="The partition's discovery result (rows, facts, failed scopes), fanned out over scopes.",
+    check_specs=[
+        AssetCheckSpec(
+            "every_batch_merged", asset=DISCOVERED,
+            description="every planned batch came back once, and an empty result says why (failed scopes or rejected records)",
+        )
+    ],
 )
 def discovered_inventory():
-    return merge_scopes(plan_scopes().map(discover_scope).collect())
+    merged, check = merge_scopes(plan_scopes().map(discover_scope).collect())
+    return {"result": merged, "discovered_inventory_every_batch_merged": check}
 

@@ -47,6 +47,9 @@ def test_fan_out_equals_serial_discovery(tmp_path, monkeypatch):
     steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
     scope_steps = [s for s in steps if "discover_scope[" in s]
     assert len(scope_steps) >= 3  # the sample's vSphere estate is several vCenter x datacenter files
+    checks = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
+              e.asset_check_evaluation_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks[("discovered_inventory", "every_batch_merged")] is True
 
     fanned = result.output_for_node("discovered_inventory")
     at = fanned.vms[0]["discovered_at"]
