@@ -15,27 +15,34 @@ in plan order, then rejecting duplicate ids once (as `from_manifest` does), give
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 from qlrf.envparse import redact_credentials
 from qlrf.inventory.contract import Normalised
+from qlrf.platforms import REGISTRY, Registry
 
 #: Scopes per step when nothing is configured (QLRF_SCOPES_PER_STEP): 500 accounts -> 20 steps.
 DEFAULT_SCOPES_PER_STEP = 25
 
-#: The kind of scope each live platform splits into (a platform not listed runs as one "whole" scope).
-LIVE_SCOPE_KINDS = {"aws": "account", "azure": "subscription", "gcp": "project", "vsphere": "vcenter"}
 
-#: Fact tables whose rows the connector de-duplicates across scopes by image id (Azure and GCP list an
-#: image once however many subscriptions or projects use it); merged batches do the same.
-DEDUPED_FACTS = {"azure": ("images",), "gcp": ("images",)}
-
-DEFAULT_AWS_ACCOUNT = "default"
+def scope_module(platform: str, registry: Registry = REGISTRY) -> ModuleType | None:
+    """The connector's config module when it says how to split discovery (SCOPE_KIND, scope_keys,
+    narrow), found through the platform's registry record; None: the platform runs as one whole scope."""
+    record = registry.get(platform)  # an unknown platform fails here, naming the known ones
+    name = f"{record.connector}.config"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the module exists and its own import failed: that is a bug to see
+            raise
+        return None
+    return module if all(hasattr(module, a) for a in ("SCOPE_KIND", "scope_keys", "narrow")) else None
 
 
 @dataclass(frozen=True)
@@ -98,29 +105,18 @@ def scopes_per_step(value: str | None) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def live_scopes(platform: str, config: Any) -> list[Scope]:
-    """The scopes a live connector configuration names, in the order the connector merges them.
-
-    AWS: the default chain's account first (its id is known only after a call), then each role in
+def live_scopes(platform: str, config: Any, registry: Registry = REGISTRY) -> list[Scope]:
+    """The scopes a live connector configuration names, in the order the connector merges them (each
+    connector's config module says which: AWS the default chain's account first, then roles in
     account-id order; Azure subscriptions case-insensitively sorted; GCP projects sorted; vCenters in
-    configuration order. A platform with no known scope unit is one "whole" scope."""
-    kind = LIVE_SCOPE_KINDS.get(platform)
-    if kind is None or config is None:
+    configuration order). A platform whose connector does not say is one "whole" scope."""
+    module = scope_module(platform, registry) if config is not None else None
+    if module is None:
         return [Scope(platform, "whole", "*")]
-    if platform == "aws":
-        from qlrf.inventory.connectors.aws.config import role_account
-
-        keys = [DEFAULT_AWS_ACCOUNT] if config.include_default else []
-        keys += sorted(dict.fromkeys(config.role_arns), key=lambda arn: (role_account(arn), arn))
-    elif platform == "azure":
-        keys = sorted(dict.fromkeys(s.strip() for s in config.subscriptions if s.strip()), key=str.lower)
-    elif platform == "gcp":
-        keys = sorted(dict.fromkeys(p.strip() for p in config.projects if p.strip()))
-    else:
-        keys = list(dict.fromkeys(vc.label for vc in config.vcenters))
+    keys = module.scope_keys(config)
     if not keys:
-        raise ValueError(f"{platform} discovery names no {kind}s: nothing to plan")
-    return [Scope(platform, kind, key) for key in keys]
+        raise ValueError(f"{platform} discovery names no {module.SCOPE_KIND}s: nothing to plan")
+    return [Scope(platform, module.SCOPE_KIND, key) for key in keys]
 
 
 def manifest_scopes(platform: str, files: Sequence[Mapping[str, Any]]) -> list[Scope]:
@@ -151,23 +147,12 @@ def batches(
     ]
 
 
-def narrow(platform: str, config: Any, scopes: Sequence[Scope]) -> Any:
+def narrow(platform: str, config: Any, scopes: Sequence[Scope], registry: Registry = REGISTRY) -> Any:
     """A copy of the connector configuration that discovers only `scopes` (everything else unchanged)."""
-    keys = [scope.key for scope in scopes]
-    if platform == "aws":
-        return dataclasses.replace(
-            config,
-            include_default=DEFAULT_AWS_ACCOUNT in keys,
-            role_arns=[k for k in keys if k != DEFAULT_AWS_ACCOUNT],
-        )
-    if platform == "azure":
-        return dataclasses.replace(config, subscriptions=keys)
-    if platform == "gcp":
-        return dataclasses.replace(config, projects=keys)
-    if platform == "vsphere":
-        wanted = set(keys)
-        return dataclasses.replace(config, vcenters=[vc for vc in config.vcenters if vc.label in wanted])
-    raise ValueError(f"{platform}: no scope unit to narrow discovery to (it runs as one whole scope)")
+    module = scope_module(platform, registry)
+    if module is None:
+        raise ValueError(f"{platform}: no scope unit to narrow discovery to (it runs as one whole scope)")
+    return module.narrow(config, [scope.key for scope in scopes])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,7 +171,7 @@ def failed_batch(batch: ScopeBatch, exc: BaseException) -> Normalised:
     return out
 
 
-def merge(platform: str, parts: Sequence[tuple[int, Normalised]]) -> Normalised:
+def merge(platform: str, parts: Sequence[tuple[int, Normalised]], registry: Registry = REGISTRY) -> Normalised:
     """The batches' results as one, as serial discovery would give it: concatenated in plan order
     (`parts` are (batch index, result) in any order), duplicate asset ids rejected once across all of
     them (naming both records), facts the connector de-duplicates by image id listed once, failed
@@ -195,9 +180,10 @@ def merge(platform: str, parts: Sequence[tuple[int, Normalised]]) -> Normalised:
     for _, part in sorted(parts, key=lambda p: p[0]):
         out.extend(part)
     out.reject_duplicate_ids()
-    for table in DEDUPED_FACTS.get(platform, ()):
+    module = scope_module(platform, registry) if len(parts) > 1 else None
+    for table in getattr(module, "DEDUPED_FACTS", ()):
         rows = out.facts.get(table)
-        if rows is not None and len(parts) > 1:
+        if rows is not None:
             seen: dict[str, dict] = {}
             for row in rows:
                 seen.setdefault(str(row.get("image_id", "")).lower(), row)
