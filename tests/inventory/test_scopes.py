@@ -118,3 +118,13 @@ def test_a_raising_batch_names_every_scope_and_masks_credentials():
     assert [f["scope"] for f in out.failed_scopes] == ["azure:s1", "azure:s2"]
     assert all("RuntimeError: token rejected" in f["reason"] and "eyJhbGciOi" not in f["reason"] for f in out.failed_scopes)
     assert not out.vms
+
+
+def test_a_fifth_platform_whose_connector_says_nothing_is_one_whole_scope():
+    from qlrf.platforms import REGISTRY
+    from tests.platforms.test_registry import OCI
+
+    registry = REGISTRY.extended(OCI)  # its connector (tests.platforms.fake_oci) has no config module
+    assert plan.scope_module("oci", registry) is None
+    assert plan.live_scopes("oci", object(), registry) == [plan.Scope("oci", "whole", "*")]
+    assert plan.scope_module("gcp").SCOPE_KIND == "project"  # the built-in ones say, through the same registry
