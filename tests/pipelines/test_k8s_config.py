@@ -132,3 +132,15 @@ def test_chart_launcher_file_workspace_and_dockerfile_agree():
     lock = (ROOT / "requirements.lock").read_text()
     assert re.search(r"^dagster-k8s==0\.29\.27$", lock, re.M) and values["dagsterWebserver"]["image"]["tag"] == re.search(
         r"^dagster==(\S+)$", lock, re.M).group(1)
+
+
+def test_run_pods_share_the_volume_the_manifest_claims():
+    """Step outputs cross pods through $DAGSTER_HOME/storage: the launcher file and the chart values
+    mount the one ReadWriteMany claim deploy/k8s/storage-pvc.yaml creates."""
+    pvc = load_yaml(RUN_LAUNCHER_FILE.parent / "storage-pvc.yaml")
+    assert pvc["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in pvc["spec"]["accessModes"]
+    chart = load_yaml(HELM_VALUES_FILE)["runLauncher"]["config"]["k8sRunLauncher"]
+    for volumes, mounts in ((load_yaml(RUN_LAUNCHER_FILE)["volumes"], load_yaml(RUN_LAUNCHER_FILE)["volume_mounts"]),
+                            (chart["volumes"], chart["volumeMounts"])):
+        assert [v["persistentVolumeClaim"]["claimName"] for v in volumes] == [pvc["metadata"]["name"]]
+        assert {m["mountPath"] for m in mounts} == {"/opt/dagster/dagster_home/storage", "/opt/dagster/qlrf"}
