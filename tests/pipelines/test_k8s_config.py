@@ -144,3 +144,16 @@ def test_run_pods_share_the_volume_the_manifest_claims():
                             (chart["volumes"], chart["volumeMounts"])):
         assert [v["persistentVolumeClaim"]["claimName"] for v in volumes] == [pvc["metadata"]["name"]]
         assert {m["mountPath"] for m in mounts} == {"/opt/dagster/dagster_home/storage", "/opt/dagster/qlrf"}
+
+
+def test_qlrf_run_refuses_a_misspelt_k8s_launcher_file_before_writing_dagster_yaml(tmp_path):
+    from pipelines.instance import run_launcher_config
+    from qlrf.settings import Settings
+
+    good = Settings.from_env({"QLRF_RUN_LAUNCHER": "k8s", "QLRF_RUN_LAUNCHER_CONFIG": str(RUN_LAUNCHER_FILE)})
+    section = run_launcher_config(good)
+    assert section["class"] == "K8sRunLauncher" and section["config"] == load_yaml(RUN_LAUNCHER_FILE)
+    bad = tmp_path / "launcher.yaml"
+    bad.write_text(RUN_LAUNCHER_FILE.read_text().replace("service_account_name:", "service_acount_name:"))
+    with pytest.raises(ValueError, match="service_acount_name"):
+        run_launcher_config(Settings.from_env({"QLRF_RUN_LAUNCHER": "k8s", "QLRF_RUN_LAUNCHER_CONFIG": str(bad)}))
