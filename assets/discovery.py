@@ -13,8 +13,9 @@ error instead, exactly as the single serial call did). QLRF_SCOPES_PER_STEP sets
 
 `SCOPE_OP_TAGS` are the tags the per-scope op carries (the Celery queue / concurrency pool of
 discovery work are set there, in one place).
-"""
 
+No `from __future__ import annotations` here: Dagster checks the ops' `context` annotation as a type.
+"""
 
 from datetime import UTC, datetime
 

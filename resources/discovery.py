@@ -116,7 +116,11 @@ class DiscoveryResource(ConfigurableResource):
                 scopes = [Scope(platform, "whole", "*")]
             else:
                 directory = str(manifest)
-                scopes = plan.manifest_scopes(platform, manifest_files(manifest, platform))
+                # A manifest listing no files for the platform: one whole scope, which finds nothing
+                # and so fails the partition with "no VMs discovered", as it always did.
+                scopes = plan.manifest_scopes(platform, manifest_files(manifest, platform)) or [
+                    Scope(platform, "whole", "*")
+                ]
         return plan.batches(scopes, per_step, source=source, discovered_at=discovered_at, directory=directory)
 
     def discover_batch(

@@ -128,3 +128,17 @@ def test_a_fifth_platform_whose_connector_says_nothing_is_one_whole_scope():
     assert plan.scope_module("oci", registry) is None
     assert plan.live_scopes("oci", object(), registry) == [plan.Scope("oci", "whole", "*")]
     assert plan.scope_module("gcp").SCOPE_KIND == "project"  # the built-in ones say, through the same registry
+
+
+def test_a_manifest_without_files_for_the_platform_plans_one_whole_scope(tmp_path):
+    """No scopes would mean no steps and a silently skipped partition; one whole scope finds nothing
+    and fails the partition with "no VMs discovered", as serial discovery did."""
+    import json
+
+    from resources.discovery import DiscoveryResource
+    from resources.estate import EstateResource
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": {"aws": [{"path": "a.json"}]}}))
+    estate = EstateResource(sources={"gcp": f"files:{tmp_path}"})
+    found = DiscoveryResource().plan("gcp", day=AT.date(), discovered_at=AT, estate=estate, per_step=1)
+    assert [[s.kind for s in b.scopes] for b in found] == [["whole"]]
