@@ -10,6 +10,7 @@ run). celery, k8s and docker hand steps to workers and need their package instal
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
@@ -21,8 +22,11 @@ OPTIONAL_EXECUTORS = {
 }
 
 
-def executor_for(name: str) -> ExecutorDefinition:
-    """The executor definition for a QLRF_EXECUTOR value (see qlrf.settings.EXECUTORS)."""
+def executor_for(name: str, env: Mapping[str, str] | None = None) -> ExecutorDefinition:
+    """The executor definition for a QLRF_EXECUTOR value (see qlrf.settings.EXECUTORS).
+
+    celery comes configured from `env` (pipelines/celery_profile.py: broker, backend, default queue,
+    late acknowledgement), the same block its workers start from, so a run needs no executor config."""
     if name == "in_process":
         return in_process_executor
     if name == "multiprocess":
@@ -35,4 +39,9 @@ def executor_for(name: str) -> ExecutorDefinition:
     except ImportError:
         package = module_name.replace("_", "-")
         raise ValueError(f"QLRF_EXECUTOR={name}: install {package} (same release line as dagster) to use it") from None
-    return getattr(module, attribute)
+    executor = getattr(module, attribute)
+    if name == "celery":
+        from pipelines.celery_profile import executor_config
+
+        return executor.configured(executor_config(env), name="celery")
+    return executor
