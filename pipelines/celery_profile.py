@@ -138,3 +138,46 @@ def _definitions(settings: tuple[tuple[str, str], ...]):
     from pipelines.definitions import build_definitions
 
     return build_definitions(dict(os.environ))  # the key is the QLRF_* part; secrets bind by name from the rest
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_partitions(pairs: list[tuple[str, str]], out=print) -> bool:
+    """Run each (job, partition key) in turn on the current instance with the code location's executor,
+    this process orchestrating and the Celery workers running the steps; print one JSON line per run.
+
+    What `python -m pipelines.celery_profile run job=key ...` does: the day (or a part of it) through the
+    workers without the UI or the daemon, for the bench and the tests. True when every run succeeded."""
+    import json
+    import time
+
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
+
+    ok = True
+    with DagsterInstance.get() as instance:
+        for job_name, key in pairs:
+            started = time.perf_counter()
+            recon = build_reconstructable_job("pipelines.celery_profile", "job_named", (job_name,))
+            with execute_job(recon, instance=instance, run_config=QUIET, tags={"dagster/partition": key},
+                             raise_on_error=False) as result:
+                run_id, success = result.run_id, result.success
+            ok = ok and success
+            out(json.dumps({"job": job_name, "partition": key, "run_id": run_id, "success": success,
+                            "seconds": round(time.perf_counter() - started, 2)}), flush=True)
+            if not success:
+                break
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "run" or not all("=" in a for a in args[1:]):
+        print("usage: python -m pipelines.celery_profile run JOB=PARTITION_KEY [JOB=PARTITION_KEY ...]",
+              file=sys.stderr)
+        return 2
+    return 0 if run_partitions([tuple(a.split("=", 1)) for a in args[1:]]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
