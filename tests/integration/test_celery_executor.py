@@ -26,7 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.integration.celery_stack import PROJECT, CeleryStack, small_estate
+from tests.integration.celery_stack import (
+    PROJECT,
+    CeleryStack,
+    day_differences,
+    partition_files,
+    small_estate,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.fault]
 
@@ -34,7 +40,6 @@ DAY = date(2026, 11, 20)
 PLATFORM = "vsphere"
 PLATFORM_RUN = ("platform_daily_job", f"{DAY.isoformat()}|{PLATFORM}")
 DAY_RUNS = [("golden_images_job", DAY.isoformat()), PLATFORM_RUN, ("fleet_report_job", DAY.isoformat())]
-WALL_CLOCK_COLUMNS = {"inventory": {"discovered_at"}}  # when discovery ran: differs between any two runs
 
 
 @pytest.fixture(scope="module")
@@ -114,25 +119,11 @@ def celery_steps(instance, run_id: str) -> list[tuple[str, str]]:
     return found
 
 
-def partitions(warehouse: Path) -> dict[str, Path]:
-    return {str(p.relative_to(warehouse)): p for p in sorted(warehouse.rglob("*")) if p.is_file()}
-
-
 def assert_same_day(celery_wh: Path, reference_wh: Path) -> None:
     """Every partition file of the reference is there, with the same bytes, except wall-clock columns."""
-    ours, theirs = partitions(celery_wh), partitions(reference_wh)
-    assert sorted(ours) == sorted(theirs), "the Celery day wrote other files than the in-process day"
+    ours = partition_files(celery_wh)
     assert len(ours) >= 20 and all(name.endswith("part.parquet") for name in ours), sorted(ours)
-    for name, path in ours.items():
-        if path.read_bytes() == theirs[name].read_bytes():
-            continue
-        table = name.split("/")[0]
-        skip = WALL_CLOCK_COLUMNS.get(table)
-        assert skip, f"{name}: differs from the in-process run"
-        a, b = pq.read_table(path), pq.read_table(theirs[name])
-        assert a.schema == b.schema and a.num_rows == b.num_rows > 0, name
-        for column in set(a.column_names) - skip:
-            assert a[column].equals(b[column]), f"{name}: column {column} differs from the in-process run"
+    assert day_differences(celery_wh, reference_wh) == []
 
 
 def test_the_day_on_celery_workers_equals_the_in_process_day(stack):
@@ -166,7 +157,7 @@ def test_a_worker_killed_mid_step_costs_neither_the_run_nor_a_duplicate_partitio
     """SIGSTOP the worker that just took a step; if the step has not finished, SIGKILL it (mid-step for sure)."""
     from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 
-    before = partitions(stack.root / "warehouse")
+    before = partition_files(stack.root / "warehouse")
     proc = orchestrate(stack, [PLATFORM_RUN], timeout=60)
     victim = step = None
     with instance_of(stack) as instance:
@@ -199,7 +190,7 @@ def test_a_worker_killed_mid_step_costs_neither_the_run_nor_a_duplicate_partitio
     # The step went back to the queue when its worker died and the other worker ran it, once to the end.
     assert taken[0] == victim and len(taken) == 2 and taken[1] != victim, taken
     assert len(successes) == 1
-    after = partitions(stack.root / "warehouse")
+    after = partition_files(stack.root / "warehouse")
     assert sorted(after) == sorted(before), "a partition was duplicated or a temporary file left behind"
     assert_same_day(stack.root / "warehouse", stack.root / "ref" / "warehouse")
 
@@ -211,7 +202,7 @@ def test_the_broker_going_away_mid_run_fails_the_run_and_leaves_every_partition_
 
     live = [name for name, p in stack.procs.items() if p.poll() is None]
     assert live, "no worker left alive by the earlier tests"
-    before = {name: path.read_bytes() for name, path in partitions(stack.root / "warehouse").items()}
+    before = {name: path.read_bytes() for name, path in partition_files(stack.root / "warehouse").items()}
     with TcpProxy(("127.0.0.1", 5672)) as proxy, instance_of(stack) as instance:
         env = stack.env()
         env["QLRF_CELERY_BROKER_URL"] = f"amqp://guest:guest@{proxy.address}/{stack.vhost}"
@@ -232,7 +223,7 @@ def test_the_broker_going_away_mid_run_fails_the_run_and_leaves_every_partition_
     assert not lines[0]["success"] and run.status == DagsterRunStatus.FAILURE, (lines, run.status)
     assert waited < 45, f"the run took {waited:.0f}s to fail after the broker went away"
     # Every partition is whole: the same files, each readable with all its rows, no temporary left.
-    after = partitions(stack.root / "warehouse")
+    after = partition_files(stack.root / "warehouse")
     assert sorted(after) == sorted(before)
     for name, path in after.items():
         table = pq.read_table(path)
