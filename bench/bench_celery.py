@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             # A warm-up day on the workers (first task in each loads the code location), not counted.
             warm_side = Side("warm-up", sides[1].argv, env=celery_env)
             warm = interleave([warm_side], rounds=1, echo=None)
-            print(f"warm-up day on the workers: {warm["warm-up"].median:.1f} s (not counted)")
+            print(f"warm-up day on the workers: {warm['warm-up'].median:.1f} s (not counted)")
             shutil.rmtree(root / "warehouse", ignore_errors=True)
             summaries = interleave(sides, rounds=args.rounds)
         finally:
