@@ -96,7 +96,7 @@ def worker_argv(config_yaml: Path, name: str, queues: list[str], concurrency: in
     """`dagster-celery worker start` for one worker; it runs `celery worker` as its child, so callers start
     it in its own process group and stop the group."""
     argv = [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-            "-y", str(config_yaml), "-n", name, "-l", "WARNING"]
+            "-y", str(config_yaml), "-n", name, "-l", "WARNING", "-i", "pipelines.celery_worker"]
     # One -q with the queues comma-separated: dagster-celery passes each -q on as its own `celery -Q`, and
     # celery 5 keeps only the last -Q (a worker given `-q qlrf -q qlrf-api` served qlrf-api alone).
     argv += ["-q", ",".join(queues)]

@@ -57,7 +57,7 @@ def stack(tmp_path_factory):
         reference = subprocess.Popen(  # the same day in process, the default executor, SQLite: the yardstick
             [sys.executable, "-m", "pipelines.run", "--in-process", "--platform", PLATFORM, "--date", DAY.isoformat()],
             env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        st.wait_ready(timeout=60)
+        st.wait_ready(timeout=90)
         st.reference = reference
         yield st
     finally:
@@ -128,10 +128,10 @@ def assert_same_day(celery_wh: Path, reference_wh: Path) -> None:
 
 def test_the_day_on_celery_workers_equals_the_in_process_day(stack):
     started = time.monotonic()
-    lines = finish(stack, orchestrate(stack, DAY_RUNS, timeout=75), "golden -> vsphere -> fleet on Celery")
+    lines = finish(stack, orchestrate(stack, DAY_RUNS, timeout=150), "golden -> vsphere -> fleet on Celery")
     assert [(line["job"], line["success"]) for line in lines] == [(job, True) for job, _ in DAY_RUNS], lines
     try:
-        out, _ = stack.reference.communicate(timeout=max(5.0, 90 - (time.monotonic() - started)))
+        out, _ = stack.reference.communicate(timeout=max(5.0, 150 - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         pytest.fail("the in-process reference day did not finish in time")
     assert stack.reference.returncode == 0, out[-2000:]
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_step_costs_neither_the_run_nor_a_duplicate_partitio
     from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 
     before = partition_files(stack.root / "warehouse")
-    proc = orchestrate(stack, [PLATFORM_RUN], timeout=60)
+    proc = orchestrate(stack, [PLATFORM_RUN], timeout=90)
     victim = step = None
     with instance_of(stack) as instance:
         deadline = time.monotonic() + 40
@@ -206,7 +206,7 @@ def test_the_broker_going_away_mid_run_fails_the_run_and_leaves_every_partition_
     with TcpProxy(("127.0.0.1", 5672)) as proxy, instance_of(stack) as instance:
         env = stack.env()
         env["QLRF_CELERY_BROKER_URL"] = f"amqp://guest:guest@{proxy.address}/{stack.vhost}"
-        proc = orchestrate(stack, [PLATFORM_RUN], timeout=60, env=env)
+        proc = orchestrate(stack, [PLATFORM_RUN], timeout=90, env=env)
         deadline, cut_at = time.monotonic() + 40, None
         while cut_at is None and time.monotonic() < deadline and proc.poll() is None:
             for run in instance.get_runs(RunsFilter(job_name=PLATFORM_RUN[0], statuses=[DagsterRunStatus.STARTED])):
