@@ -184,8 +184,10 @@ WALL_CLOCK_COLUMNS = {"inventory": {"discovered_at"}}  # when discovery ran: dif
 
 
 def partition_files(warehouse: Path) -> dict[str, Path]:
-    """Every file under the warehouse, by its path relative to it."""
-    return {str(p.relative_to(warehouse)): p for p in sorted(Path(warehouse).rglob("*")) if p.is_file()}
+    """Every file a reader sees under the warehouse, by its path relative to it: not the hidden
+    ``.<id>.tmp`` files a writer killed mid-write leaves (never read; `qlrf run` sweeps them)."""
+    return {str(p.relative_to(warehouse)): p for p in sorted(Path(warehouse).rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
 
 
 def day_differences(ours: Path, theirs: Path) -> list[str]:

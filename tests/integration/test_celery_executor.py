@@ -34,7 +34,7 @@ from tests.integration.celery_stack import (
     small_estate,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.fault]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DAY = date(2026, 11, 20)
 PLATFORM = "vsphere"
@@ -191,7 +191,9 @@ def test_a_worker_killed_mid_step_costs_neither_the_run_nor_a_duplicate_partitio
     assert taken[0] == victim and len(taken) == 2 and taken[1] != victim, taken
     assert len(successes) == 1
     after = partition_files(stack.root / "warehouse")
-    assert sorted(after) == sorted(before), "a partition was duplicated or a temporary file left behind"
+    assert sorted(after) == sorted(before), "a partition was duplicated"
+    hidden = [p.name for p in (stack.root / "warehouse").rglob(".*") if p.is_file()]
+    assert all(name.endswith(".tmp") for name in hidden), hidden  # at most a killed writer's temporary
     assert_same_day(stack.root / "warehouse", stack.root / "ref" / "warehouse")
 
 
