@@ -82,3 +82,19 @@ def test_the_celery_profile_runs_webserver_daemon_and_two_workers(tmp_path, monk
     assert {"dagster-webserver", "dagster-daemon", "celery-worker-1", "celery-worker-2"} <= set(services)
     assert "dagster" not in services  # no `dagster dev` in production
     assert services["dagster-daemon"][-1].endswith("deploy/celery/workspace.yaml")
+
+
+def test_the_per_cloud_run_limit_keys_on_a_tag_every_platform_run_carries():
+    from assets.partitions import daily_platform
+
+    limits = yaml.safe_load((ROOT / "deploy" / "celery" / "dagster.yaml").read_text())["concurrency"]["runs"]
+    (limit,) = limits["tag_concurrency_limits"]
+    assert daily_platform.get_tags_for_partition_key("2026-11-20|aws")[limit["key"]] == "aws"
+    assert limit["value"] == {"applyLimitPerUniqueValue": True} and limit["limit"] == 1
+
+
+def test_the_run_command_refuses_what_it_cannot_run(capsys):
+    from pipelines.celery_profile import main
+
+    assert main(["run"]) == 2 and main(["run", "platform_daily_job"]) == 2 and main(["launch", "a=b"]) == 2
+    assert "usage: python -m pipelines.celery_profile run JOB=PARTITION_KEY" in capsys.readouterr().err
