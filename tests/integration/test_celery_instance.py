@@ -23,4 +23,5 @@ def test_the_instance_file_loads_through_dagster_with_postgres_and_the_per_cloud
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": "dagster/partition/platform", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
         assert instance.run_retries_max_retries == 2
+        assert not instance.run_retries_retry_on_asset_or_op_failure  # a remediation run never acts twice
     assert "postgres_url:\n      env: QLRF_DAGSTER_PG_URL" in (DEPLOY_DIR / "dagster.yaml").read_text()
