@@ -113,7 +113,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         schedules=[daily_platform_schedule, inventory_quality_schedule],
         sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor, build_event_inbound_sensor()],
         resources=resources(env),
-        executor=executor_for(executor_setting(env), executor_config(env)),
+        executor=executor_for(executor_setting(env), executor_config(env), env),
     )
     return starting_on(defs, partitions_start(env))
 

@@ -49,14 +49,24 @@ def executor_config(env: Mapping[str, str] | None = None) -> dict | None:
     return config
 
 
-def executor_for(name: str, config: Mapping | None = None) -> ExecutorDefinition:
+def executor_for(name: str, config: Mapping | None = None, env: Mapping[str, str] | None = None) -> ExecutorDefinition:
     """The executor definition for a QLRF_EXECUTOR value (see qlrf.settings.EXECUTORS), with `config`
-    (QLRF_EXECUTOR_CONFIG) applied through Dagster's own schema when given: a typo fails the load."""
+    (QLRF_EXECUTOR_CONFIG) applied through Dagster's own schema when given: a typo fails the load.
+
+    celery comes configured from `env` (pipelines/celery_profile.py: broker, backend, default queue,
+    late acknowledgement), the same block its workers start from, so a run needs no executor config;
+    a QLRF_EXECUTOR_CONFIG file overrides single keys of it."""
+    executor = _named(name)
+    if name == "celery":
+        from pipelines.celery_profile import executor_config as celery_config
+
+        base = celery_config(env)  # env references resolve when the run starts, not when definitions load
+        merged = {**base, **validate_executor_config(executor, config)} if config else base
+        return executor.configured(merged, name="celery")
     if config:
-        executor = _named(name)
         validated = validate_executor_config(executor, config)
         return executor.configured(validated, name=f"{name}_configured")
-    return _named(name)
+    return executor
 
 
 def validate_executor_config(executor: ExecutorDefinition, config: Mapping) -> dict:
