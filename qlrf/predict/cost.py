@@ -23,6 +23,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, PositiveFloat
 
 from qlrf import sql
+from qlrf.tenancy import model as tenancy
 from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_SQL, InstanceTypes
 from qlrf.predict.policyfile import fail, load_policy
 from qlrf.predict.tables import register_sizes
@@ -119,7 +120,7 @@ def rightsizing_hints(prices: PriceTable, types: InstanceTypes) -> list[dict]:
 def prepare(con: duckdb.DuckDBPyConnection, inventory, prices: PriceTable, types: InstanceTypes) -> None:
     """Register the inventory, the price list, the size table and the right-sizing hints (small tables
     built in DuckDB from list parameters)."""
-    sql.relation(con, "inventory", inventory)
+    tenancy.relation(con, "inventory", inventory)  # org/project filled for 1.0 partitions
     listed = prices.listed()
     con.execute("CREATE OR REPLACE TEMP TABLE prices AS SELECT unnest($p::VARCHAR[]) AS platform, "
                 "unnest($t::VARCHAR[]) AS instance_type, unnest($h::DOUBLE[]) AS hourly",
@@ -145,7 +146,7 @@ VM_QUERY = f"""
 WITH v AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
            coalesce(i.environment, 'unknown') AS environment, coalesce(i.owner, 'unowned') AS owner, i.state,
-           i.instance_type,
+           i.instance_type, i.org, i.project,
            CASE WHEN i.platform = 'vsphere' THEN {VSPHERE_VCPU_SQL.replace('instance_type', 'i.instance_type')} ELSE s.vcpu END AS vcpu,
            CASE WHEN i.platform = 'vsphere' THEN {VSPHERE_MEMORY_GIB_SQL.replace('instance_type', 'i.instance_type')} ELSE s.memory_gib END AS memory_gib,
            p.hourly AS list_hourly, h.rightsize_to, h.monthly_saving AS hint_saving, sc.monthly AS stopped_monthly
@@ -160,7 +161,7 @@ WITH v AS (
            c.hours
     FROM v CROSS JOIN cost_params c
 )
-SELECT asset_id, platform, account, region, site, environment, owner, state, instance_type, vcpu, memory_gib,
+SELECT asset_id, platform, account, region, site, environment, org, project, owner, state, instance_type, vcpu, memory_gib,
        CASE WHEN state = 'running' THEN round(hourly * hours, 2)
             WHEN state = 'stopped' THEN stopped_monthly END AS monthly_usd,
        CASE WHEN state = 'running' AND hourly IS NULL

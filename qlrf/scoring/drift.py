@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from qlrf import sql
+from qlrf.tenancy import model as tenancy
 
 SEVERITY_WEIGHT = {"none": 0, "low": 25, "medium": 50, "high": 75, "critical": 100}
 WEIGHT_SQL = "CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50 WHEN 'high' THEN 75 ELSE 100 END"
@@ -65,6 +66,7 @@ def vm_drift_query() -> str:
 WITH joined AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
            coalesce(i.environment, 'unknown') AS environment, i.owner, i."group", i.state, i.image_ref,
+           i.org, i.project,
            g.family, g.version AS image_version, g.channel AS image_channel, g.released_at AS image_released_at,
            g.revoked, g.revoked_reason, g.version_rank,
            coalesce(CASE i.environment WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 END, 2) AS level
@@ -109,7 +111,7 @@ def vm_drift_params(as_of: datetime) -> dict[str, datetime]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, inventory: pa.Table | str, registry: pa.Table | str) -> None:
-    sql.relation(con, "inventory", inventory)
+    tenancy.relation(con, "inventory", inventory)  # org/project filled for 1.0 partitions
     sql.relation(con, "registry", registry)
     con.execute(_LADDER)
     con.execute(_IMAGES)
