@@ -161,7 +161,7 @@ WITH v AS (
            c.hours
     FROM v CROSS JOIN cost_params c
 )
-SELECT asset_id, platform, account, region, site, environment, org, project, owner, state, instance_type, vcpu, memory_gib,
+SELECT asset_id, platform, account, region, site, environment, owner, state, instance_type, vcpu, memory_gib,
        CASE WHEN state = 'running' THEN round(hourly * hours, 2)
             WHEN state = 'stopped' THEN stopped_monthly END AS monthly_usd,
        CASE WHEN state = 'running' AND hourly IS NULL
@@ -171,7 +171,8 @@ SELECT asset_id, platform, account, region, site, environment, org, project, own
             ELSE 'unknown: state ' || state END AS cost_basis,
        CASE WHEN state = 'running' AND hourly IS NULL THEN instance_type END AS unknown_type,
        CASE WHEN state = 'running' THEN rightsize_to END AS rightsize_to,
-       CASE WHEN state = 'running' THEN hint_saving END AS rightsize_monthly_saving
+       CASE WHEN state = 'running' THEN hint_saving END AS rightsize_monthly_saving,
+       org, project
 FROM priced
 """
 

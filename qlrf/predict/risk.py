@@ -283,13 +283,14 @@ scored AS (
     FROM points
 ),
 {_top_keys("scored", "p_")}
-SELECT asset_id, platform, site, environment, org, project, owner, status AS drift_status, severity AS drift_severity,
+SELECT asset_id, platform, site, environment, owner, status AS drift_status, severity AS drift_severity,
        public_ip, group_size::INTEGER AS group_size, dr_gap_reason, cves::INTEGER AS vulnerable_cves, cve_ids, failed_controls,
        {", ".join(f"round(p_{f}, 2) AS {f}_points" for f in FACTORS)},
        round(raw_score, 2) AS risk_score,
        CASE WHEN raw_score >= $lv_critical THEN 'critical' WHEN raw_score >= $lv_high THEN 'high'
             WHEN raw_score >= $lv_medium THEN 'medium' ELSE 'low' END AS risk_level,
-       {", ".join(f"CASE WHEN k{i} >= 16 THEN {_NAMES}[(k{i} % 16)::INTEGER + 1] END AS top_factor_{i}" for i in (1, 2, 3))}
+       {", ".join(f"CASE WHEN k{i} >= 16 THEN {_NAMES}[(k{i} % 16)::INTEGER + 1] END AS top_factor_{i}" for i in (1, 2, 3))},
+       org, project
 FROM top3
 """
 

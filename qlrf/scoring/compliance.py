@@ -189,12 +189,13 @@ def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -
     w_applicable = " + ".join(f"a{i}::INTEGER * {weights[i]}" for i in n)
     w_passed = " + ".join(f"(a{i} AND (p{i} OR w{i}))::INTEGER * {weights[i]}" for i in n)
     return f"""
-    SELECT asset_id, platform, account, site, environment, owner, org, project,
+    SELECT asset_id, platform, account, site, environment, owner,
            list_filter([{failed}], lambda x: x IS NOT NULL) AS failed_controls,
            list_filter([{waived}], lambda x: x IS NOT NULL) AS waived_controls,
            ({applicable})::INTEGER AS controls_applicable,
            ({w_applicable})::INTEGER AS weight_applicable,
-           ({w_passed})::INTEGER AS weight_passed
+           ({w_passed})::INTEGER AS weight_passed,
+           org, project
     FROM (SELECT asset_id, platform, account, site, environment, owner, org, project, {", ".join(flags)} FROM facts)
     """, params
 

@@ -93,12 +93,13 @@ base AS (
     CROSS JOIN facts_as_of n
     WHERE f.state <> 'terminated'
 )
-SELECT asset_id, platform, account, region, site, environment, org, project, state, last_snapshot_at, snapshot_age_hours, rpo_hours,
+SELECT asset_id, platform, account, region, site, environment, state, last_snapshot_at, snapshot_age_hours, rpo_hours,
        rpo_met, rebuildable, rpo_met AND rebuildable AS ready, gap,
        instance_type, "group", app, dr_group, last_drill_id, last_drill_at, last_drill_outcome, rto_measured_seconds,
        rto_objective_seconds, rpo_achieved_seconds, drill_credit, rto_over_objective, drill_gap, site_capped,
        round({WEIGHTS["rpo_met"]} * rpo_met::INTEGER + {WEIGHTS["rebuildable"]} * rebuildable::INTEGER
-             + {WEIGHTS["drill_credit"]} * drill_credit, 2) AS readiness_score
+             + {WEIGHTS["drill_credit"]} * drill_credit, 2) AS readiness_score,
+       org, project
 FROM base
 """
 

@@ -72,7 +72,7 @@ WITH joined AS (
            coalesce(CASE i.environment WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 END, 2) AS level
     FROM inventory i LEFT JOIN images g ON g.platform = i.platform AND g.image_ref = i.image_ref
 )
-SELECT j.* EXCLUDE (version_rank, level, revoked),
+SELECT j.* EXCLUDE (version_rank, level, revoked, org, project),
        l.current_version,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL ELSE l.versions_behind END::INTEGER AS versions_behind,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL
@@ -89,7 +89,8 @@ SELECT j.* EXCLUDE (version_rank, level, revoked),
             WHEN l.versions_behind = 0 THEN 'none'
             WHEN l.versions_behind >= 3 OR {_days('l.current_released_at', 'j.image_released_at')} > 90 THEN 'high'
             WHEN l.versions_behind = 2 THEN 'medium'
-            ELSE 'low' END AS severity
+            ELSE 'low' END AS severity,
+       j.org, j.project
 FROM joined j
 LEFT JOIN ladder l ON l.family = j.family AND l.level = j.level AND l.version_rank = j.version_rank
 """
