@@ -44,7 +44,7 @@ def trend(wh: Warehouse, scope: Scope, days: int = 30) -> pd.DataFrame:
     where, params = scope.where()
     return scan_history(wh, "drift_scores", scope.day, days, f"""
         SELECT date, site, {weighted('drift_score')} AS drift_score FROM t WHERE {where} GROUP BY date, site ORDER BY date, site""",
-        params, platforms=scope.platforms)
+        params, platforms=scope.platforms, orgs=scope.orgs)
 
 
 def forecasts(wh: Warehouse, scope: Scope, thresholds: dict[str, float]) -> pd.DataFrame:
