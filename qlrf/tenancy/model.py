@@ -217,6 +217,54 @@ def current(env: Mapping[str, str] | None = None) -> Tenancy:
     return _cached(str(file), mtime)
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """What `qlrf tenancy check` found: scopes in the inventory the file does not map (with VM counts),
+    organisations and projects with no VM in it."""
+
+    day: str | None
+    vms: int
+    unmapped: tuple[tuple[str, str, int], ...]  # (platform, scope, VMs)
+    empty_orgs: tuple[str, ...]
+    empty_projects: tuple[str, ...]  # "org/project"
+    by_org: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unmapped
+
+    def lines(self, source: str) -> list[str]:
+        out = [f"tenancy file {source}: valid"]
+        if self.day is None:
+            return [*out, "no inventory partition yet: nothing to check against (run `qlrf run` first)"]
+        out.append(f"inventory {self.day}: {self.vms} VM(s); " + ", ".join(f"{o} {n}" for o, n in sorted(self.by_org.items())))
+        for platform, scope, vms in self.unmapped:
+            out.append(f"UNMAPPED {platform} scope {scope!r}: {vms} VM(s) resolve to '{UNASSIGNED}' (add it to a project)")
+        for org in self.empty_orgs:
+            out.append(f"warning: organisation {org!r} has no VM in the inventory")
+        for project in self.empty_projects:
+            out.append(f"warning: project {project!r} has no VM in the inventory")
+        if self.ok:
+            out.append("every VM has an organisation")
+        return out
+
+
+def check(tenancy: Tenancy, scopes: Mapping[tuple[str, str], int], day: str | None = None) -> CheckResult:
+    """Check `tenancy` against the inventory's (platform, account) -> VM counts."""
+    unmapped, by_org, projects_seen = [], {}, set()
+    for (platform, scope), vms in sorted(scopes.items()):
+        org, project = tenancy.resolve(platform, scope)
+        by_org[org] = by_org.get(org, 0) + vms
+        if org == UNASSIGNED:
+            unmapped.append((platform, scope, vms))
+        else:
+            projects_seen.add((org, project))
+    empty_projects = tuple(f"{o.id}/{p}" for o in tenancy.organisations.values() for p in o.projects
+                           if (o.id, p) not in projects_seen and o.id in by_org)
+    return CheckResult(day, sum(scopes.values()), tuple(unmapped), tuple(o for o in tenancy.orgs if o not in by_org),
+                       empty_projects, by_org)
+
+
 # --------------------------------------------------------------------------- SQL helpers for readers
 
 
@@ -273,6 +321,6 @@ def filter_rows(rows: Iterable[Mapping], orgs: Collection[str] | None, tenancy: 
 
 
 __all__ = [
-    "DEFAULT_FILE", "ENV_VAR", "UNASSIGNED", "Organisation", "Project", "Tenancy", "TenancyError",
-    "current", "filter_rows", "load", "org_predicate", "parse", "path_from", "relation",
+    "DEFAULT_FILE", "ENV_VAR", "UNASSIGNED", "CheckResult", "Organisation", "Project", "Tenancy", "TenancyError",
+    "check", "current", "filter_rows", "load", "org_predicate", "parse", "path_from", "relation",
 ]
