@@ -23,11 +23,11 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, PositiveFloat
 
 from qlrf import sql
-from qlrf.tenancy import model as tenancy
 from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_SQL, InstanceTypes
 from qlrf.predict.policyfile import fail, load_policy
 from qlrf.predict.tables import register_sizes
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 PRICES_PATH = project_root() / "policy" / "prices.yaml"
 ESTIMATE_LABEL = "ESTIMATE from list prices (policy/prices.yaml): on-demand, no discounts, storage or egress"

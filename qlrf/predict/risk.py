@@ -28,10 +28,10 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
 
 from qlrf import sql
-from qlrf.tenancy import model as tenancy
 from qlrf.baselines.sbom import PackageQuery
 from qlrf.predict.policyfile import PolicyFileError, fail, load_policy
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 WEIGHTS_PATH = project_root() / "policy" / "risk_weights.yaml"
 CVES_PATH = project_root() / "policy" / "cves.yaml"

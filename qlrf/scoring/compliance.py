@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlrf import sql
-from qlrf.tenancy import model as tenancy
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 SEVERITY_WEIGHT = {"low": 1, "medium": 2, "high": 3, "critical": 5}
 DEFAULT_RPO_HOURS = {"prod": 24, "staging": 72, "dev": 168}
