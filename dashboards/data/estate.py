@@ -51,8 +51,11 @@ def fleet_rows(root: str, scope: Scope) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def summary(root: str, day: str) -> dict | None:
-    """The day's AI summary (written by the fleet_summary asset; no model is called here)."""
+def summary(root: str, day: str, orgs: tuple[str, ...] | None = None) -> dict | None:
+    """The day's AI summary (written by the fleet_summary asset; no model is called here). It narrates
+    the whole fleet, so a reader restricted to some organisations gets none."""
+    if orgs is not None:
+        return None
     return stored_summary(warehouse(root), day)
 
 
