@@ -23,6 +23,7 @@ from qlrf.warehouse import Warehouse
 
 DRILL_LIMIT = 500  # rows a drill-down returns at most; the page says when there were more
 
+
 def how_to_produce(day: str) -> str:
     return f"produce it with `qlrf run --date {day}` (or `make run` for today)"
 
