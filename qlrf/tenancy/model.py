@@ -277,12 +277,15 @@ def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str, 
     gets UNASSIGNED (so a scoped reader sees none of it rather than all of it)."""
     from qlrf import sql
 
-    tenancy = tenancy or current()
     raw = f"{sql.identifier(name)}__raw"
-    sql.relation(con, raw, source)
-    sql.relation(con, f"{name}__scopes", tenancy.scope_table())
+    sql.relation(con, raw, source)  # a Parquet path, an Arrow table or a DuckDB relation
     columns = set(con.sql(f"SELECT * FROM {raw} LIMIT 0").columns)
     has_org, has_project = "org" in columns, "project" in columns
+    if has_org and has_project and _never_null(source, ("org", "project")):
+        con.register(name, con.table(raw))  # a 1.1 partition as the stage wrote it: nothing to fill, no join
+        return
+    tenancy = tenancy or current()
+    sql.relation(con, f"{name}__scopes", tenancy.scope_table())
     if "account" not in columns or "platform" not in columns:
         org = "s.org" if has_org else f"'{UNASSIGNED}'"
         project = "s.project" if has_project else f"'{UNASSIGNED}'"
@@ -294,6 +297,29 @@ def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str, 
     keep = "s.* EXCLUDE (" + ", ".join(c for c, has in (("org", has_org), ("project", has_project)) if has) + ")" \
         if (has_org or has_project) else "s.*"
     con.register(name, con.sql(f"SELECT {keep}, {org} AS org, {project} AS project FROM {raw} s{join}"))
+
+
+def _never_null(source: object, columns: tuple[str, ...]) -> bool:
+    """True when `source` certainly has no null in `columns`, read from Arrow's null counts or the Parquet
+    footer's statistics (no data scan); False when unsure, so the caller fills."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if isinstance(source, pa.Table):
+            return all(source.column(c).null_count == 0 for c in columns)
+        if isinstance(source, str) and "://" not in source:
+            meta = pq.ParquetFile(source).metadata
+            index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+            for g in range(meta.num_row_groups):
+                for c in columns:
+                    stats = meta.row_group(g).column(index[c]).statistics
+                    if stats is None or not stats.has_null_count or stats.null_count:
+                        return False
+            return True
+    except (OSError, KeyError, pa.ArrowException):
+        return False
+    return False
 
 
 def org_predicate(orgs: Collection[str] | None, column: str = "org") -> tuple[str, dict[str, list[str]]]:
