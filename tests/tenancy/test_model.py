@@ -159,3 +159,12 @@ def test_a_fully_stamped_partition_is_read_as_written_without_the_mapping(tmp_pa
     model.relation(con, "inventory", path, model.load(_write(tmp_path, GOOD)))
     assert con.sql("SELECT org, project FROM inventory").fetchall() == [("initech", "lab")]
     assert "inventory__scopes" not in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
+
+
+def test_an_org_arriving_with_a_row_is_overwritten_by_the_scope_mapping(tmp_path):
+    """A tenant id injected upstream (a tag copied into the row, a crafted export) never decides the org."""
+    tenancy = model.load(_write(tmp_path, GOOD))
+    rows = [{"platform": "aws", "account": "111", "org": "initech", "project": "lab", "tags": {"org": "initech"}},
+            {"platform": "aws", "account": "999", "org": "acme"}]
+    assert tenancy.stamp(rows) == [("aws", "999")]
+    assert [(r["org"], r["project"]) for r in rows] == [("acme", "web"), ("unassigned", "unassigned")]
