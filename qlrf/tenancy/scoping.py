@@ -66,8 +66,8 @@ def restrict(con: duckdb.DuckDBPyConnection, files: str, view: str, table: str, 
     columns = set(con.table(files).columns)
     if "org" not in columns and not {"platform", "account"} <= columns:
         who = ", ".join(sorted(orgs)) or "no organisation"
-        raise OutOfScope(f"{table} is a fleet-wide roll-up with no organisation column: it is not shown to a "
-                         f"reader restricted to {who}")
+        raise OutOfScope(f"{table} has no organisation to filter on (a fleet-wide roll-up, or a partition written "
+                         f"before tenancy; re-run that day): it is not shown to a reader restricted to {who}")
     tenancy.relation(con, f"{view}__scoped", con.table(files), mapping)
     sql.relation(con, f"{view}__orgs", pa.table({"org": pa.array(sorted(set(orgs)), pa.string())}))
     kept = con.sql(f"SELECT * FROM {sql.identifier(view)}__scoped WHERE org IN (SELECT org FROM {view}__orgs)")
