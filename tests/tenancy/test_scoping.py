@@ -202,3 +202,19 @@ def test_report_has_a_by_organisation_section(wh):
     section = text.split("By organisation:")[1].split("\n\n")[0]
     lines = [line.split() for line in section.splitlines()[3:]]
     assert [(r[0], r[1], r[2]) for r in lines] == [("acme", "production", "2"), ("initech", "development", "3")]
+
+
+def test_an_ai_scope_with_an_org_resolves_only_that_organisations_vms(wh):
+    """The orchestrator sets a proposal's scope.org to the asker's organisation: its targets never include
+    another organisation's VM, even one named by id; a view restricted to acme does not know syd1."""
+    from qlrf.ai.scope import DayView, resolve
+    from qlrf.ai.taskspec import Scope as TaskScope
+
+    with DayView(wh, S) as view:
+        everyone = resolve(view, TaskScope(environment="prod"), "remediate_drift")
+        acme = resolve(view, TaskScope(environment="prod", org="acme"), "remediate_drift")
+        foreign = resolve(view, TaskScope(org="acme", asset_ids=["i-initech-1"]), "remediate_drift")
+    assert (everyone.vms, acme.vms) == (5, 2) and acme.drifted == 1  # i-acme-2 runs the revoked 1.0
+    assert any("i-initech-1" in p for p in foreign.problems) and foreign.vms == 0
+    with DayView(wh, S, orgs=("acme",)) as view:
+        assert view.sites() == ["lon1"]
