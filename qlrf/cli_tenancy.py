@@ -13,15 +13,16 @@ import json
 import sys
 
 
-def inventory_scopes(wh, day: str) -> dict[tuple[str, str], int]:
-    """(platform, account) -> VMs in the day's inventory partitions (only two columns are read)."""
+def inventory_scopes(wh, day: str) -> dict[tuple[str, str, str], int]:
+    """(platform, account, environment) -> VMs in the day's inventory partitions (two columns are read)."""
     from qlrf.inventory.contract import PLATFORMS
 
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, str, str], int] = {}
     for platform in PLATFORMS:
         if wh.exists("inventory", day, platform):
-            for account in wh.read("inventory", day, platform, columns=["account"])["account"].to_pylist():
-                key = (platform, str(account or ""))
+            table = wh.read("inventory", day, platform, columns=["account", "environment"])
+            for account, environment in zip(table["account"].to_pylist(), table["environment"].to_pylist(), strict=True):
+                key = (platform, str(account or ""), str(environment or "unknown"))
                 counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -38,11 +39,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 2
     wh = Warehouse(Settings.from_env().warehouse)
     day = args.date.isoformat() if args.date else (wh.dates("inventory") or [None])[-1]
-    result = model.check(tenancy, inventory_scopes(wh, day) if day else {}, day)
+    detail = inventory_scopes(wh, day) if day else {}
+    scopes: dict[tuple[str, str], int] = {}
+    for (platform, account, _), vms in detail.items():
+        scopes[(platform, account)] = scopes.get((platform, account), 0) + vms
+    result = model.check(tenancy, scopes, day, detail)
     if args.json:
         print(json.dumps({"file": tenancy.source, "day": result.day, "vms": result.vms, "by_org": result.by_org,
                           "unmapped": [{"platform": p, "scope": s, "vms": n} for p, s, n in result.unmapped],
                           "empty_orgs": list(result.empty_orgs), "empty_projects": list(result.empty_projects),
+                          "other_environments": [{"project": p, "environment": e, "vms": n}
+                                                 for p, e, n in result.other_environments],
                           "ok": result.ok}, sort_keys=True))
     else:
         print("\n".join(result.lines(tenancy.source)))

@@ -228,6 +228,8 @@ class CheckResult:
     empty_orgs: tuple[str, ...]
     empty_projects: tuple[str, ...]  # "org/project"
     by_org: Mapping[str, int] = field(default_factory=dict)
+    # VMs whose environment is not one their project lists: ("org/project", environment, VMs); a warning
+    other_environments: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -244,13 +246,18 @@ class CheckResult:
             out.append(f"warning: organisation {org!r} has no VM in the inventory")
         for project in self.empty_projects:
             out.append(f"warning: project {project!r} has no VM in the inventory")
+        for project, environment, vms in self.other_environments:
+            out.append(f"warning: {vms} VM(s) of project {project!r} are in environment {environment!r}, "
+                       "which the project does not list")
         if self.ok:
             out.append("every VM has an organisation")
         return out
 
 
-def check(tenancy: Tenancy, scopes: Mapping[tuple[str, str], int], day: str | None = None) -> CheckResult:
-    """Check `tenancy` against the inventory's (platform, account) -> VM counts."""
+def check(tenancy: Tenancy, scopes: Mapping[tuple[str, str], int], day: str | None = None,
+          environments: Mapping[tuple[str, str, str], int] | None = None) -> CheckResult:
+    """Check `tenancy` against the inventory's (platform, account) -> VM counts and, when given,
+    (platform, account, environment) -> VM counts (organisation -> project -> environment)."""
     unmapped, by_org, projects_seen = [], {}, set()
     for (platform, scope), vms in sorted(scopes.items()):
         org, project = tenancy.resolve(platform, scope)
@@ -261,8 +268,15 @@ def check(tenancy: Tenancy, scopes: Mapping[tuple[str, str], int], day: str | No
             projects_seen.add((org, project))
     empty_projects = tuple(f"{o.id}/{p}" for o in tenancy.organisations.values() for p in o.projects
                            if (o.id, p) not in projects_seen and o.id in by_org)
+    other: dict[tuple[str, str], int] = {}
+    for (platform, scope, environment), vms in sorted((environments or {}).items()):
+        org, project = tenancy.resolve(platform, scope)
+        listed = tenancy.organisations[org].projects[project].environments if org != UNASSIGNED else ()
+        if listed and environment not in listed:
+            key = (f"{org}/{project}", environment)
+            other[key] = other.get(key, 0) + vms
     return CheckResult(day, sum(scopes.values()), tuple(unmapped), tuple(o for o in tenancy.orgs if o not in by_org),
-                       empty_projects, by_org)
+                       empty_projects, by_org, tuple((p, e, n) for (p, e), n in sorted(other.items())))
 
 
 # --------------------------------------------------------------------------- SQL helpers for readers

@@ -12,9 +12,9 @@ from qlrf.warehouse import Warehouse
 TODAY = date(2026, 11, 20)
 
 
-def _vm(asset_id: str, platform: str, account: str) -> dict:
+def _vm(asset_id: str, platform: str, account: str, environment: str = "prod") -> dict:
     return {"asset_id": asset_id, "platform": platform, "account": account, "region": "r", "name": asset_id,
-            "state": "running", "discovered_at": datetime(2026, 11, 20, tzinfo=UTC)}
+            "state": "running", "environment": environment, "discovered_at": datetime(2026, 11, 20, tzinfo=UTC)}
 
 
 def _warehouse(home, vms_by_platform: dict[str, list[dict]]) -> None:
@@ -24,12 +24,20 @@ def _warehouse(home, vms_by_platform: dict[str, list[dict]]) -> None:
 
 
 def test_check_passes_when_every_vm_has_an_org(isolated_env, capsys):
-    _warehouse(isolated_env, {"aws": [_vm("i-1", "aws", "111111111111"), _vm("i-2", "aws", "333333333333")],
+    _warehouse(isolated_env, {"aws": [_vm("i-1", "aws", "111111111111"), _vm("i-2", "aws", "333333333333", "dev")],
                               "vsphere": [_vm("v-1", "vsphere", "VC01.acme.local")]})
     assert cli.main(["tenancy", "check"], today=TODAY) == 0
     out = capsys.readouterr().out
     assert "inventory 2026-11-20: 3 VM(s); acme 2, initech 1" in out and "every VM has an organisation" in out
     assert "warning: project 'initech/labs' has no VM" in out
+    assert "which the project does not list" not in out  # every VM is in an environment its project lists
+
+
+def test_check_warns_about_a_vm_outside_its_projects_environments(isolated_env, capsys):
+    _warehouse(isolated_env, {"aws": [_vm("i-1", "aws", "111111111111", "dev"), _vm("i-2", "aws", "111111111111")]})
+    assert cli.main(["tenancy", "check"], today=TODAY) == 0  # a warning: the VM still has an organisation
+    assert ("warning: 1 VM(s) of project 'acme/production' are in environment 'dev', which the project does not list"
+            in capsys.readouterr().out)
 
 
 def test_check_lists_unmapped_scopes_and_fails(isolated_env, capsys):
