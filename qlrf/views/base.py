@@ -8,7 +8,7 @@ messages identical everywhere.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
@@ -46,9 +46,6 @@ class Scope:
     def __post_init__(self) -> None:
         if self.orgs is not None:  # a set or list from the caller; kept as a sorted tuple so caches can hash it
             object.__setattr__(self, "orgs", tuple(sorted(set(self.orgs))))
-
-    def restricted(self, orgs: Collection[str] | None) -> Scope:
-        return replace(self, orgs=None if orgs is None else tuple(orgs))
 
     @property
     def platforms(self) -> tuple[str, ...]:
