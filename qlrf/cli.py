@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tenancy, cli_tfcomp
 from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
@@ -900,6 +900,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     cli_dr_sim.add_history(dr)
     cli_journal.register(sub)
     cli_tfcomp.register(sub)
+    cli_tenancy.register(sub, day)
     register_events(sub)
     return parser
 
