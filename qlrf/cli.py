@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
+from qlrf import cli_db, cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
 from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
@@ -669,12 +669,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """The chain, its MACs and anchored head, then every approved task against its approval record."""
     from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.scope import check_org, system_scope, tenant_scope
 
+    org = getattr(args, "org", None)
     audit = AuditLog()
-    result = audit.verify()
-    problems = result.problems + TaskStore(audit=audit).task_problems()
+    # Under RLS the whole log is visible only to the system scope; --org reads one tenant's chain.
+    with tenant_scope([check_org(org)]) if org else system_scope("qlrf audit verify"):
+        result = audit.verify(org=org)
+        problems = result.problems + ([] if org else TaskStore(audit=audit).task_problems())
     if not problems:
-        print(f"ok: {result.checked} record(s), chain intact, head seq {result.head_seq} hash {result.head_hash}")
+        what = f"{org}'s chain" if org else "chain"
+        print(f"ok: {result.checked} record(s), {what} intact, head seq {result.head_seq} hash {result.head_hash}")
         return 0
     for problem in problems:
         print(f"problem: {problem}")
@@ -775,6 +780,7 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
 
     audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
     ver = audit.add_parser("verify", help="exit 0 if the chain is intact, 1 listing every problem")
+    ver.add_argument("--org", help="verify this organisation's chain only (what its tenant can see under RLS)")
     ver.set_defaults(func=cmd_audit_verify)
     ash = audit.add_parser("show", help="records, oldest first (with --limit: the newest N)")
     ash.add_argument("--subject")
@@ -899,6 +905,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
     cli_journal.register(sub)
+    cli_db.register(sub)
     cli_tfcomp.register(sub)
     register_events(sub)
     return parser

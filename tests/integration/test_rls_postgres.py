@@ -1,0 +1,156 @@
+"""Row-level security on the machine's PostgreSQL (issue 14 item 4): two organisations' rows in every
+per-tenant table, read and written through the application role that ``qlrf db setup-rls`` makes.
+
+Each test database gets its own owner and application roles (roles are cluster-wide: unique names,
+dropped afterwards)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import psycopg2
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from qlrf.alerts.ledger import AlertLedger
+from qlrf.db import dispose_engines, engine_for, read_tx, write_tx
+from qlrf.events.wiring import evented_store
+from qlrf.remediation.audit import AuditLog
+from qlrf.remediation.journal import ExecutionJournal
+from qlrf.tenancy.rls import TENANT_TABLES, app_url, rls_status, setup_rls
+from qlrf.tenancy.scope import system_scope, tenant_scope
+from tests.remediation.support import PENDING, make_plan
+
+pytestmark = pytest.mark.postgres
+ORGS = ("acme", "initech")
+
+
+def plan_of(org: str):
+    """A plan of `org`: metadata.org when the plan contract has it (tenancy), else set on the model."""
+    plan = make_plan(f"plan-{org}")
+    if "org" in type(plan.metadata).model_fields:
+        doc = plan.model_dump(mode="json")
+        doc["metadata"]["org"] = org
+        return type(plan).model_validate(doc)
+    object.__setattr__(plan.metadata, "org", org)  # before metadata.org lands: what the store reads
+    return plan
+
+
+@pytest.fixture
+def tenants(pg_url, tmp_path, monkeypatch):
+    """RLS set up on a fresh database, two orgs' rows in every tenant table; yields the app role's URL."""
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path))  # the audit anchor's head file and key live here
+    suffix = uuid.uuid4().hex[:8]
+    owner, app = f"qlrf_owner_{suffix}", f"qlrf_app_{suffix}"
+    setup_rls(pg_url, owner_role=owner, app_role=app)
+    url = app_url(pg_url, app)
+    try:
+        audit = AuditLog(url)
+        for org in ORGS:
+            with tenant_scope(org):
+                store = evented_store(url, audit=audit)
+                task = store.propose(plan_of(org), f"sensor:{org}", PENDING)
+                ExecutionJournal(url).begin(task.id, task.plan_id, task.plan_hash, mode="run", actor="executor")
+                AlertLedger(url).mark(f"drift:{org}", "slack", "drift", datetime(2026, 11, 27, tzinfo=UTC))
+                audit.append("alert", "sensor", f"alert-{org}", {"org": org})
+        yield url, audit, owner, app
+    finally:
+        dispose_engines()
+        admin = psycopg2.connect(pg_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"REASSIGN OWNED BY {owner}, {app} TO postgres")
+            cur.execute(f"DROP OWNED BY {owner}, {app}")
+            cur.execute(f"DROP ROLE {app}")
+            cur.execute(f"DROP ROLE {owner}")
+        admin.close()
+
+
+def counts(url: str, where: str = "TRUE") -> dict[str, int]:
+    with read_tx(engine_for(url)) as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {where}")).scalar() for t in TENANT_TABLES}
+
+
+def test_a_tenant_sees_only_its_own_rows_in_every_table(tenants):
+    url = tenants[0]
+    with system_scope("test"):
+        everything = counts(url, "org <> 'unassigned'")  # (the unassigned chain's empty head row)
+    assert all(everything[t] >= 2 for t in TENANT_TABLES), everything  # both orgs wrote to every table
+    with tenant_scope("acme"):
+        assert counts(url, "org = 'initech'") == dict.fromkeys(TENANT_TABLES, 0)
+        mine = counts(url)
+        assert mine == counts(url, "org = 'acme'") and all(mine[t] >= 1 for t in TENANT_TABLES), mine
+        with read_tx(engine_for(url)) as conn:
+            assert conn.execute(text("SELECT DISTINCT org FROM rf_open_tasks")).scalars().all() == ["acme"]
+    with tenant_scope(["acme", "initech"]):
+        assert counts(url) == everything
+
+
+def test_unset_tenant_sees_nothing_and_writes_nothing(tenants):
+    url = tenants[0]
+    assert counts(url) == dict.fromkeys(TENANT_TABLES, 0)
+    with pytest.raises(DBAPIError, match="row-level security"):
+        AlertLedger(url).mark("drift:x", "slack", "drift", datetime(2026, 11, 27, tzinfo=UTC))
+    with pytest.raises(DBAPIError, match="row-level security"):
+        _insert_outbox(url, "unassigned")
+
+
+def _insert_outbox(url: str, org: str) -> None:
+    with write_tx(engine_for(url)) as conn:
+        conn.execute(text(
+            "INSERT INTO rf_event_outbox (id, type, source, subject, time, data, body, created_at, attempts, org) "
+            "VALUES (:i, 't', 's', 'x', now(), '{}', '{}', now(), 0, :o)"), {"i": uuid.uuid4().hex, "o": org})
+
+
+def test_writes_into_another_tenants_rows_fail(tenants):
+    url = tenants[0]
+    with tenant_scope("acme"):
+        with pytest.raises(DBAPIError, match="row-level security"):
+            _insert_outbox(url, "initech")
+        with write_tx(engine_for(url)) as conn:  # initech's rows are invisible: nothing to update
+            assert conn.execute(text("UPDATE rf_tasks SET reason = 'hijacked' WHERE org = 'initech'")).rowcount == 0
+            assert conn.execute(text("DELETE FROM rf_audit_log WHERE org = 'initech'")).rowcount == 0
+        with pytest.raises(DBAPIError, match="row-level security"):  # moving an own row to initech
+            with write_tx(engine_for(url)) as conn:
+                conn.execute(text("UPDATE rf_tasks SET org = 'initech'"))
+    with system_scope("test"), read_tx(engine_for(url)) as conn:
+        assert conn.execute(text("SELECT count(*) FROM rf_tasks WHERE reason = 'hijacked'")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM rf_tasks WHERE org = 'initech'")).scalar() == 1
+
+
+def test_the_application_role_neither_owns_nor_bypasses(tenants, pg_url):
+    url, _, owner, app = tenants
+    status = rls_status(url)
+    assert status.role == app and not status.superuser and not status.bypassrls
+    assert status.problems == [], status.problems
+    assert all(t.rls and t.forced and t.owner == owner for t in status.tables)
+    assert status.views == {"rf_open_tasks": True}
+    with psycopg2.connect(pg_url) as admin, admin.cursor() as cur:
+        cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (owner,))
+        assert cur.fetchone() == (False,)
+        cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (app, owner))
+        assert cur.fetchone() == (False,)
+    # As the superuser (the admin URL) the status says RLS would be bypassed.
+    assert any("bypasses row-level security" in p for p in rls_status(pg_url).problems)
+
+
+def test_each_org_chain_verifies_and_tampering_is_found(tenants, pg_url):
+    url, audit, _, _ = tenants
+    for org in ORGS:
+        with tenant_scope(org):
+            result = audit.verify(org=org)
+            assert result.ok and result.checked >= 4, result.problems
+            assert {r.org for r in audit.records()} == {org}
+    with system_scope("test"):
+        assert audit.verify().ok
+    with psycopg2.connect(pg_url) as admin, admin.cursor() as cur:  # the database owner edits one acme record
+        cur.execute("UPDATE rf_audit_log SET actor = 'mallory' WHERE org = 'acme' AND org_seq = 1")
+    with tenant_scope("acme"):
+        problems = audit.verify(org="acme").problems
+        assert any("content does not match its hash" in p for p in problems), problems
+    with tenant_scope("initech"):
+        assert audit.verify(org="initech").ok
+    with system_scope("test"):
+        assert not audit.verify().ok
