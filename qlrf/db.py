@@ -291,6 +291,7 @@ def migrate(url: str | None = None) -> list[str]:
     Returns the ``table.column`` names added (empty the second time). Run as the tables' owner."""
     engine = engine_for(url)  # creates what is missing and adds the later columns once
     added = list(getattr(engine, "qlrf_added", [])) + _add_missing_columns(engine)
+    engine.qlrf_added = []  # type: ignore[attr-defined]  # reported once
     if engine.dialect.name == "postgresql":
         _align_audit_seq(engine)
     return added

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.postgres
 ORGS = ("acme", "initech")
 
 
-def plan_of(org: str):
+def plan_of(org: str, plan_id: str | None = None):
     """A plan of `org`: metadata.org when the plan contract has it (tenancy), else set on the model."""
-    plan = make_plan(f"plan-{org}")
+    plan = make_plan(plan_id or f"plan-{org}")
     if "org" in type(plan.metadata).model_fields:
         doc = plan.model_dump(mode="json")
         doc["metadata"]["org"] = org
