@@ -23,8 +23,10 @@ store names the task's organisation around its writes), else the scope's only or
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,6 +89,31 @@ def system_scope(name: str) -> Iterator[Scope]:
         _scope.reset(token)
 
 
+def acts_for_every_org(name: str) -> Callable[[Callable], Callable]:
+    """Run the decorated sensor, op or job body in ``system_scope(name)``.
+
+    Why a decorator: the Dagster code location's sensors and ops act for every organisation (they
+    expire, plan and execute every tenant's tasks); under RLS a body that forgot its scope would see
+    nothing. The signature is kept (``functools.wraps``), so Dagster still injects resources by name;
+    a generator body keeps the scope for its whole iteration."""
+
+    def wrap(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen(*args, **kwargs):
+                with system_scope(name):
+                    yield from fn(*args, **kwargs)
+            return gen
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with system_scope(name):
+                return fn(*args, **kwargs)
+        return call
+
+    return wrap
+
+
 @contextmanager
 def writing_org(org: str | None) -> Iterator[None]:
     """New rows written in this block belong to `org` (None: leave the current choice)."""
@@ -126,6 +153,7 @@ def system_name() -> str | None:
 
 __all__ = [
     "ALL",
+    "acts_for_every_org",
     "UNASSIGNED",
     "Scope",
     "ScopeError",

@@ -105,3 +105,22 @@ def test_migrate_adds_org_to_a_database_made_before_tenancy(url, capsys):
     assert TaskStore(url, audit=audit).get(task.id).org == "unassigned"
     assert audit.append("alert", "sensor", "x", {"at": datetime(2026, 11, 27, tzinfo=UTC)}).org_seq == 5
     assert audit.verify().ok
+
+
+def test_dagster_bodies_act_for_every_org():
+    from qlrf.tenancy.scope import acts_for_every_org, current_scope
+
+    @acts_for_every_org("probe_sensor")
+    def body(context: object, remediation: object) -> str:
+        return orgs_setting() + "|" + current_scope().system
+
+    @acts_for_every_org("probe_op")
+    def steps():
+        yield orgs_setting()
+        yield orgs_setting()
+
+    assert body(None, None) == "*|probe_sensor" and list(steps()) == ["*", "*"]
+    assert orgs_setting() == ""  # nothing leaks out of the body
+    import inspect as pyinspect
+
+    assert list(pyinspect.signature(body).parameters) == ["context", "remediation"]  # Dagster injects by name
