@@ -143,6 +143,7 @@ def test_each_org_chain_verifies_and_tampering_is_found(tenants, pg_url):
             result = audit.verify(org=org)
             assert result.ok and result.checked >= 4, result.problems
             assert {r.org for r in audit.records()} == {org}
+            assert audit.verify().ok  # the whole visible log: this org's chain, no false "missing" records
     with system_scope("test"):
         assert audit.verify().ok
     with psycopg2.connect(pg_url) as admin, admin.cursor() as cur:  # the database owner edits one acme record
@@ -154,3 +155,37 @@ def test_each_org_chain_verifies_and_tampering_is_found(tenants, pg_url):
         assert audit.verify(org="initech").ok
     with system_scope("test"):
         assert not audit.verify().ok
+
+
+def test_the_cli_reports_rls_and_setup_is_idempotent(tenants, pg_url, capsys):
+    from qlrf.cli import main
+
+    url, _, owner, app = tenants
+    assert setup_rls(pg_url, owner_role=owner, app_role=app) == [  # a second run changes nothing it reports
+        f"{t}: RLS enabled and forced, policy rf_tenant" for t in TENANT_TABLES] + ["view rf_open_tasks: security_invoker"]
+    assert main(["db", "rls-status", "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert f"connected as {app}\n" in out and out.count("rls=on forced=yes policies=rf_tenant") == len(TENANT_TABLES)
+    assert main(["db", "rls-status", "--url", pg_url]) == 1  # the superuser bypasses: said, exit 1
+    assert "problem: role postgres bypasses row-level security" in capsys.readouterr().out
+
+
+def test_migrate_a_postgres_database_made_before_tenancy(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path))
+    from qlrf.db import migrate
+
+    audit = AuditLog(pg_url)
+    for i in range(3):
+        audit.append("alert", "sensor", f"old-{i}")
+    with engine_for(pg_url).begin() as conn:  # back to the pre-tenancy schema: no org, no sequence
+        conn.exec_driver_sql("DROP INDEX ux_rf_audit_head_org")
+        for table in TENANT_TABLES:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN org")
+        conn.exec_driver_sql("ALTER TABLE rf_audit_log DROP COLUMN org_seq")
+        conn.exec_driver_sql("DROP SEQUENCE rf_audit_seq")
+    dispose_engines()
+    assert {f"{t}.org" for t in TENANT_TABLES} | {"rf_audit_log.org_seq"} <= set(migrate(pg_url))
+    assert migrate(pg_url) == []
+    audit = AuditLog(pg_url)
+    assert audit.append("alert", "sensor", "new").seq == 4  # the new sequence starts after the old records
+    assert audit.verify().ok, audit.verify().problems
