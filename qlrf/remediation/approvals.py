@@ -81,7 +81,7 @@ from sqlalchemy.exc import IntegrityError
 from qlrf.db import db_now, engine_for, read_tx, tasks, utc, write_tx
 from qlrf.remediation.audit import AuditLog, AuditRecord, canonical_json
 from qlrf.remediation.plans import PatchPlan, parse_plan
-from qlrf.tenancy.scope import UNASSIGNED, check_org, write_org, writing_org
+from qlrf.tenancy.scope import UNASSIGNED, check_org, current_scope, write_org, writing_org
 
 STATES: tuple[str, ...] = (
     "proposed",
@@ -1011,8 +1011,12 @@ class _Change:
     def __enter__(self) -> _Change:
         self._tx = write_tx(self.store.engine)
         self.conn = self._tx.__enter__()
-        if self.shared:
-            self.store.audit.lock(self.conn)  # lock order: audit head (the writer's org), then task rows
+        if self.shared:  # lock order: audit heads (sorted), then task rows
+            scope = current_scope()
+            tenants = sorted(scope.orgs) if scope is not None and scope.system is None and scope.orgs else None
+            # A caller of several orgs: every chain it may write (under RLS it may not touch unassigned).
+            for org in tenants or [write_org()]:
+                self.store.audit.lock(self.conn, org)
         return self
 
     def record(self, kind: str, actor: str, subject: str, data: dict) -> None:

@@ -189,3 +189,13 @@ def test_migrate_a_postgres_database_made_before_tenancy(pg_url, tmp_path, monke
     audit = AuditLog(pg_url)
     assert audit.append("alert", "sensor", "new").seq == 4  # the new sequence starts after the old records
     assert audit.verify().ok, audit.verify().problems
+
+
+def test_a_caller_of_two_orgs_decides_tasks_of_both(tenants):
+    url, audit, _, _ = tenants
+    with tenant_scope(ORGS):
+        store = evented_store(url, audit=audit)
+        for task in store.list():
+            assert store.reject(task.id, task.plan_hash, "carol", "not now").state == "rejected"
+        assert {(r.org, r.kind) for r in audit.records(kind="rejection")} == {(org, "rejection") for org in ORGS}
+        assert audit.verify().ok
