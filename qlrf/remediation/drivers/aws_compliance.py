@@ -149,15 +149,14 @@ class AwsComplianceDriver:
 def compliance_driver(plan: PatchPlan, platform_driver: Any) -> Any:
     """The compliance driver for the plan's platform, around its platform driver.
 
-    AWS here; Azure and GCP in :mod:`.cloud_compliance` (apply_tags); vSphere has none yet (its
-    tags live in the vSphere Automation API, not in pyvmomi's SOAP API)."""
+    AWS here; Azure, GCP and vSphere (custom attributes) in :mod:`.cloud_compliance` (apply_tags)."""
     if plan.metadata.platform == "aws":
         return AwsComplianceDriver(platform_driver)
-    if plan.metadata.platform in ("azure", "gcp"):
+    if plan.metadata.platform in ("azure", "gcp", "vsphere"):
         from qlrf.remediation.drivers.cloud_compliance import tag_driver
 
-        return tag_driver(plan.metadata.platform, platform_driver)
-    raise ValueError(f"no compliance driver for {plan.metadata.platform} yet (AWS, Azure, GCP): plan "
+        return tag_driver(plan.metadata.platform, platform_driver, plan.spec.compliance.type)
+    raise ValueError(f"no compliance driver for {plan.metadata.platform} yet (AWS, Azure, GCP, vSphere): plan "
                      f"{plan.metadata.id} can be approved, not executed")
 
 
