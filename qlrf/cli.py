@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_db, cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
 from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
@@ -904,8 +904,8 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     dr = cli_dr.register(sub, day)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
+    __import__("qlrf.cli_db").cli_db.register(sub)  # qlrf db migrate|setup-rls|rls-status
     cli_journal.register(sub)
-    cli_db.register(sub)
     cli_tfcomp.register(sub)
     register_events(sub)
     return parser
