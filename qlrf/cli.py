@@ -904,7 +904,8 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     dr = cli_dr.register(sub, day)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
-    __import__("qlrf.cli_db").cli_db.register(sub)  # qlrf db migrate|setup-rls|rls-status
+    from qlrf.cli_db import register as register_db  # qlrf db migrate|setup-rls|rls-status
+    register_db(sub)
     cli_journal.register(sub)
     cli_tfcomp.register(sub)
     register_events(sub)
