@@ -199,3 +199,22 @@ def test_a_caller_of_two_orgs_decides_tasks_of_both(tenants):
             assert store.reject(task.id, task.plan_hash, "carol", "not now").state == "rejected"
         assert {(r.org, r.kind) for r in audit.records(kind="rejection")} == {(org, "rejection") for org in ORGS}
         assert audit.verify().ok
+
+
+def test_the_relay_acts_for_every_org(tenants):
+    from qlrf.events.outbox import Outbox
+    from qlrf.events.relay import Relay
+
+    url = tenants[0]
+    sent: list[str] = []
+
+    class Recorder:  # the broker is not what this test is about: the relay's view of the outbox is
+        def publish(self, rows):
+            sent.extend(event.subject for _, event in rows)
+            return [(seq, n) for n, (seq, _) in enumerate(rows, 1)]
+
+    with system_scope("test"):
+        waiting = counts(url)["rf_event_outbox"]
+    assert Relay(Outbox(url), Recorder()).drain_once().delivered == waiting == len(sent) >= 2
+    with tenant_scope(ORGS), read_tx(engine_for(url)) as conn:
+        assert conn.execute(text("SELECT count(*) FROM rf_event_outbox WHERE delivered_at IS NULL")).scalar() == 0
