@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 UNASSIGNED = "unassigned"
 ALL = "*"  # the value of app.orgs in a system scope (the RLS policies let it see every row)
@@ -82,6 +83,26 @@ def system_scope(name: str) -> Iterator[Scope]:
     if not isinstance(name, str) or not name.strip():
         raise ScopeError("a system scope must name the job or sensor acting for every organisation")
     scope = Scope(frozenset(), system=name.strip())
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+@contextmanager
+def principal_scope(principal: Any, action: str = "read") -> Iterator[Scope]:
+    """The scope of a signed-in caller (:class:`qlrf.tenancy.roles.Principal`): the organisations where
+    it may do `action`. A grant over every organisation (``*``) opens ``system_scope("user:<name>")``,
+    so its reads of every tenant are on record as such; no grant at all = no organisation (sees nothing)."""
+    from qlrf.tenancy.roles import ACTIONS, ALL_ORGS, rank
+
+    need = rank(ACTIONS[action])
+    if any(g.org == ALL_ORGS and rank(g.role) >= need for g in principal.grants):
+        with system_scope(f"user:{principal.name or 'unknown'}") as scope:
+            yield scope
+        return
+    scope = Scope(frozenset(check_org(o) for o in principal.orgs(action)))
     token = _scope.set(scope)
     try:
         yield scope
@@ -154,6 +175,7 @@ def system_name() -> str | None:
 __all__ = [
     "ALL",
     "acts_for_every_org",
+    "principal_scope",
     "UNASSIGNED",
     "Scope",
     "ScopeError",

@@ -124,3 +124,18 @@ def test_dagster_bodies_act_for_every_org():
     import inspect as pyinspect
 
     assert list(pyinspect.signature(body).parameters) == ["context", "remediation"]  # Dagster injects by name
+
+
+def test_a_principal_scope_is_the_orgs_its_grants_allow():
+    from qlrf.tenancy.roles import Grant, Principal
+    from qlrf.tenancy.scope import principal_scope
+
+    carol = Principal("carol", "oidc", (Grant("viewer", "acme"), Grant("approver", "initech")))
+    with principal_scope(carol):
+        assert orgs_setting() == "acme,initech"
+    with principal_scope(carol, "approve"):
+        assert orgs_setting() == "initech" and write_org() == "initech"
+    with principal_scope(Principal("root", "oidc", (Grant("admin", "*"),))) as scope:
+        assert orgs_setting() == "*" and scope.system == "user:root"
+    with principal_scope(Principal(None)):
+        assert orgs_setting() == ""  # nobody: no organisation, sees nothing under RLS
