@@ -17,6 +17,11 @@ Write transactions (:func:`write_tx`) are serialised where it matters: on SQLite
 audit head), on PostgreSQL the audit head row is locked with ``SELECT ... FOR UPDATE``
 (:mod:`qlrf.remediation.audit`). Read transactions use a plain ``BEGIN`` (SQLite runs in WAL mode, so readers
 do not wait for writers).
+
+Tenancy (issue 14): every per-tenant table has an ``org`` column (:func:`org_column`), and on
+PostgreSQL every transaction begins with ``set_config('app.orgs', ..., true)`` from the caller's
+:mod:`qlrf.tenancy.scope`, which the row-level security policies of :mod:`qlrf.tenancy.rls` read.
+:func:`migrate` (``qlrf db migrate``) brings a database made before a column existed up to date.
 """
 
 from __future__ import annotations
@@ -260,8 +265,9 @@ LATER_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added after a table was first created (``create_all`` never alters a table)."""
+def _add_missing_columns(engine: Engine) -> list[str]:
+    """Columns added after a table was first created (``create_all`` never alters a table); returns
+    the ``table.column`` names this call added."""
     inspector = sa_inspect(engine)
     present = set(inspector.get_table_names())
     added: list[str] = []
