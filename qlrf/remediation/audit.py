@@ -1,12 +1,19 @@
 """The audit log: append-only and hash-chained, so an edited or removed record is detected.
 
-Every record is ``(seq, at, kind, actor, subject, data, prev_hash, hash)`` where ``seq`` counts
-from 1 without gaps, ``prev_hash`` is the previous record's ``hash`` (64 zeros for the first) and
+Every record is ``(seq, at, kind, actor, subject, data, prev_hash, hash)`` plus its organisation
+``org`` and ``org_seq``. Each organisation has its own chain (issue 14: under row-level security a
+tenant sees only its own records, so a single chain could neither be extended nor checked by it):
+``org_seq`` counts from 1 without gaps within the org, ``prev_hash`` is the previous record *of the
+same org* (64 zeros for the first), ``seq`` is a global record number (unique, ordered; on
+PostgreSQL from the sequence ``rf_audit_seq``, so rolled-back appends may leave gaps) and
 
-    hash = sha256(canonical JSON of {seq, at, kind, actor, subject, data, prev_hash})
+    hash = sha256(canonical JSON of {seq, at, kind, actor, subject, data, prev_hash[, org, org_seq]})
 
-(canonical JSON: keys sorted, no spaces, UTF-8, no NaN). A separate head row holds the last seq
-and hash and is updated in the same transaction as the append, so :meth:`AuditLog.verify` finds
+(canonical JSON: keys sorted, no spaces, UTF-8, no NaN; ``org`` and ``org_seq`` are hashed for every
+org but ``unassigned``, whose records hash exactly what they did before tenancy, so a log written
+before it is the ``unassigned`` chain and still verifies). A head row per org holds the chain's last
+org_seq and hash and is updated in the same transaction as the append, so :meth:`AuditLog.verify`
+(every chain, or one with ``org=``) finds
 
 * an edited record (its content no longer matches its hash, or the next record's prev_hash),
 * a removed record (a seq gap and a broken chain),
@@ -28,9 +35,10 @@ Time: ``at`` comes from the database clock (:func:`qlrf.db.db_now`), read inside
 transaction, and is never earlier than the previous record's: a caller, or a host whose clock was
 set back, cannot backdate a record. ``verify`` flags records whose ``at`` goes backwards in seq order.
 
-Appends are serialised: on PostgreSQL by locking the head row (``SELECT ... FOR UPDATE``), on
-SQLite by ``BEGIN IMMEDIATE``; concurrent writers (threads, processes, Dagster runs) always extend
-one chain.
+Appends are serialised per chain: on PostgreSQL by locking the org's head row (``SELECT ... FOR
+UPDATE``), on SQLite by ``BEGIN IMMEDIATE``; concurrent writers (threads, processes, Dagster runs)
+always extend one chain per org. The anchored head (below) is global: only the whole-log verify
+(system scope, or SQLite) compares with it.
 
 Kinds (``kind``) in use: sensor_request, plan_proposed, policy_decision (``data`` must hold the gate
 ``input`` and the ``decision``), approval_requested, approval, rejection, modification, expiry, execution_start,
