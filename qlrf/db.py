@@ -124,6 +124,8 @@ audit_log = Table(
 )
 Index("ix_rf_audit_subject", audit_log.c.subject)
 Index("ix_rf_audit_kind", audit_log.c.kind)
+# Every append reads the previous record of its org, and verify walks chains: by (org, org_seq).
+Index("ix_rf_audit_org_seq", audit_log.c.org, audit_log.c.org_seq)
 
 # One row per organisation (id 1 is "unassigned", the only row before tenancy; other orgs' rows have
 # id = -(global seq of their first record)): the org's last org_seq and hash, updated in the same
@@ -284,6 +286,7 @@ def _add_missing_columns(engine: Engine) -> list[str]:
         # Before tenancy there was one chain: a record's place in it is its seq.
         with write_tx(engine) as conn:
             conn.execute(sql_text("UPDATE rf_audit_log SET org_seq = seq WHERE org_seq IS NULL"))
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_rf_audit_org_seq ON rf_audit_log (org, org_seq)")
     if f"{audit_head.name}.org" in added:
         with write_tx(engine) as conn:
             conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_rf_audit_head_org ON rf_audit_head (org)")

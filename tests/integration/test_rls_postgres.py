@@ -179,6 +179,7 @@ def test_migrate_a_postgres_database_made_before_tenancy(pg_url, tmp_path, monke
         audit.append("alert", "sensor", f"old-{i}")
     with engine_for(pg_url).begin() as conn:  # back to the pre-tenancy schema: no org, no sequence
         conn.exec_driver_sql("DROP INDEX ux_rf_audit_head_org")
+        conn.exec_driver_sql("DROP INDEX ix_rf_audit_org_seq")
         for table in TENANT_TABLES:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN org")
         conn.exec_driver_sql("ALTER TABLE rf_audit_log DROP COLUMN org_seq")

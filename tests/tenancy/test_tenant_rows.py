@@ -91,6 +91,7 @@ def test_migrate_adds_org_to_a_database_made_before_tenancy(url, capsys):
     engine = engine_for(url)
     with engine.begin() as conn:  # back to the pre-tenancy schema (SQLite 3.35+ drops columns)
         conn.exec_driver_sql("DROP INDEX ux_rf_audit_head_org")
+        conn.exec_driver_sql("DROP INDEX ix_rf_audit_org_seq")
         for table in ("rf_tasks", "rf_audit_log", "rf_audit_head", "rf_alert_ledger"):
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN org")
         conn.exec_driver_sql("ALTER TABLE rf_audit_log DROP COLUMN org_seq")
@@ -99,6 +100,7 @@ def test_migrate_adds_org_to_a_database_made_before_tenancy(url, capsys):
     added = migrate(url)
     assert {"rf_tasks.org", "rf_audit_log.org", "rf_audit_log.org_seq", "rf_audit_head.org"} <= set(added)
     assert migrate(url) == []  # idempotent
+    assert "ix_rf_audit_org_seq" in {i["name"] for i in inspect(engine_for(url)).get_indexes("rf_audit_log")}
     assert main(["db", "migrate", "--url", url]) == 0 and "up to date" in capsys.readouterr().out
     audit = AuditLog(url)
     assert audit.verify().ok, audit.verify().problems  # the old chain is the unassigned chain
