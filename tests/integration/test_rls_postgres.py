@@ -219,3 +219,33 @@ def test_the_relay_acts_for_every_org(tenants):
     assert Relay(Outbox(url), Recorder()).drain_once().delivered == waiting == len(sent) >= 2
     with tenant_scope(ORGS), read_tx(engine_for(url)) as conn:
         assert conn.execute(text("SELECT count(*) FROM rf_event_outbox WHERE delivered_at IS NULL")).scalar() == 0
+
+
+def test_two_orgs_append_at_once_and_both_chains_hold(tenants):
+    import threading
+
+    url, audit, _, _ = tenants
+    errors: list[BaseException] = []
+
+    def append(org: str) -> None:
+        try:
+            with tenant_scope(org):
+                for i in range(15):
+                    AuditLog(url).append("wave_end", "executor", f"run-{org}", {"i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(org,)) for org in ORGS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for org in ORGS:
+        with tenant_scope(org):
+            assert [r.org_seq for r in audit.records(org=org)][-15:] == list(range(len(audit.records()) - 14,
+                                                                                   len(audit.records()) + 1))
+            assert audit.verify(org=org).ok
+    with system_scope("test"):
+        result = audit.verify()
+        assert result.ok, result.problems
