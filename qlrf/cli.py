@@ -690,7 +690,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_show(args: argparse.Namespace) -> int:
     from qlrf.remediation.audit import AuditLog
 
-    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit)
+    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit, org=getattr(args, "org", None))
     if args.json:
         print(json.dumps([r.to_dict() for r in records]))
         return 0
@@ -785,6 +785,7 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
     ash = audit.add_parser("show", help="records, oldest first (with --limit: the newest N)")
     ash.add_argument("--subject")
     ash.add_argument("--kind")
+    ash.add_argument("--org", help="only this organisation's records")
     ash.add_argument("--limit", type=int)
     ash.add_argument("--json", action="store_true")
     ash.set_defaults(func=cmd_audit_show)

@@ -4,6 +4,7 @@ tenancy."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -70,6 +71,9 @@ def test_each_org_chain_and_the_whole_log_verify(url, capsys):
     assert audit.verify().ok, audit.verify().problems
     assert main(["audit", "verify", "--org", "initech"]) == 0
     assert "initech's chain intact" in capsys.readouterr().out
+    assert main(["audit", "show", "--org", "initech", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert len(shown) == 4 and {r["org"] for r in shown} == {"initech"}
     with engine_for(url).begin() as conn:
         conn.execute(text("UPDATE rf_audit_log SET actor = 'mallory' WHERE org = 'initech' AND org_seq = 2"))
     assert audit.verify(org="acme").ok
