@@ -312,7 +312,8 @@ def _align_audit_seq(engine: Engine) -> None:
         with system_scope("schema"), write_tx(engine) as conn:
             conn.exec_driver_sql(
                 "SELECT setval('rf_audit_seq', (SELECT max(seq) FROM rf_audit_log)) "
-                "WHERE (SELECT max(seq) FROM rf_audit_log) > (SELECT last_value FROM rf_audit_seq)"
+                "WHERE has_sequence_privilege('rf_audit_seq', 'UPDATE') "
+                "AND (SELECT max(seq) FROM rf_audit_log) > (SELECT last_value FROM rf_audit_seq)"
             )
     except ProgrammingError:
         pass  # the application role may not move the sequence (setup-rls aligned it as the owner)
