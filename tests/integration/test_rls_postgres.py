@@ -7,6 +7,7 @@ dropped afterwards)."""
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 
 import psycopg2
@@ -58,13 +59,24 @@ def tenants(pg_url, tmp_path, monkeypatch):
         yield url, audit, owner, app
     finally:
         dispose_engines()
-        admin = psycopg2.connect(pg_url)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"REASSIGN OWNED BY {owner}, {app} TO postgres")
-            cur.execute(f"DROP OWNED BY {owner}, {app}")
-            cur.execute(f"DROP ROLE {app}")
-            cur.execute(f"DROP ROLE {owner}")
+        drop_roles(pg_url, owner, app)
+
+
+def drop_roles(pg_url: str, *roles: str) -> None:
+    """Roles are cluster-wide: hand their objects back, revoke their grants and drop them, each step
+    tried even when one before failed (a role left behind would outlive the test database)."""
+    admin = psycopg2.connect(pg_url)
+    admin.autocommit = True
+    names = ", ".join(roles)
+    try:
+        for statement in (f"REASSIGN OWNED BY {names} TO postgres", f"DROP OWNED BY {names}",
+                          *(f"DROP ROLE IF EXISTS {r}" for r in roles)):
+            try:
+                with admin.cursor() as cur:
+                    cur.execute(statement)
+            except psycopg2.Error as exc:  # pragma: no cover - reported, the next step still runs
+                print(f"cleanup: {statement}: {exc}")
+    finally:
         admin.close()
 
 
@@ -127,7 +139,7 @@ def test_the_application_role_neither_owns_nor_bypasses(tenants, pg_url):
     assert status.problems == [], status.problems
     assert all(t.rls and t.forced and t.owner == owner for t in status.tables)
     assert status.views == {"rf_open_tasks": True}
-    with psycopg2.connect(pg_url) as admin, admin.cursor() as cur:
+    with closing(psycopg2.connect(pg_url)) as admin, admin, admin.cursor() as cur:
         cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (owner,))
         assert cur.fetchone() == (False,)
         cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (app, owner))
@@ -146,7 +158,8 @@ def test_each_org_chain_verifies_and_tampering_is_found(tenants, pg_url):
             assert audit.verify().ok  # the whole visible log: this org's chain, no false "missing" records
     with system_scope("test"):
         assert audit.verify().ok
-    with psycopg2.connect(pg_url) as admin, admin.cursor() as cur:  # the database owner edits one acme record
+    # the database owner edits one acme record
+    with closing(psycopg2.connect(pg_url)) as admin, admin, admin.cursor() as cur:
         cur.execute("UPDATE rf_audit_log SET actor = 'mallory' WHERE org = 'acme' AND org_seq = 1")
     with tenant_scope("acme"):
         problems = audit.verify(org="acme").problems
