@@ -6,18 +6,22 @@ All three are 200: the question was handled, and ``refused_by`` / ``task_id`` in
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from qlrf.api.deps import Asker, Caller
+from qlrf.api.deps import Acting, Asker
 from qlrf.api.errors import documented
 from qlrf.api.schemas import AskRequest, AskResponse
+from qlrf.tenancy.enforce import UNASSIGNED_ORG, require
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"])
 
 
-@router.post("/execute", response_model=AskResponse, responses=documented(401, 503))
-def execute(body: AskRequest, who: Caller, ask: Asker) -> JSONResponse:
-    """The same JSON as ``qlrf ask --json``; the requester is the caller, never a field of the body."""
+@router.post("/execute", response_model=AskResponse, responses=documented(401, 403, 503))
+def execute(body: AskRequest, who: Acting, ask: Asker, request: Request) -> JSONResponse:
+    """The same JSON as ``qlrf ask --json``; the requester is the caller, never a field of the body.
+    Needs the operator role in ``org_id`` (default: the unassigned organisation); 403 otherwise."""
+    org = (body.org_id or UNASSIGNED_ORG).strip().lower()
+    require(who, "ask", org, audit=request.app.state.open_grants().audit)
     result = ask(body.intent, org=body.org_id, requested_by=who.name)
     return JSONResponse(result.as_dict())
