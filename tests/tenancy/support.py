@@ -36,3 +36,7 @@ def local_operator(monkeypatch: Any, name: str, *grants: str, url: str | None = 
     monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", name)
     monkeypatch.delenv("QLRF_ID_TOKEN", raising=False)
     return grant(name, *grants, url=url)
+
+# The attack suite's tally (tests/tenancy/test_attacks.py): attempts made, and those refused with every
+# check of the refusal holding. Printed by its last test and in the terminal summary (conftest.py).
+ATTACKS: dict[str, int] = {"attempts": 0, "refused": 0}
