@@ -3,6 +3,7 @@ worker keeps its own, and the suite's last test prints it with ``-s``)."""
 
 from __future__ import annotations
 
+from tests.integration.conftest import pg_url  # noqa: F401 - a fresh Postgres database per test
 from tests.tenancy.support import ATTACKS
 
 
