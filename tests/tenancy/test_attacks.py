@@ -215,6 +215,30 @@ def test_an_operator_cannot_approve_through_the_api(world, tmp_path, attack):
     attack()
 
 
+def test_an_operator_cannot_bulk_approve_through_the_cli(world, monkeypatch, capsys, attack):
+    from tests.sensors.support import make_plan as low_risk_plan
+
+    low = [world.store.propose(low_risk_plan(f"rp-low-{n}", site=site), "sensor:drift", PENDING)
+           for n, site in enumerate(("fra1", "lon1"))]
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
+    assert main(["approvals", "approve", "--bulk", "--risk", "low", "--reason", "routine"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("access denied: bob may not approve in unassigned") == 2 and "0 task(s) approved, 2 refused" in err
+    assert sorted(r.subject for r in world.denials()) == sorted(t.id for t in low)
+    world.unchanged(*low)
+    attack()
+
+
+def test_a_viewer_cannot_ask_the_ai_to_propose(world, monkeypatch, capsys, attack):
+    world.grants.grant("vera", Grant("viewer", "unassigned"), by=TEST_ADMIN)
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "vera")
+    assert main(["ask", "patch every VM in syd1 dev"]) == DENIED_EXIT
+    denied(world, capsys, "vera may not ask in unassigned: that needs the operator role, they hold viewer", who="vera",
+           action="ask")
+    assert [t.id for t in world.store.list()] == [world.task.id, world.other.id]
+    attack()
+
+
 def test_an_operator_cannot_continue_a_paused_plan(world, monkeypatch, capsys, attack):
     monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
     assert main(["plan", "continue", world.task.id, "--hash", world.task.plan_hash, "--reason", "go"]) == DENIED_EXIT
