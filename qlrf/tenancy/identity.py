@@ -58,8 +58,13 @@ def jwks_url(env: Mapping[str, str]) -> str:
     issuer = text(env, ISSUER_VARIABLE)
     if not issuer:
         raise ValueError(f"{ISSUER_VARIABLE} is not set: cannot verify {TOKEN_VARIABLE}")
-    with urllib.request.urlopen(issuer.rstrip("/") + "/.well-known/openid-configuration", timeout=10) as reply:  # noqa: S310
-        return json.load(reply)["jwks_uri"]
+    discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(discovery, timeout=10) as reply:  # noqa: S310 - the configured issuer
+            return json.load(reply)["jwks_uri"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{ISSUER_VARIABLE}: cannot read the signing keys' address from {discovery} "
+                         f"({type(exc).__name__}); set {JWKS_VARIABLE}") from None
 
 
 def verify_token(token: str, env: Mapping[str, str], *, now: datetime,

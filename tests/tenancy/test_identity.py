@@ -78,3 +78,11 @@ def test_nobody_and_as_outside_local_mode_are_refused_and_audited(grants):
         cli_principal("bob", {}, grants)
     denied = [r for r in grants.audit.records() if r.kind == "access_denied"]
     assert [(r.actor, r.data["action"]) for r in denied] == [("anonymous", "sign_in"), ("bob", "sign_in")]
+
+
+def test_an_unreachable_issuer_is_a_refusal_naming_the_variable(grants):
+    from tests.fakes.base import free_port
+
+    env = {"QLRF_OIDC_ISSUER": f"http://127.0.0.1:{free_port()}", "QLRF_OIDC_AUDIENCE": "qlrf-cli", "QLRF_ID_TOKEN": "a.b.c"}
+    with pytest.raises(IdentityRefused, match="QLRF_OIDC_ISSUER: cannot read the signing keys' address"):
+        cli_principal(None, env, grants, now=NOW)
