@@ -27,7 +27,7 @@ vcsim: ## build the vSphere simulator from Debian's govmomi packages (for connec
 
 test: setup vcsim  ## set up and run the whole suite (PostgreSQL on 127.0.0.1:5432 is used by the postgres tests)
 	scripts/system-deps.sh chromium:chromium chromedriver:chromium-driver faketime:faketime  # the real-browser page test; faketime for the clock-skew tests
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 test-fast: setup  ## the fast tests only (no Dagster runs, CLI subprocesses, loopback clouds or PostgreSQL)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not postgres"

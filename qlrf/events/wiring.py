@@ -32,12 +32,13 @@ class EventedAudit:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.audit, name)
 
-    def append(self, kind: str, actor: str, subject: str, data: dict | None = None) -> AuditRecord:
+    def append(self, kind: str, actor: str, subject: str, data: dict | None = None, **options: Any) -> AuditRecord:
+        """As AuditLog.append; keyword options (such as a record's organisation) pass through unchanged."""
         events = self._events(kind, subject, data or {})
         if not events:
-            return self.audit.append(kind, actor, subject, data)
+            return self.audit.append(kind, actor, subject, data, **options)
         with write_tx(self.audit.engine) as conn:
-            record = self.audit.append_in(conn, kind, actor, subject, data)
+            record = self.audit.append_in(conn, kind, actor, subject, data, **options)
             self.outbox.write_in(conn, events)
         self.audit.publish(record)
         return record

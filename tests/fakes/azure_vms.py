@@ -3,7 +3,8 @@
 Routes on ``.../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}``:
 
 * ``POST .../deallocate``: ``PowerState/deallocated`` (202, async);
-* ``PATCH`` (JSON merge patch on ``properties``/``tags``; arrays replace, as in ARM): 200 with
+* ``PATCH`` (JSON merge patch on ``properties``, arrays replace; ``tags`` replaced as a whole, ARM's
+  rule for tags, so a key left out is removed): 200 with
   ``provisioningState: Updating`` (the SDK's body polling then GETs ``Succeeded``);
 * ``DELETE``: honours each ``deleteOption``: the OS disk and data disks are deleted (``Delete``) or
   left with ``managedBy`` cleared (``Detach``); a NIC with ``Delete`` is gone (later creates that name
@@ -97,9 +98,10 @@ def vm_write_route(handler: Any, method: str, path: str, sub: str, rec: Any, bod
                 return True
             from tests.fakes.azure_fake import _merge_patch
 
-            for key in ("properties", "tags"):
-                if key in (body or {}):
-                    vm[key] = _merge_patch(vm.get(key), body[key])
+            if "properties" in (body or {}):
+                vm["properties"] = _merge_patch(vm.get("properties"), body["properties"])
+            if "tags" in (body or {}):
+                vm["tags"] = dict(body["tags"] or {})
             vm["properties"]["provisioningState"] = "Succeeded"
             answer = copy.deepcopy(vm)
             answer["properties"].pop("instanceView", None)

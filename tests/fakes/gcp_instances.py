@@ -8,6 +8,8 @@ Routes (zonal; every change answers a ``compute#operation`` polled like the MIG 
   detached from a stopped instance (400 ``resourceInUseByAnotherResource``-style otherwise);
 * ``POST .../zones/{z}/instances/{name}/attachDisk`` (an ``AttachedDisk`` body, ``boot: true``
   for the boot disk, only on a stopped instance; 400 if the disk is attached elsewhere);
+* ``POST .../zones/{z}/instances/{name}/setLabels`` (``labels`` replace the instance's labels when
+  ``labelFingerprint`` is the current one; 412 ``conditionNotMet`` otherwise, as GCE answers);
 * ``POST .../zones/{z}/disks`` (insert; ``sourceImage`` must name an image the fake knows, 409
   on a duplicate name) and ``DELETE .../zones/{z}/disks/{name}`` (400 while attached).
 
@@ -16,6 +18,7 @@ Routes (zonal; every change answers a ``compute#operation`` polled like the MIG 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -54,14 +57,21 @@ def instance_write_route(handler: Any, method: str, project: str, parts: list[st
             _delete_disk(handler, project, pdata, zone, parts[3], rec)
             return True
         return False
-    if method != "POST" or n != 5 or parts[4] not in ("stop", "start", "detachDisk", "attachDisk"):
+    if method != "POST" or n != 5 or parts[4] not in ("stop", "start", "detachDisk", "attachDisk", "setLabels"):
         return False
     inst = next((i for i in pdata["instances"] if i["name"] == parts[3] and _tail(i["zone"]) == zone), None)
     if inst is None:
         handler._not_found(f"projects/{project}/zones/{zone}/instances/{parts[3]}", rec)
         return True
     action = parts[4]
-    if action == "stop":
+    if action == "setLabels":
+        if (body or {}).get("labelFingerprint") != inst.get("labelFingerprint"):
+            handler._error(412, "Labels fingerprint either invalid or resource labels have changed",
+                           "conditionNotMet", rec)
+            return True
+        inst["labels"] = dict(body.get("labels") or {})
+        inst["labelFingerprint"] = hashlib.sha256(repr(sorted(inst["labels"].items())).encode()).hexdigest()[:12]
+    elif action == "stop":
         inst["status"] = "TERMINATED"
     elif action == "start":
         if not any(d.get("boot") for d in inst.get("disks", [])):

@@ -147,11 +147,17 @@ class AwsComplianceDriver:
 
 
 def compliance_driver(plan: PatchPlan, platform_driver: Any) -> Any:
-    """The compliance driver for the plan's platform, around its platform driver (AWS only so far)."""
+    """The compliance driver for the plan's platform, around its platform driver.
+
+    AWS here; Azure, GCP and vSphere (custom attributes) in :mod:`.cloud_compliance` (apply_tags)."""
     if plan.metadata.platform == "aws":
         return AwsComplianceDriver(platform_driver)
-    raise ValueError(f"no compliance driver for {plan.metadata.platform} yet (AWS only): plan {plan.metadata.id} "
-                     "can be approved, not executed")
+    if plan.metadata.platform in ("azure", "gcp", "vsphere"):
+        from qlrf.remediation.drivers.cloud_compliance import tag_driver
+
+        return tag_driver(plan.metadata.platform, platform_driver)
+    raise ValueError(f"no compliance driver for {plan.metadata.platform} yet (AWS, Azure, GCP, vSphere): plan "
+                     f"{plan.metadata.id} can be approved, not executed")
 
 
 __all__ = ["AwsComplianceDriver", "compliance_driver"]
