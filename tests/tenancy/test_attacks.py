@@ -239,6 +239,21 @@ def test_a_viewer_cannot_ask_the_ai_to_propose(world, monkeypatch, capsys, attac
     attack()
 
 
+def test_an_operator_cannot_run_a_production_drill(world, tmp_path, monkeypatch, capsys, attack):
+    """Drills in dev and staging are an operator's; production needs an approver (``drill_production``).
+    Refused before any driver, gate or warehouse is touched: no task is proposed."""
+    from tests.dr.support import drill_plan
+
+    path = tmp_path / "prod-drill.yaml"
+    path.write_text(drill_plan(environment="prod").to_yaml())
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
+    assert main(["dr", "drill", str(path), "--yes"]) == DENIED_EXIT
+    denied(world, capsys, "bob may not drill_production in unassigned: that needs the approver role, they hold operator",
+           who="bob", action="drill_production")
+    assert [t.id for t in world.store.list()] == [world.task.id, world.other.id]
+    attack()
+
+
 def test_an_operator_cannot_continue_a_paused_plan(world, monkeypatch, capsys, attack):
     monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
     assert main(["plan", "continue", world.task.id, "--hash", world.task.plan_hash, "--reason", "go"]) == DENIED_EXIT
