@@ -319,9 +319,10 @@ def ask_text(result) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    requested_by = acting(args.as_user, "ask", args.org).name  # refused before the orchestrator loads
+
     from qlrf.ai.orchestrator import Orchestrator
 
-    requested_by = acting(args.as_user, "ask", args.org).name
     orchestrator = Orchestrator.from_env()  # the newest materialised day, as the tools read it
     try:
         result = orchestrator.ask(args.text, org=args.org, requested_by=requested_by)
