@@ -686,6 +686,20 @@ def _cmd_bulk(store, args: argparse.Namespace, approve: bool, approver: str) -> 
     return 1 if result.refused else 0
 
 
+def cmd_approvals_modify(args: argparse.Namespace) -> int:
+    """Replace a pending task's plan by an edited one (an approver; the new task needs someone else)."""
+    from qlrf.remediation.plans import load_plan
+    from qlrf.tenancy.enforce import review_modify
+
+    plan = load_plan(args.plan)  # PlanError (a ValueError): exit 2 naming the field
+    store = _task_store()
+    principal = cli_users.cli_caller(args.as_user, store.audit)
+    task = review_modify(store, principal, args.task_id, args.hash, plan, args.reason)
+    print(f"{task.state}: {task.id} (plan {task.plan_hash}) supersedes {args.task_id}; "
+          f"it needs an approval by someone other than {principal.name}")
+    return 0
+
+
 def cmd_approvals_approve(args: argparse.Namespace) -> int:
     return _cmd_review(args, True)
 
@@ -803,6 +817,15 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
         p.add_argument("--site", help="with --bulk: only this site")
         p.add_argument("--platform", choices=PLATFORMS, help="with --bulk: only this platform")
         p.set_defaults(func=func)
+
+    mod = appr.add_parser("modify", help="replace a pending task's plan by an edited plan file (bound to the hash you "
+                                         "reviewed); the new task is pending approval by someone else")
+    mod.add_argument("task_id")
+    mod.add_argument("--hash", required=True, help="the plan hash you reviewed (sha256:...)")
+    mod.add_argument("--plan", required=True, help="the edited plan (YAML; sealed or not)")
+    mod.add_argument("--reason", required=True)
+    cli_users.add_as_argument(mod, "modify")
+    mod.set_defaults(func=cmd_approvals_modify)
 
     audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
     ver = audit.add_parser("verify", help="exit 0 if the chain is intact, 1 listing every problem")

@@ -110,6 +110,36 @@ def review(store: Any, principal: Principal, task_id: str, decide: Callable[[str
         raise
 
 
+def plan_document(plan: Any) -> Any:
+    """A plan or task document as plain data (a PatchPlan, an AiTaskDocument, YAML/JSON text, a mapping)."""
+    if hasattr(plan, "model_dump"):
+        return plan.model_dump(mode="json")
+    if isinstance(plan, str):
+        try:
+            return yaml.safe_load(plan)
+        except yaml.YAMLError:
+            return None
+    document = getattr(plan, "document", None)  # AiTaskDocument / DrillDocument keep the sealed spec as a mapping
+    return document if isinstance(document, Mapping) else plan
+
+
+def review_modify(store: Any, principal: Principal, task_id: str, plan_hash: str, new_plan: Any, reason: str) -> Any:
+    """An approver's edit of a pending task (the new task needs someone else's approval). The edited
+    plan must stay in the task's organisation: an edit naming another one would move the work into a
+    tenant the editor may hold no role in, so it is refused and recorded."""
+    task = store.get(task_id)
+    org, project = task_org(task), task_project(task)
+    require(principal, "approve", org, project, audit=store.audit, subject=task.id)
+    new_org = document_org(plan_document(new_plan)) or UNASSIGNED_ORG
+    if new_org != org:
+        why = (f"{principal.name} may not modify task {task.id} into organisation {new_org}: "
+               f"the task belongs to {org}")
+        deny_record(store.audit, who=principal.name, action="approve", org=org, project=project, why=why,
+                    subject=task.id, mode=principal.mode)
+        raise AccessDenied(why)
+    return review(store, principal, task_id, lambda who: store.modify(task_id, plan_hash, new_plan, who, reason))
+
+
 def guarded_approve(store: Any, principal_for: Callable[[str], Principal]) -> Callable[[str, str, str, str], object]:
     """The inbound events' ``approve(task_id, plan_hash, approver, reason)``: the approver's grants are
     checked on the task's organisation (read from the store, never from the event's data), then the
@@ -132,6 +162,7 @@ __all__ = [
     "require",
     "require_on_task",
     "review",
+    "review_modify",
     "task_org",
     "task_project",
 ]

@@ -254,6 +254,21 @@ def test_an_operator_cannot_run_a_production_drill(world, tmp_path, monkeypatch,
     attack()
 
 
+def test_an_operator_cannot_modify_through_the_cli_and_an_approver_can(world, tmp_path, monkeypatch, capsys, attack):
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(make_plan("rp-attack", to_ref="ami-0000000000000ccc3").to_yaml())
+    args = ["approvals", "modify", world.task.id, "--hash", world.task.plan_hash, "--plan", str(edited), "--reason", "newer"]
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
+    assert main(args) == DENIED_EXIT
+    denied(world, capsys, "bob may not approve in unassigned", who="bob", action="approve")
+    world.unchanged()
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "carol")  # the control: an approver's edit goes through
+    assert main(args) == 0
+    assert f"supersedes {world.task.id}" in capsys.readouterr().out
+    assert world.store.get(world.task.id).state == "rejected"
+    attack()
+
+
 def test_an_operator_cannot_continue_a_paused_plan(world, monkeypatch, capsys, attack):
     monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "bob")
     assert main(["plan", "continue", world.task.id, "--hash", world.task.plan_hash, "--reason", "go"]) == DENIED_EXIT
@@ -373,6 +388,35 @@ def test_a_tenant_id_in_a_vm_tag_is_not_trusted(world, monkeypatch, capsys, atta
     assert approve_cli(task) == DENIED_EXIT
     denied(world, capsys, "mallory may not approve in unassigned", who="mallory", action="approve")
     world.unchanged(task)
+    attack()
+
+
+def _ai_task(org: str | None, site: str = "syd1"):
+    from qlrf.ai.tasks import task_document
+    from qlrf.ai.taskspec import TaskSpec, parse_proposal
+    from qlrf.remediation.policy import RemediationPolicy
+
+    proposal = parse_proposal({"intent": f"rebuild the image for {site}", "agent": "image", "task_type": "rebuild_image",
+                               "scope": {"site": site, "environment": "dev", "target_count": 4, "org": org}})
+    return task_document(TaskSpec.from_proposal(proposal, policy=RemediationPolicy.load()))
+
+
+def test_a_modify_cannot_move_a_task_into_another_organisation(world, attack):
+    """carol approves for unassigned; her edit of an unassigned task names acme in its scope. The edit
+    would create acme work she holds no role in: refused, recorded, the old task still pending."""
+    from qlrf.tenancy.enforce import review_modify
+    from qlrf.tenancy.roles import AccessDenied
+
+    task = world.store.propose_ai_task(_ai_task(None), "sensor:drift", PENDING)
+    carol = world.grants.principal("carol", "token")
+    with pytest.raises(AccessDenied, match=f"carol may not modify task {task.id} into organisation acme: "
+                                           "the task belongs to unassigned"):
+        review_modify(world.store, carol, task.id, task.plan_hash, _ai_task("acme", "mel1"), "wider")
+    assert world.denials()[-1].subject == task.id
+    world.unchanged(task)
+    assert len(world.store.list()) == 3
+    edited = review_modify(world.store, carol, task.id, task.plan_hash, _ai_task(None, "mel1"), "other site")
+    assert (edited.state, edited.supersedes, edited.requested_by) == ("pending_approval", task.id, "carol")
     attack()
 
 
