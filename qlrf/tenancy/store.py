@@ -233,6 +233,9 @@ class GrantStore:
         grant = Grant(role="admin", org=ALL_ORGS)
         records: builtins.list[AuditRecord] = []
         with write_tx(self.engine) as conn:
+            # The audit head's lock serialises writers on Postgres too (SQLite: BEGIN IMMEDIATE already
+            # does), so two bootstraps racing cannot both see an empty table.
+            self.audit.lock(conn)
             if self._has_admin(conn):
                 denied = AccessDenied(f"{operator} may not bootstrap an admin: the role table already has one "
                                       "(ask an admin to run `qlrf users grant`)")

@@ -116,3 +116,16 @@ def test_the_role_table_lives_in_postgres_with_the_task_store(pg_url):
     grants.grant("Bob", Grant("approver", "acme"), by=grants.principal("root", "trusted_local"))
     assert grants.grants_for("BOB") == (Grant("approver", "acme"),)
     assert grants.audit.verify().problems == []
+
+
+@pytest.mark.postgres
+def test_racing_bootstraps_on_postgres_give_one_admin(pg_url):
+    import itertools
+
+    from tests.remediation.support import race
+
+    grants = GrantStore(pg_url, audit=AuditLog(pg_url))
+    names = itertools.count()
+    assert race(lambda: grants.bootstrap_admin(f"root{next(names)}", operator="ops"), 4, AccessDenied) == \
+        ["refused", "refused", "refused", "won"]
+    assert sum(1 for u in grants.list() if Grant("admin", "*") in u.grants) == 1
