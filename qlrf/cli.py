@@ -20,7 +20,7 @@ from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_da
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
-from qlrf.tenancy.roles import AccessDenied
+from qlrf.tenancy.roles import AccessDenied, Principal
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -289,7 +289,7 @@ def cmd_estate(args: argparse.Namespace) -> int:
 
 # --- the AI orchestrator (issue 10) -----------------------------------------------------------------
 
-def acting(as_user: str | None, action: str, org: str | None = None, project: str | None = None):
+def acting(as_user: str | None, action: str, org: str | None = None, project: str | None = None) -> Principal:
     """The CLI caller (qlrf.tenancy.identity), allowed `action` in `org` (default: the unassigned
     organisation); AccessDenied (audited) otherwise. The one door every acting command goes through."""
     from qlrf.remediation.audit import AuditLog
@@ -633,7 +633,6 @@ class _ReviewedStore:
     def _decide(self, method: str, task_id: str, plan_hash: str, _approver: str, reason: str):
         from qlrf.remediation.approvals import TaskStateError
         from qlrf.tenancy.enforce import review
-        from qlrf.tenancy.roles import AccessDenied
 
         try:
             return review(self._store, self._principal, task_id,
