@@ -319,13 +319,20 @@ def ask_text(result) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    requested_by = acting(args.as_user, "ask", args.org).name  # refused before the orchestrator loads
+    # Answers need the viewer role in the organisation, proposals the operator role (issue 14): a viewer's
+    # question goes through the whole pipeline and only the task step refuses (recorded as access_denied).
+    principal = acting(args.as_user, "read", args.org)  # refused before the orchestrator loads
 
+    from qlrf.ai.copilot import read_only
     from qlrf.ai.orchestrator import Orchestrator
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.enforce import UNASSIGNED_ORG, refusal
 
     orchestrator = Orchestrator.from_env()  # the newest materialised day, as the tools read it
+    denied = refusal(principal, "ask", (args.org or UNASSIGNED_ORG).strip().lower(), audit=AuditLog())
     try:
-        result = orchestrator.ask(args.text, org=args.org, requested_by=requested_by)
+        asking = read_only(orchestrator, *denied) if denied else orchestrator
+        result = asking.ask(args.text, org=args.org, requested_by=principal.name)
     finally:
         orchestrator.close()
     print(json.dumps(result.as_dict(), default=str) if args.json else ask_text(result))

@@ -47,6 +47,20 @@ def require(principal: Principal, action: str, org: str, project: str | None = N
         raise
 
 
+def refusal(principal: Principal, action: str, org: str, project: str | None = None, *,
+            audit: AuditLog | None, subject: str | None = None) -> tuple[str, Callable[[], None]] | None:
+    """None when `principal` may do `action` in (org, project); else why not, and a callback that writes
+    the ``access_denied`` record. For doors that refuse later than they check (the AI's task step: a
+    viewer's question is answered, only a proposal is refused), so only an actual attempt is recorded."""
+    try:
+        authorise(principal, action, org, project)
+    except AccessDenied as exc:
+        why = str(exc)
+        return why, lambda: deny_record(audit, who=principal.name, action=action, org=org, project=project, why=why,
+                                        subject=subject, mode=principal.mode)
+    return None
+
+
 def document_org(document: Any) -> str | None:
     """``metadata.org`` (or a task spec's ``scope.org``) of a plan document, if it names one."""
     if not isinstance(document, Mapping):
@@ -162,6 +176,7 @@ __all__ = [
     "require",
     "require_on_task",
     "review",
+    "refusal",
     "review_modify",
     "task_org",
     "task_project",
