@@ -90,7 +90,7 @@ def test_as_is_refused_outside_trusted_local_mode(isolated_env, monkeypatch, scr
     assert "nobody is signed in: set QLRF_ID_TOKEN" in capsys.readouterr().err
     local_operator(monkeypatch, "operator", "operator@unassigned")
     assert cli.main(["ask", "x", "--as", "bob"]) == 4  # bob is vouched for, but holds no role
-    assert "bob may not ask in unassigned: that needs the operator role, they hold no role" in capsys.readouterr().err
+    assert "bob may not read in unassigned: that needs the viewer role, they hold no role" in capsys.readouterr().err
     assert TaskStore().list() == []
 
 
