@@ -80,6 +80,8 @@ _AGGREGATED = {
         "compute#instanceGroupManagerAggregatedList",
         "compute.instanceGroupManagers.list",
     ),
+    # static external addresses (regional); a project without any has an empty list
+    "addresses": ("addresses", "addresses", "region", "compute#addressAggregatedList", "compute.addresses.list"),
 }
 _ZONAL = {
     "instances": ("instances", "compute#instanceList", "compute.instances"),
@@ -527,12 +529,12 @@ class _Handler(FakeHandler):
         if paging is None:
             return
         list_key, item_key, _, kind, _ = _AGGREGATED[coll]
-        filtered = self._filter(pdata[list_key], query, rec)
+        filtered = self._filter(pdata.setdefault(list_key, []), query, rec)
         if filtered is None:
             return
         zones = self.state.fixture.get("zones", [])
         scopes = [f"zones/{z}" for z in zones]
-        if coll == "instanceGroupManagers":
+        if coll in ("instanceGroupManagers", "addresses"):
             scopes += [f"regions/{r}" for r in dict.fromkeys(z.rsplit("-", 1)[0] for z in zones)]
         ordered = sorted(
             filtered, key=lambda i: scopes.index(_scope_of(i)) if _scope_of(i) in scopes else len(scopes)

@@ -10,6 +10,11 @@ Routes (zonal; every change answers a ``compute#operation`` polled like the MIG 
   for the boot disk, only on a stopped instance; 400 if the disk is attached elsewhere);
 * ``POST .../zones/{z}/instances/{name}/setLabels`` (``labels`` replace the instance's labels when
   ``labelFingerprint`` is the current one; 412 ``conditionNotMet`` otherwise, as GCE answers);
+* ``POST .../zones/{z}/instances/{name}/deleteAccessConfig?accessConfig=a&networkInterface=n``: the
+  NIC loses that access config; a static address it used goes back to ``RESERVED``;
+* ``POST .../zones/{z}/instances/{name}/addAccessConfig?networkInterface=n`` (an ``AccessConfig``):
+  a ``natIP`` must be a static address of the project that is ``RESERVED`` (400 otherwise, as GCE
+  refuses an address in use or not reserved); without one an ephemeral address is made up;
 * ``POST .../zones/{z}/disks`` (insert; ``sourceImage`` must name an image the fake knows, 409
   on a duplicate name) and ``DELETE .../zones/{z}/disks/{name}`` (400 while attached).
 
@@ -57,14 +62,18 @@ def instance_write_route(handler: Any, method: str, project: str, parts: list[st
             _delete_disk(handler, project, pdata, zone, parts[3], rec)
             return True
         return False
-    if method != "POST" or n != 5 or parts[4] not in ("stop", "start", "detachDisk", "attachDisk", "setLabels"):
+    if method != "POST" or n != 5 or parts[4] not in ("stop", "start", "detachDisk", "attachDisk", "setLabels",
+                                                           "deleteAccessConfig", "addAccessConfig"):
         return False
     inst = next((i for i in pdata["instances"] if i["name"] == parts[3] and _tail(i["zone"]) == zone), None)
     if inst is None:
         handler._not_found(f"projects/{project}/zones/{zone}/instances/{parts[3]}", rec)
         return True
     action = parts[4]
-    if action == "setLabels":
+    if action in ("deleteAccessConfig", "addAccessConfig"):
+        if not _access_config(handler, pdata, inst, action, body, rec):
+            return True
+    elif action == "setLabels":
         if (body or {}).get("labelFingerprint") != inst.get("labelFingerprint"):
             handler._error(412, "Labels fingerprint either invalid or resource labels have changed",
                            "conditionNotMet", rec)
@@ -116,6 +125,42 @@ def instance_write_route(handler: Any, method: str, project: str, parts: list[st
             d["index"] = index
         target["users"] = [inst["selfLink"]]
     handler._operation(project, scope, action, inst["selfLink"], rec)
+    return True
+
+
+def _access_config(handler: Any, pdata: dict[str, Any], inst: dict[str, Any], action: str, body: Any,
+                   rec: Any) -> bool:
+    """Apply delete/addAccessConfig to `inst`; False when an error was already answered."""
+    nic = next((n for n in inst.get("networkInterfaces", []) if n.get("name") == rec.param("networkInterface")), None)
+    if nic is None:
+        handler._error(400, f"Invalid value for field 'networkInterface': '{rec.param('networkInterface')}'",
+                       "invalid", rec)
+        return False
+    addresses = pdata.setdefault("addresses", [])
+    if action == "deleteAccessConfig":
+        gone = [a for a in nic.get("accessConfigs", []) if a.get("name") == rec.param("accessConfig")]
+        if not gone:
+            handler._error(400, f"No access config named '{rec.param('accessConfig')}'", "invalid", rec)
+            return False
+        nic["accessConfigs"] = [a for a in nic["accessConfigs"] if a not in gone]
+        for a in addresses:
+            if a["address"] == gone[0].get("natIP"):
+                a["status"], a["users"] = "RESERVED", []
+        return True
+    if nic.get("accessConfigs"):
+        handler._error(400, "At most one access config per network interface", "invalid", rec)
+        return False
+    nat = (body or {}).get("natIP")
+    if nat:
+        static = next((a for a in addresses if a["address"] == nat), None)
+        if static is None or static.get("status") != "RESERVED":
+            handler._error(400, f"The IP address '{nat}' is not a reserved, unused static address", "invalid", rec)
+            return False
+        static["status"], static["users"] = "IN_USE", [inst["selfLink"]]
+    else:
+        nat = f"34.1.{len(addresses)}.{len(nic.get('accessConfigs', [])) + 7}"
+    nic["accessConfigs"] = [{"kind": "compute#accessConfig", "type": "ONE_TO_ONE_NAT", "name": body.get("name") or
+                             "External NAT", "natIP": nat, "networkTier": body.get("networkTier") or "PREMIUM"}]
     return True
 
 

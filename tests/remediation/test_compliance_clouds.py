@@ -13,6 +13,7 @@ from qlrf.inventory.connectors.gcp import GcpConfig
 from qlrf.remediation.compliance_plans import build_compliance_plans
 from qlrf.remediation.drivers.azure import AzureDriverConfig
 from qlrf.remediation.drivers.azure_vm import AzurePlanDriver
+from qlrf.remediation.drivers.cloud_compliance import GcpDetachDriver
 from qlrf.remediation.drivers.gcp import GcpDriverConfig
 from qlrf.remediation.drivers.gcp_instance import GcpPlanDriver
 from qlrf.remediation.executor import execute_plan
@@ -34,18 +35,21 @@ def policy(owner: str = "team-web") -> RemediationPolicy:
     return RemediationPolicy.model_validate(base)
 
 
-def rows(platform: str, account: str, vms: list[tuple[str, str, str]], tags: dict | None = None):
-    """(compliance rows, inventory rows) for (asset id, name, region) VMs failing the tag control in lon1/prod."""
+def rows(platform: str, account: str, vms: list[tuple[str, str, str]], tags: dict | None = None,
+         control: str = "RF-TAG-001"):
+    """(compliance rows, inventory rows) for (asset id, name, region) VMs failing `control` in lon1/prod."""
+    owner = "team-web" if control != "RF-TAG-001" else None
     compliance = [{"asset_id": a, "platform": platform, "account": account, "site": "lon1", "environment": "prod",
-                   "owner": None, "failed_controls": ["RF-TAG-001"]} for a, _, _ in vms]
+                   "owner": owner, "failed_controls": [control]} for a, _, _ in vms]
     inventory = [{"asset_id": a, "region": r, "name": n, "state": "running",
                   "tags": tags or {"site": "lon1", "environment": "prod"}} for a, n, r in vms]
     return compliance, inventory
 
 
-def the_plan(platform, account, vms, owner: str = "team-web"):
-    [plan] = build_compliance_plans(*rows(platform, account, vms), policy(owner), DAY).plans
-    assert plan.spec.compliance.type == "apply_tags" and plan.metadata.platform == platform
+def the_plan(platform, account, vms, owner: str = "team-web", control: str = "RF-TAG-001"):
+    [plan] = build_compliance_plans(*rows(platform, account, vms, control=control), policy(owner), DAY).plans
+    kind = "apply_tags" if control == "RF-TAG-001" else "detach_public_ip"
+    assert plan.spec.compliance.type == kind and plan.metadata.platform == platform
     return plan
 
 
@@ -144,8 +148,17 @@ def gcp():
     project = next(p for p, d in fx["projects"].items() if d["instances"])
     instances = [i for i in fx["projects"][project]["instances"]
                  if not any(x["key"] == "created-by" for x in i.get("metadata", {}).get("items", []))][:2]
-    for i in instances:
+    for n, i in enumerate(instances):
         i["labels"] = {"site": "lon1", "environment": "prod"}
+        region = i["zone"].rsplit("/", 1)[-1].rsplit("-", 1)[0]
+        nat = f"35.200.0.{10 + n}"
+        i["networkInterfaces"][0]["accessConfigs"] = [{"kind": "compute#accessConfig", "type": "ONE_TO_ONE_NAT",
+                                                       "name": "external-nat", "natIP": nat, "networkTier": "PREMIUM"}]
+        if n == 0:  # the first one's address is static (reserved to the project); the second one's ephemeral
+            fx["projects"][project].setdefault("addresses", []).append(
+                {"kind": "compute#address", "name": f"{i['name']}-ip", "address": nat, "addressType": "EXTERNAL",
+                 "status": "IN_USE", "users": [i["selfLink"]], "networkTier": "PREMIUM",
+                 "region": f"https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}"})
     with start_gcp_fake(fx) as fake:
         fake.set_operation_polls(0)
         driver = GcpPlanDriver(GcpDriverConfig(gcp=GcpConfig(api_endpoint=fake.base_url,
@@ -177,12 +190,29 @@ def test_gcp_an_invalid_label_value_and_a_public_ip_detach_are_refused_before_an
     bad = the_plan("gcp", project, gcp_targets(instances), owner="Team Web")
     with pytest.raises(DriverError, match="owner='Team Web' is not a valid GCE label"):
         GcpComplianceDriver(driver.groups).prepare(bad)
-    plan = the_plan("gcp", project, gcp_targets(instances))
-    compliance = plan.spec.compliance.model_copy(update={"type": "detach_public_ip"})
-    detach = plan.model_copy(update={"spec": plan.spec.model_copy(update={"compliance": compliance})})
-    with pytest.raises(DriverError, match="ephemeral external IP"):
-        GcpComplianceDriver(driver.groups).prepare(detach)
+    detach = the_plan("gcp", project, gcp_targets(instances[1:]), control="RF-NET-001")
+    with pytest.raises(DriverError, match="external IP 35.200.0.11 is ephemeral"):
+        GcpDetachDriver(driver.groups).prepare(detach)
     assert all("owner" not in i["labels"] for i in instances)
+    assert instances[1]["networkInterfaces"][0]["accessConfigs"][0]["natIP"] == "35.200.0.11"
+
+
+def test_gcp_a_static_external_ip_is_detached_after_approval_and_given_back_on_rollback(gcp, tmp_path):
+    fake, project, instances, driver = gcp
+    nic = instances[0]["networkInterfaces"][0]
+    store, task, outcome = approve_and_run(tmp_path, the_plan("gcp", project, gcp_targets(instances[:1]),
+                                                              control="RF-NET-001"), driver)
+    assert outcome.state == "succeeded", outcome.reason
+    assert not nic.get("accessConfigs")
+    assert fake.state.fixture["projects"][project]["addresses"][0]["status"] == "RESERVED"  # still the project's
+    plan = task.plan()
+    undo = GcpDetachDriver(driver.groups)
+    undo.prepare(plan)  # nothing attached now: nothing to detach
+    undo.restore({"state": {instances[0]["id"]: {**undo.state[instances[0]["id"]], "nic": "nic0",
+                                                 "access_config": "external-nat", "nat_ip": "35.200.0.10",
+                                                 "tier": "PREMIUM"}}, "changed": [instances[0]["id"]]})
+    assert undo.rollback(plan, [0])["restored"] == [instances[0]["id"]]
+    assert nic["accessConfigs"][0]["natIP"] == "35.200.0.10"  # the very same address is back
 
 
 # -- vSphere ----------------------------------------------------------------------------------------

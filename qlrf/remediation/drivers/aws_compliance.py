@@ -155,7 +155,7 @@ def compliance_driver(plan: PatchPlan, platform_driver: Any) -> Any:
     if plan.metadata.platform in ("azure", "gcp", "vsphere"):
         from qlrf.remediation.drivers.cloud_compliance import tag_driver
 
-        return tag_driver(plan.metadata.platform, platform_driver)
+        return tag_driver(plan.metadata.platform, platform_driver, plan.spec.compliance.type)
     raise ValueError(f"no compliance driver for {plan.metadata.platform} yet (AWS, Azure, GCP, vSphere): plan "
                      f"{plan.metadata.id} can be approved, not executed")
 

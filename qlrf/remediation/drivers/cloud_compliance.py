@@ -21,9 +21,10 @@ a planned value that is not is refused in ``prepare`` by name rather than rewrit
 vSphere VMs carry their tags as custom attributes (what discovery reads):
 :class:`VsphereComplianceDriver` sets them with ``CustomFieldsManager.SetField``.
 
-``detach_public_ip`` is refused on Azure, GCP and vSphere with its reason: on Azure the public IP hangs off
-the NIC (Microsoft.Network, whose SDK is not one of the product's packages), and a GCE
-ephemeral external IP released by ``deleteAccessConfig`` cannot be given back by a rollback. The
+``detach_public_ip`` on GCE (:class:`GcpDetachDriver`) detaches static external addresses only. It is
+refused on Azure and vSphere with its reason: on Azure the public IP hangs off the NIC
+(Microsoft.Network, whose SDK is not one of the product's packages); a vSphere VM's addresses belong
+to its guest. The
 plan can be approved and the VMs are named for a person; it is never half-executed.
 """
 
@@ -43,8 +44,8 @@ GCE_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 NOT_DETACHABLE = {
     "azure": "an Azure public IP belongs to the VM's NIC (Microsoft.Network, not a product package): "
              "a person detaches it",
-    "gcp": "a GCE ephemeral external IP released by deleteAccessConfig cannot be restored by a rollback: "
-           "a person removes it",
+    "gcp": "an ephemeral external IP released by deleteAccessConfig cannot be restored by a rollback "
+           "(only static addresses are detached): a person removes it",
     "vsphere": "a vSphere VM's addresses belong to its guest and port groups, not to an API the product "
                "changes: a person removes it",
 }
@@ -226,6 +227,122 @@ class GcpComplianceDriver(_TagDriver):
             self.base._done(op, f"labelling {st['name']}")
 
 
+class GcpDetachDriver:
+    """``detach_public_ip`` on GCE: ``deleteAccessConfig`` of a NIC whose external IP is a *static* address.
+
+    A static address stays reserved to the project when its access config is deleted, so a rollback
+    (``addAccessConfig`` with the same ``natIP``, name and network tier) gives the VM the very same
+    address. An ephemeral external IP is released for good by the delete: such a target is refused
+    in ``prepare`` by name, as AWS refuses an auto-assigned public IP."""
+
+    platform = "gcp"
+
+    def __init__(self, base: Any):
+        self.base = base
+        self.state: dict[str, dict[str, Any]] = {}
+        self.changed: list[str] = []
+
+    @property
+    def recorder(self) -> Any:
+        return self.base.recorder
+
+    @recorder.setter
+    def recorder(self, value: Any) -> None:
+        self.base.recorder = value
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {"state": self.state, "changed": list(self.changed)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.state = {k: dict(v) for k, v in state["state"].items()}
+        self.changed = list(state["changed"])
+
+    def _instances(self) -> Any:
+        return self.base.client("InstancesClient")
+
+    def _get(self, st: Mapping[str, Any]) -> Any:
+        return self.base._call(self._instances().get, project=st["project"], zone=st["zone"], instance=st["name"])
+
+    def _static(self, project: str, address: str) -> bool:
+        from google.cloud import compute_v1
+
+        request = compute_v1.AggregatedListAddressesRequest(project=project, filter=f'address = "{address}"')
+        client = self.base.client("AddressesClient")
+        return any(a.address == address and a.address_type != "INTERNAL"
+                   for _, scoped in self.base._call(client.aggregated_list, request=request)
+                   for a in scoped.addresses)
+
+    def prepare(self, plan: PatchPlan) -> dict[str, Any]:
+        finder = GcpComplianceDriver(self.base)
+        for target in plan.spec.targets.instances:
+            st = finder._locate(target)
+            inst = self._get(st)
+            external = [(nic.name, ac) for nic in inst.network_interfaces for ac in nic.access_configs if ac.nat_i_p]
+            if external:
+                nic, ac = external[0]
+                if not self._static(target.account, ac.nat_i_p):
+                    raise DriverError(f"instance {target.name} ({target.asset_id}): external IP {ac.nat_i_p} is "
+                                      f"ephemeral: {NOT_DETACHABLE['gcp']}")
+                st.update(nic=nic, access_config=ac.name, nat_ip=ac.nat_i_p, tier=ac.network_tier or "PREMIUM")
+            self.state[target.asset_id] = st
+        return {"targets": len(self.state), "type": "detach_public_ip"}
+
+    def _send(self, st: Mapping[str, Any], operation: str, params: dict[str, Any], call: Any, what: str) -> None:
+        op = self.base.recorder.send(CloudCall("gcp", "instances", operation,
+                                               f"{st['project']}/{st['zone']}/{st['name']}", params), call)
+        if op is not None:
+            self.base._done(op, what)
+
+    def run_wave(self, plan: PatchPlan, index: int) -> dict[str, Any]:
+        done = []
+        for asset_id in plan.spec.waves[index].instances:
+            st = self.state[asset_id]
+            if asset_id not in self.changed:  # before the call: a journal checkpoint then covers it
+                self.changed.append(asset_id)
+            if st.get("nat_ip"):
+                self._send(st, "DeleteAccessConfig", {"networkInterface": st["nic"], "accessConfig": st["access_config"]},
+                           lambda st=st: self.base._call(self._instances().delete_access_config, project=st["project"],
+                                                         zone=st["zone"], instance=st["name"],
+                                                         access_config=st["access_config"], network_interface=st["nic"]),
+                           f"detaching {st['nat_ip']} from {st['name']}")
+            done.append(asset_id)
+        return {"changed": done}
+
+    def health(self, plan: PatchPlan, index: int) -> HealthReport:
+        ids = [a for w in plan.spec.waves[: index + 1] for a in w.instances]
+        problems: dict[str, str] = {}
+        for asset_id in ids:
+            inst = self._get(self.state[asset_id])
+            left = [ac.nat_i_p for nic in inst.network_interfaces for ac in nic.access_configs if ac.nat_i_p]
+            if inst.status != "RUNNING":
+                problems[asset_id] = f"status {inst.status}"
+            elif left:
+                problems[asset_id] = f"still has external IP {left[0]}"
+        return HealthReport(not problems, len(ids), len(ids) - len(problems), {"problems": problems})
+
+    def rollback(self, plan: PatchPlan, waves_done: list[int]) -> dict[str, Any]:
+        from google.cloud import compute_v1
+
+        restored = []
+        for asset_id in [a for a in self.changed if a in self.state]:
+            st = self.state[asset_id]
+            if not st.get("nat_ip"):
+                continue
+            inst = self._get(st)
+            if any(ac.nat_i_p == st["nat_ip"] for nic in inst.network_interfaces for ac in nic.access_configs):
+                restored.append(asset_id)  # the delete never landed
+                continue
+            config = compute_v1.AccessConfig(name=st["access_config"], nat_i_p=st["nat_ip"], type_="ONE_TO_ONE_NAT",
+                                             network_tier=st["tier"])
+            self._send(st, "AddAccessConfig", {"networkInterface": st["nic"], "natIP": st["nat_ip"]},
+                       lambda st=st, config=config: self.base._call(
+                           self._instances().add_access_config, project=st["project"], zone=st["zone"],
+                           instance=st["name"], network_interface=st["nic"], access_config_resource=config),
+                       f"re-attaching {st['nat_ip']} to {st['name']}")
+            restored.append(asset_id)
+        return {"restored": restored}
+
+
 class VsphereComplianceDriver(_TagDriver):
     """Custom attributes of vSphere VMs through pyVmomi (``CustomFieldsManager.SetField``).
 
@@ -289,12 +406,15 @@ class VsphereComplianceDriver(_TagDriver):
                 lambda name=name, value=value: cfm.SetField(entity=vm, key=keys[name], value=value))
 
 
-def tag_driver(platform: str, platform_driver: Any) -> _TagDriver:
+def tag_driver(platform: str, platform_driver: Any, change_type: str = "apply_tags") -> Any:
     """The Azure / GCP / vSphere compliance driver around the platform's plan driver (its group part
     holds the plumbing on the clouds that have one)."""
     base = getattr(platform_driver, "groups", platform_driver)
+    if platform == "gcp" and change_type == "detach_public_ip":
+        return GcpDetachDriver(base)
     drivers = {"azure": AzureComplianceDriver, "gcp": GcpComplianceDriver, "vsphere": VsphereComplianceDriver}
     return drivers[platform](base)
 
 
-__all__ = ["NOT_DETACHABLE", "AzureComplianceDriver", "GcpComplianceDriver", "tag_driver"]
+__all__ = ["NOT_DETACHABLE", "AzureComplianceDriver", "GcpComplianceDriver", "GcpDetachDriver",
+           "VsphereComplianceDriver", "tag_driver"]
