@@ -378,9 +378,16 @@ def test_a_tenant_id_in_a_vm_tag_is_not_trusted(world, monkeypatch, capsys, atta
     """A VM tagged ``org: acme`` (what anyone with tag rights on the VM can write) is planned for; the
     task belongs to the organisation its stored plan names (none here: unassigned), never to a tag's,
     so an acme approver cannot approve it. Tags in a plan's body are not read for the organisation either."""
-    from tests.remediation.test_compliance_remediation import plans_for, vm
+    from qlrf.remediation.compliance_plans import build_compliance_plans
+    from qlrf.remediation.policy import RemediationPolicy
 
-    [plan] = plans_for([vm("i-0000000000000a001", failed=["RF-TAG-001"], tags={"org": "acme", "tenant": "acme"})]).plans
+    base = RemediationPolicy.defaults().model_dump(mode="json")
+    base["compliance"] = {"tag_defaults": [{"match": {"account": "123456789012"}, "tags": {"owner": "team-web"}}]}
+    vm = {"asset_id": "i-0000000000000a001", "platform": "aws", "account": "123456789012", "site": "lon1",
+          "environment": "prod", "owner": None, "failed_controls": ["RF-TAG-001"]}
+    inventory = {"asset_id": vm["asset_id"], "region": "eu-west-1", "name": "web-001", "state": "running",
+                 "tags": {"site": "lon1", "environment": "prod", "org": "acme", "tenant": "acme"}}
+    [plan] = build_compliance_plans([vm], [inventory], RemediationPolicy.model_validate(base), "2026-11-28").plans
     task = world.store.propose(plan, "sensor:compliance", PENDING)
     assert task_org(task) == "unassigned"
     tagged = {"metadata": {"id": "x"}, "spec": {"compliance": {"tags": [{"asset_id": "i-1", "tags": {"org": "acme"}}]}}}
