@@ -26,7 +26,7 @@ from dagster import (
     sensor,
 )
 
-from qlrf.events.inbound import process, record_rejections
+from qlrf.events.inbound import approver_for, process, record_rejections
 from qlrf.events.outbox import Outbox
 from qlrf.events.transports.nats import TransportUnavailable
 from qlrf.events.wiring import evented_store
@@ -59,7 +59,7 @@ def build_event_inbound_sensor(default_status: DefaultSensorStatus = DefaultSens
         now = clock()
         url = remediation.database_url
         store = evented_store(url, audit=remediation.audit())
-        tick = process(messages, cursor=after, today=now.date().isoformat(), approve=store.approve,
+        tick = process(messages, cursor=after, today=now.date().isoformat(), approve=approver_for(store),
                        trusted=settings.trusted, platforms=PLATFORMS)
         for rejection in tick.rejections:
             context.log.warning(rejection.line())
