@@ -55,9 +55,12 @@ def sidebar(session: Session) -> None:
     """Who is signed in and how; sign-in / sign-out buttons only when a provider is configured."""
     with st.sidebar:
         st.markdown(f"**Identity** · {'signed in' if session.mode == SIGNED_IN else 'local single-user mode' if session.mode == LOCAL else 'anonymous'}")
-        show_status(session)
+        if session.problem:
+            st.error(safe(label(session)))
+        else:
+            show_status(session)
         if session.provider_configured:
-            if session.mode == SIGNED_IN:
+            if session.mode == SIGNED_IN or session.problem:  # a refused token still holds Streamlit's cookie
                 st.button("Sign out", key="sign-out", on_click=st.logout)
             else:
                 names = providers()

@@ -111,7 +111,10 @@ def resolve(
         return Session(Principal(None, ANONYMOUS), True)
     local = text(env, ENV_LOCAL_USER)
     if local and normalise_identity(local):
-        return Session(Principal(normalise_identity(local), LOCAL, local_grants(env)), False)
+        try:
+            return Session(Principal(normalise_identity(local), LOCAL, local_grants(env)), False)
+        except ClaimError as exc:  # nothing is guessed: a typo in the roles leaves nobody identified
+            return Session(Principal(None, ANONYMOUS), False, f"local mode refused: {exc}")
     return Session(Principal(None, ANONYMOUS), False)
 
 
@@ -180,7 +183,7 @@ def label(session: Session) -> str:
         return (f"Local single-user mode: decisions are recorded as {p.name} ({ENV_LOCAL_USER}; roles "
                 f"{grants_text(p)}). Production plans need a signed-in approver.")
     if session.problem:
-        return f"Not signed in: {session.problem}"
+        return f"{'Not signed in' if session.provider_configured else 'No identity'}: {session.problem}"
     if session.provider_configured:
         return "Not signed in: sign in to see the fleet."
     return (f"No approver identity (anonymous, read-only): sign-in is not configured and {ENV_LOCAL_USER} is not set, "
