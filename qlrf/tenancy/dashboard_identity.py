@@ -103,10 +103,17 @@ def resolve(
     if user and user.get("is_logged_in"):
         try:
             name = principal_from_claims(user).name or ""
-            extra = tuple(stored(name)) if stored else ()
-            return Session(principal_from_claims(user, mode=SIGNED_IN, stored=extra), provider_configured)
         except ClaimError as exc:
             return Session(Principal(None, ANONYMOUS), provider_configured, f"sign-in refused: {exc}")
+        extra: tuple[Grant, ...] = ()
+        problem = None
+        if stored is not None:
+            try:
+                extra = tuple(stored(name))
+            except Exception as exc:  # noqa: BLE001 - an unreachable role table must not end the session
+                # Fail closed: the token's own grants only, and the page says the table's grants are missing.
+                problem = f"the local role table could not be read ({type(exc).__name__}): only the token's roles apply"
+        return Session(principal_from_claims(user, mode=SIGNED_IN, stored=extra), provider_configured, problem)
     if provider_configured:
         return Session(Principal(None, ANONYMOUS), True)
     local = text(env, ENV_LOCAL_USER)
@@ -178,7 +185,8 @@ def label(session: Session) -> str:
     """One line saying who this is and in which mode, for the sidebar and the Approvals page."""
     p = session.principal
     if p.mode == SIGNED_IN:
-        return f"Signed in as {p.name} ({grants_text(p)})"
+        note = f". Note: {session.problem}" if session.problem else ""
+        return f"Signed in as {p.name} ({grants_text(p)}){note}"
     if p.mode == LOCAL:
         return (f"Local single-user mode: decisions are recorded as {p.name} ({ENV_LOCAL_USER}; roles "
                 f"{grants_text(p)}). Production plans need a signed-in approver.")

@@ -119,3 +119,13 @@ def test_claims_that_cannot_establish_a_user_leave_nobody_signed_in(claims):
     assert s.problem.startswith("sign-in refused:")
     assert visible_pages(s) == []
     assert "Not signed in: sign-in refused" in label(s)
+
+
+def test_an_unreadable_role_table_fails_closed_to_the_tokens_grants():
+    def broken(name):
+        raise ConnectionError("postgres is down")
+
+    s = resolve(signed(["viewer@acme"]), provider_configured=True, env={}, stored=broken)
+    assert (s.mode, s.name) == (SIGNED_IN, "bob@example.com")
+    assert s.principal.grants == (Grant("viewer", "acme"),)
+    assert "role table could not be read (ConnectionError)" in label(s) and "postgres" not in label(s)
