@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboards.components.text import safe
 from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
+from qlrf.tenancy.roles import Principal
 
 stored_grants: StoredGrants | None = None
 
@@ -40,6 +41,11 @@ def current() -> Session:
     """This run's session: re-resolved on every run, so a role change in the token or the table applies at once."""
     user = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
     return resolve(user, provider_configured=provider_configured(), stored=stored_grants)
+
+
+def principal() -> Principal:
+    """Who is acting in this run, for code that needs only the Principal (``authorise(principal(), ...)``)."""
+    return current().principal
 
 
 def show_status(session: Session, alert: bool = False) -> None:
