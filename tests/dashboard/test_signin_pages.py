@@ -145,3 +145,21 @@ def test_a_signed_in_user_without_roles_is_told_to_ask_for_one(pending):
     at = signed_in("overview", user())
     assert "Signed in as dana@example.com, who holds no roles" in texts(at)
     assert "Sign out" in [b.label for b in at.sidebar.button]
+
+
+def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_rerun(pending, monkeypatch):
+    from dashboards.components import identity
+    from qlrf.tenancy.roles import Grant
+
+    store, dev, _ = pending
+    table = {"dana@example.com": [Grant("approver", "*")]}  # the local role table, read on every rerun
+    monkeypatch.setattr(identity, "stored_grants", lambda name: table.get(name, []))
+    at = signed_in("approvals", user("viewer@*"))  # the token itself only lets Dana read
+    assert not at.button(key=f"approve-{dev.id}").disabled
+    at.text_input(key=f"reason-{dev.id}").input("checked")
+    table.clear()  # revoked while the card is open
+    at.button(key=f"approve-{dev.id}").click().run()
+    assert not at.exception
+    assert store.get(dev.id).state == "pending_approval"  # the callback re-checked and refused
+    assert "may not approve in every organisation" in " ".join(e.value for e in at.error)
+    assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
