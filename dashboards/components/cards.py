@@ -20,7 +20,7 @@ from dashboards.data import tasks
 from qlrf.remediation.approvals import TaskStateError
 from qlrf.remediation.plans import PlanError
 from qlrf.remediation.reviewer import countdown, edited_plan, execution_note
-from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org
+from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org, task_project
 
 RISK_COLOUR = {"low": "green", "medium": "orange", "high": "red", "critical": "violet"}
 FLASH = "review_flash"
@@ -34,12 +34,12 @@ def flash() -> None:
 
 
 def decide(action: str, task_id: str, plan_hash: str, environment: str, requested_by: str, prefix: str = "",
-           org: str = "*") -> None:
+           org: str = "*", project: str | None = None) -> None:
     """Button callback: approve / reject / modify `task_id` bound to the `plan_hash` on its card."""
     store = tasks.task_store(tasks.database_url())
     session = identity.current()  # re-checked here: a hidden or disabled button is a hint, this is the rule
     reviewer = session.principal
-    refusal = decision_refusal(session, org, environment, requested_by)
+    refusal = decision_refusal(session, org, environment, requested_by, project)
     reason = (st.session_state.get(f"{prefix}reason-{task_id}") or "").strip()
     if refusal:
         st.session_state[FLASH] = ("error", f"{task_id}: {refusal}")
@@ -137,14 +137,14 @@ def card(task, now: datetime, who: Session, prefix: str = "") -> None:
                 return
         else:
             other_details(task, kind)
-        org = task_org(task)
-        if who.principal.name is None or not who.principal.may("approve", org):
-            st.caption(safe(decision_refusal(who, org, environment, task.requested_by) or ""))
+        org, project = task_org(task), task_project(task)
+        if who.principal.name is None or not who.principal.may("approve", org, project):
+            st.caption(safe(decision_refusal(who, org, environment, task.requested_by, project) or ""))
             return
-        refusal = decision_refusal(who, org, environment, task.requested_by)
+        refusal = decision_refusal(who, org, environment, task.requested_by, project)
         st.text_input("Reason (recorded with the decision)", key=f"{prefix}reason-{task.id}", disabled=bool(refusal),
                       placeholder="what you checked")
-        args = (task.id, task.plan_hash, environment, task.requested_by, prefix, org)
+        args = (task.id, task.plan_hash, environment, task.requested_by, prefix, org, project)
         left, middle, _ = st.columns([1, 1, 3])
         left.button("Approve", key=f"{prefix}approve-{task.id}", type="primary", disabled=bool(refusal), help=refusal,
                     on_click=decide, args=("approve", *args))

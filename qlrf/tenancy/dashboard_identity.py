@@ -152,6 +152,12 @@ def task_org(task: object) -> str:
     return str(org).lower() if org else ALL_ORGS
 
 
+def task_project(task: object) -> str | None:
+    """The project a task belongs to, lower-cased; None when it has none (then only org-wide grants count)."""
+    project = getattr(task, "project", None)
+    return str(project).lower() if project else None
+
+
 def decision_refusal(session: Session, org: str, environment: str, requested_by: str,
                      project: str | None = None) -> str | None:
     """Why this session may not approve/reject/modify a task; None when it may.
@@ -214,5 +220,6 @@ __all__ = [
     "may_anywhere",
     "resolve",
     "task_org",
+    "task_project",
     "visible_pages",
 ]

@@ -19,6 +19,7 @@ from qlrf.tenancy.dashboard_identity import (
     may_anywhere,
     resolve,
     task_org,
+    task_project,
     visible_pages,
 )
 from qlrf.tenancy.roles import Grant
@@ -107,6 +108,14 @@ def test_decisions_need_the_approver_role_in_the_tasks_org():
 def test_a_task_org_is_read_case_insensitively_and_defaults_to_every_org():
     assert task_org(SimpleNamespace(org="ACME")) == "acme"
     assert task_org(SimpleNamespace(org=None)) == "*"
+    assert (task_project(SimpleNamespace(project="Web")), task_project(SimpleNamespace())) == ("web", None)
+
+
+def test_a_project_grant_decides_only_its_projects_tasks():
+    s = resolve(signed(["approver@acme/web"]), provider_configured=True, env={})
+    assert decision_refusal(s, "acme", "dev", "x", "web") is None
+    assert "may not approve in acme/payments" in decision_refusal(s, "acme", "dev", "x", "payments")
+    assert "may not approve in acme" in decision_refusal(s, "acme", "dev", "x")  # an org-wide task
 
 
 @pytest.mark.parametrize("claims", [
