@@ -29,6 +29,14 @@ def provider_configured() -> bool:
         return False
 
 
+def auth_section() -> dict | None:
+    """The ``[auth]`` section as a plain dict (for the Settings page, which masks its secrets); None without one."""
+    if not provider_configured():
+        return None
+    section = st.secrets["auth"]
+    return {k: (dict(v) if hasattr(v, "keys") else v) for k, v in section.items()}
+
+
 def providers() -> list[str]:
     """Named provider sections (``[auth.keycloak]``...); empty when ``[auth]`` itself is the one provider."""
     try:

@@ -204,6 +204,27 @@ def label(session: Session) -> str:
             "so approve, reject, modify, proposals and settings are disabled here.")
 
 
+SECRET_KEYS = ("client_secret", "cookie_secret")
+
+
+def sign_in_settings(auth: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The ``[auth]`` section as (provider, key, value) rows for the Settings page, secrets never shown.
+
+    Why here: an admin checking why sign-in fails needs the redirect URI and the metadata URL, but
+    the client and cookie secrets must not reach a page (they would reach screenshots and logs)."""
+    if not auth:
+        return [{"provider": "-", "key": "[auth]", "value": "not configured: local single-user or anonymous mode"}]
+    sections = {name: value for name, value in auth.items() if hasattr(value, "keys")}
+    top = {k: v for k, v in auth.items() if k not in sections}
+    rows = []
+    for provider, values in [("(default)", top), *sections.items()]:
+        for key in sorted(values):
+            value = values[key]
+            shown = "set (value hidden)" if key in SECRET_KEYS or "secret" in key.lower() else str(value)
+            rows.append({"provider": provider, "key": key, "value": shown})
+    return rows
+
+
 __all__ = [
     "ANONYMOUS",
     "DEFAULT_LOCAL_ROLES",
@@ -219,6 +240,7 @@ __all__ = [
     "local_grants",
     "may_anywhere",
     "resolve",
+    "sign_in_settings",
     "task_org",
     "task_project",
     "visible_pages",

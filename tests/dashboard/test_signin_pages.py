@@ -163,3 +163,12 @@ def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_r
     assert store.get(dev.id).state == "pending_approval"  # the callback re-checked and refused
     assert "may not approve in every organisation" in " ".join(e.value for e in at.error)
     assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
+
+
+def test_settings_shows_the_sign_in_configuration_without_its_secrets(pending):
+    at = signed_in("settings", user("admin@*"))
+    config = [d.value for d in at.dataframe if hasattr(d.value, "columns") and "key" in d.value.columns][0]
+    shown = dict(zip(config["key"], config["value"], strict=True))
+    assert shown["client_id"] == "qlrf-dashboard" and shown["redirect_uri"].endswith("/oauth2callback")
+    assert shown["client_secret"] == shown["cookie_secret"] == "set (value hidden)"
+    assert "not-used" not in texts(at) and "x" * 32 not in str(config.to_numpy())

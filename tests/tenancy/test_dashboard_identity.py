@@ -18,6 +18,7 @@ from qlrf.tenancy.dashboard_identity import (
     local_grants,
     may_anywhere,
     resolve,
+    sign_in_settings,
     task_org,
     task_project,
     visible_pages,
@@ -138,3 +139,13 @@ def test_an_unreadable_role_table_fails_closed_to_the_tokens_grants():
     assert (s.mode, s.name) == (SIGNED_IN, "bob@example.com")
     assert s.principal.grants == (Grant("viewer", "acme"),)
     assert "role table could not be read (ConnectionError)" in label(s) and "postgres" not in label(s)
+
+
+def test_sign_in_settings_never_show_a_secret():
+    rows = sign_in_settings({"redirect_uri": "http://x/oauth2callback", "cookie_secret": "c00kie", "client_secret": "s3cret",
+                             "okta": {"client_id": "abc", "client_secret": "0kta-s3cret", "server_metadata_url": "https://o"}})
+    shown = {(r["provider"], r["key"]): r["value"] for r in rows}
+    assert shown[("(default)", "redirect_uri")] == "http://x/oauth2callback"
+    assert shown[("okta", "client_id")] == "abc" and shown[("okta", "client_secret")] == "set (value hidden)"
+    assert not any("s3cret" in r["value"] or "c00kie" in r["value"] for r in rows)
+    assert sign_in_settings(None)[0]["value"].startswith("not configured")
