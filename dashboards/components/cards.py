@@ -24,6 +24,7 @@ from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org,
 
 RISK_COLOUR = {"low": "green", "medium": "orange", "high": "red", "critical": "violet"}
 FLASH = "review_flash"
+ACCESS_DENIED = "access_denied"  # the audit kind of a refused decision attempt
 
 
 def flash() -> None:
@@ -43,6 +44,11 @@ def decide(action: str, task_id: str, plan_hash: str, environment: str, requeste
     reason = (st.session_state.get(f"{prefix}reason-{task_id}") or "").strip()
     if refusal:
         st.session_state[FLASH] = ("error", f"{task_id}: {refusal}")
+        # Reaching the callback past a hidden/disabled control (a role revoked mid-session, a forged
+        # request) is an access attempt: recorded in the audit chain, nothing else changes.
+        store.audit.append(ACCESS_DENIED, reviewer.name or "anonymous", task_id,
+                           {"action": action, "org": org, "project": project, "environment": environment,
+                            "mode": session.mode, "door": "dashboard", "reason": refusal})
         return
     if not reason:
         st.session_state[FLASH] = ("error", f"{task_id}: give a reason: it is recorded with the decision.")

@@ -163,6 +163,9 @@ def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_r
     assert store.get(dev.id).state == "pending_approval"  # the callback re-checked and refused
     assert "may not approve in every organisation" in " ".join(e.value for e in at.error)
     assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
+    [denied] = store.audit.records(subject=dev.id, kind="access_denied")
+    assert (denied.actor, denied.data["action"], denied.data["door"]) == ("dana@example.com", "approve", "dashboard")
+    assert store.audit.verify().ok
 
 
 def test_settings_shows_the_sign_in_configuration_without_its_secrets(pending):
