@@ -4,7 +4,8 @@ Why separate from the page code: the rules (claims -> Principal, the local singl
 page needs which action, why a card's buttons are refused) must be unit-testable without a browser,
 and must agree with the CLI and API, so they are built only from :mod:`qlrf.tenancy.roles` and
 :mod:`qlrf.tenancy.claims`. ``dashboards/components/identity.py`` feeds this module ``st.user`` and
-``st.secrets``; nothing here reads the environment unless handed a mapping.
+``st.secrets``; the environment is read only when :func:`resolve` is called without a mapping
+(never at import).
 
 Three ways a dashboard session is established:
 
@@ -60,7 +61,10 @@ ANONYMOUS_PAGES = frozenset(PAGES) - {"settings"}
 
 @dataclass(frozen=True)
 class Session:
-    """A principal plus how the dashboard got it; `problem` says why a sign-in gave no usable identity."""
+    """A principal plus how the dashboard got it.
+
+    `problem` says why a sign-in or the local mode gave no usable identity, or (signed in) why the
+    local role table's grants are missing; the sidebar shows it as an error."""
 
     principal: Principal
     provider_configured: bool
