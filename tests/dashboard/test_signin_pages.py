@@ -175,3 +175,20 @@ def test_settings_shows_the_sign_in_configuration_without_its_secrets(pending):
     assert shown["client_id"] == "qlrf-dashboard" and shown["redirect_uri"].endswith("/oauth2callback")
     assert shown["client_secret"] == shown["cookie_secret"] == "set (value hidden)"
     assert "not-used" not in texts(at) and "x" * 32 not in str(config.to_numpy())
+
+
+def test_named_providers_get_one_sign_in_button_each(pending):
+    at = app()
+    at.secrets = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32,
+                           "keycloak": {"client_id": "a", "client_secret": "b", "server_metadata_url": "http://k"},
+                           "okta": {"client_id": "c", "client_secret": "d", "server_metadata_url": "http://o"}}}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.sidebar.button] == ["Sign in with keycloak", "Sign in with okta"]
+
+
+def test_sign_out_returns_to_the_sign_in_page(pending):
+    at = signed_in("approvals", user("viewer@*"))
+    at.sidebar.button(key="sign-out").click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Resilience Fabric"] and "Not signed in" in sidebar(at)
