@@ -94,4 +94,4 @@ def test_the_shipped_secrets_example_has_what_st_login_needs():
     auth = tomllib.loads((root / ".streamlit" / "secrets.toml.example").read_text())["auth"]
     assert auth["redirect_uri"].endswith("/oauth2callback")
     assert {"cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(auth)
-    assert ".streamlit/secrets.toml" in (root / ".gitignore").read_text().splitlines()
+    assert "**/.streamlit/secrets.toml" in (root / ".gitignore").read_text().splitlines()
