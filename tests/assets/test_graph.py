@@ -60,7 +60,7 @@ def test_a_failing_platform_writes_nothing_and_names_the_problem(tmp_path):
 
     res = {**resources_for(tmp_path / "wh", tmp_path / "estate"),
            "estate": EstateResource(estate_dir=str(tmp_path / "estate"), sources={"gcp": f"files:{empty}"})}
-    result = materialize(all_assets(), selection=AssetSelection.assets("inventory", "vm_snapshots", "cloud_images", "scaling_groups"),
+    result = materialize(all_assets(), selection=AssetSelection.assets("discovered_inventory", "inventory", "vm_snapshots", "cloud_images", "scaling_groups"),
                          partition_key=MultiPartitionKey({"date": "2026-11-22", "platform": "gcp"}), resources=res,
                          raise_on_error=False)
     assert not result.success
