@@ -1,6 +1,8 @@
 """Resilience Fabric Control Tower: `streamlit run dashboards/app.py` (or `make serve`).
 
-Navigation and the shared filters only; every page lives in app_pages/ and reads through dashboards/data.
+Navigation, identity and the shared filters only; every page lives in app_pages/ and reads through
+dashboards/data. The navigation is built from the signed-in (or local) principal: a page its roles do
+not allow is not registered at all (qlrf.tenancy.dashboard_identity.visible_pages).
 """
 
 import sys
