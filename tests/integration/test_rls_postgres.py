@@ -139,6 +139,9 @@ def test_the_application_role_neither_owns_nor_bypasses(tenants, pg_url):
     assert status.problems == [], status.problems
     assert all(t.rls and t.forced and t.owner == owner for t in status.tables)
     assert status.views == {"rf_open_tasks": True}
+    from qlrf.tenancy.store import GrantStore
+
+    assert GrantStore(url, audit=AuditLog(url)).grants_for("nobody") == ()  # the role table: readable, no RLS
     with closing(psycopg2.connect(pg_url)) as admin, admin, admin.cursor() as cur:
         cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (owner,))
         assert cur.fetchone() == (False,)
