@@ -44,8 +44,11 @@ test-clock: setup  ## the fast tests under shifted clocks (libfaketime from Debi
 faults: setup  ## the fault catalogue (tests/faults): "N attempts, N held" per class and in total
 	$(BIN)/python scripts/fault_catalogue.py
 
-serve: setup  ## Dagster UI + daemon (schedules, sensors) and the Streamlit dashboard
-	$(BIN)/python scripts/serve.py start
+# PROFILE=celery: dagster-webserver + dagster-daemon over deploy/celery/dagster.yaml (PostgreSQL: set
+# QLRF_POSTGRES_URL) and two Celery workers over RabbitMQ (QLRF_CELERY_BROKER_URL); README: Celery profile.
+PROFILE ?= default
+serve: setup  ## Dagster UI + daemon (schedules, sensors) and the Streamlit dashboard (PROFILE=celery: workers too)
+	$(BIN)/python scripts/serve.py start --profile $(PROFILE)
 
 stop:  ## stop everything `make serve` started
 	$(BIN)/python scripts/serve.py stop

@@ -1,8 +1,6 @@
 """Stage 1: normalised inventory and snapshot facts per day x platform."""
 
 
-from datetime import UTC, datetime
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -15,7 +13,9 @@ from dagster import (
 
 from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
+from assets.discovery import DISCOVERED
 from assets.partitions import daily_platform
+from assets.routing import API_OP_TAGS, API_POOL
 from qlrf.inventory.contract import (
     INVENTORY_SCHEMA,
     SNAPSHOT_SCHEMA,
@@ -26,8 +26,7 @@ from qlrf.inventory.contract import (
 )
 from qlrf.platforms import REGISTRY
 from qlrf.quality import Gate, PartitionRejected, max_shrink_from_env
-from resources.discovery import DiscoveryResource
-from resources.estate import EstateResource
+from qlrf.tenancy import model as tenancy
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
@@ -43,7 +42,7 @@ FACT_DESCRIPTIONS = {
 
 def _fact_spec(table: str) -> AssetSpec:
     description = FACT_DESCRIPTIONS.get(table, f"Discovery facts ({table}) from the live connectors.")
-    return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory")
+    return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory", deps=[DISCOVERED])
 
 
 def _facts(found: Normalised, table: str) -> list[dict]:
@@ -52,8 +51,8 @@ def _facts(found: Normalised, table: str) -> list[dict]:
 
 @multi_asset(
     specs=[
-        AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"]),
-        AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory"),
+        AssetSpec(INVENTORY, description="One row per VM in the normalised inventory contract.", kinds={"parquet"}, group_name="inventory", owners=["team:platform"], deps=[DISCOVERED]),
+        AssetSpec(SNAPSHOTS, description="Restore points (snapshots) per VM, for DR readiness.", kinds={"parquet"}, group_name="inventory", deps=[DISCOVERED]),
         *(_fact_spec(table) for table in FACT_TABLE_NAMES),
     ],
     check_specs=[
@@ -62,20 +61,23 @@ def _facts(found: Normalised, table: str) -> list[dict]:
         check("unique_keys", asset=INVENTORY, blocking=True, description="asset_id is unique"),
         check("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
         check("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
+        check("every_vm_has_org", asset=INVENTORY, description="every VM's scope is mapped in the tenancy file (warns, listing unmapped scopes)"),
         check("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
         *(check("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
     ],
     partitions_def=daily_platform,
+    op_tags=API_OP_TAGS,  # calls the clouds' APIs: routed and pooled as assets/routing.py says
+    pool=API_POOL,
 )
 @partition_on_checks
 def inventory_assets(
     context: AssetExecutionContext,
-    estate: EstateResource,
-    discovery: DiscoveryResource,
+    discovered_inventory: Normalised,
     warehouse: WarehouseResource,
 ):
+    # Discovery ran as a fan-out over scopes (assets/discovery.py); this writes its merged result once.
     day, platform = partition_day_platform(context)
-    found = discovery.discover(platform, day=day, discovered_at=datetime.now(UTC), estate=estate, progress=context.log.info)
+    found = discovered_inventory
     for err in found.errors[:20]:
         context.log.warning(f"rejected: {err}")
     if not found.vms:
@@ -83,6 +85,7 @@ def inventory_assets(
         reasons = "; ".join(str(e) for e in found.errors[:5]) or "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes[:5])
         raise Failure(f"{platform} {day}: no VMs discovered, nothing written. {reasons}".strip())
     wh = warehouse.get()
+    unmapped = tenancy.current().stamp(found.vms)  # org/project (contract 1.1); unmapped -> "unassigned"
     inv = inventory_table(found.vms)
     snaps = snapshot_table(found.snapshots)
     run_meta = {
@@ -130,6 +133,10 @@ def inventory_assets(
         check_name="all_scopes_discovered",
         passed=not found.failed_scopes,
         metadata={"failed": "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes) or "-"},
+    )
+    yield AssetCheckResult(
+        asset_key=INVENTORY, check_name="every_vm_has_org", passed=not unmapped, severity=AssetCheckSeverity.WARN,
+        metadata={"unmapped_scopes": [f"{p}:{s}" for p, s in unmapped] or "-"},
     )
     known = set(inv["asset_id"].to_pylist())
     orphans = sum(1 for a in snaps["asset_id"].to_pylist() if a not in known)

@@ -29,7 +29,7 @@ from assets.partitions import starting_on
 from jobs.assets import fleet_job, golden_job, platform_job, quality_job
 from jobs.dr import dr_drill_job
 from jobs.remediation import remediation_execution_job, remediation_planning_job
-from pipelines.executors import executor_for
+from pipelines.executors import executor_config, executor_for
 from qlrf.dates import partitions_start
 from qlrf.envparse import environ
 from qlrf.settings import executor_setting
@@ -113,7 +113,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         schedules=[daily_platform_schedule, inventory_quality_schedule],
         sensors=[*remediation_sensors(SENSOR_DEFAULT_STATUS), automation_sensor, build_event_inbound_sensor()],
         resources=resources(env),
-        executor=executor_for(executor_setting(env)),
+        executor=executor_for(executor_setting(env), executor_config(env), env),
     )
     return starting_on(defs, partitions_start(env))
 

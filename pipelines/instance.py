@@ -43,6 +43,10 @@ def run_launcher_config(settings: Settings) -> dict | None:
     section: dict = dict(RUN_LAUNCHERS[settings.run_launcher])
     if settings.run_launcher_config:
         section["config"] = yaml.safe_load(settings.run_launcher_config.read_text()) or {}
+        if settings.run_launcher == "k8s":  # a typo fails here, naming the key, not when a run launches
+            from pipelines.k8s import validate_launcher_config
+
+            validate_launcher_config(section["config"])
     return section
 
 

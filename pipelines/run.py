@@ -196,7 +196,11 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
         return 2
     home = prepare_dagster_home(settings)
     launch_home = prepare_launch_home(settings, home) if mode == "launch" else None
-    swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))
+    try:
+        swept = Warehouse(settings.warehouse).sweep_temporaries(datetime.now(UTC))
+    except OSError as exc:  # an object store that cannot be reached: say so now, not as a traceback per asset
+        print(f"error: the warehouse {shown(settings.warehouse)} cannot be reached: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     if swept:
         print(f"  removed {len(swept)} temporary file(s) an interrupted run left in the warehouse", file=sys.stderr)
     started = time.perf_counter()

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp, cli_users
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tenancy, cli_tfcomp, cli_users
 from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
@@ -718,12 +718,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """The chain, its MACs and anchored head, then every approved task against its approval record."""
     from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.scope import check_org, system_scope, tenant_scope
 
+    org = getattr(args, "org", None)
     audit = AuditLog()
-    result = audit.verify()
-    problems = result.problems + TaskStore(audit=audit).task_problems()
+    # Under RLS the whole log is visible only to the system scope; --org reads one tenant's chain.
+    with tenant_scope([check_org(org)]) if org else system_scope("qlrf audit verify"):
+        result = audit.verify(org=org)
+        problems = result.problems + ([] if org else TaskStore(audit=audit).task_problems())
     if not problems:
-        print(f"ok: {result.checked} record(s), chain intact, head seq {result.head_seq} hash {result.head_hash}")
+        what = f"{org}'s chain" if org else "chain"
+        print(f"ok: {result.checked} record(s), {what} intact, head seq {result.head_seq} hash {result.head_hash}")
         return 0
     for problem in problems:
         print(f"problem: {problem}")
@@ -734,7 +739,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_show(args: argparse.Namespace) -> int:
     from qlrf.remediation.audit import AuditLog
 
-    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit)
+    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit, org=getattr(args, "org", None))
     if args.json:
         print(json.dumps([r.to_dict() for r in records]))
         return 0
@@ -835,10 +840,12 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
 
     audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
     ver = audit.add_parser("verify", help="exit 0 if the chain is intact, 1 listing every problem")
+    ver.add_argument("--org", help="verify this organisation's chain only (what its tenant can see under RLS)")
     ver.set_defaults(func=cmd_audit_verify)
     ash = audit.add_parser("show", help="records, oldest first (with --limit: the newest N)")
     ash.add_argument("--subject")
     ash.add_argument("--kind")
+    ash.add_argument("--org", help="only this organisation's records")
     ash.add_argument("--limit", type=int)
     ash.add_argument("--json", action="store_true")
     ash.set_defaults(func=cmd_audit_show)
@@ -958,8 +965,11 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     dr = cli_dr.register(sub, day)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
+    from qlrf.cli_db import register as register_db  # qlrf db migrate|setup-rls|rls-status
+    register_db(sub)
     cli_journal.register(sub)
     cli_tfcomp.register(sub)
+    cli_tenancy.register(sub, day)
     register_events(sub)
     cli_users.register(sub)
     return parser

@@ -89,6 +89,18 @@ def postgres_url_setting(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def warehouse_setting(env: Mapping[str, str], home: Path) -> str:
+    """QLRF_WAREHOUSE; an s3:// one is checked here with its QLRF_S3_* settings, so a typo fails the
+    command that reads the settings, naming the variable, not a run halfway through."""
+    value = text(env, "QLRF_WAREHOUSE") or str(home / "warehouse")
+    if value.lower().startswith("s3://"):
+        from qlrf.warehouse_s3 import S3Options, parse_s3_uri  # pyarrow: only when the warehouse is on S3
+
+        parse_s3_uri(value)
+        S3Options.from_env(env)
+    return value
+
+
 def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
     value = text(env, name)
     return Path(value) if value else None
@@ -121,7 +133,7 @@ class Settings:
         home = Path(text(env, "QLRF_HOME") or project_root() / "var").resolve()
         return cls(
             home=home,
-            warehouse=text(env, "QLRF_WAREHOUSE") or str(home / "warehouse"),
+            warehouse=warehouse_setting(env, home),
             estate_dir=Path(text(env, "QLRF_ESTATE_DIR") or home / "estate"),
             golden_dir=_optional_path(env, "QLRF_GOLDEN_DIR"),
             tag_mapping=_optional_path(env, "QLRF_TAG_MAPPING"),

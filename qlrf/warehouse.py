@@ -1,14 +1,21 @@
 """The Parquet warehouse: one file per asset partition, on local disk or any pyarrow filesystem (S3).
 
 Layout: <root>/<table>/date=YYYY-MM-DD/[platform=P/]part.parquet (Hive-style, so DuckDB, Spark
-and Athena read it as is). Writes go to a temporary name and are renamed into place, so a reader
-never sees a half-written partition; object stores get the same guarantee from single-PUT uploads.
+and Athena read it as is). On local disk writes go to a temporary name and are renamed into place, so
+a reader never sees a half-written partition. Object stores have no rename: a partition is uploaded
+to a staging key, read back and verified, then server-side copied onto its final key
+(qlrf.warehouse_s3), with the same guarantee.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,8 +25,26 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from qlrf.quality import Gate, PartitionRejected
+from qlrf.warehouse_s3 import STAGING, LocalFile, PartitionWriteFailed, S3Options, parse_s3_uri, publish
+
+__all__ = ["PART", "PartitionMissing", "PartitionWriteFailed", "Warehouse"]
 
 PART = "part.parquet"
+# Remote partitions DuckDB scans are copied to one cache directory per process (Warehouse.source),
+# removed at exit; a superseded copy goes after this many seconds (a scan may still have it open).
+CACHE_GRACE_S = 600
+_CACHE: tempfile.TemporaryDirectory | None = None
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_dir() -> str:
+    """Created on first use, not at import; lives as long as the process (a path handed to DuckDB must
+    outlive the Warehouse object that produced it)."""
+    global _CACHE
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = tempfile.TemporaryDirectory(prefix="qlrf-wh-cache-")
+        return _CACHE.name
 
 
 class PartitionMissing(FileNotFoundError):
@@ -28,10 +53,17 @@ class PartitionMissing(FileNotFoundError):
 
 @dataclass
 class Warehouse:
+    """`s3`: how to reach an s3:// root; None reads QLRF_S3_* when the warehouse is built (not at import)."""
+
     root: str
+    s3: S3Options | None = None
 
     def __post_init__(self) -> None:
-        if "://" in self.root:
+        if self.root.lower().startswith("s3://"):
+            bucket, prefix = parse_s3_uri(self.root)
+            self.s3 = self.s3 or S3Options.from_env()
+            self.fs, self.base, self.local = self.s3.filesystem(), f"{bucket}/{prefix}".rstrip("/"), False
+        elif "://" in self.root:
             self.fs, self.base = pafs.FileSystem.from_uri(self.root)
             self.local = isinstance(self.fs, pafs.LocalFileSystem)
         else:
@@ -76,7 +108,9 @@ class Warehouse:
         Lets DuckDB's COPY stream a partition straight to Parquet without a detour through Python.
         With a `gate`, the temporary file is checked first (qlrf.quality): a refused partition is
         deleted and PartitionRejected raised, so the previous file stays in force, byte for byte.
-        On object stores the writer fills a local temporary file that is checked, then uploaded in one PUT.
+        On object stores the writer fills a local temporary file that is checked, then published through
+        a staging key (qlrf.warehouse_s3.publish): any failure there raises PartitionWriteFailed and
+        leaves the previous partition in force.
         """
         directory = self.partition_dir(table, day, platform)
         final = f"{directory}/{PART}"
@@ -95,8 +129,12 @@ class Warehouse:
             local = f"{scratch}/{PART}"
             writer(local, pafs.LocalFileSystem())
             self._check(gate, local, table, day, platform)
-            self.fs.create_dir(directory, recursive=True)
-            pafs.copy_files(local, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+            where = f"{day}" + (f"|{platform}" if platform else "")
+            staging = f"{self.base}/{STAGING}/{uuid.uuid4().hex}.{table}.tmp"
+            try:
+                publish(self.fs, LocalFile.of(local), staging, final)
+            except (OSError, pa.ArrowException) as exc:  # ArrowInvalid: the read-back is not Parquet
+                raise PartitionWriteFailed(table, where, self.uri(table, day, platform), str(exc)) from exc
         return final
 
     def _check(self, gate: Gate | None, local_path: str, table: str, day: date | str, platform: str | None) -> None:
@@ -130,7 +168,7 @@ class Warehouse:
         its file (a partition streams to its temporary name in seconds, not minutes).
         """
         if not self.local:
-            return []  # object-store writes fill a local TemporaryDirectory and upload it in one PUT
+            return self._sweep_staging(now, older_than)
         selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
         stale = [
             info.path
@@ -138,6 +176,16 @@ class Warehouse:
             if info.type == pafs.FileType.File and info.base_name.startswith(".") and info.base_name.endswith(".tmp")
             and info.mtime is not None and now - info.mtime.astimezone(UTC) > older_than
         ]
+        for path in stale:
+            self.fs.delete_file(path)
+        return stale
+
+    def _sweep_staging(self, now: datetime, older_than: timedelta) -> list[str]:
+        """Object stores: staging keys a killed or cut-off writer left under <prefix>/_staging."""
+        selector = pafs.FileSelector(f"{self.base}/{STAGING}", allow_not_found=True)
+        stale = [info.path for info in self.fs.get_file_info(selector)
+                 if info.type == pafs.FileType.File and info.mtime is not None
+                 and now - info.mtime.astimezone(UTC) > older_than]
         for path in stale:
             self.fs.delete_file(path)
         return stale
@@ -156,12 +204,40 @@ class Warehouse:
             return pq.ParquetFile(handle).read(columns=columns)
 
     def source(self, table: str, day: date | str, platform: str | None = None) -> str | pa.Table:
-        """What DuckDB should scan: the local file path (streamed, column-pruned) or, remote, the table."""
+        """What DuckDB should scan: a local Parquet file path (streamed, column-pruned).
+
+        Remote partitions are copied to the process's local cache first (`_cached`), so DuckDB reads the very same
+        Parquet file as on disk: a registered Arrow table would lose the file's NOT NULL columns and make
+        the S3 warehouse write different schemas from the local one (and hold whole tables in memory).
+        """
+        if not self.exists(table, day, platform):
+            self.read(table, day, platform)  # raises PartitionMissing with the details
         if self.local:
-            if not self.exists(table, day, platform):
-                self.read(table, day, platform)  # raises PartitionMissing with the details
             return self.file(table, day, platform)
-        return self.read(table, day, platform)
+        return self._cached(self.file(table, day, platform))
+
+    def _cached(self, path: str) -> str:
+        """A local copy of remote `path` in the process's cache, fetched again when the object's size,
+        mtime or Parquet footer (run facts, column statistics) changed. Copies of older versions go once
+        they are CACHE_GRACE_S old, so a scan that was handed one a moment ago can still open it."""
+        info = self.fs.get_file_info(path)
+        with self.fs.open_input_file(path) as handle:  # the footer too: S3 mtimes have 1 s resolution
+            footer = pq.ParquetFile(handle).metadata
+        facts = f"{info.size}|{info.mtime}|{footer.to_dict()}|{footer.metadata}"
+        stamp = hashlib.sha256(facts.encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{self.root}|{path}".encode()).hexdigest()[:32]
+        cache = _cache_dir()
+        local = os.path.join(cache, f"{key}-{stamp}.parquet")
+        if not os.path.exists(local):
+            partial = f"{local}.{uuid.uuid4().hex}.part"
+            pafs.copy_files(path, partial, source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
+            os.replace(partial, local)  # a concurrent reader of the same partition sees the whole file or none
+            for old in os.listdir(cache):
+                old_path = os.path.join(cache, old)
+                if old.startswith(key) and old_path != local and time.time() - os.path.getmtime(old_path) > CACHE_GRACE_S:
+                    with contextlib.suppress(OSError):
+                        os.remove(old_path)
+        return local
 
     def read_platforms(self, table: str, day: date | str, platforms: list[str] | tuple[str, ...]) -> pa.Table:
         """All present platform partitions of a day; a missing platform is simply absent."""

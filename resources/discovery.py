@@ -21,8 +21,12 @@ from typing import Protocol
 
 from dagster import ConfigurableResource
 
+from qlrf.inventory import scopes as plan
+from qlrf.inventory.connectors import connector as connector_module
 from qlrf.inventory.connectors import discover_from_env
 from qlrf.inventory.contract import Normalised
+from qlrf.inventory.scopes import Scope, ScopeBatch
+from qlrf.inventory.sources import manifest_files, normalise_file_scope
 from qlrf.inventory.tags import TagMapping
 from qlrf.platforms import REGISTRY, Registry
 from resources.aws import AwsResource
@@ -85,3 +89,63 @@ class DiscoveryResource(ConfigurableResource):
         if progress:
             progress(f"{platform}: live discovery")
         return self.connector(platform, registry).discover(discovered_at, estate.mapping(), progress=progress)
+
+    # ----------------------------------------------------------------------------------------------
+    # Fan-out: the same discovery split into scope batches (qlrf/inventory/scopes.py), one step each
+    # ----------------------------------------------------------------------------------------------
+
+    def live_config(self, platform: str) -> object | None:
+        """The live connector's configuration (read now), or None for a platform with no typed resource."""
+        if platform not in LIVE_RESOURCES:
+            return None
+        resource = self.connector(platform)
+        return resource.connector_config() if hasattr(resource, "connector_config") else resource.config()
+
+    def plan(
+        self, platform: str, *, day: date, discovered_at: datetime, estate: EstateResource, per_step: int
+    ) -> list[ScopeBatch]:
+        """The partition's scopes in batches of at most `per_step` (0: one batch). Every batch carries the
+        same source, manifest directory and discovery time, so the steps agree with each other."""
+        source = estate.source(platform)
+        directory = None
+        if source == "live":
+            scopes = plan.live_scopes(platform, self.live_config(platform))
+        else:
+            manifest = estate.manifest_dir(day, platform)
+            if manifest is None:  # plain export files: normalised together, as one scope
+                scopes = [Scope(platform, "whole", "*")]
+            else:
+                directory = str(manifest)
+                # A manifest listing no files for the platform: one whole scope, which finds nothing
+                # and so fails the partition with "no VMs discovered", as it always did.
+                scopes = plan.manifest_scopes(platform, manifest_files(manifest, platform)) or [
+                    Scope(platform, "whole", "*")
+                ]
+        return plan.batches(scopes, per_step, source=source, discovered_at=discovered_at, directory=directory)
+
+    def discover_batch(
+        self,
+        batch: ScopeBatch,
+        *,
+        day: date,
+        estate: EstateResource,
+        progress: Progress | None = None,
+        registry: Registry = REGISTRY,
+    ) -> Normalised:
+        """One batch's rows: the live connector narrowed to the batch's scopes, or its manifest files.
+        Raises what the connector raises; the caller records a raising batch as failed scopes."""
+        whole = [s for s in batch.scopes if s.kind == "whole"]
+        if whole:  # a platform or source with no scope unit: today's one call
+            return self.discover(batch.platform, day=day, discovered_at=batch.discovered_at, estate=estate,
+                                 progress=progress, registry=registry)
+        mapping = estate.mapping()
+        if batch.source != "live":
+            out = Normalised()
+            for scope in batch.scopes:
+                out.extend(normalise_file_scope(batch.directory, scope, mapping, batch.discovered_at))
+            return out
+        config = plan.narrow(batch.platform, self.live_config(batch.platform), batch.scopes)
+        if progress:
+            progress(f"{batch.platform}: live discovery of {len(batch.scopes)} scopes ({batch.key})")
+        module = connector_module(batch.platform, registry)
+        return module.discover(config, mapping=mapping, discovered_at=batch.discovered_at, progress=progress)

@@ -53,6 +53,18 @@ class EstateResource(ConfigurableResource):
         settings = self._settings()
         return sample_inventory(settings.estate_dir, day, platform, self.mapping(), discovered_at, settings.sample_seed)
 
+    def manifest_dir(self, day: date, platform: str) -> Path | None:
+        """Where the platform's manifest of files lives (the sample's day directory, or an export
+        directory that has one); None for an export directory of plain *.json files."""
+        source = self.source(platform)
+        if source.startswith("files:"):
+            directory = Path(source.removeprefix("files:"))
+            return directory if (directory / "manifest.json").exists() else None
+        if source != "sample":
+            raise ValueError(f"platform {platform}: source {source!r} is not served by the estate resource")
+        settings = self._settings()
+        return ensure_estate(settings.estate_dir, day, seed=settings.sample_seed)
+
     def golden_dir_setting(self) -> Path | None:
         """The configured contracts directory (field, else QLRF_GOLDEN_DIR); None means the sample's."""
         return self._settings().golden_dir

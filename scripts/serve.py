@@ -1,5 +1,10 @@
 """Start and stop the Dagster UI + daemon, the Streamlit app and the HTTP API, each in its own process group.
 
+``start --profile celery`` (``make serve PROFILE=celery``) is the production shape instead of
+``dagster dev``: dagster-webserver and dagster-daemon over deploy/celery/dagster.yaml (Postgres
+storage, queued runs with per-cloud limits) and QLRF_CELERY_WORKERS (2) Celery workers serving every
+queue of assets/routing.py; the code location runs with QLRF_EXECUTOR=celery (README: Celery profile).
+
 `dagster dev` started from a shell with `&` inherits an ignored SIGINT and leaves children behind
 when only its parent is killed (platform notes), so each service gets default signal handling and
 its own session, and `stop` signals the whole group.
@@ -17,9 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.instance import prepare_dagster_home  # noqa: E402
+from pipelines.celery_profile import (  # noqa: E402
+    prepare_celery_home,
+    worker_argv,
+    worker_concurrency,
+    worker_queues,
+    write_worker_config,
+)
+from pipelines.instance import prepare_dagster_home, psycopg2_url  # noqa: E402
 from qlrf.api.config import ApiSettings  # noqa: E402
-from qlrf.envparse import environ, text  # noqa: E402
+from qlrf.envparse import environ, positive_int, text  # noqa: E402
 from qlrf.settings import Settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -29,8 +41,11 @@ def _port(name: str, default: str) -> str:
     return text(environ(), name, default)
 
 
-def _services(settings: Settings) -> dict[str, list[str]]:
-    return {
+PROFILES = ("default", "celery")
+
+
+def _services(settings: Settings, profile: str = "default") -> dict[str, list[str]]:
+    services = {
         "dagster": [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
                     "-p", _port("QLRF_DAGSTER_PORT", "3000")],
         "streamlit": [str(BIN / "streamlit"), "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
@@ -40,6 +55,36 @@ def _services(settings: Settings) -> dict[str, list[str]]:
         # Passes every 0.25 s: an indexed SELECT on the outbox, and a change reaches the broker well inside 1 s.
         "events-relay": [str(BIN / "qlrf"), "events", "relay", "--interval", "0.25"],
     }
+    if profile == "celery":
+        del services["dagster"]  # `dagster dev` is for a laptop: the webserver and the daemon run on their own
+        workspace = str(ROOT / "deploy" / "celery" / "workspace.yaml")
+        services = {
+            "dagster-webserver": [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
+                                  "-p", _port("QLRF_DAGSTER_PORT", "3000")],
+            "dagster-daemon": [str(BIN / "dagster-daemon"), "run", "-w", workspace],
+            **{f"celery-worker-{i}": worker_argv(_run_dir(settings) / "celery.yaml", f"qlrf-{i}", worker_queues(),
+                                                 worker_concurrency())
+               for i in range(1, _workers() + 1)},
+            **services,
+        }
+    return services
+
+
+def _workers() -> int:
+    return positive_int(text(environ(), "QLRF_CELERY_WORKERS", "2"), "QLRF_CELERY_WORKERS")
+
+
+def _prepare_celery(settings: Settings) -> None:
+    """The Celery profile's environment for every service it starts (see the module docstring)."""
+    if not settings.postgres_url:
+        raise ValueError("PROFILE=celery needs QLRF_POSTGRES_URL (runs and events in PostgreSQL: the workers "
+                         "and the webserver share them), e.g. postgresql://postgres@127.0.0.1:5432/qlrf")
+    home = prepare_celery_home(settings.home / "dagster-celery")
+    os.environ.update(DAGSTER_HOME=str(home), QLRF_EXECUTOR="celery",
+                      QLRF_DAGSTER_PG_URL=psycopg2_url(settings.postgres_url))
+    # dagster-celery runs `celery` from PATH: the one next to this interpreter.
+    os.environ["PATH"] = os.pathsep.join([str(BIN), os.environ.get("PATH", "")])
+    write_worker_config(_run_dir(settings) / "celery.yaml")
 
 
 def _reset_signals() -> None:
@@ -53,12 +98,20 @@ def _run_dir(settings: Settings) -> Path:
     return path
 
 
-def start() -> int:
-    settings = Settings.from_env()
-    api = ApiSettings.from_env()  # a bad QLRF_API_PORT stops here, naming the variable, before anything starts
-    prepare_dagster_home(settings)
+def start(profile: str = "default") -> int:
+    try:
+        settings = Settings.from_env()
+        api = ApiSettings.from_env()  # a bad QLRF_API_PORT stops here, naming the variable, before anything starts
+        if profile == "celery":
+            _prepare_celery(settings)
+        else:
+            prepare_dagster_home(settings)
+        services = _services(settings, profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     run_dir = _run_dir(settings)
-    for name, argv in _services(settings).items():
+    for name, argv in services.items():
         pid_file = run_dir / f"{name}.pid"
         if pid_file.exists() and _alive(int(pid_file.read_text())):
             print(f"{name} already running (pid {pid_file.read_text().strip()})")
@@ -110,5 +163,18 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("start", "stop"):
+        print("usage: serve.py start [--profile default|celery] | stop", file=sys.stderr)
+        return 2
+    if argv[0] == "stop":
+        return stop()
+    profile = argv[2] if argv[1:2] == ["--profile"] and len(argv) > 2 else "default"
+    if profile not in PROFILES or (len(argv) > 1 and argv[1:2] != ["--profile"]):
+        print(f"error: unknown profile {profile!r}: expected one of {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    return start(profile)
+
+
 if __name__ == "__main__":
-    sys.exit({"start": start, "stop": stop}[sys.argv[1]]())
+    sys.exit(main(sys.argv[1:]))

@@ -31,6 +31,7 @@ from qlrf.events.outbox import Outbox
 from qlrf.events.transports.nats import TransportUnavailable
 from qlrf.events.wiring import evented_store
 from qlrf.platforms import PLATFORMS
+from qlrf.tenancy.scope import acts_for_every_org
 from resources.events import EventsResource
 from resources.remediation import RemediationResource
 
@@ -47,6 +48,7 @@ def build_event_inbound_sensor(default_status: DefaultSensorStatus = DefaultSens
         description="Inbound CloudEvents (image.published, asset.changed, task.approve) -> runs / approvals; "
                     "cursor = stream sequence, run key = source:id; refused events recorded as event.rejected.",
     )
+    @acts_for_every_org("event_inbound_sensor")
     def _event_inbound_sensor(context: SensorEvaluationContext, events: EventsResource, remediation: RemediationResource):
         settings = events.settings()
         after = int(context.cursor or 0)

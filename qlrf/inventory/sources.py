@@ -12,29 +12,38 @@ from pathlib import Path
 from qlrf.inventory.contract import Normalised
 from qlrf.inventory.normalize import normalise_files
 from qlrf.inventory.sample import ensure_estate
+from qlrf.inventory.scopes import Scope, manifest_scopes
 from qlrf.inventory.tags import TagMapping
 
 
+def manifest_files(directory: Path, platform: str) -> list[dict]:
+    """The manifest's file entries for one platform (an empty list when it lists none)."""
+    return json.loads((Path(directory) / "manifest.json").read_text())["files"].get(platform, [])
+
+
+def normalise_file_scope(
+    directory: Path, scope: Scope, mapping: TagMapping, discovered_at: datetime
+) -> Normalised:
+    """One file scope (scopes.manifest_scopes): its files through one normalise_files call, with the
+    account/region hint of a hinted file. Duplicate ids are rejected by the caller, across scopes."""
+    paths = [Path(directory) / "raw" / f["path"] for f in scope.files]
+    hints = scope.files[0] if len(scope.files) == 1 else {}
+    return normalise_files(
+        scope.platform,
+        paths,
+        mapping=mapping,
+        discovered_at=discovered_at,
+        account=hints.get("account") or None,
+        region=hints.get("region") or None,
+    )
+
+
 def from_manifest(directory: Path, platform: str, mapping: TagMapping, discovered_at: datetime) -> Normalised:
-    """Normalise the files a manifest lists for one platform (per-file account/region hints honoured)."""
-    manifest = json.loads((directory / "manifest.json").read_text())
-    files = manifest["files"].get(platform, [])
+    """Normalise the files a manifest lists for one platform (per-file account/region hints honoured):
+    the same file scopes the discovery fan-out runs as separate steps, here one after the other."""
     out = Normalised()
-    plain = [directory / "raw" / f["path"] for f in files if not (f.get("account") or f.get("region"))]
-    if plain:
-        out.extend(normalise_files(platform, plain, mapping=mapping, discovered_at=discovered_at))
-    for f in files:
-        if f.get("account") or f.get("region"):
-            out.extend(
-                normalise_files(
-                    platform,
-                    [directory / "raw" / f["path"]],
-                    mapping=mapping,
-                    discovered_at=discovered_at,
-                    account=f.get("account"),
-                    region=f.get("region"),
-                )
-            )
+    for scope in manifest_scopes(platform, manifest_files(directory, platform)):
+        out.extend(normalise_file_scope(directory, scope, mapping, discovered_at))
     out.reject_duplicate_ids()  # across the manifest's files, not only within each normalise_files call
     return out
 

@@ -20,7 +20,7 @@ def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     assert keys == sorted([
-        "inventory", "vm_snapshots", "cloud_images", "scaling_groups", "golden_images", "vm_drift", "drift_scores", "vm_compliance",
+        "discovered_inventory", "inventory", "vm_snapshots", "cloud_images", "scaling_groups", "golden_images", "vm_drift", "drift_scores", "vm_compliance",
         "compliance_scores", "vm_dr", "dr_scores", "fleet_report", "fleet_sites", "drift_trends", "inventory_quality", "image_packages", "fleet_summary", "golden_current",
         "ai_insights", "dr_failover_scenarios", "dr_trends", "vm_risk", "risk_scores", "vm_cost", "risk_sites",
         "capacity_plan", "capacity_recommendations", "reclaim_candidates", "cost_summary", "drift_forecast",
@@ -99,7 +99,7 @@ def test_partitions_start_on_the_estates_first_day_not_on_new_year():
 
     assert ESTATE_FIRST_DAY.isoformat() == "2026-09-02"  # the sample's trend window: 60 days either side of 2026-11-01
     starts = _starts(build_definitions({}))
-    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 30  # every partitioned asset, ai_insights, DR and predictive roll-ups too
+    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 31  # every partitioned asset, ai_insights, DR and predictive roll-ups too
 
 
 def test_partitions_start_is_configurable_and_jobs_follow():

@@ -56,7 +56,8 @@ def test_both_modes_do_the_same_day(day_run, failing):
     assert statuses == (["ok", "FAIL", "FAIL"] if failing else ["ok", "ok", "ok"])
     if failing:
         assert "FileNotFoundError: /nonexistent/qlrf-exports: no *.json exports for vsphere" in results[1][2]
-        assert "error: vsphere: inventory_assets: FileNotFoundError" in in_process.proc.stderr
+        # discovery is its own step now (assets/discovery.py): a plan of one batch fails it with the error
+        assert "error: vsphere: discovered_inventory.discover_scope[b0000_all]: FileNotFoundError" in in_process.proc.stderr
 
     runs = {mode: _runs(day.home) for mode, day in (("launch", launched), ("in_process", in_process))}
     assert [r[:3] for r in runs["launch"]] == [r[:3] for r in runs["in_process"]]  # job, partition, status

@@ -499,3 +499,19 @@ def test_resource_reads_the_environment_when_called_not_when_built(estate, monke
     assert resource.config().regions == ["us-west-2"]
     result = AwsResource(role_arns="", regions="eu-west-1").discover(AT, TagMapping())
     assert {(v["account"], v["region"]) for v in result.vms} == {(DEFAULT, "eu-west-1")}
+
+
+def test_one_account_per_step_merges_to_the_serial_result(estate):
+    """The discovery fan-out (qlrf/inventory/scopes.py) on live AWS: the default account and the role's
+    account as two separately narrowed discoveries, merged in plan order, give the serial result."""
+    from qlrf.inventory import scopes as plan
+
+    config = AwsConfig(regions=REGIONS, role_arns=[ROLE])
+    batches = plan.batches(plan.live_scopes("aws", config), 1, source="live", discovered_at=AT)
+    assert [[s.key for s in b.scopes] for b in batches] == [["default"], [ROLE]]
+    parts = [(b.index, discover(plan.narrow("aws", config, b.scopes), mapping=TagMapping(), discovered_at=AT))
+             for b in reversed(batches)]  # finished in any order
+    merged, serial = plan.merge("aws", parts), estate["result"]
+    assert {v["account"] for v in merged.vms} == {DEFAULT, SECOND}
+    assert (merged.vms, merged.snapshots, merged.facts, merged.failed_scopes, merged.errors) == (
+        serial.vms, serial.snapshots, serial.facts, serial.failed_scopes, serial.errors)

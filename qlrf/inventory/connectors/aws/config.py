@@ -4,7 +4,7 @@ configuration can be built and checked (CLI, Dagster resource) without loading b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qlrf.envparse import endpoint_url, environ, positive_int, split_list
 
@@ -71,3 +71,19 @@ def role_account(role_arn: str) -> str:
     if len(parts) < 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[4].isdigit():
         raise ValueError(f"{role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
     return parts[4]
+
+
+# Discovery fan-out (qlrf/inventory/scopes.py): an account is the unit a step discovers.
+SCOPE_KIND = "account"
+DEFAULT_ACCOUNT = "default"  # the default credential chain's own account (its id is known only after a call)
+
+
+def scope_keys(config: AwsConfig) -> list[str]:
+    """The accounts in the order discovery merges them: the default chain's first, then roles by account id."""
+    keys = [DEFAULT_ACCOUNT] if config.include_default else []
+    return keys + sorted(dict.fromkeys(config.role_arns), key=lambda arn: (role_account(arn), arn))
+
+
+def narrow(config: AwsConfig, keys: list[str]) -> AwsConfig:
+    """The configuration for only these accounts (every other setting kept)."""
+    return replace(config, include_default=DEFAULT_ACCOUNT in keys, role_arns=[k for k in keys if k != DEFAULT_ACCOUNT])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qlrf.envparse import endpoint_url, environ, positive_int, split_list
 
@@ -66,3 +66,17 @@ def config_from_env(env: Mapping[str, str] | None = None) -> AzureConfig:
     if env.get("QLRF_AZURE_RETRY_TOTAL"):
         config.retry_total = positive_int(env["QLRF_AZURE_RETRY_TOTAL"], "QLRF_AZURE_RETRY_TOTAL", minimum=0)
     return config
+
+
+# Discovery fan-out (qlrf/inventory/scopes.py): a subscription is the unit a step discovers.
+SCOPE_KIND = "subscription"
+DEDUPED_FACTS = ("images",)  # an image is listed once however many subscriptions use it
+
+
+def scope_keys(config: AzureConfig) -> list[str]:
+    """The subscriptions in the order discovery merges them (case-insensitive)."""
+    return sorted(dict.fromkeys(s.strip() for s in config.subscriptions if s.strip()), key=str.lower)
+
+
+def narrow(config: AzureConfig, keys: list[str]) -> AzureConfig:
+    return replace(config, subscriptions=list(keys))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from google.api_core import retry as gretry
@@ -48,3 +48,17 @@ def config_from_env(env: Mapping[str, str] | None = None) -> GcpConfig:
     if env.get("QLRF_GCP_PAGE_SIZE"):
         config.page_size = min(MAX_PAGE_SIZE, positive_int(env["QLRF_GCP_PAGE_SIZE"], "QLRF_GCP_PAGE_SIZE"))
     return config
+
+
+# Discovery fan-out (qlrf/inventory/scopes.py): a project is the unit a step discovers.
+SCOPE_KIND = "project"
+DEDUPED_FACTS = ("images",)  # an image is listed once however many projects use it
+
+
+def scope_keys(config: GcpConfig) -> list[str]:
+    """The projects in the order discovery merges them."""
+    return sorted(dict.fromkeys(p.strip() for p in config.projects if p.strip()))
+
+
+def narrow(config: GcpConfig, keys: list[str]) -> GcpConfig:
+    return replace(config, projects=list(keys))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qlrf.envparse import environ, flag, positive_int, reject_url_credentials
 
@@ -115,3 +115,17 @@ def config_from_env(env: Mapping[str, str] | None = None) -> VsphereConfig:
     if env.get("QLRF_VSPHERE_MAX_WORKERS"):
         config.max_workers = positive_int(env["QLRF_VSPHERE_MAX_WORKERS"], "QLRF_VSPHERE_MAX_WORKERS")
     return config
+
+
+# Discovery fan-out (qlrf/inventory/scopes.py): a vCenter is the unit a step discovers.
+SCOPE_KIND = "vcenter"
+
+
+def scope_keys(config: VsphereConfig) -> list[str]:
+    """The vCenters in configuration order (the order discovery merges them)."""
+    return list(dict.fromkeys(vc.label for vc in config.vcenters))
+
+
+def narrow(config: VsphereConfig, keys: list[str]) -> VsphereConfig:
+    wanted = set(keys)
+    return replace(config, vcenters=[vc for vc in config.vcenters if vc.label in wanted])
