@@ -130,16 +130,18 @@ def _positive(value: str) -> int:
 
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
+    from qlrf.tenancy.readers import cli_reader_orgs
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     wh = Warehouse(Settings.from_env().warehouse)
+    orgs = cli_reader_orgs()  # the caller's organisations (unrestricted on the single-user default)
     query = PackageQuery.parse(args.package)
     day = args.date.isoformat() if args.date else (wh.dates("image_packages") or [None])[-1]
     if day is None or not wh.exists("image_packages", day):
         print(f"error: no image_packages partition{' for ' + day if day else ''} in {wh.root}; run `qlrf run` first", file=sys.stderr)
         return 2
     try:
-        hits = vms_running(wh, day, query).to_pylist()
+        hits = vms_running(wh, day, query, orgs=orgs).to_pylist()
     except PartitionMissing as exc:
         print(f"error: {exc}; run `qlrf run --date {day}` first", file=sys.stderr)
         return 2
@@ -256,9 +258,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     try:
+        from qlrf.tenancy.readers import cli_reader_orgs
+
         wh = Warehouse(Settings.from_env().warehouse)
-        print(report_text(wh, args.date))
-        section = predict_text(wh, args.date)
+        orgs = cli_reader_orgs()  # the caller's organisations (unrestricted on the single-user default)
+        print(report_text(wh, args.date, orgs))
+        section = predict_text(wh, args.date) if orgs is None else None  # fleet-wide: unrestricted readers only
         if section:
             print(section)
     except PartitionMissing as exc:

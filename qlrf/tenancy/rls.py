@@ -82,14 +82,15 @@ def _admin_engine(url: str | None) -> Engine:
     if not resolved.startswith("postgresql"):
         raise RlsError("row-level security needs PostgreSQL (the embedded SQLite default has none): "
                        "pass --url postgresql://... or set QLRF_POSTGRES_URL")
-    engine_for(resolved)  # the tables exist (created by this admin, then handed to the owner role)
-    return create_engine(resolved, isolation_level="AUTOCOMMIT")
+    _tables()  # every table module imported, so its table is on the metadata
+    metadata.create_all(engine_for(resolved), checkfirst=True)  # they exist (created by this admin, then handed
+    return create_engine(resolved, isolation_level="AUTOCOMMIT")  # to the owner role), even on a cached engine
 
 
 def _tables() -> list[str]:
     import qlrf.events.outbox  # noqa: F401 - their tables join qlrf.db.metadata on import
     import qlrf.remediation.journal  # noqa: F401
-    import qlrf.tenancy.store  # noqa: F401 - rf_users/rf_grants: read by every entry point, not per tenant
+    import qlrf.tenancy.store  # noqa: F401 - the role table (rf_users, rf_grants): not per tenant, granted like the rest
 
     return sorted(t for t in metadata.tables if t.startswith("rf_"))
 
