@@ -39,6 +39,19 @@ def dashboard_reader_orgs(principal: Principal, provider_configured: bool,
     return readable_orgs(principal, known)
 
 
+def tenant_scope_of(session: Any, env: Mapping[str, str] | None = None) -> Any:
+    """The database tenant scope of a dashboard session on PostgreSQL (row-level security): the
+    principal's readable organisations; nothing to open on SQLite or for an anonymous session (which,
+    under RLS, then sees no task, audit or alert rows)."""
+    from contextlib import nullcontext
+
+    from qlrf.tenancy.scope import principal_scope
+
+    if not text(environ(env), "QLRF_POSTGRES_URL") or session.principal.name is None:
+        return nullcontext()
+    return principal_scope(session.principal)
+
+
 def known_orgs(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The organisations of the tenancy file in force (QLRF_TENANCY_FILE)."""
     from qlrf.tenancy import model
@@ -61,4 +74,4 @@ def cli_reader_orgs(env: Mapping[str, str] | None = None, store: Any = None) -> 
     return readable_orgs(cli_principal(None, env, store), known_orgs(env))
 
 
-__all__ = ["cli_reader_orgs", "dashboard_reader_orgs", "known_orgs", "readable_orgs"]
+__all__ = ["cli_reader_orgs", "dashboard_reader_orgs", "known_orgs", "readable_orgs", "tenant_scope_of"]

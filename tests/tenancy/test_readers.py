@@ -49,3 +49,18 @@ def test_the_dashboards_anonymous_reader_is_unrestricted_only_without_a_provider
     assert dashboard_reader_orgs(nobody, False, KNOWN) is None  # embedded default: the machine's own view
     assert dashboard_reader_orgs(nobody, True, KNOWN) == ()  # sign-in configured: nothing before it
     assert dashboard_reader_orgs(Principal("a", "signed_in", (Grant("viewer", "acme"),)), True, KNOWN) == ("acme",)
+
+
+def test_the_dashboard_opens_the_sessions_tenant_scope_on_postgres_only():
+    from types import SimpleNamespace
+
+    from qlrf.tenancy.readers import tenant_scope_of
+    from qlrf.tenancy.scope import current_scope
+
+    rita = SimpleNamespace(principal=Principal("rita", "signed_in", (Grant("viewer", "acme"),)))
+    with tenant_scope_of(rita, {}):
+        assert current_scope() is None  # SQLite: no RLS, nothing to open
+    with tenant_scope_of(rita, {"QLRF_POSTGRES_URL": "postgresql://db/qlrf"}):
+        assert current_scope().orgs == frozenset({"acme"})
+    with tenant_scope_of(SimpleNamespace(principal=Principal(None)), {"QLRF_POSTGRES_URL": "postgresql://db/qlrf"}):
+        assert current_scope() is None  # anonymous: no scope, RLS shows nothing
