@@ -13,6 +13,7 @@ from qlrf.api.deps import Acting, Asker
 from qlrf.api.errors import documented
 from qlrf.api.schemas import AskRequest, AskResponse
 from qlrf.tenancy.enforce import UNASSIGNED_ORG, refusal, require
+from qlrf.tenancy.readers import db_scope
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"])
 
@@ -27,5 +28,6 @@ def execute(body: AskRequest, who: Acting, ask: Asker, request: Request) -> JSON
     require(who, "read", org, audit=audit)
     denied = refusal(who, "ask", org, audit=audit)
     extra = {"refuse_proposals": denied} if denied else {}
-    result = ask(body.intent, org=body.org_id, requested_by=who.name, **extra)
+    with db_scope(who):  # on PostgreSQL the proposed task is written under the caller's tenant scope
+        result = ask(body.intent, org=body.org_id, requested_by=who.name, **extra)
     return JSONResponse(result.as_dict())

@@ -39,17 +39,22 @@ def dashboard_reader_orgs(principal: Principal, provider_configured: bool,
     return readable_orgs(principal, known)
 
 
-def tenant_scope_of(session: Any, env: Mapping[str, str] | None = None) -> Any:
-    """The database tenant scope of a dashboard session on PostgreSQL (row-level security): the
-    principal's readable organisations; nothing to open on SQLite or for an anonymous session (which,
-    under RLS, then sees no task, audit or alert rows)."""
+def db_scope(principal: Principal, env: Mapping[str, str] | None = None) -> Any:
+    """The database tenant scope of an identified caller on PostgreSQL (row-level security): the
+    organisations it may read; nothing to open on SQLite or for nobody (who, under RLS, then sees no
+    task, audit or alert rows). Used by the dashboard and the HTTP API around their database work."""
     from contextlib import nullcontext
 
     from qlrf.tenancy.scope import principal_scope
 
-    if not text(environ(env), "QLRF_POSTGRES_URL") or session.principal.name is None:
+    if not text(environ(env), "QLRF_POSTGRES_URL") or principal.name is None:
         return nullcontext()
-    return principal_scope(session.principal)
+    return principal_scope(principal)
+
+
+def tenant_scope_of(session: Any, env: Mapping[str, str] | None = None) -> Any:
+    """:func:`db_scope` of a dashboard session's principal."""
+    return db_scope(session.principal, env)
 
 
 def known_orgs(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -74,4 +79,5 @@ def cli_reader_orgs(env: Mapping[str, str] | None = None, store: Any = None) -> 
     return readable_orgs(cli_principal(None, env, store), known_orgs(env))
 
 
-__all__ = ["cli_reader_orgs", "dashboard_reader_orgs", "known_orgs", "readable_orgs", "tenant_scope_of"]
+__all__ = ["cli_reader_orgs", "dashboard_reader_orgs", "db_scope", "known_orgs", "readable_orgs",
+           "tenant_scope_of"]
