@@ -55,12 +55,14 @@ def test_a_worker_serves_every_queue_with_one_flag():
 
 
 def test_discovery_is_routed_and_pooled():
+    from assets.discovery import discover_scope, merge_scopes, plan_scopes
     from pipelines.definitions import build_definitions
 
+    # The step per batch of scopes is the one that calls the clouds: API queue and pool; the rest default.
+    assert discover_scope.tags[QUEUE_TAG] == API_QUEUE and discover_scope.pool == API_POOL
+    assert QUEUE_TAG not in plan_scopes.tags and QUEUE_TAG not in merge_scopes.tags
     job = build_definitions({"QLRF_EXECUTOR": "celery"}).resolve_job_def("platform_daily_job")
-    node = job.graph.node_named("inventory_assets")
-    assert node.definition.tags[QUEUE_TAG] == API_QUEUE
-    assert node.definition.pool == API_POOL
+    assert QUEUE_TAG not in job.graph.node_named("inventory_assets").definition.tags  # writes only
     assert job.executor_def.name == "celery"
 
 
