@@ -100,3 +100,19 @@ def test_the_run_command_refuses_what_it_cannot_run(capsys):
 
     assert main(["run"]) == 2 and main(["run", "platform_daily_job"]) == 2 and main(["launch", "a=b"]) == 2
     assert "usage: python -m pipelines.celery_profile run JOB=PARTITION_KEY" in capsys.readouterr().err
+
+
+def test_an_executor_config_file_reaches_the_workers_too_and_keeps_late_ack(tmp_path):
+    """QLRF_EXECUTOR_CONFIG overrides keys of the Celery block on both sides: a worker started from the
+    file serves the queue the executor sends to, and late acknowledgement survives a partial config_source."""
+    from pipelines.celery_profile import overlay
+
+    config = tmp_path / "executor.yaml"
+    config.write_text("config_source:\n  task_default_queue: estate-a\n")
+    env = {"QLRF_EXECUTOR_CONFIG": str(config)}
+    block = yaml.safe_load(write_worker_config(tmp_path / "celery.yaml", env).read_text())["execution"]["config"]
+    assert block["config_source"]["task_default_queue"] == "estate-a" and block["config_source"]["task_acks_late"]
+    assert worker_queues(env) == ["estate-a", API_QUEUE]
+    assert overlay(executor_config(env), {"config_source": {"task_default_queue": "estate-a"}}) == {
+        **executor_config(env), "config_source": {**executor_config(env)["config_source"], "task_default_queue": "estate-a"}}
+    assert executor_for("celery", {"config_source": {"task_default_queue": "estate-a"}}, env).name == "celery"
