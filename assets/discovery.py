@@ -88,7 +88,7 @@ def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Normalised]
         asset_key=DISCOVERED,
         check_name="every_batch_merged",
         passed=planned == set(range(len(parts))) and (bool(merged.vms) or bool(merged.failed_scopes or merged.errors)),
-        metadata={"steps": len(parts)},
+        metadata={"partition": str(context.partition_key), "steps": len(parts)},  # as every check result says
     )
     yield Output(
         merged,

@@ -25,6 +25,7 @@ from qlrf.inventory.contract import (
 )
 from qlrf.platforms import REGISTRY
 from qlrf.quality import Gate, PartitionRejected, max_shrink_from_env
+from qlrf.tenancy import model as tenancy
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
@@ -59,6 +60,7 @@ def _facts(found: Normalised, table: str) -> list[dict]:
         check("unique_keys", asset=INVENTORY, blocking=True, description="asset_id is unique"),
         check("no_rejected_records", asset=INVENTORY, description="every raw record normalised"),
         check("all_scopes_discovered", asset=INVENTORY, description="no region/account/project failed"),
+        check("every_vm_has_org", asset=INVENTORY, description="every VM's scope is mapped in the tenancy file (warns, listing unmapped scopes)"),
         check("known_vms", asset=SNAPSHOTS, description="every snapshot belongs to an inventoried VM"),
         *(check("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
     ],
@@ -80,6 +82,7 @@ def inventory_assets(
         reasons = "; ".join(str(e) for e in found.errors[:5]) or "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes[:5])
         raise Failure(f"{platform} {day}: no VMs discovered, nothing written. {reasons}".strip())
     wh = warehouse.get()
+    unmapped = tenancy.current().stamp(found.vms)  # org/project (contract 1.1); unmapped -> "unassigned"
     inv = inventory_table(found.vms)
     snaps = snapshot_table(found.snapshots)
     run_meta = {
@@ -127,6 +130,10 @@ def inventory_assets(
         check_name="all_scopes_discovered",
         passed=not found.failed_scopes,
         metadata={"failed": "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes) or "-"},
+    )
+    yield AssetCheckResult(
+        asset_key=INVENTORY, check_name="every_vm_has_org", passed=not unmapped, severity=AssetCheckSeverity.WARN,
+        metadata={"unmapped_scopes": [f"{p}:{s}" for p, s in unmapped] or "-"},
     )
     known = set(inv["asset_id"].to_pylist())
     orphans = sum(1 for a in snaps["asset_id"].to_pylist() if a not in known)

@@ -42,6 +42,7 @@ def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1) -
             "tags": pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string())),
             "group": pa.nulls(n, pa.string()), "site": sites, "environment": envs, "owner": owners,
             "public_ip": rng.random(n) < 0.05, "discovered_at": pa.array(np.full(n, now.value), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "org": pa.nulls(n, pa.string()), "project": pa.nulls(n, pa.string()),  # filled from the mapping on read
         },
         schema=INVENTORY_SCHEMA,
     )

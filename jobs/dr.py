@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 
 from dagster import AssetMaterialization, Config, Failure, MetadataValue, OpExecutionContext, job, op
 
+from qlrf.tenancy.scope import acts_for_every_org
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource
 
@@ -48,6 +49,7 @@ def _dr_gate(gate: GateResource):
 
 @op(name=DRILL_OP, description="Run one DR drill: gate, restore into the DR target, verify, measure, clean up, journal.",
     tags={"qlrf/stage": "dr"})
+@acts_for_every_org("run_dr_drill")
 def run_dr_drill(context: OpExecutionContext, config: DrillConfig, warehouse: WarehouseResource,
                  remediation: RemediationResource, gate: GateResource) -> dict:
     from qlrf.dr.drivers import drill_driver_for

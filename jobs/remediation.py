@@ -12,6 +12,7 @@ from dagster import Config, Failure, MetadataValue, OpExecutionContext, job, op
 
 from qlrf.remediation import service
 from qlrf.remediation.findings import Finding
+from qlrf.tenancy.scope import acts_for_every_org
 from qlrf.warehouse import PartitionMissing
 from resources.remediation import GateResource, RemediationResource
 from resources.warehouse import WarehouseResource
@@ -82,6 +83,7 @@ def _stale_warning(config: FindingConfig, outcome: service.PlanningOutcome) -> s
     description="Rebuild a finding, build its patch plans, ask the Rego gate and propose them for approval.",
     tags={"qlrf/stage": "remediation"},
 )
+@acts_for_every_org("plan_remediation")
 def plan_remediation(
     context: OpExecutionContext,
     config: FindingConfig,
@@ -144,6 +146,7 @@ def remediation_planning_job():
     description="Execute one approved patch plan wave by wave through its platform driver, under the gate.",
     tags={"qlrf/stage": "remediation"},
 )
+@acts_for_every_org("execute_approved_plan")
 def execute_approved_plan(
     context: OpExecutionContext, config: ExecutionConfig, remediation: RemediationResource, gate: GateResource
 ) -> dict:

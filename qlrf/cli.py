@@ -14,12 +14,13 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tfcomp
+from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tenancy, cli_tfcomp, cli_users
 from qlrf.cli_events import register as register_events
 from qlrf.dates import PARTITIONS_START_VARIABLE, argparse_date, argparse_iso_day, partitions_start
 from qlrf.envparse import environ
 from qlrf.inventory.contract import PLATFORMS, json_default
 from qlrf.settings import Settings
+from qlrf.tenancy.roles import AccessDenied, Principal
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -288,23 +289,16 @@ def cmd_estate(args: argparse.Namespace) -> int:
 
 # --- the AI orchestrator (issue 10) -----------------------------------------------------------------
 
-TRUSTED_LOCAL_VARIABLE = "QLRF_TRUSTED_LOCAL"
+def acting(as_user: str | None, action: str, org: str | None = None, project: str | None = None) -> Principal:
+    """The CLI caller (qlrf.tenancy.identity), allowed `action` in `org` (default: the unassigned
+    organisation); AccessDenied (audited) otherwise. The one door every acting command goes through."""
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.enforce import UNASSIGNED_ORG, require
 
-
-def asker_identity(as_user: str | None, env=None) -> str:
-    """Who asks: the signed-in OS user; ``--as`` only in the configured trusted local mode."""
-    import getpass
-
-    from qlrf.envparse import flag
-
-    if as_user is None:
-        return f"cli:{getpass.getuser()}"
-    if not flag(environ(env).get(TRUSTED_LOCAL_VARIABLE), TRUSTED_LOCAL_VARIABLE):
-        raise ValueError(f"--as: only allowed in trusted local mode ({TRUSTED_LOCAL_VARIABLE}=1); "
-                         "otherwise you ask as the signed-in user")
-    if not as_user.strip():
-        raise ValueError("--as: must name a user")
-    return as_user.strip()
+    audit = AuditLog()
+    principal = cli_users.cli_caller(as_user, audit)
+    require(principal, action, (org or UNASSIGNED_ORG).strip().lower(), project, audit=audit)
+    return principal
 
 
 def ask_text(result) -> str:
@@ -325,12 +319,20 @@ def ask_text(result) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qlrf.ai.orchestrator import Orchestrator
+    # Answers need the viewer role in the organisation, proposals the operator role (issue 14): a viewer's
+    # question goes through the whole pipeline and only the task step refuses (recorded as access_denied).
+    principal = acting(args.as_user, "read", args.org)  # refused before the orchestrator loads
 
-    requested_by = asker_identity(args.as_user)
+    from qlrf.ai.copilot import read_only
+    from qlrf.ai.orchestrator import Orchestrator
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.enforce import UNASSIGNED_ORG, refusal
+
     orchestrator = Orchestrator.from_env()  # the newest materialised day, as the tools read it
+    denied = refusal(principal, "ask", (args.org or UNASSIGNED_ORG).strip().lower(), audit=AuditLog())
     try:
-        result = orchestrator.ask(args.text, org=args.org, requested_by=requested_by)
+        asking = read_only(orchestrator, *denied) if denied else orchestrator
+        result = asking.ask(args.text, org=args.org, requested_by=principal.name)
     finally:
         orchestrator.close()
     print(json.dumps(result.as_dict(), default=str) if args.json else ask_text(result))
@@ -415,7 +417,8 @@ def cmd_plan_validate(args: argparse.Namespace) -> int:
 
 
 def _cli_actor() -> str:
-    """Who runs the CLI: the trusted local mode's identity (the OS account), never typed."""
+    """Who runs an automated CLI step (execution): the OS account, never typed. Actions that need a role
+    (propose, approve...) take the caller from :func:`acting` instead."""
     import getpass
 
     return f"cli:{getpass.getuser()}"
@@ -439,13 +442,14 @@ def cmd_plan_propose(args: argparse.Namespace) -> int:
     from qlrf.remediation.policy import RemediationPolicy
     from qlrf.warehouse import Warehouse
 
+    proposer = acting(args.as_user, "propose", args.org).name
     wh = Warehouse(Settings.from_env().warehouse)
     day = args.date.isoformat() if args.date else service.newest_drift_day(wh)
     store = _task_store()
     gate = Gate.from_env()
     try:
         outcomes = service.propose_day(wh, RemediationPolicy.load(args.policy), store, gate, day=day, site=args.site,
-                                       requested_by=_cli_actor(), log=print)
+                                       requested_by=proposer, log=print)
     except service.GateUnavailable as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
@@ -623,31 +627,62 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ReviewedStore:
+    """The task store as one approver sees it in a bulk decision: each decision authorised in the
+    task's own organisation first (a refusal is audited and lands in the bulk's refused list)."""
+
+    def __init__(self, store, principal):
+        self._store, self._principal = store, principal
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def _decide(self, method: str, task_id: str, plan_hash: str, _approver: str, reason: str):
+        from qlrf.remediation.approvals import TaskStateError
+        from qlrf.tenancy.enforce import review
+
+        try:
+            return review(self._store, self._principal, task_id,
+                          lambda who: getattr(self._store, method)(task_id, plan_hash, who, reason))
+        except AccessDenied as exc:
+            raise TaskStateError(f"access denied: {exc}") from None
+
+    def approve(self, task_id, plan_hash, approver, reason):
+        return self._decide("approve", task_id, plan_hash, approver, reason)
+
+    def reject(self, task_id, plan_hash, approver, reason):
+        return self._decide("reject", task_id, plan_hash, approver, reason)
+
+
 def _cmd_review(args: argparse.Namespace, approve: bool) -> int:
+    from qlrf.tenancy.enforce import review
+
     store = _task_store()
-    if args.bulk:
-        return _cmd_bulk(store, args, approve)
-    if args.risk or args.environment or args.site or args.platform:
+    if (args.risk or args.environment or args.site or args.platform) and not args.bulk:
         raise ValueError("--risk, --environment, --site and --platform select tasks for --bulk only")
-    if not args.task_id or not args.hash:
+    if not args.bulk and (not args.task_id or not args.hash):
         raise ValueError("give TASK_ID and --hash (the plan hash you reviewed), or --bulk --risk low")
+    principal = cli_users.cli_caller(args.as_user, store.audit)
+    if args.bulk:
+        return _cmd_bulk(_ReviewedStore(store, principal), args, approve, principal.name)
     evidence = getattr(args, "evidence_hash", None)
     if approve:
-        task = store.approve(args.task_id, args.hash, args.approver, args.reason, evidence_hash=evidence)
+        task = review(store, principal, args.task_id,
+                      lambda who: store.approve(args.task_id, args.hash, who, args.reason, evidence_hash=evidence))
     else:
-        task = store.reject(args.task_id, args.hash, args.approver, args.reason)
+        task = review(store, principal, args.task_id, lambda who: store.reject(args.task_id, args.hash, who, args.reason))
     print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
     return 0
 
 
-def _cmd_bulk(store, args: argparse.Namespace, approve: bool) -> int:
+def _cmd_bulk(store, args: argparse.Namespace, approve: bool, approver: str) -> int:
     from qlrf.remediation.queue import bulk_decide
 
     if args.task_id or args.hash:
         raise ValueError("--bulk decides every matching low-risk task: give no TASK_ID or --hash")
     if not args.risk:
         raise ValueError("--bulk needs --risk low (bulk decisions are for low-risk plans only)")
-    result = bulk_decide(store, approve=approve, approver=args.approver, reason=args.reason, risk=args.risk,
+    result = bulk_decide(store, approve=approve, approver=approver, reason=args.reason, risk=args.risk,
                          environment=args.environment, site=args.site, platform=args.platform)
     for task in result.decided:
         print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: {task.reason}")
@@ -655,6 +690,20 @@ def _cmd_bulk(store, args: argparse.Namespace, approve: bool) -> int:
         print(f"refused: {refusal}", file=sys.stderr)
     print(f"{len(result.decided)} task(s) {'approved' if approve else 'rejected'}, {len(result.refused)} refused", file=sys.stderr)
     return 1 if result.refused else 0
+
+
+def cmd_approvals_modify(args: argparse.Namespace) -> int:
+    """Replace a pending task's plan by an edited one (an approver; the new task needs someone else)."""
+    from qlrf.remediation.plans import load_plan
+    from qlrf.tenancy.enforce import review_modify
+
+    plan = load_plan(args.plan)  # PlanError (a ValueError): exit 2 naming the field
+    store = _task_store()
+    principal = cli_users.cli_caller(args.as_user, store.audit)
+    task = review_modify(store, principal, args.task_id, args.hash, plan, args.reason)
+    print(f"{task.state}: {task.id} (plan {task.plan_hash}) supersedes {args.task_id}; "
+          f"it needs an approval by someone other than {principal.name}")
+    return 0
 
 
 def cmd_approvals_approve(args: argparse.Namespace) -> int:
@@ -669,12 +718,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """The chain, its MACs and anchored head, then every approved task against its approval record."""
     from qlrf.remediation.approvals import TaskStore
     from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.scope import check_org, system_scope, tenant_scope
 
+    org = getattr(args, "org", None)
     audit = AuditLog()
-    result = audit.verify()
-    problems = result.problems + TaskStore(audit=audit).task_problems()
+    # Under RLS the whole log is visible only to the system scope; --org reads one tenant's chain.
+    with tenant_scope([check_org(org)]) if org else system_scope("qlrf audit verify"):
+        result = audit.verify(org=org)
+        problems = result.problems + ([] if org else TaskStore(audit=audit).task_problems())
     if not problems:
-        print(f"ok: {result.checked} record(s), chain intact, head seq {result.head_seq} hash {result.head_hash}")
+        what = f"{org}'s chain" if org else "chain"
+        print(f"ok: {result.checked} record(s), {what} intact, head seq {result.head_seq} hash {result.head_hash}")
         return 0
     for problem in problems:
         print(f"problem: {problem}")
@@ -685,7 +739,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_show(args: argparse.Namespace) -> int:
     from qlrf.remediation.audit import AuditLog
 
-    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit)
+    records = AuditLog().records(subject=args.subject, kind=args.kind, limit=args.limit, org=getattr(args, "org", None))
     if args.json:
         print(json.dumps([r.to_dict() for r in records]))
         return 0
@@ -731,6 +785,8 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
     propose.add_argument("--date", type=day, help="YYYY-MM-DD; default: the newest drift day in the warehouse")
     propose.add_argument("--site", help="only this site's findings")
     propose.add_argument("--policy", help="remediation policy file (default: QLRF_REMEDIATION_POLICY or policy/remediation.yaml)")
+    propose.add_argument("--org", help="the organisation you propose in (default: unassigned); needs the operator role there")
+    cli_users.add_as_argument(propose, "propose")
     propose.set_defaults(func=cmd_plan_propose)
     show = plan.add_parser("show", help="human summary: targets, waves, risk, autonomy mode, hash")
     show.add_argument("file")
@@ -764,7 +820,7 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
                                        f"(--bulk --risk low: every pending low-risk task)")
         p.add_argument("task_id", nargs="?")
         p.add_argument("--hash", help="the plan hash you reviewed (sha256:...)")
-        p.add_argument("--approver", required=True)
+        cli_users.add_as_argument(p, "decide")
         p.add_argument("--reason", required=True)
         p.add_argument("--bulk", action="store_true", help=f"{verb} every pending task of --risk (low only)")
         p.add_argument("--risk", choices=["low", "medium", "high", "critical"], help="with --bulk: must be low")
@@ -773,12 +829,23 @@ def add_remediation_commands(sub, day=date.fromisoformat) -> None:
         p.add_argument("--platform", choices=PLATFORMS, help="with --bulk: only this platform")
         p.set_defaults(func=func)
 
+    mod = appr.add_parser("modify", help="replace a pending task's plan by an edited plan file (bound to the hash you "
+                                         "reviewed); the new task is pending approval by someone else")
+    mod.add_argument("task_id")
+    mod.add_argument("--hash", required=True, help="the plan hash you reviewed (sha256:...)")
+    mod.add_argument("--plan", required=True, help="the edited plan (YAML; sealed or not)")
+    mod.add_argument("--reason", required=True)
+    cli_users.add_as_argument(mod, "modify")
+    mod.set_defaults(func=cmd_approvals_modify)
+
     audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="audit_command", required=True)
     ver = audit.add_parser("verify", help="exit 0 if the chain is intact, 1 listing every problem")
+    ver.add_argument("--org", help="verify this organisation's chain only (what its tenant can see under RLS)")
     ver.set_defaults(func=cmd_audit_verify)
     ash = audit.add_parser("show", help="records, oldest first (with --limit: the newest N)")
     ash.add_argument("--subject")
     ash.add_argument("--kind")
+    ash.add_argument("--org", help="only this organisation's records")
     ash.add_argument("--limit", type=int)
     ash.add_argument("--json", action="store_true")
     ash.set_defaults(func=cmd_audit_show)
@@ -885,7 +952,7 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     ask.add_argument("text", help="the question or request, in English")
     ask.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
     ask.add_argument("--org", help="the organisation the question is about")
-    ask.add_argument("--as", dest="as_user", help=f"ask as this user (only with {TRUSTED_LOCAL_VARIABLE}=1)")
+    cli_users.add_as_argument(ask, "ask")
     ask.set_defaults(func=cmd_ask)
     ai = sub.add_parser("ai", help="the AI orchestrator's tools").add_subparsers(dest="ai_command", required=True)
     ev = ai.add_parser("eval", help="run the eval set through the orchestrator; exit 1 when a target is missed")
@@ -898,9 +965,13 @@ def build_parser(today_date: date | None = None) -> argparse.ArgumentParser:
     dr = cli_dr.register(sub, day)
     cli_dr_sim.add_simulate(dr)
     cli_dr_sim.add_history(dr)
+    from qlrf.cli_db import register as register_db  # qlrf db migrate|setup-rls|rls-status
+    register_db(sub)
     cli_journal.register(sub)
     cli_tfcomp.register(sub)
+    cli_tenancy.register(sub, day)
     register_events(sub)
+    cli_users.register(sub)
     return parser
 
 
@@ -916,6 +987,11 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:
         return 0
+    except AccessDenied as exc:  # not allowed (audited as access_denied): nothing was changed
+        from qlrf.tenancy.enforce import DENIED_EXIT
+
+        print(f"denied: {_one_line(exc)}", file=sys.stderr)
+        return DENIED_EXIT
     except (ValueError, OSError) as exc:  # bad input, missing or unreadable files: one line, exit 2
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -97,13 +97,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from qlrf.warehouse import Warehouse
 
     plan = load_drill_plan(args.file)
+    requested_by = _drill_caller(args, plan)
     as_of = args.date or datetime.now(UTC).date()
     wh = Warehouse(Settings.from_env().warehouse)
     driver = drill_driver_for(plan.metadata.platform)
     gate = _gate()
     try:
         if args.dry_run:
-            result = dry_run(plan, warehouse=wh, driver=driver, gate=gate, requested_by=_actor(), as_of=as_of)
+            result = dry_run(plan, warehouse=wh, driver=driver, gate=gate, requested_by=requested_by, as_of=as_of)
             print("\n".join(result.lines()))
             return 1 if result.problems else 0
         if not args.yes:
@@ -127,7 +128,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
             try:
                 result = run_drill(plan, warehouse=wh, driver=driver, gate=gate, store=evented_store(audit=audit), audit=audit,
-                                   requested_by=_actor(), as_of=as_of, log=log, on_step=on_step, outbox=Outbox())
+                                   requested_by=requested_by, as_of=as_of, log=log, on_step=on_step, outbox=Outbox())
             except DrillRefused as exc:
                 print(f"not run: {exc}", file=sys.stderr)
                 return 3
@@ -139,6 +140,18 @@ def cmd_drill(args: argparse.Namespace) -> int:
     else:
         print("\n".join(result.lines()))
     return 0 if result.outcome == "passed" else 1
+
+
+def _drill_caller(args: argparse.Namespace, plan) -> str:
+    """The caller, allowed to drill in the plan's organisation: an operator for dev and staging, an
+    approver for production (``drill_production``). The organisation is the plan's, never typed."""
+    from qlrf.cli import acting
+    from qlrf.tenancy.enforce import document_org
+
+    action = "drill_production" if plan.metadata.environment == "prod" else "drill"
+    if args.dry_run:  # lists what would be created, creates nothing: reading is enough
+        action = "read"
+    return acting(args.as_user, action, document_org(plan.model_dump(mode="json"))).name
 
 
 def _row(row: dict) -> dict:
@@ -187,6 +200,8 @@ def register(sub, day=date.fromisoformat):
     drill.add_argument("--yes", action="store_true", help="do not ask for confirmation (the gate and approvals still apply)")
     drill.add_argument("--date", type=day, help="the inventory day to resolve the scope on (default: today)")
     drill.add_argument("--json", action="store_true")
+    drill.add_argument("--as", dest="as_user", metavar="USER",
+                       help="drill as this user (only in trusted local mode, QLRF_CLI_TRUSTED_LOCAL_USER)")
     drill.set_defaults(func=cmd_drill)
     clean = dr.add_parser("cleanup", help="remove every tagged leftover of earlier drills in the plan's target (run it when no drill is running there)")
     clean.add_argument("file")

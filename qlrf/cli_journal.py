@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("task_id", metavar="TASK_ID")
         p.add_argument("--hash", required=True, help="the plan hash you reviewed (qlrf approvals show TASK_ID)")
         p.add_argument("--reason", required=True, help="why: recorded in the audit log")
-        p.add_argument("--as", dest="as_user", help="decide as this user (only in the trusted local mode)")
+        p.add_argument("--as", dest="as_user", help="decide as this user (only in trusted local mode, QLRF_CLI_TRUSTED_LOCAL_USER)")
         p.set_defaults(func=cmd_plan_paused, choice=choice)
 
 
@@ -54,11 +54,16 @@ def cmd_plan_journal(args: argparse.Namespace) -> int:
 
 def cmd_plan_paused(args: argparse.Namespace) -> int:
     """paused -> approved with the approver's choice; the execution sensor (or `qlrf plan execute`) runs it."""
-    from qlrf.cli import asker_identity
+    from qlrf.cli_users import cli_caller
     from qlrf.remediation.approvals import TaskStore
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.enforce import review
 
-    store = TaskStore()
-    task = store.decide_paused(args.task_id, args.hash, asker_identity(args.as_user), args.reason, args.choice)
+    audit = AuditLog()
+    store = TaskStore(audit=audit)
+    principal = cli_caller(args.as_user, audit)  # an approver of the task's organisation, never its requester
+    task = review(store, principal, args.task_id,
+                  lambda who: store.decide_paused(args.task_id, args.hash, who, args.reason, args.choice))
     then = (f"continues from wave {store.paused_at(task.id)}" if args.choice == "continue"
             else "rolls back every wave it changed")
     print(f"{task.state}: {task.id} (plan {task.plan_hash}) by {task.approver}: the next execution {then}")

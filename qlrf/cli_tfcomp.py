@@ -80,17 +80,18 @@ def cmd_plan_evidence(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_compliance(args: argparse.Namespace) -> int:
-    from qlrf.cli import _cli_actor, _print_queue
+    from qlrf.cli import _print_queue, acting
     from qlrf.remediation.compliance_service import propose_compliance_day
     from qlrf.remediation.gate import Gate
     from qlrf.remediation.policy import RemediationPolicy
     from qlrf.settings import Settings
     from qlrf.warehouse import Warehouse
 
+    proposer = acting(args.as_user, "propose", args.org).name
     store = _store()
     result = propose_compliance_day(Warehouse(Settings.from_env().warehouse), RemediationPolicy.load(args.policy), store, Gate.from_env(),
                                     day=args.date.isoformat() if args.date else None, site=args.site,
-                                    requested_by=_cli_actor(), log=print)
+                                    requested_by=proposer, log=print)
     for asset, why in sorted(result.held.items()):
         print(f"held for a person: {asset}: {why}")
     print(f"{result.day}: {len(result.plans)} compliance plan(s), {len(result.held)} VM(s) held; "
@@ -117,6 +118,9 @@ def register(sub: Any) -> None:
     cp.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD; default: the newest vm_compliance day")
     cp.add_argument("--site")
     cp.add_argument("--policy", help="remediation policy file (default: QLRF_REMEDIATION_POLICY or policy/remediation.yaml)")
+    cp.add_argument("--org", help="the organisation you propose in (default: unassigned); needs the operator role there")
+    cp.add_argument("--as", dest="as_user", metavar="USER",
+                    help="propose as this user (only in trusted local mode, QLRF_CLI_TRUSTED_LOCAL_USER)")
     cp.set_defaults(func=cmd_plan_compliance)
     approve = _group(sub, "approvals").choices["approve"]
     approve.add_argument("--evidence-hash", help="Terraform-managed tasks: the sha256 `qlrf plan evidence` accepted")

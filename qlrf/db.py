@@ -17,6 +17,11 @@ Write transactions (:func:`write_tx`) are serialised where it matters: on SQLite
 audit head), on PostgreSQL the audit head row is locked with ``SELECT ... FOR UPDATE``
 (:mod:`qlrf.remediation.audit`). Read transactions use a plain ``BEGIN`` (SQLite runs in WAL mode, so readers
 do not wait for writers).
+
+Tenancy (issue 14): every per-tenant table has an ``org`` column (:func:`org_column`), and on
+PostgreSQL every transaction begins with ``set_config('app.orgs', ..., true)`` from the caller's
+:mod:`qlrf.tenancy.scope`, which the row-level security policies of :mod:`qlrf.tenancy.rls` read.
+:func:`migrate` (``qlrf db migrate``) brings a database made before a column existed up to date.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Table,
     Text,
@@ -49,10 +55,24 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from qlrf.settings import Settings
+from qlrf.tenancy.scope import UNASSIGNED, orgs_setting, system_scope, write_org
 
 GENESIS_HASH = "0" * 64  # prev_hash of the first audit record
 
 metadata = MetaData()
+
+
+def org_column() -> Column:
+    """The tenant of a row (issue 14): every per-tenant table has one, and RLS is keyed on it.
+
+    Filled from the caller's scope when an insert does not name it (:func:`qlrf.tenancy.scope.write_org`);
+    rows written before tenancy hold ``unassigned`` (the migration's default)."""
+    return Column("org", String(200), nullable=False, default=write_org, server_default=UNASSIGNED)
+
+
+# The audit log's global record number on PostgreSQL: a tenant's session cannot see other tenants'
+# records, so it cannot count them (SQLite, one writer at a time, uses max(seq) + 1).
+audit_seq = Sequence("rf_audit_seq", metadata=metadata)
 
 tasks = Table(
     "rf_tasks",
@@ -78,6 +98,7 @@ tasks = Table(
     # What the task binds: "patch_plan" (plan_yaml is a PatchPlan) or "ai_task" (plan_yaml is a sealed
     # TaskSpec as JSON, plan_hash its content hash). Added after the table was first created.
     Column("kind", String(32), nullable=False, server_default="patch_plan"),
+    org_column(),  # the plan's metadata.org, else unassigned
 )
 Index("ix_rf_tasks_state", tasks.c.state)
 Index("ix_rf_tasks_expires_at", tasks.c.expires_at)
@@ -96,19 +117,28 @@ audit_log = Table(
     # HMAC-SHA256 of `hash` under the audit key kept outside the database (qlrf.remediation.anchor):
     # NULL only for records written before the log was keyed.
     Column("mac", String(64)),
+    org_column(),
+    # The record's place in its organisation's chain (1, 2, ...): prev_hash is the previous record *of
+    # the same org*, so each org's chain verifies on its own (under RLS a tenant sees only its own).
+    Column("org_seq", BigInteger().with_variant(Integer, "sqlite")),
 )
 Index("ix_rf_audit_subject", audit_log.c.subject)
 Index("ix_rf_audit_kind", audit_log.c.kind)
+# Every append reads the previous record of its org, and verify walks chains: by (org, org_seq).
+Index("ix_rf_audit_org_seq", audit_log.c.org, audit_log.c.org_seq)
 
-# One row (id 1): the last appended seq and hash, updated in the same transaction as every append.
-# A log whose last record is not the head was cut short.
+# One row per organisation (id 1 is "unassigned", the only row before tenancy; other orgs' rows have
+# id = -(global seq of their first record)): the org's last org_seq and hash, updated in the same
+# transaction as every append. A chain whose last record is not its head was cut short.
 audit_head = Table(
     "rf_audit_head",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("id", Integer().with_variant(BigInteger(), "postgresql"), primary_key=True, autoincrement=False),
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("hash", String(64), nullable=False),
+    org_column(),
 )
+Index("ux_rf_audit_head_org", audit_head.c.org, unique=True)
 
 # When each alert key was last delivered to each channel (qlrf.alerts.ledger): the dedup window
 # survives restarts. Rows older than the retention are pruned, hence the index on sent_at.
@@ -124,6 +154,7 @@ alert_ledger = Table(
     # alert kept with no channel (channel "none") can be listed, and the ledger filtered by severity.
     Column("severity", String(16), nullable=True),
     Column("title", Text, nullable=True),
+    org_column(),
 )
 Index("ix_rf_alert_ledger_sent_at", alert_ledger.c.sent_at)
 
@@ -187,8 +218,14 @@ def _create(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "begin", _set_tenant)
     _create_tables(engine)
     return engine
+
+
+def _set_tenant(conn: Connection) -> None:
+    """Every PostgreSQL transaction starts by naming its tenants (``SET LOCAL app.orgs``)."""
+    conn.exec_driver_sql("SELECT set_config('app.orgs', %(orgs)s, true)", {"orgs": orgs_setting()})
 
 
 def _create_tables(engine: Engine) -> None:
@@ -199,13 +236,18 @@ def _create_tables(engine: Engine) -> None:
         except (IntegrityError, ProgrammingError, OperationalError):
             if attempt == 2:
                 raise
-    _add_missing_columns(engine)
+    engine.qlrf_added = _add_missing_columns(engine)  # type: ignore[attr-defined]
+    if engine.dialect.name == "postgresql":
+        _align_audit_seq(engine)
     try:
-        with write_tx(engine) as conn:
+        with system_scope("schema"), write_tx(engine) as conn:
             if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is None:
-                conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS_HASH))
-    except IntegrityError:
-        pass  # another process inserted the head first
+                conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS_HASH, org=UNASSIGNED))
+    except (IntegrityError, ProgrammingError):
+        pass  # another process inserted the head first (or the app role may not: setup-rls made it)
+
+
+ORG_DDL = f"VARCHAR(200) NOT NULL DEFAULT '{UNASSIGNED}'"
 
 
 # (table, column, DDL type and default) added after the table was first created.
@@ -214,20 +256,67 @@ LATER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (tasks.name, "kind", "VARCHAR(32) NOT NULL DEFAULT 'patch_plan'"),
     (alert_ledger.name, "severity", "VARCHAR(16)"),
     (alert_ledger.name, "title", "TEXT"),
+    # Tenancy (issue 14): existing rows belong to no organisation yet.
+    (tasks.name, "org", ORG_DDL),
+    (audit_log.name, "org", ORG_DDL),
+    (audit_log.name, "org_seq", "BIGINT"),
+    (audit_head.name, "org", ORG_DDL),
+    (alert_ledger.name, "org", ORG_DDL),
+    ("rf_event_outbox", "org", ORG_DDL),
+    ("rf_execution_journal", "org", ORG_DDL),
 )
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added after a table was first created (``create_all`` never alters a table)."""
+def _add_missing_columns(engine: Engine) -> list[str]:
+    """Columns added after a table was first created (``create_all`` never alters a table); returns
+    the ``table.column`` names this call added."""
     inspector = sa_inspect(engine)
+    present = set(inspector.get_table_names())
+    added: list[str] = []
     for table, column, ddl in LATER_COLUMNS:
-        if column in {c["name"] for c in inspector.get_columns(table)}:
+        if table not in present or column in {c["name"] for c in inspector.get_columns(table)}:
             continue
         try:
             with write_tx(engine) as conn:
                 conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            added.append(f"{table}.{column}")
         except (OperationalError, ProgrammingError):
             pass  # another process added it first
+    if f"{audit_log.name}.org_seq" in added:
+        # Before tenancy there was one chain: a record's place in it is its seq.
+        with write_tx(engine) as conn:
+            conn.execute(sql_text("UPDATE rf_audit_log SET org_seq = seq WHERE org_seq IS NULL"))
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_rf_audit_org_seq ON rf_audit_log (org, org_seq)")
+    if f"{audit_head.name}.org" in added:
+        with write_tx(engine) as conn:
+            conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS ux_rf_audit_head_org ON rf_audit_head (org)")
+    return added
+
+
+def migrate(url: str | None = None) -> list[str]:
+    """Bring an existing database up to date (``qlrf db migrate``): add the columns added since it was
+    created (``org`` with default ``unassigned``, ...) and align the audit sequence; idempotent.
+
+    Returns the ``table.column`` names added (empty the second time). Run as the tables' owner."""
+    engine = engine_for(url)  # creates what is missing and adds the later columns once
+    added = list(getattr(engine, "qlrf_added", [])) + _add_missing_columns(engine)
+    engine.qlrf_added = []  # type: ignore[attr-defined]  # reported once
+    if engine.dialect.name == "postgresql":
+        _align_audit_seq(engine)
+    return added
+
+
+def _align_audit_seq(engine: Engine) -> None:
+    """rf_audit_seq past every existing record (a sequence created on an old database starts at 1)."""
+    try:
+        with system_scope("schema"), write_tx(engine) as conn:
+            conn.exec_driver_sql(
+                "SELECT setval('rf_audit_seq', (SELECT max(seq) FROM rf_audit_log)) "
+                "WHERE has_sequence_privilege('rf_audit_seq', 'UPDATE') "
+                "AND (SELECT max(seq) FROM rf_audit_log) > (SELECT last_value FROM rf_audit_seq)"
+            )
+    except ProgrammingError:
+        pass  # the application role may not move the sequence (setup-rls aligned it as the owner)
 
 
 @contextmanager
@@ -281,6 +370,8 @@ __all__ = [
     "dispose_engines",
     "engine_for",
     "metadata",
+    "migrate",
+    "org_column",
     "read_tx",
     "tasks",
     "utc",

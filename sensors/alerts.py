@@ -10,6 +10,7 @@ from dagster import DefaultSensorStatus, RunFailureSensorContext, SensorDefiniti
 
 from jobs.remediation import EXECUTION_JOB
 from qlrf.alerts.model import Alert, run_link
+from qlrf.tenancy.scope import acts_for_every_org
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 
@@ -61,6 +62,7 @@ def build_run_failure_alert_sensor(
         minimum_interval_seconds=30,
         description="Alerts (webhook, Slack, email; deduplicated) on every failed run of this code location.",
     )
+    @acts_for_every_org("run_failure_alert_sensor")
     def _run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertsResource, remediation: RemediationResource):
         dispatcher = alerts.dispatcher(log=context.log.warning)
         if dispatcher.enabled:  # with no channel the alert is kept in the ledger (channel "none"), not audited

@@ -38,6 +38,7 @@ from qlrf.alerts.dispatch import Dispatcher
 from qlrf.alerts.model import Alert
 from qlrf.remediation.approvals import Task, TaskStore
 from qlrf.remediation.service import canary_waiting
+from qlrf.tenancy.scope import acts_for_every_org
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
 
@@ -116,6 +117,7 @@ def build_approval_sensor(
             "machines: ships stopped."
         ),
     )
+    @acts_for_every_org(name)
     def _approval_sensor(context: SensorEvaluationContext, remediation: RemediationResource):
         tick = evaluate_approvals(remediation.store(), audit=remediation.audit(), sensor_name=name)
         for note in tick.notes:
@@ -204,6 +206,7 @@ def build_expiry_sensor(
         default_status=default_status,
         description="Expires pending approvals after 24 h (audited) and alerts on those expiring within 2 h.",
     )
+    @acts_for_every_org(name)
     def _expiry_sensor(context: SensorEvaluationContext, remediation: RemediationResource, alerts: AlertsResource):
         audit = remediation.audit()
         tick = evaluate_expiry(

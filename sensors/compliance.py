@@ -25,6 +25,7 @@ from qlrf.alerts.model import Alert
 from qlrf.events.emit import compliance_breached
 from qlrf.events.outbox import Outbox
 from qlrf.remediation.policy import RemediationPolicy
+from qlrf.tenancy.scope import acts_for_every_org
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
@@ -97,6 +98,7 @@ def build_compliance_breach_sensor(default_status: DefaultSensorStatus = Default
         default_status=default_status,
         description="New compliance_scores partitions -> an alert for every site x environment under its compliance floor.",
     )
+    @acts_for_every_org("compliance_breach_sensor")
     def _compliance_breach_sensor(
         context: SensorEvaluationContext, warehouse: WarehouseResource, remediation: RemediationResource, alerts: AlertsResource
     ):

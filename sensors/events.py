@@ -26,11 +26,12 @@ from dagster import (
     sensor,
 )
 
-from qlrf.events.inbound import process, record_rejections
+from qlrf.events.inbound import approver_for, process, record_rejections
 from qlrf.events.outbox import Outbox
 from qlrf.events.transports.nats import TransportUnavailable
 from qlrf.events.wiring import evented_store
 from qlrf.platforms import PLATFORMS
+from qlrf.tenancy.scope import acts_for_every_org
 from resources.events import EventsResource
 from resources.remediation import RemediationResource
 
@@ -47,6 +48,7 @@ def build_event_inbound_sensor(default_status: DefaultSensorStatus = DefaultSens
         description="Inbound CloudEvents (image.published, asset.changed, task.approve) -> runs / approvals; "
                     "cursor = stream sequence, run key = source:id; refused events recorded as event.rejected.",
     )
+    @acts_for_every_org("event_inbound_sensor")
     def _event_inbound_sensor(context: SensorEvaluationContext, events: EventsResource, remediation: RemediationResource):
         settings = events.settings()
         after = int(context.cursor or 0)
@@ -57,7 +59,7 @@ def build_event_inbound_sensor(default_status: DefaultSensorStatus = DefaultSens
         now = clock()
         url = remediation.database_url
         store = evented_store(url, audit=remediation.audit())
-        tick = process(messages, cursor=after, today=now.date().isoformat(), approve=store.approve,
+        tick = process(messages, cursor=after, today=now.date().isoformat(), approve=approver_for(store),
                        trusted=settings.trusted, platforms=PLATFORMS)
         for rejection in tick.rejections:
             context.log.warning(rejection.line())

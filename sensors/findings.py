@@ -52,6 +52,7 @@ from qlrf.events.emit import drift_detected
 from qlrf.events.outbox import Outbox
 from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.policy import RemediationPolicy
+from qlrf.tenancy.scope import acts_for_every_org
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.alerts import AlertsResource
 from resources.remediation import RemediationResource
@@ -215,6 +216,7 @@ def build_drift_findings_sensor(
             "revoked image), run key <date>|<platform>|<fingerprint>; audits sensor_request, alerts per partition."
         ),
     )
+    @acts_for_every_org("drift_findings_sensor")
     def _drift_findings_sensor(
         context: SensorEvaluationContext,
         warehouse: WarehouseResource,

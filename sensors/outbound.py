@@ -28,6 +28,7 @@ from dagster import (
 from qlrf.events.emit import image_revoked, inventory_discovered
 from qlrf.events.outbox import Outbox
 from qlrf.inventory.contract import PLATFORMS
+from qlrf.tenancy.scope import acts_for_every_org
 from qlrf.warehouse import PartitionMissing, Warehouse
 from resources.remediation import RemediationResource
 from resources.warehouse import WarehouseResource
@@ -123,6 +124,7 @@ def build_outbound_events_sensor(default_status: DefaultSensorStatus = DefaultSe
         default_status=default_status,
         description="New inventory / golden_images partitions -> inventory.discovered and image.revoked in the outbox.",
     )
+    @acts_for_every_org("outbound_events_sensor")
     def _outbound_events_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
                                 remediation: RemediationResource):
         events, cursor, notes = evaluate_outbound(context.instance, warehouse.get(), context.cursor, datetime.now(UTC))

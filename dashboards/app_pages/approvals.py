@@ -12,14 +12,13 @@ import streamlit as st
 
 from dashboards.components import cards, identity
 from dashboards.components.tables import table
-from dashboards.components.text import safe
 from dashboards.data import tasks
 
 st.title("Approvals")
 url = tasks.database_url()
 store = tasks.task_store(url)
 who = identity.current()
-(st.success if who.mode == "signed_in" else st.warning if who.mode == "local" else st.info)(safe(who.label))
+identity.show_status(who, alert=True)
 
 
 @st.fragment(run_every=timedelta(seconds=30))

@@ -47,7 +47,7 @@ else:
                        mime="text/csv", key="waivers-csv", on_click="ignore")
 
 st.subheader("Trend")
-history = estate.fleet_history(location, scope.day, scope.platform)
+history = estate.fleet_history(location, scope.day, scope.platform, scope.orgs)
 if len(history) > 1:
     history = history.assign(series="compliance score")
     charts.show(charts.trend_lines(history, "series", "compliance_score", "compliance score (%)"), key="compliance-trend")

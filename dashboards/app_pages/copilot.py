@@ -16,6 +16,7 @@ from dashboards.components import cards, chat, identity
 from dashboards.components.text import safe
 from dashboards.data import copilot, estate, root, tasks
 from qlrf.ai.copilot import ask_as, model_status, suggested_prompts
+from qlrf.tenancy.dashboard_identity import SIGNED_IN, may_anywhere
 from qlrf.views.base import DataProblem
 from qlrf.views.insights import SEVERITY_COLOUR
 
@@ -57,11 +58,17 @@ with st.sidebar:
             st.caption(f"{safe(r['agent'])} agent · {safe(r['task_type'])}")
             st.button("Ask", key=f"insight-{r['rank']}", on_click=send, args=(r["intent"],), help=safe(r["intent"]))
 
+# Proposals need the operator role somewhere; below it the copilot answers as nobody, so the orchestrator
+# refuses an action request at the task step (its one rule), and the page says why.
+asker = who.name if may_anywhere(who, "propose") else None
 if who.name is None:
     st.info("No identity (sign-in is off and QLRF_DASHBOARD_LOCAL_USER is not set): read-only questions are answered; "
             "action requests need sign-in.")
+elif asker is None:
+    st.info(f"Signed in as {safe(who.name)} without the operator role: read-only questions are answered; "
+            "proposing a task needs the operator role.")
 else:
-    st.caption(f"Asking as **{safe(who.name)}** ({'signed in' if who.mode == 'signed_in' else 'local single-user mode'}): "
+    st.caption(f"Asking as **{safe(who.name)}** ({'signed in' if who.mode == SIGNED_IN else 'local single-user mode'}): "
                "proposed tasks wait for someone else's approval.")
 if not reachable:
     st.warning(f"{safe(store_line)}: the copilot records every question and task there, so it cannot answer until "
@@ -100,7 +107,7 @@ if intent:
     with st.chat_message("assistant"):
         with st.spinner("Checking the warehouse…"):
             try:
-                result = ask_as(copilot.orchestrator(location, day, model, url), intent, who.name)
+                result = ask_as(copilot.orchestrator(location, day, model, url), intent, asker)
             except Exception as exc:  # noqa: BLE001 - the page's edge: one line on screen, never a traceback
                 st.error(f"The copilot could not answer: {safe(copilot.one_line(exc))}")
                 st.stop()

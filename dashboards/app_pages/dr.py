@@ -74,7 +74,7 @@ else:
 if options:
     preferred = scope.site if kind == "site" and scope.site in options else ("syd1" if "syd1" in options else options[0])
     value = st.selectbox(f"Which {kind}", options, index=options.index(preferred), key="sim-value")
-    simulated = status.load(estate.dr_simulation, location, scope.day, kind, value, scope.environment)
+    simulated = status.load(estate.dr_simulation, location, scope.day, kind, value, scope.environment, scope.orgs)
     if simulated is not None:
         result, vms = simulated
         a, b, c, d = st.columns(4)

@@ -26,7 +26,7 @@ if loaded:
         col.metric(h.label, f"{h.value:.1f}{h.unit}", delta, delta_color="inverse" if inverse else "normal", help=h.explanation)
     st.caption(("Change since " + before) if before else "No earlier run to compare with: deltas appear from the second day.")
 
-    history = estate.fleet_history(location, scope.day, scope.platform)
+    history = estate.fleet_history(location, scope.day, scope.platform, scope.orgs)
     if len(history) > 1:
         st.subheader(f"Last {len(history)} days")
         cols = st.columns(4)
@@ -34,7 +34,7 @@ if loaded:
             with col:
                 charts.show(charts.sparkline(history, key, label, unit), key=f"spark-{key}")
 
-summary = estate.summary(location, scope.day)
+summary = estate.summary(location, scope.day, scope.orgs)
 URGENCY = {"now": "Now", "this_week": "This week", "later": "Later"}
 st.subheader("Summary")
 if summary is None:
@@ -70,7 +70,7 @@ with right:
 
 st.subheader("Proactive insights")
 try:
-    found = estate.proactive_insights(location, scope.day, 5)
+    found = estate.proactive_insights(location, scope.day, 5, scope.orgs)
 except DataProblem as exc:
     st.info(safe(str(exc)))
 else:

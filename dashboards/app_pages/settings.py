@@ -1,8 +1,10 @@
 """Settings: the effective configuration (read-only, secrets never shown), policy files, autonomy per
 environment, and each connector's status with its last discovery and failed scopes."""
 
+import pandas as pd
 import streamlit as st
 
+from dashboards.components import identity
 from dashboards.components.tables import table
 from dashboards.components.text import safe
 from dashboards.data import estate, root
@@ -10,6 +12,7 @@ from qlrf.remediation.gate.modules import default_policy_dir
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.remediation.reviewer import ENV_LOCAL_USER
 from qlrf.settings import Settings
+from qlrf.tenancy.dashboard_identity import label, sign_in_settings
 from qlrf.views import config
 
 st.title("Settings")
@@ -24,6 +27,12 @@ st.subheader("Effective configuration")
 table(config.effective(settings), key="config", file_name="configuration")
 st.caption(f"Variables this page does not know are listed as set, never shown. {ENV_LOCAL_USER} names the trusted "
            "local approver (see Approvals).")
+
+st.subheader("Identity and sign-in")
+who = identity.current()
+st.caption(safe(label(who)))
+table(pd.DataFrame(sign_in_settings(identity.auth_section())), key="sign-in", file_name="sign-in")
+st.caption("From .streamlit/secrets.toml [auth] (see .streamlit/secrets.toml.example); secrets are never shown.")
 
 st.subheader("Autonomy per environment")
 try:

@@ -1,23 +1,24 @@
 """Sites: one site at a time (the sidebar's site filter, so `?site=lon1` links here), with its platforms,
 environments, the three scores side by side, its drift history and its open tasks."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboards.components import charts, filters, status
 from dashboards.components.tables import table
 from dashboards.components.text import safe
 from dashboards.data import estate, root, tasks
-from qlrf.views.base import Scope
 
 location = root()
 st.title("Sites")
 scope = filters.current()
 if scope is None:
     status.no_report(location)
-names = status.load(estate.site_names, location, scope.day) or []
+names = status.load(estate.site_names, location, scope.day, scope.orgs) or []
 if not scope.site:
     st.info("Choose a site in the sidebar (or open a link with `?site=NAME`) to see its page.")
-    sites = status.load(estate.drift_heatmap, location, Scope(scope.day, environment=scope.environment, platform=scope.platform))
+    sites = status.load(estate.drift_heatmap, location, replace(scope, site=None))
     if sites is not None and not sites.empty:
         per_site = sites.groupby("site", as_index=False).agg(vms=("vms", "sum"), revoked=("revoked", "sum"))
         st.caption(f"{len(names)} sites on {scope.day}, most drifted first: " + ", ".join(safe(n) for n in names))

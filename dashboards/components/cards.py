@@ -19,10 +19,12 @@ from dashboards.components.text import safe
 from dashboards.data import tasks
 from qlrf.remediation.approvals import TaskStateError
 from qlrf.remediation.plans import PlanError
-from qlrf.remediation.reviewer import Reviewer, countdown, edited_plan, execution_note
+from qlrf.remediation.reviewer import countdown, edited_plan, execution_note
+from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org, task_project
 
 RISK_COLOUR = {"low": "green", "medium": "orange", "high": "red", "critical": "violet"}
 FLASH = "review_flash"
+ACCESS_DENIED = "access_denied"  # the audit kind of a refused decision attempt
 
 
 def flash() -> None:
@@ -32,14 +34,21 @@ def flash() -> None:
         (st.success if shown[0] == "success" else st.error)(safe(shown[1]))
 
 
-def decide(action: str, task_id: str, plan_hash: str, environment: str, requested_by: str, prefix: str = "") -> None:
+def decide(action: str, task_id: str, plan_hash: str, environment: str, requested_by: str, prefix: str = "",
+           org: str = "*", project: str | None = None) -> None:
     """Button callback: approve / reject / modify `task_id` bound to the `plan_hash` on its card."""
     store = tasks.task_store(tasks.database_url())
-    reviewer = identity.current()  # re-checked here: a disabled button is a hint, this is the rule
-    refusal = reviewer.refusal(environment, requested_by)
+    session = identity.current()  # re-checked here: a hidden or disabled button is a hint, this is the rule
+    reviewer = session.principal
+    refusal = decision_refusal(session, org, environment, requested_by, project)
     reason = (st.session_state.get(f"{prefix}reason-{task_id}") or "").strip()
     if refusal:
         st.session_state[FLASH] = ("error", f"{task_id}: {refusal}")
+        # Reaching the callback past a hidden/disabled control (a role revoked mid-session, a forged
+        # request) is an access attempt: recorded in the audit chain, nothing else changes.
+        store.audit.append(ACCESS_DENIED, reviewer.name or "anonymous", task_id,
+                           {"action": action, "org": org, "project": project, "environment": environment,
+                            "mode": session.mode, "door": "dashboard", "reason": refusal})
         return
     if not reason:
         st.session_state[FLASH] = ("error", f"{task_id}: give a reason: it is recorded with the decision.")
@@ -115,8 +124,12 @@ def other_details(task, kind: str) -> None:
         st.code(task.plan_yaml, language="json")
 
 
-def card(task, now: datetime, who: Reviewer, prefix: str = "") -> None:
-    """One pending task as a card; the buttons are disabled (with the reason shown) when `who` may not decide it."""
+def card(task, now: datetime, who: Session, prefix: str = "") -> None:
+    """One pending task as a card.
+
+    The decision controls are not drawn at all for someone without the approver role in the task's
+    organisation; they are drawn disabled, with the reason, when an approver may not decide this one
+    (local mode on production, their own request)."""
     kind = getattr(task, "kind", "patch_plan")
     # An unknown environment is treated as production: local mode must not decide what it cannot place.
     environment = task.environment or "prod"
@@ -130,10 +143,14 @@ def card(task, now: datetime, who: Reviewer, prefix: str = "") -> None:
                 return
         else:
             other_details(task, kind)
-        refusal = who.refusal(environment, task.requested_by)
+        org, project = task_org(task), task_project(task)
+        if who.principal.name is None or not who.principal.may("approve", org, project):
+            st.caption(safe(decision_refusal(who, org, environment, task.requested_by, project) or ""))
+            return
+        refusal = decision_refusal(who, org, environment, task.requested_by, project)
         st.text_input("Reason (recorded with the decision)", key=f"{prefix}reason-{task.id}", disabled=bool(refusal),
                       placeholder="what you checked")
-        args = (task.id, task.plan_hash, environment, task.requested_by, prefix)
+        args = (task.id, task.plan_hash, environment, task.requested_by, prefix, org, project)
         left, middle, _ = st.columns([1, 1, 3])
         left.button("Approve", key=f"{prefix}approve-{task.id}", type="primary", disabled=bool(refusal), help=refusal,
                     on_click=decide, args=("approve", *args))

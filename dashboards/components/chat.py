@@ -17,7 +17,7 @@ from dashboards.components.tables import table
 from dashboards.components.text import safe
 from qlrf.ai.copilot import answer_chunks
 from qlrf.remediation.approvals import TaskNotFound, TaskStore
-from qlrf.remediation.reviewer import Reviewer
+from qlrf.tenancy.dashboard_identity import Session
 
 if TYPE_CHECKING:
     from qlrf.ai.answers import AskResult
@@ -30,7 +30,7 @@ def answer_markdown(result: AskResult) -> str:
     return "\n".join(safe(line) for line in result.answer.splitlines())
 
 
-def show(result: AskResult, n: int, *, stream: bool, store: TaskStore | None, who: Reviewer, now: datetime,
+def show(result: AskResult, n: int, *, stream: bool, store: TaskStore | None, who: Session, now: datetime,
          card: bool = True) -> None:
     """Exchange `n` of this session; `stream` only for the question just asked (history renders whole)."""
     text = answer_markdown(result)

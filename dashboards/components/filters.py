@@ -18,7 +18,7 @@ ENVIRONMENTS = ("prod", "staging", "dev")
 _SCOPE = "_scope"
 
 
-def sidebar(root: str) -> Scope | None:
+def sidebar(root: str, orgs: tuple[str, ...] | None = None) -> Scope | None:
     """Draw the filters; the chosen scope (None when the warehouse holds no report yet)."""
     days = estate.dates(root)
     with st.sidebar:
@@ -29,13 +29,14 @@ def sidebar(root: str) -> Scope | None:
             return None
         day = st.selectbox("Date", days, key="date", bind="query-params", help="Newest first; each day is one daily run.")
         try:
-            names = estate.site_names(root, day)
+            names = estate.site_names(root, day, orgs)
         except DataProblem:
             names = []
         site = st.selectbox("Site", [ALL, *sorted(names)], key="site", bind="query-params")
         environment = st.selectbox("Environment", [ALL, *ENVIRONMENTS], key="environment", bind="query-params")
         platform = st.selectbox("Platform", [ALL, *PLATFORMS], key="platform", bind="query-params")
-    scope = Scope(day, *(None if v == ALL else v for v in (site, environment, platform)))
+    # `orgs`: the signed-in caller's readable organisations (None = unrestricted); every loader filters by it.
+    scope = Scope(day, *(None if v == ALL else v for v in (site, environment, platform)), orgs=orgs)
     st.session_state[_SCOPE] = scope
     return scope
 

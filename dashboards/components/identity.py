@@ -1,20 +1,83 @@
-"""The reviewer of this browser session: the signed-in user when sign-in is on, else the trusted local mode."""
+"""The principal of this browser session, from Streamlit's sign-in (``st.user``) or the trusted local mode.
+
+The rules live in :mod:`qlrf.tenancy.dashboard_identity`; this module only hands it ``st.user``,
+whether ``secrets.toml`` has an ``[auth]`` section, and the environment, and draws the sidebar's
+identity line and sign-in / sign-out buttons.
+
+``stored_grants`` is the seam for the local role table (``qlrf users``): set it to a callable
+``name -> grants`` and signed-in users get those grants on top of their token's ``qlrf_roles``.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from qlrf.remediation.reviewer import Reviewer, reviewer
+from dashboards.components.text import safe
+from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
+from qlrf.tenancy.roles import Principal
+
+stored_grants: StoredGrants | None = None
 
 
-def signed_in_email() -> str | None:
-    """The signed-in user's email (or name) when `st.login` has authenticated one; None otherwise.
+def provider_configured() -> bool:
+    """True when ``secrets.toml`` has an ``[auth]`` section (``st.login`` can then reach a provider).
 
-    Only `is_logged_in` counts: without an [auth] section Streamlit may still expose a placeholder user."""
-    if not st.user.get("is_logged_in"):
+    A missing or unreadable secrets file means no provider: reading it must never break a page."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - Streamlit raises several types for a missing/malformed file
+        return False
+
+
+def auth_section() -> dict | None:
+    """The ``[auth]`` section as a plain dict (for the Settings page, which masks its secrets); None without one."""
+    if not provider_configured():
         return None
-    return st.user.get("email") or st.user.get("name")
+    section = st.secrets["auth"]
+    return {k: (dict(v) if hasattr(v, "keys") else v) for k, v in section.items()}
 
 
-def current() -> Reviewer:
-    return reviewer(signed_in_email())
+def providers() -> list[str]:
+    """Named provider sections (``[auth.keycloak]``...); empty when ``[auth]`` itself is the one provider."""
+    try:
+        return [name for name, value in st.secrets["auth"].items() if hasattr(value, "keys")]
+    except Exception:  # noqa: BLE001 - no or malformed [auth]: no named providers
+        return []
+
+
+def current() -> Session:
+    """This run's session: re-resolved on every run, so a role change in the token or the table applies at once."""
+    user = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
+    return resolve(user, provider_configured=provider_configured(), stored=stored_grants)
+
+
+def principal() -> Principal:
+    """Who is acting in this run, for code that needs only the Principal (``authorise(principal(), ...)``)."""
+    return current().principal
+
+
+def show_status(session: Session, alert: bool = False) -> None:
+    """The identity and mode line; `alert` draws it as a coloured box (Approvals), else a sidebar caption."""
+    text = safe(label(session))
+    if alert:
+        (st.success if session.mode == SIGNED_IN else st.warning if session.mode == LOCAL else st.info)(text)
+    else:
+        st.caption(text)
+
+
+def sidebar(session: Session) -> None:
+    """Who is signed in and how; sign-in / sign-out buttons only when a provider is configured."""
+    with st.sidebar:
+        st.markdown(f"**Identity** · {'signed in' if session.mode == SIGNED_IN else 'local single-user mode' if session.mode == LOCAL else 'anonymous'}")
+        if session.problem:
+            st.error(safe(label(session)))
+        else:
+            show_status(session)
+        if session.provider_configured:
+            if session.mode == SIGNED_IN or session.problem:  # a refused token still holds Streamlit's cookie
+                st.button("Sign out", key="sign-out", on_click=st.logout)
+            else:
+                names = providers()
+                for name in names or [None]:
+                    st.button(f"Sign in with {name}" if name else "Sign in", key=f"sign-in-{name or 'default'}",
+                              type="primary", on_click=st.login, args=(name,) if name else ())

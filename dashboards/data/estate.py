@@ -31,8 +31,8 @@ def gaps(root: str, day: str, tables: tuple[str, ...]) -> list[health.Gap]:
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def site_names(root: str, day: str) -> list[str]:
-    return sites.site_names(warehouse(root), day)
+def site_names(root: str, day: str, orgs: tuple[str, ...] | None = None) -> list[str]:
+    return sites.site_names(warehouse(root), day, orgs)
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
@@ -41,8 +41,8 @@ def headlines(root: str, scope: Scope) -> tuple[int, int | None, list[Headline],
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def fleet_history(root: str, day: str, platform: str | None) -> pd.DataFrame:
-    return overview.history(warehouse(root), day, platform)
+def fleet_history(root: str, day: str, platform: str | None, orgs: tuple[str, ...] | None = None) -> pd.DataFrame:
+    return overview.history(warehouse(root), day, platform, orgs=orgs)
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
@@ -51,15 +51,18 @@ def fleet_rows(root: str, scope: Scope) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def summary(root: str, day: str) -> dict | None:
-    """The day's AI summary (written by the fleet_summary asset; no model is called here)."""
+def summary(root: str, day: str, orgs: tuple[str, ...] | None = None) -> dict | None:
+    """The day's AI summary (written by the fleet_summary asset; no model is called here). It narrates
+    the whole fleet, so a reader restricted to some organisations gets none."""
+    if orgs is not None:
+        return None
     return stored_summary(warehouse(root), day)
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def proactive_insights(root: str, day: str, limit: int = 10) -> pd.DataFrame:
+def proactive_insights(root: str, day: str, limit: int = 10, orgs: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The day's ranked insights (written by the ai_insights asset; no model is called here)."""
-    return insights.ranked(warehouse(root), day, limit)
+    return insights.ranked(warehouse(root), day, limit, orgs)
 
 
 @st.cache_data(ttl=60, max_entries=4)
@@ -193,5 +196,6 @@ def dr_regions(root: str, scope: Scope) -> list[str]:
 
 
 @st.cache_data(ttl=TTL, max_entries=SMALL)
-def dr_simulation(root: str, day: str, kind: str, value: str, environment: str | None) -> tuple[dict, pd.DataFrame]:
-    return dr.simulation(warehouse(root), day, kind, value, environment)
+def dr_simulation(root: str, day: str, kind: str, value: str, environment: str | None,
+                  orgs: tuple[str, ...] | None = None) -> tuple[dict, pd.DataFrame]:
+    return dr.simulation(warehouse(root), day, kind, value, environment, orgs)

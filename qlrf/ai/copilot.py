@@ -11,7 +11,7 @@ Why a module of its own: the page must stay thin, and three rules are easy to ge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from qlrf.remediation.reviewer import ENV_LOCAL_USER
@@ -35,33 +35,44 @@ STARTER_PROMPTS: tuple[str, ...] = (
 
 
 class _SignInRequiredStore:
-    """A task store that reads like the real one but refuses to create a task (no identity to own it)."""
+    """A task store that reads like the real one but refuses to create a task (no identity to own it,
+    or an identity without the role to propose: `refusal` says which, `on_refuse` records it)."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, refusal: str = SIGN_IN_REQUIRED, on_refuse: Callable[[], None] | None = None):
         self._store = store
+        self._refusal = refusal
+        self._on_refuse = on_refuse
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
     def propose(self, *_: Any, **__: Any) -> Any:
-        _refuse()
+        self._refuse()
 
     def propose_ai_task(self, *_: Any, **__: Any) -> Any:
-        _refuse()
+        self._refuse()
+
+    def _refuse(self) -> None:
+        if self._on_refuse is not None:
+            self._on_refuse()
+        _refuse(self._refusal)
 
 
-def _refuse() -> None:
+def _refuse(message: str = SIGN_IN_REQUIRED) -> None:
     from qlrf.ai.orchestrator import TASK_STEP, Refused
 
-    raise Refused(TASK_STEP, SIGN_IN_REQUIRED)
+    raise Refused(TASK_STEP, message)
 
 
-def read_only(orchestrator: Orchestrator) -> Orchestrator:
-    """The same orchestrator (proposers, warehouse, gates) whose task step refuses: for askers with no identity."""
+def read_only(orchestrator: Orchestrator, refusal: str = SIGN_IN_REQUIRED,
+              on_refuse: Callable[[], None] | None = None) -> Orchestrator:
+    """The same orchestrator (proposers, warehouse, gates) whose task step refuses with `refusal`: for
+    askers with no identity, or (issue 14) a viewer, whose answers are read-only."""
     from qlrf.ai.orchestrator import Orchestrator
 
     o = orchestrator
-    return Orchestrator(proposers=o.proposers, warehouse=o.warehouse, store=_SignInRequiredStore(o.store),  # type: ignore[arg-type]
+    return Orchestrator(proposers=o.proposers, warehouse=o.warehouse,
+                        store=_SignInRequiredStore(o.store, refusal, on_refuse),  # type: ignore[arg-type]
                         audit=o.audit, policy=o.policy, ai_gate=o.ai_gate, plan_gate=o.plan_gate, tools=o.tools,
                         agents=o.agents, day=o.day, today=o.today, new_conversation=o.new_conversation)
 

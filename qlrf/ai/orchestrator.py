@@ -292,7 +292,9 @@ class Orchestrator:
         catalogue = self.agents if self.agents is not None else shipped_agents()
         allowed = set(catalogue[agent].tools) if agent in catalogue else set()
         box = ScreenedToolBox([t for t in self.tools if t.name in allowed],
-                              ToolContext(self.warehouse, self.audit, self.store), self.audit, run.conversation,
+                              ToolContext(self.warehouse, self.audit, self.store,
+                                          orgs=None if run.org is None else (run.org,)),  # an org's ask reads its org
+                              self.audit, run.conversation,
                               actor=f"ai:{run.requested_by}")
         run.boxes.append(box)
         return box

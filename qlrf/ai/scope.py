@@ -12,20 +12,23 @@ the user's words asked for that much.
   a dropped filter, another value, asset ids outside what was asked. A model (or text hidden in a
   tool result) can therefore narrow a request, never widen it.
 
-Organisations: the warehouse has no org column yet (tenancy is another issue), so ``scope.org``
-cannot be resolved to VMs here; the orchestrator only checks it is the asker's.
+Organisations (issue 14): ``vm_drift`` carries ``org`` (filled from the tenancy mapping for rows
+written before contract 1.1), so a scope with ``org`` resolves only that organisation's VMs; the
+orchestrator sets it to the asker's organisation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from qlrf import sql
 from qlrf.ai.taskspec import Scope
 from qlrf.platforms import PLATFORMS, REGISTRY
+from qlrf.tenancy import model as tenancy
+from qlrf.tenancy import scoping
 from qlrf.warehouse import Warehouse
 
 SCOPE_STEP = "scope"
@@ -76,7 +79,8 @@ def newest_day(wh: Warehouse, *, on_or_before: date | None = None) -> str:
 
 _FILTER = ("($site::VARCHAR IS NULL OR site = $site) AND ($environment::VARCHAR IS NULL OR environment = $environment) "
            "AND ($platform::VARCHAR IS NULL OR platform = $platform) AND coalesce(state, '') <> 'terminated' "
-           "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id))")
+           "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id)) "
+           "AND ($org::VARCHAR IS NULL OR lower(org) = lower($org))")
 
 
 class DayView:
@@ -85,15 +89,20 @@ class DayView:
     One connection per question: opening one costs more here than the queries a scope needs.
     """
 
-    def __init__(self, wh: Warehouse, day: str):
+    def __init__(self, wh: Warehouse, day: str, orgs: Collection[str] | None = None):
+        """`orgs`: only those organisations' VMs are seen at all (None: every VM; a scope's org still filters)."""
         self.day = day
         self.present = tuple(p for p in PLATFORMS if wh.exists(TABLE, day, p))
         self.con = sql.connect(threads=1)
         for platform in self.present:
             sql.relation(self.con, f"t_{sql.identifier(platform)}", wh.source(TABLE, day, platform))
         if self.present:
-            self.con.execute("CREATE TEMP VIEW t AS "
+            self.con.execute("CREATE TEMP VIEW t_files AS "
                              + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in self.present))
+            if orgs is None:
+                tenancy.relation(self.con, "t", self.con.table("t_files"))
+            else:
+                scoping.restrict(self.con, "t_files", "t", TABLE, orgs)
         self._sites: list[str] | None = None
 
     def sites(self) -> list[str]:
@@ -110,7 +119,7 @@ class DayView:
         before a task acts on that VM, whether or not any tool result showed it. Distinct values are
         few even in a large scope; the first VM carrying each is named so a human can clean it."""
         params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
-                  "ids": list(scope.asset_ids), "limit": limit}
+                  "ids": list(scope.asset_ids), "org": scope.org, "limit": limit}
         rows = sql.table(self.con, "SELECT field, value, min(asset_id) AS asset_id FROM ("
                                    "SELECT asset_id, 'owner' AS field, owner AS value FROM t WHERE " + _FILTER +
                                    " UNION ALL SELECT asset_id, 'group', \"group\" FROM t WHERE " + _FILTER +
@@ -143,7 +152,7 @@ def resolve(view: DayView, scope: Scope, task_type: str) -> Resolved:
     if scope.site is not None and scope.site not in view.sites():
         problems.append(f"scope.site: unknown site {scope.site!r} on {day} (known: {', '.join(view.sites()) or 'none'})")
     params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
-              "ids": list(scope.asset_ids), "drifted": list(DRIFTED)}
+              "ids": list(scope.asset_ids), "org": scope.org, "drifted": list(DRIFTED)}
     rows = sql.table(view.con, "SELECT platform, count(*) AS vms, "
                                "count(*) FILTER (WHERE list_contains($drifted::VARCHAR[], status)) AS drifted "
                                f"FROM t WHERE {_FILTER} GROUP BY platform ORDER BY platform", params).to_pylist()
@@ -153,7 +162,7 @@ def resolve(view: DayView, scope: Scope, task_type: str) -> Resolved:
         missing = [a for a in scope.asset_ids if a not in found]
         if missing:
             problems.append(f"scope.asset_ids: {len(missing)} not in the scope on {day} (unknown, terminated or outside "
-                            f"its site/environment/platform): {_named(missing)}")
+                            f"its site/environment/platform/organisation): {_named(missing)}")
     vms, drifted = sum(int(r["vms"]) for r in rows), sum(int(r["drifted"] or 0) for r in rows)
     remediate = task_type == "remediate_drift"
     targets = drifted if remediate else vms

@@ -9,6 +9,8 @@ database and an in-test ``ask``, and production against the environment's:
 * ``task_store``: a :class:`TaskStore`, or None to open the environment's (with its audit log) on
   first use, so the app starts while the database is down and ``/readyz`` says so;
 * ``identity``: an :class:`Authenticator`, or None to build one from ``QLRF_API_*``;
+* ``grants``: the role table (:class:`~qlrf.tenancy.store.GrantStore`), or None for the one in the task
+  store's database: what the caller may do is read from it per request (issue 14);
 * ``clock``: the time the orchestrator's day comes from (default: the system clock, read per call).
 """
 
@@ -29,12 +31,33 @@ from qlrf.api.limits import BodyLimit
 from qlrf.api.readiness import GatePolicyCheck
 from qlrf.remediation.approvals import TaskStore
 from qlrf.settings import Settings
+from qlrf.tenancy.store import GrantStore
 
 API_VERSION = "1"
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class GrantsOpener:
+    """The role table (qlrf.tenancy.store) in the task store's database, audited in its audit log;
+    opened with the task store on first use. Grants are read per request, so a revoke counts at once."""
+
+    def __init__(self, open_store: StoreOpener, grants: GrantStore | None = None):
+        self._open_store = open_store
+        self._grants = grants
+        self._lock = threading.Lock()
+
+    def __call__(self) -> GrantStore:
+        with self._lock:
+            if self._grants is None:
+                from qlrf.remediation.audit import AuditLog
+
+                store = self._open_store()
+                audit = store.audit if store.audit is not None else AuditLog(engine=store.engine)
+                self._grants = GrantStore(engine=store.engine, audit=audit)
+            return self._grants
 
 
 class StoreOpener:
@@ -63,6 +86,7 @@ def create_app(
     ask_factory: AskFactory | None = None,
     task_store: TaskStore | None = None,
     identity: Authenticator | None = None,
+    grants: GrantStore | None = None,
     clock: Callable[[], datetime] = system_clock,
 ) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -76,6 +100,7 @@ def create_app(
     app.state.settings = settings
     app.state.authenticator = authenticator
     app.state.open_store = StoreOpener(task_store)
+    app.state.open_grants = GrantsOpener(app.state.open_store, grants)
     app.state.ask_factory = ask_factory or OrchestratorAsk(settings, clock)
     app.state.gate_check = GatePolicyCheck()
     errors.install(app)

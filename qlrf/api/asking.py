@@ -25,7 +25,11 @@ ORCHESTRATOR_MODULE = "qlrf.ai.orchestrator"
 
 
 class Ask(Protocol):
-    def __call__(self, intent: str, *, org: str | None, requested_by: str) -> AskResult: ...
+    """`refuse_proposals`: (why, record) when the asker may read but not propose (issue 14): the question
+    is answered, a proposal refused at the task step with `why`, and `record()` writes the refusal."""
+
+    def __call__(self, intent: str, *, org: str | None, requested_by: str,
+                 refuse_proposals: tuple[str, Callable[[], None]] | None = None) -> AskResult: ...
 
 
 AskFactory = Callable[[], Ask]
@@ -70,9 +74,15 @@ class OrchestratorAsk:
         except (ValueError, OSError) as exc:  # configuration refused (names the variable) or files missing
             raise AskUnavailable(redact_credentials(f"the AI orchestrator cannot start: {exc}")) from None
 
-    def _ask(self, intent: str, *, org: str | None, requested_by: str) -> AskResult:
+    def _ask(self, intent: str, *, org: str | None, requested_by: str,
+             refuse_proposals: tuple[str, Callable[[], None]] | None = None) -> AskResult:
         with self._lock:
-            return self._orchestrator.ask(intent, org=org, requested_by=requested_by)
+            orchestrator = self._orchestrator
+            if refuse_proposals is not None:
+                from qlrf.ai.copilot import read_only
+
+                orchestrator = read_only(orchestrator, *refuse_proposals)
+            return orchestrator.ask(intent, org=org, requested_by=requested_by)
 
 
 __all__ = ["ORCHESTRATOR_MODULE", "Ask", "AskFactory", "AskUnavailable", "OrchestratorAsk"]

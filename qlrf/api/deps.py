@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from qlrf.api.asking import Ask
 from qlrf.api.identity import Identity
 from qlrf.remediation.approvals import TaskStore
+from qlrf.tenancy.roles import Principal
 
 # Declared for the OpenAPI "Authorize" button only; the header itself is judged by the Authenticator,
 # so a malformed header is refused rather than read as "no header" (which could mean the local user).
@@ -18,6 +19,11 @@ _bearer = HTTPBearer(auto_error=False, description="a token whose sha256 is in Q
 
 def caller(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Identity:
     return request.app.state.authenticator.identify(request.headers.get("authorization"))
+
+
+def principal(request: Request, who: Annotated[Identity, Depends(caller)]) -> Principal:
+    """The caller with the grants the role table holds for them now (a revoke counts from the next request)."""
+    return request.app.state.open_grants().principal(who.name, who.via)
 
 
 def task_store(request: Request) -> TaskStore:
@@ -29,5 +35,6 @@ def asker(request: Request) -> Ask:
 
 
 Caller = Annotated[Identity, Depends(caller)]
+Acting = Annotated[Principal, Depends(principal)]
 Store = Annotated[TaskStore, Depends(task_store)]
 Asker = Annotated[Ask, Depends(asker)]

@@ -2,6 +2,7 @@
 
     TaskNotFound          404 task_not_found
     SelfApprovalRefused   403 self_approval
+    AccessDenied          403 forbidden            (the caller's role does not allow it; audited as access_denied)
     PlanHashMismatch      409 plan_hash_mismatch   (review the current plan and pass its hash)
     ApprovalExpired       409 approval_expired     (the task is now expired)
     TaskStateError        409 task_state           (any other refused move: already decided, ...)
@@ -28,6 +29,7 @@ from qlrf.remediation.approvals import (
     TaskNotFound,
     TaskStateError,
 )
+from qlrf.tenancy.roles import AccessDenied
 
 
 class StoreUnavailable(RuntimeError):
@@ -37,6 +39,7 @@ class StoreUnavailable(RuntimeError):
 STATUS: dict[type[Exception], tuple[int, str]] = {
     TaskNotFound: (404, "task_not_found"),
     SelfApprovalRefused: (403, "self_approval"),
+    AccessDenied: (403, "forbidden"),
     PlanHashMismatch: (409, "plan_hash_mismatch"),
     ApprovalExpired: (409, "approval_expired"),
     TaskStateError: (409, "task_state"),

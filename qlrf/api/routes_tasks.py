@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from qlrf.api.deps import Caller, Store
+from qlrf.api.deps import Acting, Caller, Store
 from qlrf.api.errors import documented
 from qlrf.api.schemas import (
     DEFAULT_PAGE,
@@ -18,6 +18,7 @@ from qlrf.api.schemas import (
     TaskState,
     TaskSummary,
 )
+from qlrf.tenancy.enforce import require_on_task, review
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 TaskId = Annotated[str, Path(pattern=TASK_ID, description="task-<16 hex>")]
@@ -40,19 +41,25 @@ def list_tasks(
                     next_offset=following if following < total else None)
 
 
-@router.get("/{task_id}", response_model=TaskDetail, responses=documented(401, 404, 409))
-def show_task(task_id: TaskId, _who: Caller, store: Store) -> TaskDetail:
-    """One task with its gate decision and plan: what a reviewer reads before approving by hash."""
-    return TaskDetail.of(store.get(task_id))
+@router.get("/{task_id}", response_model=TaskDetail, responses=documented(401, 403, 404, 409))
+def show_task(task_id: TaskId, who: Acting, store: Store) -> TaskDetail:
+    """One task with its gate decision and plan: what a reviewer reads before approving by hash
+    (a viewer of the task's organisation at least)."""
+    task = store.get(task_id)
+    require_on_task(who, "read", task, audit=store.audit)
+    return TaskDetail.of(task)
 
 
 @router.post("/{task_id}/approve", response_model=TaskSummary, responses=documented(401, 403, 404, 409))
-def approve_task(task_id: TaskId, body: ReviewRequest, who: Caller, store: Store) -> TaskSummary:
-    """Approve the plan you reviewed (by its hash); the requester of a task cannot approve it (403)."""
-    return TaskSummary.of(store.approve(task_id, body.plan_hash, who.name, body.reason))
+def approve_task(task_id: TaskId, body: ReviewRequest, who: Acting, store: Store) -> TaskSummary:
+    """Approve the plan you reviewed (by its hash): an approver of the task's organisation (403
+    otherwise, audited), never the task's requester (403)."""
+    return TaskSummary.of(review(store, who, task_id,
+                                 lambda name: store.approve(task_id, body.plan_hash, name, body.reason)))
 
 
 @router.post("/{task_id}/reject", response_model=TaskSummary, responses=documented(401, 403, 404, 409))
-def reject_task(task_id: TaskId, body: ReviewRequest, who: Caller, store: Store) -> TaskSummary:
-    """Reject the plan you reviewed (by its hash); like approval, not by its requester."""
-    return TaskSummary.of(store.reject(task_id, body.plan_hash, who.name, body.reason))
+def reject_task(task_id: TaskId, body: ReviewRequest, who: Acting, store: Store) -> TaskSummary:
+    """Reject the plan you reviewed (by its hash); like approval: an approver, not the requester."""
+    return TaskSummary.of(review(store, who, task_id,
+                                 lambda name: store.reject(task_id, body.plan_hash, name, body.reason)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,18 +165,25 @@ def exposure_summary(hits: list[dict]) -> dict:
     }
 
 
-def vms_running(wh, day, query: PackageQuery, platforms=PLATFORMS) -> pa.Table:
-    """VMs (from the day's vm_drift) whose golden image's SBOM matches `query`."""
+def vms_running(wh, day, query: PackageQuery, platforms=PLATFORMS, orgs: Collection[str] | None = None) -> pa.Table:
+    """VMs (from the day's vm_drift) whose golden image's SBOM matches `query`; with `orgs`, only those
+    organisations' VMs (None = every VM, system use). The image SBOMs themselves are shared catalogue."""
     from qlrf import sql
+    from qlrf.tenancy import model as tenancy
+    from qlrf.tenancy import scoping
 
     images = affected_images(wh.read("image_packages", day), query)
     if not images:
         return pa.table({"asset_id": pa.array([], pa.string())})
     con = sql.connect()
     con.register("hits", pa.Table.from_pylist(images))
-    con.register("vm_drift", wh.read_platforms("vm_drift", day, [p for p in platforms if wh.exists("vm_drift", day, p)]))
+    con.register("vm_drift_files", wh.read_platforms("vm_drift", day, [p for p in platforms if wh.exists("vm_drift", day, p)]))
+    if orgs is None:
+        tenancy.relation(con, "vm_drift", con.table("vm_drift_files"))
+    else:
+        scoping.restrict(con, "vm_drift_files", "vm_drift", "vm_drift", orgs)
     return sql.table(con, """
         SELECT d.asset_id, d.platform, d.account, d.site, d.environment, d.family, d.image_version,
-               h.package_version, d.status
+               h.package_version, d.status, d.org, d.project
         FROM vm_drift d JOIN hits h ON h.family = d.family AND h.version = d.image_version
         ORDER BY d.platform, d.site, d.asset_id""")

@@ -73,7 +73,7 @@ def authorise(plan: DrillPlan, *, targets: int, gate: Any, store: TaskStore | No
     if task.state == "pending_approval":
         return Authorisation(False, (f"waiting for approval: task {task.id} ({'; '.join(decision.approval_reasons)}); "
                                      f"approve with `qlrf approvals approve {task.id} --hash {task.plan_hash} "
-                                     "--approver NAME --reason TEXT` (not by the requester)"), verdict, task)
+                                     "--reason TEXT` (an approver of its organisation, not the requester)"), verdict, task)
     if task.state != "approved":
         return Authorisation(False, f"task {task.id} for this plan hash is {task.state}: an approval is used once; "
                                     "re-seal the plan (new created_at) for a new drill", verdict, task)

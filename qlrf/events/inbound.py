@@ -8,6 +8,9 @@ Mapping (``contract.INBOUND``):
   is **not** read from the event: it is the identity configured for the event's ``source`` in the
   trusted ChatOps mapping (``QLRF_EVENTS_TRUSTED_SOURCES``). A source not in the mapping is refused.
   The approvals' own rules then apply (hash must match, requester never approves, expiry).
+  :func:`approver_for` checks that identity's grants first (the approver role in the task's own
+  organisation, read from the store: an ``org`` in the event's data is never trusted); a refusal is
+  an ``access_denied`` audit record and a :class:`Rejection`.
 
 Everything else (not JSON, not CloudEvents 1.0, unknown type, data failing its schema, an outbound
 type sent inbound, a task/hash that does not match, an untrusted source) is a :class:`Rejection`:
@@ -126,11 +129,22 @@ def process(
             data = event.data
             try:
                 approve(data["task_id"], data["plan_hash"], identity, f"{data['reason']} (via event {event.id})")
-            except ValueError as exc:  # TaskStateError and its subclasses; nothing changed
+            except (ValueError, PermissionError) as exc:  # TaskStateError, AccessDenied (audited); nothing changed
                 tick.rejections.append(_why(ref, str(exc)))
                 continue
             tick.approved.append(data["task_id"])
     return tick
+
+
+def approver_for(store) -> Callable[[str, str, str, str], object]:
+    """`store.approve`, guarded: the configured identity must be an approver of the task's organisation
+    (grants from the role table in the store's database, read per event)."""
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.enforce import guarded_approve
+    from qlrf.tenancy.store import GrantStore
+
+    grants = GrantStore(engine=store.engine, audit=store.audit if store.audit is not None else AuditLog(engine=store.engine))
+    return guarded_approve(store, lambda name: grants.principal(name, "token"))
 
 
 def _why(ref: Rejection, reason: str) -> Rejection:

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from qlrf.db import engine_for, metadata, read_tx, utc, write_tx
+from qlrf.db import engine_for, metadata, org_column, read_tx, utc, write_tx
 from qlrf.events.contract import Event, build
 
 outbox_table = Table(
@@ -55,6 +55,7 @@ outbox_table = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("broker_seq", BigInteger, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    org_column(),  # the writer's organisation (qlrf.tenancy.scope.write_org): RLS keeps tenants apart
 )
 Index("ix_rf_event_outbox_pending", outbox_table.c.delivered_at, outbox_table.c.seq)
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from qlrf.events.contract import Event
 from qlrf.events.outbox import Outbox
 from qlrf.events.transports.nats import TransportUnavailable
+from qlrf.tenancy.scope import acts_for_every_org
 
 
 class Transport(Protocol):
@@ -36,6 +37,7 @@ class Relay:
                  log: Callable[[str], None] = lambda _m: None):
         self.outbox, self.transport, self.batch, self.log = outbox, transport, batch, log
 
+    @acts_for_every_org("event_relay")  # the relay publishes every organisation's events
     def drain_once(self) -> RelayResult:
         """Publish every waiting event until the outbox is empty or the broker fails (then stop)."""
         result = RelayResult()

@@ -17,7 +17,10 @@ from qlrf.platforms import PLATFORMS as _REGISTRY_PLATFORMS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-CONTRACT_VERSION = "1.0"
+# 1.1 (issue 14): `org` and `project`, stamped from policy/tenancy.yaml when the partition is written.
+# 1.0 partitions have neither: readers go through qlrf.tenancy.model.relation, which fills them from the
+# mapping at read time (no migration of old files).
+CONTRACT_VERSION = "1.1"
 
 # The platforms come from the registry (qlrf/platforms.py); re-exported here because every reader
 # of the contract needs them and they are part of it (the `platform` column's values).
@@ -50,6 +53,9 @@ def _build_schemas() -> dict:
             pa.field("owner", pa.string()),
             pa.field("public_ip", pa.bool_()),
             pa.field("discovered_at", _TS, nullable=False),
+            # Tenancy (1.1): nullable because the normalisers do not know it; the inventory asset stamps it.
+            pa.field("org", pa.string()),
+            pa.field("project", pa.string()),
         ],
         metadata={"qlrf.inventory.contract": "inventory", "qlrf.contract_version": CONTRACT_VERSION},
     )

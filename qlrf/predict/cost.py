@@ -27,6 +27,7 @@ from qlrf.inventory.instance_types import VSPHERE_MEMORY_GIB_SQL, VSPHERE_VCPU_S
 from qlrf.predict.policyfile import fail, load_policy
 from qlrf.predict.tables import register_sizes
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 PRICES_PATH = project_root() / "policy" / "prices.yaml"
 ESTIMATE_LABEL = "ESTIMATE from list prices (policy/prices.yaml): on-demand, no discounts, storage or egress"
@@ -119,7 +120,7 @@ def rightsizing_hints(prices: PriceTable, types: InstanceTypes) -> list[dict]:
 def prepare(con: duckdb.DuckDBPyConnection, inventory, prices: PriceTable, types: InstanceTypes) -> None:
     """Register the inventory, the price list, the size table and the right-sizing hints (small tables
     built in DuckDB from list parameters)."""
-    sql.relation(con, "inventory", inventory)
+    tenancy.relation(con, "inventory", inventory)  # org/project filled for 1.0 partitions
     listed = prices.listed()
     con.execute("CREATE OR REPLACE TEMP TABLE prices AS SELECT unnest($p::VARCHAR[]) AS platform, "
                 "unnest($t::VARCHAR[]) AS instance_type, unnest($h::DOUBLE[]) AS hourly",
@@ -145,7 +146,7 @@ VM_QUERY = f"""
 WITH v AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
            coalesce(i.environment, 'unknown') AS environment, coalesce(i.owner, 'unowned') AS owner, i.state,
-           i.instance_type,
+           i.instance_type, i.org, i.project,
            CASE WHEN i.platform = 'vsphere' THEN {VSPHERE_VCPU_SQL.replace('instance_type', 'i.instance_type')} ELSE s.vcpu END AS vcpu,
            CASE WHEN i.platform = 'vsphere' THEN {VSPHERE_MEMORY_GIB_SQL.replace('instance_type', 'i.instance_type')} ELSE s.memory_gib END AS memory_gib,
            p.hourly AS list_hourly, h.rightsize_to, h.monthly_saving AS hint_saving, sc.monthly AS stopped_monthly
@@ -170,7 +171,8 @@ SELECT asset_id, platform, account, region, site, environment, owner, state, ins
             ELSE 'unknown: state ' || state END AS cost_basis,
        CASE WHEN state = 'running' AND hourly IS NULL THEN instance_type END AS unknown_type,
        CASE WHEN state = 'running' THEN rightsize_to END AS rightsize_to,
-       CASE WHEN state = 'running' THEN hint_saving END AS rightsize_monthly_saving
+       CASE WHEN state = 'running' THEN hint_saving END AS rightsize_monthly_saving,
+       org, project
 FROM priced
 """
 

@@ -31,6 +31,7 @@ from qlrf import sql
 from qlrf.baselines.sbom import PackageQuery
 from qlrf.predict.policyfile import PolicyFileError, fail, load_policy
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 WEIGHTS_PATH = project_root() / "policy" / "risk_weights.yaml"
 CVES_PATH = project_root() / "policy" / "cves.yaml"
@@ -201,9 +202,9 @@ def prepare(con: duckdb.DuckDBPyConnection, *, vm_drift, vm_compliance, vm_dr, i
             weights: RiskWeights) -> None:
     """Register the inputs; the small tables (image vulnerabilities, environment weights) are built in
     DuckDB from list parameters: building them in pyarrow would import pandas (~1-4 s cold)."""
-    for name, source in (("vm_drift", vm_drift), ("vm_compliance", vm_compliance), ("vm_dr", vm_dr),
-                         ("inventory", inventory)):
+    for name, source in (("vm_drift", vm_drift), ("vm_compliance", vm_compliance), ("vm_dr", vm_dr)):
         sql.relation(con, name, source)
+    tenancy.relation(con, "inventory", inventory)  # org/project filled for 1.0 partitions
     con.execute("""CREATE OR REPLACE TEMP TABLE image_vulns AS
         SELECT unnest($f::VARCHAR[]) AS family, unnest($v::VARCHAR[]) AS version, unnest($n::INTEGER[]) AS cves,
                unnest($p::DOUBLE[]) AS vuln_points, unnest($ids::VARCHAR[]) AS cve_ids""",
@@ -246,7 +247,7 @@ WITH grp AS (
     WHERE "group" IS NOT NULL AND state <> 'terminated' GROUP BY ALL
 ),
 base AS (
-    SELECT d.asset_id, d.platform, d.site, d.environment, d.owner, d.status, d.severity, d.days_behind, coalesce(i.public_ip, false) AS public_ip,
+    SELECT d.asset_id, d.platform, d.site, d.environment, i.org, i.project, d.owner, d.status, d.severity, d.days_behind, coalesce(i.public_ip, false) AS public_ip,
            coalesce(g.group_size, 1) AS group_size, r.gap AS dr_gap_reason,
            coalesce(v.cves, 0) AS cves, v.cve_ids, coalesce(v.vuln_points, 0) AS vuln_points,
            len(coalesce(c.failed_controls, []))::INTEGER AS failed_controls,
@@ -288,7 +289,8 @@ SELECT asset_id, platform, site, environment, owner, status AS drift_status, sev
        round(raw_score, 2) AS risk_score,
        CASE WHEN raw_score >= $lv_critical THEN 'critical' WHEN raw_score >= $lv_high THEN 'high'
             WHEN raw_score >= $lv_medium THEN 'medium' ELSE 'low' END AS risk_level,
-       {", ".join(f"CASE WHEN k{i} >= 16 THEN {_NAMES}[(k{i} % 16)::INTEGER + 1] END AS top_factor_{i}" for i in (1, 2, 3))}
+       {", ".join(f"CASE WHEN k{i} >= 16 THEN {_NAMES}[(k{i} % 16)::INTEGER + 1] END AS top_factor_{i}" for i in (1, 2, 3))},
+       org, project
 FROM top3
 """
 

@@ -81,6 +81,7 @@ from sqlalchemy.exc import IntegrityError
 from qlrf.db import db_now, engine_for, read_tx, tasks, utc, write_tx
 from qlrf.remediation.audit import AuditLog, AuditRecord, canonical_json
 from qlrf.remediation.plans import PatchPlan, parse_plan
+from qlrf.tenancy.scope import UNASSIGNED, check_org, current_scope, write_org, writing_org
 
 STATES: tuple[str, ...] = (
     "proposed",
@@ -179,6 +180,7 @@ class Task:
     supersedes: str | None = None
     plan_id: str = ""
     kind: str = PATCH_PLAN
+    org: str = UNASSIGNED  # the tenant (issue 14): the plan's metadata.org, else unassigned
 
     @property
     def task_type(self) -> str:
@@ -315,6 +317,7 @@ def _row_task(row: Any) -> Task:
         supersedes=row.supersedes,
         plan_id=row.plan_id,
         kind=row.kind or PATCH_PLAN,
+        org=getattr(row, "org", None) or UNASSIGNED,
     )
 
 
@@ -599,7 +602,8 @@ class TaskStore:
         meta = plan.metadata
         task_id = task_id_for(plan.content_hash)
         self._insert_row(change, task_id=task_id, plan_hash=plan.content_hash, plan_id=meta.id, document=plan.to_yaml(),
-                         kind=PATCH_PLAN, environment=meta.environment, platform=meta.platform, site=meta.site,
+                         kind=PATCH_PLAN, org=getattr(meta, "org", None) or UNASSIGNED,
+                         environment=meta.environment, platform=meta.platform, site=meta.site,
                          risk_level=meta.risk_level, autonomy_mode=meta.autonomy_mode, requested_by=requested_by,
                          decision=decision, now=now, supersedes=supersedes)
         change.record(
@@ -625,7 +629,9 @@ class TaskStore:
 
     def _insert_row(self, change: _Change, *, task_id: str, plan_hash: str, plan_id: str, document: str, kind: str,
                     environment: str, platform: str, site: str | None, risk_level: str, autonomy_mode: str,
-                    requested_by: str, decision: dict, now: datetime, supersedes: str | None) -> None:
+                    requested_by: str, decision: dict, now: datetime, supersedes: str | None,
+                    org: str | None = None) -> None:
+        """`org`: the plan's organisation (metadata.org); None: the writer's (qlrf.tenancy.scope.write_org)."""
         change.conn.execute(
             insert(tasks).values(
                 id=task_id,
@@ -647,6 +653,7 @@ class TaskStore:
                 decision=canonical_json(decision),
                 supersedes=supersedes,
                 kind=kind,
+                org=check_org(org) if org is not None else write_org(),
             )
         )
 
@@ -996,7 +1003,7 @@ class _Change:
     def __init__(self, store: TaskStore):
         self.store = store
         self.shared = store.audit is not None and store.audit.engine is store.engine
-        self.pending: builtins.list[tuple[str, str, str, dict]] = []
+        self.pending: builtins.list[tuple[str, str, str, dict, str | None]] = []
         self.appended: builtins.list[AuditRecord] = []
         self._tx = None
         self.conn: Connection | None = None
@@ -1004,27 +1011,34 @@ class _Change:
     def __enter__(self) -> _Change:
         self._tx = write_tx(self.store.engine)
         self.conn = self._tx.__enter__()
-        if self.shared:
-            self.store.audit.lock(self.conn)  # lock order: audit head, then task rows
+        if self.shared:  # lock order: audit heads (sorted), then task rows
+            scope = current_scope()
+            tenants = sorted(scope.orgs) if scope is not None and scope.system is None and scope.orgs else None
+            # A caller of several orgs: every chain it may write (under RLS it may not touch unassigned).
+            for org in tenants or [write_org()]:
+                self.store.audit.lock(self.conn, org)
         return self
 
     def record(self, kind: str, actor: str, subject: str, data: dict) -> None:
-        for hook in self.store.on_change:
-            hook(self.conn, kind, actor, subject, data)
-        if self.store.audit is None:
-            return
-        if self.shared:
-            self.appended.append(self.store.audit.append_in(self.conn, kind, actor, subject, data))
-        else:
-            self.pending.append((kind, actor, subject, data))
+        # Everything a task change writes (audit record, outbox event) belongs to the task's organisation.
+        org = self.conn.execute(select(tasks.c.org).where(tasks.c.id == subject)).scalar()
+        with writing_org(org):
+            for hook in self.store.on_change:
+                hook(self.conn, kind, actor, subject, data)
+            if self.store.audit is None:
+                return
+            if self.shared:
+                self.appended.append(self.store.audit.append_in(self.conn, kind, actor, subject, data, org=org))
+            else:
+                self.pending.append((kind, actor, subject, data, org))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._tx.__exit__(exc_type, exc, tb)
         if exc_type is None:
             if self.appended:
                 self.store.audit.publish(self.appended[-1])  # committed: move the anchored head
-            for kind, actor, subject, data in self.pending:
-                self.store.audit.append(kind, actor, subject, data)
+            for kind, actor, subject, data, org in self.pending:
+                self.store.audit.append(kind, actor, subject, data, org=org)
         return False
 
 

@@ -44,11 +44,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Engine, Index, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from qlrf.db import db_now, engine_for, metadata, read_tx, utc, write_tx
+from qlrf.db import db_now, engine_for, metadata, org_column, read_tx, tasks, utc, write_tx
+from qlrf.tenancy.scope import write_org
 
 INTENT, DONE, FAILED, INTERRUPTED = "intent", "done", "failed", "interrupted"
 STATUSES = (INTENT, DONE, FAILED, INTERRUPTED)
@@ -73,8 +87,15 @@ journal_table = Table(
     Column("owner", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    org_column(),  # the task's organisation (from the task row when the journal writes)
 )
 Index("ix_rf_journal_task", journal_table.c.task_id, journal_table.c.attempt, journal_table.c.seq, unique=True)
+
+
+def _task_org(task_id: str) -> Any:
+    """The journal row's organisation: its task's (a system-scoped executor still files it under the
+    task's org), else the writer's."""
+    return func.coalesce(select(tasks.c.org).where(tasks.c.id == task_id).scalar_subquery(), write_org())
 
 
 class JournalError(RuntimeError):
@@ -278,7 +299,7 @@ class Attempt:
                 result=None if result is None else _json(result),
                 checkpoint=None if checkpoint is None else _json(dict(checkpoint)),
                 checkpoint_no=self._checkpoint_no(checkpoint), owner=self.owner,
-                created_at=now, updated_at=now))
+                created_at=now, updated_at=now, org=_task_org(self.task_id)))
             return int(row.inserted_primary_key[0])
 
     def complete(self, row_id: int, status: str, result: Any = None, checkpoint: Mapping[str, Any] | None = None) -> None:

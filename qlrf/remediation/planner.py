@@ -61,6 +61,7 @@ from qlrf.remediation.plans import (
     Wave,
 )
 from qlrf.remediation.policy import EnvironmentPolicy, RemediationPolicy
+from qlrf.tenancy import model as tenancy
 
 GROUP_KIND = {p.name: p.group_kind for p in REGISTRY if p.group_kind}
 GROUP_ROLLBACK = {p.name: p.group_rollback for p in REGISTRY if p.group_rollback}
@@ -163,13 +164,13 @@ def current_golden(registry: pa.Table | Sequence[Mapping], platform: str, enviro
 def _target_rows(finding: Finding, vm_drift: pa.Table | str) -> tuple[list[dict], dict[tuple, int], dict[tuple, list]]:
     """The finding's VMs (with their columns), the partition's group sizes and each group's families."""
     con = sql.connect()
-    sql.relation(con, "vm_drift", vm_drift)
+    tenancy.relation(con, "vm_drift", vm_drift)  # org/project, filled from the mapping for pre-1.1 rows
     con.register("wanted", pa.table({"asset_id": pa.array(list(finding.asset_ids), pa.string())}))
     columns = set(con.sql("SELECT * FROM vm_drift LIMIT 0").columns)
     name = "v.name" if "name" in columns else "v.asset_id"
     rows = con.sql(
         f"""SELECT v.asset_id, {name} AS name, v.account, v.region, v."group" AS grp, v.image_ref, v.family,
-                   v.image_version, v.status
+                   v.image_version, v.status, v.org, v.project
             FROM vm_drift v JOIN wanted w USING (asset_id)
             WHERE v.platform = $platform AND v.site = $site AND v.environment = $environment
             ORDER BY v.asset_id""",
@@ -267,9 +268,12 @@ def build_plans(
                          "the others are; a person must split the group or move it by hand")
             members[key] = []  # not a target of any plan
 
-    slices: dict[tuple[str, str | None], dict[str, Any]] = {}
+    # One plan never spans two organisations (approvers, RLS and audit are per organisation): the org is
+    # part of each slice's key, and of the plan id when the finding's VMs belong to more than one.
+    orgs_in_finding = sorted({r["org"] for r in rows})
+    slices: dict[tuple[str, str, str | None], dict[str, Any]] = {}
 
-    def slice_for(family: str | None, region: str, what: str) -> dict | None:
+    def slice_for(family: str | None, region: str, what: str, org: str) -> dict | None:
         if not family:
             notes.append(f"{what}: image has no golden family")
             return None
@@ -277,13 +281,13 @@ def build_plans(
         if gold is None or gold.image_for(region) is None:
             notes.append(f"{what}: no current golden {family} image for {platform}/{region} at channel {finding.environment}")
             return None
-        key = (family, region if gold.regional else None)
+        key = (org, family, region if gold.regional else None)
         return slices.setdefault(key, {"instances": [], "groups": {}, "vms": [], "gold": gold})
 
     for r in rows:
         if grouped and r["grp"]:
             continue
-        s = slice_for(r["family"], r["region"], f"VM {r['asset_id']}")
+        s = slice_for(r["family"], r["region"], f"VM {r['asset_id']}", r["org"])
         if s is not None:
             s["instances"].append(r)
             s["vms"].append(r)
@@ -292,7 +296,7 @@ def build_plans(
         if not vms:
             continue
         account, region, name = key
-        s = slice_for(group_family.get(key), region, f"group {name}")
+        s = slice_for(group_family.get(key), region, f"group {name}", vms[0]["org"])  # one account: one org
         if s is None:
             continue
         fact = _fact_for(exact, by_name, account, region, name)
@@ -306,7 +310,7 @@ def build_plans(
     created_at = now.astimezone(UTC) if now else datetime.combine(date.fromisoformat(finding.day), time(0), UTC)
     fingerprint = finding.fingerprint()
     plans = []
-    for (family, region), s in sorted(slices.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    for (org, family, region), s in sorted(slices.items(), key=lambda kv: (kv[0][1], kv[0][2] or "", kv[0][0])):
         gold: _Golden = s["gold"]
         instances = [
             InstanceTarget(asset_id=r["asset_id"], platform=platform, account=r["account"], region=r["region"],
@@ -329,6 +333,9 @@ def build_plans(
         to_ref = gold.image_for(region or next(iter(sorted({v["region"] for v in s["vms"]}))))
         rollback = _rollback(platform, groups, s["groups"], from_images)
         plan_id = f"rp-{fingerprint[:12]}-{_slug(family)}" + (f"-{_slug(region)}" if region else "")
+        if len(orgs_in_finding) > 1:
+            plan_id += f"-{_slug(org)}"
+        projects = {v["project"] for v in s["vms"]}
         reason = f"{finding.summary()}: {_title(family, region, gold.version, instances, s['groups'])}"
         plan = PatchPlan(
             metadata=Metadata(
@@ -341,6 +348,8 @@ def build_plans(
                 site=finding.site,
                 risk_level=risk_level(finding.environment, count, revoked, top_risk),
                 autonomy_mode=env.autonomy_mode,
+                org=org,
+                project=next(iter(projects)) if len(projects) == 1 else None,
                 finding={
                     "kind": finding.kind,
                     "day": finding.day,

@@ -162,6 +162,19 @@ class Metadata(_Strict):
     risk_level: RiskLevel
     autonomy_mode: AutonomyMode
     finding: dict[str, str | int | float | None] = Field(default_factory=dict)
+    # Tenancy (issue 14): the organisation every target belongs to (the planner never mixes two) and
+    # the project when all targets share one. Left out of the serialised plan when unset, so plans
+    # made before tenancy keep their content hash.
+    org: str | None = None
+    project: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_tenancy(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        for key in ("org", "project"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 PlanType = Literal["reimage", "apply_tags", "detach_public_ip"]

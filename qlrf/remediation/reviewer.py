@@ -1,5 +1,9 @@
 """Who is reviewing approval tasks in the dashboard, and what that identity may decide.
 
+Superseded for the dashboard by :mod:`qlrf.tenancy.dashboard_identity` (issue 14: a Principal with
+grants from sign-in claims or QLRF_DASHBOARD_LOCAL_ROLES, checked through ``authorise``); the page
+helpers below (countdown, execution_note, edited_plan) and the constants are still shared.
+
 Identity is never typed into the page: it comes from sign-in (Streamlit's ``st.user`` once the
 tenancy work switches on ``st.login``) or, until then, from a trusted local single-user mode that
 an operator configures (``QLRF_DASHBOARD_LOCAL_USER``). Local mode proves nothing about who sits

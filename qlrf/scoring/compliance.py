@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from qlrf import sql
 from qlrf.settings import project_root
+from qlrf.tenancy import model as tenancy
 
 SEVERITY_WEIGHT = {"low": 1, "medium": 2, "high": 3, "critical": 5}
 DEFAULT_RPO_HOURS = {"prod": 24, "staging": 72, "dev": 168}
@@ -142,8 +143,8 @@ def prepare_facts(
     A view cannot take parameters, so the as-of instant and the RPO table are registered relations
     (`facts_as_of`, `facts_rpo`) the view joins: values, not text."""
     rpo = rpo_hours or DEFAULT_RPO_HOURS
-    sql.relation(con, "inventory", inventory)
-    sql.relation(con, "vm_drift", vm_drift)
+    tenancy.relation(con, "inventory", inventory)
+    tenancy.relation(con, "vm_drift", vm_drift)  # org/project from the drift row (filled for pre-1.1 rows)
     sql.relation(con, "snapshots", snapshots)
     sql.relation(con, "facts_as_of", pa.table({"as_of": pa.array([as_of], pa.timestamp("us", tz="UTC"))}))
     sql.relation(con, "facts_rpo", pa.table({
@@ -193,8 +194,9 @@ def vm_compliance_query(catalogue: Catalogue, waivers: list[Waiver], on: date) -
            list_filter([{waived}], lambda x: x IS NOT NULL) AS waived_controls,
            ({applicable})::INTEGER AS controls_applicable,
            ({w_applicable})::INTEGER AS weight_applicable,
-           ({w_passed})::INTEGER AS weight_passed
-    FROM (SELECT asset_id, platform, account, site, environment, owner, {", ".join(flags)} FROM facts)
+           ({w_passed})::INTEGER AS weight_passed,
+           org, project
+    FROM (SELECT asset_id, platform, account, site, environment, owner, org, project, {", ".join(flags)} FROM facts)
     """, params
 
 

@@ -63,7 +63,7 @@ failed_sites AS (  -- sites (any platform) where a VM's newest drill in the wind
     WHERE outcome IN ({", ".join(f"'{o}'" for o in UNSUCCESSFUL)}) AND site IS NOT NULL
 ),
 base AS (
-    SELECT f.asset_id, f.platform, f.account, f.region, f.site, f.environment, f.state, f.last_snapshot_at,
+    SELECT f.asset_id, f.platform, f.account, f.region, f.site, f.environment, f.org, f.project, f.state, f.last_snapshot_at,
            round(f.snapshot_age_hours, 2) AS snapshot_age_hours, f.rpo_hours,
            coalesce(f.snapshot_age_hours <= f.rpo_hours, false) AS rpo_met,
            f.status IN ('current', 'behind') AS rebuildable,
@@ -98,7 +98,8 @@ SELECT asset_id, platform, account, region, site, environment, state, last_snaps
        instance_type, "group", app, dr_group, last_drill_id, last_drill_at, last_drill_outcome, rto_measured_seconds,
        rto_objective_seconds, rpo_achieved_seconds, drill_credit, rto_over_objective, drill_gap, site_capped,
        round({WEIGHTS["rpo_met"]} * rpo_met::INTEGER + {WEIGHTS["rebuildable"]} * rebuildable::INTEGER
-             + {WEIGHTS["drill_credit"]} * drill_credit, 2) AS readiness_score
+             + {WEIGHTS["drill_credit"]} * drill_credit, 2) AS readiness_score,
+       org, project
 FROM base
 """
 

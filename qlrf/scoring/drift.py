@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from qlrf import sql
+from qlrf.tenancy import model as tenancy
 
 SEVERITY_WEIGHT = {"none": 0, "low": 25, "medium": 50, "high": 75, "critical": 100}
 WEIGHT_SQL = "CASE severity WHEN 'none' THEN 0 WHEN 'low' THEN 25 WHEN 'medium' THEN 50 WHEN 'high' THEN 75 ELSE 100 END"
@@ -65,12 +66,13 @@ def vm_drift_query() -> str:
 WITH joined AS (
     SELECT i.asset_id, i.platform, i.account, i.region, coalesce(i.site, 'unassigned') AS site,
            coalesce(i.environment, 'unknown') AS environment, i.owner, i."group", i.state, i.image_ref,
+           i.org, i.project,
            g.family, g.version AS image_version, g.channel AS image_channel, g.released_at AS image_released_at,
            g.revoked, g.revoked_reason, g.version_rank,
            coalesce(CASE i.environment WHEN 'dev' THEN 0 WHEN 'staging' THEN 1 END, 2) AS level
     FROM inventory i LEFT JOIN images g ON g.platform = i.platform AND g.image_ref = i.image_ref
 )
-SELECT j.* EXCLUDE (version_rank, level, revoked),
+SELECT j.* EXCLUDE (version_rank, level, revoked, org, project),
        l.current_version,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL ELSE l.versions_behind END::INTEGER AS versions_behind,
        CASE WHEN j.family IS NULL OR j.revoked THEN NULL
@@ -87,7 +89,8 @@ SELECT j.* EXCLUDE (version_rank, level, revoked),
             WHEN l.versions_behind = 0 THEN 'none'
             WHEN l.versions_behind >= 3 OR {_days('l.current_released_at', 'j.image_released_at')} > 90 THEN 'high'
             WHEN l.versions_behind = 2 THEN 'medium'
-            ELSE 'low' END AS severity
+            ELSE 'low' END AS severity,
+       j.org, j.project
 FROM joined j
 LEFT JOIN ladder l ON l.family = j.family AND l.level = j.level AND l.version_rank = j.version_rank
 """
@@ -109,7 +112,7 @@ def vm_drift_params(as_of: datetime) -> dict[str, datetime]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, inventory: pa.Table | str, registry: pa.Table | str) -> None:
-    sql.relation(con, "inventory", inventory)
+    tenancy.relation(con, "inventory", inventory)  # org/project filled for 1.0 partitions
     sql.relation(con, "registry", registry)
     con.execute(_LADDER)
     con.execute(_IMAGES)

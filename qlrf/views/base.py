@@ -7,7 +7,7 @@ messages identical everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 
 from qlrf import sql
 from qlrf.platforms import PLATFORMS
+from qlrf.tenancy import scoping
+from qlrf.warehouse import PART as PART_NAME
 from qlrf.warehouse import Warehouse
 
 DRILL_LIMIT = 500  # rows a drill-down returns at most; the page says when there were more
@@ -38,6 +40,12 @@ class Scope:
     site: str | None = None
     environment: str | None = None
     platform: str | None = None
+    # The caller's readable organisations (issue 14): None = unrestricted (system use); () = none at all.
+    orgs: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.orgs is not None:  # a set or list from the caller; kept as a sorted tuple so caches can hash it
+            object.__setattr__(self, "orgs", tuple(sorted(set(self.orgs))))
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -76,15 +84,22 @@ def partition_files(wh: Warehouse, table: str, day: str, platforms: tuple[str, .
 
 def _run(
     wh: Warehouse, table: str, paths: list[str], query: str, params: Mapping | None, what: str, view: str = "t",
+    orgs: Collection[str] | None = None, derive: str | None = None,
 ) -> pd.DataFrame:
     con = sql.connect(threads=2)
+    files = view if orgs is None else f"{view}__files"
     try:
         if wh.local:
-            con.read_parquet(paths, hive_partitioning=False, union_by_name=True, filename=True).create_view(view)
+            con.read_parquet(paths, hive_partitioning=False, union_by_name=True, filename=True).create_view(files)
         else:  # object stores: read the (already filtered by day) files through pyarrow's filesystem
             parts = [pq.read_table(p, filesystem=wh.fs) for p in paths]
             parts = [t.append_column("filename", pa.array([p] * t.num_rows, pa.string())) for t, p in zip(parts, paths, strict=True)]
-            con.register(view, pa.concat_tables(parts, promote_options="default"))
+            con.register(files, pa.concat_tables(parts, promote_options="default"))
+        if orgs is not None:
+            try:
+                scoping.restrict(con, files, view, table, orgs, derive)
+            except scoping.OutOfScope as exc:
+                raise DataProblem(f"{exc}.") from None
         return sql.table(con, query, dict(params or {})).to_pandas()
     except (duckdb.Error, OSError, pa.ArrowException) as exc:
         bad = unreadable(wh, paths)
@@ -103,11 +118,12 @@ def scan(
 
     Platforms that are missing are simply absent (see `gaps` for saying so); none at all is a DataProblem.
     """
-    paths, _ = partition_files(wh, table, scope.day, None if daily else scope.platforms)
+    source, derive = scoping.source(table, scope.orgs)
+    paths, _ = partition_files(wh, source, scope.day, None if daily else scope.platforms)
     if not paths:
         which = scope.day + ("" if daily or not scope.platform else f"|{scope.platform}")
-        raise DataProblem(f"No {table} partition for {which}: {how_to_produce(scope.day)}.")
-    return _run(wh, table, paths, query, params, scope.day)
+        raise DataProblem(f"No {source} partition for {which}: {how_to_produce(scope.day)}.")
+    return _run(wh, source, paths, query, params, scope.day, orgs=scope.orgs, derive=derive)
 
 
 def history_files(wh: Warehouse, table: str, day: str, days: int, platforms: tuple[str, ...] | None) -> list[str]:
@@ -121,17 +137,34 @@ def history_files(wh: Warehouse, table: str, day: str, days: int, platforms: tup
 
 def scan_history(
     wh: Warehouse, table: str, day: str, days: int, query: str, params: Mapping | None = None,
-    platforms: tuple[str, ...] | None = None,
+    platforms: tuple[str, ...] | None = None, orgs: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """`query` over `t` = the last `days` partitions of `table` up to `day`, each row with its `date` column.
 
-    Empty when the table has no partition yet (a trend with no history is not an error)."""
-    files = history_files(wh, table, day, days, platforms)
-    if not files:
-        return pd.DataFrame()
+    Empty when the table has no partition yet (a trend with no history is not an error). With `orgs`,
+    only those organisations' rows; a roll-up is recomputed per day from its per-VM table."""
     wrapped = ("WITH t AS (SELECT * EXCLUDE (filename), CAST(regexp_extract(filename, 'date=([0-9-]+)', 1) AS DATE) AS date "
                "FROM src) " + query)
-    return _run(wh, table, files, wrapped, params, f"{day} (history)", view="src")
+    source, derive = scoping.source(table, orgs)
+    if derive is None:
+        files = history_files(wh, source, day, days, platforms)
+        if not files:
+            return pd.DataFrame()
+        return _run(wh, source, files, wrapped, params, f"{day} (history)", view="src", orgs=orgs)
+    frames = []
+    for d in [d for d in wh.dates(source) if d <= day][-days:]:
+        files = partition_files(wh, source, d, platforms)[0]
+        if files:
+            frame = _run(wh, source, files, "SELECT * FROM t", None, d, orgs=orgs, derive=derive)
+            frames.append(frame.assign(filename=f"{table}/date={d}/{PART_NAME}"))
+    if not frames:
+        return pd.DataFrame()
+    con = sql.connect(threads=2)
+    try:
+        con.register("src", pd.concat(frames, ignore_index=True))
+        return sql.table(con, wrapped, dict(params or {})).to_pandas()
+    finally:
+        con.close()
 
 
 def weighted(expr: str, weight: str = "vms") -> str:

@@ -79,7 +79,7 @@ def readiness_history(wh, scope: Scope, days: int = 28) -> pd.DataFrame:
     where, params = scope.where()
     return scan_history(wh, "dr_scores", scope.day, days, f"""
         SELECT date, site, {weighted('readiness_score')} AS readiness_score FROM t WHERE {where}
-        GROUP BY date, site ORDER BY date, site""", params, platforms=scope.platforms)
+        GROUP BY date, site ORDER BY date, site""", params, platforms=scope.platforms, orgs=scope.orgs)
 
 
 def drills(wh, scope: Scope) -> pd.DataFrame:
@@ -88,6 +88,9 @@ def drills(wh, scope: Scope) -> pd.DataFrame:
 
     from qlrf.dr.history import drill_summary
 
+    if scope.orgs is not None:  # drill records span sites and groups, not organisations (yet)
+        raise DataProblem("Drill history is kept fleet-wide, not per organisation: it is not shown to a reader "
+                          f"restricted to {', '.join(scope.orgs) or 'no organisation'}.")
     frame = drill_summary(wh, date.fromisoformat(scope.day), site=scope.site, platform=scope.platform).to_pandas()
     if scope.environment and len(frame):
         frame = frame[frame["environment"].str.split(",").apply(lambda envs: scope.environment in envs)]
@@ -100,8 +103,13 @@ def regions(wh, scope: Scope) -> list[str]:
     return frame["region"].tolist()
 
 
-def simulation(wh, day: str, kind: str, value: str, environment: str | None = None) -> tuple[dict, pd.DataFrame]:
-    """(the simulation as qlrf dr simulate --json prints it, the worst-exposed affected VMs)."""
+def simulation(wh, day: str, kind: str, value: str, environment: str | None = None,
+               orgs: tuple[str, ...] | None = None) -> tuple[dict, pd.DataFrame]:
+    """(the simulation as qlrf dr simulate --json prints it, the worst-exposed affected VMs).
+    A failover simulation is fleet-wide (capacity is shared): refused for a reader restricted to `orgs`."""
+    if orgs is not None:
+        raise DataProblem("A failover simulation covers the whole fleet's shared capacity: it is not shown to a "
+                          f"reader restricted to {', '.join(orgs) or 'no organisation'}.")
     from qlrf.dr.simulation import SimulationError, affected_vms, simulate
     from qlrf.dr.targets import TargetsError, configured_targets
     from qlrf.inventory.instance_types import default_instance_types

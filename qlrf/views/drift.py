@@ -6,6 +6,8 @@ drill-downs touch the per-VM vm_drift table, always aggregated or filtered and l
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from qlrf.views.base import DRILL_LIMIT, Scope, scan, scan_history, weighted
@@ -44,7 +46,7 @@ def trend(wh: Warehouse, scope: Scope, days: int = 30) -> pd.DataFrame:
     where, params = scope.where()
     return scan_history(wh, "drift_scores", scope.day, days, f"""
         SELECT date, site, {weighted('drift_score')} AS drift_score FROM t WHERE {where} GROUP BY date, site ORDER BY date, site""",
-        params, platforms=scope.platforms)
+        params, platforms=scope.platforms, orgs=scope.orgs)
 
 
 def forecasts(wh: Warehouse, scope: Scope, thresholds: dict[str, float]) -> pd.DataFrame:
@@ -60,7 +62,7 @@ def forecasts(wh: Warehouse, scope: Scope, thresholds: dict[str, float]) -> pd.D
 
 def drilldown(wh: Warehouse, scope: Scope, site: str, environment: str, limit: int = DRILL_LIMIT) -> tuple[pd.DataFrame, int]:
     """The VMs of one heatmap cell, furthest behind first, at most `limit` rows; and how many there are."""
-    cell = Scope(scope.day, site, environment, scope.platform)
+    cell = replace(scope, site=site, environment=environment)  # keeps the platform and the caller's orgs
     where, params = cell.where()
     frame = scan(wh, "vm_drift", cell, f"""
         SELECT asset_id, platform, account, region, owner, state, image_ref, family, image_version, current_version,

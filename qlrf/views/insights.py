@@ -14,7 +14,8 @@ COLUMNS = ("rank", "kind", "subject", "severity", "score", "title", "agent", "ta
 SEVERITY_COLOUR = {"critical": "violet", "high": "red", "medium": "orange", "low": "green"}
 
 
-def ranked(wh, day: str, limit: int = 10) -> pd.DataFrame:
-    """The top ``limit`` findings of ``day`` by rank (1 = most urgent); empty when nothing needs attention."""
+def ranked(wh, day: str, limit: int = 10, orgs: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The top ``limit`` findings of ``day`` by rank (1 = most urgent); empty when nothing needs attention.
+    Insights are fleet-wide: a reader restricted to `orgs` gets a DataProblem saying so."""
     query = f"SELECT {', '.join(COLUMNS)} FROM t ORDER BY rank LIMIT $limit"
-    return scan(wh, "ai_insights", Scope(day), query, {"limit": int(limit)}, daily=True)
+    return scan(wh, "ai_insights", Scope(day, orgs=orgs), query, {"limit": int(limit)}, daily=True)

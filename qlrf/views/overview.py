@@ -32,13 +32,38 @@ class Headline:
     delta: float | None  # change since `previous_day`
 
 
+def _scoped_rows(wh: Warehouse, day: str, orgs: tuple[str, ...]) -> list[dict]:
+    """fleet_report's rows for one day recomputed over `orgs`' VMs only (the report's own query)."""
+    from qlrf.scoring.report import fleet_tables, fleet_tables_present
+
+    present = tuple(fleet_tables_present(wh, day))
+    if not present:
+        return []
+    summary, _ = fleet_tables(wh, day, present, orgs)
+    return [r for r in summary.to_pylist() if r["vms"]]
+
+
 def fleet_row(wh: Warehouse, scope: Scope) -> pd.DataFrame:
-    """The fleet_report rows of the day: one per platform plus `all`."""
+    """The fleet_report rows of the day: one per platform plus `all` (for a restricted scope, over its
+    organisations' VMs only)."""
+    if scope.orgs is not None:
+        rows = _scoped_rows(wh, scope.day, scope.orgs)
+        if not rows:
+            raise DataProblem(f"No VMs of {', '.join(scope.orgs) or 'no organisation'} on {scope.day}.")
+        return pd.DataFrame(rows)
     return scan(wh, "fleet_report", scope, "SELECT * EXCLUDE (filename) FROM t", daily=True)
 
 
-def history(wh: Warehouse, day: str, platform: str | None = None, days: int = TREND_DAYS) -> pd.DataFrame:
-    """One row per day (the platform's row, or `all`): the headline numbers over the last `days` days."""
+def history(wh: Warehouse, day: str, platform: str | None = None, days: int = TREND_DAYS,
+            orgs: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per day (the platform's row, or `all`): the headline numbers over the last `days` days.
+    With `orgs`, each day is recomputed from those organisations' per-VM rows."""
+    if orgs is not None:
+        rows = []
+        for d in [d for d in wh.dates("vm_drift") if d <= day][-days:]:
+            rows += [{"date": pd.Timestamp(d), **r} for r in _scoped_rows(wh, d, orgs) if r["platform"] == (platform or "all")]
+        columns = ["date", "vms", "pct_current_golden", "compliance_score", "dr_readiness", "drift_score", "on_revoked_image"]
+        return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
     return scan_history(
         wh, "fleet_report", day, days,
         "SELECT date, vms, pct_current_golden, compliance_score, dr_readiness, drift_score, on_revoked_image "
@@ -48,7 +73,7 @@ def history(wh: Warehouse, day: str, platform: str | None = None, days: int = TR
 
 def headlines(wh: Warehouse, scope: Scope) -> tuple[int, int | None, list[Headline], str | None]:
     """(VMs, their change, the four headline numbers with deltas, the day compared with or None)."""
-    rows = history(wh, scope.day, scope.platform, days=TREND_DAYS)
+    rows = history(wh, scope.day, scope.platform, days=TREND_DAYS, orgs=scope.orgs)
     if rows.empty or str(rows["date"].iloc[-1])[:10] != scope.day:
         which = f"{scope.day}" + (f" ({scope.platform})" if scope.platform else "")
         raise DataProblem(f"No fleet_report row for {which}: produce it with `qlrf run --date {scope.day}` (or `make run` for today).")

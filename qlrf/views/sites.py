@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pandas as pd
 
 from qlrf.views.base import Scope, scan, scan_history, weighted
 
 
-def site_names(wh, day: str) -> list[str]:
-    """Sites of the day, most drifted first (fleet_sites order)."""
+def site_names(wh, day: str, orgs: Collection[str] | None = None) -> list[str]:
+    """Sites of the day, most drifted first (fleet_sites order); with `orgs`, only sites where those
+    organisations have VMs, ranked by their VMs' drift."""
+    if orgs is not None:
+        frame = scan(wh, "drift_scores", Scope(day, orgs=tuple(orgs)),
+                     f"SELECT site FROM t GROUP BY site ORDER BY {weighted('drift_score')} DESC, site")
+        return list(frame["site"])
     frame = scan(wh, "fleet_sites", Scope(day), "SELECT site FROM t ORDER BY drift_score DESC, site", daily=True)
     return list(frame["site"])
 
@@ -29,4 +36,4 @@ def history(wh, scope: Scope, days: int = 30) -> pd.DataFrame:
     where, params = scope.where()
     return scan_history(wh, "drift_scores", scope.day, days, f"""
         SELECT date, environment, {weighted('drift_score')} AS drift_score FROM t WHERE {where}
-        GROUP BY date, environment ORDER BY date, environment""", params, platforms=scope.platforms)
+        GROUP BY date, environment ORDER BY date, environment""", params, platforms=scope.platforms, orgs=scope.orgs)

@@ -15,6 +15,7 @@ from qlrf.api.asking import Ask, AskFactory
 from qlrf.api.identity import Authenticator, TokenTable, token_digest
 from qlrf.remediation.approvals import TaskStore
 from qlrf.settings import Settings
+from qlrf.tenancy.roles import Grant
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 # token -> identity as configured (normalised by the server: "Alice@Example.com" signs in as alice@example.com)
@@ -48,10 +49,19 @@ def client_for(
     tokens: bool = True,
     warehouse: Path | None = None,
     clock: Callable[[], datetime] = lambda: T0,
+    grants: bool = True,
 ) -> TestClient:
     settings = Settings.from_env({"QLRF_HOME": str(tmp_path / "home"),
                                   "QLRF_WAREHOUSE": str(warehouse or tmp_path / "warehouse")})
     table = TokenTable.load(write_tokens(tmp_path / "tokens.yaml")) if tokens else None
+    if grants:  # every configured identity an approver everywhere: these tests are about the API, not roles
+        from qlrf.tenancy.store import GrantStore
+        from tests.tenancy.support import TEST_ADMIN
+
+        role_table = GrantStore(engine=store.engine, audit=store.audit)
+        for who in {*(TOKENS.values() if tokens else ()), *([local_user] if local_user else [])}:
+            if Grant("approver", "*") not in role_table.grants_for(who):
+                role_table.grant(who, Grant("approver", "*"), by=TEST_ADMIN)
     factory = ask_factory or ((lambda: ask) if ask is not None else None)
     app = create_app(settings, ask_factory=factory, task_store=store,
                      identity=Authenticator(table, local_user), clock=clock)

@@ -14,9 +14,12 @@ from tests.helpers import materialize_day
 def test_every_partition_lands_with_passing_checks(materialized_day):
     root, day = materialized_day
     wh = Warehouse(str(root))
+    orgs: set[str] = set()
     for platform in PLATFORMS:
         inv = wh.read("inventory", day, platform)
         assert inv.schema.remove_metadata().equals(INVENTORY_SCHEMA.remove_metadata())
+        orgs |= set(inv["org"].to_pylist())  # stamped by the inventory asset (contract 1.1)
+        assert set(wh.read("vm_drift", day, platform)["org"].to_pylist()) <= {"acme", "initech"}
         assert wh.read("vm_drift", day, platform).num_rows == inv.num_rows
         assert wh.run_metadata("inventory", day, platform)["complete"] is True
     summary = {r["platform"]: r for r in wh.read("fleet_report", day).to_pylist()}
@@ -28,6 +31,9 @@ def test_every_partition_lands_with_passing_checks(materialized_day):
     assert sites == sorted(sites, key=lambda r: (-r["drift_score"], r["site"]))
     text = report_text(wh, day)
     assert "Most drifted sites" in text and sites[0]["site"] in text
+    assert orgs == {"acme", "initech"}  # every sample VM has a real organisation: none "unassigned"
+    by_org = [line.split() for line in text.split("By organisation:")[1].split("\n\n")[0].splitlines()[3:]]
+    assert {r[0] for r in by_org} == orgs and sum(int(r[2]) for r in by_org) == 12_200
 
 
 @pytest.mark.slow

@@ -14,6 +14,24 @@ from qlrf.warehouse import Warehouse
 EARLIER = ("2026-11-18", "2026-11-19")
 
 
+@pytest.fixture(autouse=True)
+def no_developer_secrets(tmp_path_factory):
+    """Streamlit reads ~/.streamlit, ./.streamlit and dashboards/.streamlit secrets.toml: a developer's own
+    (sign-in configured) would turn every anonymous page test into a sign-in page. Tests that want a
+    provider set ``at.secrets`` (AppTest) or pass ``--secrets.files`` (the browser)."""
+    import streamlit as st
+    from streamlit import config
+
+    empty = tmp_path_factory.mktemp("no-secrets") / "secrets.toml"
+    empty.write_text("")
+    before = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(empty)])
+    st.secrets._reset()
+    yield
+    config.set_option("secrets.files", before)
+    st.secrets._reset()
+
+
 @pytest.fixture()
 def empty_warehouse(isolated_env, monkeypatch, tmp_path):
     monkeypatch.setenv("QLRF_WAREHOUSE", str(tmp_path / "empty"))

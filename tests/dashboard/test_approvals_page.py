@@ -24,7 +24,7 @@ def seeded(isolated_env, monkeypatch, tmp_path):
     return store, dev, prod
 
 
-def test_cards_show_the_plan_and_no_identity_disables_the_buttons(seeded):
+def test_cards_show_the_plan_and_no_identity_hides_the_buttons(seeded):
     store, dev, prod = seeded
     at = open_page("approvals")
     page = texts(at)
@@ -40,9 +40,10 @@ def test_cards_show_the_plan_and_no_identity_disables_the_buttons(seeded):
     waves = tables(at, "canary")[0]
     assert list(waves["name"]) == ["canary", "batch-1"] and list(waves["targets"]) == [1, 4]
     assert at.code[0].value.strip() == dev.plan_yaml.strip()  # the expandable plan YAML, verbatim
-    for action in ("approve", "reject", "modify"):
-        assert at.button(key=f"{action}-{dev.id}").disabled
-    assert all(t.disabled for t in at.text_input)
+    keys = {b.key for b in at.button}
+    for action in ("approve", "reject", "modify"):  # anonymous: no approver role, so no decision controls at all
+        assert f"{action}-{dev.id}" not in keys and f"{action}-{prod.id}" not in keys
+    assert not [t for t in at.text_input if str(t.key).startswith("reason-")]
 
 
 def test_local_mode_decides_dev_but_not_production(seeded, monkeypatch):
@@ -74,9 +75,9 @@ def test_local_mode_decides_dev_but_not_production(seeded, monkeypatch):
 def test_signed_in_user_can_decide_production(seeded):
     store, _, prod = seeded
     at = open_page("approvals")
-    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob"}
+    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob", "qlrf_roles": ["approver@*"]}
     at.run()
-    assert "Signed in as bob@example.com" in texts(at)
+    assert "Signed in as bob@example.com (approver@*)" in texts(at)
     at.text_input(key=f"reason-{prod.id}").input("prod window agreed with the owners")
     at.button(key=f"reject-{prod.id}").click().run()
     assert not at.exception

@@ -178,14 +178,14 @@ def test_overview_says_when_the_insights_are_missing(one_day):
 def test_signed_in_requester_cannot_decide_but_another_signed_in_user_can(copilot_day):
     wh, day, store = copilot_day
     at = open_page("copilot")
-    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob"}
+    at.user = {"is_logged_in": True, "email": "Bob@Example.com", "name": "Bob", "qlrf_roles": ["approver@*"]}
     ask(at, "patch the revoked images in sfo1 prod")
     [task] = store.list("pending_approval")
     assert (task.requested_by, task.environment) == ("bob@example.com", "prod")
     assert "you requested this plan (bob@example.com)" in texts(at)
     assert at.button(key=f"copilot-0-approve-{task.id}").disabled
 
-    at.user = {"is_logged_in": True, "email": "carol@example.com", "name": "Carol"}
+    at.user = {"is_logged_in": True, "email": "carol@example.com", "name": "Carol", "qlrf_roles": ["approver@*"]}
     at.run()
     assert not at.button(key=f"copilot-0-approve-{task.id}").disabled
     at.text_input(key=f"copilot-0-reason-{task.id}").input("revoked images in prod, window agreed")

@@ -22,8 +22,15 @@ def frame(wh, table: str, day: str, platforms=("aws", "azure", "gcp", "vsphere")
     return pd.concat([pq.read_table(wh.file(table, day, p)).to_pandas() for p in platforms if wh.exists(table, day, p)])
 
 
+def admin_locally(monkeypatch) -> None:
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", "admin@example.com")
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_ROLES", "admin@*")
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_an_empty_warehouse(empty_warehouse, page):
+def test_every_page_renders_an_empty_warehouse(empty_warehouse, monkeypatch, page):
+    if page == "settings":  # admin only (issue 14): a trusted local admin opens it
+        admin_locally(monkeypatch)
     at = open_page(page)
     if page in WAREHOUSE_PAGES:
         assert "No fleet report" in texts(at) and "make run" in texts(at)
@@ -33,6 +40,7 @@ def test_every_page_renders_an_empty_warehouse(empty_warehouse, page):
 def test_settings_masks_secrets_and_shows_relative_paths(empty_warehouse, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-123456")
     monkeypatch.setenv("QLRF_POSTGRES_URL", "postgresql://u:hunter2@db.example:5432/qlrf")
+    admin_locally(monkeypatch)
     at = open_page("settings")
     config = tables(at, "variable")[0]
     shown = dict(zip(config["variable"], config["value"], strict=True))

@@ -54,8 +54,11 @@ def test_dr_drill_job_runs_one_drill_and_reports_it_as_a_dr_drills_materialisati
     assert tagged_in(session, url, DR) == {"instances": [], "images": [], "snapshots": []}
 
 
-def test_cli_dry_run_then_drill_then_cleanup(env, capsys):
+def test_cli_dry_run_then_drill_then_cleanup(env, capsys, monkeypatch):
+    from tests.tenancy.support import local_operator
+
     session, url, wh, plan_file, estate = env
+    local_operator(monkeypatch, "operator", "approver@*")  # drills need operator (production: approver)
     assert main(["dr", "drill", str(plan_file), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "nothing is created" in out and f"copy of {estate.snapshots[estate.instances[0]]}" in out

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from qlrf.inventory.contract import inventory_table
+from qlrf.tenancy import model as tenancy
 from qlrf.warehouse import Warehouse
 from resources.estate import EstateResource
 
@@ -44,4 +45,5 @@ def test_scope_steps_run_in_their_own_processes_and_write_the_serial_result(tmp_
     written = Warehouse(str(tmp_path / "warehouse")).read("inventory", DAY, "vsphere")
     at = written["discovered_at"][0].as_py()
     serial = EstateResource(estate_dir=str(tmp_path / "estate")).inventory(date.fromisoformat(DAY), "vsphere", at)
+    tenancy.current().stamp(serial.vms)  # the inventory asset stamps org/project (contract 1.1) as it writes
     assert written.equals(inventory_table(serial.vms).select(written.schema.names).cast(written.schema))

@@ -28,6 +28,7 @@ from qlrf.remediation.approvals import (
 )
 from qlrf.remediation.audit import AuditLog
 from tests.remediation.support import ALLOW, DENY, PENDING, Clock, make_plan, race
+from tests.tenancy.support import grant
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 @pytest.fixture()
@@ -298,6 +299,7 @@ def test_store_without_url_uses_sqlite_under_qlrf_home(isolated_env):
 def qlrf(home, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
     env["QLRF_HOME"] = str(home)
+    env["QLRF_CLI_TRUSTED_LOCAL_USER"] = "operator"  # --as names the approver (issue 14)
     return subprocess.run([sys.executable, "-m", "qlrf.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -329,30 +331,34 @@ def test_cli_round_trip(tmp_path, monkeypatch):
     monkeypatch.delenv("QLRF_POSTGRES_URL", raising=False)
     monkeypatch.delenv("QLRF_AUDIT_DIR")  # the CLI subprocesses anchor under $QLRF_HOME/audit: so must we
     task = TaskStore(audit=AuditLog()).propose(plan, "sensor:drift_breach", PENDING)
+    for who in ("alice", "bob", "sensor:drift_breach"):
+        grant(who, "approver@*")
 
     listed = qlrf(home, "approvals", "list", "--state", "pending_approval")
     assert listed.returncode == 0 and task.id in listed.stdout and task.plan_hash in listed.stdout
     assert qlrf(home, "approvals", "list", "--state", "approved").stdout == ""
-    wrong = qlrf(home, "approvals", "approve", task.id, "--hash", "sha256:" + "1" * 64, "--approver", "alice", "--reason", "ok")
+    wrong = qlrf(home, "approvals", "approve", task.id, "--hash", "sha256:" + "1" * 64, "--as", "alice", "--reason", "ok")
     assert wrong.returncode == 2 and "approval is bound to plan hash" in wrong.stderr
-    selfie = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--approver", "sensor:drift_breach",
+    selfie = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--as", "sensor:drift_breach",
                   "--reason", "ok")
     assert selfie.returncode == 2 and "self-approval refused" in selfie.stderr
-    done = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--approver", "alice", "--reason", "CAB-42")
+    done = qlrf(home, "approvals", "approve", task.id, "--hash", task.plan_hash, "--as", "alice", "--reason", "CAB-42")
     assert done.returncode == 0 and f"approved: {task.id}" in done.stdout and "by alice: CAB-42" in done.stdout
-    again = qlrf(home, "approvals", "reject", task.id, "--hash", task.plan_hash, "--approver", "bob", "--reason", "late")
+    again = qlrf(home, "approvals", "reject", task.id, "--hash", task.plan_hash, "--as", "bob", "--reason", "late")
     assert again.returncode == 2 and "is approved, not pending_approval" in again.stderr
 
     verified = qlrf(home, "audit", "verify")
-    assert verified.returncode == 0 and verified.stdout.startswith("ok: 4 record(s), chain intact")
+    assert verified.returncode == 0 and verified.stdout.startswith(f"ok: {len(AuditLog().records())} record(s), chain intact")
+    assert [r.kind for r in AuditLog().records() if r.subject == task.id][-2:] == ["access_denied", "approval"]
     shown = qlrf(home, "audit", "show", "--subject", task.id, "--limit", "1")
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 1
     assert "approval" in shown.stdout and "alice" in shown.stdout and "CAB-42" in shown.stdout
 
+    approval_seq = AuditLog().records(subject=task.id, kind="approval")[0].seq
     with sqlite3.connect(home / "qlrf.db") as conn:
-        conn.execute("UPDATE rf_audit_log SET actor = 'mallory' WHERE seq = 4")
+        conn.execute(f"UPDATE rf_audit_log SET actor = 'mallory' WHERE seq = {approval_seq}")
     broken = qlrf(home, "audit", "verify")
     assert broken.returncode == 1
-    assert "problem: record 4 (approval, " in broken.stdout and "(edited)" in broken.stdout
+    assert f"problem: record {approval_seq} (approval, " in broken.stdout and "(edited)" in broken.stdout
     assert f"problem: task {task.id} is approved but the audit log holds no approval of plan {task.plan_hash}" \
         in broken.stdout

@@ -18,6 +18,7 @@ from qlrf.remediation.planner import MIXED_GROUP
 from tests.remediation.support import PENDING, asg_images, asg_plan, seed_asg
 from tests.sensors.support import make_plan
 from tests.servers.moto_server import start_moto_thread, use_loopback
+from tests.tenancy.support import grant, local_operator
 
 
 @pytest.fixture()
@@ -27,6 +28,9 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("QLRF_HOME", str(home))
     for var in ("QLRF_POSTGRES_URL", "QLRF_OPA_URL", "QLRF_AUDIT_DIR", "QLRF_REMEDIATION_POLICY"):
         monkeypatch.delenv(var, raising=False)
+    # The CLI's trusted local operator proposes; alice approves (issue 14: roles are enforced).
+    local_operator(monkeypatch, "operator", "operator@*")
+    grant("alice", "approver@*")
     return home
 
 
@@ -66,12 +70,12 @@ def test_bulk_approves_only_low_risk_and_the_queue_ranks(home, capsys):
     assert main(["approvals", "queue"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in out[1:-1]] == [high.id, low.id] and out[-1] == "queue: 2 pending task(s)"
-    assert main(["approvals", "approve", "--bulk", "--risk", "high", "--approver", "alice", "--reason", "ok"]) == 2
+    assert main(["approvals", "approve", "--bulk", "--risk", "high", "--as", "alice", "--reason", "ok"]) == 2
     assert "bulk decisions are for low-risk plans only, got --risk high" in capsys.readouterr().err
-    assert main(["approvals", "approve", "--bulk", "--approver", "alice", "--reason", "ok"]) == 2
+    assert main(["approvals", "approve", "--bulk", "--as", "alice", "--reason", "ok"]) == 2
     assert "--bulk needs --risk low" in capsys.readouterr().err
-    assert main(["approvals", "approve", "--approver", "alice", "--reason", "ok"]) == 2
-    assert main(["approvals", "approve", "--bulk", "--risk", "low", "--approver", "alice", "--reason", "routine"]) == 0
+    assert main(["approvals", "approve", "--as", "alice", "--reason", "ok"]) == 2
+    assert main(["approvals", "approve", "--bulk", "--risk", "low", "--as", "alice", "--reason", "routine"]) == 0
     assert f"approved: {low.id}" in capsys.readouterr().out
     assert (s.get(low.id).state, s.get(high.id).state) == ("approved", "pending_approval")
 

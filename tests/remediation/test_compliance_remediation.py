@@ -232,6 +232,9 @@ def test_cli_plans_a_days_compliance_fixes_from_the_warehouse(tmp_path, monkeypa
     wh.write("inventory", pa.Table.from_pylist(inventory, schema=pa.schema([
         ("asset_id", pa.string()), ("region", pa.string()), ("name", pa.string()), ("state", pa.string()),
         ("tags", pa.map_(pa.string(), pa.string()))])), DAY, "aws")
+    from tests.tenancy.support import local_operator
+
+    local_operator(monkeypatch, "operator", "operator@unassigned")
     assert main(["plan", "compliance", "--date", DAY]) == 0
     out = capsys.readouterr().out
     assert "held for a person: i-0000000000000a002: no owner" in out

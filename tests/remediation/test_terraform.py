@@ -18,6 +18,7 @@ from qlrf.remediation.gate import Gate
 from qlrf.remediation.terraform import TerraformError, TerraformEstate, make_patch, route_plans
 from qlrf.remediation.tf_evidence import check_evidence, evidence_gate, file_sha256, record_evidence
 from tests.remediation.support import NOW, PENDING, Clock, kinds, make_plan, sqlite_task_store
+from tests.tenancy.support import grant, local_operator
 
 PLANS = Path(__file__).parent / "terraform_plans"
 OLD, GOLDEN = "ami-0a1b2c3d4e5f60708", "ami-0f1e2d3c4b5a69788"
@@ -190,6 +191,8 @@ def test_cli_patch_and_evidence(tmp_path, repo, monkeypatch, capsys):
     store = TaskStore(audit=AuditLog())
     plan = tf_plan(repo)
     task = store.propose(plan, "sensor:drift_breach", PENDING)
+    local_operator(monkeypatch, "operator")
+    grant("alice", "approver@*")
     assert main(["plan", "terraform", task.id, "--repo", str(repo), "--out", str(tmp_path / "pin.patch")]) == 0
     assert f'+  "golden_ami": "{GOLDEN}",' in (tmp_path / "pin.patch").read_text()
     assert main(["plan", "terraform", task.id, "--repo", str(tmp_path)]) == 2  # no envs/prod there: named refusal
@@ -199,9 +202,9 @@ def test_cli_patch_and_evidence(tmp_path, repo, monkeypatch, capsys):
     assert main(["plan", "evidence", task.id, str(PLANS / "replace_ok.json")]) == 0
     digest = file_sha256((PLANS / "replace_ok.json").read_bytes())
     assert digest in capsys.readouterr().out
-    assert main(["approvals", "approve", task.id, "--hash", plan.content_hash, "--approver", "alice", "--reason", "ok",
+    assert main(["approvals", "approve", task.id, "--hash", plan.content_hash, "--as", "alice", "--reason", "ok",
                  "--evidence-hash", file_sha256(b"x")]) == 2
-    assert main(["approvals", "approve", task.id, "--hash", plan.content_hash, "--approver", "alice", "--reason", "ok",
+    assert main(["approvals", "approve", task.id, "--hash", plan.content_hash, "--as", "alice", "--reason", "ok",
                  "--evidence-hash", digest]) == 0
     assert store.get(task.id).state == "approved"
 

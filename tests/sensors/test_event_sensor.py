@@ -16,6 +16,7 @@ from resources.remediation import RemediationResource
 from sensors.events import build_event_inbound_sensor
 from tests.events.conftest import nats_stream  # noqa: F401, F811 - the shared fixture
 from tests.remediation.support import PENDING, make_plan
+from tests.tenancy.support import grant
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 BOT = "/chatops/slack-bot"
@@ -31,6 +32,7 @@ def test_inbound_events_map_to_work_and_refusals_change_nothing(db_url, nats_str
     store = evented_store(db_url, audit=AuditLog(db_url))
     task = store.propose(make_plan("p1"), "sensor:drift", PENDING)
     other = store.propose(make_plan("p2"), "chatops:ops-team", PENDING)  # requested by the bot's own identity
+    grant("chatops:ops-team", "approver@*", url=db_url)  # the bot's identity is an approver (issue 14)
     subj = f"{nats_stream.prefix}.in"
     bodies = [
         _ce("image.published", "img-1", {"image_id": "ami-9", "platform": "aws"}, source="/pipelines/images"),

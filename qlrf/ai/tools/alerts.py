@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from qlrf.ai.tools.context import ToolContext
+from qlrf.ai.tools.context import ToolContext, ToolInputError
 from qlrf.db import alert_ledger, read_tx, utc
 
 _MODEL = ConfigDict(extra="forbid", strict=True)
@@ -46,6 +46,9 @@ def _conditions(q: AlertQuery) -> list:
 
 
 def query_alerts(ctx: ToolContext, q: AlertQuery) -> dict:
+    if ctx.orgs is not None:  # alert keys name sites and scopes of every tenant
+        raise ToolInputError("the alert ledger is not kept per organisation: not available to a conversation "
+                             "restricted to " + (", ".join(sorted(ctx.orgs)) or "no organisation"))
     c, where = alert_ledger.c, _conditions(q)
     rows_q = (select(c.key, c.kind, c.channel, c.severity, c.sent_at).where(*where)
               .order_by(c.sent_at.desc(), c.key).limit(q.limit))

@@ -13,6 +13,7 @@ from qlrf import sql
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.remediation.approvals import TaskStore
 from qlrf.remediation.audit import AuditLog
+from qlrf.tenancy import scoping
 from qlrf.warehouse import PartitionMissing, Warehouse
 
 
@@ -26,6 +27,9 @@ class ToolContext:
     audit: AuditLog
     tasks: TaskStore | None = None
     platforms: tuple[str, ...] = tuple(PLATFORMS)
+    # The caller's readable organisations (issue 14): None = unrestricted (system use). Every warehouse
+    # read below keeps only these organisations' rows (qlrf.tenancy.scoping); a model cannot widen it.
+    orgs: tuple[str, ...] | None = None
 
 
 def day_of(ctx: ToolContext, table: str, day: date | None) -> str:
@@ -43,14 +47,23 @@ def day_view(con, ctx: ToolContext, table: str, day: date | None) -> dict:
 
     Each partition is scanned where it lies (local Parquet streams and prunes columns), so a
     tool touches only the columns its query names, even over a million-VM day."""
-    day_s = day_of(ctx, table, day)
-    present = [p for p in ctx.platforms if ctx.warehouse.exists(table, day_s, p)]
+    source, derive = scoping.source(table, ctx.orgs)
+    day_s = day_of(ctx, source, day)
+    present = [p for p in ctx.platforms if ctx.warehouse.exists(source, day_s, p)]
     if not present:
-        raise PartitionMissing(f"{table}: no platform partition materialised for {day_s}")
+        raise PartitionMissing(f"{source}: no platform partition materialised for {day_s}")
     for platform in present:
-        sql.relation(con, f"t_{sql.identifier(platform)}", ctx.warehouse.source(table, day_s, platform))
-    con.execute("CREATE OR REPLACE TEMP VIEW t AS " + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in present))
-    return {"table": table, "day": day_s, "partitions": [f"{day_s}|{p}" for p in present]}
+        sql.relation(con, f"t_{sql.identifier(platform)}", ctx.warehouse.source(source, day_s, platform))
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in present)
+    if ctx.orgs is None:
+        con.execute("CREATE OR REPLACE TEMP VIEW t AS " + union)
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW t__files AS " + union)
+        scoping.restrict(con, "t__files", "t", source, ctx.orgs, derive)
+    facts = {"table": table, "day": day_s, "partitions": [f"{day_s}|{p}" for p in present]}
+    if ctx.orgs is not None:
+        facts["orgs"] = sorted(ctx.orgs)
+    return facts
 
 
 def select_day(ctx: ToolContext, table: str, day: date | None, query: str, params: dict) -> tuple[list[dict], dict]:

@@ -28,11 +28,26 @@ def list_pending_tasks(ctx: ToolContext, q: PendingQuery) -> dict:
     if ctx.tasks is None:
         raise ToolInputError("no task store is configured for this conversation")
     tasks = ctx.tasks.list(states="pending_approval", environment=q.environment)
+    if ctx.orgs is not None:  # a task belongs to its plan's organisation; a plan without one to nobody
+        tasks = [t for t in tasks if _plan_org(t.plan_yaml) in ctx.orgs]
     rows = [{k: v for k, v in t.to_dict().items() if k in _TASK_FIELDS} for t in tasks[: q.limit]]
     return {"rows": rows, "pending": len(tasks), "facts": {"source": "task store", "state": "pending_approval"}}
 
 
+def _plan_org(plan_yaml: str) -> str | None:
+    import yaml
+
+    try:
+        meta = (yaml.safe_load(plan_yaml) or {}).get("metadata") or {}
+    except yaml.YAMLError:
+        return None
+    return meta.get("org") if isinstance(meta, dict) else None
+
+
 def query_audit(ctx: ToolContext, q: AuditQuery) -> dict:
+    if ctx.orgs is not None:  # the audit chain is per organisation only in the Postgres store (row-level security)
+        raise ToolInputError("the audit log is not kept per organisation here: not available to a conversation "
+                             "restricted to " + (", ".join(sorted(ctx.orgs)) or "no organisation"))
     records = ctx.audit.records(subject=q.subject, kind=q.kind, limit=q.limit)
     rows = [{k: v for k, v in r.to_dict().items() if k not in ("mac", "prev_hash")} for r in reversed(records)]
     return {"rows": rows, "facts": {"source": "audit log", "newest_first": True, "head_seq": ctx.audit.head()[0]}}

@@ -18,6 +18,7 @@ from qlrf.remediation.policy import RemediationPolicy
 from qlrf.remediation.service import registry_for, scaling_groups_for
 from qlrf.warehouse import Warehouse
 from tests.ai.orchestrator.conftest import Scripted, proposal
+from tests.tenancy.support import grant, local_operator
 
 PATCH = "patch the revoked images in syd1 dev"
 JSON_KEYS = {"intent", "agent", "task_type", "answer", "citations", "tool_calls", "task_spec", "task_id", "validation",
@@ -36,14 +37,14 @@ def test_new_user_path_patch_request_ends_as_a_pending_task_in_approvals_list(
         materialized_day, isolated_env, monkeypatch, scripted, capsys):
     warehouse, day = materialized_day
     monkeypatch.setenv("QLRF_WAREHOUSE", str(warehouse))
-    monkeypatch.delenv(cli.TRUSTED_LOCAL_VARIABLE, raising=False)
+    local_operator(monkeypatch, "Alice@Example.com", "operator@unassigned")  # asking needs the operator role
     scripted(Scripted("patch", "remediate_drift", lambda i: proposal(i, site="syd1", environment="dev"),
                       tools=(("get_drift_status", {"site": "syd1", "environment": "dev"}),)))
     assert cli.main(["ask", PATCH]) == 0
     out = capsys.readouterr().out
     [task] = TaskStore().list()
     assert f"qlrf approvals show {task.id}" in out and "policy       passed" in out
-    assert task.state == "pending_approval" and task.requested_by.startswith("cli:") and task.site == "syd1"
+    assert task.state == "pending_approval" and task.requested_by == "alice@example.com" and task.site == "syd1"
 
     # Bound to a plan the planner itself builds for that day's syd1 dev finding, hash and all.
     wh, policy = Warehouse(str(warehouse)), RemediationPolicy.load()
@@ -81,17 +82,20 @@ def test_ai_tasks_show_their_kind_in_approvals_list(isolated_env, capsys):
 
 
 def test_as_is_refused_outside_trusted_local_mode(isolated_env, monkeypatch, scripted, capsys):
-    monkeypatch.delenv(cli.TRUSTED_LOCAL_VARIABLE, raising=False)
-    assert cli.main(["ask", "which VMs drift?", "--as", "bob"]) == 2
-    assert "--as: only allowed in trusted local mode (QLRF_TRUSTED_LOCAL=1)" in capsys.readouterr().err
-    monkeypatch.setenv(cli.TRUSTED_LOCAL_VARIABLE, "1")
-    assert cli.asker_identity("bob") == "bob"
-    monkeypatch.setenv(cli.TRUSTED_LOCAL_VARIABLE, "maybe")
-    assert cli.main(["ask", "x", "--as", "bob"]) == 2
-    assert "QLRF_TRUSTED_LOCAL='maybe'" in capsys.readouterr().err
+    monkeypatch.delenv("QLRF_CLI_TRUSTED_LOCAL_USER", raising=False)
+    monkeypatch.delenv("QLRF_ID_TOKEN", raising=False)
+    assert cli.main(["ask", "which VMs drift?", "--as", "bob"]) == 4
+    assert "--as: only allowed in trusted local mode (QLRF_CLI_TRUSTED_LOCAL_USER=<operator>)" in capsys.readouterr().err
+    assert cli.main(["ask", "which VMs drift?"]) == 4  # no sign-in either: nobody to ask as
+    assert "nobody is signed in: set QLRF_ID_TOKEN" in capsys.readouterr().err
+    local_operator(monkeypatch, "operator", "operator@unassigned")
+    assert cli.main(["ask", "x", "--as", "bob"]) == 4  # bob is vouched for, but holds no role
+    assert "bob may not read in unassigned: that needs the viewer role, they hold no role" in capsys.readouterr().err
+    assert TaskStore().list() == []
 
 
-def test_a_refusal_exits_2_naming_its_step(isolated_env, scripted, capsys):
+def test_a_refusal_exits_2_naming_its_step(isolated_env, scripted, capsys, monkeypatch):
+    local_operator(monkeypatch, "operator", "operator@unassigned")
     scripted(Scripted("patch", "remediate_drift", None))
     assert cli.main(["ask", "   "]) == 2
     out = capsys.readouterr().out
@@ -102,6 +106,8 @@ def test_a_refusal_exits_2_naming_its_step(isolated_env, scripted, capsys):
 def test_ask_json_prints_exactly_the_ask_result(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QLRF_", "DAGSTER_"))}
     env["QLRF_HOME"] = str(tmp_path / "home")
+    env["QLRF_CLI_TRUSTED_LOCAL_USER"] = "operator"
+    grant("operator", "operator@unassigned", url=f"sqlite:///{tmp_path / 'home' / 'qlrf.db'}")
     for intent in ("", "which prod VMs in syd1 still run revoked images?"):
         done = subprocess.run([sys.executable, "-m", "qlrf.cli", "ask", intent, "--json"], capture_output=True, text=True,
                               env=env, timeout=120)

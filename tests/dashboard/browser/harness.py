@@ -29,9 +29,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_streamlit(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def start_streamlit(env: dict[str, str], port: int, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`extra` adds command-line options (the sign-in test passes ``--secrets.files`` with its own secrets.toml)."""
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *extra]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
