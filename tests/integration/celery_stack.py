@@ -201,13 +201,14 @@ def day_differences(ours: Path, theirs: Path) -> list[str]:
     for name in sorted(set(a_files) & set(b_files)):
         if a_files[name].read_bytes() == b_files[name].read_bytes():
             continue
-        skip = WALL_CLOCK_COLUMNS.get(name.split("/")[0])
-        if not skip:
-            problems.append(f"{name}: bytes differ")
-            continue
+        skip = WALL_CLOCK_COLUMNS.get(name.split("/")[0], set())
         a, b = pq.read_table(a_files[name]), pq.read_table(b_files[name])
         if a.schema != b.schema or a.num_rows != b.num_rows:
             problems.append(f"{name}: schema or row count differs")
             continue
-        problems += [f"{name}: column {c} differs" for c in a.column_names if c not in skip and not a[c].equals(b[c])]
+        columns = [c for c in a.column_names if not a[c].equals(b[c])]
+        if not skip:  # no wall-clock column: the bytes must match; say where they do not
+            problems.append(f"{name}: bytes differ (columns {columns or 'none: file metadata'})")
+            continue
+        problems += [f"{name}: column {c} differs" for c in columns if c not in skip]
     return problems
