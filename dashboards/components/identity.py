@@ -4,8 +4,8 @@ The rules live in :mod:`qlrf.tenancy.dashboard_identity`; this module only hands
 whether ``secrets.toml`` has an ``[auth]`` section, and the environment, and draws the sidebar's
 identity line and sign-in / sign-out buttons.
 
-``stored_grants`` is the seam for the local role table (``qlrf users``): set it to a callable
-``name -> grants`` and signed-in users get those grants on top of their token's ``qlrf_roles``.
+``stored_grants`` is the local role table (``qlrf users``): signed-in users get its grants on top
+of their token's ``qlrf_roles`` (tests may replace it with another ``name -> grants`` callable).
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from dashboards.components.text import safe
 from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
 from qlrf.tenancy.roles import Principal
 
-stored_grants: StoredGrants | None = None
+
+def table_grants(name: str) -> tuple:
+    """The local role table's grants of `name` (``qlrf users grant``), read on every run: a revoke
+    applies at the next click. An unreachable table fails closed (resolve() keeps the token's roles)."""
+    from qlrf.remediation.audit import AuditLog
+    from qlrf.tenancy.store import GrantStore
+
+    audit = AuditLog()
+    return GrantStore(engine=audit.engine, audit=audit).grants_for(name)
+
+
+stored_grants: StoredGrants | None = table_grants
 
 
 def provider_configured() -> bool:

@@ -148,18 +148,19 @@ def may_anywhere(session: Session, action: str) -> bool:
 
 
 def task_org(task: object) -> str:
-    """The organisation a task belongs to; a task without one (made before tenancy) is ALL_ORGS.
+    """The organisation a task belongs to: the one rule of :func:`qlrf.tenancy.enforce.task_org` (its
+    stored org, else its plan's ``metadata.org``, else ``unassigned``, which only an approver of
+    ``unassigned`` or of every organisation may decide). Never anything the page was sent."""
+    from qlrf.tenancy.enforce import task_org as stored_org
 
-    Why ALL_ORGS: a grant for ``acme`` must not decide a task that may belong to anyone, so an
-    unplaced task needs a grant over every organisation (``approver@*``)."""
-    org = getattr(task, "org", None)
-    return str(org).lower() if org else ALL_ORGS
+    return stored_org(task)
 
 
 def task_project(task: object) -> str | None:
     """The project a task belongs to, lower-cased; None when it has none (then only org-wide grants count)."""
-    project = getattr(task, "project", None)
-    return str(project).lower() if project else None
+    from qlrf.tenancy.enforce import task_project as stored_project
+
+    return stored_project(task)
 
 
 def decision_refusal(session: Session, org: str, environment: str, requested_by: str,
@@ -176,7 +177,7 @@ def decision_refusal(session: Session, org: str, environment: str, requested_by:
     try:
         authorise(principal, "approve", org, project)
     except AccessDenied as exc:
-        return str(exc).replace(f"in {ALL_ORGS}:", "in every organisation (this task has none):")
+        return str(exc)
     if principal.mode == LOCAL and environment.lower() in PRODUCTION:
         return "production plans cannot be decided in local single-user mode: a signed-in approver is required"
     if normalise_identity(requested_by) == normalise_identity(principal.name):
