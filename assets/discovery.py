@@ -33,6 +33,7 @@ from dagster import (
 
 from assets.common import partition_day_platform
 from assets.partitions import daily_platform
+from assets.routing import API_OP_TAGS, API_POOL
 from qlrf.envparse import environ
 from qlrf.inventory import scopes as plan
 from qlrf.inventory.contract import Normalised
@@ -42,8 +43,10 @@ from resources.estate import EstateResource
 
 DISCOVERED = "discovered_inventory"
 
-#: Tags of the per-scope discovery op (routing and concurrency of the work that calls the clouds).
-SCOPE_OP_TAGS: dict[str, str] = {"qlrf/stage": "discovery"}
+#: Tags of the per-scope discovery op (routing and concurrency of the work that calls the clouds):
+#: under the Celery profile it goes to the cloud-API queue and holds a qlrf_cloud_api pool slot
+#: (assets/routing.py); planning and merging stay on the default queue.
+SCOPE_OP_TAGS: dict[str, str] = {"qlrf/stage": "discovery", **API_OP_TAGS}
 
 
 @op(out=DynamicOut(ScopeBatch), description="Split the partition's discovery into batches of scopes.")
@@ -57,7 +60,8 @@ def plan_scopes(context: OpExecutionContext, estate: EstateResource, discovery: 
         yield DynamicOutput(batch, mapping_key=batch.key)
 
 
-@op(tags=SCOPE_OP_TAGS, description="Discover one batch of scopes; a batch that raises is recorded as failed scopes.")
+@op(tags=SCOPE_OP_TAGS, pool=API_POOL,
+    description="Discover one batch of scopes; a batch that raises is recorded as failed scopes.")
 def discover_scope(
     context: OpExecutionContext, batch: ScopeBatch, estate: EstateResource, discovery: DiscoveryResource
 ) -> tuple[int, Normalised]:

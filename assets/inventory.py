@@ -15,7 +15,6 @@ from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
 from assets.discovery import DISCOVERED
 from assets.partitions import daily_platform
-from assets.routing import API_OP_TAGS, API_POOL
 from qlrf.inventory.contract import (
     INVENTORY_SCHEMA,
     SNAPSHOT_SCHEMA,
@@ -66,8 +65,6 @@ def _facts(found: Normalised, table: str) -> list[dict]:
         *(check("has_platform_column", asset=table) for table in FACT_TABLE_NAMES),
     ],
     partitions_def=daily_platform,
-    op_tags=API_OP_TAGS,  # calls the clouds' APIs: routed and pooled as assets/routing.py says
-    pool=API_POOL,
 )
 @partition_on_checks
 def inventory_assets(

@@ -5,7 +5,8 @@ section of the project README) and the stage modules only name the class of work
 
 Two classes of work, two queues:
 
-* ``qlrf-api``: steps that call a cloud's API (discovery). They wait on the network, so a worker that
+* ``qlrf-api``: steps that call a cloud's API (``discover_scope``, one per batch of scopes of the
+  discovery fan-out in assets/discovery.py). They wait on the network, so a worker that
   serves only this queue can run many of them at once, and they draw from the ``qlrf_cloud_api``
   concurrency pool so that however many runs are in flight (a backfill of 30 days x 4 clouds), at
   most the pool's limit call the clouds at the same time.

@@ -74,10 +74,26 @@ def executor_config(env: Mapping[str, str] | None = None, *, resolve: bool = Fal
     }
 
 
+def overlay(block: Mapping, override: Mapping | None) -> dict:
+    """`block` with a QLRF_EXECUTOR_CONFIG file's keys on top; ``config_source`` merged key by key, so
+    a file that sets one Celery setting keeps the others (late acknowledgement above all)."""
+    merged = {**block, **(override or {})}
+    if override and "config_source" in override:
+        merged["config_source"] = {**block.get("config_source", {}), **(override["config_source"] or {})}
+    return merged
+
+
+def _file_config(env: Mapping[str, str]) -> dict | None:
+    from pipelines.executors import executor_config as file_config
+
+    return file_config(env)
+
+
 def worker_queues(env: Mapping[str, str] | None = None) -> list[str]:
     """Every queue a step of the daily graph can be sent to (the default one and assets/routing.py's)."""
-    default = text(environ(env), QUEUE_VARIABLE, DEFAULT_QUEUE)
-    return list(dict.fromkeys([default, API_QUEUE]))
+    env = environ(env)
+    source = overlay(executor_config(env), _file_config(env))["config_source"]
+    return list(dict.fromkeys([source.get("task_default_queue") or DEFAULT_QUEUE, API_QUEUE]))
 
 
 def write_worker_config(path: Path, env: Mapping[str, str] | None = None) -> Path:
@@ -86,7 +102,9 @@ def write_worker_config(path: Path, env: Mapping[str, str] | None = None) -> Pat
     It holds the broker URL itself (dagster-celery needs it there), so it is written owner-only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump({"execution": {"config": executor_config(env, resolve=True)}}, sort_keys=False))
+    env = environ(env)
+    block = overlay(executor_config(env, resolve=True), _file_config(env))  # what executor_for configures
+    tmp.write_text(yaml.safe_dump({"execution": {"config": block}}, sort_keys=False))
     tmp.chmod(0o600)
     tmp.replace(path)
     return path

@@ -55,13 +55,15 @@ def executor_for(name: str, config: Mapping | None = None, env: Mapping[str, str
 
     celery comes configured from `env` (pipelines/celery_profile.py: broker, backend, default queue,
     late acknowledgement), the same block its workers start from, so a run needs no executor config;
-    a QLRF_EXECUTOR_CONFIG file overrides single keys of it."""
+    a QLRF_EXECUTOR_CONFIG file overrides single keys of it (config_source key by key)."""
     executor = _named(name)
     if name == "celery":
         from pipelines.celery_profile import executor_config as celery_config
+        from pipelines.celery_profile import overlay
 
         base = celery_config(env)  # env references resolve when the run starts, not when definitions load
-        merged = {**base, **validate_executor_config(executor, config)} if config else base
+        # The workers start from the same overlay (celery_profile.write_worker_config), so both sides agree.
+        merged = overlay(base, validate_executor_config(executor, config)) if config else base
         return executor.configured(merged, name="celery")
     if config:
         validated = validate_executor_config(executor, config)

@@ -55,12 +55,14 @@ def test_a_worker_serves_every_queue_with_one_flag():
 
 
 def test_discovery_is_routed_and_pooled():
+    from assets.discovery import discover_scope, merge_scopes, plan_scopes
     from pipelines.definitions import build_definitions
 
+    # The step per batch of scopes is the one that calls the clouds: API queue and pool; the rest default.
+    assert discover_scope.tags[QUEUE_TAG] == API_QUEUE and discover_scope.pool == API_POOL
+    assert QUEUE_TAG not in plan_scopes.tags and QUEUE_TAG not in merge_scopes.tags
     job = build_definitions({"QLRF_EXECUTOR": "celery"}).resolve_job_def("platform_daily_job")
-    node = job.graph.node_named("inventory_assets")
-    assert node.definition.tags[QUEUE_TAG] == API_QUEUE
-    assert node.definition.pool == API_POOL
+    assert QUEUE_TAG not in job.graph.node_named("inventory_assets").definition.tags  # writes only
     assert job.executor_def.name == "celery"
 
 
@@ -98,3 +100,19 @@ def test_the_run_command_refuses_what_it_cannot_run(capsys):
 
     assert main(["run"]) == 2 and main(["run", "platform_daily_job"]) == 2 and main(["launch", "a=b"]) == 2
     assert "usage: python -m pipelines.celery_profile run JOB=PARTITION_KEY" in capsys.readouterr().err
+
+
+def test_an_executor_config_file_reaches_the_workers_too_and_keeps_late_ack(tmp_path):
+    """QLRF_EXECUTOR_CONFIG overrides keys of the Celery block on both sides: a worker started from the
+    file serves the queue the executor sends to, and late acknowledgement survives a partial config_source."""
+    from pipelines.celery_profile import overlay
+
+    config = tmp_path / "executor.yaml"
+    config.write_text("config_source:\n  task_default_queue: estate-a\n")
+    env = {"QLRF_EXECUTOR_CONFIG": str(config)}
+    block = yaml.safe_load(write_worker_config(tmp_path / "celery.yaml", env).read_text())["execution"]["config"]
+    assert block["config_source"]["task_default_queue"] == "estate-a" and block["config_source"]["task_acks_late"]
+    assert worker_queues(env) == ["estate-a", API_QUEUE]
+    assert overlay(executor_config(env), {"config_source": {"task_default_queue": "estate-a"}}) == {
+        **executor_config(env), "config_source": {**executor_config(env)["config_source"], "task_default_queue": "estate-a"}}
+    assert executor_for("celery", {"config_source": {"task_default_queue": "estate-a"}}, env).name == "celery"
