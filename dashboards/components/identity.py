@@ -4,8 +4,9 @@ The rules live in :mod:`qlrf.tenancy.dashboard_identity`; this module only hands
 whether ``secrets.toml`` has an ``[auth]`` section, and the environment, and draws the sidebar's
 identity line and sign-in / sign-out buttons.
 
-``stored_grants`` is the seam for the local role table (``qlrf users``): set it to a callable
-``name -> grants`` and signed-in users get those grants on top of their token's ``qlrf_roles``.
+Signed-in users get the local role table's grants (``qlrf users grant``, :class:`GrantStore` in the
+task database) on top of their token's ``qlrf_roles``, read on every rerun so a revoke counts at once.
+``stored_grants`` replaces that lookup (a callable ``name -> grants``; tests use it).
 """
 
 from __future__ import annotations
@@ -13,10 +14,24 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.components.text import safe
+from dashboards.data import tasks
 from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
-from qlrf.tenancy.roles import Principal
+from qlrf.tenancy.roles import Grant, Principal
+from qlrf.tenancy.store import GrantStore
 
 stored_grants: StoredGrants | None = None
+
+
+@st.cache_resource(max_entries=4)
+def grant_store(url: str) -> GrantStore:
+    """The role table beside the task store (same engine): created once per URL, read per rerun."""
+    store = tasks.task_store(url)
+    return GrantStore(engine=store.engine, audit=store.audit)
+
+
+def table_grants(name: str) -> tuple[Grant, ...]:
+    """The local role table's grants for `name` (none for an unknown user)."""
+    return grant_store(tasks.database_url()).grants_for(name)
 
 
 def provider_configured() -> bool:
@@ -48,7 +63,7 @@ def providers() -> list[str]:
 def current() -> Session:
     """This run's session: re-resolved on every run, so a role change in the token or the table applies at once."""
     user = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
-    return resolve(user, provider_configured=provider_configured(), stored=stored_grants)
+    return resolve(user, provider_configured=provider_configured(), stored=stored_grants or table_grants)
 
 
 def principal() -> Principal:

@@ -32,6 +32,7 @@ from qlrf.envparse import environ, text
 from qlrf.remediation.approvals import normalise_identity
 from qlrf.remediation.reviewer import ENV_LOCAL_USER, PRODUCTION
 from qlrf.tenancy.claims import ClaimError, parse_grant, principal_from_claims
+from qlrf.tenancy.enforce import UNASSIGNED_ORG
 from qlrf.tenancy.roles import ALL_ORGS, AccessDenied, Grant, Principal, authorise
 
 ENV_LOCAL_ROLES = "QLRF_DASHBOARD_LOCAL_ROLES"
@@ -148,12 +149,11 @@ def may_anywhere(session: Session, action: str) -> bool:
 
 
 def task_org(task: object) -> str:
-    """The organisation a task belongs to; a task without one (made before tenancy) is ALL_ORGS.
-
-    Why ALL_ORGS: a grant for ``acme`` must not decide a task that may belong to anyone, so an
-    unplaced task needs a grant over every organisation (``approver@*``)."""
+    """The organisation a task belongs to, as the store says; one without (made before tenancy) is
+    ``unassigned``, as the CLI and API decide it (:data:`qlrf.tenancy.enforce.UNASSIGNED_ORG`): a grant
+    for ``acme`` does not decide it, ``approver@unassigned`` or ``approver@*`` does."""
     org = getattr(task, "org", None)
-    return str(org).lower() if org else ALL_ORGS
+    return str(org).lower() if org else UNASSIGNED_ORG
 
 
 def task_project(task: object) -> str | None:
@@ -176,7 +176,7 @@ def decision_refusal(session: Session, org: str, environment: str, requested_by:
     try:
         authorise(principal, "approve", org, project)
     except AccessDenied as exc:
-        return str(exc).replace(f"in {ALL_ORGS}:", "in every organisation (this task has none):")
+        return str(exc)
     if principal.mode == LOCAL and environment.lower() in PRODUCTION:
         return "production plans cannot be decided in local single-user mode: a signed-in approver is required"
     if normalise_identity(requested_by) == normalise_identity(principal.name):

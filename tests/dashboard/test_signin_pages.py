@@ -88,7 +88,7 @@ def test_a_viewer_sees_the_cards_but_no_decision_controls_and_cannot_propose(pen
     assert "**Identity** · signed in" in sidebar(at) and "Sign out" in [b.label for b in at.sidebar.button]
     assert "Waiting for approval (2)" in texts(at)
     assert not [b for b in at.button if str(b.key).startswith(("approve-", "reject-", "modify-"))]
-    assert "dana@example.com may not approve in every organisation" in texts(at)
+    assert "dana@example.com may not approve in unassigned" in texts(at)
     at.switch_page("app_pages/copilot.py").run()
     assert "without the operator role" in texts(at)
 
@@ -98,7 +98,7 @@ def test_an_approver_of_one_org_cannot_decide_a_task_of_unknown_org(pending):
     at = signed_in("approvals", user("approver@acme"))
     assert f"approve-{dev.id}" not in {b.key for b in at.button}
     assert "needs the approver role, they hold approver" not in texts(at)  # the held role is for acme only
-    assert "may not approve in every organisation (this task has none)" in texts(at)
+    assert "may not approve in unassigned: that needs the approver role, they hold no role" in texts(at)
 
 
 def test_an_approver_everywhere_decides_production_when_signed_in(pending):
@@ -161,7 +161,7 @@ def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_r
     at.button(key=f"approve-{dev.id}").click().run()
     assert not at.exception
     assert store.get(dev.id).state == "pending_approval"  # the callback re-checked and refused
-    assert "may not approve in every organisation" in " ".join(e.value for e in at.error)
+    assert "may not approve in unassigned" in " ".join(e.value for e in at.error)
     assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
     [denied] = store.audit.records(subject=dev.id, kind="access_denied")
     assert (denied.actor, denied.data["action"], denied.data["door"]) == ("dana@example.com", "approve", "dashboard")
@@ -192,3 +192,14 @@ def test_sign_out_returns_to_the_sign_in_page(pending):
     at.sidebar.button(key="sign-out").click().run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Resilience Fabric"] and "Not signed in" in sidebar(at)
+
+
+def test_the_local_role_table_grants_a_signed_in_user_roles_their_token_lacks(pending):
+    from qlrf.tenancy.store import GrantStore
+
+    store, dev, _ = pending
+    GrantStore(database_url()).bootstrap_admin("Dana@Example.com", operator="test-operator")  # admin@*
+    at = signed_in("settings", user())  # the token carries no qlrf_roles
+    assert [t.value for t in at.title] == ["Settings"]
+    at.switch_page("app_pages/approvals.py").run()
+    assert not at.button(key=f"approve-{dev.id}").disabled
