@@ -164,7 +164,8 @@ def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_r
     assert "may not approve in unassigned" in " ".join(e.value for e in at.error)
     assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
     [denied] = store.audit.records(subject=dev.id, kind="access_denied")
-    assert (denied.actor, denied.data["action"], denied.data["door"]) == ("dana@example.com", "approve", "dashboard")
+    assert (denied.actor, denied.data["action"], denied.data["mode"]) == ("dana@example.com", "approve", "signed_in")
+    assert "may not approve in unassigned" in denied.data["why"]
     assert store.audit.verify().ok
 
 
