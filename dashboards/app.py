@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only the script's folder o
 from dashboards.components import filters, identity  # noqa: E402 - needs the path set above
 from dashboards.data import root  # noqa: E402
 from qlrf.tenancy.dashboard_identity import visible_pages  # noqa: E402
+from qlrf.tenancy.readers import dashboard_reader_orgs, known_orgs, tenant_scope_of  # noqa: E402
 
 st.set_page_config(page_title="Resilience Fabric", layout="wide")
 PAGES = Path(__file__).resolve().parent / "app_pages"
@@ -44,6 +45,7 @@ if not sections:  # a provider is configured and nobody (usable) is signed in: o
                              url_path="signin")]}
 navigation = st.navigation(sections)
 identity.sidebar(session)
-if allowed:
-    filters.sidebar(root())
-navigation.run()
+if allowed:  # every loader reads only the caller's organisations (None: a read grant on every one)
+    filters.sidebar(root(), dashboard_reader_orgs(session.principal, session.provider_configured, known_orgs()))
+with tenant_scope_of(session):  # on PostgreSQL: row-level security shows the caller's organisations only
+    navigation.run()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from qlrf import cli_dr, cli_dr_sim, cli_journal, cli_score, cli_tenancy, cli_tfcomp, cli_users
 from qlrf.cli_events import register as register_events
@@ -130,16 +131,18 @@ def _positive(value: str) -> int:
 
 def cmd_sbom_query(args: argparse.Namespace) -> int:
     from qlrf.baselines.sbom import PackageQuery, vms_running
+    from qlrf.tenancy.readers import cli_reader_orgs
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     wh = Warehouse(Settings.from_env().warehouse)
+    orgs = cli_reader_orgs()  # the caller's organisations (unrestricted on the single-user default)
     query = PackageQuery.parse(args.package)
     day = args.date.isoformat() if args.date else (wh.dates("image_packages") or [None])[-1]
     if day is None or not wh.exists("image_packages", day):
         print(f"error: no image_packages partition{' for ' + day if day else ''} in {wh.root}; run `qlrf run` first", file=sys.stderr)
         return 2
     try:
-        hits = vms_running(wh, day, query).to_pylist()
+        hits = vms_running(wh, day, query, orgs=orgs).to_pylist()
     except PartitionMissing as exc:
         print(f"error: {exc}; run `qlrf run --date {day}` first", file=sys.stderr)
         return 2
@@ -256,9 +259,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from qlrf.warehouse import PartitionMissing, Warehouse
 
     try:
+        from qlrf.tenancy.readers import cli_reader_orgs
+
         wh = Warehouse(Settings.from_env().warehouse)
-        print(report_text(wh, args.date))
-        section = predict_text(wh, args.date)
+        orgs = cli_reader_orgs()  # the caller's organisations (unrestricted on the single-user default)
+        print(report_text(wh, args.date, orgs))
+        section = predict_text(wh, args.date) if orgs is None else None  # fleet-wide: unrestricted readers only
         if section:
             print(section)
     except PartitionMissing as exc:
@@ -984,7 +990,8 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
         return 2
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _caller_scope(getattr(args, "as_user", None)):
+            return args.func(args)
     except BrokenPipeError:
         return 0
     except AccessDenied as exc:  # not allowed (audited as access_denied): nothing was changed
@@ -1003,6 +1010,32 @@ def main(argv: list[str] | None = None, *, today: date | None = None) -> int:
         print(f"error: the task/audit database: {_one_line(exc.orig if getattr(exc, 'orig', None) else exc)}",
               file=sys.stderr)
         return 2
+
+
+def _caller_scope(as_user: str | None) -> Any:
+    """On PostgreSQL with an identity configured, the CLI caller's tenant scope (row-level security:
+    their organisations' rows only, ``qlrf.tenancy.scope``); nothing to open on the embedded default.
+
+    Identification here is silent: a caller who cannot be identified gets no scope (sees nothing under
+    RLS) and the command itself refuses them, with the one audited denial."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from qlrf.envparse import environ, text
+    from qlrf.tenancy.identity import LOCAL_USER_VARIABLE, TOKEN_VARIABLE, cli_principal
+
+    env = environ()
+    if not text(env, "QLRF_POSTGRES_URL") or not (text(env, LOCAL_USER_VARIABLE) or text(env, TOKEN_VARIABLE)):
+        return nullcontext()
+    from qlrf.cli_users import grant_store
+    from qlrf.tenancy.scope import principal_scope
+
+    store = grant_store()
+    try:
+        principal = cli_principal(as_user, env, SimpleNamespace(audit=None, principal=store.principal))
+    except AccessDenied:
+        return nullcontext()
+    return principal_scope(principal)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from qlrf.remediation.plans import PlanError
 from qlrf.remediation.reviewer import countdown, edited_plan, execution_note
 from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org, task_project
 from qlrf.tenancy.enforce import deny_record
+from qlrf.tenancy.readers import tenant_scope_of
 
 RISK_COLOUR = {"low": "green", "medium": "orange", "high": "red", "critical": "violet"}
 FLASH = "review_flash"
@@ -36,9 +37,18 @@ def flash() -> None:
 
 def decide(action: str, task_id: str, plan_hash: str, environment: str, requested_by: str, prefix: str = "",
            org: str = "*", project: str | None = None) -> None:
-    """Button callback: approve / reject / modify `task_id` bound to the `plan_hash` on its card."""
-    store = tasks.task_store(tasks.database_url())
+    """Button callback: approve / reject / modify `task_id` bound to the `plan_hash` on its card.
+
+    Callbacks run before the page script, outside its tenant scope: the decision opens its own
+    (on PostgreSQL, row-level security then lets it touch only the caller's organisations' rows)."""
     session = identity.current()  # re-checked here: a hidden or disabled button is a hint, this is the rule
+    with tenant_scope_of(session):
+        _decide(session, action, task_id, plan_hash, environment, requested_by, prefix, org, project)
+
+
+def _decide(session: Session, action: str, task_id: str, plan_hash: str, environment: str, requested_by: str,
+            prefix: str, org: str, project: str | None) -> None:
+    store = tasks.task_store(tasks.database_url())
     reviewer = session.principal
     refusal = decision_refusal(session, org, environment, requested_by, project)
     reason = (st.session_state.get(f"{prefix}reason-{task_id}") or "").strip()

@@ -4,9 +4,8 @@ The rules live in :mod:`qlrf.tenancy.dashboard_identity`; this module only hands
 whether ``secrets.toml`` has an ``[auth]`` section, and the environment, and draws the sidebar's
 identity line and sign-in / sign-out buttons.
 
-Signed-in users get the local role table's grants (``qlrf users grant``, :class:`GrantStore` in the
-task database) on top of their token's ``qlrf_roles``, read on every rerun so a revoke counts at once.
-``stored_grants`` replaces that lookup (a callable ``name -> grants``; tests use it).
+``stored_grants`` is the local role table (``qlrf users``): signed-in users get its grants on top
+of their token's ``qlrf_roles`` (tests may replace it with another ``name -> grants`` callable).
 """
 
 from __future__ import annotations
@@ -16,22 +15,26 @@ import streamlit as st
 from dashboards.components.text import safe
 from dashboards.data import tasks
 from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
-from qlrf.tenancy.roles import Grant, Principal
-from qlrf.tenancy.store import GrantStore
-
-stored_grants: StoredGrants | None = None
+from qlrf.tenancy.roles import Principal
 
 
 @st.cache_resource(max_entries=4)
-def grant_store(url: str) -> GrantStore:
-    """The role table beside the task store (same engine): created once per URL, read per rerun."""
+def grant_store(url: str):
+    """The role table beside the task store (same engine): built once per URL (an engine per rerun
+    would cost a connection pool and a create_all check on every click), read on every rerun."""
+    from qlrf.tenancy.store import GrantStore
+
     store = tasks.task_store(url)
     return GrantStore(engine=store.engine, audit=store.audit)
 
 
-def table_grants(name: str) -> tuple[Grant, ...]:
-    """The local role table's grants for `name` (none for an unknown user)."""
+def table_grants(name: str) -> tuple:
+    """The local role table's grants of `name` (``qlrf users grant``), read on every run: a revoke
+    applies at the next click. An unreachable table fails closed (resolve() keeps the token's roles)."""
     return grant_store(tasks.database_url()).grants_for(name)
+
+
+stored_grants: StoredGrants | None = table_grants
 
 
 def provider_configured() -> bool:
@@ -63,7 +66,7 @@ def providers() -> list[str]:
 def current() -> Session:
     """This run's session: re-resolved on every run, so a role change in the token or the table applies at once."""
     user = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
-    return resolve(user, provider_configured=provider_configured(), stored=stored_grants or table_grants)
+    return resolve(user, provider_configured=provider_configured(), stored=stored_grants)
 
 
 def principal() -> Principal:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from qlrf.api.deps import Acting, Caller, Store
+from qlrf.api.deps import Acting, Store
 from qlrf.api.errors import documented
 from qlrf.api.schemas import (
     DEFAULT_PAGE,
@@ -19,6 +19,7 @@ from qlrf.api.schemas import (
     TaskSummary,
 )
 from qlrf.tenancy.enforce import require_on_task, review
+from qlrf.tenancy.readers import known_orgs, readable_orgs
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 TaskId = Annotated[str, Path(pattern=TASK_ID, description="task-<16 hex>")]
@@ -26,16 +27,18 @@ TaskId = Annotated[str, Path(pattern=TASK_ID, description="task-<16 hex>")]
 
 @router.get("", response_model=TaskPage, responses=documented(401))
 def list_tasks(
-    _who: Caller,
+    who: Acting,
     store: Store,
     state: Annotated[list[TaskState] | None, Query(description="one or more states")] = None,
     environment: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TaskPage:
-    """Tasks, oldest first; never the plan body (ask for one task to see it)."""
-    total = store.count(state, environment)
-    tasks = store.list(state, environment, limit=limit, offset=offset)
+    """Tasks of the organisations the caller may read, oldest first; never the plan body (ask for one
+    task to see it). A read grant on every organisation lists every task."""
+    orgs = readable_orgs(who, known_orgs())
+    total = store.count(state, environment, orgs)
+    tasks = store.list(state, environment, limit=limit, offset=offset, orgs=orgs)
     following = offset + len(tasks)
     return TaskPage(tasks=[TaskSummary.of(t) for t in tasks], total=total, limit=limit, offset=offset,
                     next_offset=following if following < total else None)

@@ -432,11 +432,13 @@ class TaskStore:
         *,
         limit: int | None = None,
         offset: int = 0,
+        orgs: Iterable[str] | None = None,
     ) -> builtins.list[Task]:
-        """Tasks, oldest first, optionally only in `states` (one or several) and one environment.
+        """Tasks, oldest first, optionally only in `states` (one or several), one environment and
+        `orgs` (a reader's organisations; None: every task).
 
         `limit`/`offset` page in the database, so a caller showing 50 tasks never loads every plan."""
-        query = _filtered(select(tasks), states, environment).order_by(tasks.c.created_at, tasks.c.id)
+        query = _filtered(select(tasks), states, environment, orgs).order_by(tasks.c.created_at, tasks.c.id)
         if limit is not None:
             query = query.limit(limit)
         if offset:
@@ -444,9 +446,10 @@ class TaskStore:
         with read_tx(self.engine) as conn:
             return [_row_task(r) for r in conn.execute(query).all()]
 
-    def count(self, states: str | Iterable[str] | None = None, environment: str | None = None) -> int:
+    def count(self, states: str | Iterable[str] | None = None, environment: str | None = None,
+              orgs: Iterable[str] | None = None) -> int:
         """How many tasks :meth:`list` would return without a limit (the total behind a page)."""
-        query = _filtered(select(func.count()).select_from(tasks), states, environment)
+        query = _filtered(select(func.count()).select_from(tasks), states, environment, orgs)
         with read_tx(self.engine) as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -965,7 +968,8 @@ class TaskStore:
         return [problem for problem in found if problem]
 
 
-def _filtered(query: Any, states: str | Iterable[str] | None, environment: str | None) -> Any:
+def _filtered(query: Any, states: str | Iterable[str] | None, environment: str | None,
+              orgs: Iterable[str] | None = None) -> Any:
     if states is not None:
         wanted = [states] if isinstance(states, str) else builtins.list(states)
         unknown = sorted(set(wanted) - set(STATES))
@@ -974,6 +978,8 @@ def _filtered(query: Any, states: str | Iterable[str] | None, environment: str |
         query = query.where(tasks.c.state.in_(wanted))
     if environment is not None:
         query = query.where(tasks.c.environment == environment)
+    if orgs is not None:
+        query = query.where(tasks.c.org.in_(builtins.list(orgs)))
     return query
 
 

@@ -32,7 +32,6 @@ from qlrf.envparse import environ, text
 from qlrf.remediation.approvals import normalise_identity
 from qlrf.remediation.reviewer import ENV_LOCAL_USER, PRODUCTION
 from qlrf.tenancy.claims import ClaimError, parse_grant, principal_from_claims
-from qlrf.tenancy.enforce import UNASSIGNED_ORG
 from qlrf.tenancy.roles import ALL_ORGS, AccessDenied, Grant, Principal, authorise
 
 ENV_LOCAL_ROLES = "QLRF_DASHBOARD_LOCAL_ROLES"
@@ -149,17 +148,19 @@ def may_anywhere(session: Session, action: str) -> bool:
 
 
 def task_org(task: object) -> str:
-    """The organisation a task belongs to, as the store says; one without (made before tenancy) is
-    ``unassigned``, as the CLI and API decide it (:data:`qlrf.tenancy.enforce.UNASSIGNED_ORG`): a grant
-    for ``acme`` does not decide it, ``approver@unassigned`` or ``approver@*`` does."""
-    org = getattr(task, "org", None)
-    return str(org).lower() if org else UNASSIGNED_ORG
+    """The organisation a task belongs to: the one rule of :func:`qlrf.tenancy.enforce.task_org` (its
+    stored org, else its plan's ``metadata.org``, else ``unassigned``, which only an approver of
+    ``unassigned`` or of every organisation may decide). Never anything the page was sent."""
+    from qlrf.tenancy.enforce import task_org as stored_org
+
+    return stored_org(task)
 
 
 def task_project(task: object) -> str | None:
     """The project a task belongs to, lower-cased; None when it has none (then only org-wide grants count)."""
-    project = getattr(task, "project", None)
-    return str(project).lower() if project else None
+    from qlrf.tenancy.enforce import task_project as stored_project
+
+    return stored_project(task)
 
 
 def decision_refusal(session: Session, org: str, environment: str, requested_by: str,

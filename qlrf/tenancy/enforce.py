@@ -32,8 +32,16 @@ def deny_record(audit: AuditLog | None, *, who: str | None, action: str, org: st
     if audit is None:
         return
     where = org or "-"
+    options = {}
+    try:  # the attempt joins the chain of the organisation it was aimed at, where its admins read it
+        from qlrf.tenancy.scope import check_org
+
+        if org is not None:
+            options["org"] = check_org(org)
+    except ValueError:
+        pass  # "*" or no organisation: the writer's chain (unassigned)
     audit.append(ACCESS_DENIED, who or ANONYMOUS, subject or f"org:{where}",
-                 {"who": who, "mode": mode, "action": action, "org": org, "project": project, "why": why})
+                 {"who": who, "mode": mode, "action": action, "org": org, "project": project, "why": why}, **options)
 
 
 def require(principal: Principal, action: str, org: str, project: str | None = None, *,

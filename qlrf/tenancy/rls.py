@@ -82,13 +82,15 @@ def _admin_engine(url: str | None) -> Engine:
     if not resolved.startswith("postgresql"):
         raise RlsError("row-level security needs PostgreSQL (the embedded SQLite default has none): "
                        "pass --url postgresql://... or set QLRF_POSTGRES_URL")
-    engine_for(resolved)  # the tables exist (created by this admin, then handed to the owner role)
-    return create_engine(resolved, isolation_level="AUTOCOMMIT")
+    _tables()  # every table module imported, so its table is on the metadata
+    metadata.create_all(engine_for(resolved), checkfirst=True)  # they exist (created by this admin, then handed
+    return create_engine(resolved, isolation_level="AUTOCOMMIT")  # to the owner role), even on a cached engine
 
 
 def _tables() -> list[str]:
     import qlrf.events.outbox  # noqa: F401 - their tables join qlrf.db.metadata on import
     import qlrf.remediation.journal  # noqa: F401
+    import qlrf.tenancy.store  # noqa: F401 - the role table (rf_users, rf_grants): not per tenant, granted like the rest
 
     return sorted(t for t in metadata.tables if t.startswith("rf_"))
 
@@ -104,8 +106,8 @@ def setup_rls(url: str | None = None, *, owner_role: str = DEFAULT_OWNER, app_ro
     owner, app = _role(owner_role), _role(app_role)
     if owner == app:
         raise RlsError("the application role must not be the table owner: give two different names")
+    tables = _tables()  # before the admin engine creates the tables: every rf_ table is in metadata
     engine = _admin_engine(url)
-    tables = _tables()
     done: list[str] = []
     try:
         with engine.connect() as conn, conn.begin():
@@ -121,7 +123,7 @@ def setup_rls(url: str | None = None, *, owner_role: str = DEFAULT_OWNER, app_ro
                 done.append(f"set the password of {app}")
             present = {r[0] for r in conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).all()}
-            for table in tables:
+            for table in sorted(set(tables) | {t for t in present if t.startswith("rf_")}):
                 if table not in present:
                     continue
                 conn.exec_driver_sql(f"ALTER TABLE {table} OWNER TO {owner}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from dashboards.components import filters
 from tests.dashboard.support import open_page, tables, texts
 
 WAREHOUSE_PAGES = ("overview", "drift", "compliance", "dr", "sites", "images")
@@ -23,7 +22,9 @@ def _vms_of(wh, day: str, org: str) -> int:
 
 @pytest.fixture()
 def acme_reader(one_day, monkeypatch):
-    monkeypatch.setattr(filters.sidebar, "__defaults__", (("acme",),))
+    # the reader is who the session says: a local-mode user whose only grant is viewer@acme
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_USER", "rita")
+    monkeypatch.setenv("QLRF_DASHBOARD_LOCAL_ROLES", "viewer@acme")
     return one_day
 
 

@@ -21,6 +21,7 @@ from qlrf.events.wiring import evented_store
 from qlrf.remediation.audit import AuditLog
 from qlrf.remediation.journal import ExecutionJournal
 from qlrf.tenancy.rls import TENANT_TABLES, app_url, rls_status, setup_rls
+from qlrf.tenancy.roles import Grant
 from qlrf.tenancy.scope import system_scope, tenant_scope
 from tests.remediation.support import PENDING, make_plan
 
@@ -139,6 +140,9 @@ def test_the_application_role_neither_owns_nor_bypasses(tenants, pg_url):
     assert status.problems == [], status.problems
     assert all(t.rls and t.forced and t.owner == owner for t in status.tables)
     assert status.views == {"rf_open_tasks": True}
+    from qlrf.tenancy.store import GrantStore
+
+    assert GrantStore(url, audit=AuditLog(url)).grants_for("nobody") == ()  # the role table: readable, no RLS
     with closing(psycopg2.connect(pg_url)) as admin, admin, admin.cursor() as cur:
         cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (owner,))
         assert cur.fetchone() == (False,)
@@ -262,3 +266,25 @@ def test_two_orgs_append_at_once_and_both_chains_hold(tenants):
     with system_scope("test"):
         result = audit.verify()
         assert result.ok, result.problems
+
+
+def test_the_cli_reads_under_its_callers_tenant_scope(tenants, monkeypatch, capsys):
+    """`qlrf approvals list` on the application role: the trusted local operator with viewer@acme
+    sees acme's task only; with no identity configured the CLI opens no scope and RLS shows nothing."""
+    from qlrf.cli import main
+    from qlrf.tenancy.store import GrantStore
+
+    url, audit, _, _ = tenants
+    monkeypatch.setenv("QLRF_POSTGRES_URL", url)
+    monkeypatch.delenv("QLRF_ID_TOKEN", raising=False)
+    store = GrantStore(url)
+    with system_scope("test-setup"):  # the grant changes are audited in every org's view
+        store.bootstrap_admin("root", operator="root")
+        store.grant("rita", Grant("viewer", "acme"), by=store.principal("root", "trusted_local"))
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "rita")
+    assert main(["approvals", "list"]) == 0
+    mine = capsys.readouterr().out
+    assert "sensor:acme" in mine and "sensor:initech" not in mine  # each org's task was requested by its sensor
+    monkeypatch.delenv("QLRF_CLI_TRUSTED_LOCAL_USER")
+    assert main(["approvals", "list"]) == 0
+    assert "sensor:acme" not in capsys.readouterr().out  # unidentified under RLS: no rows, fails closed

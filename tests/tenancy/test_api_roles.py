@@ -59,3 +59,22 @@ def test_reading_a_task_needs_a_role_in_its_organisation(tmp_path):
     reply = client.get(f"/api/v1/tasks/{task.id}", headers=BOB)
     assert reply.status_code == 403 and reply.json()["error"] == "forbidden"
     assert "bob may not read in unassigned" in reply.json()["detail"]
+
+
+def test_the_task_list_holds_only_the_callers_organisations(tmp_path):
+    """GET /api/v1/tasks pages in the database over the caller's organisations only: the total and the
+    page never count another organisation's task."""
+    from qlrf.remediation.plans import PatchPlan
+
+    store, audit = _setup(tmp_path)
+    store.propose(make_plan("rp-unassigned"), "sensor:drift", PENDING)
+    plan = make_plan("rp-acme")
+    acme = store.propose(PatchPlan.model_validate({**plan.model_dump(mode="json"),
+                                                   "metadata": {**plan.metadata.model_dump(mode="json"), "org": "acme"},
+                                                   "content_hash": None}), "sensor:drift", PENDING)
+    assert acme.org == "acme"
+    client = client_for(store, tmp_path, grants=False)
+    page = client.get("/api/v1/tasks", headers=BOB).json()  # bob: viewer@unassigned only
+    assert page["total"] == 1 and [t["id"] for t in page["tasks"]] != [acme.id]
+    GrantStore(engine=audit.engine, audit=audit).revoke("bob", Grant("viewer", "unassigned"), by=TEST_ADMIN)
+    assert client.get("/api/v1/tasks", headers=BOB).json()["total"] == 0

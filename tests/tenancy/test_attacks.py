@@ -374,6 +374,30 @@ def test_a_tenant_id_in_an_event_is_not_trusted(world, attack):
     attack()
 
 
+def _acme_plan():
+    from qlrf.remediation.plans import parse_plan
+
+    doc = make_plan("rp-acme").model_dump(mode="json", exclude={"content_hash"})
+    doc["metadata"]["org"] = "acme"
+    return parse_plan(json.dumps(doc), "acme plan").sealed()
+
+
+def test_an_approver_of_another_organisation_cannot_approve(world, monkeypatch, capsys, attack):
+    """carol approves for unassigned; the task is acme's (its plan's metadata.org). Refused, and the
+    refusal joins acme's audit chain, where acme's admins read it. mallory (approver@acme) may."""
+    task = world.store.propose(_acme_plan(), "sensor:drift", PENDING)
+    assert task_org(task) == "acme"
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "carol")
+    assert approve_cli(task) == DENIED_EXIT
+    denied(world, capsys, "carol may not approve in acme: that needs the approver role, they hold no role",
+           who="carol", action="approve")
+    assert world.denials()[-1].org == "acme"
+    world.unchanged(task)
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "mallory")  # the control: acme's approver
+    assert approve_cli(task) == 0 and world.store.get(task.id).approver == "mallory"
+    attack()
+
+
 def test_a_tenant_id_in_a_vm_tag_is_not_trusted(world, monkeypatch, capsys, attack):
     """A VM tagged ``org: acme`` (what anyone with tag rights on the VM can write) is planned for; the
     task belongs to the organisation its stored plan names (none here: unassigned), never to a tag's,

@@ -101,15 +101,18 @@ def test_decisions_need_the_approver_role_in_the_tasks_org():
     assert decision_refusal(s, "acme", "prod", "sensor:x") is None  # signed in: production is allowed
     refused = decision_refusal(s, "beta", "dev", "sensor:x")
     assert refused == "bob@example.com may not approve in beta: that needs the approver role, they hold operator"
-    assert "may not approve in unassigned" in decision_refusal(s, task_org(SimpleNamespace()), "dev", "x")  # pre-tenancy
+    unplaced = SimpleNamespace(org=None, project=None, plan_yaml="metadata: {id: p}\n")
+    assert "may not approve in unassigned" in decision_refusal(s, task_org(unplaced), "dev", "x")
     assert "you requested this plan" in decision_refusal(s, "acme", "dev", " BOB@example.com ")
     assert may_anywhere(s, "propose") and not may_anywhere(s, "admin")
 
 
 def test_a_task_org_is_read_case_insensitively_and_defaults_to_every_org():
     assert task_org(SimpleNamespace(org="ACME")) == "acme"
-    assert task_org(SimpleNamespace(org=None)) == "unassigned"
-    assert (task_project(SimpleNamespace(project="Web")), task_project(SimpleNamespace())) == ("web", None)
+    assert task_org(SimpleNamespace(org=None, plan_yaml="metadata: {org: Initech}\n")) == "initech"  # the plan's
+    assert task_org(SimpleNamespace(org=None, plan_yaml="metadata: {id: p}\n")) == "unassigned"
+    assert (task_project(SimpleNamespace(project="Web")),
+            task_project(SimpleNamespace(project=None, plan_yaml="metadata: {id: p}\n"))) == ("web", None)
 
 
 def test_a_project_grant_decides_only_its_projects_tasks():

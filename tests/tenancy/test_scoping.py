@@ -218,3 +218,30 @@ def test_an_ai_scope_with_an_org_resolves_only_that_organisations_vms(wh):
     assert any("i-initech-1" in p for p in foreign.problems) and foreign.vms == 0
     with DayView(wh, S, orgs=("acme",)) as view:
         assert view.sites() == ["lon1"]
+
+
+def test_cli_report_and_sbom_query_read_as_the_caller(wh, tmp_path, monkeypatch, capsys):
+    """`qlrf report` and `qlrf sbom query` pass the CLI caller's organisations to their readers: a trusted
+    local operator with viewer@acme sees acme's VMs only; the single-user default (no identity) sees all."""
+    from qlrf.cli import main
+    from qlrf.tenancy import Grant
+    from qlrf.tenancy.store import GrantStore
+
+    monkeypatch.setenv("QLRF_WAREHOUSE", wh.root)
+    monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
+    for var in ("QLRF_POSTGRES_URL", "QLRF_CLI_TRUSTED_LOCAL_USER", "QLRF_ID_TOKEN", "QLRF_TENANCY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["report", "--date", DAY.isoformat()]) == 0
+    everything = capsys.readouterr().out
+    assert "initech" in everything and "syd1" in everything
+
+    store = GrantStore(audit=AuditLog())
+    store.bootstrap_admin("root", operator="root")
+    store.grant("alice", Grant("viewer", "acme"), by=store.principal("root", "trusted_local"))
+    monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "alice")
+    assert main(["report", "--date", DAY.isoformat()]) == 0
+    mine = capsys.readouterr().out
+    assert "acme" in mine and not any(word in mine for word in ("initech", "syd1"))
+    assert main(["sbom", "query", "openssl", "--date", DAY.isoformat(), "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits and {h["asset_id"][:6] for h in hits} == {"i-acme"}
