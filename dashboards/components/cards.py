@@ -21,11 +21,11 @@ from qlrf.remediation.approvals import TaskStateError
 from qlrf.remediation.plans import PlanError
 from qlrf.remediation.reviewer import countdown, edited_plan, execution_note
 from qlrf.tenancy.dashboard_identity import Session, decision_refusal, task_org, task_project
+from qlrf.tenancy.enforce import deny_record
 from qlrf.tenancy.readers import tenant_scope_of
 
 RISK_COLOUR = {"low": "green", "medium": "orange", "high": "red", "critical": "violet"}
 FLASH = "review_flash"
-ACCESS_DENIED = "access_denied"  # the audit kind of a refused decision attempt
 
 
 def flash() -> None:
@@ -56,9 +56,8 @@ def _decide(session: Session, action: str, task_id: str, plan_hash: str, environ
         st.session_state[FLASH] = ("error", f"{task_id}: {refusal}")
         # Reaching the callback past a hidden/disabled control (a role revoked mid-session, a forged
         # request) is an access attempt: recorded in the audit chain, nothing else changes.
-        store.audit.append(ACCESS_DENIED, reviewer.name or "anonymous", task_id,
-                           {"action": action, "org": org, "project": project, "environment": environment,
-                            "mode": session.mode, "door": "dashboard", "reason": refusal})
+        deny_record(store.audit, who=reviewer.name, action="approve", org=org, project=project, why=refusal,
+                    subject=task_id, mode=session.mode)
         return
     if not reason:
         st.session_state[FLASH] = ("error", f"{task_id}: give a reason: it is recorded with the decision.")

@@ -13,18 +13,25 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.components.text import safe
+from dashboards.data import tasks
 from qlrf.tenancy.dashboard_identity import LOCAL, SIGNED_IN, Session, StoredGrants, label, resolve
 from qlrf.tenancy.roles import Principal
+
+
+@st.cache_resource(max_entries=4)
+def grant_store(url: str):
+    """The role table beside the task store (same engine): built once per URL (an engine per rerun
+    would cost a connection pool and a create_all check on every click), read on every rerun."""
+    from qlrf.tenancy.store import GrantStore
+
+    store = tasks.task_store(url)
+    return GrantStore(engine=store.engine, audit=store.audit)
 
 
 def table_grants(name: str) -> tuple:
     """The local role table's grants of `name` (``qlrf users grant``), read on every run: a revoke
     applies at the next click. An unreachable table fails closed (resolve() keeps the token's roles)."""
-    from qlrf.remediation.audit import AuditLog
-    from qlrf.tenancy.store import GrantStore
-
-    audit = AuditLog()
-    return GrantStore(engine=audit.engine, audit=audit).grants_for(name)
+    return grant_store(tasks.database_url()).grants_for(name)
 
 
 stored_grants: StoredGrants | None = table_grants

@@ -164,7 +164,8 @@ def test_a_role_revoked_in_the_role_table_mid_session_takes_effect_on_the_next_r
     assert "may not approve in unassigned" in " ".join(e.value for e in at.error)
     assert f"approve-{dev.id}" not in {b.key for b in at.button}  # and the controls are gone
     [denied] = store.audit.records(subject=dev.id, kind="access_denied")
-    assert (denied.actor, denied.data["action"], denied.data["door"]) == ("dana@example.com", "approve", "dashboard")
+    assert (denied.actor, denied.data["action"], denied.data["mode"]) == ("dana@example.com", "approve", "signed_in")
+    assert "may not approve in unassigned" in denied.data["why"]
     assert store.audit.verify().ok
 
 
@@ -192,3 +193,14 @@ def test_sign_out_returns_to_the_sign_in_page(pending):
     at.sidebar.button(key="sign-out").click().run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Resilience Fabric"] and "Not signed in" in sidebar(at)
+
+
+def test_the_local_role_table_grants_a_signed_in_user_roles_their_token_lacks(pending):
+    from qlrf.tenancy.store import GrantStore
+
+    store, dev, _ = pending
+    GrantStore(database_url()).bootstrap_admin("Dana@Example.com", operator="test-operator")  # admin@*
+    at = signed_in("settings", user())  # the token carries no qlrf_roles
+    assert [t.value for t in at.title] == ["Settings"]
+    at.switch_page("app_pages/approvals.py").run()
+    assert not at.button(key=f"approve-{dev.id}").disabled
