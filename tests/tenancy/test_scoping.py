@@ -231,7 +231,7 @@ def test_cli_report_and_sbom_query_read_as_the_caller(wh, tmp_path, monkeypatch,
     monkeypatch.setenv("QLRF_HOME", str(tmp_path / "home"))
     for var in ("QLRF_POSTGRES_URL", "QLRF_CLI_TRUSTED_LOCAL_USER", "QLRF_ID_TOKEN", "QLRF_TENANCY_FILE"):
         monkeypatch.delenv(var, raising=False)
-    assert main(["report", "--date", DAY.isoformat()]) == 0
+    assert main(["report", "--date", DAY.isoformat()], today=DAY) == 0  # the clock is an input
     everything = capsys.readouterr().out
     assert "initech" in everything and "syd1" in everything
 
@@ -239,9 +239,9 @@ def test_cli_report_and_sbom_query_read_as_the_caller(wh, tmp_path, monkeypatch,
     store.bootstrap_admin("root", operator="root")
     store.grant("alice", Grant("viewer", "acme"), by=store.principal("root", "trusted_local"))
     monkeypatch.setenv("QLRF_CLI_TRUSTED_LOCAL_USER", "alice")
-    assert main(["report", "--date", DAY.isoformat()]) == 0
+    assert main(["report", "--date", DAY.isoformat()], today=DAY) == 0
     mine = capsys.readouterr().out
     assert "acme" in mine and not any(word in mine for word in ("initech", "syd1"))
-    assert main(["sbom", "query", "openssl", "--date", DAY.isoformat(), "--json"]) == 0
+    assert main(["sbom", "query", "openssl", "--date", DAY.isoformat(), "--json"], today=DAY) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits and {h["asset_id"][:6] for h in hits} == {"i-acme"}
