@@ -20,7 +20,6 @@ the token's role claim (``QLRF_OIDC_ROLES_CLAIM``, default ``qlrf_roles``). Ever
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +57,8 @@ def jwks_url(env: Mapping[str, str]) -> str:
     issuer = text(env, ISSUER_VARIABLE)
     if not issuer:
         raise ValueError(f"{ISSUER_VARIABLE} is not set: cannot verify {TOKEN_VARIABLE}")
+    import urllib.request  # only when a token is verified: not on every CLI command's start-up
+
     discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         with urllib.request.urlopen(discovery, timeout=10) as reply:  # noqa: S310 - the configured issuer

@@ -16,13 +16,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qlrf.envparse import environ, text
-from qlrf.tenancy.roles import ACTIONS, ALL_ORGS, Principal, rank
+from qlrf.tenancy.roles import Principal
 
 
 def readable_orgs(principal: Principal, known: Iterable[str]) -> tuple[str, ...] | None:
     """None (unrestricted) for a read grant on every organisation; else the sorted organisations it may read."""
-    need = rank(ACTIONS["read"])
-    if any(g.org == ALL_ORGS and g.project is None and rank(g.role) >= need for g in principal.grants):
+    if principal.everywhere("read"):
         return None
     if principal.name is None:
         return ()
@@ -61,7 +60,7 @@ def known_orgs(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The organisations of the tenancy file in force (QLRF_TENANCY_FILE)."""
     from qlrf.tenancy import model
 
-    return tuple(model.load(env=environ(env)).orgs)
+    return tuple(model.current(environ(env)).orgs)  # re-read only when the file changes
 
 
 def cli_reader_orgs(env: Mapping[str, str] | None = None, store: Any = None) -> tuple[str, ...] | None:

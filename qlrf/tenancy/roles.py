@@ -86,6 +86,11 @@ class Principal:
                 out.update(known if g.org == ALL_ORGS else (g.org,))
         return out
 
+    def everywhere(self, action: str) -> bool:
+        """True when an organisation-wide grant over every organisation (``*``) allows `action`."""
+        need = rank(ACTIONS[action])
+        return any(g.org == ALL_ORGS and g.project is None and rank(g.role) >= need for g in self.grants)
+
     def may(self, action: str, org: str, project: str | None = None) -> bool:
         role = self.role_in(org, project)
         return role is not None and rank(role) >= rank(ACTIONS[action])

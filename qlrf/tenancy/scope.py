@@ -66,15 +66,21 @@ def check_org(org: str) -> str:
 
 
 @contextmanager
-def tenant_scope(orgs: Iterable[str] | str) -> Iterator[Scope]:
-    """Act for `orgs` (one id or several) until the block ends; nested scopes replace, never widen."""
-    names = [orgs] if isinstance(orgs, str) else list(orgs)
-    scope = Scope(frozenset(check_org(o) for o in names))
+def _entered(scope: Scope) -> Iterator[Scope]:
+    """`scope` in force until the block ends (the previous one, if any, comes back)."""
     token = _scope.set(scope)
     try:
         yield scope
     finally:
         _scope.reset(token)
+
+
+@contextmanager
+def tenant_scope(orgs: Iterable[str] | str) -> Iterator[Scope]:
+    """Act for `orgs` (one id or several) until the block ends; nested scopes replace, never widen."""
+    names = [orgs] if isinstance(orgs, str) else list(orgs)
+    with _entered(Scope(frozenset(check_org(o) for o in names))) as scope:
+        yield scope
 
 
 @contextmanager
@@ -82,12 +88,8 @@ def system_scope(name: str) -> Iterator[Scope]:
     """Act for every organisation, as the job or sensor `name` (recorded on every audit record)."""
     if not isinstance(name, str) or not name.strip():
         raise ScopeError("a system scope must name the job or sensor acting for every organisation")
-    scope = Scope(frozenset(), system=name.strip())
-    token = _scope.set(scope)
-    try:
+    with _entered(Scope(frozenset(), system=name.strip())) as scope:
         yield scope
-    finally:
-        _scope.reset(token)
 
 
 @contextmanager
@@ -95,19 +97,12 @@ def principal_scope(principal: Any, action: str = "read") -> Iterator[Scope]:
     """The scope of a signed-in caller (:class:`qlrf.tenancy.roles.Principal`): the organisations where
     it may do `action`. A grant over every organisation (``*``) opens ``system_scope("user:<name>")``,
     so its reads of every tenant are on record as such; no grant at all = no organisation (sees nothing)."""
-    from qlrf.tenancy.roles import ACTIONS, ALL_ORGS, rank
-
-    need = rank(ACTIONS[action])
-    if any(g.org == ALL_ORGS and rank(g.role) >= need for g in principal.grants):
+    if principal.everywhere(action):
         with system_scope(f"user:{principal.name or 'unknown'}") as scope:
             yield scope
         return
-    scope = Scope(frozenset(check_org(o) for o in principal.orgs(action)))
-    token = _scope.set(scope)
-    try:
+    with _entered(Scope(frozenset(check_org(o) for o in principal.orgs(action)))) as scope:
         yield scope
-    finally:
-        _scope.reset(token)
 
 
 def acts_for_every_org(name: str) -> Callable[[Callable], Callable]:
