@@ -1027,8 +1027,8 @@ def _caller_scope(as_user: str | None) -> Any:
     env = environ()
     if not text(env, "QLRF_POSTGRES_URL") or not (text(env, LOCAL_USER_VARIABLE) or text(env, TOKEN_VARIABLE)):
         return nullcontext()
-    from qlrf.cli_users import grant_store
     from qlrf.tenancy.scope import principal_scope
+    from qlrf.tenancy.store import grant_store
 
     store = grant_store()
     try:

@@ -22,11 +22,9 @@ from qlrf.tenancy.roles import Principal
 
 def grant_store(audit: Any = None) -> Any:
     """The role table in the task store's database, audited in its audit log."""
-    from qlrf.remediation.audit import AuditLog
-    from qlrf.tenancy.store import GrantStore
+    from qlrf.tenancy.store import grant_store as audited
 
-    audit = audit if audit is not None else AuditLog()
-    return GrantStore(engine=audit.engine, audit=audit)
+    return audited(audit)
 
 
 def cli_caller(as_user: str | None, audit: Any = None, env: Any = None) -> Principal:

@@ -72,7 +72,7 @@ def cli_reader_orgs(env: Mapping[str, str] | None = None, store: Any = None) -> 
     if not (text(env, LOCAL_USER_VARIABLE) or text(env, TOKEN_VARIABLE)):
         return None
     if store is None:
-        from qlrf.cli_users import grant_store
+        from qlrf.tenancy.store import grant_store
 
         store = grant_store()
     return readable_orgs(cli_principal(None, env, store), known_orgs(env))

@@ -256,4 +256,10 @@ class GrantStore:
         return grant
 
 
-__all__ = ["GrantError", "GrantStore", "UserGrants", "grants", "make_grant", "user_name", "users"]
+def grant_store(audit: AuditLog | None = None) -> GrantStore:
+    """The role table in the task store's database, audited in its audit log (default: the configured one)."""
+    audit = audit if audit is not None else AuditLog()
+    return GrantStore(engine=audit.engine, audit=audit)
+
+
+__all__ = ["GrantError", "GrantStore", "UserGrants", "grant_store", "grants", "make_grant", "user_name", "users"]
