@@ -36,8 +36,9 @@ from assets.partitions import daily_platform
 from assets.routing import API_OP_TAGS, API_POOL
 from qlrf.envparse import environ
 from qlrf.inventory import scopes as plan
-from qlrf.inventory.contract import Normalised
+from qlrf.inventory.columnar import Discovered
 from qlrf.inventory.scopes import ScopeBatch
+from qlrf.tenancy import model as tenancy
 from resources.discovery import DiscoveryResource
 from resources.estate import EstateResource
 
@@ -64,30 +65,34 @@ def plan_scopes(context: OpExecutionContext, estate: EstateResource, discovery: 
     description="Discover one batch of scopes; a batch that raises is recorded as failed scopes.")
 def discover_scope(
     context: OpExecutionContext, batch: ScopeBatch, estate: EstateResource, discovery: DiscoveryResource
-) -> tuple[int, Normalised]:
+) -> tuple[int, Discovered]:
     day, _ = partition_day_platform(context)
+    orgs = tenancy.current()
     try:
         found = discovery.discover_batch(batch, day=day, estate=estate, progress=context.log.info)
     except Exception as exc:  # noqa: BLE001 - one batch must not lose the others; recorded and reported
         if batch.total == 1:  # nothing else to keep: the step fails with the error, as serial discovery did
             raise
-        found = plan.failed_batch(batch, exc)
-        context.log.warning(f"{batch.key}: FAILED: {found.failed_scopes[0]['reason']}")
-    return batch.index, found
+        failed = plan.failed_batch(batch, exc, orgs)
+        context.log.warning(f"{batch.key}: FAILED: {failed.failed_scopes[0]['reason']}")
+        return batch.index, failed
+    # Columns from here on (qlrf/inventory/columnar.py): the hand-over to merge and inventory is cheap,
+    # and a row that breaks the contract fails this step by name.
+    return batch.index, Discovered.of(found, orgs)
 
 
 @op(
-    out={"result": Out(Normalised), "check": Out(is_required=False)},
+    out={"result": Out(Discovered), "check": Out(is_required=False)},
     description="Merge the batches in plan order into the one result serial discovery gives.",
 )
-def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Normalised]]):
+def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Discovered]]):
     _, platform = partition_day_platform(context)
     merged = plan.merge(platform, parts)
     planned = {index for index, _ in parts}
     yield AssetCheckResult(
         asset_key=DISCOVERED,
         check_name="every_batch_merged",
-        passed=planned == set(range(len(parts))) and (bool(merged.vms) or bool(merged.failed_scopes or merged.errors)),
+        passed=planned == set(range(len(parts))) and (merged.vms.num_rows > 0 or bool(merged.failed_scopes or merged.errors)),
         metadata={"partition": str(context.partition_key), "steps": len(parts)},  # as every check result says
     )
     yield Output(
@@ -95,7 +100,7 @@ def merge_scopes(context: OpExecutionContext, parts: list[tuple[int, Normalised]
         output_name="result",
         metadata={
             "steps": len(parts),
-            "vms": len(merged.vms),
+            "vms": merged.vms.num_rows,
             "rejected_records": len(merged.errors),
             "failed_scopes": [f"{f['scope']}: {f['reason']}" for f in merged.failed_scopes],
         },

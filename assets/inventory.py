@@ -1,6 +1,7 @@
 """Stage 1: normalised inventory and snapshot facts per day x platform."""
 
 
+import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -15,17 +16,10 @@ from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview, rows_check, schema_check, unique_check
 from assets.discovery import DISCOVERED
 from assets.partitions import daily_platform
-from qlrf.inventory.contract import (
-    INVENTORY_SCHEMA,
-    SNAPSHOT_SCHEMA,
-    Normalised,
-    facts_table,
-    inventory_table,
-    snapshot_table,
-)
+from qlrf.inventory.columnar import Discovered
+from qlrf.inventory.contract import INVENTORY_SCHEMA, SNAPSHOT_SCHEMA, facts_table
 from qlrf.platforms import REGISTRY
 from qlrf.quality import Gate, PartitionRejected, max_shrink_from_env
-from qlrf.tenancy import model as tenancy
 from resources.warehouse import WarehouseResource
 
 INVENTORY, SNAPSHOTS = "inventory", "vm_snapshots"
@@ -44,7 +38,7 @@ def _fact_spec(table: str) -> AssetSpec:
     return AssetSpec(table, description=description, kinds={"parquet"}, group_name="inventory", deps=[DISCOVERED])
 
 
-def _facts(found: Normalised, table: str) -> list[dict]:
+def _facts(found: Discovered, table: str) -> list[dict]:
     return [row for key, name in FACT_TABLES.items() if name == table for row in found.facts.get(key, [])]
 
 
@@ -69,7 +63,7 @@ def _facts(found: Normalised, table: str) -> list[dict]:
 @partition_on_checks
 def inventory_assets(
     context: AssetExecutionContext,
-    discovered_inventory: Normalised,
+    discovered_inventory: Discovered,
     warehouse: WarehouseResource,
 ):
     # Discovery ran as a fan-out over scopes (assets/discovery.py); this writes its merged result once.
@@ -77,14 +71,13 @@ def inventory_assets(
     found = discovered_inventory
     for err in found.errors[:20]:
         context.log.warning(f"rejected: {err}")
-    if not found.vms:
+    if not found.vms.num_rows:
         # Never replace an earlier partition with an empty one.
         reasons = "; ".join(str(e) for e in found.errors[:5]) or "; ".join(f"{f['scope']}: {f['reason']}" for f in found.failed_scopes[:5])
         raise Failure(f"{platform} {day}: no VMs discovered, nothing written. {reasons}".strip())
     wh = warehouse.get()
-    unmapped = tenancy.current().stamp(found.vms)  # org/project (contract 1.1); unmapped -> "unassigned"
-    inv = inventory_table(found.vms)
-    snaps = snapshot_table(found.snapshots)
+    # Typed by the contract and stamped with org/project (contract 1.1) where each batch was discovered.
+    unmapped, inv, snaps = found.unmapped, found.vms, found.snapshots
     run_meta = {
         "rejected_records": len(found.errors),
         "failed_scopes": found.failed_scopes,
@@ -135,6 +128,5 @@ def inventory_assets(
         asset_key=INVENTORY, check_name="every_vm_has_org", passed=not unmapped, severity=AssetCheckSeverity.WARN,
         metadata={"unmapped_scopes": [f"{p}:{s}" for p, s in unmapped] or "-"},
     )
-    known = set(inv["asset_id"].to_pylist())
-    orphans = sum(1 for a in snaps["asset_id"].to_pylist() if a not in known)
+    orphans = snaps.num_rows - pc.sum(pc.is_in(snaps["asset_id"], value_set=inv["asset_id"])).as_py() if snaps.num_rows else 0
     yield AssetCheckResult(asset_key=SNAPSHOTS, check_name="known_vms", passed=orphans == 0, metadata={"orphans": orphans, "schema": str(SNAPSHOT_SCHEMA.names)})

@@ -53,7 +53,8 @@ def _build_schemas() -> dict:
             pa.field("owner", pa.string()),
             pa.field("public_ip", pa.bool_()),
             pa.field("discovered_at", _TS, nullable=False),
-            # Tenancy (1.1): nullable because the normalisers do not know it; the inventory asset stamps it.
+            # Tenancy (1.1): nullable because the normalisers do not know it; discovery stamps each batch
+            # (qlrf/inventory/columnar.py) before the inventory asset writes it.
             pa.field("org", pa.string()),
             pa.field("project", pa.string()),
         ],

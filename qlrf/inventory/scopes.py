@@ -21,11 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qlrf.envparse import redact_credentials
-from qlrf.inventory.contract import Normalised
+from qlrf.inventory.columnar import Discovered
 from qlrf.platforms import REGISTRY, Registry
+
+if TYPE_CHECKING:
+    from qlrf.tenancy.model import Tenancy
 
 #: Scopes per step when nothing is configured (QLRF_SCOPES_PER_STEP): 500 accounts -> 20 steps.
 DEFAULT_SCOPES_PER_STEP = 25
@@ -160,25 +163,23 @@ def narrow(platform: str, config: Any, scopes: Sequence[Scope], registry: Regist
 # --------------------------------------------------------------------------------------------------
 
 
-def failed_batch(batch: ScopeBatch, exc: BaseException) -> Normalised:
+def failed_batch(batch: ScopeBatch, exc: BaseException, tenancy: Tenancy) -> Discovered:
     """A step that raised: every scope of it recorded as failed with the one-line reason (credentials
     masked), so the other steps' rows are still written and the run says which scopes and why."""
     text = " ".join(str(exc).split())[:1000]
-    out = Normalised()
+    out = Discovered.empty(tenancy)
     for scope in batch.scopes:
         reason = redact_credentials(f"{scope.name}: {type(exc).__name__}: {text}")
         out.failed_scopes.append({"scope": scope.name, "reason": reason})
     return out
 
 
-def merge(platform: str, parts: Sequence[tuple[int, Normalised]], registry: Registry = REGISTRY) -> Normalised:
+def merge(platform: str, parts: Sequence[tuple[int, Discovered]], registry: Registry = REGISTRY) -> Discovered:
     """The batches' results as one, as serial discovery would give it: concatenated in plan order
     (`parts` are (batch index, result) in any order), duplicate asset ids rejected once across all of
     them (naming both records), facts the connector de-duplicates by image id listed once, failed
     scopes sorted by scope."""
-    out = Normalised()
-    for _, part in sorted(parts, key=lambda p: p[0]):
-        out.extend(part)
+    out = Discovered.concat([part for _, part in sorted(parts, key=lambda p: p[0])])
     out.reject_duplicate_ids()
     module = scope_module(platform, registry) if len(parts) > 1 else None
     for table in getattr(module, "DEDUPED_FACTS", ()):

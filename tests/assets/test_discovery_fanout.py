@@ -4,13 +4,13 @@ file per vCenter x datacenter, i.e. several scopes), one scope per step."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
 from dagster import AssetSelection, MultiPartitionKey, materialize
 
-from qlrf.inventory.contract import inventory_table
+from qlrf.inventory.columnar import Discovered
 from qlrf.tenancy import model as tenancy
 from qlrf.warehouse import Warehouse
 from resources.estate import EstateResource
@@ -28,15 +28,16 @@ def _run(tmp_path: Path, estate: EstateResource | None = None):
     return materialize(all_assets(), selection=SELECTION, partition_key=KEY, resources=res, raise_on_error=False)
 
 
-def _normalised(found) -> tuple:
-    return (found.vms, found.snapshots, [str(e) for e in found.errors], found.failed_scopes, found.facts)
+def _columns(found: Discovered) -> tuple:
+    return (found.vms.to_pylist(), found.snapshots.to_pylist(), found.origins.to_pylist(),
+            [str(e) for e in found.errors], found.failed_scopes, found.facts, found.unmapped)
 
 
-def _unordered(found) -> tuple:
+def _unordered(found: Discovered) -> tuple:
     def rows(items: list) -> list[str]:
         return sorted(repr(sorted(row.items(), key=lambda kv: kv[0])) for row in items)
 
-    return (rows(found.vms), rows(found.snapshots), {k: rows(v) for k, v in found.facts.items()},
+    return (rows(found.vms.to_pylist()), rows(found.snapshots.to_pylist()), {k: rows(v) for k, v in found.facts.items()},
             found.failed_scopes, sorted(str(e) for e in found.errors))
 
 
@@ -53,12 +54,13 @@ def test_fan_out_equals_serial_discovery(tmp_path, monkeypatch):
     assert checks[("discovered_inventory", "every_batch_merged")] is True
 
     fanned = result.output_for_node("discovered_inventory")
-    at = fanned.vms[0]["discovered_at"]
+    at = fanned.vms["discovered_at"][0].as_py()
     serial = EstateResource(estate_dir=str(tmp_path / "estate"), seed=7).inventory(date.fromisoformat(DAY), "vsphere", at)
-    assert _normalised(fanned) == _normalised(serial)
+    # Each batch is stamped with org/project (contract 1.1) and typed by the contract where it was discovered.
+    serial = Discovered.of(serial, tenancy.current())
+    assert _columns(fanned) == _columns(serial)
     written = Warehouse(str(tmp_path / "wh")).read("inventory", DAY, "vsphere")
-    tenancy.current().stamp(serial.vms)  # the inventory asset stamps org/project (contract 1.1) as it writes
-    assert written.equals(inventory_table(serial.vms).select(written.schema.names).cast(written.schema))
+    assert written.equals(serial.vms.select(written.schema.names).cast(written.schema))
 
 
 @pytest.mark.slow
@@ -88,8 +90,9 @@ def test_a_failing_scope_is_recorded_and_the_rest_written(tmp_path, monkeypatch)
         merged = result.output_for_node("discovered_inventory")
         serial = connector.discover(
             connector.GcpConfig(projects=projects, api_endpoint=fake.base_url, credentials=AnonymousCredentials()),
-            mapping=TagMapping.from_file(None), discovered_at=merged.vms[0]["discovered_at"],
+            mapping=TagMapping.from_file(None), discovered_at=merged.vms["discovered_at"][0].as_py().replace(tzinfo=UTC),  # repr-compared below
         )
+    serial = Discovered.of(serial, tenancy.current())
     assert result.success  # the other projects are written...
     scope_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS" and "discover_scope[" in e.step_key]
     assert len(scope_steps) == len(projects) == 4  # three healthy projects and one refusing access
@@ -101,7 +104,7 @@ def test_a_failing_scope_is_recorded_and_the_rest_written(tmp_path, monkeypatch)
 
     wh = Warehouse(str(tmp_path / "wh"))
     written = wh.read("inventory", DAY, "gcp")
-    assert written.num_rows == len(serial.vms) > 0
+    assert written.num_rows == serial.vms.num_rows > 0
     meta = wh.run_metadata("inventory", DAY, "gcp")  # never written as if whole
     assert meta["complete"] is False and meta["failed_scopes"] == merged.failed_scopes
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed

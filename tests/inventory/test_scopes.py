@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from qlrf.inventory import scopes as plan
+from qlrf.inventory.columnar import Discovered
 from qlrf.inventory.connectors.aws.config import AwsConfig
 from qlrf.inventory.connectors.azure.config import AzureConfig
 from qlrf.inventory.connectors.gcp.config import GcpConfig
 from qlrf.inventory.connectors.vsphere.config import VcenterConfig, VsphereConfig
 from qlrf.inventory.contract import Normalised
+from qlrf.tenancy import model as tenancy
 
 AT = datetime(2026, 11, 27, 6, tzinfo=UTC)
 ARN = "arn:aws:iam::{}:role/qlrf"
@@ -90,19 +92,26 @@ def test_narrow_keeps_only_the_batch_and_every_other_setting():
         plan.narrow("oci", object(), [])
 
 
-def _part(ids: list[str], images: list[str] = (), failed: list[str] = ()) -> Normalised:
+def vm_row(asset_id: str) -> dict:
+    """The contract's required fields (Discovered types rows by the inventory contract)."""
+    return {"asset_id": asset_id, "platform": "aws", "account": "111111111111", "region": "eu-west-1",
+            "name": asset_id, "state": "running", "discovered_at": AT}
+
+
+def _part(ids: list[str], images: list[str] = (), failed: list[str] = ()) -> Discovered:
     out = Normalised()
-    for i in ids:
-        out.add_vm({"asset_id": i}, "src", None)
+    for n, i in enumerate(ids):
+        out.add_vm(vm_row(asset_id=i), "src", n)
     out.facts["images"] = [{"image_id": im} for im in images]
     out.failed_scopes = [{"scope": f, "reason": f"{f}: down"} for f in failed]
-    return out
+    return Discovered.of(out, tenancy.current())
 
 
 def test_merge_orders_by_plan_rejects_duplicates_once_and_sorts_failures():
     merged = plan.merge("aws", [(1, _part(["c", "a"], ["ami-1"], ["aws:z"])), (0, _part(["b", "a"], ["ami-1"], ["aws:m"]))])
-    assert [v["asset_id"] for v in merged.vms] == ["b", "a", "c"]
-    assert len(merged.errors) == 1 and "duplicate asset id a" in str(merged.errors[0])
+    assert merged.vms["asset_id"].to_pylist() == ["b", "a", "c"]
+    assert merged.origins["index"].to_pylist() == [0, 1, 0]  # still parallel to the rows
+    assert len(merged.errors) == 1 and str(merged.errors[0]) == "src record #1 (a): duplicate asset id a: first seen at src record #1"
     assert [f["scope"] for f in merged.failed_scopes] == ["aws:m", "aws:z"]
     assert [r["image_id"] for r in merged.facts["images"]] == ["ami-1", "ami-1"]  # AWS lists per account x region
 
@@ -114,10 +123,11 @@ def test_merge_lists_an_azure_image_once_across_batches():
 
 def test_a_raising_batch_names_every_scope_and_masks_credentials():
     batch = plan.batches([plan.Scope("azure", "subscription", s) for s in ("s1", "s2")], 0, source="live", discovered_at=AT)[0]
-    out = plan.failed_batch(batch, RuntimeError("token rejected: Authorization: Bearer eyJhbGciOi.secret.sig\n  retry"))
+    out = plan.failed_batch(batch, RuntimeError("token rejected: Authorization: Bearer eyJhbGciOi.secret.sig\n  retry"),
+                            tenancy.current())
     assert [f["scope"] for f in out.failed_scopes] == ["azure:s1", "azure:s2"]
     assert all("RuntimeError: token rejected" in f["reason"] and "eyJhbGciOi" not in f["reason"] for f in out.failed_scopes)
-    assert not out.vms
+    assert not out.vms.num_rows
 
 
 def test_a_fifth_platform_whose_connector_says_nothing_is_one_whole_scope():

@@ -9,6 +9,7 @@ Estate (seeded once per module):
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -505,13 +506,17 @@ def test_one_account_per_step_merges_to_the_serial_result(estate):
     """The discovery fan-out (qlrf/inventory/scopes.py) on live AWS: the default account and the role's
     account as two separately narrowed discoveries, merged in plan order, give the serial result."""
     from qlrf.inventory import scopes as plan
+    from qlrf.inventory.columnar import Discovered
+    from qlrf.tenancy import model as tenancy
 
     config = AwsConfig(regions=REGIONS, role_arns=[ROLE])
     batches = plan.batches(plan.live_scopes("aws", config), 1, source="live", discovered_at=AT)
     assert [[s.key for s in b.scopes] for b in batches] == [["default"], [ROLE]]
     parts = [(b.index, discover(plan.narrow("aws", config, b.scopes), mapping=TagMapping(), discovered_at=AT))
              for b in reversed(batches)]  # finished in any order
-    merged, serial = plan.merge("aws", parts), estate["result"]
-    assert {v["account"] for v in merged.vms} == {DEFAULT, SECOND}
-    assert (merged.vms, merged.snapshots, merged.facts, merged.failed_scopes, merged.errors) == (
-        serial.vms, serial.snapshots, serial.facts, serial.failed_scopes, serial.errors)
+    orgs = tenancy.current()
+    merged = plan.merge("aws", [(index, Discovered.of(found, orgs)) for index, found in parts])
+    serial = Discovered.of(copy.deepcopy(estate["result"]), orgs)  # the estate fixture is shared: stamp a copy
+    assert set(merged.vms["account"].to_pylist()) == {DEFAULT, SECOND}
+    assert merged.vms.equals(serial.vms) and merged.snapshots.equals(serial.snapshots)
+    assert (merged.facts, merged.failed_scopes, merged.errors) == (serial.facts, serial.failed_scopes, serial.errors)
