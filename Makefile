@@ -65,6 +65,7 @@ bench: setup vcsim  ## print the benchmark figures the README quotes
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_normalize.py
 	$(BIN)/python bench/bench_fleet_scoring.py
+	$(BIN)/python bench/bench_day.py --keep var/bench-day-estate
 	$(BIN)/python bench/bench_aws_discovery.py
 	$(BIN)/python bench/bench_gate.py
 	$(BIN)/python bench/bench_vsphere_discovery.py

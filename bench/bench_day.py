@@ -134,13 +134,14 @@ def steps(home: Path) -> list[tuple[str, str, float, float]]:
 def report(rows: list[tuple[str, str, float, float]], sampler: Sampler) -> None:
     by_stage: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for key, _partition, start, end in rows:
-        by_stage[key].append((end - start, sampler.peak(start, end)))
-    print(f"\n{'stage (Dagster step)':<34}{'steps':>6}{'seconds':>10}{'peak MiB':>10}")
+        by_stage[key.split("[", 1)[0]].append((end - start, sampler.peak(start, end)))  # fan-out steps as one stage
+    print(f"\n{'stage (Dagster step, all partitions)':<40}{'steps':>6}{'seconds':>10}{'peak MiB':>10}")
     for key, runs in sorted(by_stage.items(), key=lambda kv: -sum(s for s, _ in kv[1])):
-        print(f"{key:<34}{len(runs):>6}{sum(s for s, _ in runs):>10.1f}{max(p for _, p in runs) / 2**20:>10.0f}")
+        print(f"{key:<40}{len(runs):>6}{sum(s for s, _ in runs):>10.1f}{max(p for _, p in runs) / 2**20:>10.0f}")
+    print(f"{'(sum of steps)':<40}{len(rows):>6}{sum(e - s for _, _, s, e in rows):>10.1f}")
     print("\nslowest steps:")
     for key, partition, start, end in sorted(rows, key=lambda r: r[2] - r[3])[:8]:
-        print(f"  {key:<32} {partition:<24} {end - start:7.1f} s  {sampler.peak(start, end) / 2**20:7.0f} MiB")
+        print(f"  {key.split('[', 1)[0]:<38} {partition:<20} {end - start:6.1f} s {sampler.peak(start, end) / 2**20:7.0f} MiB")
 
 
 def main() -> int:
