@@ -604,7 +604,7 @@ class TaskStore:
     ) -> Task:
         meta = plan.metadata
         task_id = task_id_for(plan.content_hash)
-        self._insert_row(change, task_id=task_id, plan_hash=plan.content_hash, plan_id=meta.id, document=plan.to_yaml(),
+        self._insert_row(change, task_id=task_id, plan_hash=plan.content_hash, plan_id=meta.id, document=plan.to_yaml(hash_checked=True),
                          kind=PATCH_PLAN, org=getattr(meta, "org", None) or UNASSIGNED,
                          environment=meta.environment, platform=meta.platform, site=meta.site,
                          risk_level=meta.risk_level, autonomy_mode=meta.autonomy_mode, requested_by=requested_by,

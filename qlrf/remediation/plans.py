@@ -323,7 +323,11 @@ class PatchPlan(_Strict, ContentSealed):
     metadata: Metadata
     spec: Spec
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, *, hash_checked: bool = False) -> str:
+        """The sealed plan as YAML. `hash_checked`: the caller has just checked ``content_hash`` against
+        the content (TaskStore does), so it is written as it is instead of computed a third time."""
+        if hash_checked and self.content_hash is not None:
+            return yamldoc.dump(self.model_dump(mode="json"))
         return yamldoc.dump(self.sealed_document())
 
     def wave_targets(self, index: int) -> int:
