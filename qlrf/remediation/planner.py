@@ -225,7 +225,7 @@ class PlanCandidate:
 # candidates need only its counts; a plan's rows are read when that plan is built.
 _CLASSIFIED = """
 WITH rows AS (
-    SELECT w.finding, v.asset_id, v.region, v."group" AS grp, v.family, v.org, s.grouped
+    SELECT w.finding, v.asset_id, v.region, v."group" AS grp, v.family, v.org, s.grouped{wide}
     FROM vm_drift v
     JOIN wanted w ON w.asset_id = v.asset_id
     JOIN scopes s ON s.finding = w.finding AND s.platform = v.platform AND s.site = v.site
@@ -233,29 +233,37 @@ WITH rows AS (
     WHERE v.platform = ANY($platforms) AND v.site = ANY($sites) AND v.environment = ANY($environments)
 ),
 classified AS (
-    SELECT r.finding, r.asset_id, r.org,
+    SELECT r.* EXCLUDE (grouped),
            CASE WHEN r.grouped AND coalesce(r.grp, '') <> '' THEN 2
                 WHEN coalesce(r.family, '') = '' OR coalesce(ge.image_ref, gs.image_ref) IS NULL THEN 1
                 ELSE 0 END AS kind,
-           r.family, r.region, coalesce(ge.regional, gs.regional) AS regional
+           coalesce(ge.regional, gs.regional) AS regional
     FROM rows r
     LEFT JOIN golden ge ON ge.finding = r.finding AND ge.family = r.family AND ge.region = r.region
     LEFT JOIN golden gs ON gs.finding = r.finding AND gs.family = r.family AND gs.region = '*'
 )
-SELECT finding, asset_id, org, kind,
+SELECT * EXCLUDE (regional),
        CASE WHEN kind = 0 THEN org END AS k_org,
        CASE WHEN kind = 0 THEN family END AS k_family,
        CASE WHEN kind = 0 AND regional THEN region END AS k_region
 FROM classified
 """
-# Narrow (ids and slice keys only): the full columns are read back for the rows a plan or a note needs.
+_WIDE_COLUMNS = ', {name} AS name, v.account, v.image_ref, v.image_version, v.status, v.project'
+# Up to this many target ids the temp table keeps every column a plan needs (one Parquet scan in all);
+# above it only ids and slice keys, and a plan's rows are read back from the partition when it is built
+# (an ask over a whole million-VM day builds one plan: copying every column of 650,000 rows costs more).
+WIDE_LIMIT = 200_000
 _PLANNED_SQL = "CREATE TEMP TABLE planned AS " + _CLASSIFIED
-_FULL = """
-SELECT p.finding, p.kind, p.k_org, p.k_family, p.k_region, v.asset_id, {name} AS name, v.account, v.region,
-       v."group" AS grp, v.image_ref, v.family, v.image_version, v.status, v.org, v.project
+_OUT_COLUMNS = ("p.finding, p.kind, p.k_org, p.k_family, p.k_region, p.asset_id, {src}.name, {src}.account, p.region, "
+                "p.grp, {src}.image_ref, p.family, {src}.image_version, {src}.status, p.org, {src}.project")
+_FULL_WIDE = f"SELECT {_OUT_COLUMNS.format(src='p')} FROM planned p WHERE true"
+_FULL_NARROW = f"""
+SELECT {_OUT_COLUMNS.format(src='v')}
 FROM planned p
 JOIN scopes s ON s.finding = p.finding
-JOIN vm_drift v ON v.asset_id = p.asset_id AND v.platform = s.platform AND v.site = s.site AND v.environment = s.environment
+JOIN (SELECT v.asset_id, v.platform, v.site, v.environment, {{name}} AS name, v.account, v.image_ref, v.image_version,
+             v.status, v.project FROM vm_drift v) v
+  ON v.asset_id = p.asset_id AND v.platform = s.platform AND v.site = s.site AND v.environment = s.environment
 WHERE v.platform = ANY($platforms) AND v.site = ANY($sites) AND v.environment = ANY($environments)
 """
 _SLICE_ORDER = "k_org NULLS FIRST, k_family NULLS FIRST, k_region NULLS FIRST"
@@ -265,8 +273,8 @@ _RUNS_SQL = f"""
 SELECT finding, kind, k_org, k_family, k_region, count(*) AS n, list(DISTINCT org) AS orgs FROM planned GROUP BY ALL
 ORDER BY finding, kind, {_SLICE_ORDER}
 """
-_OTHERS_SQL = _FULL + " AND p.kind > 0 ORDER BY p.finding, p.kind, v.asset_id"
-_INSTANCES_SQL = _FULL + f" AND p.kind = 0 AND p.finding = $finding ORDER BY {_SLICE_ORDER}, v.asset_id"
+_OTHERS = " AND p.kind > 0 ORDER BY p.finding, p.kind, p.asset_id"
+_INSTANCES = f" AND p.kind = 0 AND p.finding = $finding ORDER BY {_SLICE_ORDER}, p.asset_id"
 _GROUPS_SQL = """
 SELECT account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
 WHERE platform = $platform AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
@@ -291,8 +299,8 @@ class _Rows:
 
     def instances(self, finding: int) -> pa.Table:
         if finding not in self._instances:
-            query = _INSTANCES_SQL.format(name=self._params["name"])
-            self._instances[finding] = sql.table(self._con, query, {**self._params["bound"], "finding": finding})
+            query, params = self._params["full"] + _INSTANCES, {**self._params["bound"], "finding": finding}
+            self._instances[finding] = sql.table(self._con, query, params if "$platforms" in query else {"finding": finding})
         return self._instances[finding]
 
     def close(self) -> None:
@@ -332,8 +340,10 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: 
         columns = set(con.sql("SELECT * FROM vm_drift LIMIT 0").columns)
         params = {"platforms": sorted({f.platform for f in findings}), "sites": sorted({f.site for f in findings}),
                   "environments": sorted({f.environment for f in findings})}
-        con.execute(_PLANNED_SQL, params)
         name = "v.name" if "name" in columns else "v.asset_id"
+        wide = sum(len(f.asset_ids) for f in findings) <= WIDE_LIMIT
+        con.execute(_PLANNED_SQL.format(wide=_WIDE_COLUMNS.format(name=name) if wide else ""), params)
+        full = _FULL_WIDE if wide else _FULL_NARROW.format(name=name)
         runs: dict[int, list] = {}
         orgs: dict[int, set] = {}
         offsets: dict[int, int] = {}  # kind-0 rows: per finding; others: one table
@@ -347,7 +357,7 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: 
                 offset, others_at = others_at, others_at + n
             runs.setdefault(finding, []).append((kind, org, family, region, offset, n))
             orgs.setdefault(finding, set()).update(run_orgs)
-        others = sql.table(con, _OTHERS_SQL.format(name=name), params) if others_at else pa.table({})
+        others = (sql.table(con, full + _OTHERS, params if not wide else None) if others_at else pa.table({}))
         sizes: dict[tuple, int] = {}
         families: dict[tuple, list] = {}
         for platform in sorted({f.platform for i, f in enumerate(findings) if any(run[0] == 2 for run in runs.get(i, []))}):
@@ -358,7 +368,7 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: 
     except BaseException:
         con.close()
         raise
-    return _Rows(con, {"name": name, "bound": params}, runs, others, {i: len(o) > 1 for i, o in orgs.items()}, sizes, families)
+    return _Rows(con, {"full": full, "bound": params}, runs, others, {i: len(o) > 1 for i, o in orgs.items()}, sizes, families)
 
 
 def plan_candidates(

@@ -134,3 +134,20 @@ def test_a_stored_plan_document_loads_back_to_the_same_sealed_plan(day_inputs):
     for findings, source, registry, groups in inputs.values():
         for plan in (p for f in findings for p in build_plans(f, source, registry, policy, groups)):
             assert parse_plan(plan.to_yaml()).content_hash == plan.content_hash
+
+
+def test_big_scopes_read_a_plan_s_rows_back_from_the_partition_and_plan_the_same(day_inputs, monkeypatch):
+    """Above WIDE_LIMIT target ids the temp table keeps ids and slice keys only (see planner.WIDE_LIMIT)."""
+    from qlrf.remediation import planner
+
+    _wh, _day, policy, inputs = day_inputs
+    for findings, source, registry, groups in inputs.values():
+        wide_notes: list[str] = []
+        wide = [(c.id, c.targets, c.build().content_hash)
+                for c in plan_candidates(findings, source, registry, policy, groups, skipped=wide_notes)]
+        monkeypatch.setattr(planner, "WIDE_LIMIT", 0)
+        narrow_notes: list[str] = []
+        narrow = [(c.id, c.targets, c.build().content_hash)
+                  for c in plan_candidates(findings, source, registry, policy, groups, skipped=narrow_notes)]
+        monkeypatch.undo()
+        assert narrow == wide and narrow_notes == wide_notes
