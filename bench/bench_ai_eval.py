@@ -72,7 +72,7 @@ def build_day(root: Path, day: date, n: int) -> tuple[str, dict[str, float]]:
     as_of = datetime.combine(day, dtime(23, 59, 59), tzinfo=UTC)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    wh = build(root, day, n)
+    wh = build(root, day, n, regional=True)  # VMs in their site's region: the planner can plan them
     timings["generate (inventory, snapshots, registry)"] = time.perf_counter() - start
     catalogue = compliance.load_catalogue()
     golden = ensure_estate(root / "estate", day) / "golden"  # the contracts fleet_gen's registry came from

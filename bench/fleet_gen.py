@@ -14,8 +14,14 @@ from qlrf.inventory.sample import SITES, ensure_estate
 from qlrf.warehouse import Warehouse
 
 
-def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1) -> Warehouse:
-    """Write inventory, snapshots and golden_images partitions for `day` with n VMs on one platform."""
+def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1, *, regional: bool = False) -> Warehouse:
+    """Write inventory, snapshots and golden_images partitions for `day` with n VMs on one platform.
+
+    By default every VM sits in one region (eu-west-1) and runs an image drawn from every region's
+    images: enough for scoring, but no VM has a golden image in its own region, so the remediation
+    planner can plan none of them. ``regional=True`` places each VM in its site's region and gives it
+    the same family and version's image of that region (rogue images stay rogue), as a real fleet
+    is: the planner then plans every drifted VM. The random draws are the same either way."""
     estate = ensure_estate(root / "estate", day)
     as_of = datetime.combine(day, time(6), tzinfo=UTC)
     registry = registry_table(load_contracts(estate / "golden", public_keys=[], require_signatures=False), as_of)
@@ -26,7 +32,11 @@ def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1) -
     image = refs[rng.integers(0, len(refs), n)].astype(object)
     rogue = rng.random(n) < 0.07
     image[rogue] = "ami-0000000deadbeef"
-    sites = np.array(list(SITES))[rng.integers(0, len(SITES), n)]
+    site_index = rng.integers(0, len(SITES), n)
+    sites = np.array(list(SITES))[site_index]
+    region = np.full(n, "eu-west-1").astype(object)
+    if regional and platform in next(iter(SITES.values())):
+        image, region = _regional(registry, platform, image, site_index)
     envs = np.array(["prod", "staging", "dev"])[rng.choice(3, n, p=[0.45, 0.25, 0.3])]
     owners = np.array(["payments", "search", "web", None], dtype=object)[rng.choice(4, n, p=[0.3, 0.3, 0.35, 0.05])]
     ids = np.char.add("i-", np.char.zfill(np.arange(n).astype(str), 17))
@@ -35,7 +45,7 @@ def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1) -
     inv = pa.table(
         {
             "asset_id": ids, "platform": np.full(n, platform), "account": np.full(n, "111111111111"),
-            "region": np.full(n, "eu-west-1"), "zone": np.full(n, "eu-west-1a"), "name": ids,
+            "region": region.astype(str), "zone": np.char.add(region.astype(str), "a"), "name": ids,
             "state": np.array(["running", "stopped"])[(rng.random(n) < 0.1).astype(int)],
             "image_ref": image, "instance_type": np.full(n, "m6i.large"),
             "launched_at": pa.array(launched.astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
@@ -60,3 +70,18 @@ def build(root: Path, day: date, n: int, platform: str = "aws", seed: int = 1) -
     wh.write("inventory", inv, day, platform)
     wh.write("vm_snapshots", snaps, day, platform)
     return wh
+
+
+def _regional(registry: pa.Table, platform: str, image: np.ndarray, site_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each VM's image moved to its site's region (same family and version), and that region."""
+    regions = [SITES[site].get(platform, "") for site in SITES]
+    rows = [r for r in registry.to_pylist() if r["platform"] == platform]
+    release = {r["image_ref"]: (r["family"], r["version"]) for r in rows}
+    by_region = {(r["family"], r["version"], r["region"]): r["image_ref"] for r in rows}
+    unique, inverse = np.unique(image, return_inverse=True)
+    table = np.empty((len(unique), len(regions)), dtype=object)  # (image, site) -> the image the VM runs
+    for i, ref in enumerate(unique):
+        family, version = release.get(ref, (None, None))  # a rogue image: no release, it stays as it is
+        table[i] = [by_region.get((family, version, region), ref) for region in regions]
+    moved = table[inverse.ravel(), site_index]
+    return moved, np.array(regions, dtype=object)[site_index]

@@ -4,7 +4,10 @@ An AI task never invents a patch plan: the findings of the day (``findings_from_
 resolved scope go through the same planner as the drift sensor's (``build_plans``), and through the
 same remediation gate (``plan_decision``) before the task store. One spec binds one plan, so when
 the scope covers several findings or families the plan with the most targets is proposed and the
-others are named in the answer (ask again, narrower, to propose one of them).
+others are named in the answer (ask again, narrower, to propose one of them). The planner is asked
+for candidates (id and size, one query per platform for every finding in scope) and only the
+proposed plan is built: "remediate drift everywhere" on a million-VM day would otherwise build
+seventy plans of ten thousand targets each to keep one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 from qlrf.ai.taskspec import Scope
 from qlrf.remediation.findings import Finding, findings_from_partition
-from qlrf.remediation.planner import build_plans
+from qlrf.remediation.planner import PlanCandidate, plan_candidates
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import RemediationPolicy
 from qlrf.remediation.service import environment_fleet_size, registry_for, scaling_groups_for
@@ -45,24 +48,26 @@ def _in_scope(finding: Finding, scope: Scope) -> Finding | None:
 def drift_plan(wh: Warehouse, policy: RemediationPolicy, scope: Scope, platforms: tuple[str, ...], *, day: str,
                requested_by: str) -> DriftPlan | None:
     """The plan with the most targets among the findings in ``scope`` on ``day`` (None: nothing to plan)."""
-    candidates: list[tuple[PatchPlan, Finding]] = []
+    candidates: list[PlanCandidate] = []
     skipped: list[str] = []
     for platform in platforms:
         if not (wh.exists("drift_scores", day, platform) and wh.exists("vm_drift", day, platform)):
             continue
         findings = findings_from_partition(wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform),
                                            policy, day, site=scope.site, environment=scope.environment)
-        for finding in filter(None, (_in_scope(f, scope) for f in findings)):
-            plans = build_plans(finding, wh.source("vm_drift", day, platform), registry_for(wh, day, platform), policy,
-                                scaling_groups_for(wh, day, platform), created_by=requested_by, skipped=skipped)
-            candidates.extend((plan, finding) for plan in plans)
+        in_scope = [f for f in (_in_scope(f, scope) for f in findings) if f is not None]
+        if in_scope:
+            candidates.extend(plan_candidates(in_scope, wh.source("vm_drift", day, platform), registry_for(wh, day, platform),
+                                              policy, scaling_groups_for(wh, day, platform), created_by=requested_by,
+                                              skipped=skipped))
     if not candidates:
         return None
-    candidates.sort(key=lambda pf: (-pf[0].spec.targets.count(), pf[0].metadata.id))
-    (plan, finding), rest = candidates[0], candidates[1:]
-    others = tuple(f"{p.metadata.id} ({f.scope}, {p.spec.targets.count()} targets)" for p, f in rest)
+    candidates.sort(key=lambda c: (-c.targets, c.id))
+    best, rest = candidates[0], candidates[1:]
+    plan, finding = best.build(), best.finding
+    others = tuple(f"{c.id} ({c.finding.scope}, {c.targets} targets)" for c in rest)
     fleet = environment_fleet_size(wh, day, finding.environment) or max(1, len(finding.asset_ids))
-    return DriftPlan(plan.sealed(), finding, fleet, others, tuple(skipped))
+    return DriftPlan(plan, finding, fleet, others, tuple(skipped))
 
 
 __all__ = ["DriftPlan", "drift_plan"]

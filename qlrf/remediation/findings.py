@@ -107,7 +107,7 @@ def findings_from_partition(
     ``site``/``environment`` keep only those scopes, in the query: an AI task about one site must not
     gather the target lists of a million-VM partition to throw almost all of them away."""
     day_s = _day(day)
-    con = sql.connect()
+    con = sql.session()  # a cursor of the process's database: ~0.5 ms, where a new database costs ~50 ms
     sql.relation(con, "drift_scores", drift_scores)
     sql.relation(con, "vm_drift", vm_drift)
     limits = sorted(policy.thresholds().items())

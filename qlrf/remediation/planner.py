@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -161,36 +162,6 @@ def current_golden(registry: pa.Table | Sequence[Mapping], platform: str, enviro
     return out
 
 
-def _target_rows(finding: Finding, vm_drift: pa.Table | str) -> tuple[list[dict], dict[tuple, int], dict[tuple, list]]:
-    """The finding's VMs (with their columns), the partition's group sizes and each group's families."""
-    con = sql.connect()
-    tenancy.relation(con, "vm_drift", vm_drift)  # org/project, filled from the mapping for pre-1.1 rows
-    con.register("wanted", pa.table({"asset_id": pa.array(list(finding.asset_ids), pa.string())}))
-    columns = set(con.sql("SELECT * FROM vm_drift LIMIT 0").columns)
-    name = "v.name" if "name" in columns else "v.asset_id"
-    rows = con.sql(
-        f"""SELECT v.asset_id, {name} AS name, v.account, v.region, v."group" AS grp, v.image_ref, v.family,
-                   v.image_version, v.status, v.org, v.project
-            FROM vm_drift v JOIN wanted w USING (asset_id)
-            WHERE v.platform = $platform AND v.site = $site AND v.environment = $environment
-            ORDER BY v.asset_id""",
-        params={"platform": finding.platform, "site": finding.site, "environment": finding.environment},
-    ).to_arrow_table().to_pylist()
-    sizes: dict[tuple, int] = {}
-    families: dict[tuple, list] = {}
-    if any(r["grp"] for r in rows):
-        for account, region, grp, n, fams in con.sql(
-            """SELECT account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
-               WHERE platform = $platform AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
-               GROUP BY ALL""",
-            params={"platform": finding.platform},
-        ).fetchall():
-            sizes[(account, region, grp)] = int(n)
-            families[(account, region, grp)] = sorted(f or None for f in fams) if all(fams) else [None, *sorted(f for f in fams if f)]
-    con.close()
-    return rows, sizes, families
-
-
 def _group_facts(scaling_groups: Sequence[Mapping] | None) -> tuple[dict[tuple, Mapping], dict[str, list[Mapping]]]:
     exact: dict[tuple, Mapping] = {}
     by_name: dict[str, list[Mapping]] = {}
@@ -227,6 +198,381 @@ def _fact_size(fact: Mapping | None) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class PlanCandidate:
+    """One plan the findings need, known by id and size before it is built.
+
+    Building a plan materialises every target (pydantic models, then a sha256 over the canonical
+    JSON): an AI ask over a million-VM partition that proposes one plan must not build the other
+    seventy. ``build()`` gives the same sealed plan :func:`build_plans` returns for it."""
+
+    id: str
+    finding: Finding
+    family: str
+    region: str | None
+    org: str
+    targets: int  # as the plan counts them: whole groups by their size, plus instances
+    _build: Callable[[], PatchPlan] = field(repr=False, compare=False)
+
+    def build(self) -> PatchPlan:
+        return self._build()
+
+
+# Every target row of every finding, classified in the query: kind 0 = a standalone VM with a current
+# golden image for its family and region, 1 = a standalone VM that has none (a note), 2 = a member of
+# a scaling group (planned per group, in Python: groups are few). k_* = the slice of a kind-0 row (org,
+# family, region when the golden image is regional). Kept as a temporary table of the connection: the
+# candidates need only its counts; a plan's rows are read when that plan is built.
+_CLASSIFIED = """
+WITH rows AS (
+    SELECT w.finding, v.asset_id, v.region, v."group" AS grp, v.family, v.org, s.grouped{wide}
+    FROM vm_drift v
+    JOIN wanted w ON w.asset_id = v.asset_id
+    JOIN scopes s ON s.finding = w.finding AND s.platform = v.platform AND s.site = v.site
+                 AND s.environment = v.environment
+    WHERE v.platform = ANY($platforms) AND v.site = ANY($sites) AND v.environment = ANY($environments)
+),
+classified AS (
+    SELECT r.* EXCLUDE (grouped),
+           CASE WHEN r.grouped AND coalesce(r.grp, '') <> '' THEN 2
+                WHEN coalesce(r.family, '') = '' OR coalesce(ge.image_ref, gs.image_ref) IS NULL THEN 1
+                ELSE 0 END AS kind,
+           coalesce(ge.regional, gs.regional) AS regional
+    FROM rows r
+    LEFT JOIN golden ge ON ge.finding = r.finding AND ge.family = r.family AND ge.region = r.region
+    LEFT JOIN golden gs ON gs.finding = r.finding AND gs.family = r.family AND gs.region = '*'
+)
+SELECT * EXCLUDE (regional),
+       CASE WHEN kind = 0 THEN org END AS k_org,
+       CASE WHEN kind = 0 THEN family END AS k_family,
+       CASE WHEN kind = 0 AND regional THEN region END AS k_region
+FROM classified
+"""
+_WIDE_COLUMNS = ', {name} AS name, v.account, v.image_ref, v.image_version, v.status, v.project'
+# Up to this many target ids the temp table keeps every column a plan needs (one Parquet scan in all);
+# above it only ids and slice keys, and a plan's rows are read back from the partition when it is built
+# (an ask over a whole million-VM day builds one plan: copying every column of 650,000 rows costs more).
+WIDE_LIMIT = 200_000
+_PLANNED_SQL = "CREATE TEMP TABLE planned AS " + _CLASSIFIED
+_OUT_COLUMNS = ("p.finding, p.kind, p.k_org, p.k_family, p.k_region, p.asset_id, {src}.name, {src}.account, p.region, "
+                "p.grp, {src}.image_ref, p.family, {src}.image_version, {src}.status, p.org, {src}.project")
+_FULL_WIDE = f"SELECT {_OUT_COLUMNS.format(src='p')} FROM planned p WHERE true"
+_FULL_NARROW = f"""
+SELECT {_OUT_COLUMNS.format(src='v')}
+FROM planned p
+JOIN scopes s ON s.finding = p.finding
+JOIN (SELECT v.asset_id, v.platform, v.site, v.environment, {{name}} AS name, v.account, v.image_ref, v.image_version,
+             v.status, v.project FROM vm_drift v) v
+  ON v.asset_id = p.asset_id AND v.platform = s.platform AND v.site = s.site AND v.environment = s.environment
+WHERE v.platform = ANY($platforms) AND v.site = ANY($sites) AND v.environment = ANY($environments)
+"""
+_SLICE_ORDER = "k_org NULLS FIRST, k_family NULLS FIRST, k_region NULLS FIRST"
+# Runs in the order the rows are read: a finding's kind-0 rows by slice then asset_id (each slice one
+# contiguous run), its kind-1 and kind-2 rows by asset_id.
+_RUNS_SQL = f"""
+SELECT finding, kind, k_org, k_family, k_region, count(*) AS n, list(DISTINCT org) AS orgs FROM planned GROUP BY ALL
+ORDER BY finding, kind, {_SLICE_ORDER}
+"""
+_OTHERS = " AND p.kind > 0 ORDER BY p.finding, p.kind, p.asset_id"
+_INSTANCES = f" AND p.kind = 0 AND p.finding = $finding ORDER BY {_SLICE_ORDER}, p.asset_id"
+_GROUPS_SQL = """
+SELECT account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
+WHERE platform = $platform AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
+GROUP BY ALL
+"""
+
+
+class _Rows:
+    """The findings' classified target rows: counts per run at once, a finding's plannable rows on demand.
+
+    ``runs[finding]`` = (kind, org, family, region, offset, n): kind-0 offsets index that finding's
+    :meth:`instances` table, kind-1/2 offsets the ``others`` table (all findings, usually few rows)."""
+
+    def __init__(self, con, params: dict, runs: dict[int, list[tuple]], others: pa.Table, many_orgs: dict[int, bool],
+                 group_sizes: dict[tuple, int], group_families: dict[tuple, list]):
+        self._con, self._params = con, params
+        self._instances: dict[int, pa.Table] = {}
+        self._finalizer = weakref.finalize(self, con.close)
+        self.runs, self.others, self.many_orgs = runs, others, many_orgs
+        self.group_sizes = group_sizes  # (platform, account, region, group) -> non-terminated members in the partition
+        self.group_families = group_families  # the same key -> the families they run (None: no family)
+
+    def instances(self, finding: int) -> pa.Table:
+        if finding not in self._instances:
+            query, params = self._params["full"] + _INSTANCES, {**self._params["bound"], "finding": finding}
+            self._instances[finding] = sql.table(self._con, query, params if "$platforms" in query else {"finding": finding})
+        return self._instances[finding]
+
+    def close(self) -> None:
+        self._finalizer()
+
+    @staticmethod
+    def rows(table: pa.Table, offset: int, n: int) -> list[dict]:
+        return table.slice(offset, n).to_pylist() if n else []
+
+
+def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: Sequence[dict[str, _Golden]]) -> _Rows:
+    """One scan for every finding's target rows: filters and the target list go to DuckDB as bound
+    values, so the Parquet scan reads only the findings' sites and environments."""
+    con = sql.session()
+    try:
+        tenancy.relation(con, "vm_drift", vm_drift)  # org/project, filled from the mapping for pre-1.1 rows
+        con.register("wanted", pa.table({
+            "finding": pa.array([i for i, f in enumerate(findings) for _ in f.asset_ids], pa.int32()),
+            "asset_id": pa.array([a for f in findings for a in f.asset_ids], pa.string()),
+        }))
+        con.register("scopes", pa.table({
+            "finding": pa.array(range(len(findings)), pa.int32()),
+            "platform": pa.array([f.platform for f in findings], pa.string()),
+            "site": pa.array([f.site for f in findings], pa.string()),
+            "environment": pa.array([f.environment for f in findings], pa.string()),
+            "grouped": pa.array([f.platform in GROUP_KIND for f in findings], pa.bool_()),
+        }))
+        gold = [(i, family, region, ref, g.regional) for i, golden in enumerate(goldens)
+                for family, g in golden.items() for region, ref in g.images.items()]
+        con.register("golden", pa.table({
+            "finding": pa.array([g[0] for g in gold], pa.int32()),
+            "family": pa.array([g[1] for g in gold], pa.string()),
+            "region": pa.array([g[2] for g in gold], pa.string()),
+            "image_ref": pa.array([g[3] for g in gold], pa.string()),
+            "regional": pa.array([g[4] for g in gold], pa.bool_()),
+        }))
+        columns = set(con.sql("SELECT * FROM vm_drift LIMIT 0").columns)
+        params = {"platforms": sorted({f.platform for f in findings}), "sites": sorted({f.site for f in findings}),
+                  "environments": sorted({f.environment for f in findings})}
+        name = "v.name" if "name" in columns else "v.asset_id"
+        wide = sum(len(f.asset_ids) for f in findings) <= WIDE_LIMIT
+        con.execute(_PLANNED_SQL.format(wide=_WIDE_COLUMNS.format(name=name) if wide else ""), params)
+        full = _FULL_WIDE if wide else _FULL_NARROW.format(name=name)
+        runs: dict[int, list] = {}
+        orgs: dict[int, set] = {}
+        offsets: dict[int, int] = {}  # kind-0 rows: per finding; others: one table
+        others_at = 0
+        for finding, kind, org, family, region, n, run_orgs in sql.rows(con, _RUNS_SQL):
+            finding, kind, n = int(finding), int(kind), int(n)
+            if kind == 0:
+                offset = offsets.get(finding, 0)
+                offsets[finding] = offset + n
+            else:
+                offset, others_at = others_at, others_at + n
+            runs.setdefault(finding, []).append((kind, org, family, region, offset, n))
+            orgs.setdefault(finding, set()).update(run_orgs)
+        others = (sql.table(con, full + _OTHERS, params if not wide else None) if others_at else pa.table({}))
+        sizes: dict[tuple, int] = {}
+        families: dict[tuple, list] = {}
+        for platform in sorted({f.platform for i, f in enumerate(findings) if any(run[0] == 2 for run in runs.get(i, []))}):
+            for account, region, grp, n, fams in sql.rows(con, _GROUPS_SQL, {"platform": platform}):
+                key = (platform, account, region, grp)
+                sizes[key] = int(n)
+                families[key] = sorted(f or None for f in fams) if all(fams) else [None, *sorted(f for f in fams if f)]
+    except BaseException:
+        con.close()
+        raise
+    return _Rows(con, {"full": full, "bound": params}, runs, others, {i: len(o) > 1 for i, o in orgs.items()}, sizes, families)
+
+
+def plan_candidates(
+    findings: Sequence[Finding],
+    vm_drift: pa.Table | str,
+    registry: pa.Table | Sequence[Mapping],
+    policy: RemediationPolicy,
+    scaling_groups: list[dict] | None = None,
+    now: datetime | None = None,
+    *,
+    created_by: str = "qlrf.remediation.planner",
+    skipped: list[str] | None = None,
+    risk_scores: Mapping[str, float] | None = None,
+) -> list[PlanCandidate]:
+    """Every plan the findings need, in finding order and, per finding, in :func:`build_plans` order;
+    each known by id and target count, built by ``candidate.build()``.
+
+    The findings' target rows come from `vm_drift` in one DuckDB query that classifies them (slice,
+    note or group member) and sorts them into contiguous slices: no Python loop over the partition's
+    VMs, and a plan's targets become Python objects only when that plan is built. With groups in
+    play the partition's group sizes and families are read once for all findings. Notes are appended
+    to `skipped` as :func:`build_plans` appends them, finding after finding.
+
+    All findings must come from the same `vm_drift` partition (one day; they may span platforms).
+    """
+    if not findings:
+        return []
+    registry_rows = registry.to_pylist() if isinstance(registry, pa.Table) else [dict(r) for r in registry]
+    golden_cache: dict[tuple[str, str], dict[str, _Golden]] = {}
+    goldens = [golden_cache.setdefault((f.platform, f.environment), current_golden(registry_rows, f.platform, f.environment))
+               for f in findings]
+    fetched = _fetch_rows(findings, vm_drift, goldens)
+    exact, by_name = _group_facts(scaling_groups)
+    candidates: list[PlanCandidate] = []
+    for index, finding in enumerate(findings):
+        notes: list[str] = []
+        candidates.extend(_finding_candidates(
+            index, finding, fetched.runs.get(index, []), fetched, goldens[index], policy, (exact, by_name), notes,
+            now=now, created_by=created_by, risk_scores=risk_scores, many_orgs=fetched.many_orgs.get(index, False)))
+        if skipped is not None:
+            skipped.extend(notes)
+    return candidates
+
+
+def _finding_candidates(
+    index: int, finding: Finding, runs: list[tuple], fetched: _Rows, golden: dict[str, _Golden], policy: RemediationPolicy,
+    facts: tuple[dict, dict], notes: list[str], *, now: datetime | None, created_by: str,
+    risk_scores: Mapping[str, float] | None, many_orgs: bool,
+) -> list[PlanCandidate]:
+    """One finding's candidates (rules in the module docstring). Notes keep the order they always had:
+    mixed-family groups, then standalone VMs in asset_id order, then the other groups."""
+    env = policy.for_env(finding.environment)
+    platform = finding.platform
+
+    # Scaling groups: planned only when every member runs one family (never change what a VM is).
+    group_family: dict[tuple, str] = {}
+    members: dict[tuple, list[dict]] = {}
+    for kind, _org, _family, _region, offset, n in runs:
+        if kind == 2:
+            for r in fetched.rows(fetched.others, offset, n):
+                members.setdefault((r["account"], r["region"], r["grp"]), []).append(r)
+    for key, vms in sorted(members.items()):
+        families = fetched.group_families.get((platform, *key)) or sorted({v["family"] for v in vms}, key=lambda f: (f is not None, f or ""))
+        if len(families) == 1 and families[0]:
+            group_family[key] = families[0]
+        elif len(families) > 1:
+            shown = ", ".join(f or "(no family)" for f in families)
+            notes.append(f"{MIXED_GROUP} {key[2]} ({platform} {key[0]}/{key[1]}): its members run {len(families)} image "
+                         f"families ({shown}); not planned: rebuilding it from one family's image would change what "
+                         "the others are; a person must split the group or move it by hand")
+            members[key] = []  # not a target of any plan
+
+    # Standalone VMs without a current golden image: one note each, in asset_id order.
+    for kind, _org, _family, _region, offset, n in runs:
+        if kind == 1:
+            table = fetched.others.slice(offset, n).select(["asset_id", "family", "region"])
+            for asset_id, family, region in zip(*(c.to_pylist() for c in table.columns), strict=True):
+                if not family:
+                    notes.append(f"VM {asset_id}: image has no golden family")
+                else:
+                    notes.append(f"VM {asset_id}: no current golden {family} image for {platform}/{region} "
+                                 f"at channel {finding.environment}")
+
+    # One plan never spans two organisations (approvers, RLS and audit are per organisation): the org is
+    # part of each slice's key, and of the plan id when the finding's VMs belong to more than one.
+    slices: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for kind, org, family, region, offset, n in runs:
+        if kind == 0:
+            slices[(org, family, region)] = {"instances": (offset, n), "groups": {}, "group_vms": [],
+                                             "gold": golden[family]}
+    exact, by_name = facts
+    for key, vms in sorted(members.items()):
+        if not vms:
+            continue
+        account, region, name = key
+        family = group_family.get(key)
+        what = f"group {name}"
+        if not family:
+            notes.append(f"{what}: image has no golden family")
+            continue
+        gold = golden.get(family)
+        if gold is None or gold.image_for(region) is None:
+            notes.append(f"{what}: no current golden {family} image for {platform}/{region} at channel {finding.environment}")
+            continue
+        s = slices.setdefault((vms[0]["org"], family, region if gold.regional else None),  # one account: one org
+                              {"instances": (0, 0), "groups": {}, "group_vms": [], "gold": gold})
+        fact = _fact_for(exact, by_name, account, region, name)
+        size = _fact_size(fact)
+        if size is None:
+            size = fetched.group_sizes.get((platform, *key), len(vms))
+        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact, "drifted": len(vms),
+                             "location": group_location(fact, region)}
+        s["group_vms"].extend(vms)
+
+    created_at = now.astimezone(UTC) if now else datetime.combine(date.fromisoformat(finding.day), time(0), UTC)
+    fingerprint = finding.fingerprint()
+    out = []
+    for (org, family, region), s in sorted(slices.items(), key=lambda kv: (kv[0][1], kv[0][2] or "", kv[0][0])):
+        plan_id = f"rp-{fingerprint[:12]}-{_slug(family)}" + (f"-{_slug(region)}" if region else "")
+        if many_orgs:
+            plan_id += f"-{_slug(org)}"
+        count = sum(g["size"] for g in s["groups"].values()) + s["instances"][1]
+
+        def build(org=org, family=family, region=region, s=s, plan_id=plan_id) -> PatchPlan:
+            return _plan(finding, s, org, family, region, plan_id, fetched.rows(fetched.instances(index), *s["instances"]),
+                         env, created_at, created_by, risk_scores)
+
+        out.append(PlanCandidate(plan_id, finding, family, region, org, count, build))
+    return out
+
+
+def _plan(finding: Finding, s: dict, org: str, family: str, region: str | None, plan_id: str, instance_rows: list[dict],
+          env: EnvironmentPolicy, created_at: datetime, created_by: str,
+          risk_scores: Mapping[str, float] | None) -> PatchPlan:
+    """The sealed plan of one slice: its targets, waves, risk and rollback."""
+    platform = finding.platform
+    fingerprint = finding.fingerprint()
+    gold: _Golden = s["gold"]
+    vms = instance_rows + s["group_vms"]
+    instances = [
+        InstanceTarget(asset_id=r["asset_id"], platform=platform, account=r["account"], region=r["region"],
+                       name=r["name"] or r["asset_id"], from_image=r["image_ref"], from_family=r["family"])
+        for r in instance_rows
+    ]
+    groups = [
+        GroupTarget(kind=GROUP_KIND[platform], platform=platform, account=g["account"], region=g["location"], name=name,
+                    size=g["size"], from_family=family)
+        for name, g in sorted(s["groups"].items())
+    ]
+    from_images = sorted({(v["image_ref"], v["family"], v["image_version"]) for v in vms if v["image_ref"]})
+    revoked_vms = sum(1 for v in vms if v["status"] == "revoked")
+    revoked = revoked_vms > 0
+    count = sum(g.size for g in groups) + len(instances)
+    scored = [risk_scores[v["asset_id"]] for v in vms if risk_scores and v["asset_id"] in risk_scores]
+    top_risk = max(scored) if scored else None
+    to_ref = gold.image_for(region or next(iter(sorted({v["region"] for v in vms}))))
+    rollback = _rollback(platform, groups, s["groups"], from_images)
+    projects = {v["project"] for v in vms}
+    reason = f"{finding.summary()}: {_title(family, region, gold.version, instances, s['groups'])}"
+    plan = PatchPlan(
+        metadata=Metadata(
+            id=plan_id,
+            created_at=created_at,
+            created_by=created_by,
+            reason=reason,
+            environment=finding.environment,
+            platform=platform,
+            site=finding.site,
+            risk_level=risk_level(finding.environment, count, revoked, top_risk),
+            autonomy_mode=env.autonomy_mode,
+            org=org,
+            project=next(iter(projects)) if len(projects) == 1 else None,
+            finding={
+                "kind": finding.kind,
+                "day": finding.day,
+                "fingerprint": fingerprint,
+                "drift_score": finding.drift_score,
+                "threshold": finding.threshold,
+                "vms": finding.vms,
+                "revoked": finding.revoked,
+                "family": family,
+                "region": region,
+                "target_vms": len(vms),
+                "targets": count,
+                "revoked_targets": revoked_vms,
+                **({"risk_score": top_risk} if top_risk is not None else {}),
+            },
+        ),
+        spec=Spec(
+            targets=Targets(groups=groups, instances=instances),
+            from_images=[ImageRef(image_ref=ref, family=fam, version=ver) for ref, fam, ver in from_images],
+            to_image=ImageRef(image_ref=to_ref, family=family, version=gold.version),
+            waves=plan_waves([t.asset_id for t in instances], [g.name for g in groups], env),
+            health_gate=HealthGate(timeout_seconds=env.health_gate.timeout_seconds,
+                                   min_healthy_percent=env.health_gate.min_healthy_percent,
+                                   soak_seconds=env.health_gate.soak_seconds),
+            max_unavailable=env.max_unavailable,
+            maintenance_window=env.maintenance_window,
+            rollback=rollback,
+        ),
+    )
+    return plan.sealed()
+
+
 def build_plans(
     finding: Finding,
     vm_drift: pa.Table | str,
@@ -244,145 +590,8 @@ def build_plans(
     Targets that cannot be planned (no current golden image for their family on this platform and
     region) are left out; why is appended to `skipped` when a list is given.
     """
-    env = policy.for_env(finding.environment)
-    platform = finding.platform
-    golden = current_golden(registry, platform, finding.environment)
-    rows, partition_sizes, partition_families = _target_rows(finding, vm_drift)
-    grouped = platform in GROUP_KIND
-    notes: list[str] = []
-
-    # Scaling groups: planned only when every member runs one family (never change what a VM is).
-    group_family: dict[tuple, str] = {}
-    members: dict[tuple, list[dict]] = {}
-    for r in rows:
-        if grouped and r["grp"]:
-            members.setdefault((r["account"], r["region"], r["grp"]), []).append(r)
-    for key, vms in sorted(members.items()):
-        families = partition_families.get(key) or sorted({v["family"] for v in vms}, key=lambda f: (f is not None, f or ""))
-        if len(families) == 1 and families[0]:
-            group_family[key] = families[0]
-        elif len(families) > 1:
-            shown = ", ".join(f or "(no family)" for f in families)
-            notes.append(f"{MIXED_GROUP} {key[2]} ({platform} {key[0]}/{key[1]}): its members run {len(families)} image "
-                         f"families ({shown}); not planned: rebuilding it from one family's image would change what "
-                         "the others are; a person must split the group or move it by hand")
-            members[key] = []  # not a target of any plan
-
-    # One plan never spans two organisations (approvers, RLS and audit are per organisation): the org is
-    # part of each slice's key, and of the plan id when the finding's VMs belong to more than one.
-    orgs_in_finding = sorted({r["org"] for r in rows})
-    slices: dict[tuple[str, str, str | None], dict[str, Any]] = {}
-
-    def slice_for(family: str | None, region: str, what: str, org: str) -> dict | None:
-        if not family:
-            notes.append(f"{what}: image has no golden family")
-            return None
-        gold = golden.get(family)
-        if gold is None or gold.image_for(region) is None:
-            notes.append(f"{what}: no current golden {family} image for {platform}/{region} at channel {finding.environment}")
-            return None
-        key = (org, family, region if gold.regional else None)
-        return slices.setdefault(key, {"instances": [], "groups": {}, "vms": [], "gold": gold})
-
-    for r in rows:
-        if grouped and r["grp"]:
-            continue
-        s = slice_for(r["family"], r["region"], f"VM {r['asset_id']}", r["org"])
-        if s is not None:
-            s["instances"].append(r)
-            s["vms"].append(r)
-    exact, by_name = _group_facts(scaling_groups)
-    for key, vms in sorted(members.items()):
-        if not vms:
-            continue
-        account, region, name = key
-        s = slice_for(group_family.get(key), region, f"group {name}", vms[0]["org"])  # one account: one org
-        if s is None:
-            continue
-        fact = _fact_for(exact, by_name, account, region, name)
-        size = _fact_size(fact)
-        if size is None:
-            size = partition_sizes.get(key, len(vms))
-        s["groups"][name] = {"account": account, "region": region, "size": size, "fact": fact, "drifted": len(vms),
-                             "location": group_location(fact, region)}
-        s["vms"].extend(vms)
-
-    created_at = now.astimezone(UTC) if now else datetime.combine(date.fromisoformat(finding.day), time(0), UTC)
-    fingerprint = finding.fingerprint()
-    plans = []
-    for (org, family, region), s in sorted(slices.items(), key=lambda kv: (kv[0][1], kv[0][2] or "", kv[0][0])):
-        gold: _Golden = s["gold"]
-        instances = [
-            InstanceTarget(asset_id=r["asset_id"], platform=platform, account=r["account"], region=r["region"],
-                           name=r["name"] or r["asset_id"], from_image=r["image_ref"], from_family=r["family"])
-            for r in s["instances"]
-        ]
-        groups = [
-            GroupTarget(kind=GROUP_KIND[platform], platform=platform, account=g["account"], region=g["location"], name=name,
-                        size=g["size"], from_family=family)
-            for name, g in sorted(s["groups"].items())
-        ]
-        from_images = sorted(
-            {(v["image_ref"], v["family"], v["image_version"]) for v in s["vms"] if v["image_ref"]}
-        )
-        revoked_vms = sum(1 for v in s["vms"] if v["status"] == "revoked")
-        revoked = revoked_vms > 0
-        count = sum(g.size for g in groups) + len(instances)
-        scored = [risk_scores[v["asset_id"]] for v in s["vms"] if risk_scores and v["asset_id"] in risk_scores]
-        top_risk = max(scored) if scored else None
-        to_ref = gold.image_for(region or next(iter(sorted({v["region"] for v in s["vms"]}))))
-        rollback = _rollback(platform, groups, s["groups"], from_images)
-        plan_id = f"rp-{fingerprint[:12]}-{_slug(family)}" + (f"-{_slug(region)}" if region else "")
-        if len(orgs_in_finding) > 1:
-            plan_id += f"-{_slug(org)}"
-        projects = {v["project"] for v in s["vms"]}
-        reason = f"{finding.summary()}: {_title(family, region, gold.version, instances, s['groups'])}"
-        plan = PatchPlan(
-            metadata=Metadata(
-                id=plan_id,
-                created_at=created_at,
-                created_by=created_by,
-                reason=reason,
-                environment=finding.environment,
-                platform=platform,
-                site=finding.site,
-                risk_level=risk_level(finding.environment, count, revoked, top_risk),
-                autonomy_mode=env.autonomy_mode,
-                org=org,
-                project=next(iter(projects)) if len(projects) == 1 else None,
-                finding={
-                    "kind": finding.kind,
-                    "day": finding.day,
-                    "fingerprint": fingerprint,
-                    "drift_score": finding.drift_score,
-                    "threshold": finding.threshold,
-                    "vms": finding.vms,
-                    "revoked": finding.revoked,
-                    "family": family,
-                    "region": region,
-                    "target_vms": len(s["vms"]),
-                    "targets": count,
-                    "revoked_targets": revoked_vms,
-                    **({"risk_score": top_risk} if top_risk is not None else {}),
-                },
-            ),
-            spec=Spec(
-                targets=Targets(groups=groups, instances=instances),
-                from_images=[ImageRef(image_ref=ref, family=fam, version=ver) for ref, fam, ver in from_images],
-                to_image=ImageRef(image_ref=to_ref, family=family, version=gold.version),
-                waves=plan_waves([t.asset_id for t in instances], [g.name for g in groups], env),
-                health_gate=HealthGate(timeout_seconds=env.health_gate.timeout_seconds,
-                                       min_healthy_percent=env.health_gate.min_healthy_percent,
-                                       soak_seconds=env.health_gate.soak_seconds),
-                max_unavailable=env.max_unavailable,
-                maintenance_window=env.maintenance_window,
-                rollback=rollback,
-            ),
-        )
-        plans.append(plan.sealed())
-    if skipped is not None:
-        skipped.extend(notes)
-    return plans
+    return [c.build() for c in plan_candidates([finding], vm_drift, registry, policy, scaling_groups, now,
+                                               created_by=created_by, skipped=skipped, risk_scores=risk_scores)]
 
 
 def _title(family: str, region: str | None, version: str, instances: list, groups: dict[str, dict]) -> str:
@@ -445,6 +654,8 @@ __all__ = [
     "build_plan",
     "build_plans",
     "current_golden",
+    "PlanCandidate",
+    "plan_candidates",
     "group_location",
     "plan_waves",
     "risk_level",

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from qlrf import yamldoc
 from qlrf.inventory.contract import PLATFORMS
 from qlrf.platforms import GROUP_PLATFORMS
 from qlrf.remediation.canary.config import CanaryConfig
@@ -43,6 +44,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _hash_of(body: dict) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class ContentSealed(BaseModel):
     """A contract a human approves by hash: sha256 over its canonical JSON, `content_hash` excluded.
 
@@ -52,9 +58,13 @@ class ContentSealed(BaseModel):
     content_hash: str | None = None
 
     def compute_hash(self) -> str:
-        body = self.model_dump(mode="json", exclude={"content_hash"})
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return _hash_of(self.model_dump(mode="json", exclude={"content_hash"}))
+
+    def sealed_document(self) -> dict:
+        """The sealed contract as JSON-mode data, dumped once (a big plan's dump costs as much as its hash)."""
+        body = self.model_dump(mode="json")
+        body["content_hash"] = _hash_of({k: v for k, v in body.items() if k != "content_hash"})
+        return body
 
     def sealed(self) -> Self:
         """The same contract with its content hash filled in."""
@@ -313,8 +323,12 @@ class PatchPlan(_Strict, ContentSealed):
     metadata: Metadata
     spec: Spec
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.sealed().model_dump(mode="json"), sort_keys=False)
+    def to_yaml(self, *, hash_checked: bool = False) -> str:
+        """The sealed plan as YAML. `hash_checked`: the caller has just checked ``content_hash`` against
+        the content (TaskStore does), so it is written as it is instead of computed a third time."""
+        if hash_checked and self.content_hash is not None:
+            return yamldoc.dump(self.model_dump(mode="json"))
+        return yamldoc.dump(self.sealed_document())
 
     def wave_targets(self, index: int) -> int:
         wave = self.spec.waves[index]
@@ -322,10 +336,15 @@ class PatchPlan(_Strict, ContentSealed):
         return len(wave.instances) + sum(-(-sizes[g] * wave.group_percent // 100) for g in wave.groups)
 
 
+# libyaml's safe loader when PyYAML was built with it: the pure-Python one takes seconds to read back a
+# plan of 11,000 targets (written by qlrf.yamldoc, not yaml.safe_dump, for the same reason).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def yaml_document(text: str, source: str, error: type[ValueError]) -> Any:
     """The YAML document of a contract; ``error`` naming ``source`` when it is not YAML."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise error(f"{source}: not YAML: {exc}") from exc
 
