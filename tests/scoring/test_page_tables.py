@@ -20,11 +20,13 @@ import pytest
 from bench.fleet_gen import build as generate
 from qlrf.scoring import compliance
 from qlrf.scoring.page_tables import AGE_BANDS, run_page_tables
+from qlrf.scoring.report import fleet_tables
 from qlrf.scoring.stages import run_compliance, run_dr, run_drift
 from qlrf.views import compliance as compliance_views
 from qlrf.views import dr as dr_views
 from qlrf.views import drift as drift_views
 from qlrf.views import images as image_views
+from qlrf.views import overview
 from qlrf.views.base import DataProblem, Scope
 
 DAY = date(2026, 11, 27)
@@ -148,3 +150,17 @@ def test_a_missing_page_table_says_what_and_how(scored, tmp_path):
             dr_views.rpo_age_bands(wh, Scope(D))
     finally:
         os.replace(tmp_path / "aside.parquet", wh.file("dr_breakdown", DAY, "aws"))
+
+
+@pytest.mark.parametrize("orgs", [("acme",), ("globex",), ("acme", "globex")], ids=repr)
+def test_a_restricted_overview_equals_the_report_recomputed_from_per_vm_rows(scored, orgs):
+    wh = scored[0]
+    expected = [r for r in fleet_tables(wh, D, ("aws",), orgs)[0].to_pylist() if r["vms"]]
+    frame = overview.fleet_row(wh, Scope(D, orgs=orgs))
+    assert frame.astype(object).where(frame.notna(), None).to_dict("records") == expected
+    assert {r["platform"] for r in expected} == {"aws", "all"} and expected[0]["compliance_score"] is not None
+
+
+def test_a_reader_of_no_organisation_gets_no_headline(scored):
+    with pytest.raises(DataProblem, match="No VMs of no organisation"):
+        overview.fleet_row(scored[0], Scope(D, orgs=()))
