@@ -41,6 +41,7 @@ DESCRIPTIONS: dict[str, str] = {
     "risk_score_in_range": "Risk scores lie in 0-100 with no nulls (the additive sum is clipped at 100).",
     "unknown_costs_named": "No running VM is costed at zero or left blank without naming its unpriced type.",
     "forecast_30d_in_range": "The 30-day drift forecast lies in 0-100 with no nulls.",
+    "counts_every_vm": "The page table's VM counts add up to the rows of the per-VM table it was counted from.",
 }
 
 

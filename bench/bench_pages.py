@@ -41,6 +41,7 @@ def build(base: Path, vms: int) -> Path:
     from qlrf.baselines.sbom import image_packages
     from qlrf.inventory.sample import ensure_estate
     from qlrf.scoring import compliance
+    from qlrf.scoring.page_tables import run_page_tables
     from qlrf.scoring.report import fleet_tables
     from qlrf.scoring.stages import run_compliance, run_dr, run_drift
     from qlrf.scoring.trends import drift_trends
@@ -52,6 +53,7 @@ def build(base: Path, vms: int) -> Path:
     catalogue = compliance.load_catalogue()
     run_compliance(wh, DAY, PLATFORM, as_of, catalogue, compliance.load_waivers(catalogue=catalogue))
     run_dr(wh, DAY, PLATFORM, as_of)
+    run_page_tables(wh, DAY, PLATFORM)  # what the drift_breakdown, compliance_controls and dr_breakdown assets run
     summary, sites = fleet_tables(wh, DAY, (PLATFORM,))
     wh.write("fleet_report", summary, DAY)
     wh.write("fleet_sites", sites, DAY)
@@ -155,6 +157,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         os.environ["QLRF_HOME"] = str(base / "home")  # AppTest runs the app in this process: configure it here
+        # Every page, Settings included (admin only), as a trusted local admin (the browser's server inherits these).
+        os.environ.setdefault("QLRF_DASHBOARD_LOCAL_USER", "admin@example.com")
+        os.environ.setdefault("QLRF_DASHBOARD_LOCAL_ROLES", "admin@*")
         warehouse = base / "warehouse"
         if not (warehouse / "fleet_report" / f"date={DAY}").exists():
             warehouse = build(base, args.vms)

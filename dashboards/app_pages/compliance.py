@@ -12,7 +12,7 @@ from dashboards.data import estate
 location, scope = status.page("Compliance")
 st.markdown("**Compliance score** (%): severity-weighted share of applicable controls passed per VM; a waived control counts "
             "as passed until its waiver expires.")
-status.completeness(location, scope.day, ("vm_compliance", "compliance_scores"))
+status.completeness(location, scope.day, ("vm_compliance", "compliance_scores", "compliance_controls"))
 
 rates = status.load(estate.control_rates, location, scope)
 if rates is not None:

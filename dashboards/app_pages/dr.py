@@ -6,13 +6,14 @@ import streamlit as st
 
 from dashboards.components import charts, status
 from dashboards.components.tables import table
+from dashboards.components.text import safe
 from dashboards.data import estate
-from qlrf.views.dr import AGE_BANDS
+from qlrf.scoring.page_tables import AGE_BANDS
 
 location, scope = status.page("DR readiness")
 st.markdown("**DR readiness** (%): share of VMs with a restore point younger than their environment's RPO objective *and* "
             "an image they can be rebuilt from (a known, non-revoked golden image).")
-status.completeness(location, scope.day, ("vm_dr", "dr_scores"))
+status.completeness(location, scope.day, ("vm_dr", "dr_scores", "dr_breakdown"))
 
 ready = status.load(estate.dr_by_site, location, scope)
 if ready is not None and not ready.empty:
@@ -74,7 +75,12 @@ else:
 if options:
     preferred = scope.site if kind == "site" and scope.site in options else ("syd1" if "syd1" in options else options[0])
     value = st.selectbox(f"Which {kind}", options, index=options.index(preferred), key="sim-value")
-    simulated = status.load(estate.dr_simulation, location, scope.day, kind, value, scope.environment, scope.orgs)
+    # On request: a simulation re-joins the whole day's vm_dr (~1.5 s for a million VMs), too slow for every
+    # visit; once switched on it follows the choices above for the rest of the session.
+    asked = st.toggle("Simulate", key="sim-on", help="Run the failover simulation for the chosen site or region.")
+    simulated = status.load(estate.dr_simulation, location, scope.day, kind, value, scope.environment, scope.orgs) if asked else None
+    if not asked:
+        st.caption(f"Switch on **Simulate** to see what losing {kind} {safe(value)} would cost.")
     if simulated is not None:
         result, vms = simulated
         a, b, c, d = st.columns(4)

@@ -11,7 +11,7 @@ from dashboards.data import estate
 location, scope = status.page("Drift")
 st.markdown("**Drift score** (0-100): severity-weighted distance from the current golden image; 0 = every VM current, "
             "100 = every VM critical (revoked image or far behind). VM-weighted across platforms.")
-status.completeness(location, scope.day, ("vm_drift", "drift_scores", "drift_trends"))
+status.completeness(location, scope.day, ("vm_drift", "drift_scores", "drift_breakdown", "drift_trends"))
 
 cells = status.load(estate.drift_heatmap, location, scope)
 if cells is not None and not cells.empty:

@@ -2,7 +2,8 @@
 
 The stages are the very functions the assets call (qlrf.scoring.stages), in the asset graph's order,
 with the same evaluation instant (qlrf.dates.partition_as_of), the same catalogue and waivers, and
-the same gates before anything replaces a partition. Used by `qlrf score` (a user who changed a
+the same gates before anything replaces a partition, each followed by its page table
+(qlrf.scoring.page_tables) so the dashboard never sums counts of an older score. Used by `qlrf score` (a user who changed a
 policy re-scores a day) and by the scoring benchmark. When compliance and DR readiness both run,
 their per-VM facts are set up once on one connection (stages.PartitionFacts).
 """
@@ -58,6 +59,7 @@ def score_partition(
     from qlrf.dates import partition_as_of
     from qlrf.scoring import compliance
     from qlrf.scoring import stages as st
+    from qlrf.scoring.page_tables import BY_SOURCE, run_page_table
 
     as_of = as_of or partition_as_of(day)
     wanted = parse_stages(",".join(stages))
@@ -77,4 +79,6 @@ def score_partition(
             else:
                 outcome = st.run_dr(wh, day, platform, as_of, threads, facts=facts)
         done.append(StageTiming(stage, clock() - started, outcome))
+        # The stage's page table, as its asset does after it (timed apart: the stage's figure stays comparable).
+        run_page_table(wh, BY_SOURCE[PER_VM_TABLE[stage]].name, day, platform)
     return done

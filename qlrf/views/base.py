@@ -86,11 +86,11 @@ def _run(
     wh: Warehouse, table: str, paths: list[str], query: str, params: Mapping | None, what: str, view: str = "t",
     orgs: Collection[str] | None = None, derive: str | None = None,
 ) -> pd.DataFrame:
-    con = sql.connect(threads=2)
+    con = sql.session()  # a cursor of the process-wide database: ~0.5 ms, where a database of its own costs ~60 ms
     files = view if orgs is None else f"{view}__files"
     try:
-        if wh.local:
-            con.read_parquet(paths, hive_partitioning=False, union_by_name=True, filename=True).create_view(files)
+        if wh.local:  # registered, so connection-local: concurrent page runs never see each other's names
+            con.register(files, con.read_parquet(paths, hive_partitioning=False, union_by_name=True, filename=True))
         else:  # object stores: read the (already filtered by day) files through pyarrow's filesystem
             parts = [pq.read_table(p, filesystem=wh.fs) for p in paths]
             parts = [t.append_column("filename", pa.array([p] * t.num_rows, pa.string())) for t, p in zip(parts, paths, strict=True)]
@@ -159,12 +159,20 @@ def scan_history(
             frames.append(frame.assign(filename=f"{table}/date={d}/{PART_NAME}"))
     if not frames:
         return pd.DataFrame()
-    con = sql.connect(threads=2)
+    con = sql.session()
     try:
         con.register("src", pd.concat(frames, ignore_index=True))
         return sql.table(con, wrapped, dict(params or {})).to_pandas()
     finally:
         con.close()
+
+
+def counted(where: str) -> str:
+    """The number of rows of `t` matching `where`, as a column a drill-down selects beside its LIMITed rows.
+
+    An uncorrelated scalar subquery is evaluated once and keeps the LIMIT a top-N; `count(*) OVER ()`
+    made DuckDB materialise and sort every matching row (0.47 s against 0.13 s for a million VMs)."""
+    return f"(SELECT count(*) FROM t WHERE {where})"
 
 
 def weighted(expr: str, weight: str = "vms") -> str:

@@ -1,5 +1,8 @@
 """DR views: readiness by site and how old the newest restore point is against each objective.
 
+Distributions (age bands, gaps, regions) are summed from the dr_breakdown page table
+(qlrf.scoring.page_tables); only the list of VMs not ready reads vm_dr, filtered and limited.
+
 Also the drill evidence (the dr_drills journal, readiness credit that decays, the gaps) and the
 failover what-if (qlrf.dr.simulation) for a chosen site or region.
 """
@@ -8,10 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qlrf.views.base import DRILL_LIMIT, DataProblem, Scope, scan, scan_history, weighted
-
-# Restore-point age as a share of the VM's RPO objective.
-AGE_BANDS = ("within half the RPO", "within the RPO", "up to 2x the RPO", "over 2x the RPO", "no restore point")
+from qlrf.views.base import DRILL_LIMIT, DataProblem, Scope, counted, scan, scan_history, weighted
 
 
 def readiness_by_site(wh, scope: Scope) -> pd.DataFrame:
@@ -26,29 +26,24 @@ def readiness_by_site(wh, scope: Scope) -> pd.DataFrame:
 def rpo_age_bands(wh, scope: Scope) -> pd.DataFrame:
     """VMs per environment (with its RPO objective in hours) in each restore-point age band."""
     where, params = scope.where()
-    return scan(wh, "vm_dr", scope, f"""
-        SELECT environment, any_value(rpo_hours)::INTEGER AS rpo_hours,
-               CASE WHEN last_snapshot_at IS NULL THEN '{AGE_BANDS[4]}'
-                    WHEN snapshot_age_hours <= rpo_hours / 2.0 THEN '{AGE_BANDS[0]}'
-                    WHEN snapshot_age_hours <= rpo_hours THEN '{AGE_BANDS[1]}'
-                    WHEN snapshot_age_hours <= rpo_hours * 2.0 THEN '{AGE_BANDS[2]}'
-                    ELSE '{AGE_BANDS[3]}' END AS band,
-               count(*)::BIGINT AS vms
+    return scan(wh, "dr_breakdown", scope, f"""
+        SELECT environment, any_value(rpo_hours)::INTEGER AS rpo_hours, band, sum(vms)::BIGINT AS vms
         FROM t WHERE {where} GROUP BY environment, band ORDER BY environment, band""", params)
 
 
 def gaps(wh, scope: Scope) -> pd.DataFrame:
     where, params = scope.where()
-    return scan(wh, "vm_dr", scope, f"""
-        SELECT gap, count(*)::BIGINT AS vms, count(DISTINCT site)::BIGINT AS sites FROM t
+    return scan(wh, "dr_breakdown", scope, f"""
+        SELECT gap, sum(vms)::BIGINT AS vms, count(DISTINCT site)::BIGINT AS sites FROM t
         WHERE {where} AND gap IS NOT NULL GROUP BY gap ORDER BY vms DESC""", params)
 
 
 def not_ready(wh, scope: Scope, limit: int = DRILL_LIMIT) -> tuple[pd.DataFrame, int]:
     where, params = scope.where()
+    where += " AND NOT ready"
     frame = scan(wh, "vm_dr", scope, f"""
-        SELECT asset_id, platform, site, environment, state, snapshot_age_hours, rpo_hours, gap, count(*) OVER () AS total
-        FROM t WHERE {where} AND NOT ready ORDER BY snapshot_age_hours DESC NULLS FIRST, asset_id LIMIT $limit""",
+        SELECT asset_id, platform, site, environment, state, snapshot_age_hours, rpo_hours, gap, {counted(where)} AS total
+        FROM t WHERE {where} ORDER BY snapshot_age_hours DESC NULLS FIRST, asset_id LIMIT $limit""",
         {**params, "limit": limit})
     total = int(frame["total"].iloc[0]) if len(frame) else 0
     return frame.drop(columns="total"), total
@@ -69,8 +64,8 @@ def readiness_with_drills(wh, scope: Scope) -> pd.DataFrame:
 def drill_gaps(wh, scope: Scope) -> pd.DataFrame:
     """VMs per drill-evidence gap (no drill, stale, failed, RTO above objective)."""
     where, params = scope.where()
-    return scan(wh, "vm_dr", scope, f"""
-        SELECT drill_gap, count(*)::BIGINT AS vms, count(DISTINCT site)::BIGINT AS sites FROM t
+    return scan(wh, "dr_breakdown", scope, f"""
+        SELECT drill_gap, sum(vms)::BIGINT AS vms, count(DISTINCT site)::BIGINT AS sites FROM t
         WHERE {where} AND drill_gap IS NOT NULL GROUP BY drill_gap ORDER BY vms DESC""", params)
 
 
@@ -99,7 +94,7 @@ def drills(wh, scope: Scope) -> pd.DataFrame:
 
 def regions(wh, scope: Scope) -> list[str]:
     """Regions present in the day's vm_dr (what a region failover can be simulated for)."""
-    frame = scan(wh, "vm_dr", scope, "SELECT DISTINCT region FROM t ORDER BY region")
+    frame = scan(wh, "dr_breakdown", scope, "SELECT DISTINCT region FROM t ORDER BY region")
     return frame["region"].tolist()
 
 

@@ -1,7 +1,8 @@
 """Drift views: where VMs are behind their golden image, how far, and where it is heading.
 
-Aggregates come from the small drift_scores roll-ups; only the distribution, revoked exposure and
-drill-downs touch the per-VM vm_drift table, always aggregated or filtered and limited in SQL.
+Aggregates come from the small drift_scores roll-ups and the drift_breakdown page table (VMs per
+image version and status, qlrf.scoring.page_tables); only drill-downs touch the per-VM vm_drift
+table, filtered and limited in SQL.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from qlrf.views.base import DRILL_LIMIT, Scope, scan, scan_history, weighted
+from qlrf.views.base import DRILL_LIMIT, Scope, counted, scan, scan_history, weighted
 from qlrf.warehouse import Warehouse
 
 
@@ -26,17 +27,17 @@ def heatmap(wh: Warehouse, scope: Scope) -> pd.DataFrame:
 def versions_behind(wh: Warehouse, scope: Scope) -> pd.DataFrame:
     """How many VMs are 0, 1, 2... versions behind, by status (revoked/unknown have no distance)."""
     where, params = scope.where()
-    return scan(wh, "vm_drift", scope, f"""
+    return scan(wh, "drift_breakdown", scope, f"""
         SELECT CASE WHEN status IN ('current', 'behind') THEN CAST(versions_behind AS VARCHAR) ELSE status END AS versions_behind,
-               status, count(*)::BIGINT AS vms
+               status, sum(vms)::BIGINT AS vms
         FROM t WHERE {where} GROUP BY ALL ORDER BY min(coalesce(versions_behind, 999)), status""", params)
 
 
 def revoked_exposure(wh: Warehouse, scope: Scope) -> pd.DataFrame:
     """VMs on revoked images, by image and reason, worst first."""
     where, params = scope.where()
-    return scan(wh, "vm_drift", scope, f"""
-        SELECT family, image_version, coalesce(revoked_reason, '') AS revoked_reason, count(*)::BIGINT AS vms,
+    return scan(wh, "drift_breakdown", scope, f"""
+        SELECT family, image_version, revoked_reason, sum(vms)::BIGINT AS vms,
                count(DISTINCT site)::BIGINT AS sites, string_agg(DISTINCT environment, ', ' ORDER BY environment) AS environments
         FROM t WHERE {where} AND status = 'revoked' GROUP BY ALL ORDER BY vms DESC, family, image_version""", params)
 
@@ -66,7 +67,7 @@ def drilldown(wh: Warehouse, scope: Scope, site: str, environment: str, limit: i
     where, params = cell.where()
     frame = scan(wh, "vm_drift", cell, f"""
         SELECT asset_id, platform, account, region, owner, state, image_ref, family, image_version, current_version,
-               versions_behind, days_behind, status, severity, count(*) OVER () AS total
+               versions_behind, days_behind, status, severity, {counted(where)} AS total
         FROM t WHERE {where}
         ORDER BY CASE status WHEN 'revoked' THEN 0 WHEN 'unknown' THEN 1 WHEN 'unmanaged' THEN 2 ELSE 3 END,
                  versions_behind DESC NULLS LAST, days_behind DESC NULLS LAST, asset_id

@@ -12,7 +12,8 @@ from qlrf.platforms import PLATFORMS
 from qlrf.views.base import how_to_produce, partition_files, unreadable
 from qlrf.warehouse import Warehouse
 
-PER_PLATFORM = ("inventory", "vm_drift", "drift_scores", "vm_compliance", "compliance_scores", "vm_dr", "dr_scores")
+PER_PLATFORM = ("inventory", "vm_drift", "drift_scores", "drift_breakdown", "vm_compliance", "compliance_scores",
+                "compliance_controls", "vm_dr", "dr_scores", "dr_breakdown")
 DAILY = ("fleet_report", "fleet_sites", "drift_trends", "fleet_summary", "golden_images", "image_packages")
 
 

@@ -1,6 +1,6 @@
 """The golden image registry as people browse it: families, channels, revocations, ancestry, usage, SBOM.
 
-Usage (which VMs run a version) is aggregated from vm_drift in SQL; the list of VMs for one version
+Usage (which VMs run a version) is summed from the drift_breakdown page table; the list of VMs for one version
 is a limited drill-down.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qlrf.views.base import DRILL_LIMIT, Scope, scan
+from qlrf.views.base import DRILL_LIMIT, Scope, counted, scan
 
 
 def registry(wh, scope: Scope) -> pd.DataFrame:
@@ -50,16 +50,17 @@ def ancestry_dot(reg: pd.DataFrame, family: str) -> str:
 def usage(wh, scope: Scope) -> pd.DataFrame:
     """VMs per family x version in scope."""
     where, params = scope.where()
-    return scan(wh, "vm_drift", scope, f"""
+    return scan(wh, "drift_breakdown", scope, f"""
         SELECT coalesce(family, '(unknown image)') AS family, coalesce(image_version, '') AS version, status,
-               count(*)::BIGINT AS vms FROM t WHERE {where} GROUP BY ALL ORDER BY family, version""", params)
+               sum(vms)::BIGINT AS vms FROM t WHERE {where} GROUP BY ALL ORDER BY family, version""", params)
 
 
 def vms_on(wh, scope: Scope, family: str, version: str, limit: int = DRILL_LIMIT) -> tuple[pd.DataFrame, int]:
     where, params = scope.where()
+    where += " AND family = $family AND image_version = $version"
     frame = scan(wh, "vm_drift", scope, f"""
-        SELECT asset_id, platform, site, environment, owner, image_ref, status, versions_behind, count(*) OVER () AS total
-        FROM t WHERE {where} AND family = $family AND image_version = $version ORDER BY site, environment, asset_id LIMIT $limit""",
+        SELECT asset_id, platform, site, environment, owner, image_ref, status, versions_behind, {counted(where)} AS total
+        FROM t WHERE {where} ORDER BY site, environment, asset_id LIMIT $limit""",
         {**params, "family": family, "version": version, "limit": limit})
     total = int(frame["total"].iloc[0]) if len(frame) else 0
     return frame.drop(columns="total"), total

@@ -55,6 +55,8 @@ def test_dr_page_shows_drills_decayed_credit_cap_and_the_failover_what_if(drille
     assert (scores[scores["site"] == "sin1"]["readiness_score"] <= 50).all()
     # The what-if opens on syd1: sin1-dr is the target; aws large (m6i.large has 2 vCPU: small) RTO from the drill.
     assert at.selectbox(key="sim-value").value == "syd1"
+    assert not tables(at, "vcpu_needed")  # the simulation runs on request only
+    at.toggle(key="sim-on").set_value(True).run()
     vm_dr = pq.read_table(wh.file("vm_dr", day, "aws")).to_pandas()
     capacity = tables(at, "vcpu_needed")[0]
     assert list(capacity["target"]) == ["sin1-dr"]

@@ -24,6 +24,7 @@ def test_asset_graph_snapshot():
         "compliance_scores", "vm_dr", "dr_scores", "fleet_report", "fleet_sites", "drift_trends", "inventory_quality", "image_packages", "fleet_summary", "golden_current",
         "ai_insights", "dr_failover_scenarios", "dr_trends", "vm_risk", "risk_scores", "vm_cost", "risk_sites",
         "capacity_plan", "capacity_recommendations", "reclaim_candidates", "cost_summary", "drift_forecast",
+        "drift_breakdown", "compliance_controls", "dr_breakdown",
     ])
     assert graph.get(AssetKey("vm_drift")).parent_keys == {AssetKey("inventory"), AssetKey("golden_images")}
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
@@ -99,7 +100,7 @@ def test_partitions_start_on_the_estates_first_day_not_on_new_year():
 
     assert ESTATE_FIRST_DAY.isoformat() == "2026-09-02"  # the sample's trend window: 60 days either side of 2026-11-01
     starts = _starts(build_definitions({}))
-    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 31  # every partitioned asset, ai_insights, DR and predictive roll-ups too
+    assert set(starts.values()) == {"2026-09-02"} and len(starts) == 34  # every partitioned asset, ai_insights, DR and predictive roll-ups, page tables too
 
 
 def test_partitions_start_is_configurable_and_jobs_follow():

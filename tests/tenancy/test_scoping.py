@@ -23,6 +23,7 @@ from qlrf.predict import stages as predict_stages
 from qlrf.remediation.audit import AuditLog
 from qlrf.scoring import report
 from qlrf.scoring.compliance import load_catalogue
+from qlrf.scoring.page_tables import run_page_tables
 from qlrf.views import compliance, dr, drift, images, overview, sites
 from qlrf.views.base import DataProblem, Scope
 from qlrf.warehouse import Warehouse
@@ -64,6 +65,7 @@ def wh(tmp_path_factory) -> Warehouse:
     wh = Warehouse(str(tmp_path_factory.mktemp("wh")))
     # the inventory is written as the normaliser leaves it (no org): the stages fill it from the mapping
     scored_aws_day(wh, DAY, AS_OF, REGISTRY, VMS)
+    run_page_tables(wh, DAY, "aws")  # what the dashboard's distributions are summed from
     openssl_packages(wh, DAY)
     predict_stages.run_risk(wh, DAY, "aws", risk.load_weights(), risk.load_cves(), risk.control_severities(load_catalogue()))
     predict_stages.run_cost(wh, DAY, "aws", cost.load_price_table(), default_instance_types())

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pytest
 
+from qlrf.scoring.page_tables import run_page_table
 from qlrf.views import drift, health, overview
 from qlrf.views.base import DataProblem, Scope, scan
 from qlrf.warehouse import Warehouse
@@ -31,6 +32,8 @@ def wh(tmp_path) -> Warehouse:
     wh.write("vm_drift", _vm_drift("aws", [("lon1", "prod", "current", 0, "3"), ("lon1", "prod", "behind", 2, "1"),
                                            ("lon1", "dev", "revoked", None, "2"), ("fra1", "prod", "behind", 1, "2")]), DAY, "aws")
     wh.write("vm_drift", _vm_drift("gcp", [("lon1", "prod", "behind", 1, "2"), ("fra1", "dev", "current", 0, "3")]), DAY, "gcp")
+    for platform in ("aws", "gcp"):  # the distributions are summed from the page table the pipeline counts
+        run_page_table(wh, "drift_breakdown", DAY, platform)
     wh.write("drift_scores", pa.table({"platform": ["aws", "aws"], "site": ["lon1", "lon1"], "environment": ["prod", "prod"],
                                        "vms": [10, 30], "drift_score": [10.0, 50.0], "on_current": [5, 10], "revoked": [0, 1]}),
              DAY, "aws")
@@ -80,9 +83,9 @@ def test_headlines_compare_with_the_previous_run(wh):
 
 
 def test_missing_partitions_say_what_and_how(wh):
-    with pytest.raises(DataProblem, match=r"No vm_drift partition for 2026-11-21: produce it with `qlrf run --date 2026-11-21`"):
+    with pytest.raises(DataProblem, match=r"No drift_breakdown partition for 2026-11-21: produce it with `qlrf run --date 2026-11-21`"):
         drift.versions_behind(wh, Scope("2026-11-21"))
-    with pytest.raises(DataProblem, match=r"No vm_drift partition for 2026-11-20\|vsphere"):
+    with pytest.raises(DataProblem, match=r"No drift_breakdown partition for 2026-11-20\|vsphere"):
         drift.versions_behind(wh, Scope(DAY, platform="vsphere"))
     gaps = health.gaps(wh, DAY, ("vm_drift", "fleet_summary"))
     assert {(g.table, g.platform, g.problem) for g in gaps} == {
