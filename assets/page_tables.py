@@ -5,11 +5,12 @@ the counting lives in qlrf.scoring.page_tables.
 """
 
 import pyarrow.compute as pc
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetExecutionContext, Failure, MaterializeResult, asset
 
 from assets.checks import check, partition_on_checks
 from assets.common import partition_day_platform, preview
 from assets.partitions import daily_platform
+from qlrf.quality import PartitionRejected
 from qlrf.scoring.page_tables import BY_NAME, run_page_table
 from resources.warehouse import WarehouseResource
 
@@ -35,7 +36,10 @@ def page_table_asset(name: str):
     def _page_table(context: AssetExecutionContext, warehouse: WarehouseResource):
         day, platform = partition_day_platform(context)
         wh = warehouse.get()
-        table, path = run_page_table(wh, name, day, platform)
+        try:  # counted and checked against the per-VM rows before it replaces anything
+            table, path = run_page_table(wh, name, day, platform)
+        except PartitionRejected as exc:
+            raise Failure(str(exc)) from exc
         counted, expected = int(pc.sum(table["vms"]).as_py() or 0), wh.num_rows(source, day, platform)
         yield MaterializeResult(metadata={"dagster/row_count": table.num_rows, "path": path, "vms": counted,
                                           "preview": preview(table)})

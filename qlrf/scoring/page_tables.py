@@ -20,6 +20,7 @@ from datetime import date
 import pyarrow as pa
 
 from qlrf import sql
+from qlrf.quality import PartitionRejected
 from qlrf.scoring.drift import WEIGHT_SQL
 from qlrf.tenancy import model as tenancy
 from qlrf.warehouse import Warehouse
@@ -127,9 +128,15 @@ def breakdown(table: PageTable, per_vm: pa.Table | str, con=None) -> pa.Table:
 
 
 def run_page_table(wh: Warehouse, name: str, day: date | str, platform: str) -> tuple[pa.Table, str]:
-    """Count one page table from the day x platform per-VM partition and write it; (table, path)."""
+    """Count one page table from the day x platform per-VM partition and write it; (table, path).
+
+    Checked before it replaces anything: its counts must add up to the per-VM partition's rows, or
+    PartitionRejected and the previous page table stays in force."""
     table = BY_NAME[name]
     counted = breakdown(table, wh.source(table.source, day, platform), sql.session())
+    vms, expected = sum(counted["vms"].to_pylist()), wh.num_rows(table.source, day, platform)
+    if vms != expected:
+        raise PartitionRejected(name, f"{day}/{platform}", [f"counts {vms} VMs, {table.source} holds {expected}"])
     return counted, wh.write(name, counted, day, platform)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -164,3 +165,17 @@ def test_a_restricted_overview_equals_the_report_recomputed_from_per_vm_rows(sco
 def test_a_reader_of_no_organisation_gets_no_headline(scored):
     with pytest.raises(DataProblem, match="No VMs of no organisation"):
         overview.fleet_row(scored[0], Scope(D, orgs=()))
+
+
+def test_a_page_table_that_does_not_add_up_is_refused_and_the_previous_one_stays(scored, monkeypatch):
+    """Checked before it replaces anything: a count that loses VMs never becomes the page table."""
+    from qlrf.quality import PartitionRejected
+    from qlrf.scoring import page_tables
+
+    wh, _, _ = scored
+    before = Path(wh.file("dr_breakdown", DAY, "aws")).read_bytes()
+    real = page_tables.breakdown
+    monkeypatch.setattr(page_tables, "breakdown", lambda *a, **k: real(*a, **k).slice(1))  # a counting defect
+    with pytest.raises(PartitionRejected, match="dr_breakdown .* refused.*vm_dr holds 3000"):
+        page_tables.run_page_table(wh, "dr_breakdown", DAY, "aws")
+    assert Path(wh.file("dr_breakdown", DAY, "aws")).read_bytes() == before
