@@ -119,21 +119,21 @@ def vocabulary_from(warehouse: Warehouse, platforms: Iterable[str], day: date | 
         raise VocabularyError(f"{site_table}: no partition has been materialised, so no site is known")
     day_s = day.isoformat() if isinstance(day, date) else (day or days[-1])
     present = tuple(p for p in platforms if warehouse.exists(site_table, day_s, p))
-    con = sql.connect(threads=1)
-    sites: set[str] = set()
-    for platform in present:
-        sql.relation(con, "t", warehouse.source(site_table, day_s, platform))
-        sites |= {row[0] for row in sql.rows(con, _SITES_SQL)}
-    families: tuple[str, ...] = ()
-    in_force = warehouse.latest_on_or_before("golden_images", day_s)
-    if in_force is not None:
-        sql.relation(con, "registry", warehouse.source("golden_images", in_force))
-        families = tuple(row[0] for row in sql.rows(con, _FAMILIES_SQL))
-    packages: tuple[str, ...] = ()
-    sboms = warehouse.latest_on_or_before("image_packages", day_s)
-    if sboms is not None:
-        sql.relation(con, "packages", warehouse.source("image_packages", sboms))
-        packages = tuple(row[0] for row in sql.rows(con, _PACKAGES_SQL))
+    with sql.session() as con:
+        sites: set[str] = set()
+        for platform in present:
+            sql.relation(con, "t", warehouse.source(site_table, day_s, platform))
+            sites |= {row[0] for row in sql.rows(con, _SITES_SQL)}
+        families: tuple[str, ...] = ()
+        in_force = warehouse.latest_on_or_before("golden_images", day_s)
+        if in_force is not None:
+            sql.relation(con, "registry", warehouse.source("golden_images", in_force))
+            families = tuple(row[0] for row in sql.rows(con, _FAMILIES_SQL))
+        packages: tuple[str, ...] = ()
+        sboms = warehouse.latest_on_or_before("image_packages", day_s)
+        if sboms is not None:
+            sql.relation(con, "packages", warehouse.source("image_packages", sboms))
+            packages = tuple(row[0] for row in sql.rows(con, _PACKAGES_SQL))
     return Vocabulary(tuple(sorted(sites)), families, packages, present, day_s)
 
 

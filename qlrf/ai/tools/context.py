@@ -68,6 +68,6 @@ def day_view(con, ctx: ToolContext, table: str, day: date | None) -> dict:
 
 def select_day(ctx: ToolContext, table: str, day: date | None, query: str, params: dict) -> tuple[list[dict], dict]:
     """(rows, facts): `query` over the day's partitions of `table`, seen as the relation `t`."""
-    con = sql.connect(threads=1)
-    facts = day_view(con, ctx, table, day)
-    return sql.table(con, query, params).to_pylist(), facts
+    with sql.session() as con:
+        facts = day_view(con, ctx, table, day)
+        return sql.table(con, query, params).to_pylist(), facts

@@ -52,10 +52,12 @@ def query_assets(ctx: ToolContext, q: AssetQuery) -> dict:
     params = {"platform": q.platform, "site": q.site, "environment": q.environment, "state": q.state,
               "status": q.status, "family": q.image_family, "limit": q.limit}
     # The count apart from the rows: a window count would materialise every match of a million-VM day.
-    con = sql.connect(threads=1)
-    facts = day_view(con, ctx, "vm_drift", q.day)
-    rows = sql.table(con, f"SELECT {_ASSET_COLUMNS} FROM t WHERE {where} ORDER BY asset_id LIMIT $limit", params).to_pylist()
-    matching = sql.one(con, f"SELECT count(*) FROM t WHERE {where}", {k: v for k, v in params.items() if k != "limit"})[0]
+    with sql.session() as con:
+        facts = day_view(con, ctx, "vm_drift", q.day)
+        rows = sql.table(con, f"SELECT {_ASSET_COLUMNS} FROM t WHERE {where} ORDER BY asset_id LIMIT $limit",
+                         params).to_pylist()
+        matching = sql.one(con, f"SELECT count(*) FROM t WHERE {where}",
+                           {k: v for k, v in params.items() if k != "limit"})[0]
     return {"rows": rows, "matching": matching, "facts": facts}
 
 

@@ -44,9 +44,9 @@ def get_golden_image(ctx: ToolContext, q: ImageQuery) -> dict:
     in_force = ctx.warehouse.latest_on_or_before("golden_images", asked, BASELINE_MAX_AGE_DAYS)
     if in_force is None:
         raise PartitionMissing(f"golden_images: no partition in the {BASELINE_MAX_AGE_DAYS} days up to {asked}")
-    con = sql.connect(threads=1)
-    sql.relation(con, "registry", ctx.warehouse.source("golden_images", in_force))
-    versions = sql.table(con, _VERSIONS, {"family": q.family}).to_pylist()
+    with sql.session() as con:
+        sql.relation(con, "registry", ctx.warehouse.source("golden_images", in_force))
+        versions = sql.table(con, _VERSIONS, {"family": q.family}).to_pylist()
     if not versions:
         raise LookupError(f"no golden image family {q.family!r} in the golden_images partition {in_force}")
     live = [v for v in versions if not v["revoked"]]
@@ -79,9 +79,9 @@ def sbom_query(ctx: ToolContext, q: SbomQuery) -> dict:
     facts = {"tables": ["image_packages", "vm_drift"], "day": day}
     if not images:
         return {"images": [], "rows": [], "vms_affected": 0, "facts": facts}
-    con = sql.connect(threads=1)
-    day_view(con, ctx, "vm_drift", date.fromisoformat(day))
-    sql.relation(con, "hits", pa.Table.from_pylist(images))
-    vms = sql.table(con, _VMS, {"limit": q.limit}).to_pylist()
-    affected = sql.one(con, _COUNT)[0]
+    with sql.session() as con:
+        day_view(con, ctx, "vm_drift", date.fromisoformat(day))
+        sql.relation(con, "hits", pa.Table.from_pylist(images))
+        vms = sql.table(con, _VMS, {"limit": q.limit}).to_pylist()
+        affected = sql.one(con, _COUNT)[0]
     return {"images": images, "rows": vms, "vms_affected": affected, "facts": facts}
