@@ -10,6 +10,7 @@ scoring stage; a waiver or tag value could have rewritten a query. SQL text here
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -61,15 +62,30 @@ def identifier(name: str) -> str:
     return name
 
 
-def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str) -> None:
-    """Expose an Arrow table, or a Parquet path, as a connection-local view called `name`.
+def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str | list[str]) -> None:
+    """Expose an Arrow table, a Parquet path or a list of them (one relation, columns matched by name)
+    as a connection-local view called `name`.
 
     The path goes to DuckDB as a value through the relational API (`read_parquet` still streams and
     prunes columns), so quotes, spaces, semicolons or glob characters in it are just characters.
     Registered, not created as a catalog view, so connections of one `session` database never see
     each other's names."""
     identifier(name)
-    con.register(name, con.read_parquet(source, hive_partitioning=False) if isinstance(source, str) else source)
+    if isinstance(source, list):
+        source = con.read_parquet(source, hive_partitioning=False, union_by_name=True)
+    elif isinstance(source, str):
+        source = con.read_parquet(source, hive_partitioning=False)
+    con.register(name, source)
+
+
+def files_key(paths: list[str] | tuple[str, ...]) -> tuple:
+    """Identity of local files as they are now (path, size, mtime in ns): a key for facts computed
+    from them, so a rewritten file (size or mtime changes) is never answered from an old result."""
+    key = []
+    for path in paths:
+        st = os.stat(path)
+        key.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(key)
 
 
 def table(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | list | None = None) -> pa.Table:

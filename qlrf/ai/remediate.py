@@ -5,8 +5,8 @@ resolved scope go through the same planner as the drift sensor's (``build_plans`
 same remediation gate (``plan_decision``) before the task store. One spec binds one plan, so when
 the scope covers several findings or families the plan with the most targets is proposed and the
 others are named in the answer (ask again, narrower, to propose one of them). The planner is asked
-for candidates (id and size, one query per platform for every finding in scope) and only the
-proposed plan is built: "remediate drift everywhere" on a million-VM day would otherwise build
+for candidates (id and size, one query over every platform's partition for every finding in scope) and
+only the proposed plan is built: "remediate drift everywhere" on a million-VM day would otherwise build
 seventy plans of ten thousand targets each to keep one.
 """
 
@@ -48,18 +48,17 @@ def _in_scope(finding: Finding, scope: Scope) -> Finding | None:
 def drift_plan(wh: Warehouse, policy: RemediationPolicy, scope: Scope, platforms: tuple[str, ...], *, day: str,
                requested_by: str) -> DriftPlan | None:
     """The plan with the most targets among the findings in ``scope`` on ``day`` (None: nothing to plan)."""
-    candidates: list[PlanCandidate] = []
+    present = [p for p in platforms if wh.exists("drift_scores", day, p) and wh.exists("vm_drift", day, p)]
+    if not present:
+        return None
+    vm_drift = [wh.source("vm_drift", day, p) for p in present]  # every platform in one scan per query
+    findings = findings_from_partition([wh.source("drift_scores", day, p) for p in present], vm_drift, policy, day,
+                                       site=scope.site, environment=scope.environment)
+    in_scope = [f for f in (_in_scope(f, scope) for f in findings) if f is not None]
     skipped: list[str] = []
-    for platform in platforms:
-        if not (wh.exists("drift_scores", day, platform) and wh.exists("vm_drift", day, platform)):
-            continue
-        findings = findings_from_partition(wh.source("drift_scores", day, platform), wh.source("vm_drift", day, platform),
-                                           policy, day, site=scope.site, environment=scope.environment)
-        in_scope = [f for f in (_in_scope(f, scope) for f in findings) if f is not None]
-        if in_scope:
-            candidates.extend(plan_candidates(in_scope, wh.source("vm_drift", day, platform), registry_for(wh, day, platform),
-                                              policy, scaling_groups_for(wh, day, platform), created_by=requested_by,
-                                              skipped=skipped))
+    candidates: list[PlanCandidate] = plan_candidates(
+        in_scope, vm_drift, {p: registry_for(wh, day, p) for p in present}, policy,
+        {p: scaling_groups_for(wh, day, p) for p in present}, created_by=requested_by, skipped=skipped) if in_scope else []
     if not candidates:
         return None
     candidates.sort(key=lambda c: (-c.targets, c.id))

@@ -36,6 +36,7 @@ TABLE = "vm_drift"
 DRIFTED = ("behind", "revoked")
 SHOWN = 5  # ids named in a message before "... and N more"
 FREE_TEXT_LIMIT = 20_000  # distinct owner/group values screened per scope (a scope has far fewer)
+_SITES: dict[tuple, list[str]] = {}  # (partition files, orgs) -> their sites: see DayView.sites
 
 ENVIRONMENT_WORDS: dict[str, str] = {
     "dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "stg": "staging",
@@ -95,22 +96,30 @@ class DayView:
         self.day = day
         self.present = tuple(p for p in PLATFORMS if wh.exists(TABLE, day, p))
         self.con = sql.session()
-        for platform in self.present:
-            sql.relation(self.con, f"t_{sql.identifier(platform)}", wh.source(TABLE, day, platform))
-        if self.present:
-            self.con.execute("CREATE TEMP VIEW t_files AS "
-                             + " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in self.present))
+        self._files = [wh.source(TABLE, day, p) for p in self.present]
+        self._orgs = None if orgs is None else tuple(sorted(orgs))
+        if self.present:  # every platform partition as one relation: one scan per query, not one per platform
             if orgs is None:
-                tenancy.relation(self.con, "t", self.con.table("t_files"))
+                tenancy.relation(self.con, "t", self._files)
             else:
+                sql.relation(self.con, "t_files", self._files)
                 scoping.restrict(self.con, "t_files", "t", TABLE, orgs)
         self._sites: list[str] | None = None
 
     def sites(self) -> list[str]:
-        """The sites with VMs that day (what an intent or a proposal may name)."""
+        """The sites with VMs that day (what an intent or a proposal may name).
+
+        Remembered per process for the very same partition files (path, size, mtime): every ask names
+        sites, and a day's files do not change under a question; a re-materialised day is read again."""
         if self._sites is None:
-            self._sites = [] if not self.present else sorted(
-                sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
+            key = (sql.files_key(self._files), self._orgs)
+            if key not in _SITES:
+                found = [] if not self.present else sorted(
+                    sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
+                if len(_SITES) >= 64:
+                    _SITES.pop(next(iter(_SITES)))
+                _SITES[key] = found
+            self._sites = list(_SITES[key])
         return self._sites
 
     def free_text(self, scope: Scope, limit: int = FREE_TEXT_LIMIT) -> list[tuple[str, str, str]]:
@@ -118,12 +127,13 @@ class DayView:
 
         Tags and names are written by whoever owns a VM, so an instruction hidden there must be seen
         before a task acts on that VM, whether or not any tool result showed it. Distinct values are
-        few even in a large scope; the first VM carrying each is named so a human can clean it."""
+        few even in a large scope; the first VM carrying each is named so a human can clean it. One
+        scan reads both fields (a UNION of two scans cost twice as much on a million-VM day)."""
         params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
                   "ids": list(scope.asset_ids), "org": scope.org, "limit": limit}
         rows = sql.table(self.con, "SELECT field, value, min(asset_id) AS asset_id FROM ("
-                                   "SELECT asset_id, 'owner' AS field, owner AS value FROM t WHERE " + _FILTER +
-                                   " UNION ALL SELECT asset_id, 'group', \"group\" FROM t WHERE " + _FILTER +
+                                   "SELECT asset_id, unnest(['owner', 'group']) AS field, unnest([owner, \"group\"]) AS value "
+                                   "FROM t WHERE " + _FILTER +
                                    ") WHERE value IS NOT NULL AND value <> '' GROUP BY field, value "
                                    "ORDER BY field, value LIMIT $limit", params).to_pylist()
         return [(r["asset_id"], r["field"], r["value"]) for r in rows]

@@ -94,8 +94,8 @@ def _day(day: date | datetime | str) -> str:
 
 
 def findings_from_partition(
-    drift_scores: pa.Table | str,
-    vm_drift: pa.Table | str,
+    drift_scores: pa.Table | str | list[str],
+    vm_drift: pa.Table | str | list[str],
     policy: RemediationPolicy,
     day: date | datetime | str,
     *,
@@ -103,6 +103,7 @@ def findings_from_partition(
     environment: str | None = None,
 ) -> list[Finding]:
     """The findings of one partition (tables, or Parquet paths), sorted by platform, site, environment.
+    Several platforms' partitions of one day may come as lists of paths: one query reads them all.
 
     ``site``/``environment`` keep only those scopes, in the query: an AI task about one site must not
     gather the target lists of a million-VM partition to throw almost all of them away."""

@@ -276,8 +276,8 @@ ORDER BY finding, kind, {_SLICE_ORDER}
 _OTHERS = " AND p.kind > 0 ORDER BY p.finding, p.kind, p.asset_id"
 _INSTANCES = f" AND p.kind = 0 AND p.finding = $finding ORDER BY {_SLICE_ORDER}, p.asset_id"
 _GROUPS_SQL = """
-SELECT account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
-WHERE platform = $platform AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
+SELECT platform, account, region, "group", count(*), list(DISTINCT coalesce(family, '')) FROM vm_drift
+WHERE platform = ANY($platforms) AND "group" IS NOT NULL AND coalesce(state, '') <> 'terminated'
 GROUP BY ALL
 """
 
@@ -311,7 +311,7 @@ class _Rows:
         return table.slice(offset, n).to_pylist() if n else []
 
 
-def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: Sequence[dict[str, _Golden]]) -> _Rows:
+def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str | list[str], goldens: Sequence[dict[str, _Golden]]) -> _Rows:
     """One scan for every finding's target rows: filters and the target list go to DuckDB as bound
     values, so the Parquet scan reads only the findings' sites and environments."""
     con = sql.session()
@@ -360,8 +360,9 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: 
         others = (sql.table(con, full + _OTHERS, params if not wide else None) if others_at else pa.table({}))
         sizes: dict[tuple, int] = {}
         families: dict[tuple, list] = {}
-        for platform in sorted({f.platform for i, f in enumerate(findings) if any(run[0] == 2 for run in runs.get(i, []))}):
-            for account, region, grp, n, fams in sql.rows(con, _GROUPS_SQL, {"platform": platform}):
+        grouped = sorted({f.platform for i, f in enumerate(findings) if any(run[0] == 2 for run in runs.get(i, []))})
+        if grouped:  # one scan for every platform with group members among the targets
+            for platform, account, region, grp, n, fams in sql.rows(con, _GROUPS_SQL, {"platforms": grouped}):
                 key = (platform, account, region, grp)
                 sizes[key] = int(n)
                 families[key] = sorted(f or None for f in fams) if all(fams) else [None, *sorted(f for f in fams if f)]
@@ -373,10 +374,10 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str, goldens: 
 
 def plan_candidates(
     findings: Sequence[Finding],
-    vm_drift: pa.Table | str,
-    registry: pa.Table | Sequence[Mapping],
+    vm_drift: pa.Table | str | list[str],
+    registry: pa.Table | Sequence[Mapping] | Mapping[str, pa.Table | Sequence[Mapping]],
     policy: RemediationPolicy,
-    scaling_groups: list[dict] | None = None,
+    scaling_groups: list[dict] | Mapping[str, list[dict] | None] | None = None,
     now: datetime | None = None,
     *,
     created_by: str = "qlrf.remediation.planner",
@@ -392,21 +393,40 @@ def plan_candidates(
     play the partition's group sizes and families are read once for all findings. Notes are appended
     to `skipped` as :func:`build_plans` appends them, finding after finding.
 
-    All findings must come from the same `vm_drift` partition (one day; they may span platforms).
+    All findings must come from the same day's `vm_drift`: one platform's partition, or several
+    platforms' partitions as a list of paths (one scan for all of them: an ask over every platform
+    pays one query, not four). With several platforms, `registry` and `scaling_groups` are mappings
+    platform -> that partition's registry (the baseline its drift was measured against) and facts.
     """
     if not findings:
         return []
-    registry_rows = registry.to_pylist() if isinstance(registry, pa.Table) else [dict(r) for r in registry]
+    registries = registry if isinstance(registry, Mapping) else None
+    rows_cache: dict[str, list[dict]] = {}
+
+    def registry_rows(platform: str) -> list[dict]:
+        if platform not in rows_cache:
+            source = registries[platform] if registries is not None else registry
+            rows_cache[platform] = source.to_pylist() if isinstance(source, pa.Table) else [dict(r) for r in source]
+        return rows_cache[platform]
+
     golden_cache: dict[tuple[str, str], dict[str, _Golden]] = {}
-    goldens = [golden_cache.setdefault((f.platform, f.environment), current_golden(registry_rows, f.platform, f.environment))
+    goldens = [golden_cache.setdefault((f.platform, f.environment),
+                                       current_golden(registry_rows(f.platform), f.platform, f.environment))
                for f in findings]
     fetched = _fetch_rows(findings, vm_drift, goldens)
-    exact, by_name = _group_facts(scaling_groups)
+    facts_cache: dict[str, tuple[dict, dict]] = {}
+
+    def facts(platform: str) -> tuple[dict, dict]:
+        if platform not in facts_cache:
+            given = scaling_groups.get(platform) if isinstance(scaling_groups, Mapping) else scaling_groups
+            facts_cache[platform] = _group_facts(given)
+        return facts_cache[platform]
+
     candidates: list[PlanCandidate] = []
     for index, finding in enumerate(findings):
         notes: list[str] = []
         candidates.extend(_finding_candidates(
-            index, finding, fetched.runs.get(index, []), fetched, goldens[index], policy, (exact, by_name), notes,
+            index, finding, fetched.runs.get(index, []), fetched, goldens[index], policy, facts(finding.platform), notes,
             now=now, created_by=created_by, risk_scores=risk_scores, many_orgs=fetched.many_orgs.get(index, False)))
         if skipped is not None:
             skipped.extend(notes)

@@ -335,6 +335,8 @@ def _never_null(source: object, columns: tuple[str, ...]) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if isinstance(source, list):  # several partitions read as one relation
+        return bool(source) and all(_never_null(part, columns) for part in source)
     try:
         if isinstance(source, pa.Table):
             return all(source.column(c).null_count == 0 for c in columns)

@@ -151,3 +151,25 @@ def test_big_scopes_read_a_plan_s_rows_back_from_the_partition_and_plan_the_same
                   for c in plan_candidates(findings, source, registry, policy, groups, skipped=narrow_notes)]
         monkeypatch.undo()
         assert narrow == wide and narrow_notes == wide_notes
+
+
+@pytest.mark.parametrize("wide_limit", [None, 0])
+def test_every_platform_in_one_pass_plans_as_each_platform_apart(day_inputs, monkeypatch, wide_limit):
+    """The ask plans every platform's findings in one pass (a list of partitions, registries and group facts
+    per platform): the same candidates, plans and notes as one pass per platform, wide or narrow."""
+    from qlrf.remediation import planner
+
+    _wh, _day, policy, inputs = day_inputs
+    if wide_limit is not None:
+        monkeypatch.setattr(planner, "WIDE_LIMIT", wide_limit)
+    apart, apart_notes = [], []
+    for findings, source, registry, groups in inputs.values():
+        apart += [(c.id, c.targets, c.build().content_hash)
+                  for c in plan_candidates(findings, source, registry, policy, groups, skipped=apart_notes)]
+    together_notes: list[str] = []
+    together = plan_candidates([f for fs, *_ in inputs.values() for f in fs], [s for _, s, *_ in inputs.values()],
+                               {p: v[2] for p, v in inputs.items()}, policy, {p: v[3] for p, v in inputs.items()},
+                               skipped=together_notes)
+    assert len({c.finding.platform for c in together}) >= 3
+    assert [(c.id, c.targets, c.build().content_hash) for c in together] == apart
+    assert together_notes == apart_notes
