@@ -46,19 +46,18 @@ def day_view(con, ctx: ToolContext, table: str, day: date | None) -> dict:
     """Expose every present platform partition of `table` for the day as the view `t`; returns the facts.
 
     Each partition is scanned where it lies (local Parquet streams and prunes columns), so a
-    tool touches only the columns its query names, even over a million-VM day."""
+    tool touches only the columns its query names, even over a million-VM day; the partitions are one
+    relation (columns matched by name), so a query is one scan over all of them."""
     source, derive = scoping.source(table, ctx.orgs)
     day_s = day_of(ctx, source, day)
     present = [p for p in ctx.platforms if ctx.warehouse.exists(source, day_s, p)]
     if not present:
         raise PartitionMissing(f"{source}: no platform partition materialised for {day_s}")
-    for platform in present:
-        sql.relation(con, f"t_{sql.identifier(platform)}", ctx.warehouse.source(source, day_s, platform))
-    union = " UNION ALL BY NAME ".join(f"SELECT * FROM t_{p}" for p in present)
+    files = [ctx.warehouse.source(source, day_s, platform) for platform in present]  # one relation, one scan
     if ctx.orgs is None:
-        con.execute("CREATE OR REPLACE TEMP VIEW t AS " + union)
+        sql.relation(con, "t", files)
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW t__files AS " + union)
+        sql.relation(con, "t__files", files)
         scoping.restrict(con, "t__files", "t", source, ctx.orgs, derive)
     facts = {"table": table, "day": day_s, "partitions": [f"{day_s}|{p}" for p in present]}
     if ctx.orgs is not None:
