@@ -5,18 +5,23 @@ Parquet), with the eval targets of evals/intents.yaml met.
 
 Two parts:
 
-1. The day. ``--warehouse DIR --day YYYY-MM-DD`` uses a materialised day as it is; otherwise one is
-   built under ``--out`` (default: a temporary directory) with ``--n`` VMs (default 1,000,000) from the
-   benchmark generator (bench/fleet_gen.py) and the same stage code the assets run (drift, compliance,
-   DR, the SBOM index, the fleet report and the drift trend), each step timed and printed.
+1. The day. ``--warehouse DIR --day YYYY-MM-DD`` uses a materialised day as it is. Otherwise the
+   day is the product's own: ``qlrf estate generate`` writes a ``--n``-VM estate (default 1,000,000)
+   over the four platforms in their export shapes (scaling groups, tags, sites and environments as the
+   sample estate has them, scaled), and the whole daily graph runs on it as ``qlrf run --in-process``
+   does (bench/bench_day.py's two steps), under ``--out`` (default: a temporary directory; an estate
+   already there is reused). ``--synthetic`` builds the older one-platform day instead (aws only,
+   bench/fleet_gen.py plus the stage code, ~15 s): intents about azure, gcp or vsphere find no
+   partition there, so their risk reads as missing.
 2. The eval, in a fresh process (imports and the orchestrator's start-up included, as a user gets it),
    with QLRF_WAREHOUSE pointing at the day and QLRF_HOME at a scratch directory, so any task the eval
    creates lands in a throw-away task store. Every intent is asked ``--repeat`` times; the figures of the
    first pass are printed, then p50/p95 per intent over all passes. The orchestrator is imported lazily:
    when it is missing the bench says so and exits 2 after part 1.
 
-    .venv/bin/python bench/bench_ai_eval.py                 # build a 1M-VM day, then the eval
-    .venv/bin/python bench/bench_ai_eval.py --n 100000 --out var/bench-ai
+    .venv/bin/python bench/bench_ai_eval.py                 # build a 1M-VM day (~5 min), then the eval
+    .venv/bin/python bench/bench_ai_eval.py --out /tmp/ask-day   # keep the day; run again to reuse it
+    .venv/bin/python bench/bench_ai_eval.py --synthetic --n 100000 --out var/bench-ai
     .venv/bin/python bench/bench_ai_eval.py --warehouse var/warehouse --day 2026-11-20
 """
 
@@ -33,7 +38,7 @@ from datetime import time as dtime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DAY = date(2026, 11, 27)
+DAY = date(2026, 11, 30)
 N = 1_000_000
 P95_TARGET_MS = 300.0
 
@@ -57,8 +62,22 @@ print(json.dumps({"first": reports[0].as_dict(), "text": reports[0].text(),
 """
 
 
+def product_day(root: Path, day: date, n: int) -> tuple[str, dict[str, float]]:
+    """The daily graph over a generated n-VM estate under `root` (estate and home kept there; a day
+    already materialised there is reused as it is); returns the warehouse root and timings."""
+    sys.path.insert(0, str(ROOT))
+    from bench.bench_day import generate, run_day
+
+    home = root / "home"
+    timings = {"generate the estate (qlrf estate generate)": generate(root / "estate", day, n)}
+    if not (home / "warehouse" / "vm_drift" / f"date={day.isoformat()}").is_dir():
+        timings["the daily graph (qlrf run --in-process)"] = run_day(home, root / "estate", day)[0]
+    return str(home / "warehouse"), timings
+
+
 def build_day(root: Path, day: date, n: int) -> tuple[str, dict[str, float]]:
-    """A warehouse day with every table the AI tools read, built as the assets build it; returns timings."""
+    """A one-platform (aws) warehouse day with every table the AI tools read, built as the assets
+    build it (``--synthetic``); returns timings."""
     sys.path.insert(0, str(ROOT))
     from bench.fleet_gen import build
     from qlrf.baselines.contracts import load_contracts
@@ -103,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day", type=date.fromisoformat, default=DAY, help=f"partition day (default {DAY})")
     parser.add_argument("--n", type=int, default=N, help=f"VMs in the built day (default {N:,})")
     parser.add_argument("--out", help="where to build the day (default: a temporary directory, removed after)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="build the one-platform synthetic day (bench/fleet_gen.py) instead of the product's")
     parser.add_argument("--set", default=str(ROOT / "evals" / "intents.yaml"), help="eval set YAML")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the set, for per-intent percentiles")
     args = parser.parse_args(argv)
@@ -114,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out = Path(args.out) if args.out else Path(scratch) / "day"
             started = time.perf_counter()
-            root, timings = build_day(out, args.day, args.n)
-            print(f"built a {args.n:,}-VM day {args.day} in {time.perf_counter() - started:.1f} s under {root}")
+            root, timings = (build_day if args.synthetic else product_day)(out, args.day, args.n)
+            kind = "synthetic aws" if args.synthetic else "four-platform"
+            print(f"built a {args.n:,}-VM {kind} day {args.day} in {time.perf_counter() - started:.1f} s under {root}")
             for name, seconds in timings.items():
                 print(f"  {name:<45}{seconds:>7.2f} s")
         return run_child(root, args, Path(scratch))

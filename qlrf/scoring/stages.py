@@ -88,12 +88,20 @@ def baseline_day(wh: Warehouse, day: date) -> str:
     return found
 
 
+# vm_drift is written sorted by site and environment in row groups of 16,384 VMs: what reads it one scope
+# at a time (an AI ask about one site, a page filtered to a site) skips the row groups of the other sites
+# by their statistics (a site x environment scan of the million-VM day: ~30 ms -> ~15 ms).
+VM_DRIFT_ORDER = "site, environment, asset_id"
+VM_DRIFT_ROW_GROUP = 16_384
+
+
 def run_drift(wh: Warehouse, day: date, platform: str, as_of: datetime, threads: int | None = None) -> StageOutcome:
     con = _connect(threads)
     baseline = baseline_day(wh, day)
     drift.prepare(con, wh.source("inventory", day, platform), wh.source("golden_images", baseline))
     meta = Warehouse.file_metadata("vm_drift", day, platform, {"baseline_date": baseline})
-    writer = sql.copy_to_parquet(con, drift.vm_drift_query(), meta, drift.vm_drift_params(as_of))
+    writer = sql.copy_to_parquet(con, f"SELECT * FROM ({drift.vm_drift_query()}) ORDER BY {VM_DRIFT_ORDER}", meta,
+                                 drift.vm_drift_params(as_of), row_group_size=VM_DRIFT_ROW_GROUP)
     path = wh.write_with("vm_drift", day, platform, writer, gate=per_vm_gate(wh, day, platform, one_per_inventoried_vm=True))
     outcome = _finish(con, wh, "vm_drift", "drift_scores", drift.SCORES_QUERY, day, platform, path,
                       "SELECT status, count(*) FROM vm_drift GROUP BY status ORDER BY status")
