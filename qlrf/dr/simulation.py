@@ -118,7 +118,8 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, wh: Warehouse, day: str, ta
     if not present:
         raise SimulationError(f"no vm_dr partition for {day}: run `qlrf run --date {day}` first")
     if wh.local:
-        con.read_parquet([wh.file("vm_dr", day, p) for p in present], union_by_name=True).create_view("vm_dr_all")
+        # registered (connection-local), never create_view: that names a view in the shared database
+        sql.relation(con, "vm_dr_all", [wh.file("vm_dr", day, p) for p in present])
     else:
         sql.relation(con, "vm_dr_all", wh.read_platforms("vm_dr", day, present))
     have = {r[0] for r in con.execute("DESCRIBE vm_dr_all").fetchall()}
@@ -311,7 +312,14 @@ def simulate(wh: Warehouse, scenario: Scenario, targets: DrTargets, types: Insta
     """Simulate losing ``scenario`` on ``day`` (default: the newest day with vm_dr), as of the end of that day."""
     day_s = day.isoformat() if isinstance(day, date) else (day or newest_day(wh))
     as_of = end_of_day(date.fromisoformat(day_s))
-    con = sql.connect(threads)
+    # A cursor of the process's database (~0.5 ms) unless a thread count is asked for (a database of its own).
+    con = sql.session() if threads is None else sql.connect(threads)
+    with con:
+        return _simulate(con, wh, scenario, targets, types, day_s, as_of)
+
+
+def _simulate(con: duckdb.DuckDBPyConnection, wh: Warehouse, scenario: Scenario, targets: DrTargets,
+              types: InstanceTypes, day_s: str, as_of: datetime) -> Simulation:
     try:
         sources = _register_inputs(con, wh, day_s, targets, types, as_of)
     except PartitionMissing as exc:
