@@ -282,6 +282,23 @@ GROUP BY ALL
 """
 
 
+_GROUP_ROWS: dict[tuple, list[tuple]] = {}  # (partition files, platforms) -> _GROUPS_SQL rows: see _group_rows
+
+
+def _group_rows(con, vm_drift: pa.Table | str | list[str], platforms: list[str]) -> list[tuple]:
+    """Every scaling group's size and families in the partition(s): a whole-partition scan whatever the
+    findings' scope, so the rows are remembered per process for the very same files (path, size, mtime);
+    a rewritten partition is read again. Arrow tables are always read."""
+    if isinstance(vm_drift, pa.Table):
+        return sql.rows(con, _GROUPS_SQL, {"platforms": platforms})
+    key = (sql.files_key([vm_drift] if isinstance(vm_drift, str) else list(vm_drift)), tuple(platforms))
+    if key not in _GROUP_ROWS:
+        if len(_GROUP_ROWS) >= 32:
+            _GROUP_ROWS.pop(next(iter(_GROUP_ROWS)))
+        _GROUP_ROWS[key] = sql.rows(con, _GROUPS_SQL, {"platforms": platforms})
+    return _GROUP_ROWS[key]
+
+
 class _Rows:
     """The findings' classified target rows: counts per run at once, a finding's plannable rows on demand.
 
@@ -362,7 +379,7 @@ def _fetch_rows(findings: Sequence[Finding], vm_drift: pa.Table | str | list[str
         families: dict[tuple, list] = {}
         grouped = sorted({f.platform for i, f in enumerate(findings) if any(run[0] == 2 for run in runs.get(i, []))})
         if grouped:  # one scan for every platform with group members among the targets
-            for platform, account, region, grp, n, fams in sql.rows(con, _GROUPS_SQL, {"platforms": grouped}):
+            for platform, account, region, grp, n, fams in _group_rows(con, vm_drift, grouped):
                 key = (platform, account, region, grp)
                 sizes[key] = int(n)
                 families[key] = sorted(f or None for f in fams) if all(fams) else [None, *sorted(f for f in fams if f)]

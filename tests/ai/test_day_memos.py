@@ -1,0 +1,52 @@
+"""Facts the ask remembers per process (a day's sites, a partition's scaling groups) are keyed by the
+partition files as they are now: a re-materialised day is read again, never answered from the old files."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+from qlrf import sql
+from qlrf.ai.scope import DayView
+from qlrf.remediation import planner
+from qlrf.warehouse import Warehouse
+
+DAY = "2026-11-20"
+
+
+def _vm_drift(sites: list[str], group: str) -> pa.Table:
+    n = len(sites)
+    return pa.table({
+        "asset_id": [f"i-{i}" for i in range(n)], "platform": ["aws"] * n, "account": ["111"] * n,
+        "region": ["eu-west-2"] * n, "site": sites, "environment": ["prod"] * n, "owner": ["web"] * n,
+        "group": [group] * n, "state": ["running"] * n, "family": ["ubuntu-22.04"] * n, "status": ["behind"] * n,
+        "org": ["acme"] * n, "project": ["web"] * n,
+    })
+
+
+def _rewrite(wh: Warehouse, table: pa.Table) -> None:
+    path = wh.file("vm_drift", DAY, "aws")
+    before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
+    wh.write("vm_drift", table, DAY, "aws")
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # a later mtime even on a coarse clock
+
+
+def test_a_rewritten_day_gives_its_new_sites_and_groups(tmp_path):
+    wh = Warehouse(str(tmp_path / "warehouse"))
+    _rewrite(wh, _vm_drift(["lon1", "lon1"], "asg-a"))
+    path = wh.source("vm_drift", DAY, "aws")
+    first_key = sql.files_key([path])
+    with DayView(wh, DAY) as view:
+        assert view.sites() == ["lon1"]
+    with sql.session() as con:
+        sql.relation(con, "vm_drift", path)
+        assert planner._group_rows(con, path, ["aws"]) == [("aws", "111", "eu-west-2", "asg-a", 2, ["ubuntu-22.04"])]
+
+    _rewrite(wh, _vm_drift(["syd1", "sfo1", "sfo1"], "asg-b"))
+    assert sql.files_key([path]) != first_key
+    with DayView(wh, DAY) as view:
+        assert view.sites() == ["sfo1", "syd1"]
+    with sql.session() as con:
+        sql.relation(con, "vm_drift", path)
+        assert planner._group_rows(con, path, ["aws"]) == [("aws", "111", "eu-west-2", "asg-b", 3, ["ubuntu-22.04"])]
