@@ -50,3 +50,27 @@ def test_a_rewritten_day_gives_its_new_sites_and_groups(tmp_path):
     with sql.session() as con:
         sql.relation(con, "vm_drift", path)
         assert planner._group_rows(con, path, ["aws"]) == [("aws", "111", "eu-west-2", "asg-b", 3, ["ubuntu-22.04"])]
+
+
+def test_the_free_text_index_answers_every_scope_as_the_direct_scan(materialized_day):
+    """A scope's owner/group values read from the day's index are exactly those of a scan of its VMs
+    (values, fields and the first VM carrying each), for whole-day, site, environment, platform and
+    organisation scopes of the sample day (tags with planted instructions included)."""
+    from qlrf.ai.taskspec import Scope
+
+    root, day = materialized_day
+    wh = Warehouse(str(root))
+    with DayView(wh, day) as view:
+        sites = view.sites()
+        scopes = [Scope(), Scope(site=sites[0]), Scope(environment="prod"), Scope(site=sites[-1], environment="dev"),
+                  Scope(platform="aws"), Scope(platform="vsphere", site=sites[1]), Scope(org="acme"),
+                  Scope(site="nowhere")]
+        compared = 0
+        for scope in scopes:
+            params = {"site": scope.site, "environment": scope.environment, "platform": scope.platform,
+                      "ids": [], "org": scope.org, "limit": 20_000}
+            direct = view._free_text_direct(params)
+            assert view.free_text(scope) == direct, scope
+            compared += len(direct)
+        assert compared > 50
+        assert view.free_text(Scope(), limit=3) == view._free_text_direct({**params, "site": None, "limit": 3})
