@@ -88,6 +88,27 @@ def files_key(paths: list[str] | tuple[str, ...]) -> tuple:
     return tuple(key)
 
 
+class FilesMemo:
+    """Facts computed from local Parquet files, remembered per process while the files stay the same.
+
+    A warehouse day does not change under a question, but every question of a long-lived process (the
+    API server, an eval) would rescan it for the same facts. Keyed by :func:`files_key` plus what else
+    the facts depend on; at most `cap` entries (the oldest goes first). Two threads asking at once may
+    both compute: the result is the same, the last one kept."""
+
+    def __init__(self, cap: int):
+        self._cap, self._entries = cap, {}
+
+    def get(self, paths: list[str] | tuple[str, ...], extra: object, compute):
+        key = (files_key(paths), extra)
+        if key not in self._entries:
+            value = compute()
+            while len(self._entries) >= self._cap:
+                self._entries.pop(next(iter(self._entries)), None)
+            self._entries[key] = value
+        return self._entries[key]
+
+
 def table(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | list | None = None) -> pa.Table:
     return con.sql(query, params=_params(params)).to_arrow_table()
 

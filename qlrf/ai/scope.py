@@ -38,8 +38,8 @@ TABLE = "vm_drift"
 DRIFTED = ("behind", "revoked")
 SHOWN = 5  # ids named in a message before "... and N more"
 FREE_TEXT_LIMIT = 20_000  # distinct owner/group values screened per scope (a scope has far fewer)
-_SITES: dict[tuple, list[str]] = {}  # (partition files, orgs) -> their sites: see DayView.sites
-_FREE_TEXT: dict[tuple, pa.Table] = {}  # (partition files, orgs) -> free-text index: see DayView._free_text_index
+_SITES = sql.FilesMemo(64)  # (partition files, orgs) -> their sites: see DayView.sites
+_FREE_TEXT = sql.FilesMemo(8)  # (partition files, orgs) -> free-text index: see DayView._free_text_index
 
 ENVIRONMENT_WORDS: dict[str, str] = {
     "dev": "dev", "development": "dev", "staging": "staging", "stage": "staging", "stg": "staging",
@@ -115,14 +115,8 @@ class DayView:
         Remembered per process for the very same partition files (path, size, mtime): every ask names
         sites, and a day's files do not change under a question; a re-materialised day is read again."""
         if self._sites is None:
-            key = (sql.files_key(self._files), self._orgs)
-            if key not in _SITES:
-                found = [] if not self.present else sorted(
-                    sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())
-                if len(_SITES) >= 64:
-                    _SITES.pop(next(iter(_SITES)))
-                _SITES[key] = found
-            self._sites = list(_SITES[key])
+            self._sites = list(_SITES.get(self._files, self._orgs, lambda: [] if not self.present else sorted(
+                sql.table(self.con, "SELECT DISTINCT site FROM t WHERE site IS NOT NULL").column("site").to_pylist())))
         return self._sites
 
     def free_text(self, scope: Scope, limit: int = FREE_TEXT_LIMIT) -> list[tuple[str, str, str]]:
@@ -158,18 +152,11 @@ class DayView:
         million VMs, built by one scan and remembered per process for the very same partition files
         (path, size, mtime), like :meth:`sites`. A scope is then a WHERE over it; the first VM of a
         value over the scope is the least of its slices' first VMs, so the answer is the direct one."""
-        key = (sql.files_key(self._files), self._orgs)
-        if key not in _FREE_TEXT:
-            index = sql.table(self.con, "SELECT platform, site, environment, org, field, value, "
-                                        "min(asset_id) AS asset_id FROM ("
-                                        "SELECT asset_id, platform, site, environment, org, unnest(['owner', 'group']) AS field, "
-                                        "unnest([owner, \"group\"]) AS value FROM t "
-                                        "WHERE coalesce(state, '') <> 'terminated'"
-                                        ") WHERE value IS NOT NULL AND value <> '' GROUP BY ALL")
-            if len(_FREE_TEXT) >= 8:
-                _FREE_TEXT.pop(next(iter(_FREE_TEXT)))
-            _FREE_TEXT[key] = index
-        return _FREE_TEXT[key]
+        return _FREE_TEXT.get(self._files, self._orgs, lambda: sql.table(
+            self.con, "SELECT platform, site, environment, org, field, value, min(asset_id) AS asset_id FROM ("
+                      "SELECT asset_id, platform, site, environment, org, unnest(['owner', 'group']) AS field, "
+                      "unnest([owner, \"group\"]) AS value FROM t WHERE coalesce(state, '') <> 'terminated'"
+                      ") WHERE value IS NOT NULL AND value <> '' GROUP BY ALL"))
 
     def close(self) -> None:
         self.con.close()

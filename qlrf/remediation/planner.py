@@ -282,21 +282,19 @@ GROUP BY ALL
 """
 
 
-_GROUP_ROWS: dict[tuple, list[tuple]] = {}  # (partition files, platforms) -> _GROUPS_SQL rows: see _group_rows
+_GROUP_ROWS = sql.FilesMemo(32)  # (partition files, platforms) -> _GROUPS_SQL rows: see _group_rows
 
 
 def _group_rows(con, vm_drift: pa.Table | str | list[str], platforms: list[str]) -> list[tuple]:
     """Every scaling group's size and families in the partition(s): a whole-partition scan whatever the
     findings' scope, so the rows are remembered per process for the very same files (path, size, mtime);
     a rewritten partition is read again. Arrow tables are always read."""
-    if isinstance(vm_drift, pa.Table):
+    def read() -> list[tuple]:
         return sql.rows(con, _GROUPS_SQL, {"platforms": platforms})
-    key = (sql.files_key([vm_drift] if isinstance(vm_drift, str) else list(vm_drift)), tuple(platforms))
-    if key not in _GROUP_ROWS:
-        if len(_GROUP_ROWS) >= 32:
-            _GROUP_ROWS.pop(next(iter(_GROUP_ROWS)))
-        _GROUP_ROWS[key] = sql.rows(con, _GROUPS_SQL, {"platforms": platforms})
-    return _GROUP_ROWS[key]
+
+    if isinstance(vm_drift, pa.Table):
+        return read()
+    return _GROUP_ROWS.get([vm_drift] if isinstance(vm_drift, str) else list(vm_drift), tuple(platforms), read)
 
 
 class _Rows:
