@@ -74,3 +74,24 @@ def test_the_free_text_index_answers_every_scope_as_the_direct_scan(materialized
             compared += len(direct)
         assert compared > 50
         assert view.free_text(Scope(), limit=3) == view._free_text_direct({**params, "site": None, "limit": 3})
+
+
+def test_files_memo_keeps_at_most_its_cap_and_computes_again_after_a_rewrite(tmp_path):
+    files = []
+    for name in ("a", "b", "c"):
+        path = tmp_path / f"{name}.parquet"
+        path.write_bytes(name.encode())
+        files.append(str(path))
+    memo, calls = sql.FilesMemo(2), []
+
+    def compute(label):
+        calls.append(label)
+        return label
+
+    assert [memo.get([f], None, lambda f=f: compute(f)) for f in files] == files
+    assert memo.get([files[2]], None, lambda: compute("again")) == files[2]  # kept
+    assert memo.get([files[0]], None, lambda: compute("again")) == "again"  # the oldest went first
+    assert memo.get([files[0]], "other", lambda: compute("extra")) == "extra"  # part of the key
+    (tmp_path / "c.parquet").write_bytes(b"cc")  # rewritten: another size
+    assert memo.get([files[2]], None, lambda: compute("rewritten")) == "rewritten"
+    assert calls == [*files, "again", "extra", "rewritten"]
