@@ -88,10 +88,14 @@ def test_files_memo_keeps_at_most_its_cap_and_computes_again_after_a_rewrite(tmp
         calls.append(label)
         return label
 
-    assert [memo.get([f], None, lambda f=f: compute(f)) for f in files] == files
-    assert memo.get([files[2]], None, lambda: compute("again")) == files[2]  # kept
-    assert memo.get([files[0]], None, lambda: compute("again")) == "again"  # the oldest went first
-    assert memo.get([files[0]], "other", lambda: compute("extra")) == "extra"  # part of the key
-    (tmp_path / "c.parquet").write_bytes(b"cc")  # rewritten: another size
-    assert memo.get([files[2]], None, lambda: compute("rewritten")) == "rewritten"
-    assert calls == [*files, "again", "extra", "rewritten"]
+    a, b, c = files
+    assert memo.get([a], None, lambda: compute("a")) == "a"
+    assert memo.get([b], None, lambda: compute("b")) == "b"
+    assert memo.get([b], None, lambda: compute("b again")) == "b"  # kept: not computed again
+    assert memo.get([c], None, lambda: compute("c")) == "c"  # a third entry: the oldest (a) goes
+    assert memo.get([a], None, lambda: compute("a again")) == "a again"
+    assert memo.get([a], "other", lambda: compute("a other")) == "a other"  # the extra facts are part of the key
+    assert memo.get([a], None, lambda: compute("a kept")) == "a again"
+    (tmp_path / "a.parquet").write_bytes(b"aa")  # rewritten: another size
+    assert memo.get([a], None, lambda: compute("a rewritten")) == "a rewritten"
+    assert calls == ["a", "b", "c", "a again", "a other", "a rewritten"]
