@@ -20,7 +20,7 @@ from qlrf.remediation.findings import Finding, findings_from_partition
 from qlrf.remediation.planner import PlanCandidate, plan_candidates
 from qlrf.remediation.plans import PatchPlan
 from qlrf.remediation.policy import RemediationPolicy
-from qlrf.remediation.service import environment_fleet_size, registry_for, scaling_groups_for
+from qlrf.remediation.service import environment_fleet_size, registries_for, scaling_groups_for
 from qlrf.warehouse import Warehouse
 
 
@@ -57,7 +57,7 @@ def drift_plan(wh: Warehouse, policy: RemediationPolicy, scope: Scope, platforms
     in_scope = [f for f in (_in_scope(f, scope) for f in findings) if f is not None]
     skipped: list[str] = []
     candidates: list[PlanCandidate] = plan_candidates(
-        in_scope, vm_drift, {p: registry_for(wh, day, p) for p in present}, policy,
+        in_scope, vm_drift, registries_for(wh, day, present), policy,
         {p: scaling_groups_for(wh, day, p) for p in present}, created_by=requested_by, skipped=skipped) if in_scope else []
     if not candidates:
         return None

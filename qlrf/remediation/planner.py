@@ -416,13 +416,13 @@ def plan_candidates(
     if not findings:
         return []
     registries = registry if isinstance(registry, Mapping) else None
-    rows_cache: dict[str, list[dict]] = {}
+    rows_cache: dict[int, list[dict]] = {}  # by the registry object: platforms sharing a baseline share it
 
     def registry_rows(platform: str) -> list[dict]:
-        if platform not in rows_cache:
-            source = registries[platform] if registries is not None else registry
-            rows_cache[platform] = source.to_pylist() if isinstance(source, pa.Table) else [dict(r) for r in source]
-        return rows_cache[platform]
+        source = registries[platform] if registries is not None else registry
+        if id(source) not in rows_cache:
+            rows_cache[id(source)] = source.to_pylist() if isinstance(source, pa.Table) else [dict(r) for r in source]
+        return rows_cache[id(source)]
 
     golden_cache: dict[tuple[str, str], dict[str, _Golden]] = {}
     for f in findings:  # once per platform x environment (not per finding: 75 findings on a million-VM day)

@@ -110,13 +110,29 @@ def environment_fleet_size(wh: Warehouse, day: str, environment: str) -> int:
 
 def registry_for(wh: Warehouse, day: str, platform: str) -> pa.Table:
     """The golden-image registry the partition's drift was measured against."""
+    return wh.read("golden_images", _baseline_for(wh, day, platform))
+
+
+def registries_for(wh: Warehouse, day: str, platforms: list[str] | tuple[str, ...]) -> dict[str, pa.Table]:
+    """platform -> :func:`registry_for`, each baseline read once (the platforms of a day share one)."""
+    read: dict[str, pa.Table] = {}
+    out = {}
+    for platform in platforms:
+        baseline = _baseline_for(wh, day, platform)
+        if baseline not in read:
+            read[baseline] = wh.read("golden_images", baseline)
+        out[platform] = read[baseline]
+    return out
+
+
+def _baseline_for(wh: Warehouse, day: str, platform: str) -> str:
     baseline = None
     if wh.exists("vm_drift", day, platform):
         baseline = wh.run_metadata("vm_drift", day, platform).get("baseline_date")
     baseline = baseline or wh.latest_on_or_before("golden_images", day, BASELINE_MAX_AGE_DAYS)
     if baseline is None:
         raise PartitionMissing(f"no golden_images partition in force for {day}")
-    return wh.read("golden_images", baseline)
+    return baseline
 
 
 def scaling_groups_for(wh: Warehouse, day: str, platform: str) -> list[dict] | None:
