@@ -85,6 +85,18 @@ def _prepare_celery(settings: Settings) -> None:
     # dagster-celery runs `celery` from PATH: the one next to this interpreter.
     os.environ["PATH"] = os.pathsep.join([str(BIN), os.environ.get("PATH", "")])
     write_worker_config(_run_dir(settings) / "celery.yaml")
+    _create_instance_storage()
+
+
+def _create_instance_storage() -> None:
+    """Create (or migrate) the profile's PostgreSQL storage once, before the webserver, the daemon and the
+    workers start together: each creates missing tables on first use, and two doing it at once on an
+    empty database race (a worker died on 'type "instigators" already exists')."""
+    done = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise ValueError("dagster instance migrate failed on the profile's PostgreSQL storage: "
+                         + (done.stderr.strip().splitlines() or ["(no output)"])[-1])
 
 
 def _reset_signals() -> None:
