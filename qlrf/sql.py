@@ -10,13 +10,14 @@ scoring stage; a waiver or tag value could have rewritten a query. SQL text here
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Mapping
 
 import duckdb
 import pyarrow as pa
+
+from qlrf.filememo import FilesMemo, files_key  # noqa: F401  (the readers' memo, re-exported)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _METADATA_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -76,37 +77,6 @@ def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str |
     elif isinstance(source, str):
         source = con.read_parquet(source, hive_partitioning=False)
     con.register(name, source)
-
-
-def files_key(paths: list[str] | tuple[str, ...]) -> tuple:
-    """Identity of local files as they are now (path, size, mtime in ns): a key for facts computed
-    from them, so a rewritten file (size or mtime changes) is never answered from an old result."""
-    key = []
-    for path in paths:
-        st = os.stat(path)
-        key.append((str(path), st.st_size, st.st_mtime_ns))
-    return tuple(key)
-
-
-class FilesMemo:
-    """Facts computed from local Parquet files, remembered per process while the files stay the same.
-
-    A warehouse day does not change under a question, but every question of a long-lived process (the
-    API server, an eval) would rescan it for the same facts. Keyed by :func:`files_key` plus what else
-    the facts depend on; at most `cap` entries (the oldest goes first). Two threads asking at once may
-    both compute: the result is the same, the last one kept."""
-
-    def __init__(self, cap: int):
-        self._cap, self._entries = cap, {}
-
-    def get(self, paths: list[str] | tuple[str, ...], extra: object, compute):
-        key = (files_key(paths), extra)
-        if key not in self._entries:
-            value = compute()
-            while len(self._entries) >= self._cap:
-                self._entries.pop(next(iter(self._entries)), None)
-            self._entries[key] = value
-        return self._entries[key]
 
 
 def table(con: duckdb.DuckDBPyConnection, query: str, params: Mapping | list | None = None) -> pa.Table:

@@ -81,10 +81,12 @@ def newest_day(wh: Warehouse, *, on_or_before: date | None = None) -> str:
     return days[-1]
 
 
-_FILTER = ("($site::VARCHAR IS NULL OR site = $site) AND ($environment::VARCHAR IS NULL OR environment = $environment) "
-           "AND ($platform::VARCHAR IS NULL OR platform = $platform) AND coalesce(state, '') <> 'terminated' "
-           "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id)) "
-           "AND ($org::VARCHAR IS NULL OR lower(org) = lower($org))")
+# A scope's filters; _FILTER adds "never a terminated VM" (the free-text index holds none to begin with).
+_SCOPE_FILTER = ("($site::VARCHAR IS NULL OR site = $site) AND ($environment::VARCHAR IS NULL OR environment = $environment) "
+                 "AND ($platform::VARCHAR IS NULL OR platform = $platform) "
+                 "AND (len($ids::VARCHAR[]) = 0 OR list_contains($ids::VARCHAR[], asset_id)) "
+                 "AND ($org::VARCHAR IS NULL OR lower(org) = lower($org))")
+_FILTER = _SCOPE_FILTER + " AND coalesce(state, '') <> 'terminated'"
 
 
 class DayView:
@@ -134,7 +136,7 @@ class DayView:
             return self._free_text_direct(params)
         sql.relation(self.con, "free_text_index", self._free_text_index())
         rows = sql.table(self.con, "SELECT field, value, min(asset_id) AS asset_id FROM free_text_index WHERE "
-                                   + _FILTER.replace("coalesce(state, '') <> 'terminated'", "true")
+                                   + _SCOPE_FILTER
                                    + " GROUP BY field, value ORDER BY field, value LIMIT $limit", params).to_pylist()
         return [(r["asset_id"], r["field"], r["value"]) for r in rows]
 

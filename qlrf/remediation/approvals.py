@@ -66,7 +66,6 @@ record is written in the same transaction as the state change.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -80,7 +79,7 @@ from sqlalchemy.exc import IntegrityError
 
 from qlrf.db import db_now, engine_for, read_tx, tasks, utc, write_tx
 from qlrf.remediation.audit import AuditLog, AuditRecord, canonical_json
-from qlrf.remediation.plans import PatchPlan, parse_plan
+from qlrf.remediation.plans import PatchPlan, parse_plan, sealed_hash
 from qlrf.tenancy.scope import UNASSIGNED, check_org, current_scope, write_org, writing_org
 
 STATES: tuple[str, ...] = (
@@ -220,13 +219,6 @@ class Task:
         for key in ("created_at", "updated_at", "expires_at"):
             out[key] = out[key].isoformat() if out[key] else None
         return out
-
-
-def sealed_hash(document: Mapping[str, Any]) -> str:
-    """The content hash of a sealed contract given as JSON (ContentSealed's rule, without its class)."""
-    body = {k: v for k, v in document.items() if k != "content_hash"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def checked_hash(document: Mapping[str, Any], what: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -44,7 +45,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _hash_of(body: dict) -> str:
+def sealed_hash(document: Mapping[str, Any]) -> str:
+    """The content hash of a sealed contract given as JSON-mode data: sha256 over its canonical JSON,
+    `content_hash` left out (ContentSealed's rule; the task store checks stored documents with it)."""
+    body = {k: v for k, v in document.items() if k != "content_hash"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -58,12 +62,12 @@ class ContentSealed(BaseModel):
     content_hash: str | None = None
 
     def compute_hash(self) -> str:
-        return _hash_of(self.model_dump(mode="json", exclude={"content_hash"}))
+        return sealed_hash(self.model_dump(mode="json", exclude={"content_hash"}))
 
     def sealed_document(self) -> dict:
         """The sealed contract as JSON-mode data, dumped once (a big plan's dump costs as much as its hash)."""
         body = self.model_dump(mode="json")
-        body["content_hash"] = _hash_of({k: v for k, v in body.items() if k != "content_hash"})
+        body["content_hash"] = sealed_hash(body)
         return body
 
     def sealed(self) -> Self:
@@ -378,4 +382,4 @@ def load_plan(path: str | Path) -> PatchPlan:
 
 
 __all__ = ["COMPLIANCE_TYPES", "PLATFORMS", "ComplianceChange", "PatchPlan", "PlanError", "TagChange",
-           "TerraformDelivery", "load_plan", "parse_plan"]
+           "TerraformDelivery", "load_plan", "parse_plan", "sealed_hash"]

@@ -97,10 +97,10 @@ ORDER BY d.platform IS NULL, d.platform
 
 def headline_rows(parts: dict[str, pa.Table]) -> pa.Table:
     """The report's platform rows (and `all`) from the three HEADLINE_PARTS results."""
-    con = sql.session()
-    for name, alias in (("drift_breakdown", "d"), ("compliance_controls", "c"), ("dr_breakdown", "r")):
-        sql.relation(con, alias, parts[name])
-    return sql.table(con, HEADLINE_SQL)
+    with sql.session() as con:
+        for name, alias in (("drift_breakdown", "d"), ("compliance_controls", "c"), ("dr_breakdown", "r")):
+            sql.relation(con, alias, parts[name])
+        return sql.table(con, HEADLINE_SQL)
 
 
 @dataclass(frozen=True)

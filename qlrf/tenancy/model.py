@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from qlrf.filememo import FilesMemo
 from qlrf.platforms import PLATFORMS
 from qlrf.settings import project_root
 
@@ -284,7 +285,7 @@ def check(tenancy: Tenancy, scopes: Mapping[tuple[str, str], int], day: str | No
 # --------------------------------------------------------------------------- SQL helpers for readers
 
 
-_FILE_FACTS = None  # sql.FilesMemo, made on first use (qlrf.sql is imported lazily here)
+_FILE_FACTS = FilesMemo(64)  # Parquet files -> (columns, org/project never null): see relation
 
 
 def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str | list[str],
@@ -297,9 +298,6 @@ def relation(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | str |
     gets UNASSIGNED (so a scoped reader sees none of it rather than all of it)."""
     from qlrf import sql
 
-    global _FILE_FACTS
-    if _FILE_FACTS is None:
-        _FILE_FACTS = sql.FilesMemo(64)
     raw = f"{sql.identifier(name)}__raw"
     sql.relation(con, raw, source)  # a Parquet path, an Arrow table or a DuckDB relation
 
